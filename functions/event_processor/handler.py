@@ -1,0 +1,48 @@
+"""DynamoDB stream of raw events -> profiles, timelines and domain events (partial batch failures)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from cdp.adapters.aws import client
+from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
+from cdp.adapters.dynamodb.raw_events import raw_event_from_item
+from cdp.adapters.eventbridge import EventBridgePublisher
+from cdp.clock import SystemClock
+from cdp.events.canonical import EventNormalizer
+from cdp.identity.identifiers import IdentifierNormalizer
+from cdp.observability import logger
+from cdp.profiles.processor import EventProcessor
+from cdp.settings import ProcessorSettings
+
+batch = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+@functools.cache
+def build() -> EventProcessor:
+    settings = ProcessorSettings.from_env()
+    return EventProcessor(
+        normalizer=EventNormalizer(IdentifierNormalizer(settings.default_phone_region)),
+        store=DynamoProfileStore(client("dynamodb"), settings.core_table),
+        publisher=EventBridgePublisher(client("events"), settings.event_bus_name),
+        clock=SystemClock(),
+    )
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    if record.raw_event.get("eventName") != "INSERT":
+        return  # TTL expiry (REMOVE) carries nothing to process; raw events are never modified
+    raw = raw_event_from_item(record.raw_event["dynamodb"]["NewImage"])
+    result = build().process(raw)
+    logger.info(
+        "event processed",
+        extra={"event_id": raw.event_id, "outcome": result.outcome, "profile_id": result.profile_id},
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)

@@ -1,0 +1,55 @@
+"""POST /v1/{batch,track,identify,page,screen,group,alias}: Segment-compatible ingestion."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from cdp.adapters.aws import client
+from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
+from cdp.adapters.secrets import CachedSecrets
+from cdp.clock import SystemClock
+from cdp.errors import CdpError
+from cdp.events.segment import MAX_BATCH_BYTES
+from cdp.http import error_response, header, json_response, raw_body
+from cdp.ingestion.channels import WriteKeys, write_key_from_basic_auth
+from cdp.ingestion.partner import accept_partner_call
+from cdp.observability import logger
+from cdp.settings import PartnerIngestSettings
+
+
+@functools.cache
+def build() -> tuple[WriteKeys, DynamoRawEventStore]:
+    settings = PartnerIngestSettings.from_env()
+    secrets = CachedSecrets(client("secretsmanager"), settings.secrets_cache_seconds)
+    store = DynamoRawEventStore(client("dynamodb"), settings.raw_events_table, settings.raw_event_ttl_days * 86400)
+    return WriteKeys(secrets, settings.write_keys_secret_id), store
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    call = str(event.get("path") or event.get("resource") or "").rstrip("/").rsplit("/", 1)[-1]
+    try:
+        write_keys, store = build()
+        result = accept_partner_call(
+            call=call,
+            body=raw_body(event, max_bytes=MAX_BATCH_BYTES),
+            header_write_key=write_key_from_basic_auth(header(event, "authorization")),
+            write_keys=write_keys,
+            store=store,
+            clock=SystemClock(),
+        )
+    except CdpError as error:
+        logger.warning("ingest refused", extra={"call": call, "error": error.code, "status": error.status})
+        return error_response(error)
+    logger.info(
+        "ingest accepted",
+        extra={
+            "call": call,
+            "source": result.source,
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "rejected": len(result.rejected),
+        },
+    )
+    return json_response(200, result.as_dict())

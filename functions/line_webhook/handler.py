@@ -1,0 +1,65 @@
+"""POST /line/webhook/{channel}: verify LINE's signature, store each event once, answer fast."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from cdp.adapters.aws import client
+from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
+from cdp.adapters.secrets import CachedSecrets
+from cdp.clock import SystemClock
+from cdp.errors import CdpError
+from cdp.events.line_webhook import MAX_BODY_BYTES
+from cdp.http import error_response, header, json_response, raw_body
+from cdp.ingestion.channels import LineChannels
+from cdp.ingestion.line import accept_line_delivery
+from cdp.observability import logger
+from cdp.settings import LineWebhookSettings
+
+
+@functools.cache
+def build() -> tuple[LineChannels, DynamoRawEventStore]:
+    settings = LineWebhookSettings.from_env()
+    secrets = CachedSecrets(client("secretsmanager"), settings.secrets_cache_seconds)
+    store = DynamoRawEventStore(client("dynamodb"), settings.raw_events_table, settings.raw_event_ttl_days * 86400)
+    return LineChannels(secrets, settings.line_channels_secret_id), store
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    channel = (event.get("pathParameters") or {}).get("channel", "")
+    try:
+        channels, store = build()
+        result = accept_line_delivery(
+            channel_name=channel,
+            body=raw_body(event, max_bytes=MAX_BODY_BYTES),
+            signature=header(event, "x-line-signature"),
+            channels=channels,
+            store=store,
+            clock=SystemClock(),
+        )
+    except CdpError as error:
+        logger.warning("webhook refused", extra={"channel": channel, "error": error.code, "status": error.status})
+        return error_response(error)
+    logger.info(
+        "webhook accepted",
+        extra={
+            "channel": channel,
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "rejected": len(result.rejected),
+        },
+    )
+    if result.rejected:
+        # Good events are stored; the malformed ones are named so the problem is visible.
+        return json_response(
+            400,
+            {
+                "error": "invalid_events",
+                "message": "some events were malformed; the others were stored",
+                "stored": result.stored,
+                "rejected": [{"index": r.index, "error": r.reason, "message": r.message} for r in result.rejected],
+            },
+        )
+    return json_response(200, {"stored": result.stored, "duplicates": result.duplicates})

@@ -1,0 +1,84 @@
+"""Names and tunables of the stack, in one place.
+
+Only construct ids (which become CloudFormation logical ids) live here: physical names are left to
+CloudFormation so that two stacks can share an account and a replacement never collides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration
+from aws_cdk import aws_logs as logs
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+LAYER_BUILD_DIR = REPO_ROOT / ".build" / "layer"  # `make layer`: python/ with deps + cdp
+LAYER_SOURCE_DIR = REPO_ROOT / "layers" / "core"  # code only, enough to synthesize and test
+CDK_JSON = REPO_ROOT / "cdk.json"
+
+STACK_NAME = "LineCdp"
+SERVICE_NAME = "line-cdp"
+METRICS_NAMESPACE = "LineCdp"
+TAGS = {"project": SERVICE_NAME, "managed-by": "aws-cdk"}
+
+# Construct ids.
+TABLES_ID = "Tables"
+RAW_EVENTS_TABLE_ID = "RawEvents"
+CORE_TABLE_ID = "Core"
+IDEMPOTENCY_TABLE_ID = "Idempotency"
+SECRETS_ID = "Secrets"
+LINE_CHANNELS_SECRET_ID = "LineChannels"
+WRITE_KEYS_SECRET_ID = "WriteKeys"
+ADMIN_TOKEN_SECRET_ID = "AdminToken"
+EVENT_BUS_ID = "DomainEvents"
+CORE_LAYER_ID = "CoreLayer"
+FUNCTIONS_ID = "Functions"
+API_ID = "IngestionApi"
+EVENT_PROCESSING_ID = "EventProcessing"
+MONITORING_ID = "Monitoring"
+
+# Table layout: the contract with the DynamoDB adapters in cdp.adapters.
+PK = "pk"
+SK = "sk"
+GSI1 = "gsi1"
+GSI1_PK = "gsi1pk"
+GSI1_SK = "gsi1sk"
+RAW_EVENTS_TTL_ATTRIBUTE = "expires_at"
+CORE_TTL_ATTRIBUTE = "expires_at"  # short-lived items: account-link nonces, wait-for-event tokens
+IDEMPOTENCY_PK = "id"  # powertools DynamoDBPersistenceLayer defaults
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+
+# Environment variable not (yet) declared in cdp.settings: the processor's idempotency store.
+ENV_IDEMPOTENCY_TABLE = "CDP_IDEMPOTENCY_TABLE"
+
+# Runtime defaults handed to the functions (cdp.settings has the same defaults).
+RAW_EVENT_TTL_DAYS = 30
+SECRETS_CACHE_SECONDS = 300
+DEFAULT_PHONE_REGION = "TW"
+PROFILE_TIMELINE_LIMIT = 20
+
+# Lambda.
+HANDLER = "handler.lambda_handler"
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+APPLICATION_LOG_LEVEL = "INFO"
+
+# API Gateway stage.
+API_STAGE = "prod"
+API_THROTTLE_RATE = 1000  # requests per second, steady state
+API_THROTTLE_BURST = 2000
+API_ACCESS_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+
+# Stream processing.
+STREAM_BATCH_SIZE = 100
+STREAM_BATCHING_WINDOW = Duration.seconds(1)
+STREAM_RETRY_ATTEMPTS = 10
+STREAM_MAX_RECORD_AGE = Duration.days(1)
+DLQ_RETENTION = Duration.days(14)
+
+# Domain event archive.
+EVENT_ARCHIVE_RETENTION = Duration.days(90)
+
+# Alarms.
+ITERATOR_AGE_ALARM_MS = 5 * 60 * 1000
+ALARM_PERIOD = Duration.minutes(5)

@@ -1,0 +1,110 @@
+"""The event processor: the raw-events stream in, profiles and domain events out."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from cdp import settings
+from constructs import Construct
+
+from infra.cdp_infra import constants
+from infra.cdp_infra.function_factory import FunctionFactory
+from infra.cdp_infra.routes import EVENT_PROCESSOR
+from infra.cdp_infra.tables import CdpTables
+
+
+class EventProcessing(Construct):
+    """Wires `event_processor` to the raw-events stream so nothing accepted is ever lost.
+
+    Records are read oldest first in batches; the function reports the records it failed so only
+    those are retried, a failing batch is halved to isolate a poison record, and after the
+    retries (or a day) the record's stream coordinates go to a DLQ that an alarm watches.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: FunctionFactory,
+        tables: CdpTables,
+        bus: events.IEventBus,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=constants.DLQ_RETENTION,
+        )
+        Validations.of(self.dead_letter_queue).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is itself the dead-letter destination of the raw-events stream mapping.",
+            )
+        )
+
+        self.function = factory.create(
+            self,
+            EVENT_PROCESSOR,
+            description="Normalises raw events, resolves identity, updates profiles, publishes domain events",
+            memory_size=512,
+            timeout=Duration.seconds(60),
+            environment={
+                settings.ENV_CORE_TABLE: tables.core.table_name,
+                settings.ENV_EVENT_BUS: bus.event_bus_name,
+                settings.ENV_DEFAULT_PHONE_REGION: constants.DEFAULT_PHONE_REGION,
+                constants.ENV_IDEMPOTENCY_TABLE: tables.idempotency.table_name,
+            },
+        )
+        iam.Grant.add_to_principal(
+            grantee=self.function,
+            actions=[
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:ConditionCheckItem",
+            ],
+            resource_arns=[tables.core.table_arn, tables.core_gsi1_arn],
+        )
+        tables.idempotency.grant(
+            self.function,
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        )
+        bus.grant_put_events_to(self.function)
+
+        self.function.add_event_source(
+            event_sources.DynamoEventSource(
+                tables.raw_events,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=constants.STREAM_BATCH_SIZE,
+                max_batching_window=constants.STREAM_BATCHING_WINDOW,
+                bisect_batch_on_error=True,
+                report_batch_item_failures=True,
+                retry_attempts=constants.STREAM_RETRY_ATTEMPTS,
+                max_record_age=constants.STREAM_MAX_RECORD_AGE,
+                on_failure=event_sources.SqsDlq(self.dead_letter_queue),
+            )
+        )
+        Validations.of(self.function.role).acknowledge(  # type: ignore[arg-type]
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason=(
+                    "Besides X-Ray, the stream event source grants dynamodb:ListStreams, which has no "
+                    "resource-level permissions; reading the stream itself is scoped to its ARN."
+                ),
+            )
+        )

@@ -1,0 +1,95 @@
+"""The single place where Lambda functions are made, so every function gets the same baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.cdp_infra import constants
+
+
+class FunctionFactory:
+    """Builds every function the same way: Python 3.11 on arm64, the core layer, X-Ray, JSON logs.
+
+    Each function gets its own role that starts empty (no AWS managed policy) and only receives
+    what the caller grants, plus write access to its own log group. The log group is explicit so
+    its retention is part of the stack instead of a custom resource (the deprecated
+    `log_retention`).
+    """
+
+    def __init__(
+        self,
+        *,
+        layer: lambda_.ILayerVersion,
+        functions_dir: Path = constants.FUNCTIONS_DIR,
+        log_retention: logs.RetentionDays = constants.LOG_RETENTION,
+    ) -> None:
+        self._layer = layer
+        self._functions_dir = functions_dir
+        self._log_retention = log_retention
+
+    def create(
+        self,
+        scope: Construct,
+        name: str,
+        *,
+        description: str,
+        environment: Mapping[str, str],
+        memory_size: int = 256,
+        timeout: Duration = Duration.seconds(10),
+        reserved_concurrent_executions: int | None = None,
+    ) -> lambda_.Function:
+        """Create the function for `functions/<name>/handler.py` inside its own construct `name`."""
+        container = Construct(scope, name)
+        role = iam.Role(
+            container,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{constants.SERVICE_NAME} {name}: only what the stack grants",
+        )
+        log_group = logs.LogGroup(container, "Logs", retention=self._log_retention)
+        log_group.grant_write(role)
+        function = lambda_.Function(
+            container,
+            "Function",
+            description=description,
+            runtime=lambda_.Runtime.PYTHON_3_11,
+            architecture=lambda_.Architecture.ARM_64,
+            code=lambda_.Code.from_asset(str(self._functions_dir / name), exclude=["**/__pycache__"]),
+            handler=constants.HANDLER,
+            layers=[self._layer],
+            role=role,
+            memory_size=memory_size,
+            timeout=timeout,
+            reserved_concurrent_executions=reserved_concurrent_executions,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+                **environment,
+            },
+        )
+        Validations.of(container).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-L1",
+                reason="Pinned to python3.11: the project and its layer (cp311 wheels) target 3.11.",
+            ),
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason=(
+                    "X-Ray PutTraceSegments/PutTelemetryRecords (added by active tracing) support no "
+                    "resource-level permissions; every other statement is scoped to a resource."
+                ),
+            ),
+        )
+        return function

@@ -1,0 +1,119 @@
+"""The REST API: LINE webhooks, partner ingestion and the admin API, generated from `ROUTES`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.cdp_infra import constants
+from infra.cdp_infra.routes import ROUTES, Route
+
+
+class IngestionApi(Construct):
+    """API Gateway REST API with one Lambda proxy integration per route in `routes.ROUTES`.
+
+    The route table is shared with the local HTTP server, so cloud and local routing cannot
+    drift. Every media type is binary (`*/*`): handlers receive the exact request bytes,
+    base64-encoded, which the LINE signature (HMAC over the raw body) and gzip-compressed SDK
+    batches need. Authentication and validation happen in the functions because the callers
+    cannot do otherwise (see the acknowledgements below).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Mapping[str, lambda_.IFunction],
+        routes: tuple[Route, ...] = ROUTES,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        missing = sorted({route.function for route in routes} - set(functions))
+        if missing:
+            raise ValueError(f"routes name functions that were not built: {', '.join(missing)}")
+
+        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=constants.API_ACCESS_LOG_RETENTION)
+        self.api = apigateway.RestApi(
+            self,
+            "Api",
+            rest_api_name=f"{Stack.of(self).stack_name}-api",  # a display name, derived, not fixed
+            description=f"{constants.SERVICE_NAME}: LINE webhooks, partner ingestion, admin API",
+            endpoint_types=[apigateway.EndpointType.REGIONAL],
+            binary_media_types=["*/*"],
+            # Execution logs (errors only, never bodies) need the account-level CloudWatch role.
+            cloud_watch_role=True,
+            deploy_options=apigateway.StageOptions(
+                stage_name=constants.API_STAGE,
+                access_log_destination=apigateway.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=False,
+                ),
+                logging_level=apigateway.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                tracing_enabled=True,
+                throttling_rate_limit=constants.API_THROTTLE_RATE,
+                throttling_burst_limit=constants.API_THROTTLE_BURST,
+            ),
+        )
+
+        integrations = {
+            name: apigateway.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
+            for name, function in functions.items()
+        }
+        for route in routes:
+            resource = self.api.root.resource_for_path(route.path)
+            resource.add_method(route.method, integrations[route.function])
+
+        Validations.of(self).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-APIG2",
+                reason=(
+                    "Bodies arrive as raw bytes (signed LINE payloads, gzip SDK batches) that a gateway "
+                    "model cannot inspect; the functions validate them and answer 4xx with a reason."
+                ),
+            ),
+            Acknowledgment(
+                id="AwsSolutions-APIG3",
+                reason=(
+                    "Every route authenticates each request in the function and the stage is throttled; "
+                    "a WAF web ACL can be associated by operators who need IP or bot rules."
+                ),
+            ),
+            Acknowledgment(
+                id="AwsSolutions-APIG4",
+                reason=(
+                    "LINE and Segment/RudderStack SDKs cannot send IAM or Cognito credentials. Webhooks "
+                    "are authenticated by the x-line-signature HMAC, ingestion by the write key (Basic "
+                    "auth), the admin API by a bearer token kept in Secrets Manager."
+                ),
+            ),
+            Acknowledgment(
+                id="AwsSolutions-COG4",
+                reason="No Cognito user pool: callers are LINE, partner SDKs and an admin token holder.",
+            ),
+            Acknowledgment(
+                id=(
+                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AmazonAPIGatewayPushToCloudWatchLogs]"
+                ),
+                reason="The AWS-documented policy for API Gateway's account-level logging role.",
+            ),
+        )
+
+    @property
+    def url(self) -> str:
+        return self.api.url

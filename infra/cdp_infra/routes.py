@@ -1,0 +1,36 @@
+"""The HTTP surface, declared once: the CDK API construct and the local HTTP server both read it.
+
+Each route maps an API Gateway resource path (REST API syntax) to a function folder under
+functions/. Keeping a single table is what stops the cloud and local routing from drifting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str  # API Gateway resource path, e.g. "/line/webhook/{channel}"
+    function: str  # folder under functions/
+
+
+# Function folder names (also the logical ids of the Lambda functions).
+LINE_WEBHOOK = "line_webhook"
+INGEST = "ingest"
+EVENT_PROCESSOR = "event_processor"
+ADMIN_API = "admin_api"
+
+HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API)
+SEGMENT_CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/line/webhook/{channel}", LINE_WEBHOOK),
+    *(Route("POST", f"/v1/{call}", INGEST) for call in SEGMENT_CALLS),
+    # Some SDKs (segment-analytics-python with `sync_mode`, rudder with retries) send the same
+    # payload to /v1/import; accept it as an alias of /v1/batch.
+    Route("POST", "/v1/import", INGEST),
+    Route("GET", "/admin/v1/profiles/lookup", ADMIN_API),
+    Route("GET", "/admin/v1/profiles/{id}", ADMIN_API),
+)

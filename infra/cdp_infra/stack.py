@@ -1,0 +1,135 @@
+"""`CdpStack`: composes the constructs, wires least-privilege grants, exports what operators need."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack, Tags
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from cdp import settings
+from constructs import Construct
+
+from infra.cdp_infra import constants
+from infra.cdp_infra.core_layer import CoreLayer
+from infra.cdp_infra.event_bus import DomainEventBus
+from infra.cdp_infra.event_processing import EventProcessing
+from infra.cdp_infra.function_factory import FunctionFactory
+from infra.cdp_infra.ingestion_api import IngestionApi
+from infra.cdp_infra.monitoring import Monitoring
+from infra.cdp_infra.routes import ADMIN_API, EVENT_PROCESSOR, INGEST, LINE_WEBHOOK
+from infra.cdp_infra.secrets import CdpSecrets
+from infra.cdp_infra.tables import CdpTables
+
+_CORE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+
+
+class CdpStack(Stack):
+    """The whole CDP: collect (API → raw table), process (stream → core table, bus), observe.
+
+    Functions get exactly what their settings dataclass (`cdp.settings`) reads, and only the
+    permissions their path needs: the webhook and ingest functions can put raw events and read
+    one secret each; the admin API can only read the core table.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, layer_asset: Path, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.tables = CdpTables(self, constants.TABLES_ID)
+        self.secrets = CdpSecrets(self, constants.SECRETS_ID)
+        self.event_bus = DomainEventBus(self, constants.EVENT_BUS_ID)
+        layer = CoreLayer(self, constants.CORE_LAYER_ID, asset_dir=layer_asset).layer
+        factory = FunctionFactory(layer=layer)
+
+        http_functions = self._http_functions(factory)
+        self.api = IngestionApi(self, constants.API_ID, functions=http_functions)
+        self.processing = EventProcessing(
+            self, constants.EVENT_PROCESSING_ID, factory=factory, tables=self.tables, bus=self.event_bus.bus
+        )
+        self.functions: dict[str, lambda_.Function] = {
+            **http_functions,
+            EVENT_PROCESSOR: self.processing.function,
+        }
+        self.monitoring = Monitoring(
+            self,
+            constants.MONITORING_ID,
+            functions=self.functions,
+            stream_consumer=self.processing.function,
+            dead_letter_queue=self.processing.dead_letter_queue,
+            api=self.api.api,
+        )
+
+        for key, value in constants.TAGS.items():
+            Tags.of(self).add(key, value)
+        self._outputs()
+
+    def _http_functions(self, factory: FunctionFactory) -> dict[str, lambda_.Function]:
+        scope = Construct(self, constants.FUNCTIONS_ID)
+        tables, secrets = self.tables, self.secrets
+        raw_ingest_env = {
+            settings.ENV_RAW_EVENTS_TABLE: tables.raw_events.table_name,
+            settings.ENV_RAW_EVENT_TTL_DAYS: str(constants.RAW_EVENT_TTL_DAYS),
+            settings.ENV_SECRETS_CACHE_SECONDS: str(constants.SECRETS_CACHE_SECONDS),
+        }
+
+        line_webhook = factory.create(
+            scope,
+            LINE_WEBHOOK,
+            description="Verifies LINE webhook signatures and stores each event once",
+            environment={**raw_ingest_env, settings.ENV_LINE_CHANNELS_SECRET: secrets.line_channels.secret_arn},
+        )
+        tables.raw_events.grant(line_webhook, "dynamodb:PutItem")
+        secrets.line_channels.grant_read(line_webhook)
+
+        ingest = factory.create(
+            scope,
+            INGEST,
+            description="Segment/RudderStack-compatible HTTP ingestion for web, POS, CRM and apps",
+            memory_size=512,
+            timeout=Duration.seconds(15),
+            environment={**raw_ingest_env, settings.ENV_WRITE_KEYS_SECRET: secrets.write_keys.secret_arn},
+        )
+        tables.raw_events.grant(ingest, "dynamodb:PutItem")
+        secrets.write_keys.grant_read(ingest)
+
+        admin_api = factory.create(
+            scope,
+            ADMIN_API,
+            description="Admin API: profile lookup and 360 view",
+            environment={
+                settings.ENV_CORE_TABLE: tables.core.table_name,
+                settings.ENV_ADMIN_TOKEN_SECRET: secrets.admin_token.secret_arn,
+                settings.ENV_SECRETS_CACHE_SECONDS: str(constants.SECRETS_CACHE_SECONDS),
+                settings.ENV_DEFAULT_PHONE_REGION: constants.DEFAULT_PHONE_REGION,
+                settings.ENV_TIMELINE_LIMIT: str(constants.PROFILE_TIMELINE_LIMIT),
+            },
+        )
+        iam.Grant.add_to_principal(
+            grantee=admin_api,
+            actions=list(_CORE_READ_ACTIONS),
+            resource_arns=[tables.core.table_arn, tables.core_gsi1_arn],
+        )
+        secrets.admin_token.grant_read(admin_api)
+
+        return {LINE_WEBHOOK: line_webhook, INGEST: ingest, ADMIN_API: admin_api}
+
+    def _outputs(self) -> None:
+        outputs = {
+            "ApiUrl": self.api.url,
+            "RawEventsTableName": self.tables.raw_events.table_name,
+            "CoreTableName": self.tables.core.table_name,
+            "IdempotencyTableName": self.tables.idempotency.table_name,
+            "EventBusName": self.event_bus.bus.event_bus_name,
+            "LineChannelsSecretArn": self.secrets.line_channels.secret_arn,
+            "LineChannelsSecretName": self.secrets.line_channels.secret_name,
+            "WriteKeysSecretArn": self.secrets.write_keys.secret_arn,
+            "WriteKeysSecretName": self.secrets.write_keys.secret_name,
+            "AdminTokenSecretArn": self.secrets.admin_token.secret_arn,
+            "AdminTokenSecretName": self.secrets.admin_token.secret_name,
+            "DeadLetterQueueUrl": self.processing.dead_letter_queue.queue_url,
+            "AlarmTopicArn": self.monitoring.alarm_topic.topic_arn,
+        }
+        for name, function in self.functions.items():
+            outputs[f"{name.title().replace('_', '')}FunctionName"] = function.function_name
+        for output_id, value in outputs.items():
+            CfnOutput(self, output_id, value=value)

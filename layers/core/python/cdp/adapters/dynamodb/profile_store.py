@@ -1,0 +1,230 @@
+"""Core single-table adapter for profiles, identifiers and timelines.
+
+Item layout (pk / sk):
+  PROFILE#<id> / PROFILE              the profile document (JSON) and its version
+  PROFILE#<id> / EVENT#<ts>#<event>   one timeline entry per event, newest last in sort order
+  ID#<type>#<value> / ID              identifier claim: which profile owns it
+  APPLIED#<event id> / APPLIED        the event was folded in (processing idempotency)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cdp.adapters.dynamodb.errors import TRANSACTION_CANCELED, error_code, unavailable
+from cdp.clock import epoch_seconds
+from cdp.events.canonical import CanonicalEvent
+from cdp.identity.identifiers import Identifier
+from cdp.profiles.model import Profile, Stamped
+from cdp.profiles.processor import CommitOutcome
+
+APPLIED_MARKER_TTL_SECONDS = 35 * 86400  # longer than any stream retention or redelivery window
+BATCH_GET_LIMIT = 100
+
+
+def profile_pk(profile_id: str) -> str:
+    return f"PROFILE#{profile_id}"
+
+
+def identifier_pk(identifier: Identifier) -> str:
+    return f"ID#{identifier.key}"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def profile_to_document(profile: Profile) -> dict[str, Any]:
+    return {
+        "profile_id": profile.profile_id,
+        "created_at": profile.created_at,
+        "updated_at": profile.updated_at,
+        "identifiers": profile.identifiers,
+        "traits": {name: stamped.as_dict() for name, stamped in profile.traits.items()},
+        "line_accounts": {key: stamped.as_dict() for key, stamped in profile.line_accounts.items()},
+        "event_count": profile.event_count,
+        "first_seen_at": profile.first_seen_at,
+        "last_seen_at": profile.last_seen_at,
+        "channels": profile.channels,
+        "rejected_identifiers": profile.rejected_identifiers,
+        "merged_into": profile.merged_into,
+    }
+
+
+def profile_from_item(item: dict[str, Any]) -> Profile:
+    doc = json.loads(item["doc"]["S"])
+    return Profile(
+        profile_id=doc["profile_id"],
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+        version=int(item["version"]["N"]),
+        identifiers=doc.get("identifiers", {}),
+        traits={name: Stamped.from_dict(data) for name, data in doc.get("traits", {}).items()},
+        line_accounts={key: Stamped.from_dict(data) for key, data in doc.get("line_accounts", {}).items()},
+        event_count=int(doc.get("event_count", 0)),
+        first_seen_at=doc.get("first_seen_at"),
+        last_seen_at=doc.get("last_seen_at"),
+        channels=doc.get("channels", {}),
+        rejected_identifiers=doc.get("rejected_identifiers", []),
+        merged_into=doc.get("merged_into"),
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class DynamoProfileStore:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # reads ---------------------------------------------------------------------------------
+    def owners(self, identifiers: Sequence[Identifier]) -> dict[str, str]:
+        keys = {identifier_pk(i): i.key for i in identifiers}
+        found: dict[str, str] = {}
+        pending = [{"pk": _s(pk), "sk": _s("ID")} for pk in keys]
+        try:
+            while pending:
+                chunk, pending = pending[:BATCH_GET_LIMIT], pending[BATCH_GET_LIMIT:]
+                request: dict[str, Any] = {
+                    self._table: {"Keys": chunk, "ConsistentRead": True, "ProjectionExpression": "pk, profile_id"}
+                }
+                while request:
+                    response = self._client.batch_get_item(RequestItems=request)
+                    for item in response.get("Responses", {}).get(self._table, []):
+                        found[keys[item["pk"]["S"]]] = item["profile_id"]["S"]
+                    request = response.get("UnprocessedKeys") or {}
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading identifier owners") from exc
+        return found
+
+    def owner(self, identifier: Identifier) -> str | None:
+        return self.owners([identifier]).get(identifier.key)
+
+    def get(self, profile_id: str) -> Profile | None:
+        item = self._get_item(profile_pk(profile_id), "PROFILE")
+        return profile_from_item(item) if item else None
+
+    def was_applied(self, event_id: str) -> str | None:
+        item = self._get_item(f"APPLIED#{event_id}", "APPLIED")
+        return item["profile_id"]["S"] if item else None
+
+    def latest_events(self, profile_id: str, limit: int) -> list[dict[str, Any]]:
+        try:
+            response = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={":pk": _s(profile_pk(profile_id)), ":prefix": _s("EVENT#")},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading the timeline") from exc
+        return [json.loads(item["doc"]["S"]) for item in response.get("Items", [])]
+
+    def _get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        try:
+            response = self._client.get_item(
+                TableName=self._table, Key={"pk": _s(pk), "sk": _s(sk)}, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading the core table") from exc
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    # writes --------------------------------------------------------------------------------
+    def commit(
+        self, *, event: CanonicalEvent, profile: Profile, expected_version: int, claims: Sequence[Identifier]
+    ) -> CommitOutcome:
+        marker_expiry = epoch_seconds(event.received_at) + APPLIED_MARKER_TTL_SECONDS
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        "pk": _s(f"APPLIED#{event.event_id}"),
+                        "sk": _s("APPLIED"),
+                        "profile_id": _s(profile.profile_id),
+                        "expires_at": {"N": str(marker_expiry)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        "pk": _s(profile_pk(profile.profile_id)),
+                        "sk": _s(f"EVENT#{event.timestamp}#{event.event_id}"),
+                        "event_name": _s(event.event or event.type),
+                        "channel": _s(event.channel),
+                        "doc": _s(_dumps(event.as_dict())),
+                    },
+                }
+            },
+            {"Put": self._profile_put(profile, expected_version)},
+        ]
+        items.extend(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        "pk": _s(identifier_pk(identifier)),
+                        "sk": _s("ID"),
+                        "profile_id": _s(profile.profile_id),
+                        "id_type": _s(identifier.type),
+                        "id_value": _s(identifier.value),
+                        "claimed_at": _s(profile.updated_at),
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for identifier in claims
+        )
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != TRANSACTION_CANCELED:
+                raise unavailable(exc, "committing an event") from exc
+            return _cancellation_outcome(exc)
+        except BotoCoreError as exc:
+            raise unavailable(exc, "committing an event") from exc
+        return CommitOutcome.APPLIED
+
+    def _profile_put(self, profile: Profile, expected_version: int) -> dict[str, Any]:
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": {
+                "pk": _s(profile_pk(profile.profile_id)),
+                "sk": _s("PROFILE"),
+                "version": {"N": str(profile.version)},
+                "updated_at": _s(profile.updated_at),
+                "doc": _s(_dumps(profile_to_document(profile))),
+            },
+        }
+        if expected_version == 0:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "version = :expected"
+            put["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
+        return put
+
+
+def _cancellation_outcome(exc: ClientError) -> CommitOutcome:
+    reasons = exc.response.get("CancellationReasons") or []
+    codes = [reason.get("Code", "None") for reason in reasons]
+    if codes and codes[0] == "ConditionalCheckFailed":
+        return CommitOutcome.ALREADY_APPLIED
+    if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
+        return CommitOutcome.PROFILE_CHANGED
+    if any(code == "ConditionalCheckFailed" for code in codes[3:]):
+        return CommitOutcome.CLAIM_LOST
+    # TransactionConflict (a concurrent transaction on the same items) is a lost race too.
+    if any(code == "TransactionConflict" for code in codes):
+        return CommitOutcome.PROFILE_CHANGED
+    raise unavailable(exc, "committing an event")

@@ -1,0 +1,37 @@
+"""Domain events published on the EventBridge bus, in one envelope.
+
+Consumers dedup on `id`, which is derived from what caused the event (the raw event id, the
+profile version), so a replayed stream record republishes the same ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SOURCE = "cdp"
+SCHEMA_VERSION = "1"
+
+EVENT_RECEIVED = "event.received"
+PROFILE_UPDATED = "profile.updated"
+IDENTITY_CONFLICT = "identity.conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    name: str  # EventBridge detail-type
+    id: str  # stable id for consumer-side dedup
+    time: str  # ISO-8601 UTC
+    detail: dict[str, Any]
+    correlation_id: str | None = None
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "version": SCHEMA_VERSION,
+            "source": SOURCE,
+            "time": self.time,
+            "correlation_id": self.correlation_id,
+            "data": self.detail,
+        }

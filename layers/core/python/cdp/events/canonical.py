@@ -1,0 +1,300 @@
+"""The canonical event: one shape for LINE webhooks and Segment-format calls (DESIGN.md "Events").
+
+LINE webhook events become named track events (`LINE Followed`, `LINE Message Received`, ...);
+partner calls keep their Segment shape. Identifiers are extracted and normalised here so the
+identity resolver only ever sees clean keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cdp.clock import iso_from_ms
+from cdp.events.raw import RawEvent
+from cdp.identity.identifiers import (
+    Identifier,
+    IdentifierNormalizer,
+    RejectedIdentifier,
+    line_identifier,
+)
+
+CHANNELS = ("line", "web", "app", "pos", "crm", "system")
+# What SDKs and partners put in context.channel, mapped onto our channels.
+CHANNEL_ALIASES = {
+    "browser": "web",
+    "server": "web",
+    "website": "web",
+    "ecommerce": "web",
+    "mobile": "app",
+    "ios": "app",
+    "android": "app",
+    "store": "pos",
+    "offline": "pos",
+    "retail": "pos",
+    "in_store": "pos",
+}
+
+LINE_EVENT_NAMES = {
+    "message": "LINE Message Received",
+    "unsend": "LINE Message Unsent",
+    "follow": "LINE Followed",
+    "unfollow": "LINE Unfollowed",
+    "join": "LINE Bot Joined",
+    "leave": "LINE Bot Left",
+    "memberJoined": "LINE Members Joined",
+    "memberLeft": "LINE Members Left",
+    "postback": "LINE Postback",
+    "videoPlayComplete": "LINE Video Played",
+    "beacon": "LINE Beacon",
+    "accountLink": "LINE Account Linked",
+    "things": "LINE Things",
+    "membership": "LINE Membership",
+    "module": "LINE Module",
+    "activated": "LINE Module Activated",
+    "deactivated": "LINE Module Deactivated",
+    "botSuspended": "LINE Bot Suspended",
+    "botResumed": "LINE Bot Resumed",
+    "delivery": "LINE PNP Delivered",
+}
+# Webhook fields that are delivery plumbing, not event data.
+LINE_ENVELOPE_FIELDS = ("type", "source", "timestamp", "mode", "webhookEventId", "deliveryContext", "replyToken")
+
+# Trait keys (identify traits, context.traits) that carry identifiers.
+TRAIT_IDENTIFIERS = {
+    "email": "email",
+    "phone": "phone",
+    "mobile": "phone",
+    "member_id": "member_id",
+    "memberId": "member_id",
+    "wechat_unionid": "wechat_unionid",
+    "wechat_openid": "wechat_openid",
+}
+# Segment's context.externalIds types we understand.
+EXTERNAL_ID_TYPES = {
+    "member_id": "member_id",
+    "email": "email",
+    "phone": "phone",
+    "wechat_unionid": "wechat_unionid",
+    "wechat_openid": "wechat_openid",
+    "idfa": "idfa",
+    "ios.idfa": "idfa",
+}
+
+
+@dataclass(slots=True)
+class CanonicalEvent:
+    event_id: str  # the raw event id: the processing idempotency key
+    message_id: str
+    type: str  # identify / track / page / screen / group / alias
+    event: str | None
+    channel: str
+    timestamp: str  # ISO-8601 UTC, when it happened
+    received_at: str
+    origin: str  # line / partner
+    source: str  # LINE channel name or partner source
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    identifiers: list[Identifier] = field(default_factory=list)
+    rejected_identifiers: list[RejectedIdentifier] = field(default_factory=list)
+    line_follow: str | None = None  # "friend" / "blocked" when the event changes follow state
+    line_identifier: Identifier | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "eventId": self.event_id,
+            "messageId": self.message_id,
+            "type": self.type,
+            "channel": self.channel,
+            "timestamp": self.timestamp,
+            "receivedAt": self.received_at,
+            "origin": self.origin,
+            "source": self.source,
+            "properties": self.properties,
+            "context": self.context,
+            "identifiers": [{"type": i.type, "value": i.value} for i in self.identifiers],
+        }
+        optional = {
+            "event": self.event,
+            "userId": self.user_id,
+            "anonymousId": self.anonymous_id,
+            "traits": self.traits or None,
+        }
+        document.update({key: value for key, value in optional.items() if value is not None})
+        if self.rejected_identifiers:
+            document["rejectedIdentifiers"] = [
+                {"type": r.type, "value": r.raw, "reason": r.reason} for r in self.rejected_identifiers
+            ]
+        return document
+
+
+class EventNormalizer:
+    def __init__(self, identifiers: IdentifierNormalizer) -> None:
+        self._identifiers = identifiers
+
+    def normalize(self, raw: RawEvent) -> CanonicalEvent:
+        if raw.origin == "line":
+            return self._from_line(raw)
+        return self._from_partner(raw)
+
+    # LINE ---------------------------------------------------------------------------------
+    def _from_line(self, raw: RawEvent) -> CanonicalEvent:
+        payload = raw.payload
+        line_type = str(payload.get("type"))
+        source = payload.get("source") or {}
+        properties = {k: v for k, v in payload.items() if k not in LINE_ENVELOPE_FIELDS}
+        properties.update(_line_properties(line_type, payload))
+        context: dict[str, Any] = {
+            "channel": "line",
+            "line": {
+                "channel": raw.source,
+                "provider": raw.provider,
+                "destination": raw.destination,
+                "mode": payload.get("mode", "active"),
+                "sourceType": source.get("type"),
+                "isRedelivery": bool((payload.get("deliveryContext") or {}).get("isRedelivery", False)),
+                "webhookEventId": payload.get("webhookEventId"),
+            },
+        }
+        for key in ("groupId", "roomId"):
+            if source.get(key):
+                context["line"][key] = source[key]
+        event = CanonicalEvent(
+            event_id=raw.event_id,
+            message_id=str(payload.get("webhookEventId")),
+            type="track",
+            event=LINE_EVENT_NAMES.get(line_type, f"LINE {line_type}"),
+            channel="line",
+            timestamp=iso_from_ms(int(payload.get("timestamp", 0))),
+            received_at=raw.received_at,
+            origin="line",
+            source=raw.source,
+            properties=properties,
+            context=context,
+        )
+        user_id = source.get("userId")
+        if isinstance(user_id, str) and user_id:
+            identifier = line_identifier(raw.provider or raw.source, user_id)
+            event.identifiers.append(identifier)
+            event.line_identifier = identifier
+            if line_type == "follow":
+                event.line_follow = "friend"
+            elif line_type == "unfollow":
+                event.line_follow = "blocked"
+        return event
+
+    # Partner (Segment format) ----------------------------------------------------------------
+    def _from_partner(self, raw: RawEvent) -> CanonicalEvent:
+        payload = raw.payload
+        context = payload.get("context") or {}
+        traits = dict(payload.get("traits") or {}) if payload.get("type") == "identify" else {}
+        event = CanonicalEvent(
+            event_id=raw.event_id,
+            message_id=str(payload.get("messageId")),
+            type=str(payload.get("type")),
+            event=_event_name(payload),
+            channel=normalize_channel(context.get("channel")),
+            timestamp=_iso(payload.get("timestamp"), raw.received_at),
+            received_at=raw.received_at,
+            origin="partner",
+            source=raw.source,
+            user_id=payload.get("userId"),
+            anonymous_id=payload.get("anonymousId"),
+            properties=dict(payload.get("properties") or {}),
+            traits=traits,
+            context=dict(context),
+        )
+        if payload.get("type") == "group":
+            event.properties.setdefault("groupId", payload.get("groupId"))
+            event.traits = dict(payload.get("traits") or {})  # group traits describe the group
+        self._collect_partner_identifiers(event, payload, context)
+        return event
+
+    def _collect_partner_identifiers(
+        self, event: CanonicalEvent, payload: dict[str, Any], context: dict[str, Any]
+    ) -> None:
+        candidates: list[tuple[str, Any]] = []
+        if payload.get("userId") is not None:
+            candidates.append(("member_id", payload["userId"]))
+        if payload.get("anonymousId") is not None:
+            candidates.append(("anonymous_id", payload["anonymousId"]))
+        if payload.get("type") == "alias" and payload.get("previousId") is not None:
+            # Segment's alias: previousId is the old id, usually the anonymous one.
+            candidates.append(("anonymous_id", payload["previousId"]))
+        person_traits = [context.get("traits") or {}]
+        if payload.get("type") == "identify":
+            person_traits.append(payload.get("traits") or {})
+        for traits in person_traits:
+            if isinstance(traits, dict):
+                candidates.extend(
+                    (id_type, traits[key]) for key, id_type in TRAIT_IDENTIFIERS.items() if traits.get(key)
+                )
+        for external in context.get("externalIds") or []:
+            if isinstance(external, dict) and external.get("type") in EXTERNAL_ID_TYPES and external.get("id"):
+                candidates.append((EXTERNAL_ID_TYPES[external["type"]], external["id"]))
+        for id_type, value in candidates:
+            self._add(event, id_type, value)
+
+    def _add(self, event: CanonicalEvent, id_type: str, value: Any) -> None:
+        result = self._identifiers.normalize(id_type, value)
+        if isinstance(result, Identifier):
+            if result not in event.identifiers:
+                event.identifiers.append(result)
+        elif result not in event.rejected_identifiers:
+            event.rejected_identifiers.append(result)
+
+
+def normalize_channel(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        return "web"  # Segment's world is the web; POS and CRM senders set context.channel
+    channel = value.strip().lower()
+    channel = CHANNEL_ALIASES.get(channel, channel)
+    return channel if channel in CHANNELS else "web"
+
+
+def _event_name(payload: dict[str, Any]) -> str | None:
+    event_type = payload.get("type")
+    if event_type == "track":
+        return str(payload.get("event"))
+    if event_type in ("page", "screen"):
+        name = payload.get("name")
+        return f"{'Viewed' if event_type == 'page' else 'Screen'} {name}" if name else None
+    return None
+
+
+def _iso(value: Any, fallback: str) -> str:
+    if not isinstance(value, str):
+        return fallback
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return fallback
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return iso_from_ms(int(moment.timestamp() * 1000))
+
+
+def _line_properties(line_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Flatten the parts of a LINE event that rules and segments read most."""
+    if line_type == "message":
+        message = payload.get("message") or {}
+        flat = {"messageType": message.get("type"), "messageId": message.get("id")}
+        if message.get("type") == "text":
+            flat["text"] = message.get("text")
+        return flat
+    if line_type == "follow":
+        return {"isUnblocked": bool((payload.get("follow") or {}).get("isUnblocked", False))}
+    if line_type == "postback":
+        postback = payload.get("postback") or {}
+        return {"data": postback.get("data"), "params": postback.get("params") or {}}
+    if line_type == "accountLink":
+        link = payload.get("link") or {}
+        return {"result": link.get("result"), "nonce": link.get("nonce")}
+    if line_type == "beacon":
+        beacon = payload.get("beacon") or {}
+        return {"hwid": beacon.get("hwid"), "beaconType": beacon.get("type"), "dm": beacon.get("dm")}
+    return {}

@@ -1,0 +1,108 @@
+"""LINE webhook deliveries: signature verification and envelope validation (pure, stdlib only).
+
+This module sits on the webhook Lambda's cold path, so it imports nothing heavy. The contract
+is shared/specs/line-openapi/webhook.yml: a `CallbackRequest` with `destination` and `events`;
+each event carries `type`, `timestamp`, `mode`, `webhookEventId` and `deliveryContext`.
+Event types are not whitelisted: LINE adds new ones, and unknown types are stored as they are.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cdp.errors import BadRequest, Unauthorized
+
+MAX_BODY_BYTES = 1024 * 1024  # LINE webhook bodies are small; anything over 1 MB is not LINE.
+EVENT_MODES = ("active", "standby")
+
+# Every type in webhook.yml's discriminator. Used for reporting, never for rejecting.
+KNOWN_EVENT_TYPES = frozenset(
+    {
+        "message", "unsend", "follow", "unfollow", "join", "leave", "memberJoined", "memberLeft",
+        "postback", "videoPlayComplete", "beacon", "accountLink", "membership", "module",
+        "activated", "deactivated", "botSuspended", "botResumed", "delivery",
+    }
+)  # fmt: skip
+
+
+def signature_is_valid(channel_secret: str, body: bytes, signature: str | None) -> bool:
+    """x-line-signature is base64(HMAC-SHA256(channel secret, raw body)); compare in constant time."""
+    if not signature or not channel_secret:
+        return False
+    digest = hmac.new(channel_secret.encode("utf-8"), body, hashlib.sha256).digest()
+    expected = base64.b64encode(digest)
+    return hmac.compare_digest(expected, signature.strip().encode("utf-8", "replace"))
+
+
+def verify_signature(channel_secret: str, body: bytes, signature: str | None) -> None:
+    if signature is None or not signature.strip():
+        raise Unauthorized("x-line-signature header is missing", code="missing_signature")
+    if not signature_is_valid(channel_secret, body, signature):
+        raise Unauthorized("x-line-signature does not match the body", code="invalid_signature")
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    index: int
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    destination: str
+    events: list[dict[str, Any]]  # valid events, in delivery order
+    rejected: list[RejectedEvent]
+
+
+def parse_delivery(body: bytes) -> WebhookDelivery:
+    """Parse a verified body. Envelope errors raise; a single malformed event is set aside."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("body is not valid JSON", code="invalid_json") from exc
+    if not isinstance(document, dict):
+        raise BadRequest("body must be a JSON object", code="invalid_webhook_shape")
+    destination = document.get("destination")
+    events = document.get("events")
+    if not isinstance(destination, str) or not destination:
+        raise BadRequest("`destination` must be a non-empty string", code="invalid_webhook_shape")
+    if not isinstance(events, list):
+        raise BadRequest("`events` must be an array", code="invalid_webhook_shape")
+    valid: list[dict[str, Any]] = []
+    rejected: list[RejectedEvent] = []
+    for index, event in enumerate(events):
+        problem = _event_problem(event)
+        if problem is None:
+            valid.append(event)
+        else:
+            rejected.append(RejectedEvent(index, "invalid_event", problem))
+    return WebhookDelivery(destination=destination, events=valid, rejected=rejected)
+
+
+def _event_problem(event: Any) -> str | None:
+    if not isinstance(event, dict):
+        return "event must be an object"
+    if not isinstance(event.get("type"), str) or not event["type"]:
+        return "`type` must be a non-empty string"
+    webhook_event_id = event.get("webhookEventId")
+    if not isinstance(webhook_event_id, str) or not webhook_event_id or len(webhook_event_id) > 128:
+        return "`webhookEventId` must be a non-empty string of at most 128 characters"
+    timestamp = event.get("timestamp")
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp <= 0:
+        return "`timestamp` must be a positive integer (milliseconds)"
+    mode = event.get("mode", "active")
+    if mode not in EVENT_MODES:
+        return "`mode` must be `active` or `standby`"
+    delivery_context = event.get("deliveryContext", {})
+    if not isinstance(delivery_context, dict):
+        return "`deliveryContext` must be an object"
+    source = event.get("source")
+    if source is not None and (not isinstance(source, dict) or not isinstance(source.get("type"), str)):
+        return "`source` must be an object with a `type`"
+    return None

@@ -1,0 +1,95 @@
+"""Identifiers of a person and their normalisation.
+
+Phones become E.164 with `phonenumbers` (default region configurable, TW by default); emails
+are trimmed and lower-cased after an `email-validator` syntax check (no DNS). Values that fail
+normalisation or are known junk are never used as keys: they are reported as rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+IDENTIFIER_TYPES = (
+    "member_id",
+    "line",
+    "email",
+    "phone",
+    "wechat_unionid",
+    "wechat_openid",
+    "idfa",
+    "anonymous_id",
+)
+# Decides which profile an event belongs to when its identifiers point at different profiles.
+DEFAULT_PRIORITY = IDENTIFIER_TYPES
+
+# Junk that forms fill in; as keys they would glue strangers into one profile.
+DEFAULT_BLOCKED_VALUES = frozenset(
+    {"", "null", "none", "undefined", "n/a", "na", "-", "0", "unknown", "test@test.com", "0000000000", "+886000000000"}
+)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Identifier:
+    type: str
+    value: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}#{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedIdentifier:
+    type: str
+    raw: str
+    reason: str
+
+
+class IdentifierNormalizer:
+    def __init__(self, default_region: str = "TW", blocked_values: frozenset[str] = DEFAULT_BLOCKED_VALUES) -> None:
+        self._region = default_region
+        self._blocked = blocked_values
+
+    def normalize(self, id_type: str, raw: object) -> Identifier | RejectedIdentifier:
+        text = str(raw).strip() if raw is not None else ""
+        if id_type not in IDENTIFIER_TYPES:
+            return RejectedIdentifier(id_type, text, "unknown_type")
+        if text.lower() in self._blocked:
+            return RejectedIdentifier(id_type, text, "blocked_value")
+        if id_type == "email":
+            return self._email(text)
+        if id_type == "phone":
+            return self._phone(text)
+        if len(text) > 512:
+            return RejectedIdentifier(id_type, text[:64], "too_long")
+        return Identifier(id_type, text)
+
+    def _email(self, text: str) -> Identifier | RejectedIdentifier:
+        try:
+            normalized = validate_email(text, check_deliverability=False).normalized
+        except EmailNotValidError:
+            return RejectedIdentifier("email", text, "invalid_email")
+        value = normalized.lower()
+        if value in self._blocked:
+            return RejectedIdentifier("email", text, "blocked_value")
+        return Identifier("email", value)
+
+    def _phone(self, text: str) -> Identifier | RejectedIdentifier:
+        try:
+            number = phonenumbers.parse(text, self._region)
+        except phonenumbers.NumberParseException:
+            return RejectedIdentifier("phone", text, "invalid_phone")
+        if not phonenumbers.is_valid_number(number):
+            return RejectedIdentifier("phone", text, "invalid_phone")
+        value = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if value in self._blocked or phonenumbers.national_significant_number(number) in self._blocked:
+            return RejectedIdentifier("phone", text, "blocked_value")
+        return Identifier("phone", value)
+
+
+def line_identifier(provider_id: str, user_id: str) -> Identifier:
+    """LINE user ids differ per provider, so the provider is part of the value."""
+    return Identifier("line", f"{provider_id}:{user_id}")

@@ -1,0 +1,139 @@
+"""Typed settings per function, read from the environment once at cold start.
+
+Plain dataclasses on purpose: the webhook's cold path must not pay for pydantic. The
+environment variable names below are the contract with the CDK stack (infra/) and the
+local runtime (infra/local/): both set exactly these.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Environment variable names shared with infra/ and infra/local/.
+ENV_RAW_EVENTS_TABLE = "CDP_RAW_EVENTS_TABLE"
+ENV_CORE_TABLE = "CDP_CORE_TABLE"
+ENV_EVENT_BUS = "CDP_EVENT_BUS_NAME"
+ENV_LINE_CHANNELS_SECRET = "CDP_LINE_CHANNELS_SECRET_ID"
+ENV_WRITE_KEYS_SECRET = "CDP_WRITE_KEYS_SECRET_ID"
+ENV_ADMIN_TOKEN_SECRET = "CDP_ADMIN_TOKEN_SECRET_ID"
+ENV_RAW_EVENT_TTL_DAYS = "CDP_RAW_EVENT_TTL_DAYS"
+ENV_SECRETS_CACHE_SECONDS = "CDP_SECRETS_CACHE_SECONDS"
+ENV_DEFAULT_PHONE_REGION = "CDP_DEFAULT_PHONE_REGION"
+ENV_TIMELINE_LIMIT = "CDP_PROFILE_TIMELINE_LIMIT"
+ENV_DEFAULT_LINE_PROVIDER = "CDP_DEFAULT_LINE_PROVIDER"
+
+
+class SettingsError(RuntimeError):
+    """A function started without the configuration it needs: fail the cold start loudly."""
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"missing required environment variable {name}")
+    return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RawIngestSettings:
+    """LINE webhook and partner ingestion: write raw events, nothing else."""
+
+    raw_events_table: str
+    raw_event_ttl_days: int
+    secrets_cache_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RawIngestSettings:
+        env = os.environ if env is None else env
+        return cls(
+            raw_events_table=_required(env, ENV_RAW_EVENTS_TABLE),
+            raw_event_ttl_days=_positive_int(env, ENV_RAW_EVENT_TTL_DAYS, 30),
+            secrets_cache_seconds=_positive_int(env, ENV_SECRETS_CACHE_SECONDS, 300),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LineWebhookSettings(RawIngestSettings):
+    line_channels_secret_id: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LineWebhookSettings:
+        env = os.environ if env is None else env
+        base = RawIngestSettings.from_env(env)
+        return cls(
+            raw_events_table=base.raw_events_table,
+            raw_event_ttl_days=base.raw_event_ttl_days,
+            secrets_cache_seconds=base.secrets_cache_seconds,
+            line_channels_secret_id=_required(env, ENV_LINE_CHANNELS_SECRET),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerIngestSettings(RawIngestSettings):
+    write_keys_secret_id: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PartnerIngestSettings:
+        env = os.environ if env is None else env
+        base = RawIngestSettings.from_env(env)
+        return cls(
+            raw_events_table=base.raw_events_table,
+            raw_event_ttl_days=base.raw_event_ttl_days,
+            secrets_cache_seconds=base.secrets_cache_seconds,
+            write_keys_secret_id=_required(env, ENV_WRITE_KEYS_SECRET),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorSettings:
+    """Event processor: raw stream in, profiles and timeline out, events to the bus."""
+
+    core_table: str
+    event_bus_name: str
+    default_phone_region: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ProcessorSettings:
+        env = os.environ if env is None else env
+        return cls(
+            core_table=_required(env, ENV_CORE_TABLE),
+            event_bus_name=_required(env, ENV_EVENT_BUS),
+            default_phone_region=env.get(ENV_DEFAULT_PHONE_REGION, "TW").strip().upper() or "TW",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AdminApiSettings:
+    core_table: str
+    admin_token_secret_id: str
+    secrets_cache_seconds: int
+    default_phone_region: str
+    timeline_limit: int
+    default_line_provider: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AdminApiSettings:
+        env = os.environ if env is None else env
+        return cls(
+            core_table=_required(env, ENV_CORE_TABLE),
+            admin_token_secret_id=_required(env, ENV_ADMIN_TOKEN_SECRET),
+            secrets_cache_seconds=_positive_int(env, ENV_SECRETS_CACHE_SECONDS, 300),
+            default_phone_region=env.get(ENV_DEFAULT_PHONE_REGION, "TW").strip().upper() or "TW",
+            timeline_limit=_positive_int(env, ENV_TIMELINE_LIMIT, 20),
+            default_line_provider=env.get(ENV_DEFAULT_LINE_PROVIDER, "default").strip() or "default",
+        )
