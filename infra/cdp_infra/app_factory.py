@@ -14,10 +14,14 @@ from infra.cdp_infra.core_layer import default_layer_asset
 from infra.cdp_infra.stack import CdpStack
 
 
-def _cdk_json_context() -> dict[str, Any]:
-    """The context of cdk.json, so an in-process synth matches `cdk synth` (feature flags)."""
+def _context() -> dict[str, Any]:
+    """What `cdk synth` would pass: cdk.json's context (feature flags) and path metadata.
+
+    Path metadata (`aws:cdk:path` on each resource) is on by default in the CLI; the local
+    runtime reads it to map Lambda logical ids back to `functions/<name>`.
+    """
     context: dict[str, Any] = json.loads(constants.CDK_JSON.read_text(encoding="utf-8")).get("context", {})
-    return context
+    return {**context, "aws:cdk:enable-path-metadata": True}
 
 
 def build_app(
@@ -33,7 +37,7 @@ def build_app(
     overrides the layer directory (default: `.build/layer` if built, else `layers/core`).
     Call `app.synth()`: it fails if any AwsSolutions finding is not acknowledged.
     """
-    app = cdk.App(context=_cdk_json_context(), outdir=outdir)
+    app = cdk.App(context=_context(), outdir=outdir)
     synthesizer = cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=not local)
     CdpStack(
         app,

@@ -13,6 +13,8 @@ from constructs import Construct
 
 from infra.cdp_infra import constants
 
+_DEFAULT_TIMEOUT = Duration.seconds(10)
+
 
 class FunctionFactory:
     """Builds every function the same way: Python 3.11 on arm64, the core layer, X-Ray, JSON logs.
@@ -42,7 +44,7 @@ class FunctionFactory:
         description: str,
         environment: Mapping[str, str],
         memory_size: int = 256,
-        timeout: Duration = Duration.seconds(10),
+        timeout: Duration = _DEFAULT_TIMEOUT,
         reserved_concurrent_executions: int | None = None,
     ) -> lambda_.Function:
         """Create the function for `functions/<name>/handler.py` inside its own construct `name`."""

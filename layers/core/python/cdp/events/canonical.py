@@ -238,6 +238,11 @@ class EventNormalizer:
                 candidates.append((EXTERNAL_ID_TYPES[external["type"]], external["id"]))
         for id_type, value in candidates:
             self._add(event, id_type, value)
+        for key, id_type in TRAIT_IDENTIFIERS.items():
+            if key in event.traits:  # keep contact traits in their normalised form (E.164, lower-case)
+                normalized = self._identifiers.normalize(id_type, event.traits[key])
+                if isinstance(normalized, Identifier):
+                    event.traits[key] = normalized.value
 
     def _add(self, event: CanonicalEvent, id_type: str, value: Any) -> None:
         result = self._identifiers.normalize(id_type, value)

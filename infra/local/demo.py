@@ -1,0 +1,186 @@
+"""`make demo`: start the local stack and play scenario S1 (衣著A) as far as the product goes today.
+
+Everything goes through the real HTTP routes: LINE webhooks signed with the channel secret,
+the web shop and the POS through the Segment-compatible API (with the official Segment SDK),
+and profiles read back through the admin API.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+import uuid
+from typing import Any
+
+import requests
+
+from infra.local.config import LOCAL_CHANNEL
+from infra.local.stack import LocalStack
+
+AMY_LINE_USER = "U4af4980629a0b1c2d3e4f5a6b7c8d9e0"
+BOT_USER = "U" + "0" * 31 + "1"
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+class Demo:
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.base = stack.base_url
+        self.http = requests.Session()
+        self.admin = {"Authorization": f"Bearer {stack.config.admin_token}"}
+        self.browser = f"anon-{uuid.uuid4().hex[:12]}"
+
+    # senders ---------------------------------------------------------------------------------
+    def line(self, *events: dict[str, Any]) -> requests.Response:
+        body = json.dumps({"destination": BOT_USER, "events": list(events)}, ensure_ascii=False).encode()
+        digest = hmac.new(self.stack.config.line_channel_secret.encode(), body, hashlib.sha256).digest()
+        return self.http.post(
+            f"{self.base}/line/webhook/{LOCAL_CHANNEL}",
+            data=body,
+            headers={"Content-Type": "application/json", "x-line-signature": base64.b64encode(digest).decode()},
+        )
+
+    def segment_client(self) -> Any:
+        import segment.analytics as analytics
+
+        return analytics.Client(self.stack.config.write_key, host=self.base, sync_mode=True, max_retries=1)
+
+    def lookup(self, id_type: str, value: str) -> dict[str, Any]:
+        response = self.http.get(
+            f"{self.base}/admin/v1/profiles/lookup", params={"type": id_type, "value": value}, headers=self.admin
+        )
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def drain(self) -> None:
+        self.http.post(f"{self.base}/_local/drain").raise_for_status()
+
+    # the story -------------------------------------------------------------------------------
+    def run(self) -> None:
+        client = self.segment_client()
+        say("① 門市 POS (in store): member M1 buys a coat for NT$5,000; the POS knows her phone 0912-345-678.")
+        store = {"channel": "pos"}
+        client.identify("M1", {"name": "Amy Chen", "phone": "0912-345-678"}, context=store)
+        client.track(
+            "M1",
+            "Order Completed",
+            {"order_id": "POS-20261123-0042", "revenue": 5000, "currency": "TWD", "store_id": "store-taipei-101",
+             "products": [{"sku": "COAT-01", "name": "羊毛大衣", "price": 5000, "quantity": 1}]},
+            context=store,
+        )  # fmt: skip
+        say("② 官網 (web shop): an anonymous visitor browses, then logs in as M1 with amy@example.com.")
+        browser = self.browser
+        client.page(anonymous_id=browser, name="New Arrivals", properties={"url": "https://shop.example.com/new"})
+        client.track(anonymous_id=browser, event="Product Viewed", properties={"sku": "DRESS-7", "price": 2380})
+        client.identify("M1", {"email": "Amy@Example.com "}, anonymous_id=browser)
+        client.flush()
+        say("③ LINE 官方帳號: LINE user U1 adds the brand as a friend and asks a question.")
+        now = int(time.time() * 1000)
+        follow = _line_event("follow", now, follow={"isUnblocked": False})
+        question = _line_event(
+            "message", now + 1500, message={"type": "text", "id": "5123456789", "text": "請問有新品嗎？"}
+        )
+        first = self.line(follow, question)
+        redelivered = self.line({**follow, "deliveryContext": {"isRedelivery": True}})
+        forged = self.http.post(
+            f"{self.base}/line/webhook/{LOCAL_CHANNEL}", data=b'{"destination":"x","events":[]}',
+            headers={"x-line-signature": "forged"},
+        )  # fmt: skip
+        say(f"   LINE webhook answered {first.status_code}; LINE's redelivery of the follow answered "
+            f"{redelivered.status_code} and was stored once ({redelivered.json()['duplicates']} duplicate); "
+            f"a forged request was refused with {forged.status_code} ({forged.json()['error']}).")  # fmt: skip
+        self.drain()
+        self.report()
+
+    def report(self) -> None:
+        amy = self.lookup("phone", "0912345678")
+        say()
+        say("What the CDP knows now")
+        say("──────────────────────")
+        say(f"Customer profile {amy['profile_id']} (found by phone 0912-345-678):")
+        for identifier in amy["identifiers"]:
+            say(f"   • {_label(identifier['type'])}: {identifier['value']}")
+        traits = amy["traits"]
+        say(f"   name: {traits.get('name')}   email on file: {traits.get('email')}")
+        stats = amy["stats"]
+        say(f"   channels: {_channels(stats['channels'])}  →  channel mix: {stats['channel_mix']}")
+        purchases = [e for e in amy["events"] if e.get("event") == "Order Completed"]
+        if purchases:
+            order = purchases[0]["properties"]
+            say(f"   purchase: NT${order['revenue']:,} at {order['store_id']} (order {order['order_id']})")
+        say(f"   timeline: {stats['event_count']} events")
+        say(f"   LINE friend: {amy['line']['status']}")
+        same_by_email = self.lookup("email", "amy@example.com")["profile_id"] == amy["profile_id"]
+        say(f"   the web login joined the store customer: lookup by email finds the same person → {same_by_email}")
+        visitor = self.lookup("anonymous_id", self.browser)
+        say()
+        say(f"Anonymous web visitor {visitor['profile_id']} (before she logged in):")
+        say(f"   viewed: {', '.join(e.get('event') or e['type'] for e in reversed(visitor['events']))}")
+        say("   Her login named both M1 and this browser, so the CDP recorded an identity conflict")
+        say("   (identity.conflict); merging the two profiles is the next step of identity resolution.")
+        friend = self.lookup("line", AMY_LINE_USER)
+        say()
+        say(f"LINE friend profile {friend['profile_id']} (LINE user U1):")
+        say(f"   friend status: {friend['line']['status']}; said: "
+            f"「{next(e['properties'].get('text') for e in friend['events'] if e.get('event') == 'LINE Message Received')}」")  # fmt: skip
+        say("   Still a separate, anonymous profile: nothing yet ties U1 to member M1.")
+        say("   Next step of S1: LINE account linking binds U1 to M1 and merges the two profiles.")
+        published = self.http.get(f"{self.base}/_local/events", timeout=10).json()["events"]
+        counts: dict[str, int] = {}
+        for event in published:
+            counts[event["detail-type"]] = counts.get(event["detail-type"], 0) + 1
+        say()
+        say("Published on the event bus for downstream journeys and segments: "
+            + ", ".join(f"{name} ×{count}" for name, count in sorted(counts.items())))  # fmt: skip
+
+
+def _line_event(kind: str, timestamp: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "mode": "active",
+        "timestamp": timestamp,
+        "source": {"type": "user", "userId": AMY_LINE_USER},
+        "webhookEventId": f"01J{uuid.uuid4().hex[:23].upper()}",
+        "deliveryContext": {"isRedelivery": False},
+        "replyToken": uuid.uuid4().hex,
+        **extra,
+    }
+
+
+def _label(id_type: str) -> str:
+    return {
+        "member_id": "member ID",
+        "phone": "phone",
+        "email": "email",
+        "anonymous_id": "web browser (anonymous ID)",
+        "line": "LINE user",
+    }.get(id_type, id_type)
+
+
+def _channels(channels: dict[str, int]) -> str:
+    names = {"pos": "store", "web": "web shop", "line": "LINE"}
+    return ", ".join(f"{names.get(c, c)} ({n})" for c, n in sorted(channels.items()))
+
+
+def main() -> None:
+    os.environ.setdefault("CDP_LOCAL_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("CDP_PORT", "0")
+    say("Starting the local stack (embedded AWS on 127.0.0.1, LINE API fake)…")
+    with LocalStack() as stack:
+        say(stack.describe())
+        say()
+        say("Scenario S1 — 衣著A: one customer, three islands of data")
+        say()
+        Demo(stack).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Create the local AWS resources from the CDK-synthesized template, so local and cloud cannot drift.
+
+The template is the source of truth: tables (keys, GSIs, streams, TTL), queues, the event bus,
+secrets, each function's environment (with Ref/GetAtt resolved to the local names) and the
+stream event source mapping settings (batch size, window, retries, on-failure destination).
+Only the values of secrets are local: they come from LocalConfig.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cdp import settings as env_names
+
+from infra.cdp_infra.routes import EVENT_PROCESSOR, HTTP_FUNCTIONS
+from infra.local.config import LocalConfig
+
+FUNCTION_FOLDERS = (*HTTP_FUNCTIONS, EVENT_PROCESSOR)
+_PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
+
+
+class TemplateError(RuntimeError):
+    """The template has something the local runtime cannot reproduce: fail loudly, never guess."""
+
+
+@dataclass(slots=True)
+class StreamMapping:
+    function: str
+    table_logical_id: str
+    batch_size: int
+    batching_window_seconds: int
+    max_retries: int
+    report_batch_item_failures: bool
+    on_failure_queue_logical_id: str | None
+
+
+@dataclass(slots=True)
+class LocalResources:
+    names: dict[str, str] = field(default_factory=dict)  # logical id -> Ref value (name / url)
+    arns: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+    function_env: dict[str, dict[str, str]] = field(default_factory=dict)  # folder -> environment
+    stream_mappings: list[StreamMapping] = field(default_factory=list)
+    stream_arns: dict[str, str] = field(default_factory=dict)  # table logical id -> stream ARN
+    queue_urls: dict[str, str] = field(default_factory=dict)
+
+
+def synthesize_template() -> dict[str, Any]:
+    """Synthesize the stack in-process (offline) and return its CloudFormation template."""
+    from infra.cdp_infra import constants
+    from infra.cdp_infra.app_factory import build_app
+
+    with tempfile.TemporaryDirectory(prefix="cdp-synth-") as outdir:
+        assembly = build_app(local=True, outdir=outdir).synth()
+        template: dict[str, Any] = assembly.get_stack_by_name(constants.STACK_NAME).template
+    return template
+
+
+def load_or_synthesize(cache_dir: Path) -> dict[str, Any]:
+    """Synthesis costs seconds; reuse the last template while infra/ is unchanged."""
+    sources = [
+        *sorted(Path("infra/cdp_infra").glob("*.py")),
+        Path("cdk.json"),
+        Path("layers/core/python/cdp/settings.py"),
+    ]
+    digest = hashlib.sha256()
+    for path in sources:
+        if path.exists():
+            digest.update(str(path).encode() + path.read_bytes())
+    fingerprint = digest.hexdigest()
+    cache = cache_dir / "template.json"
+    stamp = cache_dir / "template.fingerprint"
+    if cache.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        cached: dict[str, Any] = json.loads(cache.read_text())
+        return cached
+    template = synthesize_template()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(template))
+    stamp.write_text(fingerprint)
+    return template
+
+
+def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalResources:
+    """Create every supported resource on the (moto) endpoint behind the `aws` client factory."""
+    resources = template.get("Resources", {})
+    out = LocalResources()
+    prefix = "cdp-local"
+    for logical_id, resource in resources.items():
+        kind, props = resource["Type"], resource.get("Properties", {})
+        if kind == "AWS::DynamoDB::Table":
+            _create_table(aws("dynamodb"), f"{prefix}-{logical_id}", props, out, logical_id)
+        elif kind == "AWS::SQS::Queue":
+            url = aws("sqs").create_queue(QueueName=f"{prefix}-{logical_id}")["QueueUrl"]
+            attrs = aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+            out.names[logical_id], out.arns[logical_id], out.queue_urls[logical_id] = url, attrs["QueueArn"], url
+        elif kind == "AWS::Events::EventBus":
+            name = props.get("Name") or f"{prefix}-{logical_id}"
+            arn = aws("events").create_event_bus(Name=name)["EventBusArn"]
+            out.names[logical_id], out.arns[logical_id] = name, arn
+        elif kind == "AWS::SecretsManager::Secret":
+            name = f"{prefix}-{logical_id}"
+            arn = aws("secretsmanager").create_secret(Name=name, SecretString="{}")["ARN"]
+            out.names[logical_id], out.arns[logical_id] = arn, arn
+    functions = _functions(resources)
+    for logical_id, folder in functions.items():
+        variables = resources[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
+        out.function_env[folder] = {key: _resolve(value, out) for key, value in variables.items()}
+    _fill_secrets(aws("secretsmanager"), out, config)
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+            out.stream_mappings.append(_stream_mapping(resource["Properties"], functions))
+    missing = set(FUNCTION_FOLDERS) - set(out.function_env)
+    if missing:
+        raise TemplateError(f"functions missing from the template: {sorted(missing)}")
+    return out
+
+
+def _create_table(client: Any, name: str, props: dict[str, Any], out: LocalResources, logical_id: str) -> None:
+    request: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if request["BillingMode"] == "PROVISIONED":
+        request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+    if props.get("GlobalSecondaryIndexes"):
+        request["GlobalSecondaryIndexes"] = [
+            {k: v for k, v in index.items() if k in ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")}
+            for index in props["GlobalSecondaryIndexes"]
+        ]
+    stream = props.get("StreamSpecification")
+    if stream:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    description = client.create_table(**request)["TableDescription"]
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
+        )
+    out.names[logical_id], out.arns[logical_id] = name, description["TableArn"]
+    if description.get("LatestStreamArn"):
+        out.stream_arns[logical_id] = description["LatestStreamArn"]
+
+
+def _functions(resources: dict[str, Any]) -> dict[str, str]:
+    """Lambda logical id -> functions/<folder>, read from the construct path the factory gives it."""
+    found: dict[str, str] = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        match = _PATH_FUNCTION.search(resource.get("Metadata", {}).get("aws:cdk:path", ""))
+        if match and match["name"] in FUNCTION_FOLDERS:
+            found[logical_id] = match["name"]
+    return found
+
+
+def _resolve(value: Any, out: LocalResources) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value and value["Ref"] in out.names:
+        return out.names[value["Ref"]]
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        logical_id, attribute = value["Fn::GetAtt"]
+        if attribute == "Arn" and logical_id in out.arns:
+            return out.arns[logical_id]
+        if attribute == "Name" and logical_id in out.names:
+            return out.names[logical_id]
+    raise TemplateError(f"cannot resolve {value!r} locally")
+
+
+def _fill_secrets(client: Any, out: LocalResources, config: LocalConfig) -> None:
+    """Give each secret the local default value for the role the functions' env says it plays."""
+    values = {
+        env_names.ENV_LINE_CHANNELS_SECRET: json.dumps(config.line_channels_secret()),
+        env_names.ENV_WRITE_KEYS_SECRET: json.dumps(config.write_keys_secret()),
+        env_names.ENV_ADMIN_TOKEN_SECRET: config.admin_token,
+    }
+    for env in out.function_env.values():
+        for variable, value in values.items():
+            if variable in env:
+                client.put_secret_value(SecretId=env[variable], SecretString=value)
+
+
+def _stream_mapping(props: dict[str, Any], functions: dict[str, str]) -> StreamMapping:
+    function_ref = props["FunctionName"].get("Ref")
+    source = props.get("EventSourceArn", {}).get("Fn::GetAtt", [None, None])
+    if function_ref not in functions or source[1] != "StreamArn":
+        raise TemplateError(f"unsupported event source mapping: {props!r}")
+    destination = (props.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")
+    on_failure = destination["Fn::GetAtt"][0] if isinstance(destination, dict) and "Fn::GetAtt" in destination else None
+    return StreamMapping(
+        function=functions[function_ref],
+        table_logical_id=source[0],
+        batch_size=int(props.get("BatchSize", 100)),
+        batching_window_seconds=int(props.get("MaximumBatchingWindowInSeconds", 0)),
+        max_retries=int(props.get("MaximumRetryAttempts", 3)),
+        report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+        on_failure_queue_logical_id=on_failure,
+    )

@@ -1,0 +1,223 @@
+"""The whole product on this machine: moto on loopback, the API routes, the stream, the LINE fake.
+
+Used by `make serve`, `make demo`, the e2e tests and the benchmarks. Handlers are the real
+ones from functions/; only endpoints and credentials (environment) say they are local.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from cdp.settings import ENV_EVENT_BUS
+
+from infra.cdp_infra.routes import EVENT_PROCESSOR
+from infra.local.config import LOCAL_CHANNEL, REGION, LocalConfig
+from infra.local.http_gateway import ApiGatewayEmulator, serve
+from infra.local.lambda_runtime import LambdaRuntime
+from infra.local.line_fake import LineApiFake
+from infra.local.provision import LocalResources, load_or_synthesize, provision
+from infra.local.stream_dispatcher import StreamDispatcher
+
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LocalStack:
+    def __init__(self, config: LocalConfig | None = None) -> None:
+        self.config = config or LocalConfig.from_env()
+        self.aws_port = self.config.aws_port or free_port()
+        self.http_port = self.config.http_port or free_port()
+        self.runtime = LambdaRuntime()
+        self.resources: LocalResources | None = None
+        self.dispatchers: list[StreamDispatcher] = []
+        self.observed: list[dict[str, Any]] = []
+        self._observed_lock = threading.Lock()
+        self._observer_queue: str | None = None
+        self._moto: Any = None
+        self._http: Any = None
+        self.line_fake = LineApiFake(port=self.config.line_api_port)
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def client(self, service: str) -> Any:
+        return boto3.session.Session().client(
+            service,
+            endpoint_url=self.aws_endpoint,
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+        )
+
+    # lifecycle -------------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call is noise
+        self._environment()
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
+        self._moto.start()
+        template = load_or_synthesize(Path(self.config.state_dir))
+        self.resources = provision(template, self.client, self.config)
+        for env in self.resources.function_env.values():
+            os.environ.update(env)  # one process hosts every function; the names do not collide
+        self.line_fake.start()
+        self.line_fake.register_channel(self.config.line_channel_access_token, self.config.line_bot_user_id)
+        os.environ["CDP_LINE_API_BASE_URL"] = self.line_fake.base_url
+        self._observe_bus()
+        self._start_dispatchers()
+        emulator = ApiGatewayEmulator(
+            self.runtime.invoke,
+            local_routes={
+                ("GET", "/health"): lambda *_: (200, {"status": "ok"}),
+                ("POST", "/_local/drain"): self._drain_route,
+                ("GET", "/_local/events"): self._events_route,
+                ("GET", "/_local/status"): lambda *_: (200, self.status()),
+            },
+        )
+        self._http = serve(emulator, "127.0.0.1", self.http_port)
+        threading.Thread(target=self._http.serve_forever, name="http", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        for dispatcher in self.dispatchers:
+            dispatcher.stop()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        self.line_fake.stop()
+        if self._moto is not None:
+            self._moto.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _environment(self) -> None:
+        os.environ.update(LOCAL_CREDENTIALS)
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.aws_endpoint,
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("CDP_LOCAL_LOG_LEVEL", "INFO"),
+            }
+        )
+
+    def _start_dispatchers(self) -> None:
+        assert self.resources is not None
+        for mapping in self.resources.stream_mappings:
+            queue = mapping.on_failure_queue_logical_id
+            dispatcher = StreamDispatcher(
+                streams=self.client("dynamodbstreams"),
+                sqs=self.client("sqs"),
+                stream_arn=self.resources.stream_arns[mapping.table_logical_id],
+                mapping=mapping,
+                invoke=self.runtime.invoke,
+                on_failure_queue_url=self.resources.queue_urls.get(queue) if queue else None,
+            )
+            dispatcher.start()
+            self.dispatchers.append(dispatcher)
+
+    # observing the bus ------------------------------------------------------------------------
+    def _observe_bus(self) -> None:
+        """A rule + queue on the bus, like a test-only subscriber in the cloud, to show what was published."""
+        assert self.resources is not None
+        bus = self.resources.function_env[EVENT_PROCESSOR][ENV_EVENT_BUS]
+        sqs, events = self.client("sqs"), self.client("events")
+        url = sqs.create_queue(QueueName="cdp-local-observed-events")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="cdp-local-observer", EventBusName=bus, EventPattern=json.dumps({"source": ["cdp"]}))
+        events.put_targets(Rule="cdp-local-observer", EventBusName=bus, Targets=[{"Id": "observer", "Arn": arn}])
+        self._observer_queue = url
+
+    def observed_events(self) -> list[dict[str, Any]]:
+        if self._observer_queue is None:
+            return []
+        sqs = self.client("sqs")
+        while True:
+            messages = sqs.receive_message(QueueUrl=self._observer_queue, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                break
+            with self._observed_lock:
+                self.observed.extend(json.loads(m["Body"]) for m in messages)
+            sqs.delete_message_batch(
+                QueueUrl=self._observer_queue,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+        with self._observed_lock:
+            return list(self.observed)
+
+    # local-only routes -----------------------------------------------------------------------
+    def drain(self, timeout: float = 30.0) -> bool:
+        return all(dispatcher.wait_idle(timeout) for dispatcher in self.dispatchers)
+
+    def _drain_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:
+        drained = self.drain(float(query.get("timeout", "30")))
+        return (200 if drained else 504), {"drained": drained, **self.status()}
+
+    def _events_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:
+        events = self.observed_events()
+        name = query.get("name")
+        if name:
+            events = [e for e in events if e.get("detail-type") == name]
+        return 200, {"events": events}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "processed": sum(d.processed for d in self.dispatchers),
+            "invocations": sum(d.invocations for d in self.dispatchers),
+            "failed_batches": sum(d.failed_batches for d in self.dispatchers),
+        }
+
+    def describe(self) -> str:
+        return "\n".join(
+            [
+                f"  API (same routes as API Gateway): {self.base_url}",
+                f"  AWS (moto) endpoint:              {self.aws_endpoint}",
+                f"  LINE Messaging API fake:          {self.line_fake.base_url}",
+                f"  LINE channel `{LOCAL_CHANNEL}` secret:        {self.config.line_channel_secret}   (CDP_LINE_CHANNEL_SECRET)",
+                f"  write key:                        {self.config.write_key}   (CDP_WRITE_KEY)",
+                f"  admin token:                      {self.config.admin_token}   (CDP_ADMIN_TOKEN)",
+            ]
+        )
+
+
+def wait_until_healthy(base_url: str, timeout: float = 60.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base_url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    print(f"local stack at {base_url} did not become healthy", file=sys.stderr)
+    raise TimeoutError(base_url)

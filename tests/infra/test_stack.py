@@ -1,0 +1,498 @@
+"""The synthesized LineCdp template: resources, wiring, least privilege, cdk-nag, cfn-lint."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+from cdp import settings
+
+from infra.cdp_infra import constants
+from infra.cdp_infra.routes import ADMIN_API, EVENT_PROCESSOR, INGEST, LINE_WEBHOOK, ROUTES
+
+pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
+
+ALL_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, EVENT_PROCESSOR)
+# Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
+UNSCOPED_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
+SETTINGS_BY_FUNCTION = {
+    LINE_WEBHOOK: settings.LineWebhookSettings,
+    INGEST: settings.PartnerIngestSettings,
+    EVENT_PROCESSOR: settings.ProcessorSettings,
+    ADMIN_API: settings.AdminApiSettings,
+}
+EXPECTED_ACKNOWLEDGEMENTS = {
+    "AwsSolutions-APIG2",
+    "AwsSolutions-APIG3",
+    "AwsSolutions-APIG4",
+    "AwsSolutions-COG4",
+    "AwsSolutions-DDB3",
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+    "AwsSolutions-IAM5[Resource::*]",
+    "AwsSolutions-L1",
+    "AwsSolutions-SMG4",
+    "AwsSolutions-SQS3",
+}
+
+
+# --- helpers over the raw template ---------------------------------------------------------------
+
+
+def _resources(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {key: value for key, value in template["Resources"].items() if value["Type"] == type_}
+
+
+def _output_ref(template: dict[str, Any], output_id: str) -> str:
+    value = template["Outputs"][output_id]["Value"]
+    return value["Ref"]
+
+
+def _function_id(template: dict[str, Any], name: str) -> str:
+    return _output_ref(template, f"{name.title().replace('_', '')}FunctionName")
+
+
+def _function(template: dict[str, Any], name: str) -> dict[str, Any]:
+    return template["Resources"][_function_id(template, name)]["Properties"]
+
+
+def _role_id(template: dict[str, Any], name: str) -> str:
+    return _function(template, name)["Role"]["Fn::GetAtt"][0]
+
+
+def _statements(template: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    role = {"Ref": _role_id(template, name)}
+    return [
+        statement
+        for policy in _resources(template, "AWS::IAM::Policy").values()
+        if role in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else actions
+
+
+def _all_actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {action for statement in statements for action in _actions(statement)}
+
+
+def _arn(logical_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def _api_methods(template: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    resources = _resources(template, "AWS::ApiGateway::Resource")
+
+    def path(resource_id: str) -> str:
+        properties = resources[resource_id]["Properties"]
+        parent = properties["ParentId"]
+        prefix = path(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{properties['PathPart']}"
+
+    return {
+        (method["Properties"]["HttpMethod"], path(method["Properties"]["ResourceId"]["Ref"])): method["Properties"]
+        for method in _resources(template, "AWS::ApiGateway::Method").values()
+    }
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def test_raw_events_table_lands_events_with_ttl_and_a_stream(synth: Any) -> None:
+    resource = synth.template["Resources"][_output_ref(synth.template, "RawEventsTableName")]
+    properties = resource["Properties"]
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert properties["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert properties["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert properties["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}  # AWS-managed key (aws/dynamodb)
+
+
+def test_core_table_is_a_single_table_with_gsi1_and_full_stream(synth: Any) -> None:
+    resource = synth.template["Resources"][_output_ref(synth.template, "CoreTableName")]
+    properties = resource["Properties"]
+    assert resource["DeletionPolicy"] == "Retain"
+    assert properties["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert properties["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "gsi1",
+            "KeySchema": [
+                {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ]
+    assert {d["AttributeName"]: d["AttributeType"] for d in properties["AttributeDefinitions"]} == {
+        "pk": "S",
+        "sk": "S",
+        "gsi1pk": "S",
+        "gsi1sk": "S",
+    }
+    assert properties["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_idempotency_table_uses_the_powertools_layout(synth: Any) -> None:
+    properties = synth.template["Resources"][_output_ref(synth.template, "IdempotencyTableName")]["Properties"]
+    assert properties["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_no_resource_has_a_hard_coded_physical_name(synth: Any) -> None:
+    unique_names = {
+        "AWS::DynamoDB::Table": "TableName",
+        "AWS::Lambda::Function": "FunctionName",
+        "AWS::Lambda::LayerVersion": "LayerName",
+        "AWS::SQS::Queue": "QueueName",
+        "AWS::SNS::Topic": "TopicName",
+        "AWS::IAM::Role": "RoleName",
+        "AWS::Logs::LogGroup": "LogGroupName",
+        "AWS::SecretsManager::Secret": "Name",
+    }
+    for logical_id, resource in synth.template["Resources"].items():
+        name = unique_names.get(resource["Type"])
+        assert name not in resource.get("Properties", {}), f"{logical_id} has a fixed {name}"
+
+
+# --- functions -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ALL_FUNCTIONS)
+def test_every_function_shares_the_baseline(synth: Any, name: str) -> None:
+    function = _function(synth.template, name)
+    assert function["Runtime"] == "python3.11"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Handler"] == "handler.lambda_handler"
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert function["LoggingConfig"]["LogFormat"] == "JSON"
+    assert function["LoggingConfig"]["ApplicationLogLevel"] == "INFO"
+    assert function["Layers"] == [{"Ref": next(iter(_resources(synth.template, "AWS::Lambda::LayerVersion")))}]
+    assert function["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == constants.SERVICE_NAME
+    log_group = synth.template["Resources"][function["LoggingConfig"]["LogGroup"]["Ref"]]
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"] > 0
+
+
+def test_layer_targets_python311_on_arm64(template: Any) -> None:
+    template.has_resource_properties(
+        "AWS::Lambda::LayerVersion",
+        {"CompatibleRuntimes": ["python3.11"], "CompatibleArchitectures": ["arm64"]},
+    )
+
+
+@pytest.mark.parametrize("name", ALL_FUNCTIONS)
+def test_environment_satisfies_the_settings_contract(synth: Any, name: str) -> None:
+    variables = _function(synth.template, name)["Environment"]["Variables"]
+    known = {value for key, value in vars(settings).items() if key.startswith("ENV_")}
+    known |= {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", constants.ENV_IDEMPOTENCY_TABLE}
+    assert set(variables) <= known
+    # References resolve at deploy time; any non-empty string stands in for them here.
+    env = {key: value if isinstance(value, str) else "resolved-at-deploy" for key, value in variables.items()}
+    SETTINGS_BY_FUNCTION[name].from_env(env)  # raises SettingsError on a missing variable
+
+
+def test_environment_points_at_the_right_resources(synth: Any) -> None:
+    t = synth.template
+    raw, core = _output_ref(t, "RawEventsTableName"), _output_ref(t, "CoreTableName")
+    webhook = _function(t, LINE_WEBHOOK)["Environment"]["Variables"]
+    assert webhook[settings.ENV_RAW_EVENTS_TABLE] == {"Ref": raw}
+    assert webhook[settings.ENV_LINE_CHANNELS_SECRET] == {"Ref": _output_ref(t, "LineChannelsSecretArn")}
+    ingest = _function(t, INGEST)["Environment"]["Variables"]
+    assert ingest[settings.ENV_WRITE_KEYS_SECRET] == {"Ref": _output_ref(t, "WriteKeysSecretArn")}
+    processor = _function(t, EVENT_PROCESSOR)["Environment"]["Variables"]
+    assert processor[settings.ENV_CORE_TABLE] == {"Ref": core}
+    assert processor[settings.ENV_EVENT_BUS] == {"Ref": _output_ref(t, "EventBusName")}
+    assert processor[constants.ENV_IDEMPOTENCY_TABLE] == {"Ref": _output_ref(t, "IdempotencyTableName")}
+    admin = _function(t, ADMIN_API)["Environment"]["Variables"]
+    assert admin[settings.ENV_ADMIN_TOKEN_SECRET] == {"Ref": _output_ref(t, "AdminTokenSecretArn")}
+
+
+# --- stream processing ---------------------------------------------------------------------------
+
+
+def test_stream_mapping_retries_partially_and_dead_letters(template: Any, synth: Any) -> None:
+    t = synth.template
+    (dlq_id,) = _resources(t, "AWS::SQS::Queue")
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": {"Fn::GetAtt": [_output_ref(t, "RawEventsTableName"), "StreamArn"]},
+            "FunctionName": {"Ref": _function_id(t, EVENT_PROCESSOR)},
+            "StartingPosition": "TRIM_HORIZON",
+            "BatchSize": 100,
+            "MaximumBatchingWindowInSeconds": 1,
+            "BisectBatchOnFunctionError": True,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "MaximumRetryAttempts": 10,
+            "MaximumRecordAgeInSeconds": 86400,
+            "DestinationConfig": {"OnFailure": {"Destination": _arn(dlq_id)}},
+        },
+    )
+
+
+def test_dead_letter_queue_is_encrypted_ssl_only_and_keeps_14_days(template: Any, synth: Any) -> None:
+    (dlq_id,) = _resources(synth.template, "AWS::SQS::Queue")
+    template.has_resource_properties(
+        "AWS::SQS::Queue", {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600}
+    )
+    template.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "Queues": [{"Ref": dlq_id}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            },
+        },
+    )
+
+
+def test_event_bus_is_archived(template: Any, synth: Any) -> None:
+    bus_id = _output_ref(synth.template, "EventBusName")
+    template.has_resource_properties("AWS::Events::Archive", {"SourceArn": _arn(bus_id), "RetentionDays": 90})
+
+
+# --- API -----------------------------------------------------------------------------------------
+
+
+def test_every_route_is_served_by_its_function(synth: Any) -> None:
+    t = synth.template
+    methods = _api_methods(t)
+    assert set(methods) == {(route.method, route.path) for route in ROUTES}
+    for route in ROUTES:
+        method = methods[(route.method, route.path)]
+        assert method["AuthorizationType"] == "NONE"  # authenticated in the function
+        integration = method["Integration"]
+        assert integration["Type"] == "AWS_PROXY"
+        assert integration["IntegrationHttpMethod"] == "POST"
+        assert _function_id(t, route.function) in json.dumps(integration["Uri"]), route
+
+
+def test_api_passes_raw_bytes_and_is_observable_and_throttled(template: Any) -> None:
+    template.has_resource_properties("AWS::ApiGateway::RestApi", {"BinaryMediaTypes": ["*/*"]})
+    template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": constants.API_STAGE,
+            "TracingEnabled": True,
+            "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.any_value()},
+            "MethodSettings": [
+                Match.object_like(
+                    {
+                        "HttpMethod": "*",
+                        "ResourcePath": "/*",
+                        "LoggingLevel": "ERROR",
+                        "DataTraceEnabled": False,
+                        "ThrottlingRateLimit": constants.API_THROTTLE_RATE,
+                        "ThrottlingBurstLimit": constants.API_THROTTLE_BURST,
+                    }
+                )
+            ],
+        },
+    )
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+
+def test_secrets_start_without_secrets_in_the_template(synth: Any) -> None:
+    secrets = synth.template["Resources"]
+    line = secrets[_output_ref(synth.template, "LineChannelsSecretArn")]["Properties"]
+    assert json.loads(line["SecretString"]) == {}
+    write_keys = secrets[_output_ref(synth.template, "WriteKeysSecretArn")]["Properties"]["GenerateSecretString"]
+    assert json.loads(write_keys["SecretStringTemplate"]) == {"source": "default"}
+    assert write_keys["GenerateStringKey"] == "writeKey"
+    assert write_keys["ExcludePunctuation"] is True
+    admin = secrets[_output_ref(synth.template, "AdminTokenSecretArn")]["Properties"]["GenerateSecretString"]
+    assert admin == {"ExcludePunctuation": True, "PasswordLength": 40}
+
+
+# --- least privilege -----------------------------------------------------------------------------
+
+
+def test_each_function_has_its_own_role(synth: Any) -> None:
+    roles = {_role_id(synth.template, name) for name in ALL_FUNCTIONS}
+    assert len(roles) == len(ALL_FUNCTIONS)
+    for role_id in roles:
+        assert "ManagedPolicyArns" not in synth.template["Resources"][role_id]["Properties"]
+
+
+@pytest.mark.parametrize(
+    ("name", "secret_output"), [(LINE_WEBHOOK, "LineChannelsSecretArn"), (INGEST, "WriteKeysSecretArn")]
+)
+def test_raw_writers_can_only_put_raw_events_and_read_their_secret(synth: Any, name: str, secret_output: str) -> None:
+    t = synth.template
+    statements = _statements(t, name)
+    dynamodb = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
+    assert dynamodb == [
+        {"Action": "dynamodb:PutItem", "Effect": "Allow", "Resource": _arn(_output_ref(t, "RawEventsTableName"))}
+    ]
+    dumped = json.dumps(statements)
+    for other in ("CoreTableName", "IdempotencyTableName", "EventBusName", "AdminTokenSecretArn"):
+        assert _output_ref(t, other) not in dumped, f"{name} can reach {other}"
+    secrets = [s for s in statements if any(a.startswith("secretsmanager:") for a in _actions(s))]
+    assert [s["Resource"] for s in secrets] == [{"Ref": _output_ref(t, secret_output)}]
+    assert _all_actions(secrets) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+
+
+def test_admin_api_is_read_only(synth: Any) -> None:
+    actions = _all_actions(_statements(synth.template, ADMIN_API))
+    assert actions == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+    }
+    assert _output_ref(synth.template, "RawEventsTableName") not in json.dumps(_statements(synth.template, ADMIN_API))
+
+
+def test_event_processor_reads_the_stream_but_never_writes_raw_events(synth: Any) -> None:
+    t = synth.template
+    raw = _output_ref(t, "RawEventsTableName")
+    for statement in _statements(t, EVENT_PROCESSOR):
+        if raw in json.dumps(statement["Resource"]):
+            assert statement["Resource"] == {"Fn::GetAtt": [raw, "StreamArn"]}
+            assert set(_actions(statement)) == {
+                "dynamodb:DescribeStream",
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+            }
+    actions = _all_actions(_statements(t, EVENT_PROCESSOR))
+    assert {"events:PutEvents", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"} <= actions
+
+
+def test_no_wildcard_actions_and_wildcard_resources_only_where_unavoidable(synth: Any) -> None:
+    for logical_id, policy in _resources(synth.template, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = _actions(statement)
+            assert all("*" not in action for action in actions), (logical_id, actions)
+            if statement["Resource"] == "*" or "*" in statement.get("Resource", []):
+                assert set(actions) <= UNSCOPED_ACTIONS, (logical_id, actions)
+
+
+# --- monitoring ----------------------------------------------------------------------------------
+
+
+def _alarms(template: dict[str, Any], metric_name: str) -> list[dict[str, Any]]:
+    return [
+        alarm["Properties"]
+        for alarm in _resources(template, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("MetricName") == metric_name
+    ]
+
+
+def test_dead_letter_alarm_fires_on_the_first_message(synth: Any) -> None:
+    t = synth.template
+    (dlq_id,) = _resources(t, "AWS::SQS::Queue")
+    (alarm,) = _alarms(t, "ApproximateNumberOfMessagesVisible")
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
+    assert alarm["Threshold"] == 0
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["AlarmActions"] == [{"Ref": _output_ref(t, "AlarmTopicArn")}]
+
+
+def test_every_function_has_an_errors_alarm_and_the_stream_and_api_are_watched(synth: Any) -> None:
+    t = synth.template
+    watched = {alarm["Dimensions"][0]["Value"]["Ref"] for alarm in _alarms(t, "Errors")}
+    assert watched == {_function_id(t, name) for name in ALL_FUNCTIONS}
+    (iterator_age,) = _alarms(t, "IteratorAge")
+    assert iterator_age["Dimensions"][0]["Value"] == {"Ref": _function_id(t, EVENT_PROCESSOR)}
+    assert len(_alarms(t, "5XXError")) == 1
+    topic = {"Ref": _output_ref(t, "AlarmTopicArn")}
+    assert all(
+        alarm["AlarmActions"] == [topic]
+        for alarm in (p["Properties"] for p in _resources(t, "AWS::CloudWatch::Alarm").values())
+    )
+
+
+def test_alarm_topic_enforces_ssl(template: Any) -> None:
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
+    )
+
+
+def test_outputs_expose_what_operators_and_the_local_runtime_need(synth: Any) -> None:
+    assert {
+        "ApiUrl",
+        "RawEventsTableName",
+        "CoreTableName",
+        "IdempotencyTableName",
+        "EventBusName",
+        "LineChannelsSecretArn",
+        "LineChannelsSecretName",
+        "WriteKeysSecretArn",
+        "WriteKeysSecretName",
+        "AdminTokenSecretArn",
+        "AdminTokenSecretName",
+        "DeadLetterQueueUrl",
+        "AlarmTopicArn",
+    } <= set(synth.template["Outputs"])
+
+
+# --- policy checks -------------------------------------------------------------------------------
+
+
+def test_no_unacknowledged_cdk_nag_findings(synth: Any) -> None:
+    violations = [
+        (violation["ruleName"], [c["constructPath"] for c in violation["violatingConstructs"]])
+        for report in synth.validation_report()["pluginReports"]
+        for violation in report["violations"]
+    ]
+    assert violations == []
+    assert synth.error is None
+
+
+def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
+    acknowledged: dict[str, list[str]] = {}
+    for entries in synth.metadata.values():
+        for entry in entries:
+            if entry["type"] == "aws:cdk:acknowledged-rules":
+                for rule, reason in entry["data"].items():
+                    acknowledged.setdefault(rule.removeprefix("Annotation::"), []).append(reason)
+    assert set(acknowledged) == EXPECTED_ACKNOWLEDGEMENTS
+    assert all(len(reason) > 30 for reasons in acknowledged.values() for reason in reasons)
+
+
+def test_cfn_lint_finds_no_errors(synth: Any) -> None:
+    from cfnlint.api import ManualArgs, lint
+
+    matches = lint(json.dumps(synth.template), config=ManualArgs(regions=["ap-northeast-1", "us-east-1"]))
+    errors = [str(match) for match in matches if match.rule.id.startswith("E")]
+    assert errors == []
+
+
+# --- local build ---------------------------------------------------------------------------------
+
+
+def test_local_build_has_no_bootstrap_rule_and_the_same_resources(local_synth: Any, synth: Any) -> None:
+    assert "Rules" not in local_synth.template
+    assert "BootstrapVersion" not in local_synth.template.get("Parameters", {})
+    assert local_synth.template["Resources"] == synth.template["Resources"]
+    assert local_synth.error is None
