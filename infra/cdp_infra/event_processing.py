@@ -71,13 +71,16 @@ class EventProcessing(Construct):
             actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],
             resource_arns=[tables.core.table_arn, tables.core_gsi1_arn],
         )
-        tables.core.grant(
-            self.function,
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:BatchWriteItem",
-            "dynamodb:ConditionCheckItem",
+        iam.Grant.add_to_principal(
+            grantee=self.function,
+            actions=[
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:ConditionCheckItem",
+            ],
+            resource_arns=[tables.core.table_arn],  # Table.grant would add `index/*`
         )
         tables.idempotency.grant(
             self.function,

@@ -63,6 +63,8 @@ def _decompress(data: bytes, encoding: str, max_bytes: int) -> bytes:
         raise BadRequest(f"body is not valid {encoding}", code="invalid_body") from exc
     if len(out) > max_bytes or decompressor.unconsumed_tail:
         raise PayloadTooLarge(f"decompressed body exceeds {max_bytes} bytes")
+    if not decompressor.eof:  # truncated: the stream's end (and its checksum) never arrived
+        raise BadRequest(f"body is not valid {encoding}: the stream is truncated", code="invalid_body")
     return out
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cdp.clock import iso_from_ms
+from cdp.clock import iso_from_ms, ms_from_datetime
 from cdp.events.raw import RawEvent
 from cdp.identity.identifiers import (
     Identifier,
@@ -191,7 +191,7 @@ class EventNormalizer:
     def _from_partner(self, raw: RawEvent) -> CanonicalEvent:
         payload = raw.payload
         context = payload.get("context") or {}
-        traits = dict(payload.get("traits") or {}) if payload.get("type") == "identify" else {}
+        traits = _identify_traits(payload, context) if payload.get("type") == "identify" else {}
         event = CanonicalEvent(
             event_id=raw.event_id,
             message_id=str(payload.get("messageId")),
@@ -233,9 +233,11 @@ class EventNormalizer:
                 candidates.extend(
                     (id_type, traits[key]) for key, id_type in TRAIT_IDENTIFIERS.items() if traits.get(key)
                 )
-        for external in context.get("externalIds") or []:
-            if isinstance(external, dict) and external.get("type") in EXTERNAL_ID_TYPES and external.get("id"):
-                candidates.append((EXTERNAL_ID_TYPES[external["type"]], external["id"]))
+        external_ids = context.get("externalIds")
+        for external in external_ids if isinstance(external_ids, list) else []:  # stored as sent: any shape
+            id_type = external.get("type") if isinstance(external, dict) else None
+            if isinstance(id_type, str) and id_type in EXTERNAL_ID_TYPES and external.get("id"):
+                candidates.append((EXTERNAL_ID_TYPES[id_type], external["id"]))
         for id_type, value in candidates:
             self._add(event, id_type, value)
         for key, id_type in TRAIT_IDENTIFIERS.items():
@@ -251,6 +253,16 @@ class EventNormalizer:
                 event.identifiers.append(result)
         elif result not in event.rejected_identifiers:
             event.rejected_identifiers.append(result)
+
+
+def _identify_traits(payload: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """An identify's person traits: RudderStack SDKs send them in `context.traits`, Segment's at
+    the top level; both are read, the top-level value winning."""
+    traits: dict[str, Any] = {}
+    for part in (context.get("traits"), payload.get("traits")):
+        if isinstance(part, dict):
+            traits.update(part)
+    return traits
 
 
 def normalize_channel(value: Any) -> str:
@@ -280,26 +292,31 @@ def _iso(value: Any, fallback: str) -> str:
         return fallback
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return iso_from_ms(int(moment.timestamp() * 1000))
+    return iso_from_ms(ms_from_datetime(moment))
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A stored event's sub-object, or {} when it has another shape: a record must never crash the processor."""
+    return value if isinstance(value, dict) else {}
 
 
 def _line_properties(line_type: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Flatten the parts of a LINE event that rules and segments read most."""
     if line_type == "message":
-        message = payload.get("message") or {}
+        message = _object(payload.get("message"))
         flat = {"messageType": message.get("type"), "messageId": message.get("id")}
         if message.get("type") == "text":
             flat["text"] = message.get("text")
         return flat
     if line_type == "follow":
-        return {"isUnblocked": bool((payload.get("follow") or {}).get("isUnblocked", False))}
+        return {"isUnblocked": bool(_object(payload.get("follow")).get("isUnblocked", False))}
     if line_type == "postback":
-        postback = payload.get("postback") or {}
+        postback = _object(payload.get("postback"))
         return {"data": postback.get("data"), "params": postback.get("params") or {}}
     if line_type == "accountLink":
-        link = payload.get("link") or {}
+        link = _object(payload.get("link"))
         return {"result": link.get("result"), "nonce": link.get("nonce")}
     if line_type == "beacon":
-        beacon = payload.get("beacon") or {}
+        beacon = _object(payload.get("beacon"))
         return {"hwid": beacon.get("hwid"), "beaconType": beacon.get("type"), "dm": beacon.get("dm")}
     return {}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cdp.clock import iso_from_ms
+from cdp.clock import iso_from_ms, ms_from_datetime
 from cdp.errors import BadRequest
 
 MAX_EVENT_BYTES = 32 * 1024
@@ -183,7 +183,7 @@ def _event_timestamp(timestamps: dict[str, datetime], received_at_ms: int) -> st
         moment = timestamps["originalTimestamp"]
     else:
         return iso_from_ms(received_at_ms)
-    return iso_from_ms(int(moment.astimezone(UTC).timestamp() * 1000 // 1))
+    return iso_from_ms(ms_from_datetime(moment))
 
 
 def _message_id(event: dict[str, Any], *, client_timed: bool) -> str:

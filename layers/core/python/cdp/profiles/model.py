@@ -86,7 +86,8 @@ def apply_event(profile: Profile, event: CanonicalEvent, attach: list[Identifier
         if identifier.key not in profile.identifiers:
             profile.identifiers[identifier.key] = {"type": identifier.type, "value": identifier.value, "added_at": now}
             changes.append(f"identifier:{identifier.type}")
-    for name, value in event.traits.items():
+    person_traits = {} if event.type == "group" else event.traits  # a group's traits describe the group
+    for name, value in person_traits.items():
         if name in IDENTITY_TRAIT_KEYS:
             continue
         candidate = Stamped(value=value, at=event.timestamp, source=source, event_id=event.event_id)

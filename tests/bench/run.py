@@ -1,0 +1,268 @@
+"""`make bench`: cold-start imports, DynamoDB calls per event and in-process throughput.
+
+Throughput runs the real handlers against moto in-process, so the numbers include moto's own
+cost per call (a real DynamoDB round trip is ~5-10 ms instead); the calls-per-event counts are
+exact and are what a deployment pays for. Results: tests/bench/results/bench-<time>.json.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "tests" / "bench" / "results"
+IMPORT_RUNS = 7
+DELIVERY_EVENTS = 100
+ROUNDS = 10
+
+os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+for key, value in {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_REGION": "ap-northeast-1",
+    "AWS_DEFAULT_REGION": "ap-northeast-1",
+    "POWERTOOLS_LOG_LEVEL": "ERROR",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}.items():
+    os.environ[key] = value
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+IMPORT_PROBE = """
+import importlib.util, sys, time
+start = time.perf_counter()
+spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print((time.perf_counter() - start) * 1000)
+"""
+
+
+def import_times() -> dict[str, dict[str, float]]:
+    """Module import time of each handler in a fresh interpreter (the cold-start share we control)."""
+    results = {}
+    for name in ("line_webhook", "ingest", "event_processor", "admin_api"):
+        path = ROOT / "functions" / name / "handler.py"
+        samples = []
+        for _ in range(IMPORT_RUNS):
+            out = subprocess.run(
+                [sys.executable, "-c", IMPORT_PROBE, str(path)], capture_output=True, text=True, check=True, cwd=ROOT
+            )
+            samples.append(float(out.stdout.strip().splitlines()[-1]))
+        results[name] = {"median_ms": round(statistics.median(samples), 1), "max_ms": round(max(samples), 1)}
+    return results
+
+
+class CallCounter:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def attach(self, client: Any, service: str) -> None:
+        client.meta.events.register(
+            f"before-call.{client.meta.service_model.service_name}.*",
+            lambda model, **_: self.calls.update([f"{service}.{model.name}"]),
+        )
+
+    def total(self, prefix: str) -> int:
+        return sum(count for name, count in self.calls.items() if name.startswith(prefix))
+
+
+def line_delivery(secret: str, count: int) -> tuple[bytes, str]:
+    now = int(time.time() * 1000)
+    events = [
+        {
+            "type": "message",
+            "mode": "active",
+            "timestamp": now + i,
+            "source": {"type": "user", "userId": "U" + hashlib.md5(str(i % 40).encode()).hexdigest()},  # noqa: S324
+            "webhookEventId": f"01BENCH{uuid.uuid4().hex[:19].upper()}",
+            "deliveryContext": {"isRedelivery": False},
+            "replyToken": uuid.uuid4().hex,
+            "message": {"type": "text", "id": str(10**12 + i), "text": "請問有新品嗎？"},
+        }
+        for i in range(count)
+    ]
+    body = json.dumps({"destination": "U" + "0" * 32, "events": events}, ensure_ascii=False).encode()
+    signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    return body, signature
+
+
+def segment_batch(count: int) -> bytes:
+    batch = []
+    for i in range(count):
+        member = f"M{i % 50}"
+        if i % 4 == 0:
+            batch.append({"type": "identify", "userId": member, "traits": {"email": f"{member.lower()}@example.com"}})
+        else:
+            batch.append(
+                {"type": "track", "userId": member, "event": "Product Viewed", "properties": {"sku": f"SKU-{i}"}}
+            )
+        batch[-1]["messageId"] = str(uuid.uuid4())
+    return json.dumps({"batch": batch}).encode()
+
+
+def api_event(path: str, body: bytes, headers: dict[str, str], path_parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": "POST",
+        "headers": headers,
+        "pathParameters": path_parameters,
+        "body": base64.b64encode(body).decode(),
+        "isBase64Encoded": True,
+        "requestContext": {"requestId": str(uuid.uuid4()), "stage": "bench"},
+    }
+
+
+def run_handlers() -> dict[str, Any]:
+    import boto3
+    from moto import mock_aws
+
+    from cdp.adapters import aws
+    from infra.local.config import LocalConfig
+    from infra.local.lambda_runtime import LambdaContext, LambdaRuntime
+    from infra.local.provision import load_or_synthesize, provision
+
+    template = load_or_synthesize(ROOT / ".local")
+    config = LocalConfig.from_env()
+    results: dict[str, Any] = {}
+    with mock_aws():
+        aws.client.cache_clear()
+        resources = provision(template, lambda service: boto3.client(service), config)
+        for env in resources.function_env.values():
+            os.environ.update(env)
+        runtime = LambdaRuntime()
+        counter = CallCounter()
+        counter.attach(aws.client("dynamodb"), "dynamodb")
+        counter.attach(aws.client("events"), "events")
+        counter.attach(aws.client("secretsmanager"), "secretsmanager")
+        context = LambdaContext(function_name="bench")
+
+        webhook = runtime.module("line_webhook")
+        webhook.lambda_handler(api_event("/line/webhook/default", *_signed_warmup(config)), context)  # warm
+        counter.calls.clear()
+        elapsed = []
+        for _ in range(ROUNDS):
+            body, signature = line_delivery(config.line_channel_secret, DELIVERY_EVENTS)
+            event = api_event(
+                "/line/webhook/{channel}", body, {"x-line-signature": signature}, {"channel": "default"}
+            )
+            start = time.perf_counter()
+            response = webhook.lambda_handler(event, context)
+            elapsed.append(time.perf_counter() - start)
+            assert response["statusCode"] == 200, response
+        webhook_events = ROUNDS * DELIVERY_EVENTS
+        results["line_webhook"] = {
+            "delivery_events": DELIVERY_EVENTS,
+            "deliveries_per_s": round(ROUNDS / sum(elapsed), 1),
+            "events_per_s": round(webhook_events / sum(elapsed), 1),
+            "median_delivery_ms": round(statistics.median(elapsed) * 1000, 1),
+            "dynamodb_calls_per_event": round(counter.total("dynamodb") / webhook_events, 3),
+        }
+
+        ingest = runtime.module("ingest")
+        auth = "Basic " + base64.b64encode(f"{config.write_key}:".encode()).decode()
+        counter.calls.clear()
+        elapsed = []
+        for _ in range(ROUNDS):
+            event = api_event("/v1/batch", segment_batch(DELIVERY_EVENTS), {"Authorization": auth})
+            start = time.perf_counter()
+            response = ingest.lambda_handler(event, context)
+            elapsed.append(time.perf_counter() - start)
+            assert response["statusCode"] == 200, response
+        results["ingest"] = {
+            "batch_events": DELIVERY_EVENTS,
+            "events_per_s": round(ROUNDS * DELIVERY_EVENTS / sum(elapsed), 1),
+            "median_batch_ms": round(statistics.median(elapsed) * 1000, 1),
+            "dynamodb_calls_per_event": round(counter.total("dynamodb") / (ROUNDS * DELIVERY_EVENTS), 3),
+        }
+
+        results["event_processor"] = _processor(runtime, counter, resources, context)
+    return results
+
+
+def _signed_warmup(config: Any) -> tuple[bytes, dict[str, str]]:
+    body = b'{"destination":"U00000000000000000000000000000000","events":[]}'
+    signature = base64.b64encode(hmac.new(config.line_channel_secret.encode(), body, hashlib.sha256).digest()).decode()
+    return body, {"x-line-signature": signature}
+
+
+def _processor(runtime: Any, counter: CallCounter, resources: Any, context: Any) -> dict[str, Any]:
+    """Drain the raw stream filled above through the processor in Lambda-sized batches."""
+    from cdp.adapters import aws
+
+    streams = aws.client("dynamodbstreams")
+    stream_arn = next(iter(resources.stream_arns.values()))
+    shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    records: list[dict[str, Any]] = []
+    for shard in shards:
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            response = streams.get_records(ShardIterator=iterator, Limit=1000)
+            records.extend(response["Records"])
+            if not response["Records"]:
+                break
+            iterator = response.get("NextShardIterator")
+    for record in records:
+        record["dynamodb"].pop("ApproximateCreationDateTime", None)
+        record["eventSource"] = "aws:dynamodb"
+        record["eventSourceARN"] = stream_arn
+    processor = runtime.module("event_processor")
+    counter.calls.clear()
+    start = time.perf_counter()
+    failures = 0
+    for index in range(0, len(records), 100):
+        response = processor.lambda_handler({"Records": records[index : index + 100]}, context)
+        failures += len(response.get("batchItemFailures", []))
+    elapsed = time.perf_counter() - start
+    count = len(records)
+    replay_start = time.perf_counter()
+    counter_before = counter.total("dynamodb")
+    processor.lambda_handler({"Records": records[:100]}, context)  # a replayed batch changes nothing
+    return {
+        "events": count,
+        "failures": failures,
+        "events_per_s": round(count / elapsed, 1),
+        "dynamodb_calls_per_event": round(counter_before / count, 2),
+        "eventbridge_calls_per_event": round(counter.total("events") / count, 2),
+        "replayed_batch_dynamodb_calls_per_event": round((counter.total("dynamodb") - counter_before) / 100, 2),
+        "replayed_batch_ms": round((time.perf_counter() - replay_start) * 1000, 1),
+        "calls_by_operation": dict(counter.calls),
+    }
+
+
+def main() -> None:
+    started = datetime.now(tz=UTC)
+    results = {
+        "started_at": started.isoformat(),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "handler_import_ms": import_times(),
+        **run_handlers(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"bench-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    print(f"\nwritten to {path.relative_to(ROOT)}")
+    webhook_import = results["handler_import_ms"]["line_webhook"]["median_ms"]
+    print(f"webhook module import: {webhook_import} ms (budget 300 ms) -> {'OK' if webhook_import < 300 else 'OVER'}")
+
+
+if __name__ == "__main__":
+    main()

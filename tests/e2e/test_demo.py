@@ -1,0 +1,44 @@
+"""`make demo`: the S1 walkthrough starts its own stack, tells the story and exits cleanly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.e2e.conftest import ROOT, stack_env
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+
+
+def test_make_demo_runs_scenario_s1_and_prints_the_profile_summary() -> None:
+    env = {**stack_env(0), "CDP_LOCAL_LOG_LEVEL": "ERROR"}
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.local.demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for line in (
+        "Scenario S1",
+        "member ID: M1",
+        "phone: +886912345678",
+        "email: amy@example.com",
+        "name: Amy Chen",
+        "channel mix: omnichannel",
+        "purchase: NT$5,000 at store-taipei-101",
+        "lookup by email finds the same person → True",
+        "friend status: friend",
+        "請問有新品嗎？",
+        "stored once (1 duplicate)",
+        "refused with 401 (invalid_signature)",
+        "event.received",
+    ):
+        assert line in result.stdout, f"{line!r} missing from the demo output:\n{output}"
+    assert "Traceback" not in output
