@@ -35,3 +35,17 @@ class DomainEvent:
             "correlation_id": self.correlation_id,
             "data": self.detail,
         }
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-safe form, kept with the APPLIED marker so a retry can republish the same events."""
+        return {"name": self.name, "id": self.id, "time": self.time, "detail": self.detail, "cid": self.correlation_id}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> DomainEvent:
+        return cls(
+            name=record["name"],
+            id=record["id"],
+            time=record["time"],
+            detail=record["detail"],
+            correlation_id=record.get("cid"),
+        )

@@ -40,11 +40,23 @@ class ProfileStore(Protocol):
     def get(self, profile_id: str) -> Profile | None: ...
 
     def commit(
-        self, *, event: CanonicalEvent, profile: Profile, expected_version: int, claims: Sequence[Identifier]
-    ) -> CommitOutcome: ...
+        self,
+        *,
+        event: CanonicalEvent,
+        profile: Profile,
+        expected_version: int,
+        claims: Sequence[Identifier],
+        events: Sequence[DomainEvent] = (),
+    ) -> CommitOutcome:
+        """All or nothing; `events` are kept with the APPLIED marker (see applied_events)."""
+        ...
 
     def was_applied(self, event_id: str) -> str | None:
         """The profile id an event was applied to, if it was."""
+        ...
+
+    def applied_events(self, event_id: str) -> list[DomainEvent]:
+        """The domain events committed with the event, to republish after a failed publish."""
         ...
 
 
@@ -59,6 +71,7 @@ class ProcessResult:
     outcome: str  # applied / already_applied / no_identifiers
     changes: list[str] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
+    published: list[DomainEvent] = field(default_factory=list)
 
 
 class EventProcessor:
@@ -76,9 +89,10 @@ class EventProcessor:
         if not event.identifiers:
             # Group joins, bot lifecycle, failed account links: no person to attach to.
             result = ProcessResult(event=event, profile_id=None, outcome="no_identifiers")
+            result.published = self._domain_events(result, now)
         else:
             result = self._apply(event, now)
-        self._publisher.publish(self._domain_events(result, now))
+        self._publisher.publish(result.published)
         return result
 
     def _apply(self, event: CanonicalEvent, now: str) -> ProcessResult:
@@ -88,13 +102,23 @@ class EventProcessor:
             expected_version = profile.version
             changes = apply_event(profile, event, resolution.claim + self._owned_by(resolution, event), now)
             profile.version = expected_version + 1
+            result = ProcessResult(event, profile.profile_id, "applied", changes, resolution.conflicts)
+            # The events to publish are committed with the profile: if publishing fails, the
+            # retried record finds them on the marker instead of recomputing "no change".
+            result.published = self._domain_events(result, now)
             outcome = self._store.commit(
-                event=event, profile=profile, expected_version=expected_version, claims=resolution.claim
+                event=event,
+                profile=profile,
+                expected_version=expected_version,
+                claims=resolution.claim,
+                events=result.published,
             )
             if outcome is CommitOutcome.APPLIED:
-                return ProcessResult(event, profile.profile_id, "applied", changes, resolution.conflicts)
+                return result
             if outcome is CommitOutcome.ALREADY_APPLIED:
-                return ProcessResult(event, self._store.was_applied(event.event_id), "already_applied")
+                replay = ProcessResult(event, self._store.was_applied(event.event_id), "already_applied")
+                replay.published = self._store.applied_events(event.event_id) or self._domain_events(replay, now)
+                return replay
         raise ProcessingConflict(f"event {event.event_id} lost {MAX_ATTEMPTS} races in a row")
 
     def _load(self, resolution: Resolution, now: str) -> Profile:

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cdp.adapters.dynamodb.errors import TRANSACTION_CANCELED, error_code, unavailable
 from cdp.clock import epoch_seconds
+from cdp.domain_events import DomainEvent
 from cdp.events.canonical import CanonicalEvent
 from cdp.identity.identifiers import Identifier
 from cdp.profiles.model import Profile, Stamped
@@ -114,6 +115,12 @@ class DynamoProfileStore:
         item = self._get_item(f"APPLIED#{event_id}", "APPLIED")
         return item["profile_id"]["S"] if item else None
 
+    def applied_events(self, event_id: str) -> list[DomainEvent]:
+        item = self._get_item(f"APPLIED#{event_id}", "APPLIED")
+        if not item or "events" not in item:
+            return []
+        return [DomainEvent.from_record(record) for record in json.loads(item["events"]["S"])]
+
     def latest_events(self, profile_id: str, limit: int) -> list[dict[str, Any]]:
         try:
             response = self._client.query(
@@ -139,7 +146,13 @@ class DynamoProfileStore:
 
     # writes --------------------------------------------------------------------------------
     def commit(
-        self, *, event: CanonicalEvent, profile: Profile, expected_version: int, claims: Sequence[Identifier]
+        self,
+        *,
+        event: CanonicalEvent,
+        profile: Profile,
+        expected_version: int,
+        claims: Sequence[Identifier],
+        events: Sequence[DomainEvent] = (),
     ) -> CommitOutcome:
         marker_expiry = epoch_seconds(event.received_at) + APPLIED_MARKER_TTL_SECONDS
         items: list[dict[str, Any]] = [
@@ -151,6 +164,7 @@ class DynamoProfileStore:
                         "sk": _s("APPLIED"),
                         "profile_id": _s(profile.profile_id),
                         "expires_at": {"N": str(marker_expiry)},
+                        "events": _s(_dumps([domain_event.to_record() for domain_event in events])),
                     },
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
