@@ -61,7 +61,6 @@ class EventProcessing(Construct):
                 settings.ENV_CORE_TABLE: tables.core.table_name,
                 settings.ENV_EVENT_BUS: bus.event_bus_name,
                 settings.ENV_DEFAULT_PHONE_REGION: constants.DEFAULT_PHONE_REGION,
-                constants.ENV_IDEMPOTENCY_TABLE: tables.idempotency.table_name,
             },
         )
         # Profiles, identifiers and timeline: read through the table and gsi1, write items
@@ -73,21 +72,9 @@ class EventProcessing(Construct):
         )
         iam.Grant.add_to_principal(
             grantee=self.function,
-            actions=[
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:DeleteItem",
-                "dynamodb:BatchWriteItem",
-                "dynamodb:ConditionCheckItem",
-            ],
+            # The processor writes only through TransactWriteItems of Puts (marker, timeline, profile, claims).
+            actions=["dynamodb:PutItem"],
             resource_arns=[tables.core.table_arn],  # Table.grant would add `index/*`
-        )
-        tables.idempotency.grant(
-            self.function,
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
         )
         bus.grant_put_events_to(self.function)
 

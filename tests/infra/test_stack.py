@@ -215,7 +215,7 @@ def test_environment_points_at_the_right_resources(synth: Any) -> None:
     processor = _function(t, EVENT_PROCESSOR)["Environment"]["Variables"]
     assert processor[settings.ENV_CORE_TABLE] == {"Ref": core}
     assert processor[settings.ENV_EVENT_BUS] == {"Ref": _output_ref(t, "EventBusName")}
-    assert processor[constants.ENV_IDEMPOTENCY_TABLE] == {"Ref": _output_ref(t, "IdempotencyTableName")}
+    assert constants.ENV_IDEMPOTENCY_TABLE not in processor  # processing idempotency lives in the core table
     admin = _function(t, ADMIN_API)["Environment"]["Variables"]
     assert admin[settings.ENV_ADMIN_TOKEN_SECRET] == {"Ref": _output_ref(t, "AdminTokenSecretArn")}
 
@@ -377,7 +377,10 @@ def test_event_processor_reads_the_stream_but_never_writes_raw_events(synth: Any
                 "dynamodb:GetShardIterator",
             }
     actions = _all_actions(_statements(t, EVENT_PROCESSOR))
-    assert {"events:PutEvents", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"} <= actions
+    assert {"events:PutEvents", "dynamodb:PutItem", "dynamodb:Query"} <= actions
+    # writes only through transactions of Puts: no update, delete or batch-write rights
+    assert not actions & {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    assert _output_ref(t, "IdempotencyTableName") not in json.dumps(_statements(t, EVENT_PROCESSOR))
 
 
 def test_no_wildcard_actions_and_wildcard_resources_only_where_unavoidable(synth: Any) -> None:
