@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
 	@test -d $(VENV) || $(PY) -m venv $(VENV)
-	@$(BIN)/pip install -q --upgrade pip
+	@$(BIN)/pip install -q --upgrade pip 2>&1 | { grep -vE 'WARNING: Location' || true; }
 	@$(BIN)/pip install -q -c constraints.txt -e '.[dev]' 2>&1 | { grep -vE 'WARNING: Location|BuildBackendWarning|^ |^$$' || true; }
 	@touch $(STAMP)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # Environment variable names shared with infra/ and infra/local/.
 ENV_RAW_EVENTS_TABLE = "CDP_RAW_EVENTS_TABLE"
@@ -49,6 +50,14 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _raw_ingest_fields(env: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "raw_events_table": _required(env, ENV_RAW_EVENTS_TABLE),
+        "raw_event_ttl_days": _positive_int(env, ENV_RAW_EVENT_TTL_DAYS, 30),
+        "secrets_cache_seconds": _positive_int(env, ENV_SECRETS_CACHE_SECONDS, 300),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class RawIngestSettings:
     """LINE webhook and partner ingestion: write raw events, nothing else."""
@@ -59,12 +68,7 @@ class RawIngestSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RawIngestSettings:
-        env = os.environ if env is None else env
-        return cls(
-            raw_events_table=_required(env, ENV_RAW_EVENTS_TABLE),
-            raw_event_ttl_days=_positive_int(env, ENV_RAW_EVENT_TTL_DAYS, 30),
-            secrets_cache_seconds=_positive_int(env, ENV_SECRETS_CACHE_SECONDS, 300),
-        )
+        return cls(**_raw_ingest_fields(os.environ if env is None else env))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +78,7 @@ class LineWebhookSettings(RawIngestSettings):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LineWebhookSettings:
         env = os.environ if env is None else env
-        base = RawIngestSettings.from_env(env)
-        return cls(
-            raw_events_table=base.raw_events_table,
-            raw_event_ttl_days=base.raw_event_ttl_days,
-            secrets_cache_seconds=base.secrets_cache_seconds,
-            line_channels_secret_id=_required(env, ENV_LINE_CHANNELS_SECRET),
-        )
+        return cls(**_raw_ingest_fields(env), line_channels_secret_id=_required(env, ENV_LINE_CHANNELS_SECRET))
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +88,7 @@ class PartnerIngestSettings(RawIngestSettings):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PartnerIngestSettings:
         env = os.environ if env is None else env
-        base = RawIngestSettings.from_env(env)
-        return cls(
-            raw_events_table=base.raw_events_table,
-            raw_event_ttl_days=base.raw_event_ttl_days,
-            secrets_cache_seconds=base.secrets_cache_seconds,
-            write_keys_secret_id=_required(env, ENV_WRITE_KEYS_SECRET),
-        )
+        return cls(**_raw_ingest_fields(env), write_keys_secret_id=_required(env, ENV_WRITE_KEYS_SECRET))
 
 
 @dataclass(frozen=True, slots=True)
