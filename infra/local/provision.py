@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -80,9 +81,15 @@ def load_or_synthesize(cache_dir: Path) -> dict[str, Any]:
         return cached
     template = synthesize_template()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(template))
-    stamp.write_text(fingerprint)
+    _write_atomically(cache, json.dumps(template))  # parallel test workers may synthesize at once
+    _write_atomically(stamp, fingerprint)
     return template
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+        handle.write(text)
+    os.replace(handle.name, path)
 
 
 def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalResources:
