@@ -42,6 +42,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except CdpError as error:
         logger.warning("ingest refused", extra={"call": call, "error": error.code, "status": error.status})
         return error_response(error)
+    except Exception:  # answer 5xx with a body: LINE and the SDKs retry, and nothing was half-acknowledged
+        logger.exception("ingest failed")
+        return json_response(500, {"error": "internal_error", "message": "the event was not accepted; retry"})
     logger.info(
         "ingest accepted",
         extra={

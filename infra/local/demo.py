@@ -23,6 +23,11 @@ from infra.local.stack import LocalStack
 
 AMY_LINE_USER = "U4af4980629a0b1c2d3e4f5a6b7c8d9e0"
 BOT_USER = "U" + "0" * 31 + "1"
+LINE_STATUS_WORDS = {
+    "friend": "a LINE friend of the OA",
+    "blocked": "blocked the OA on LINE",
+    "never_followed": "no LINE account known for her yet",
+}
 
 
 def say(text: str = "") -> None:
@@ -117,7 +122,7 @@ class Demo:
             order = purchases[0]["properties"]
             say(f"   purchase: NT${order['revenue']:,} at {order['store_id']} (order {order['order_id']})")
         say(f"   timeline: {stats['event_count']} events")
-        say(f"   LINE friend: {amy['line']['status']}")
+        say(f"   LINE: {LINE_STATUS_WORDS.get(amy['line']['status'], amy['line']['status'])}")
         same_by_email = self.lookup("email", "amy@example.com")["profile_id"] == amy["profile_id"]
         say(f"   the web login joined the store customer: lookup by email finds the same person → {same_by_email}")
         visitor = self.lookup("anonymous_id", self.browser)

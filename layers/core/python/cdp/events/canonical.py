@@ -14,6 +14,7 @@ from typing import Any
 from cdp.clock import iso_from_ms, ms_from_datetime
 from cdp.events.raw import RawEvent
 from cdp.identity.identifiers import (
+    MAX_IDENTIFIERS_PER_EVENT,
     Identifier,
     IdentifierNormalizer,
     RejectedIdentifier,
@@ -248,6 +249,8 @@ class EventNormalizer:
 
     def _add(self, event: CanonicalEvent, id_type: str, value: Any) -> None:
         result = self._identifiers.normalize(id_type, value)
+        if isinstance(result, Identifier) and len(event.identifiers) >= MAX_IDENTIFIERS_PER_EVENT:
+            result = RejectedIdentifier(id_type, result.value[:64], "too_many_identifiers")
         if isinstance(result, Identifier):
             if result not in event.identifiers:
                 event.identifiers.append(result)

@@ -19,6 +19,7 @@ from cdp.errors import BadRequest, Unauthorized
 
 MAX_BODY_BYTES = 1024 * 1024  # LINE webhook bodies are small; anything over 1 MB is not LINE.
 EVENT_MODES = ("active", "standby")
+MAX_TIMESTAMP_MS = 4_102_444_800_000  # 2100-01-01: anything later cannot be a real event time
 
 # Every type in webhook.yml's discriminator. Used for reporting, never for rejecting.
 KNOWN_EVENT_TYPES = frozenset(
@@ -64,7 +65,7 @@ def parse_delivery(body: bytes) -> WebhookDelivery:
     """Parse a verified body. Envelope errors raise; a single malformed event is set aside."""
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadRequest("body is not valid JSON", code="invalid_json") from exc
     if not isinstance(document, dict):
         raise BadRequest("body must be a JSON object", code="invalid_webhook_shape")
@@ -94,8 +95,8 @@ def _event_problem(event: Any) -> str | None:
     if not isinstance(webhook_event_id, str) or not webhook_event_id or len(webhook_event_id) > 128:
         return "`webhookEventId` must be a non-empty string of at most 128 characters"
     timestamp = event.get("timestamp")
-    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp <= 0:
-        return "`timestamp` must be a positive integer (milliseconds)"
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or not 0 < timestamp < MAX_TIMESTAMP_MS:
+        return "`timestamp` must be epoch milliseconds before the year 2100"
     mode = event.get("mode", "active")
     if mode not in EVENT_MODES:
         return "`mode` must be `active` or `standby`"

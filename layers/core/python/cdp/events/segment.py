@@ -52,7 +52,7 @@ def parse_request(call: str, body: bytes) -> SegmentRequest:
         raise BadRequest(f"unknown call {call!r}", code="unknown_call")
     try:
         document = json.loads(body) if body else None
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadRequest("body is not valid JSON", code="invalid_json") from exc
     if not isinstance(document, dict):
         raise BadRequest("body must be a JSON object", code="invalid_body")
@@ -89,7 +89,10 @@ def validate_event(
     event["messageId"] = _message_id(event, client_timed=bool(timestamps.keys() - {"sentAt"}))
     event["receivedAt"] = iso_from_ms(received_at_ms)
     event["timestamp"] = _event_timestamp(timestamps, received_at_ms)
-    size = len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    try:
+        size = len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    except UnicodeEncodeError as exc:  # JSON allows lone surrogates ("\ud800"); no store can keep them
+        raise InvalidEvent("invalid_encoding", "event contains text that is not valid Unicode") from exc
     if size > MAX_EVENT_BYTES:
         raise InvalidEvent("event_too_large", f"event is {size} bytes, the limit is {MAX_EVENT_BYTES}")
     return event

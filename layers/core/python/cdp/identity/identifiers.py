@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+MAX_IDENTIFIER_BYTES = 512  # keeps `ID#<type>#<value>` well inside DynamoDB's 2 KB key limit
+MAX_IDENTIFIERS_PER_EVENT = 20  # one event names one person; more is a bulk payload, not identity
 IDENTIFIER_TYPES = (
     "member_id",
     "line",
@@ -63,7 +65,7 @@ class IdentifierNormalizer:
             return self._email(text)
         if id_type == "phone":
             return self._phone(text)
-        if len(text) > 512:
+        if len(text.encode("utf-8", "replace")) > MAX_IDENTIFIER_BYTES:
             return RejectedIdentifier(id_type, text[:64], "too_long")
         return Identifier(id_type, text)
 

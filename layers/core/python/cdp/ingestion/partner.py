@@ -57,8 +57,12 @@ def accept_partner_call(
     store: RawEventStore,
     clock: Clock,
 ) -> PartnerCallResult:
+    # A key in the header is checked before the body is parsed: strangers get a 401, not a parser.
+    source = write_keys.source_for(header_write_key) if header_write_key else None
+    if header_write_key and source is None:
+        raise Unauthorized("a valid write key is required (HTTP Basic user or `writeKey`)", code="invalid_write_key")
     request = parse_request(call, body)
-    source = write_keys.source_for(header_write_key or request.body_write_key)
+    source = source or write_keys.source_for(request.body_write_key)
     if source is None:
         raise Unauthorized("a valid write key is required (HTTP Basic user or `writeKey`)", code="invalid_write_key")
     now_ms = clock.now_ms()

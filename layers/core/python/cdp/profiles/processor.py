@@ -9,6 +9,8 @@ are retried from a fresh read.
 from __future__ import annotations
 
 import enum
+import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -23,6 +25,7 @@ from cdp.ports import Clock, EventPublisher
 from cdp.profiles.model import Profile, apply_event
 
 MAX_ATTEMPTS = 6
+RETRY_BASE_SECONDS = 0.01
 
 
 class CommitOutcome(enum.Enum):
@@ -96,7 +99,9 @@ class EventProcessor:
         return result
 
     def _apply(self, event: CanonicalEvent, now: str) -> ProcessResult:
-        for _attempt in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:  # lost a race: back off with jitter so hot profiles do not retry in lockstep
+                time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2**attempt))
             resolution = resolve(event.identifiers, self._store.owners(event.identifiers), event_id=event.event_id)
             profile = self._load(resolution, now)
             expected_version = profile.version
