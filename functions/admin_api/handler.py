@@ -12,6 +12,7 @@ from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.secrets import CachedSecrets
 from cdp.errors import CdpError, Unauthorized
+from cdp.http import error_body
 from cdp.identity.identifiers import IdentifierNormalizer
 from cdp.observability import logger
 from cdp.profiles.views import find_profile_id, lookup_identifier, profile_view
@@ -58,10 +59,9 @@ def get_profile(profile_id: str) -> dict[str, Any]:
 
 @app.exception_handler(CdpError)
 def handle_domain_error(error: CdpError) -> Response[str]:
-    body: dict[str, Any] = {"error": error.code, "message": error.message}
-    if error.details is not None:
-        body["details"] = error.details
-    return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+    return Response(
+        status_code=error.status, content_type=content_types.APPLICATION_JSON, body=json.dumps(error_body(error))
+    )
 
 
 @app.not_found

@@ -77,11 +77,16 @@ def json_response(status: int, payload: Any, headers: Mapping[str, str] | None =
     }
 
 
-def error_response(error: CdpError, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+def error_body(error: CdpError) -> dict[str, Any]:
+    """The one error shape every route answers: a machine-readable code, a message, details."""
     body: dict[str, Any] = {"error": error.code, "message": error.message}
     if error.details is not None:
         body["details"] = error.details
-    return json_response(error.status, body, headers)
+    return body
 
 
-__all__ = ["error_response", "header", "json_response", "raw_body"]
+def error_response(error: CdpError, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return json_response(error.status, error_body(error), headers)
+
+
+__all__ = ["error_body", "error_response", "header", "json_response", "raw_body"]
