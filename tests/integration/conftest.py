@@ -31,6 +31,7 @@ import botocore.session
 import pytest
 from cdp import settings as env_names
 from cdp.adapters import aws as aws_clients
+from cdp.admin.context import admin_context
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
@@ -101,8 +102,11 @@ def runtime() -> LambdaRuntime:
 
 def _clear_caches(runtime: LambdaRuntime) -> None:
     aws_clients.client.cache_clear()
+    admin_context.cache_clear()
     for name in FUNCTIONS:
-        runtime.module(name).build.cache_clear()
+        build = getattr(runtime.module(name), "build", None)
+        if build is not None:
+            build.cache_clear()
 
 
 # moto ---------------------------------------------------------------------------------------
