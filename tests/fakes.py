@@ -8,15 +8,19 @@ which a cancelled transaction's reasons are read, copies in and out.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from cdp.clock import epoch_seconds, iso_from_ms
 from cdp.domain_events import DomainEvent
 from cdp.errors import StoreUnavailable
 from cdp.events.canonical import CanonicalEvent
 from cdp.events.raw import RawEvent
+from cdp.identity.account_link import LinkNonce
 from cdp.identity.identifiers import Identifier
+from cdp.identity.merge import MergeLedger, TimelineEntry
 from cdp.profiles.model import Profile
 from cdp.profiles.processor import CommitOutcome
 
@@ -105,7 +109,10 @@ class FakeProfileStore:
         self.claims: dict[str, str] = {}  # identifier key -> profile id
         self.applied: dict[str, str] = {}  # event id -> profile id
         self.applied_domain_events: dict[str, list[DomainEvent]] = {}  # kept with the marker
-        self.timeline: dict[str, dict[str, dict[str, Any]]] = {}  # profile id -> sort key -> event doc
+        self.timeline: dict[str, dict[str, TimelineEntry]] = {}  # profile id -> sort key -> entry
+        self.ledgers: dict[str, MergeLedger] = {}
+        self.separations: set[str] = set()
+        self.transactions = 0  # merge-store transactions, for cost assertions
         self.outcomes: list[CommitOutcome] = []
         self.before_commit: list[Callable[[FakeProfileStore], None]] = []
 
@@ -117,6 +124,12 @@ class FakeProfileStore:
         profile = self.profiles.get(profile_id)
         return copy.deepcopy(profile) if profile is not None else None
 
+    def get_many(self, profile_ids: Sequence[str]) -> dict[str, Profile]:
+        return {pid: copy.deepcopy(self.profiles[pid]) for pid in profile_ids if pid in self.profiles}
+
+    def separated(self, keys: Sequence[str]) -> set[str]:
+        return {key for key in keys if key in self.separations}
+
     def was_applied(self, event_id: str) -> str | None:
         return self.applied.get(event_id)
 
@@ -127,11 +140,13 @@ class FakeProfileStore:
         profile: Profile,
         expected_version: int,
         claims: Sequence[Identifier],
+        attached: Sequence[Identifier] = (),
+        applied_at: str = "",
         events: Sequence[DomainEvent] = (),
     ) -> CommitOutcome:
         if self.before_commit:
             self.before_commit.pop(0)(self)
-        outcome = self._commit(event, profile, expected_version, claims)
+        outcome = self._commit(event, profile, expected_version, claims, attached, applied_at or profile.updated_at)
         if outcome is CommitOutcome.APPLIED:
             self.applied_domain_events[event.event_id] = [DomainEvent.from_record(e.to_record()) for e in events]
         self.outcomes.append(outcome)
@@ -141,22 +156,31 @@ class FakeProfileStore:
         return list(self.applied_domain_events.get(event_id, []))
 
     def _commit(
-        self, event: CanonicalEvent, profile: Profile, expected_version: int, claims: Sequence[Identifier]
+        self,
+        event: CanonicalEvent,
+        profile: Profile,
+        expected_version: int,
+        claims: Sequence[Identifier],
+        attached: Sequence[Identifier],
+        applied_at: str,
     ) -> CommitOutcome:
         if event.event_id in self.applied:
             return CommitOutcome.ALREADY_APPLIED
-        stored = self.profiles.get(profile.profile_id)
-        if expected_version == 0:
-            version_ok = stored is None  # attribute_not_exists(pk)
-        else:
-            version_ok = stored is not None and stored.version == expected_version
-        if not version_ok:
+        if not self._version_ok(profile.profile_id, expected_version):
             return CommitOutcome.PROFILE_CHANGED
         if any(identifier.key in self.claims for identifier in claims):
             return CommitOutcome.CLAIM_LOST
         self.applied[event.event_id] = profile.profile_id
         entries = self.timeline.setdefault(profile.profile_id, {})
-        entries[f"EVENT#{event.timestamp}#{event.event_id}"] = copy.deepcopy(event.as_dict())
+        sort_key = f"EVENT#{event.timestamp}#{event.event_id}"
+        entries[sort_key] = TimelineEntry(
+            profile_id=profile.profile_id,
+            sort_key=sort_key,
+            document=copy.deepcopy(event.as_dict()),
+            applied_at=applied_at,
+            claimed=tuple(i.key for i in claims),
+            attached=tuple(i.key for i in attached),
+        )
         self.profiles[profile.profile_id] = copy.deepcopy(profile)
         for identifier in claims:
             self.claims[identifier.key] = profile.profile_id
@@ -168,7 +192,92 @@ class FakeProfileStore:
 
     def latest_events(self, profile_id: str, limit: int) -> list[dict[str, Any]]:
         entries = self.timeline.get(profile_id, {})
-        return [copy.deepcopy(entries[key]) for key in sorted(entries, reverse=True)[:limit]]
+        return [copy.deepcopy(entries[key].document) for key in sorted(entries, reverse=True)[:limit]]
+
+    # MergeStore ------------------------------------------------------------------------------
+    def claim_owners(self, keys: Sequence[str]) -> dict[str, str]:
+        return {key: self.claims[key] for key in keys if key in self.claims}
+
+    def get_ledger(self, merge_id: str) -> MergeLedger | None:
+        ledger = self.ledgers.get(merge_id)
+        return copy.deepcopy(ledger) if ledger is not None else None
+
+    def put_ledger(self, ledger: MergeLedger, *, expected_status: str | None) -> bool:
+        return self._write(ledger, expected_status, (), None)
+
+    def begin(
+        self, ledger: MergeLedger, *, expected_status: str | None, profiles: Sequence[tuple[Profile, int]]
+    ) -> bool:
+        return self._write(ledger, expected_status, profiles, None)
+
+    def finish(
+        self,
+        ledger: MergeLedger,
+        *,
+        expected_status: str,
+        profiles: Sequence[tuple[Profile, int]],
+        separation: str | None = None,
+    ) -> bool:
+        return self._write(ledger, expected_status, profiles, separation)
+
+    def _write(
+        self,
+        ledger: MergeLedger,
+        expected_status: str | None,
+        profiles: Sequence[tuple[Profile, int]],
+        separation: str | None,
+    ) -> bool:
+        self.transactions += 1
+        stored = self.ledgers.get(ledger.merge_id)
+        if (stored.status if stored else None) != expected_status:
+            return False
+        if not all(self._version_ok(profile.profile_id, expected) for profile, expected in profiles):
+            return False
+        kept = copy.deepcopy(ledger)
+        if stored is not None:  # counters are ADDed by move_timeline, not overwritten
+            kept.events_moved, kept.events_returned = stored.events_moved, stored.events_returned
+        self.ledgers[ledger.merge_id] = kept
+        for profile, _expected in profiles:
+            self.profiles[profile.profile_id] = copy.deepcopy(profile)
+        if separation is not None:
+            self.separations.add(separation)
+        return True
+
+    def move_claims(self, keys: Sequence[str], *, source: str, target: str) -> None:
+        self.transactions += 1
+        if any(self.claims.get(key) not in (source, target) for key in keys):
+            raise StoreUnavailable(f"identifier claims moved away from {source} during a merge; retrying")
+        for key in keys:
+            self.claims[key] = target
+
+    def timeline_page(self, profile_id: str, *, limit: int, after: str | None = None) -> list[TimelineEntry]:
+        entries = self.timeline.get(profile_id, {})
+        keys = [key for key in sorted(entries) if after is None or key > after][:limit]
+        return [entries[key] for key in keys]
+
+    def move_timeline(
+        self,
+        entries: Sequence[TimelineEntry],
+        *,
+        target: str,
+        moved_by: Sequence[Sequence[str]],
+        merge_id: str,
+        counter: str,
+    ) -> None:
+        self.transactions += 1
+        for entry, path in zip(entries, moved_by, strict=True):
+            self.timeline.get(entry.profile_id, {}).pop(entry.sort_key, None)
+            self.timeline.setdefault(target, {})[entry.sort_key] = dataclasses.replace(
+                entry, profile_id=target, moved_by=tuple(path)
+            )
+        ledger = self.ledgers[merge_id]
+        setattr(ledger, counter, getattr(ledger, counter) + len(entries))
+
+    def _version_ok(self, profile_id: str, expected_version: int) -> bool:
+        stored = self.profiles.get(profile_id)
+        if expected_version == 0:
+            return stored is None  # attribute_not_exists(pk)
+        return stored is not None and stored.version == expected_version
 
     # test helpers ----------------------------------------------------------------------------
     def seed(self, profile: Profile, identifiers: Sequence[Identifier] = ()) -> Profile:
@@ -180,3 +289,41 @@ class FakeProfileStore:
             )
         self.profiles[profile.profile_id] = copy.deepcopy(profile)
         return profile
+
+
+class FakeLinkNonceStore:
+    """LinkNonceStore in memory, with the DynamoDB adapter's single conditional consume: ok when this
+    event already consumed the nonce, or when it is unused, issued for this LINE user and unexpired."""
+
+    def __init__(self) -> None:
+        self.nonces: dict[str, LinkNonce] = {}
+        self.consume_calls = 0
+
+    def create(self, nonce: LinkNonce) -> bool:
+        if nonce.nonce in self.nonces:
+            return False
+        self.nonces[nonce.nonce] = nonce
+        return True
+
+    def consume(
+        self, nonce: str, *, line_user_id: str, event_id: str, now_seconds: int, retain_until_seconds: int
+    ) -> tuple[bool, LinkNonce | None]:
+        self.consume_calls += 1
+        stored = self.nonces.get(nonce)
+        if stored is None:
+            return False, None
+        usable = stored.consumed_by is None and stored.line_user_id == line_user_id
+        if not (stored.consumed_by == event_id or (usable and epoch_seconds(stored.expires_at) > now_seconds)):
+            return False, stored
+        consumed = LinkNonce(
+            nonce=stored.nonce,
+            expires_at=iso_from_ms(retain_until_seconds * 1000),  # kept for replays, like the adapter
+            member_id=stored.member_id,
+            line_user_id=stored.line_user_id,
+            channel=stored.channel,
+            provider=stored.provider,
+            created_at=stored.created_at,
+            consumed_by=event_id,
+        )
+        self.nonces[nonce] = consumed
+        return True, consumed

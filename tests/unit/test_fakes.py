@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from cdp.events.canonical import EventNormalizer
 from cdp.identity.identifiers import Identifier
+from cdp.identity.merge import MergeStore
 from cdp.ports import Clock, EventPublisher, RawEventStore, SecretSource
 from cdp.profiles.model import Profile
 from cdp.profiles.processor import CommitOutcome, ProfileStore
@@ -27,7 +28,7 @@ def _parameters(function: Any) -> list[tuple[str, Any]]:
 @pytest.mark.parametrize(
     ("fixture", "protocols"),
     [
-        ("profile_store", [ProfileStore, ProfileReader]),
+        ("profile_store", [ProfileStore, ProfileReader, MergeStore]),
         ("raw_store", [RawEventStore]),
         ("secrets", [SecretSource]),
         ("publisher", [EventPublisher]),

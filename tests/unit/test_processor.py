@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cdp.domain_events import EVENT_RECEIVED, IDENTITY_CONFLICT, PROFILE_UPDATED
+from cdp.domain_events import EVENT_RECEIVED, IDENTITY_CONFLICT, MERGE_REQUESTED, PROFILE_UPDATED
 from cdp.identity.identifiers import Identifier, line_identifier
 from cdp.identity.resolver import new_profile_id
 from cdp.profiles.processor import MAX_ATTEMPTS, CommitOutcome, EventProcessor, ProcessingConflict
@@ -146,7 +146,7 @@ def test_replay_of_a_line_event_is_recognised(processor: EventProcessor, profile
     assert profile_store.profiles[first.profile_id].event_count == 1
 
 
-def test_identifiers_of_two_profiles_publish_a_conflict(
+def test_identifiers_of_two_profiles_request_a_merge(
     processor: EventProcessor, profile_store: FakeProfileStore, publisher: FakePublisher
 ) -> None:
     # Given a POS profile (member id) and a web profile (email) that are the same person
@@ -158,19 +158,37 @@ def test_identifiers_of_two_profiles_publish_a_conflict(
     # When an event carries both the member id and the email
     login = processor.process(_identify("m-login", userId="M0001", traits={"email": "amy@example.com"}))
 
-    # Then it goes to the member-id profile (higher priority), the email stays where it is,
-    # and the conflict is published for the merge workflow
+    # Then it goes to the member-id profile, the email stays with its owner until the merge moves
+    # it, and a merge of the web profile into the member profile is requested
     assert login.profile_id == pos.profile_id
     assert profile_store.claims[EMAIL.key] == web.profile_id
     assert EMAIL.key not in profile_store.profiles[pos.profile_id].identifiers
-    assert publisher.names() == [EVENT_RECEIVED, PROFILE_UPDATED, IDENTITY_CONFLICT]
-    conflict = publisher.named(IDENTITY_CONFLICT)[0]
-    assert conflict.id == f"{login.event.event_id}:conflict"
-    assert conflict.detail == {
+    assert publisher.names() == [EVENT_RECEIVED, PROFILE_UPDATED, MERGE_REQUESTED]
+    request = publisher.named(MERGE_REQUESTED)[0]
+    assert request.detail == {
         "profileId": pos.profile_id,
+        "mergeProfileId": web.profile_id,
         "eventId": login.event.event_id,
-        "conflicts": [{"type": "email", "value": "amy@example.com", "owner": web.profile_id}],
     }
+
+
+def test_a_merge_that_breaks_a_rule_publishes_the_conflict(
+    processor: EventProcessor, profile_store: FakeProfileStore, publisher: FakePublisher
+) -> None:
+    # Given two members
+    first = processor.process(_identify("m-1", userId="M0001"))
+    second = processor.process(_identify("m-2", userId="M0002", traits={"email": "amy@example.com"}))
+    publisher.published.clear()
+
+    # When member 1 shows up with member 2's email
+    event = processor.process(_identify("m-3", userId="M0001", traits={"email": "amy@example.com"}))
+
+    # Then nothing is merged and the conflict names the rule
+    assert event.profile_id == first.profile_id
+    assert publisher.names() == [EVENT_RECEIVED, PROFILE_UPDATED, IDENTITY_CONFLICT]
+    assert publisher.named(IDENTITY_CONFLICT)[0].detail["conflicts"] == [
+        {"type": "email", "value": "amy@example.com", "owner": second.profile_id, "reason": "max_member_id"}
+    ]
 
 
 @pytest.mark.parametrize(

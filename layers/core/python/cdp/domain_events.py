@@ -15,6 +15,9 @@ SCHEMA_VERSION = "1"
 EVENT_RECEIVED = "event.received"
 PROFILE_UPDATED = "profile.updated"
 IDENTITY_CONFLICT = "identity.conflict"
+MERGE_REQUESTED = "identity.merge_requested"
+PROFILE_MERGED = "profile.merged"
+PROFILE_UNMERGED = "profile.unmerged"
 
 
 @dataclass(frozen=True, slots=True)

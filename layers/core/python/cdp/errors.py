@@ -36,6 +36,13 @@ class NotFound(CdpError):
     code = "not_found"
 
 
+class Conflict(CdpError):
+    """The request is valid but the resource's state does not allow it (e.g. unmerge twice)."""
+
+    status = 409
+    code = "conflict"
+
+
 class PayloadTooLarge(CdpError):
     status = 413
     code = "payload_too_large"

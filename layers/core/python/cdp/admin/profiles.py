@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from cdp.admin.context import admin_context
 from cdp.profiles.views import find_profile_id, lookup_identifier, profile_view
 
-router = Router()
+router = Router()  # type: ignore[no-untyped-call]
 
 
 @router.get("/admin/v1/profiles/lookup")

@@ -14,10 +14,12 @@ from typing import Any
 from cdp.clock import iso_from_ms, ms_from_datetime
 from cdp.events.raw import RawEvent
 from cdp.identity.identifiers import (
+    MAX_IDENTIFIER_BYTES,
     MAX_IDENTIFIERS_PER_EVENT,
     Identifier,
     IdentifierNormalizer,
     RejectedIdentifier,
+    is_line_user_id,
     line_identifier,
 )
 
@@ -81,6 +83,7 @@ EXTERNAL_ID_TYPES = {
     "wechat_openid": "wechat_openid",
     "idfa": "idfa",
     "ios.idfa": "idfa",
+    "line": "line",  # only as `<provider>:<userId>`: a LINE user id means nothing without its provider
 }
 
 
@@ -130,7 +133,38 @@ class CanonicalEvent:
             document["rejectedIdentifiers"] = [
                 {"type": r.type, "value": r.raw, "reason": r.reason} for r in self.rejected_identifiers
             ]
+        if self.line_follow is not None:
+            document["lineFollow"] = self.line_follow
+        if self.line_identifier is not None:
+            document["lineIdentifier"] = self.line_identifier.value
         return document
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> CanonicalEvent:
+        """The inverse of `as_dict`: timelines are re-folded into profiles after an unmerge."""
+        line_value = document.get("lineIdentifier")
+        return cls(
+            event_id=document["eventId"],
+            message_id=document["messageId"],
+            type=document["type"],
+            event=document.get("event"),
+            channel=document["channel"],
+            timestamp=document["timestamp"],
+            received_at=document["receivedAt"],
+            origin=document["origin"],
+            source=document["source"],
+            user_id=document.get("userId"),
+            anonymous_id=document.get("anonymousId"),
+            properties=dict(document.get("properties") or {}),
+            traits=dict(document.get("traits") or {}),
+            context=dict(document.get("context") or {}),
+            identifiers=[Identifier(i["type"], i["value"]) for i in document.get("identifiers", [])],
+            rejected_identifiers=[
+                RejectedIdentifier(r["type"], r["value"], r["reason"]) for r in document.get("rejectedIdentifiers", [])
+            ],
+            line_follow=document.get("lineFollow"),
+            line_identifier=Identifier("line", line_value) if line_value else None,
+        )
 
 
 class EventNormalizer:
@@ -248,7 +282,7 @@ class EventNormalizer:
                     event.traits[key] = normalized.value
 
     def _add(self, event: CanonicalEvent, id_type: str, value: Any) -> None:
-        result = self._identifiers.normalize(id_type, value)
+        result = _line_external_id(value) if id_type == "line" else self._identifiers.normalize(id_type, value)
         if isinstance(result, Identifier) and len(event.identifiers) >= MAX_IDENTIFIERS_PER_EVENT:
             result = RejectedIdentifier(id_type, result.value[:64], "too_many_identifiers")
         if isinstance(result, Identifier):
@@ -256,6 +290,17 @@ class EventNormalizer:
                 event.identifiers.append(result)
         elif result not in event.rejected_identifiers:
             event.rejected_identifiers.append(result)
+
+
+def _line_external_id(value: Any) -> Identifier | RejectedIdentifier:
+    """`<provider>:<userId>` (LINE Login binds, partners that know the provider) as a `line` identifier."""
+    text = str(value).strip() if value is not None else ""
+    provider, separator, user_id = text.rpartition(":")
+    if not separator or not provider.strip() or not is_line_user_id(user_id):
+        return RejectedIdentifier("line", text[:64], "invalid_line_id")
+    if len(text.encode("utf-8", "replace")) > MAX_IDENTIFIER_BYTES:
+        return RejectedIdentifier("line", text[:64], "too_long")
+    return line_identifier(provider.strip(), user_id)
 
 
 def _identify_traits(payload: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ normalisation or are known junk are never used as keys: they are reported as rej
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import phonenumbers
@@ -90,6 +91,13 @@ class IdentifierNormalizer:
         if value in self._blocked or phonenumbers.national_significant_number(number) in self._blocked:
             return RejectedIdentifier("phone", text, "blocked_value")
         return Identifier("phone", value)
+
+
+LINE_USER_ID = re.compile(r"U[0-9a-f]{32}")  # the Messaging API and LINE Login `sub` format
+
+
+def is_line_user_id(value: object) -> bool:
+    return isinstance(value, str) and LINE_USER_ID.fullmatch(value) is not None
 
 
 def line_identifier(provider_id: str, user_id: str) -> Identifier:

@@ -1,23 +1,41 @@
-"""Which profile does an event belong to, given who already owns its identifiers.
+"""Which profile does an event belong to, and which profiles does it prove are one person.
 
-Pure decision; the store does the conditional claims. When identifiers are spread over
-several profiles, the highest-priority owned identifier decides and the others are reported
-as conflicts (the merge workflow resolves them; until then they stay where they are).
+Pure decision over what the store knows: who owns each of the event's identifiers and which
+identifiers those owners hold. Identifiers are taken in the workspace's priority order and
+each one either joins the group (an unowned identifier is claimed, an owned one brings its
+whole profile along) or, if that would break a rule (one member id per person, ...) or undo an
+unmerge, is left where it is and reported as a conflict. The highest-priority identifiers
+therefore decide. When the group holds several profiles the survivor is chosen
+deterministically and the others are merged into it by the merge workflow.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cdp.identity.identifiers import DEFAULT_PRIORITY, Identifier
+from cdp.identity.identifiers import Identifier
+from cdp.identity.rules import DEFAULT_RULES, IdentityRules
+from cdp.profiles.model import Profile
+
+REASON_SEPARATED = "unmerged_before"  # an admin split these two profiles; do not glue them again
 
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
     identifier: Identifier
-    owner: str  # the other profile that owns it
+    owner: str | None  # the profile that owns it; None for an unowned identifier not attached
+    reason: str = "max_per_type"
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """What the resolver needs to know about a profile that owns some of the event's identifiers."""
+
+    profile_id: str
+    created_at: str
+    identifiers: frozenset[Identifier]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +44,19 @@ class Resolution:
     is_new: bool
     claim: list[Identifier]  # unowned identifiers to claim for profile_id
     conflicts: list[Conflict] = field(default_factory=list)
+    merge_from: list[str] = field(default_factory=list)  # other profiles of this person, to merge in
+
+    @property
+    def attached(self) -> list[Identifier]:
+        return self.claim
+
+
+def owner_of(profile: Profile) -> Owner:
+    return Owner(
+        profile_id=profile.profile_id,
+        created_at=profile.created_at,
+        identifiers=frozenset(Identifier(d["type"], d["value"]) for d in profile.identifiers.values()),
+    )
 
 
 def new_profile_id(event_id: str) -> str:
@@ -33,19 +64,59 @@ def new_profile_id(event_id: str) -> str:
     return "p_" + hashlib.sha256(event_id.encode()).hexdigest()[:26]
 
 
+def choose_survivor(owners: Sequence[Owner]) -> Owner:
+    """The profile with a member id (the brand's own key), else the oldest; ties by id."""
+    return min(
+        owners,
+        key=lambda o: (not any(i.type == "member_id" for i in o.identifiers), o.created_at, o.profile_id),
+    )
+
+
+def separation_key(first: str, second: str) -> str:
+    low, high = sorted((first, second))
+    return f"{low}|{high}"
+
+
 def resolve(
     identifiers: Sequence[Identifier],
-    owners: Mapping[str, str],
+    owners: Mapping[str, Owner],
     *,
     event_id: str,
-    priority: Sequence[str] = DEFAULT_PRIORITY,
+    rules: IdentityRules = DEFAULT_RULES,
+    separated: Collection[str] = (),
 ) -> Resolution:
-    rank = {id_type: index for index, id_type in enumerate(priority)}
-    ordered = sorted(identifiers, key=lambda i: (rank.get(i.type, len(rank)), i.value))
-    owned = [i for i in ordered if i.key in owners]
-    unowned = [i for i in ordered if i.key not in owners]
-    if not owned:
-        return Resolution(profile_id=new_profile_id(event_id), is_new=True, claim=unowned)
-    profile_id = owners[owned[0].key]
-    conflicts = [Conflict(i, owners[i.key]) for i in owned if owners[i.key] != profile_id]
-    return Resolution(profile_id=profile_id, is_new=False, claim=unowned, conflicts=conflicts)
+    """`owners` maps identifier key -> the (root) profile owning it, for owned identifiers.
+
+    `separated` holds `separation_key`s of profile pairs an unmerge split apart.
+    """
+    ordered = sorted(set(identifiers), key=lambda i: (rules.rank(i.type), i.type, i.value))
+    group: list[Owner] = []
+    held: set[Identifier] = set()
+    claim: list[Identifier] = []
+    conflicts: list[Conflict] = []
+    for identifier in ordered:
+        owner = owners.get(identifier.key)
+        if owner is None:
+            broken = rules.violations(held | {identifier})
+            if broken:
+                conflicts.append(Conflict(identifier, None, broken[0]))
+            else:
+                claim.append(identifier)
+                held.add(identifier)
+            continue
+        if any(member.profile_id == owner.profile_id for member in group):
+            continue
+        if any(separation_key(member.profile_id, owner.profile_id) in separated for member in group):
+            conflicts.append(Conflict(identifier, owner.profile_id, REASON_SEPARATED))
+            continue
+        broken = rules.violations(held | owner.identifiers)
+        if broken:
+            conflicts.append(Conflict(identifier, owner.profile_id, broken[0]))
+            continue
+        group.append(owner)
+        held |= owner.identifiers
+    if not group:
+        return Resolution(profile_id=new_profile_id(event_id), is_new=True, claim=claim, conflicts=conflicts)
+    survivor = choose_survivor(group)
+    others = sorted(member.profile_id for member in group if member.profile_id != survivor.profile_id)
+    return Resolution(profile_id=survivor.profile_id, is_new=False, claim=claim, conflicts=conflicts, merge_from=others)

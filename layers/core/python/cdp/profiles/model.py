@@ -14,6 +14,8 @@ from cdp.events.canonical import CanonicalEvent
 from cdp.identity.identifiers import Identifier
 
 MAX_REJECTED_KEPT = 20
+ORDER_EVENT = "Order Completed"
+DEFAULT_CURRENCY = "TWD"
 # Identify traits that are identifiers are kept as identifiers, not copied into traits.
 IDENTITY_TRAIT_KEYS = frozenset({"member_id", "memberId"})
 
@@ -52,7 +54,15 @@ class Profile:
     last_seen_at: str | None = None
     channels: dict[str, int] = field(default_factory=dict)
     rejected_identifiers: list[dict[str, str]] = field(default_factory=list)
-    merged_into: str | None = None
+    consent: dict[str, Stamped] = field(default_factory=dict)  # "channel:purpose" -> granted?
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)  # tag -> {source, at}
+    order_count: int = 0
+    revenue: dict[str, float] = field(default_factory=dict)  # currency -> total
+    first_order_at: str | None = None
+    last_order_at: str | None = None
+    merged_into: str | None = None  # this profile was merged; reads and writes follow the pointer
+    merging_into: str | None = None  # a merge of this profile is under way: new events go there
+    pending_merges: list[str] = field(default_factory=list)  # merges into this profile under way
 
     @classmethod
     def new(cls, profile_id: str, now: str) -> Profile:
@@ -105,6 +115,15 @@ def apply_event(profile: Profile, event: CanonicalEvent, attach: list[Identifier
             profile.line_accounts[event.line_identifier.value] = candidate
             if profile.line_status != before:
                 changes.append("line_status")
+    for key, granted in _consent_flags(event).items():
+        candidate = Stamped(value=granted, at=event.timestamp, source=source, event_id=event.event_id)
+        current = profile.consent.get(key)
+        if candidate.newer_than(current):
+            profile.consent[key] = candidate
+            if current is None or current.value != granted:
+                changes.append(f"consent:{key}")
+    if event.event == ORDER_EVENT and event.type == "track":
+        changes.extend(_apply_order(profile, event))
     for rejected in event.rejected_identifiers:
         entry = {"type": rejected.type, "value": rejected.raw, "reason": rejected.reason, "at": event.timestamp}
         if entry not in profile.rejected_identifiers:
@@ -120,3 +139,112 @@ def apply_event(profile: Profile, event: CanonicalEvent, attach: list[Identifier
         changes.append("channel_mix")
     profile.updated_at = now
     return changes
+
+
+def _consent_flags(event: CanonicalEvent) -> dict[str, bool]:
+    """`context.consent`: {"email:marketing": true, ...}; anything not a boolean is ignored."""
+    flags = event.context.get("consent")
+    if not isinstance(flags, dict):
+        return {}
+    return {key: value for key, value in flags.items() if isinstance(key, str) and isinstance(value, bool)}
+
+
+def order_amount(event: CanonicalEvent) -> tuple[str, float] | None:
+    """Segment e-commerce: `revenue`, else `total`; currency defaults to the workspace's (TWD)."""
+    for name in ("revenue", "total"):
+        value = event.properties.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            currency = event.properties.get("currency")
+            return (currency.upper() if isinstance(currency, str) and currency else DEFAULT_CURRENCY), float(value)
+    return None
+
+
+def _apply_order(profile: Profile, event: CanonicalEvent) -> list[str]:
+    profile.order_count += 1
+    amount = order_amount(event)
+    if amount is not None:
+        currency, value = amount
+        profile.revenue[currency] = round(profile.revenue.get(currency, 0.0) + value, 4)
+    if profile.first_order_at is None or event.timestamp < profile.first_order_at:
+        profile.first_order_at = event.timestamp
+    if profile.last_order_at is None or event.timestamp > profile.last_order_at:
+        profile.last_order_at = event.timestamp
+    return ["orders"]
+
+
+def _newest(first: dict[str, Stamped], second: dict[str, Stamped]) -> dict[str, Stamped]:
+    merged = dict(first)
+    for key, stamped in second.items():
+        if stamped.newer_than(merged.get(key)):
+            merged[key] = stamped
+    return merged
+
+
+def _earliest(*values: str | None) -> str | None:
+    present = [value for value in values if value]
+    return min(present) if present else None
+
+
+def _latest(*values: str | None) -> str | None:
+    present = [value for value in values if value]
+    return max(present) if present else None
+
+
+def merge_profiles(survivor: Profile, loser: Profile, now: str) -> Profile:
+    """One person from two profiles, with explicit precedence:
+
+    contact traits, follow state and consent: newest wins (by event time); money and counters:
+    sums; first seen / first order / created: earliest; last seen / last order: latest;
+    identifiers and tags: union (the earlier tag stamp is kept).
+    """
+    merged = Profile(
+        profile_id=survivor.profile_id,
+        created_at=min(survivor.created_at, loser.created_at),
+        updated_at=now,
+        version=survivor.version,
+        identifiers={**loser.identifiers, **survivor.identifiers},
+        traits=_newest(survivor.traits, loser.traits),
+        line_accounts=_newest(survivor.line_accounts, loser.line_accounts),
+        event_count=survivor.event_count + loser.event_count,
+        first_seen_at=_earliest(survivor.first_seen_at, loser.first_seen_at),
+        last_seen_at=_latest(survivor.last_seen_at, loser.last_seen_at),
+        channels={
+            channel: survivor.channels.get(channel, 0) + loser.channels.get(channel, 0)
+            for channel in sorted(set(survivor.channels) | set(loser.channels))
+        },
+        rejected_identifiers=[
+            *survivor.rejected_identifiers,
+            *(entry for entry in loser.rejected_identifiers if entry not in survivor.rejected_identifiers),
+        ][-MAX_REJECTED_KEPT:],
+        consent=_newest(survivor.consent, loser.consent),
+        tags={
+            tag: min(entries, key=lambda entry: entry.get("at", ""))
+            for tag in set(survivor.tags) | set(loser.tags)
+            for entries in [[e for e in (survivor.tags.get(tag), loser.tags.get(tag)) if e]]
+        },
+        order_count=survivor.order_count + loser.order_count,
+        revenue={
+            currency: round(survivor.revenue.get(currency, 0.0) + loser.revenue.get(currency, 0.0), 4)
+            for currency in sorted(set(survivor.revenue) | set(loser.revenue))
+        },
+        first_order_at=_earliest(survivor.first_order_at, loser.first_order_at),
+        last_order_at=_latest(survivor.last_order_at, loser.last_order_at),
+        merged_into=None,
+        merging_into=survivor.merging_into,
+        pending_merges=list(survivor.pending_merges),
+    )
+    return merged
+
+
+def rebuild_profile(
+    profile_id: str, created_at: str, timeline: list[tuple[CanonicalEvent, list[Identifier], str]], now: str
+) -> Profile:
+    """A profile is the fold of its timeline: (event, identifiers it attached, when applied).
+
+    Used after an unmerge, when the two timelines have been separated again.
+    """
+    profile = Profile.new(profile_id, created_at)
+    for event, attached, applied_at in sorted(timeline, key=lambda entry: (entry[2], entry[0].event_id)):
+        apply_event(profile, event, attached, applied_at)
+    profile.updated_at = now
+    return profile

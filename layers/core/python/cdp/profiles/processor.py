@@ -8,23 +8,31 @@ are retried from a fresh read.
 
 from __future__ import annotations
 
+import copy
 import enum
+import itertools
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cdp.clock import iso_from_ms
-from cdp.domain_events import EVENT_RECEIVED, IDENTITY_CONFLICT, PROFILE_UPDATED, DomainEvent
+from cdp.domain_events import EVENT_RECEIVED, IDENTITY_CONFLICT, MERGE_REQUESTED, PROFILE_UPDATED, DomainEvent
 from cdp.events.canonical import CanonicalEvent, EventNormalizer
 from cdp.events.raw import RawEvent
 from cdp.identity.identifiers import Identifier
-from cdp.identity.resolver import Conflict, Resolution, resolve
+from cdp.identity.resolver import Conflict, owner_of, resolve, separation_key
+from cdp.identity.rules import DEFAULT_RULES, IdentityRules
 from cdp.ports import Clock, EventPublisher
 from cdp.profiles.model import Profile, apply_event
 
+if TYPE_CHECKING:
+    from cdp.identity.account_link import LinkOutcome
+
 MAX_ATTEMPTS = 6
+MAX_POINTER_HOPS = 8
+ACCOUNT_LINKED = "LINE Account Linked"
 RETRY_BASE_SECONDS = 0.01
 
 
@@ -42,6 +50,12 @@ class ProfileStore(Protocol):
 
     def get(self, profile_id: str) -> Profile | None: ...
 
+    def get_many(self, profile_ids: Sequence[str]) -> dict[str, Profile]: ...
+
+    def separated(self, keys: Sequence[str]) -> set[str]:
+        """Those of the given separation keys (`separation_key`) an unmerge recorded."""
+        ...
+
     def commit(
         self,
         *,
@@ -49,6 +63,8 @@ class ProfileStore(Protocol):
         profile: Profile,
         expected_version: int,
         claims: Sequence[Identifier],
+        attached: Sequence[Identifier] = (),
+        applied_at: str = "",
         events: Sequence[DomainEvent] = (),
     ) -> CommitOutcome:
         """All or nothing; `events` are kept with the APPLIED marker (see applied_events)."""
@@ -63,6 +79,16 @@ class ProfileStore(Protocol):
         ...
 
 
+class MergeRequester(Protocol):
+    def request(self, survivor_id: str, loser_id: str, *, requested_by: str) -> None:
+        """Start merging `loser_id` into `survivor_id`; a repeated request is a no-op."""
+        ...
+
+
+class AccountLinker(Protocol):
+    def consume(self, *, nonce: str, line_user_id: str, event_id: str) -> LinkOutcome: ...
+
+
 class ProcessingConflict(RuntimeError):
     """Could not commit after several fresh attempts; the record fails and is retried."""
 
@@ -75,39 +101,116 @@ class ProcessResult:
     changes: list[str] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     published: list[DomainEvent] = field(default_factory=list)
+    merge_from: list[str] = field(default_factory=list)
+
+
+class NoMerges:
+    """For deployments and tests without the merge workflow: conflicts stay recorded only."""
+
+    def request(self, survivor_id: str, loser_id: str, *, requested_by: str) -> None:
+        return None
 
 
 class EventProcessor:
     def __init__(
-        self, normalizer: EventNormalizer, store: ProfileStore, publisher: EventPublisher, clock: Clock
+        self,
+        normalizer: EventNormalizer | Callable[[IdentityRules], EventNormalizer],
+        store: ProfileStore,
+        publisher: EventPublisher,
+        clock: Clock,
+        *,
+        rules: Callable[[], IdentityRules] = lambda: DEFAULT_RULES,
+        merges: MergeRequester | None = None,
+        account_links: AccountLinker | None = None,
     ) -> None:
-        self._normalizer = normalizer
+        self._normalizers: dict[int, EventNormalizer] = {}
+        self._normalizer_for = (
+            normalizer if callable(normalizer) and not isinstance(normalizer, EventNormalizer) else None
+        )
+        self._fixed_normalizer = normalizer if isinstance(normalizer, EventNormalizer) else None
         self._store = store
         self._publisher = publisher
         self._clock = clock
+        self._rules = rules
+        self._merges = merges or NoMerges()
+        self._account_links = account_links
+
+    def _normalizer(self, rules: IdentityRules) -> EventNormalizer:
+        if self._fixed_normalizer is not None:
+            return self._fixed_normalizer
+        assert self._normalizer_for is not None
+        if rules.version not in self._normalizers:  # blocked values change with the rules
+            self._normalizers = {rules.version: self._normalizer_for(rules)}
+        return self._normalizers[rules.version]
 
     def process(self, raw: RawEvent) -> ProcessResult:
-        event = self._normalizer.normalize(raw)
+        rules = self._rules()
+        event = self._normalizer(rules).normalize(raw)
+        if event.event == ACCOUNT_LINKED:
+            self._bind_account_link(event)
         now = iso_from_ms(self._clock.now_ms())
         if not event.identifiers:
-            # Group joins, bot lifecycle, failed account links: no person to attach to.
+            # Group joins, bot lifecycle: no person to attach to.
             result = ProcessResult(event=event, profile_id=None, outcome="no_identifiers")
             result.published = self._domain_events(result, now)
         else:
-            result = self._apply(event, now)
+            result = self._apply(event, now, rules)
         self._publisher.publish(result.published)
+        # After the publish: the requests are also on the APPLIED marker, so a retry re-requests
+        # them, and the merge's deterministic name makes that a no-op.
+        for domain_event in result.published:
+            if domain_event.name == MERGE_REQUESTED:
+                detail = domain_event.detail
+                self._merges.request(detail["profileId"], detail["mergeProfileId"], requested_by=detail["eventId"])
         return result
 
-    def _apply(self, event: CanonicalEvent, now: str) -> ProcessResult:
+    def _bind_account_link(self, event: CanonicalEvent) -> None:
+        """`accountLink` webhook: the nonce we issued maps back to the member it was issued for."""
+        if self._account_links is None or event.line_identifier is None:
+            return
+        nonce = event.properties.get("nonce")
+        if event.properties.get("result") != "ok" or not isinstance(nonce, str):
+            event.properties["linkRejectedReason"] = "link_failed"
+            return
+        line_user_id = event.line_identifier.value.rpartition(":")[2]
+        outcome = self._account_links.consume(nonce=nonce, line_user_id=line_user_id, event_id=event.event_id)
+        if outcome.member_id is None:
+            event.properties["linkRejectedReason"] = outcome.reason or "link_failed"
+            return
+        member = Identifier("member_id", outcome.member_id)
+        event.properties["memberId"] = outcome.member_id
+        if member not in event.identifiers:
+            event.identifiers.append(member)
+
+    def _apply(self, event: CanonicalEvent, now: str, rules: IdentityRules) -> ProcessResult:
         for attempt in range(MAX_ATTEMPTS):
             if attempt:  # lost a race: back off with jitter so hot profiles do not retry in lockstep
                 time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2**attempt))
-            resolution = resolve(event.identifiers, self._store.owners(event.identifiers), event_id=event.event_id)
-            profile = self._load(resolution, now)
+            claims = self._store.owners(event.identifiers)
+            roots = self._roots(set(claims.values()))
+            owners = {key: owner_of(roots[profile_id]) for key, profile_id in claims.items()}
+            root_ids = sorted({owner.profile_id for owner in owners.values()})
+            separated = (
+                self._store.separated([separation_key(a, b) for a, b in itertools.combinations(root_ids, 2)])
+                if len(root_ids) > 1
+                else set()
+            )
+            resolution = resolve(event.identifiers, owners, event_id=event.event_id, rules=rules, separated=separated)
+            if resolution.is_new:
+                profile = Profile.new(resolution.profile_id, now)
+            else:
+                profile = copy.deepcopy(roots[resolution.profile_id])
             expected_version = profile.version
-            changes = apply_event(profile, event, resolution.claim + self._owned_by(resolution, event), now)
+            # Only what this profile itself owns or claims now: identifiers of profiles being
+            # merged in arrive with the merge, so an unmerge can tell them apart again.
+            attach = [
+                i for i in event.identifiers if i in resolution.claim or claims.get(i.key) == resolution.profile_id
+            ]
+            changes = apply_event(profile, event, attach, now)
             profile.version = expected_version + 1
-            result = ProcessResult(event, profile.profile_id, "applied", changes, resolution.conflicts)
+            result = ProcessResult(
+                event, profile.profile_id, "applied", changes, resolution.conflicts, merge_from=resolution.merge_from
+            )
             # The events to publish are committed with the profile: if publishing fails, the
             # retried record finds them on the marker instead of recomputing "no change".
             result.published = self._domain_events(result, now)
@@ -116,6 +219,8 @@ class EventProcessor:
                 profile=profile,
                 expected_version=expected_version,
                 claims=resolution.claim,
+                attached=attach,
+                applied_at=now,
                 events=result.published,
             )
             if outcome is CommitOutcome.APPLIED:
@@ -126,19 +231,26 @@ class EventProcessor:
                 return replay
         raise ProcessingConflict(f"event {event.event_id} lost {MAX_ATTEMPTS} races in a row")
 
-    def _load(self, resolution: Resolution, now: str) -> Profile:
-        if resolution.is_new:
-            # A replay of the event that created the person finds the profile it created.
-            return self._store.get(resolution.profile_id) or Profile.new(resolution.profile_id, now)
-        profile = self._store.get(resolution.profile_id)
-        if profile is None:
-            raise ProcessingConflict(f"identifier points at missing profile {resolution.profile_id}")
-        return profile
-
-    @staticmethod
-    def _owned_by(resolution: Resolution, event: CanonicalEvent) -> list[Identifier]:
-        conflicting = {conflict.identifier for conflict in resolution.conflicts}
-        return [i for i in event.identifiers if i not in resolution.claim and i not in conflicting]
+    def _roots(self, profile_ids: set[str]) -> dict[str, Profile]:
+        """Each owning profile and, keyed by its id, the profile it was merged (or is merging) into."""
+        loaded = self._store.get_many(sorted(profile_ids)) if profile_ids else {}
+        missing = profile_ids - set(loaded)
+        if missing:
+            raise ProcessingConflict(f"identifiers point at missing profiles {sorted(missing)}")
+        roots: dict[str, Profile] = {}
+        for profile_id in profile_ids:
+            profile = loaded[profile_id]
+            for _hop in range(MAX_POINTER_HOPS):
+                pointer = profile.merged_into or profile.merging_into
+                if not pointer:
+                    break
+                target = loaded.get(pointer) or self._store.get(pointer)
+                if target is None:
+                    raise ProcessingConflict(f"{profile.profile_id} points at missing profile {pointer}")
+                loaded[pointer] = profile = target
+            roots[profile_id] = profile
+            roots[profile.profile_id] = profile
+        return roots
 
     def _domain_events(self, result: ProcessResult, now: str) -> list[DomainEvent]:
         event = result.event
@@ -170,6 +282,16 @@ class EventProcessor:
                     detail={"profileId": result.profile_id, "eventId": event.event_id, "changes": result.changes},
                 )
             )
+        published.extend(
+            DomainEvent(
+                name=MERGE_REQUESTED,
+                id=f"{event.event_id}:merge:{other}",
+                time=now,
+                correlation_id=event.message_id,
+                detail={"profileId": result.profile_id, "mergeProfileId": other, "eventId": event.event_id},
+            )
+            for other in result.merge_from
+        )
         if result.outcome == "applied" and result.conflicts:
             published.append(
                 DomainEvent(
@@ -181,7 +303,12 @@ class EventProcessor:
                         "profileId": result.profile_id,
                         "eventId": event.event_id,
                         "conflicts": [
-                            {"type": c.identifier.type, "value": c.identifier.value, "owner": c.owner}
+                            {
+                                "type": c.identifier.type,
+                                "value": c.identifier.value,
+                                "owner": c.owner,
+                                "reason": c.reason,
+                            }
                             for c in result.conflicts
                         ],
                     },

@@ -5,6 +5,8 @@ Item layout (pk / sk):
   PROFILE#<id> / EVENT#<ts>#<event>   one timeline entry per event, newest last in sort order
   ID#<type>#<value> / ID              identifier claim: which profile owns it
   APPLIED#<event id> / APPLIED        the event was folded in (processing idempotency)
+  MERGE#<merge id> / MERGE            merge ledger: who into whom, what moved, status
+  SEPARATION#<a>|<b> / SEPARATION     an unmerge split these profiles: never auto-merge again
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cdp.adapters.dynamodb.errors import TRANSACTION_CANCELED, error_code, unavailable
 from cdp.clock import epoch_seconds
 from cdp.domain_events import DomainEvent
+from cdp.errors import StoreUnavailable
 from cdp.events.canonical import CanonicalEvent
 from cdp.identity.identifiers import Identifier
+from cdp.identity.merge import MergeLedger, TimelineEntry
 from cdp.profiles.model import Profile, Stamped
 from cdp.profiles.processor import CommitOutcome
 
@@ -52,7 +56,15 @@ def profile_to_document(profile: Profile) -> dict[str, Any]:
         "last_seen_at": profile.last_seen_at,
         "channels": profile.channels,
         "rejected_identifiers": profile.rejected_identifiers,
+        "consent": {key: stamped.as_dict() for key, stamped in profile.consent.items()},
+        "tags": profile.tags,
+        "order_count": profile.order_count,
+        "revenue": profile.revenue,
+        "first_order_at": profile.first_order_at,
+        "last_order_at": profile.last_order_at,
         "merged_into": profile.merged_into,
+        "merging_into": profile.merging_into,
+        "pending_merges": profile.pending_merges,
     }
 
 
@@ -71,7 +83,15 @@ def profile_from_item(item: dict[str, Any]) -> Profile:
         last_seen_at=doc.get("last_seen_at"),
         channels=doc.get("channels", {}),
         rejected_identifiers=doc.get("rejected_identifiers", []),
+        consent={key: Stamped.from_dict(data) for key, data in doc.get("consent", {}).items()},
+        tags=doc.get("tags", {}),
+        order_count=int(doc.get("order_count", 0)),
+        revenue={currency: float(total) for currency, total in doc.get("revenue", {}).items()},
+        first_order_at=doc.get("first_order_at"),
+        last_order_at=doc.get("last_order_at"),
         merged_into=doc.get("merged_into"),
+        merging_into=doc.get("merging_into"),
+        pending_merges=list(doc.get("pending_merges", [])),
     )
 
 
@@ -107,9 +127,43 @@ class DynamoProfileStore:
     def owner(self, identifier: Identifier) -> str | None:
         return self.owners([identifier]).get(identifier.key)
 
+    def claim_owners(self, keys: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for item in self._batch_get([(f"ID#{key}", "ID") for key in keys], "pk, profile_id"):
+            found[item["pk"]["S"].removeprefix("ID#")] = item["profile_id"]["S"]
+        return found
+
     def get(self, profile_id: str) -> Profile | None:
         item = self._get_item(profile_pk(profile_id), "PROFILE")
         return profile_from_item(item) if item else None
+
+    def get_many(self, profile_ids: Sequence[str]) -> dict[str, Profile]:
+        if len(profile_ids) == 1:  # GetItem is cheaper than a batch of one
+            profile = self.get(profile_ids[0])
+            return {profile.profile_id: profile} if profile else {}
+        items = self._batch_get([(profile_pk(pid), "PROFILE") for pid in profile_ids], None)
+        return {profile.profile_id: profile for profile in map(profile_from_item, items)}
+
+    def separated(self, keys: Sequence[str]) -> set[str]:
+        items = self._batch_get([(f"SEPARATION#{key}", "SEPARATION") for key in keys], "pk")
+        return {item["pk"]["S"].removeprefix("SEPARATION#") for item in items}
+
+    def _batch_get(self, keys: Sequence[tuple[str, str]], projection: str | None) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        pending = [{"pk": _s(pk), "sk": _s(sk)} for pk, sk in dict.fromkeys(keys)]
+        try:
+            while pending:
+                chunk, pending = pending[:BATCH_GET_LIMIT], pending[BATCH_GET_LIMIT:]
+                request: dict[str, Any] = {self._table: {"Keys": chunk, "ConsistentRead": True}}
+                if projection:
+                    request[self._table]["ProjectionExpression"] = projection
+                while request:
+                    response = self._client.batch_get_item(RequestItems=request)
+                    found.extend(response.get("Responses", {}).get(self._table, []))
+                    request = response.get("UnprocessedKeys") or {}
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading the core table") from exc
+        return found
 
     def was_applied(self, event_id: str) -> str | None:
         item = self._get_item(f"APPLIED#{event_id}", "APPLIED")
@@ -152,6 +206,8 @@ class DynamoProfileStore:
         profile: Profile,
         expected_version: int,
         claims: Sequence[Identifier],
+        attached: Sequence[Identifier] = (),
+        applied_at: str = "",
         events: Sequence[DomainEvent] = (),
     ) -> CommitOutcome:
         marker_expiry = epoch_seconds(event.received_at) + APPLIED_MARKER_TTL_SECONDS
@@ -178,6 +234,9 @@ class DynamoProfileStore:
                         "event_name": _s(event.event or event.type),
                         "channel": _s(event.channel),
                         "doc": _s(_dumps(event.as_dict())),
+                        "applied_at": _s(applied_at or profile.updated_at),
+                        "claimed": _s(_dumps([i.key for i in claims])),
+                        "attached": _s(_dumps([i.key for i in attached])),
                     },
                 }
             },
@@ -210,6 +269,144 @@ class DynamoProfileStore:
             raise unavailable(exc, "committing an event") from exc
         return CommitOutcome.APPLIED
 
+    # merges ---------------------------------------------------------------------------------
+    def get_ledger(self, merge_id: str) -> MergeLedger | None:
+        item = self._get_item(f"MERGE#{merge_id}", "MERGE")
+        return MergeLedger.from_dict(json.loads(item["doc"]["S"])) if item else None
+
+    def put_ledger(self, ledger: MergeLedger, *, expected_status: str | None) -> bool:
+        return self._transact([self._ledger_put(ledger, expected_status)], "writing a merge ledger")
+
+    def begin(
+        self, ledger: MergeLedger, *, expected_status: str | None, profiles: Sequence[tuple[Profile, int]]
+    ) -> bool:
+        items = [self._ledger_put(ledger, expected_status)]
+        items.extend({"Put": self._profile_put(profile, expected)} for profile, expected in profiles)
+        return self._transact(items, "starting a merge step")
+
+    def finish(
+        self,
+        ledger: MergeLedger,
+        *,
+        expected_status: str,
+        profiles: Sequence[tuple[Profile, int]],
+        separation: str | None = None,
+    ) -> bool:
+        items = [self._ledger_put(ledger, expected_status)]
+        items.extend({"Put": self._profile_put(profile, expected)} for profile, expected in profiles)
+        if separation is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "pk": _s(f"SEPARATION#{separation}"),
+                            "sk": _s("SEPARATION"),
+                            "merge_id": _s(ledger.merge_id),
+                        },
+                    }
+                }
+            )
+        return self._transact(items, "finishing a merge step")
+
+    def move_claims(self, keys: Sequence[str], *, source: str, target: str) -> None:
+        items = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"pk": _s(f"ID#{key}"), "sk": _s("ID")},
+                    "UpdateExpression": "SET profile_id = :target",
+                    "ConditionExpression": "profile_id IN (:source, :target)",
+                    "ExpressionAttributeValues": {":source": _s(source), ":target": _s(target)},
+                }
+            }
+            for key in keys
+        ]
+        if items and not self._transact(items, "moving identifier claims"):
+            raise StoreUnavailable(f"identifier claims moved away from {source} during a merge; retrying")
+
+    def timeline_page(self, profile_id: str, *, limit: int, after: str | None = None) -> list[TimelineEntry]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(profile_pk(profile_id)), ":prefix": _s("EVENT#")},
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        if after:
+            request["ExclusiveStartKey"] = {"pk": _s(profile_pk(profile_id)), "sk": _s(after)}
+        try:
+            items = self._client.query(**request).get("Items", [])
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading the timeline") from exc
+        return [_timeline_entry(profile_id, item) for item in items]
+
+    def move_timeline(
+        self,
+        entries: Sequence[TimelineEntry],
+        *,
+        target: str,
+        moved_by: Sequence[Sequence[str]],
+        merge_id: str,
+        counter: str,
+    ) -> None:
+        items: list[dict[str, Any]] = []
+        for entry, path in zip(entries, moved_by, strict=True):
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": {"pk": _s(profile_pk(entry.profile_id)), "sk": _s(entry.sort_key)},
+                    }
+                }
+            )
+            items.append({"Put": {"TableName": self._table, "Item": _timeline_item(target, entry, path)}})
+        items.append(
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"pk": _s(f"MERGE#{merge_id}"), "sk": _s("MERGE")},
+                    "UpdateExpression": "ADD #counter :n",
+                    "ExpressionAttributeNames": {"#counter": counter},
+                    "ExpressionAttributeValues": {":n": {"N": str(len(entries))}},
+                }
+            }
+        )
+        if not self._transact(items, "moving timeline entries"):
+            raise StoreUnavailable("a timeline entry changed while it was being moved; retrying")
+
+    def _ledger_put(self, ledger: MergeLedger, expected_status: str | None) -> dict[str, Any]:
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": {
+                "pk": _s(f"MERGE#{ledger.merge_id}"),
+                "sk": _s("MERGE"),
+                "status": _s(ledger.status),
+                "survivor": _s(ledger.survivor),
+                "loser": _s(ledger.loser),
+                "doc": _s(_dumps(ledger.as_dict())),
+            },
+        }
+        if expected_status is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "#status = :expected"
+            put["ExpressionAttributeNames"] = {"#status": "status"}
+            put["ExpressionAttributeValues"] = {":expected": _s(expected_status)}
+        return {"Put": put}
+
+    def _transact(self, items: list[dict[str, Any]], doing: str) -> bool:
+        """True if committed, False if a condition failed or a concurrent transaction interfered."""
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != TRANSACTION_CANCELED:
+                raise unavailable(exc, doing) from exc
+            return False
+        except BotoCoreError as exc:
+            raise unavailable(exc, doing) from exc
+        return True
+
     def _profile_put(self, profile: Profile, expected_version: int) -> dict[str, Any]:
         put: dict[str, Any] = {
             "TableName": self._table,
@@ -227,6 +424,36 @@ class DynamoProfileStore:
             put["ConditionExpression"] = "version = :expected"
             put["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
         return put
+
+
+def _timeline_entry(profile_id: str, item: dict[str, Any]) -> TimelineEntry:
+    attached = item.get("attached")
+    return TimelineEntry(
+        profile_id=profile_id,
+        sort_key=item["sk"]["S"],
+        document=json.loads(item["doc"]["S"]),
+        applied_at=item.get("applied_at", {}).get("S", ""),
+        claimed=tuple(json.loads(item["claimed"]["S"])) if "claimed" in item else (),
+        attached=tuple(json.loads(attached["S"])) if attached else None,
+        moved_by=tuple(json.loads(item["moved_by"]["S"])) if "moved_by" in item else (),
+    )
+
+
+def _timeline_item(profile_id: str, entry: TimelineEntry, moved_by: Sequence[str]) -> dict[str, Any]:
+    document = entry.document
+    item: dict[str, Any] = {
+        "pk": _s(profile_pk(profile_id)),
+        "sk": _s(entry.sort_key),
+        "event_name": _s(document.get("event") or document.get("type", "")),
+        "channel": _s(document.get("channel", "")),
+        "doc": _s(_dumps(document)),
+        "applied_at": _s(entry.applied_at),
+        "claimed": _s(_dumps(list(entry.claimed))),
+        "moved_by": _s(_dumps(list(moved_by))),
+    }
+    if entry.attached is not None:
+        item["attached"] = _s(_dumps(list(entry.attached)))
+    return item
 
 
 def _cancellation_outcome(exc: ClientError) -> CommitOutcome:
