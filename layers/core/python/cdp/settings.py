@@ -24,6 +24,8 @@ ENV_SECRETS_CACHE_SECONDS = "CDP_SECRETS_CACHE_SECONDS"
 ENV_DEFAULT_PHONE_REGION = "CDP_DEFAULT_PHONE_REGION"
 ENV_TIMELINE_LIMIT = "CDP_PROFILE_TIMELINE_LIMIT"
 ENV_DEFAULT_LINE_PROVIDER = "CDP_DEFAULT_LINE_PROVIDER"
+ENV_LINE_API_BASE_URL = "CDP_LINE_API_BASE_URL"
+ENV_LINK_NONCE_TTL_SECONDS = "CDP_LINK_NONCE_TTL_SECONDS"
 
 
 class SettingsError(RuntimeError):
@@ -117,6 +119,12 @@ class AdminApiSettings:
     default_phone_region: str
     timeline_limit: int
     default_line_provider: str
+    # LINE account link and LINE Login binding (cdp.admin.line); unset ids leave those routes unconfigured.
+    raw_events_table: str = ""
+    raw_event_ttl_days: int = 30
+    line_channels_secret_id: str = ""
+    line_api_base_url: str = "https://api.line.me"
+    link_nonce_ttl_seconds: int = 600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AdminApiSettings:
@@ -128,4 +136,15 @@ class AdminApiSettings:
             default_phone_region=env.get(ENV_DEFAULT_PHONE_REGION, "TW").strip().upper() or "TW",
             timeline_limit=_positive_int(env, ENV_TIMELINE_LIMIT, 20),
             default_line_provider=env.get(ENV_DEFAULT_LINE_PROVIDER, "default").strip() or "default",
+            **_line_binding_fields(env),
         )
+
+
+def _line_binding_fields(env: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "raw_events_table": env.get(ENV_RAW_EVENTS_TABLE, "").strip(),
+        "raw_event_ttl_days": _positive_int(env, ENV_RAW_EVENT_TTL_DAYS, 30),
+        "line_channels_secret_id": env.get(ENV_LINE_CHANNELS_SECRET, "").strip(),
+        "line_api_base_url": env.get(ENV_LINE_API_BASE_URL, "").strip() or "https://api.line.me",
+        "link_nonce_ttl_seconds": _positive_int(env, ENV_LINK_NONCE_TTL_SECONDS, 600),
+    }

@@ -17,10 +17,11 @@ class LineChannel:
     secret: str
     access_token: str
     provider_id: str  # LINE user ids are per provider: identifiers are scoped by it
+    login_channel_id: str | None = None  # the LINE Login channel (same provider) whose ID tokens bind members
 
 
 class LineChannels:
-    """Secret layout: {"<channel>": {"channelSecret", "channelAccessToken", "providerId"}}."""
+    """Secret layout: {"<channel>": {"channelSecret", "channelAccessToken", "providerId", "loginChannelId"?}}."""
 
     def __init__(self, secrets: SecretSource, secret_id: str) -> None:
         self._secrets = secrets
@@ -36,6 +37,7 @@ class LineChannels:
             secret=str(entry["channelSecret"]),
             access_token=str(entry.get("channelAccessToken", "")),
             provider_id=str(entry.get("providerId") or name),
+            login_channel_id=str(entry["loginChannelId"]) if entry.get("loginChannelId") else None,
         )
 
 
