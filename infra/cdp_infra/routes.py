@@ -33,4 +33,6 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/import", INGEST),
     Route("GET", "/admin/v1/profiles/lookup", ADMIN_API),
     Route("GET", "/admin/v1/profiles/{id}", ADMIN_API),
+    Route("POST", "/admin/v1/line/link-token", ADMIN_API),
+    Route("POST", "/admin/v1/line/login", ADMIN_API),
 )

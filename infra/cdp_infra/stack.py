@@ -9,6 +9,7 @@ from aws_cdk import CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from cdp import settings
+from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
 from constructs import Construct
 
 from infra.cdp_infra import constants
@@ -23,6 +24,9 @@ from infra.cdp_infra.secrets import CdpSecrets
 from infra.cdp_infra.tables import CdpTables
 
 _CORE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+# The admin API only creates account-link nonces (the event processor consumes them); the grant's
+# condition keeps its writes to those items.
+_LINK_NONCE_WRITE_ACTIONS = ("dynamodb:PutItem",)
 
 
 class CdpStack(Stack):
@@ -30,7 +34,8 @@ class CdpStack(Stack):
 
     Functions get exactly what their settings dataclass (`cdp.settings`) reads, and only the
     permissions their path needs: the webhook and ingest functions can put raw events and read
-    one secret each; the admin API can only read the core table.
+    one secret each; the admin API reads the core table, writes only account-link nonces there,
+    and puts LINE Login bindings as raw events.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, layer_asset: Path, **kwargs: Any) -> None:
@@ -95,9 +100,12 @@ class CdpStack(Stack):
         admin_api = factory.create(
             scope,
             ADMIN_API,
-            description="Admin API: profile lookup and 360 view",
+            description="Admin API: profile lookup and 360 view, LINE account link and LINE Login binding",
             environment={
                 settings.ENV_CORE_TABLE: tables.core.table_name,
+                settings.ENV_RAW_EVENTS_TABLE: tables.raw_events.table_name,
+                settings.ENV_RAW_EVENT_TTL_DAYS: str(constants.RAW_EVENT_TTL_DAYS),
+                settings.ENV_LINE_CHANNELS_SECRET: secrets.line_channels.secret_arn,
                 settings.ENV_ADMIN_TOKEN_SECRET: secrets.admin_token.secret_arn,
                 settings.ENV_SECRETS_CACHE_SECONDS: str(constants.SECRETS_CACHE_SECONDS),
                 settings.ENV_DEFAULT_PHONE_REGION: constants.DEFAULT_PHONE_REGION,
@@ -110,6 +118,16 @@ class CdpStack(Stack):
             resource_arns=[tables.core.table_arn, tables.core_gsi1_arn],
         )
         secrets.admin_token.grant_read(admin_api)
+        # LINE binding: link tokens need the channel token, nonces live in the core table, and a
+        # LINE Login binding is stored as a raw event so it takes the same path as every other event.
+        iam.Grant.add_to_principal(
+            grantee=admin_api,
+            actions=list(_LINK_NONCE_WRITE_ACTIONS),
+            resource_arns=[tables.core.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{LINK_NONCE_PK_PREFIX}*"]}},
+        )
+        tables.raw_events.grant(admin_api, "dynamodb:PutItem")
+        secrets.line_channels.grant_read(admin_api)
 
         return {LINE_WEBHOOK: line_webhook, INGEST: ingest, ADMIN_API: admin_api}
 

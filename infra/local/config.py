@@ -24,6 +24,7 @@ class LocalConfig:
     line_channel_secret: str
     line_channel_access_token: str
     line_bot_user_id: str
+    line_login_channel_id: str
     write_key: str
     admin_token: str
     state_dir: str
@@ -37,6 +38,8 @@ class LocalConfig:
             line_channel_secret=os.environ.get("CDP_LINE_CHANNEL_SECRET", "local-dev-secret"),
             line_channel_access_token=os.environ.get("CDP_LINE_CHANNEL_ACCESS_TOKEN", "local-dev-access-token"),
             line_bot_user_id=os.environ.get("CDP_LINE_BOT_USER_ID", "U" + "0" * 31 + "1"),
+            # The `aud` the LINE fake puts in ID tokens: `line_fake.issue_id_token(user, <this>)`.
+            line_login_channel_id=os.environ.get("CDP_LINE_LOGIN_CHANNEL_ID", "1650000001"),
             write_key=os.environ.get("CDP_WRITE_KEY", "local-dev-write-key"),
             admin_token=os.environ.get("CDP_ADMIN_TOKEN", "local-dev-admin-token"),
             state_dir=os.environ.get("CDP_LOCAL_STATE_DIR", ".local"),
@@ -48,6 +51,7 @@ class LocalConfig:
                 "channelSecret": self.line_channel_secret,
                 "channelAccessToken": self.line_channel_access_token,
                 "providerId": LOCAL_CHANNEL,
+                "loginChannelId": self.line_login_channel_id,
             }
         }
 

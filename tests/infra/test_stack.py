@@ -349,8 +349,10 @@ def test_raw_writers_can_only_put_raw_events_and_read_their_secret(synth: Any, n
     assert _all_actions(secrets) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
 
 
-def test_admin_api_is_read_only(synth: Any) -> None:
-    actions = _all_actions(_statements(synth.template, ADMIN_API))
+def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_events(synth: Any) -> None:
+    t = synth.template
+    statements = _statements(t, ADMIN_API)
+    actions = {a for a in _all_actions(statements) if a.split(":")[0] in ("dynamodb", "logs", "xray", "secretsmanager")}
     assert actions == {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
@@ -359,10 +361,34 @@ def test_admin_api_is_read_only(synth: Any) -> None:
         "dynamodb:GetItem",
         "dynamodb:BatchGetItem",
         "dynamodb:Query",
+        "dynamodb:PutItem",
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
     }
-    assert _output_ref(synth.template, "RawEventsTableName") not in json.dumps(_statements(synth.template, ADMIN_API))
+    raw, core = _output_ref(t, "RawEventsTableName"), _output_ref(t, "CoreTableName")
+    puts = [s for s in statements if "dynamodb:PutItem" in _actions(s)]
+    # LINE Login bindings: plain puts on the raw events table, nothing else there
+    raw_statements = [s for s in statements if raw in json.dumps(s["Resource"])]
+    assert raw_statements == [{"Action": "dynamodb:PutItem", "Effect": "Allow", "Resource": _arn(raw)}]
+    # core table writes are held to key prefixes; account-link nonces are one of them
+    core_puts = [s for s in puts if s not in raw_statements]
+    assert core_puts and all(s["Resource"] == _arn(core) for s in core_puts)
+    prefixes = [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in core_puts]
+    assert ["LINKNONCE#*"] in prefixes
+    assert all(all(p.endswith("#*") for p in allowed) for allowed in prefixes)
+    secrets = [s["Resource"] for s in statements if any(a.startswith("secretsmanager:") for a in _actions(s))]
+    readable = [r for resource in secrets for r in (resource if isinstance(resource, list) else [resource])]
+    assert sorted(r["Ref"] for r in readable) == sorted(
+        _output_ref(t, name) for name in ("AdminTokenSecretArn", "LineChannelsSecretArn")
+    )
+
+
+def test_admin_api_gets_the_line_binding_configuration(synth: Any) -> None:
+    t = synth.template
+    admin = _function(t, ADMIN_API)["Environment"]["Variables"]
+    assert admin[settings.ENV_RAW_EVENTS_TABLE] == {"Ref": _output_ref(t, "RawEventsTableName")}
+    assert admin[settings.ENV_LINE_CHANNELS_SECRET] == {"Ref": _output_ref(t, "LineChannelsSecretArn")}
+    assert admin[settings.ENV_CORE_TABLE] == {"Ref": _output_ref(t, "CoreTableName")}
 
 
 def test_event_processor_reads_the_stream_but_never_writes_raw_events(synth: Any) -> None:
