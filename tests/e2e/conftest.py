@@ -186,7 +186,18 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def line_api_port() -> int:
+    """The LINE API fake's port in the stack, pinned so tests can reach its `/__fake__/` control routes."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def line_api_url(stack_url: str, line_api_port: int) -> str:
+    return f"http://127.0.0.1:{line_api_port}"
+
+
+@pytest.fixture(scope="session")
+def stack_url(tmp_path_factory: pytest.TempPathFactory, line_api_port: int) -> Iterator[str]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("local-stack") / "serve.log"
@@ -194,7 +205,7 @@ def stack_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process = subprocess.Popen(
             [sys.executable, "-m", "infra.local.serve"],
             cwd=ROOT,
-            env=stack_env(port),
+            env={**stack_env(port), "CDP_LINE_API_PORT": str(line_api_port)},
             stdout=output,
             stderr=subprocess.STDOUT,
         )
