@@ -119,6 +119,9 @@ class AdminApiSettings:
     default_phone_region: str
     timeline_limit: int
     default_line_provider: str
+    # Member CSV imports (cdp.admin.imports); unset leaves those routes unconfigured.
+    imports_bucket: str = ""
+    member_import_function: str = ""
     # LINE account link and LINE Login binding (cdp.admin.line); unset ids leave those routes unconfigured.
     raw_events_table: str = ""
     raw_event_ttl_days: int = 30
@@ -136,6 +139,8 @@ class AdminApiSettings:
             default_phone_region=env.get(ENV_DEFAULT_PHONE_REGION, "TW").strip().upper() or "TW",
             timeline_limit=_positive_int(env, ENV_TIMELINE_LIMIT, 20),
             default_line_provider=env.get(ENV_DEFAULT_LINE_PROVIDER, "default").strip() or "default",
+            imports_bucket=env.get(ENV_IMPORTS_BUCKET, "").strip(),
+            member_import_function=env.get(ENV_MEMBER_IMPORT_FUNCTION, "").strip(),
             **_line_binding_fields(env),
         )
 
@@ -148,3 +153,30 @@ def _line_binding_fields(env: Mapping[str, str]) -> dict[str, Any]:
         "line_api_base_url": env.get(ENV_LINE_API_BASE_URL, "").strip() or "https://api.line.me",
         "link_nonce_ttl_seconds": _positive_int(env, ENV_LINK_NONCE_TTL_SECONDS, 600),
     }
+
+
+# Member CSV imports.
+ENV_IMPORTS_BUCKET = "CDP_IMPORTS_BUCKET"
+ENV_MEMBER_IMPORT_FUNCTION = "CDP_MEMBER_IMPORT_FUNCTION"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberImportSettings:
+    """The import worker: reads the upload, writes raw events and the import's status item."""
+
+    core_table: str
+    raw_events_table: str
+    raw_event_ttl_days: int
+    imports_bucket: str
+    default_phone_region: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MemberImportSettings:
+        env = os.environ if env is None else env
+        return cls(
+            core_table=_required(env, ENV_CORE_TABLE),
+            raw_events_table=_required(env, ENV_RAW_EVENTS_TABLE),
+            raw_event_ttl_days=_positive_int(env, ENV_RAW_EVENT_TTL_DAYS, 30),
+            imports_bucket=_required(env, ENV_IMPORTS_BUCKET),
+            default_phone_region=env.get(ENV_DEFAULT_PHONE_REGION, "TW").strip().upper() or "TW",
+        )

@@ -18,8 +18,11 @@ _CONFIG = Config(
     read_timeout=5,
     max_pool_connections=32,  # the ingest paths write events concurrently
 )
+# Presigned URLs (import uploads and downloads) must be SigV4 on the bucket's regional endpoint.
+_SERVICE_CONFIG = {"s3": Config(signature_version="s3v4")}
 
 
 @functools.cache
 def client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    config = _CONFIG.merge(_SERVICE_CONFIG[service]) if service in _SERVICE_CONFIG else _CONFIG
+    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]

@@ -1,0 +1,109 @@
+"""Member CSV imports: upload (body or presigned PUT), status with progress, rejected rows."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from cdp.adapters.aws import client
+from cdp.adapters.dynamodb.imports import DynamoImportStore
+from cdp.adapters.lambda_invoke import LambdaImportStarter
+from cdp.adapters.s3 import S3ImportFiles
+from cdp.admin.context import admin_context
+from cdp.clock import SystemClock
+from cdp.errors import BadRequest, StoreUnavailable
+from cdp.http import raw_body
+from cdp.imports.uploads import MAX_FILE_BYTES, PRESIGNED_SECONDS, ImportUploads, check_csv_media_type
+
+router = Router()  # type: ignore[no-untyped-call]
+MAX_JSON_BYTES = 4096
+
+
+def _uploads() -> ImportUploads:
+    # Built per request from cached clients: cheap, and never holds a client from another account.
+    context = admin_context()
+    settings = context.settings
+    if not settings.imports_bucket:
+        raise StoreUnavailable("imports are not configured on this deployment", code="imports_not_configured")
+    starter = None
+    if settings.member_import_function:
+        starter = LambdaImportStarter(client("lambda"), settings.member_import_function)
+    return ImportUploads(
+        store=DynamoImportStore(client("dynamodb"), settings.core_table),
+        files=S3ImportFiles(client("s3"), settings.imports_bucket),
+        starter=starter,
+        normalizer=context.normalizer,
+        clock=SystemClock(),
+    )
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        headers=headers,
+    )
+
+
+@router.post("/admin/v1/imports/members")
+def create_member_import() -> Response[str]:
+    """The CSV as the body (text/csv, optionally gzip), or `{"upload": "presigned"}` for big files."""
+    event = router.current_event
+    content_type = event.get_header_value("content-type") or ""
+    if content_type.split(";", 1)[0].strip().lower() == "application/json":
+        return _create_presigned(raw_body(event.raw_event, max_bytes=MAX_JSON_BYTES))
+    check_csv_media_type(content_type)
+    uploads = _uploads()
+    record = uploads.create_from_body(raw_body(event.raw_event, max_bytes=MAX_FILE_BYTES))
+    view = record.view()
+    return _json(202, view, {"Location": view["status_url"]})
+
+
+def _create_presigned(body: bytes) -> Response[str]:
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise BadRequest("the body is not valid JSON", code="invalid_json") from exc
+    if not isinstance(request, dict) or request.get("upload") != "presigned":
+        raise BadRequest(
+            'send the CSV file as the body (Content-Type text/csv), or {"upload": "presigned"} for a presigned upload',
+            code="invalid_import_request",
+        )
+    record, url = _uploads().create_presigned()
+    view = record.view()
+    view["upload"] = {
+        "method": "PUT",
+        "url": url,
+        "headers": {"Content-Type": "text/csv"},
+        "expires_in_seconds": PRESIGNED_SECONDS,
+    }
+    view["start_url"] = f"{view['status_url']}/start"
+    return _json(201, view, {"Location": view["status_url"]})
+
+
+@router.post("/admin/v1/imports/<import_id>/start")
+def start_import(import_id: str) -> Response[str]:
+    record = _uploads().start(import_id)
+    return _json(202, record.view())
+
+
+@router.get("/admin/v1/imports/<import_id>")
+def get_import(import_id: str) -> dict[str, Any]:
+    return _uploads().get(import_id).view()
+
+
+@router.get("/admin/v1/imports/<import_id>/rejected")
+def get_rejected_rows(import_id: str) -> Response[str]:
+    """303 to a short-lived download of the rejected-rows CSV (it can be bigger than a Lambda response)."""
+    record, url = _uploads().rejected_rows_url(import_id)
+    body = {
+        "import_id": record.import_id,
+        "rows": record.rows_rejected + record.rows_with_warnings,
+        "url": url,
+        "expires_in_seconds": PRESIGNED_SECONDS,
+    }
+    return _json(303, body, {"Location": url})
