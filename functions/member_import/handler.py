@@ -33,8 +33,8 @@ def build() -> MemberImportWorker:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     import_id = str(event["importId"])
     logger.append_keys(import_id=import_id)
-    # The continuation is this same function, asked asynchronously to resume from the checkpoint.
-    continuation = LambdaImportStarter(client("lambda"), context.function_name)
+    # The continuation is this same function (and version), asked asynchronously to resume from the checkpoint.
+    continuation = LambdaImportStarter(client("lambda"), context.invoked_function_arn)
     outcome = build().run(
         import_id, remaining_ms=context.get_remaining_time_in_millis, continue_import=continuation.start
     )

@@ -82,3 +82,15 @@ EVENT_ARCHIVE_RETENTION = Duration.days(90)
 # Alarms.
 ITERATOR_AGE_ALARM_MS = 5 * 60 * 1000
 ALARM_PERIOD = Duration.minutes(5)
+
+
+# Member CSV imports.
+IMPORTS_ID = "MemberImports"
+IMPORTS_BUCKET_ID = "Imports"
+IMPORTS_PREFIX = "imports"  # cdp.imports.model keys every object under it
+IMPORT_FILE_RETENTION = Duration.days(30)
+IMPORT_ACCESS_LOG_RETENTION = Duration.days(90)
+IMPORT_WORKER_TIMEOUT = Duration.minutes(15)  # the worker continues itself well before this
+IMPORT_WORKER_MEMORY_MB = 1024
+IMPORT_ASYNC_RETRIES = 2  # a failed invocation resumes from the checkpoint
+IMPORT_ASYNC_MAX_AGE = Duration.hours(6)

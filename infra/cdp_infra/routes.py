@@ -21,6 +21,7 @@ LINE_WEBHOOK = "line_webhook"
 INGEST = "ingest"
 EVENT_PROCESSOR = "event_processor"
 ADMIN_API = "admin_api"
+MEMBER_IMPORT = "member_import"  # started asynchronously by the admin API, no route
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API)
 SEGMENT_CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
@@ -33,6 +34,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/import", INGEST),
     Route("GET", "/admin/v1/profiles/lookup", ADMIN_API),
     Route("GET", "/admin/v1/profiles/{id}", ADMIN_API),
+    Route("POST", "/admin/v1/imports/members", ADMIN_API),
+    Route("GET", "/admin/v1/imports/{id}", ADMIN_API),
+    Route("POST", "/admin/v1/imports/{id}/start", ADMIN_API),
+    Route("GET", "/admin/v1/imports/{id}/rejected", ADMIN_API),
     Route("POST", "/admin/v1/line/link-token", ADMIN_API),
     Route("POST", "/admin/v1/line/login", ADMIN_API),
 )

@@ -17,7 +17,9 @@ from infra.cdp_infra.core_layer import CoreLayer
 from infra.cdp_infra.event_bus import DomainEventBus
 from infra.cdp_infra.event_processing import EventProcessing
 from infra.cdp_infra.function_factory import FunctionFactory
+from infra.cdp_infra.imports_bucket import ImportsBucket
 from infra.cdp_infra.ingestion_api import IngestionApi
+from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.monitoring import Monitoring
 from infra.cdp_infra.routes import ADMIN_API, EVENT_PROCESSOR, INGEST, LINE_WEBHOOK
 from infra.cdp_infra.secrets import CdpSecrets
@@ -48,12 +50,18 @@ class CdpStack(Stack):
 
         http_functions = self._http_functions(factory)
         self.api = IngestionApi(self, constants.API_ID, functions=http_functions)
+        self.imports_bucket = ImportsBucket(self, constants.IMPORTS_BUCKET_ID)
+        self.member_import = MemberImport(
+            self, constants.IMPORTS_ID, factory=factory, tables=self.tables, files=self.imports_bucket
+        )
+        self.member_import.wire_admin_api(http_functions[ADMIN_API])
         self.processing = EventProcessing(
             self, constants.EVENT_PROCESSING_ID, factory=factory, tables=self.tables, bus=self.event_bus.bus
         )
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
+            **self.member_import.functions,
         }
         self.monitoring = Monitoring(
             self,
@@ -146,6 +154,7 @@ class CdpStack(Stack):
             "AdminTokenSecretName": self.secrets.admin_token.secret_name,
             "DeadLetterQueueUrl": self.processing.dead_letter_queue.queue_url,
             "AlarmTopicArn": self.monitoring.alarm_topic.topic_arn,
+            "ImportsBucketName": self.imports_bucket.bucket.bucket_name,
         }
         for name, function in self.functions.items():
             outputs[f"{name.title().replace('_', '')}FunctionName"] = function.function_name

@@ -19,10 +19,10 @@ from typing import Any
 
 from cdp import settings as env_names
 
-from infra.cdp_infra.routes import EVENT_PROCESSOR, HTTP_FUNCTIONS
+from infra.cdp_infra.routes import EVENT_PROCESSOR, HTTP_FUNCTIONS, MEMBER_IMPORT
 from infra.local.config import LocalConfig
 
-FUNCTION_FOLDERS = (*HTTP_FUNCTIONS, EVENT_PROCESSOR)
+FUNCTION_FOLDERS = (*HTTP_FUNCTIONS, EVENT_PROCESSOR, MEMBER_IMPORT)
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 
 
@@ -113,7 +113,16 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
             name = f"{prefix}-{logical_id}"
             arn = aws("secretsmanager").create_secret(Name=name, SecretString="{}")["ARN"]
             out.names[logical_id], out.arns[logical_id] = arn, arn
+        elif kind == "AWS::S3::Bucket":
+            name = f"{prefix}-{logical_id.lower()}"[:63]  # bucket names: lower case, at most 63 characters
+            s3 = aws("s3")
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
+            out.names[logical_id], out.arns[logical_id] = name, f"arn:aws:s3:::{name}"
     functions = _functions(resources)
+    for logical_id, folder in functions.items():  # what the local runtime's context calls it
+        name = f"{prefix}-{folder}"
+        out.names[logical_id] = name
+        out.arns[logical_id] = f"arn:aws:lambda:{aws('lambda').meta.region_name}:123456789012:function:{name}"
     for logical_id, folder in functions.items():
         variables = resources[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
         out.function_env[folder] = {key: _resolve(value, out) for key, value in variables.items()}

@@ -10,11 +10,11 @@ from aws_cdk.assertions import Match
 from cdp import settings
 
 from infra.cdp_infra import constants
-from infra.cdp_infra.routes import ADMIN_API, EVENT_PROCESSOR, INGEST, LINE_WEBHOOK, ROUTES
+from infra.cdp_infra.routes import ADMIN_API, EVENT_PROCESSOR, INGEST, LINE_WEBHOOK, MEMBER_IMPORT, ROUTES
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
-ALL_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, EVENT_PROCESSOR)
+ALL_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, EVENT_PROCESSOR, MEMBER_IMPORT)
 # Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
 UNSCOPED_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
 SETTINGS_BY_FUNCTION = {
@@ -22,6 +22,7 @@ SETTINGS_BY_FUNCTION = {
     INGEST: settings.PartnerIngestSettings,
     EVENT_PROCESSOR: settings.ProcessorSettings,
     ADMIN_API: settings.AdminApiSettings,
+    MEMBER_IMPORT: settings.MemberImportSettings,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",
@@ -32,6 +33,7 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
     "AwsSolutions-IAM5[Resource::*]",
     "AwsSolutions-L1",
+    "AwsSolutions-S1",  # the imports bucket's access-log bucket
     "AwsSolutions-SMG4",
     "AwsSolutions-SQS3",
 }
@@ -161,6 +163,7 @@ def test_no_resource_has_a_hard_coded_physical_name(synth: Any) -> None:
         "AWS::IAM::Role": "RoleName",
         "AWS::Logs::LogGroup": "LogGroupName",
         "AWS::SecretsManager::Secret": "Name",
+        "AWS::S3::Bucket": "BucketName",
     }
     for logical_id, resource in synth.template["Resources"].items():
         name = unique_names.get(resource["Type"])
@@ -362,6 +365,7 @@ def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_even
         "dynamodb:BatchGetItem",
         "dynamodb:Query",
         "dynamodb:PutItem",
+        "dynamodb:UpdateItem",  # import status items only (tests/infra/test_member_import.py)
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
     }
@@ -505,7 +509,12 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
             if entry["type"] == "aws:cdk:acknowledged-rules":
                 for rule, reason in entry["data"].items():
                     acknowledged.setdefault(rule.removeprefix("Annotation::"), []).append(reason)
-    assert set(acknowledged) == EXPECTED_ACKNOWLEDGEMENTS
+    # Object grants in the imports bucket (keys embed the import id), acknowledged one by one.
+    bucket = synth.template["Outputs"]["ImportsBucketName"]["Value"]["Ref"]
+    objects = {
+        f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/imports/{p}]" for p in ("*", "*/upload.csv", "*/rejected.csv")
+    }
+    assert set(acknowledged) == EXPECTED_ACKNOWLEDGEMENTS | objects
     assert all(len(reason) > 30 for reasons in acknowledged.values() for reason in reasons)
 
 
