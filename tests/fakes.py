@@ -327,3 +327,242 @@ class FakeLinkNonceStore:
         )
         self.nonces[nonce] = consumed
         return True, consumed
+
+
+# Identity workflows run in process ---------------------------------------------------------
+from cdp.identity.merge import (  # noqa: E402  (appended section)
+    STATUS_MERGING,
+    STATUS_UNMERGING,
+    MergeBusy,
+    MergeRace,
+    MergeWorkflow,
+    StepResult,
+    merge_id_for,
+)
+
+
+class InjectedFailure(RuntimeError):
+    """A failure a test injected into a workflow step; retried like any Lambda error (States.TaskFailed)."""
+
+
+class FailOnce:
+    """A MergeWorkflow `fail_at` hook: raises InjectedFailure the `nth` time `step` is reached (counted
+    from construction or `arm`), once. The hook runs before the step's write: a Lambda that dies
+    before its transaction."""
+
+    def __init__(self, step: str | None = None, nth: int = 1) -> None:
+        self.arm(step, nth)
+
+    def arm(self, step: str | None, nth: int = 1) -> None:
+        self.step, self.nth, self.seen, self.fired = step, nth, 0, False
+
+    def __call__(self, step: str) -> None:
+        if step != self.step or self.fired:
+            return
+        self.seen += 1
+        if self.seen == self.nth:
+            self.fired = True
+            raise InjectedFailure(f"injected failure at {step} #{self.nth}")
+
+
+class CrashAfterWrite:
+    """A MergeStore in front of another that, once armed, raises InjectedFailure right after the
+    `nth` call of `method` has written: a Lambda that dies after its transaction committed."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._method: str | None = None
+        self._nth = 0
+        self.calls = 0
+        self.fired = False
+
+    def arm(self, method: str, nth: int = 1) -> None:
+        """Crash after the `nth` call of `method` from now on."""
+        self._method, self._nth, self.calls, self.fired = method, nth, 0, False
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._store, name)
+        if name != self._method:
+            return target
+
+        def crashing(*args: Any, **kwargs: Any) -> Any:
+            result = target(*args, **kwargs)
+            self.calls += 1
+            if self.calls == self._nth and not self.fired:
+                self.fired = True
+                raise InjectedFailure(f"injected crash after {name} #{self._nth}")
+            return result
+
+        return crashing
+
+
+@dataclasses.dataclass
+class WorkflowExecution:
+    """One Step Functions execution of the merge or unmerge state machine, advanced step by step."""
+
+    name: str
+    kind: str  # merge / unmerge
+    merge_id: str
+    survivor: str = ""
+    loser: str = ""
+    requested_by: str = ""
+    state: str = "begin"  # begin -> move -> finish -> done (or failed)
+    status: str | None = None  # the last step's status
+    steps: list[str] = dataclasses.field(default_factory=list)  # steps that completed, in order
+    retries: int = 0
+    error: BaseException | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed")
+
+
+class SynchronousMerges:
+    """MergeRequester running the identity workflows in process, as the state machines do.
+
+    Merge: plan; if its status is `merging`, move until `done`; then finalize. Unmerge: begin_unmerge;
+    if `unmerging`, move_back until `done`; then finalize_unmerge. A step that raises a retryable
+    error (MergeBusy, MergeRace, StoreUnavailable, an injected failure) is run again later, like the
+    state machine's Retry; any other error fails the execution and is raised.
+
+    Executions are named like the Step Functions adapter names them (`merge_id_for`, `undo-<id>`):
+    a request whose name was used before is a no-op, as StartExecution refuses a second execution.
+    With `eager` a request runs to the end at once; otherwise it waits for `step()` (one step of one
+    execution, to interleave with events) or `run_pending()`. `move_deadline` makes a fresh deadline
+    for each move / move_back invocation (default: never hand back).
+    """
+
+    RETRYABLE: tuple[type[BaseException], ...] = (MergeBusy, MergeRace, StoreUnavailable, InjectedFailure)
+
+    def __init__(
+        self,
+        workflow: MergeWorkflow,
+        *,
+        eager: bool = False,
+        max_retries: int = 50,
+        move_deadline: Callable[[], Callable[[], bool]] | None = None,
+    ) -> None:
+        self.workflow = workflow
+        self.eager = eager
+        self.max_retries = max_retries
+        self.move_deadline = move_deadline or (lambda: lambda: False)
+        self.requests: list[tuple[str, str, str]] = []  # every request, duplicates included
+        self.executions: dict[str, WorkflowExecution] = {}
+
+    # MergeRequester ----------------------------------------------------------------------------
+    def request(self, survivor_id: str, loser_id: str, *, requested_by: str) -> None:
+        self.requests.append((survivor_id, loser_id, requested_by))
+        merge_id = merge_id_for(survivor_id, loser_id)
+        execution = WorkflowExecution(
+            name=merge_id,
+            kind="merge",
+            merge_id=merge_id,
+            survivor=survivor_id,
+            loser=loser_id,
+            requested_by=requested_by,
+        )
+        self._start(execution)
+
+    def unmerge(self, merge_id: str) -> WorkflowExecution:
+        """Start the unmerge workflow; eager or not, it runs to the end (an admin waits for it)."""
+        execution = self._start(WorkflowExecution(name=f"undo-{merge_id}", kind="unmerge", merge_id=merge_id))
+        self.run(execution)
+        return execution
+
+    def start_unmerge(self, merge_id: str) -> WorkflowExecution:
+        """Start the unmerge workflow without running it, to interleave its steps."""
+        return self._start(WorkflowExecution(name=f"undo-{merge_id}", kind="unmerge", merge_id=merge_id))
+
+    def _start(self, execution: WorkflowExecution) -> WorkflowExecution:
+        if execution.name in self.executions:
+            return self.executions[execution.name]
+        self.executions[execution.name] = execution
+        if self.eager:
+            self.run(execution)
+        return execution
+
+    # driving ----------------------------------------------------------------------------------
+    @property
+    def pending(self) -> list[WorkflowExecution]:
+        return [execution for execution in self.executions.values() if not execution.finished]
+
+    def step(self, index: int = 0) -> WorkflowExecution | None:
+        """Advance one step of the `index`-th unfinished execution (modulo their number)."""
+        pending = self.pending
+        if not pending:
+            return None
+        execution = pending[index % len(pending)]
+        self.advance(execution)
+        return execution
+
+    def run(self, execution: WorkflowExecution) -> WorkflowExecution:
+        """Run one execution to its end, stepping the others meanwhile only if it waits on them."""
+        while not execution.finished:
+            if not self.advance(execution):
+                for other in self.pending:
+                    if other is not execution:
+                        self.advance(other)
+        return execution
+
+    def run_pending(self) -> None:
+        """Run every execution to its end, round robin one step at a time (requests made meanwhile too)."""
+        while self.pending:
+            for execution in self.pending:
+                self.advance(execution)
+
+    def advance(self, execution: WorkflowExecution) -> bool:
+        """Run the execution's next step once; False if it raised a retryable error (it will be retried)."""
+        if execution.finished:
+            return True
+        try:
+            if execution.kind == "merge":
+                self._merge_step(execution)
+            else:
+                self._unmerge_step(execution)
+        except self.RETRYABLE as exc:
+            execution.retries += 1
+            if execution.retries > self.max_retries:
+                execution.state, execution.error = "failed", exc
+                raise
+            return False
+        except Exception as exc:
+            execution.state, execution.error = "failed", exc
+            raise
+        return True
+
+    def _merge_step(self, execution: WorkflowExecution) -> None:
+        workflow = self.workflow
+        if execution.state == "begin":
+            result = workflow.plan(execution.survivor, execution.loser, requested_by=execution.requested_by)
+            execution.state = "move" if result.status == STATUS_MERGING else "done"
+            self._record(execution, "plan", result)
+        elif execution.state == "move":
+            result = workflow.move(execution.merge_id, deadline=self.move_deadline())
+            execution.state = "finish" if result.done else "move"
+            self._record(execution, "move", result)
+        elif execution.state == "finish":
+            result = workflow.finalize(execution.merge_id)
+            execution.state = "done"
+            self._record(execution, "finalize", result)
+
+    def _unmerge_step(self, execution: WorkflowExecution) -> None:
+        workflow = self.workflow
+        if execution.state == "begin":
+            result = workflow.begin_unmerge(execution.merge_id)
+            execution.state = "move" if result.status == STATUS_UNMERGING else "done"
+            self._record(execution, "begin_unmerge", result)
+        elif execution.state == "move":
+            result = workflow.move_back(execution.merge_id, deadline=self.move_deadline())
+            execution.state = "finish" if result.done else "move"
+            self._record(execution, "move_back", result)
+        elif execution.state == "finish":
+            result = workflow.finalize_unmerge(execution.merge_id)
+            execution.state = "done"
+            self._record(execution, "finalize_unmerge", result)
+
+    @staticmethod
+    def _record(execution: WorkflowExecution, step: str, result: StepResult) -> None:
+        execution.steps.append(step)
+        execution.status = result.status
+        if result.survivor:
+            execution.survivor, execution.loser = result.survivor, result.loser or ""

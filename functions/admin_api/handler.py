@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from cdp.admin import identity, line, profiles
 from cdp.admin import imports as member_imports
-from cdp.admin import line, profiles
 from cdp.admin.context import admin_auth_middleware
 from cdp.errors import CdpError
 from cdp.http import error_body
@@ -17,6 +17,7 @@ app = APIGatewayRestResolver()
 app.use(middlewares=[admin_auth_middleware])
 app.include_router(profiles.router)
 app.include_router(member_imports.router)
+app.include_router(identity.router)
 app.include_router(line.router)
 
 

@@ -8,11 +8,15 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from cdp.adapters.aws import client
+from cdp.adapters.dynamodb.identity_rules import CachedRules, DynamoIdentityRules
+from cdp.adapters.dynamodb.link_nonces import DynamoLinkNonceStore
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.raw_events import raw_event_from_item
 from cdp.adapters.eventbridge import EventBridgePublisher
+from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
 from cdp.clock import SystemClock
 from cdp.events.canonical import EventNormalizer
+from cdp.identity.account_link import AccountLinks
 from cdp.identity.identifiers import IdentifierNormalizer
 from cdp.observability import logger
 from cdp.profiles.processor import EventProcessor
@@ -24,11 +28,23 @@ batch = BatchProcessor(event_type=EventType.DynamoDBStreams)
 @functools.cache
 def build() -> EventProcessor:
     settings = ProcessorSettings.from_env()
+    dynamodb, clock = client("dynamodb"), SystemClock()
+    rules = DynamoIdentityRules(dynamodb, settings.core_table)
     return EventProcessor(
-        normalizer=EventNormalizer(IdentifierNormalizer(settings.default_phone_region)),
-        store=DynamoProfileStore(client("dynamodb"), settings.core_table),
+        # Blocked values are part of the workspace's identity rules, so normalisers follow them.
+        normalizer=lambda current: EventNormalizer(
+            IdentifierNormalizer(settings.default_phone_region, blocked_values=current.blocked_values)
+        ),
+        store=DynamoProfileStore(dynamodb, settings.core_table),
         publisher=EventBridgePublisher(client("events"), settings.event_bus_name),
-        clock=SystemClock(),
+        clock=clock,
+        rules=CachedRules(rules.get, settings.rules_cache_seconds),
+        merges=(
+            StepFunctionsIdentityWorkflows(client("stepfunctions"), merge_arn=settings.merge_state_machine_arn)
+            if settings.merge_state_machine_arn
+            else None
+        ),
+        account_links=AccountLinks(DynamoLinkNonceStore(dynamodb, settings.core_table), clock),
     )
 
 

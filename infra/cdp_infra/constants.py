@@ -37,6 +37,7 @@ FUNCTIONS_ID = "Functions"
 API_ID = "IngestionApi"
 EVENT_PROCESSING_ID = "EventProcessing"
 MONITORING_ID = "Monitoring"
+IDENTITY_WORKFLOWS_ID = "IdentityWorkflows"
 
 # Table layout: the contract with the DynamoDB adapters in cdp.adapters.
 PK = "pk"
@@ -82,7 +83,6 @@ EVENT_ARCHIVE_RETENTION = Duration.days(90)
 # Alarms.
 ITERATOR_AGE_ALARM_MS = 5 * 60 * 1000
 ALARM_PERIOD = Duration.minutes(5)
-
 
 # Member CSV imports.
 IMPORTS_ID = "MemberImports"

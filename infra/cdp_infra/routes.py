@@ -22,6 +22,7 @@ INGEST = "ingest"
 EVENT_PROCESSOR = "event_processor"
 ADMIN_API = "admin_api"
 MEMBER_IMPORT = "member_import"  # started asynchronously by the admin API, no route
+IDENTITY_MERGE = "identity_merge"
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API)
 SEGMENT_CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
@@ -34,6 +35,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/import", INGEST),
     Route("GET", "/admin/v1/profiles/lookup", ADMIN_API),
     Route("GET", "/admin/v1/profiles/{id}", ADMIN_API),
+    Route("GET", "/admin/v1/profiles/{id}/merges", ADMIN_API),
+    Route("POST", "/admin/v1/profiles/{id}/unmerge", ADMIN_API),
+    Route("GET", "/admin/v1/merges/{id}", ADMIN_API),
+    Route("GET", "/admin/v1/identity/rules", ADMIN_API),
+    Route("PUT", "/admin/v1/identity/rules", ADMIN_API),
     Route("POST", "/admin/v1/imports/members", ADMIN_API),
     Route("GET", "/admin/v1/imports/{id}", ADMIN_API),
     Route("POST", "/admin/v1/imports/{id}/start", ADMIN_API),

@@ -9,6 +9,7 @@ from aws_cdk import CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from cdp import settings
+from cdp.adapters.dynamodb.identity_rules import PK_PREFIX as RULES_PK_PREFIX
 from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
 from constructs import Construct
 
@@ -17,11 +18,12 @@ from infra.cdp_infra.core_layer import CoreLayer
 from infra.cdp_infra.event_bus import DomainEventBus
 from infra.cdp_infra.event_processing import EventProcessing
 from infra.cdp_infra.function_factory import FunctionFactory
+from infra.cdp_infra.identity_workflows import IdentityWorkflows
 from infra.cdp_infra.imports_bucket import ImportsBucket
 from infra.cdp_infra.ingestion_api import IngestionApi
 from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.monitoring import Monitoring
-from infra.cdp_infra.routes import ADMIN_API, EVENT_PROCESSOR, INGEST, LINE_WEBHOOK
+from infra.cdp_infra.routes import ADMIN_API, EVENT_PROCESSOR, IDENTITY_MERGE, INGEST, LINE_WEBHOOK
 from infra.cdp_infra.secrets import CdpSecrets
 from infra.cdp_infra.tables import CdpTables
 
@@ -58,10 +60,20 @@ class CdpStack(Stack):
         self.processing = EventProcessing(
             self, constants.EVENT_PROCESSING_ID, factory=factory, tables=self.tables, bus=self.event_bus.bus
         )
+        self.identity = IdentityWorkflows(
+            self,
+            constants.IDENTITY_WORKFLOWS_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            core_gsi1_arn=self.tables.core_gsi1_arn,
+            bus=self.event_bus.bus,
+        )
+        self._wire_identity(http_functions[ADMIN_API])
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
             **self.member_import.functions,
+            IDENTITY_MERGE: self.identity.function,
         }
         self.monitoring = Monitoring(
             self,
@@ -139,6 +151,27 @@ class CdpStack(Stack):
 
         return {LINE_WEBHOOK: line_webhook, INGEST: ingest, ADMIN_API: admin_api}
 
+    def _wire_identity(self, admin_api: lambda_.Function) -> None:
+        """The processor starts merges and consumes link nonces; the admin API starts unmerges
+        and edits the identity rules. Writes are limited to those items by their key prefix."""
+        processor, core = self.processing.function, self.tables.core
+        processor.add_environment(settings.ENV_MERGE_STATE_MACHINE, self.identity.merge.state_machine_arn)
+        self.identity.merge.grant_start_execution(processor)
+        iam.Grant.add_to_principal(
+            grantee=processor,
+            actions=["dynamodb:UpdateItem"],
+            resource_arns=[core.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{LINK_NONCE_PK_PREFIX}*"]}},
+        )
+        admin_api.add_environment(settings.ENV_UNMERGE_STATE_MACHINE, self.identity.unmerge.state_machine_arn)
+        self.identity.unmerge.grant_start_execution(admin_api)
+        iam.Grant.add_to_principal(
+            grantee=admin_api,
+            actions=["dynamodb:PutItem"],
+            resource_arns=[core.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{RULES_PK_PREFIX}*"]}},
+        )
+
     def _outputs(self) -> None:
         outputs = {
             "ApiUrl": self.api.url,
@@ -155,6 +188,8 @@ class CdpStack(Stack):
             "DeadLetterQueueUrl": self.processing.dead_letter_queue.queue_url,
             "AlarmTopicArn": self.monitoring.alarm_topic.topic_arn,
             "ImportsBucketName": self.imports_bucket.bucket.bucket_name,
+            "MergeStateMachineArn": self.identity.merge.state_machine_arn,
+            "UnmergeStateMachineArn": self.identity.unmerge.state_machine_arn,
         }
         for name, function in self.functions.items():
             outputs[f"{name.title().replace('_', '')}FunctionName"] = function.function_name

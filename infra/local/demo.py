@@ -1,4 +1,4 @@
-"""`make demo`: start the local stack and play scenario S1 (衣著A) as far as the product goes today.
+"""`make demo`: start the local stack and play scenario S1 (衣著A) steps 1-4.
 
 Everything goes through the real HTTP routes: LINE webhooks signed with the channel secret,
 the web shop and the POS through the Segment-compatible API (with the official Segment SDK),
@@ -103,14 +103,50 @@ class Demo:
             f"{redelivered.status_code} and was stored once ({redelivered.json()['duplicates']} duplicate); "
             f"a forged request was refused with {forged.status_code} ({forged.json()['error']}).")  # fmt: skip
         self.drain()
+        self.before_link()
+        say()
+        say("④ 帳號連動 (account link): logged in on the web shop as M1, Amy taps 「綁定 LINE」.")
+        link = self.http.post(
+            f"{self.base}/admin/v1/line/link-token",
+            json={"lineUserId": AMY_LINE_USER, "memberId": "M1"},
+            headers=self.admin,
+        )
+        link.raise_for_status()
+        issued = link.json()
+        say(f"   The shop asked the CDP for a link: LINE issued link token {issued['linkToken'][:10]}…, the CDP")
+        say(f"   bound a single-use nonce to M1 (valid until {issued['expiresAt']}) and returned the LINE URL.")
+        linked = self.stack.line_fake.account_link_event(issued["linkToken"], issued["nonce"])
+        answer = self.line(linked)
+        reused = self.line({**linked, "webhookEventId": f"01J{uuid.uuid4().hex[:23].upper()}"})
+        say(f"   Amy confirmed in LINE; LINE's accountLink webhook answered {answer.status_code}. A replay of the")
+        say(f"   same nonce in a new event (answered {reused.status_code}) is stored but refused as already used.")
+        self.drain()
         self.report()
+
+    def before_link(self) -> None:
+        amy = self.lookup("member_id", "M1")
+        friend = self.lookup("line", AMY_LINE_USER)
+        say()
+        say("Before the link")
+        say(f"   Store + web: profile {amy['profile_id']} has "
+            + ", ".join(_label(i["type"]) for i in amy["identifiers"]))  # fmt: skip
+        say("   (her pre-login browsing was merged in when she logged in: "
+            f"{len(self.merges(amy['profile_id']))} merge on Step Functions)")  # fmt: skip
+        said = next(e["properties"].get("text") for e in friend["events"] if e.get("event") == "LINE Message Received")
+        say(f"   LINE: profile {friend['profile_id']} is a separate, anonymous LINE friend who said 「{said}」")
+
+    def merges(self, profile_id: str) -> list[dict[str, Any]]:
+        response = self.http.get(f"{self.base}/admin/v1/profiles/{profile_id}/merges", headers=self.admin)
+        response.raise_for_status()
+        merges: list[dict[str, Any]] = response.json()["merges"]
+        return merges
 
     def report(self) -> None:
         amy = self.lookup("phone", "0912345678")
         say()
         say("What the CDP knows now")
         say("──────────────────────")
-        say(f"Customer profile {amy['profile_id']} (found by phone 0912-345-678):")
+        say(f"One customer profile {amy['profile_id']} (found by phone 0912-345-678):")
         for identifier in amy["identifiers"]:
             say(f"   • {_label(identifier['type'])}: {identifier['value']}")
         traits = amy["traits"]
@@ -121,23 +157,23 @@ class Demo:
         if purchases:
             order = purchases[0]["properties"]
             say(f"   purchase: NT${order['revenue']:,} at {order['store_id']} (order {order['order_id']})")
-        say(f"   timeline: {stats['event_count']} events")
+        say(f"   orders: {amy['orders']['count']}, spent: "
+            + ", ".join(f"{currency} {total:,.0f}" for currency, total in amy["orders"]["revenue"].items()))  # fmt: skip
         say(f"   LINE: {LINE_STATUS_WORDS.get(amy['line']['status'], amy['line']['status'])}")
-        same_by_email = self.lookup("email", "amy@example.com")["profile_id"] == amy["profile_id"]
-        say(f"   the web login joined the store customer: lookup by email finds the same person → {same_by_email}")
-        visitor = self.lookup("anonymous_id", self.browser)
+        say(f"   timeline: {stats['event_count']} events from the store, the web shop and LINE")
+        same = {
+            "email amy@example.com": self.lookup("email", "amy@example.com")["profile_id"],
+            "LINE user U1": self.lookup("line", AMY_LINE_USER)["profile_id"],
+            "the pre-login browser": self.lookup("anonymous_id", self.browser)["profile_id"],
+        }
+        say("   every island finds the same person: "
+            + ", ".join(f"{name} → {'✓' if pid == amy['profile_id'] else pid}" for name, pid in same.items()))  # fmt: skip
+        merges = self.merges(amy["profile_id"])
         say()
-        say(f"Anonymous web visitor {visitor['profile_id']} (before she logged in):")
-        say(f"   viewed: {', '.join(e.get('event') or e['type'] for e in reversed(visitor['events']))}")
-        say("   Her login named both M1 and this browser, so the CDP recorded an identity conflict")
-        say("   (identity.conflict); merging the two profiles is the next step of identity resolution.")
-        friend = self.lookup("line", AMY_LINE_USER)
-        say()
-        say(f"LINE friend profile {friend['profile_id']} (LINE user U1):")
-        say(f"   friend status: {friend['line']['status']}; said: "
-            f"「{next(e['properties'].get('text') for e in friend['events'] if e.get('event') == 'LINE Message Received')}」")  # fmt: skip
-        say("   Still a separate, anonymous profile: nothing yet ties U1 to member M1.")
-        say("   Next step of S1: LINE account linking binds U1 to M1 and merges the two profiles.")
+        say(f"Merges into this profile ({len(merges)}), each undoable with POST /admin/v1/profiles/{{id}}/unmerge:")
+        for merge in merges:
+            say(f"   • {merge['merge_id']}: {merge['loser']} → {merge['status']}, "
+                f"{len(merge['identifiers'])} identifiers and {merge['events_moved']} events moved")  # fmt: skip
         published = self.http.get(f"{self.base}/_local/events", timeout=10).json()["events"]
         counts: dict[str, int] = {}
         for event in published:

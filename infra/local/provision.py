@@ -19,10 +19,11 @@ from typing import Any
 
 from cdp import settings as env_names
 
-from infra.cdp_infra.routes import EVENT_PROCESSOR, HTTP_FUNCTIONS, MEMBER_IMPORT
-from infra.local.config import LocalConfig
+from infra.cdp_infra.routes import EVENT_PROCESSOR, HTTP_FUNCTIONS, IDENTITY_MERGE, MEMBER_IMPORT
+from infra.local.config import REGION, LocalConfig
 
-FUNCTION_FOLDERS = (*HTTP_FUNCTIONS, EVENT_PROCESSOR, MEMBER_IMPORT)
+LOCAL_ACCOUNT = "123456789012"  # moto's default account
+FUNCTION_FOLDERS = (*HTTP_FUNCTIONS, EVENT_PROCESSOR, IDENTITY_MERGE, MEMBER_IMPORT)
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 
 
@@ -49,6 +50,8 @@ class LocalResources:
     stream_mappings: list[StreamMapping] = field(default_factory=list)
     stream_arns: dict[str, str] = field(default_factory=dict)  # table logical id -> stream ARN
     queue_urls: dict[str, str] = field(default_factory=dict)
+    function_arns: dict[str, str] = field(default_factory=dict)  # ARN -> functions/<folder>
+    state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
 
 
 def synthesize_template() -> dict[str, Any]:
@@ -119,10 +122,15 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
             s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
             out.names[logical_id], out.arns[logical_id] = name, f"arn:aws:s3:::{name}"
     functions = _functions(resources)
-    for logical_id, folder in functions.items():  # what the local runtime's context calls it
+    for logical_id, folder in functions.items():
         name = f"{prefix}-{folder}"
-        out.names[logical_id] = name
-        out.arns[logical_id] = f"arn:aws:lambda:{aws('lambda').meta.region_name}:123456789012:function:{name}"
+        arn = f"arn:aws:lambda:{REGION}:{LOCAL_ACCOUNT}:function:{name}"
+        out.names[logical_id], out.arns[logical_id], out.function_arns[arn] = name, arn, folder
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::StepFunctions::StateMachine":
+            _create_state_machine(
+                aws("stepfunctions"), f"{prefix}-{logical_id}", resource["Properties"], out, logical_id
+            )
     for logical_id, folder in functions.items():
         variables = resources[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
         out.function_env[folder] = {key: _resolve(value, out) for key, value in variables.items()}
@@ -164,6 +172,18 @@ def _create_table(client: Any, name: str, props: dict[str, Any], out: LocalResou
         out.stream_arns[logical_id] = description["LatestStreamArn"]
 
 
+def _create_state_machine(client: Any, name: str, props: dict[str, Any], out: LocalResources, logical_id: str) -> None:
+    """The real definition from the template, with the function ARNs of the local runtime."""
+    definition = _resolve(props["DefinitionString"], out)
+    arn = client.create_state_machine(
+        name=name,
+        definition=definition,
+        roleArn=f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{name}",
+        type=props.get("StateMachineType", "STANDARD"),
+    )["stateMachineArn"]
+    out.names[logical_id], out.arns[logical_id], out.state_machines[logical_id] = arn, arn, arn
+
+
 def _functions(resources: dict[str, Any]) -> dict[str, str]:
     """Lambda logical id -> functions/<folder>, read from the construct path the factory gives it."""
     found: dict[str, str] = {}
@@ -179,6 +199,9 @@ def _functions(resources: dict[str, Any]) -> dict[str, str]:
 def _resolve(value: Any, out: LocalResources) -> str:
     if isinstance(value, str):
         return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(_resolve(part, out) for part in parts)
     if isinstance(value, dict) and "Ref" in value and value["Ref"] in out.names:
         return out.names[value["Ref"]]
     if isinstance(value, dict) and "Fn::GetAtt" in value:

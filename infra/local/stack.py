@@ -24,6 +24,7 @@ from infra.cdp_infra.routes import EVENT_PROCESSOR
 from infra.local.config import LOCAL_CHANNEL, REGION, LocalConfig
 from infra.local.http_gateway import ApiGatewayEmulator, serve
 from infra.local.lambda_runtime import LambdaRuntime
+from infra.local.lambda_service import LocalLambdaService, install
 from infra.local.line_fake import LineApiFake
 from infra.local.provision import LocalResources, load_or_synthesize, provision
 from infra.local.stream_dispatcher import StreamDispatcher
@@ -43,6 +44,8 @@ class LocalStack:
         self.aws_port = self.config.aws_port or free_port()
         self.http_port = self.config.http_port or free_port()
         self.runtime = LambdaRuntime()
+        self.lambda_service = LocalLambdaService(self.runtime, {})
+        self._undo_lambda: Any = None
         self.resources: LocalResources | None = None
         self.dispatchers: list[StreamDispatcher] = []
         self.observed: list[dict[str, Any]] = []
@@ -78,8 +81,11 @@ class LocalStack:
         self._environment()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self._moto.start()
+        # Before provisioning: moto picks its executing Step Functions backend per request.
+        self._undo_lambda = install(self.lambda_service)
         template = load_or_synthesize(Path(self.config.state_dir))
         self.resources = provision(template, self.client, self.config)
+        self.lambda_service.register(self.resources.function_arns)
         for env in self.resources.function_env.values():
             os.environ.update(env)  # one process hosts every function; the names do not collide
         self.line_fake.start()
@@ -109,6 +115,8 @@ class LocalStack:
         self.line_fake.stop()
         if self._moto is not None:
             self._moto.stop()
+        if self._undo_lambda is not None:
+            self._undo_lambda()
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -175,7 +183,25 @@ class LocalStack:
 
     # local-only routes -----------------------------------------------------------------------
     def drain(self, timeout: float = 30.0) -> bool:
-        return all(dispatcher.wait_idle(timeout) for dispatcher in self.dispatchers)
+        """Until streams are idle and no identity workflow runs (a merge may start more work)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            remaining = max(0.1, deadline - time.monotonic())
+            if not all(dispatcher.wait_idle(remaining) for dispatcher in self.dispatchers):
+                return False
+            if not self.running_workflows():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def running_workflows(self) -> int:
+        if self.resources is None:
+            return 0
+        sfn = self.client("stepfunctions")
+        return sum(
+            len(sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"])
+            for arn in self.resources.state_machines.values()
+        )
 
     def _drain_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:
         drained = self.drain(float(query.get("timeout", "30")))
@@ -193,6 +219,8 @@ class LocalStack:
             "processed": sum(d.processed for d in self.dispatchers),
             "invocations": sum(d.invocations for d in self.dispatchers),
             "failed_batches": sum(d.failed_batches for d in self.dispatchers),
+            "running_workflows": self.running_workflows(),
+            "line_api_url": self.line_fake.base_url,
         }
 
     def describe(self) -> str:

@@ -10,19 +10,43 @@ from aws_cdk.assertions import Match
 from cdp import settings
 
 from infra.cdp_infra import constants
-from infra.cdp_infra.routes import ADMIN_API, EVENT_PROCESSOR, INGEST, LINE_WEBHOOK, MEMBER_IMPORT, ROUTES
+from infra.cdp_infra.routes import (
+    ADMIN_API,
+    EVENT_PROCESSOR,
+    IDENTITY_MERGE,
+    INGEST,
+    LINE_WEBHOOK,
+    MEMBER_IMPORT,
+    ROUTES,
+)
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
-ALL_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, EVENT_PROCESSOR, MEMBER_IMPORT)
+ALL_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, EVENT_PROCESSOR, MEMBER_IMPORT, IDENTITY_MERGE)
 # Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
-UNSCOPED_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
+UNSCOPED_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "dynamodb:ListStreams",
+    # Step Functions' delivery of execution logs to CloudWatch Logs (vended logs) is account-wide.
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
 SETTINGS_BY_FUNCTION = {
     LINE_WEBHOOK: settings.LineWebhookSettings,
     INGEST: settings.PartnerIngestSettings,
     EVENT_PROCESSOR: settings.ProcessorSettings,
     ADMIN_API: settings.AdminApiSettings,
     MEMBER_IMPORT: settings.MemberImportSettings,
+    IDENTITY_MERGE: settings.IdentityWorkflowSettings,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",
@@ -36,6 +60,7 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-S1",  # the imports bucket's access-log bucket
     "AwsSolutions-SMG4",
     "AwsSolutions-SQS3",
+    "AwsSolutions-SF1",  # merge workflows log errors only: executions carry profile data
 }
 
 
@@ -406,10 +431,15 @@ def test_event_processor_reads_the_stream_but_never_writes_raw_events(synth: Any
                 "dynamodb:GetRecords",
                 "dynamodb:GetShardIterator",
             }
-    actions = _all_actions(_statements(t, EVENT_PROCESSOR))
-    assert {"events:PutEvents", "dynamodb:PutItem", "dynamodb:Query"} <= actions
-    # writes only through transactions of Puts: no update, delete or batch-write rights
-    assert not actions & {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    statements = _statements(t, EVENT_PROCESSOR)
+    actions = _all_actions(statements)
+    assert {"events:PutEvents", "dynamodb:PutItem", "dynamodb:Query", "states:StartExecution"} <= actions
+    # writes through transactions of Puts; the only update is consuming an account-link nonce
+    assert not actions & {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    updates = [st for st in statements if "dynamodb:UpdateItem" in _actions(st)]
+    assert [st["Condition"] for st in updates] == [
+        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LINKNONCE#*"]}}
+    ]
     assert _output_ref(t, "IdempotencyTableName") not in json.dumps(_statements(t, EVENT_PROCESSOR))
 
 
@@ -514,7 +544,9 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
     objects = {
         f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/imports/{p}]" for p in ("*", "*/upload.csv", "*/rejected.csv")
     }
-    assert set(acknowledged) == EXPECTED_ACKNOWLEDGEMENTS | objects
+    merge_function = _function_id(synth.template, IDENTITY_MERGE)
+    invoke_versions = {f"AwsSolutions-IAM5[Resource::<{merge_function}.Arn>:*]"}
+    assert set(acknowledged) == EXPECTED_ACKNOWLEDGEMENTS | objects | invoke_versions
     assert all(len(reason) > 30 for reasons in acknowledged.values() for reason in reasons)
 
 

@@ -32,6 +32,7 @@ import pytest
 from cdp import settings as env_names
 from cdp.adapters import aws as aws_clients
 from cdp.admin.context import admin_context
+from cdp.admin.identity import identity_admin
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
@@ -103,6 +104,7 @@ def runtime() -> LambdaRuntime:
 def _clear_caches(runtime: LambdaRuntime) -> None:
     aws_clients.client.cache_clear()
     admin_context.cache_clear()
+    identity_admin.cache_clear()
     for name in FUNCTIONS:
         build = getattr(runtime.module(name), "build", None)
         if build is not None:

@@ -9,6 +9,7 @@ claim lets one win, and the others must retry onto the winner's profile.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from cdp.adapters import aws as aws_clients
@@ -17,6 +18,7 @@ from cdp.clock import iso_from_ms
 from cdp.events.raw import RawEvent, partner_event_id
 from cdp.events.segment import validate_event
 from cdp.identity.identifiers import Identifier
+from cdp.identity.rules import IdentityRules
 from cdp.profiles.processor import ProcessingConflict, ProcessResult
 
 from tests.integration.conftest import Stack
@@ -95,3 +97,136 @@ def test_eight_threads_one_new_person_end_with_one_profile(stack: Stack) -> None
         replays = list(pool.map(run, events))
     assert {(result.outcome, result.profile_id) for result in replays} == {("already_applied", profile_id)}
     assert stack.scan(stack.core_table) == before
+
+
+# Merges under concurrency ----------------------------------------------------------------------
+RULES = IdentityRules.from_dict({"max_per_type": {"email": 20}})  # nine addresses for one person here
+
+
+class RecordingMerges:
+    """The processor's merge port: collects requests; the test runs them like Step Functions would."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, str]] = []
+        self._lock = threading.Lock()
+
+    def request(self, survivor_id: str, loser_id: str, *, requested_by: str) -> None:
+        with self._lock:
+            self.requests.append((survivor_id, loser_id, requested_by))
+
+
+def _partner(message_id: str, body: dict[str, object]) -> RawEvent:
+    payload = validate_event(
+        {**body, "messageId": message_id, "timestamp": "2024-05-01T10:00:00Z"},
+        single_call=None,
+        shared={},
+        received_at_ms=NOW_MS,
+    )
+    return RawEvent(partner_event_id("web-shop", message_id), "partner", "web-shop", iso_from_ms(NOW_MS), payload)
+
+
+def browsing(n: int) -> RawEvent:
+    """Browser n signs up for the newsletter with address n: one profile each."""
+    return _partner(
+        f"browse-{n}", {"type": "identify", "anonymousId": f"chain-{n}", "traits": {"email": f"c{n}@example.com"}}
+    )
+
+
+def connecting(n: int) -> RawEvent:
+    """Browser n uses address n+1: the two profiles are one person."""
+    return _partner(
+        f"link-{n}",
+        {
+            "type": "track",
+            "event": "Signed In",
+            "anonymousId": f"chain-{n}",
+            "context": {"traits": {"email": f"c{n + 1}@example.com"}},
+        },
+    )
+
+
+def root_of(store: DynamoProfileStore, profile_id: str | None) -> str:
+    assert profile_id is not None
+    for _hop in range(10):
+        profile = store.get(profile_id)
+        assert profile is not None
+        if not profile.merged_into:
+            return profile_id
+        profile_id = profile.merged_into
+    raise AssertionError("merge pointers loop")
+
+
+def test_concurrent_events_that_connect_profiles_end_as_one_person_after_the_merges(stack: Stack) -> None:
+    from cdp.adapters.eventbridge import EventBridgePublisher
+    from cdp.clock import SystemClock
+    from cdp.identity.merge import MergeBusy, MergeRace, MergeWorkflow
+    from cdp.profiles.processor import EventProcessor
+
+    # Given the real processor wiring, with merges recorded instead of started on Step Functions
+    built = stack.runtime.module("event_processor").build()
+    merges = RecordingMerges()
+    processor = EventProcessor(
+        built._normalizer_for or built._fixed_normalizer,
+        built._store,
+        built._publisher,
+        SystemClock(),
+        rules=lambda: RULES,
+        merges=merges,
+    )
+    store = DynamoProfileStore(stack.client("dynamodb"), stack.core_table)
+    # Nine browsers, each seen once: nine profiles
+    singles = [browsing(n) for n in range(THREADS + 1)]
+    for event in singles:
+        processor.process(event)
+    start = threading.Barrier(THREADS)
+
+    def run(event: RawEvent) -> ProcessResult:
+        start.wait()
+        for _attempt in range(STREAM_RETRIES + 1):
+            try:
+                return processor.process(event)
+            except ProcessingConflict:
+                continue
+        raise AssertionError(f"{event.event_id} never committed")
+
+    # When eight events, each naming two neighbouring browsers, are processed at once
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        list(pool.map(run, [connecting(n) for n in range(THREADS)]))
+    # and the requested merges run concurrently too, each retried like the state machine retries a step
+    workflow = MergeWorkflow(
+        store,
+        EventBridgePublisher(stack.client("events"), stack.env("event_processor", "CDP_EVENT_BUS_NAME")),
+        SystemClock(),
+        lambda: RULES,
+    )
+
+    def merge(request: tuple[str, str, str]) -> str:
+        survivor, loser, requested_by = request
+        for _attempt in range(60):
+            try:
+                planned = workflow.plan(survivor, loser, requested_by=requested_by)
+                if planned.status == "merging":
+                    while not workflow.move(planned.merge_id).done:
+                        pass
+                    workflow.finalize(planned.merge_id)
+                return planned.status
+            except (MergeBusy, MergeRace):
+                time.sleep(0.05)
+        raise AssertionError(f"merge {request} never ran")
+
+    assert merges.requests, "no event connected two profiles; the test proves nothing"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = list(pool.map(merge, merges.requests))
+    assert set(statuses) <= {"merging", "merged", "noop"}
+
+    # Then every browser belongs to one root profile, holding every event exactly once
+    roots = {root_of(store, store.owner(Identifier("anonymous_id", f"chain-{n}"))) for n in range(THREADS + 1)}
+    assert len(roots) == 1, roots
+    (root,) = roots
+    profile = store.get(root)
+    assert profile is not None and profile.merged_into is None
+    assert sorted(i["value"] for i in profile.identifiers.values() if i["type"] == "anonymous_id") == sorted(
+        f"chain-{n}" for n in range(THREADS + 1)
+    )
+    assert profile.event_count == len(singles) + THREADS
+    assert len(store.latest_events(root, 100)) == len(singles) + THREADS

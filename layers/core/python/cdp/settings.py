@@ -24,6 +24,9 @@ ENV_SECRETS_CACHE_SECONDS = "CDP_SECRETS_CACHE_SECONDS"
 ENV_DEFAULT_PHONE_REGION = "CDP_DEFAULT_PHONE_REGION"
 ENV_TIMELINE_LIMIT = "CDP_PROFILE_TIMELINE_LIMIT"
 ENV_DEFAULT_LINE_PROVIDER = "CDP_DEFAULT_LINE_PROVIDER"
+ENV_MERGE_STATE_MACHINE = "CDP_MERGE_STATE_MACHINE_ARN"
+ENV_UNMERGE_STATE_MACHINE = "CDP_UNMERGE_STATE_MACHINE_ARN"
+ENV_RULES_CACHE_SECONDS = "CDP_IDENTITY_RULES_CACHE_SECONDS"
 ENV_LINE_API_BASE_URL = "CDP_LINE_API_BASE_URL"
 ENV_LINK_NONCE_TTL_SECONDS = "CDP_LINK_NONCE_TTL_SECONDS"
 
@@ -100,6 +103,8 @@ class ProcessorSettings:
     core_table: str
     event_bus_name: str
     default_phone_region: str
+    merge_state_machine_arn: str = ""  # unset: conflicts are recorded, nothing is merged
+    rules_cache_seconds: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProcessorSettings:
@@ -108,7 +113,22 @@ class ProcessorSettings:
             core_table=_required(env, ENV_CORE_TABLE),
             event_bus_name=_required(env, ENV_EVENT_BUS),
             default_phone_region=env.get(ENV_DEFAULT_PHONE_REGION, "TW").strip().upper() or "TW",
+            merge_state_machine_arn=env.get(ENV_MERGE_STATE_MACHINE, "").strip(),
+            rules_cache_seconds=_positive_int(env, ENV_RULES_CACHE_SECONDS, 60),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityWorkflowSettings:
+    """The merge/unmerge steps run by Step Functions."""
+
+    core_table: str
+    event_bus_name: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> IdentityWorkflowSettings:
+        env = os.environ if env is None else env
+        return cls(core_table=_required(env, ENV_CORE_TABLE), event_bus_name=_required(env, ENV_EVENT_BUS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +148,7 @@ class AdminApiSettings:
     line_channels_secret_id: str = ""
     line_api_base_url: str = "https://api.line.me"
     link_nonce_ttl_seconds: int = 600
+    unmerge_state_machine_arn: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AdminApiSettings:
@@ -142,6 +163,7 @@ class AdminApiSettings:
             imports_bucket=env.get(ENV_IMPORTS_BUCKET, "").strip(),
             member_import_function=env.get(ENV_MEMBER_IMPORT_FUNCTION, "").strip(),
             **_line_binding_fields(env),
+            unmerge_state_machine_arn=env.get(ENV_UNMERGE_STATE_MACHINE, "").strip(),
         )
 
 

@@ -251,8 +251,17 @@ class MergeWorkflow:
                 continue
             if loser.pending_merges:
                 raise MergeBusy(f"{loser.profile_id} is receiving merges {loser.pending_merges}")
-            marked_survivor = replace(survivor, pending_merges=[*survivor.pending_merges, merge_id])
-            marked_loser = replace(loser, merging_into=survivor.profile_id)
+            if any(pending.startswith("unmerge:") for pending in survivor.pending_merges):
+                # Its unmerge rebuilds it from its timeline: entries moved in now would count twice.
+                raise MergeBusy(f"{survivor.profile_id} is being unmerged")
+            # New versions: a processor that read either profile before this commit must re-read.
+            marked_survivor = replace(
+                survivor,
+                pending_merges=[*survivor.pending_merges, merge_id],
+                incoming_from=[*survivor.incoming_from, loser.profile_id],
+                version=survivor.version + 1,
+            )
+            marked_loser = replace(loser, merging_into=survivor.profile_id, version=loser.version + 1)
             if self._store.begin(
                 ledger,
                 expected_status=None,
@@ -290,6 +299,7 @@ class MergeWorkflow:
                 survivor, loser = self._profile(ledger.survivor), self._profile(ledger.loser)
                 merged = merge_profiles(survivor, loser, self._now())
                 merged.pending_merges = [m for m in merged.pending_merges if m != merge_id]
+                merged.incoming_from = [p for p in merged.incoming_from if p != loser.profile_id]
                 merged.version = survivor.version + 1
                 closed = replace(loser, merging_into=None, merged_into=survivor.profile_id, version=loser.version + 1)
                 latest = self._ledger(merge_id)
@@ -330,7 +340,7 @@ class MergeWorkflow:
         if survivor.pending_merges:
             raise MergeBusy(f"{survivor.profile_id} is receiving merges {survivor.pending_merges}")
         started = replace(ledger, status=STATUS_UNMERGING, unmerge_started_at=self._now())
-        locked = replace(survivor, pending_merges=[f"unmerge:{merge_id}"])
+        locked = replace(survivor, pending_merges=[f"unmerge:{merge_id}"], version=survivor.version + 1)
         if not self._store.begin(started, expected_status=STATUS_MERGED, profiles=[(locked, survivor.version)]):
             raise MergeRace(f"starting the unmerge of {merge_id} lost a race")
         return StepResult(merge_id, STATUS_UNMERGING, False, ledger.survivor, ledger.loser)
@@ -343,7 +353,10 @@ class MergeWorkflow:
         loser = self._profile(ledger.loser)
         if loser.merged_into:
             # From here on, events for the loser's identifiers land on the loser again.
-            reopened = replace(loser, merged_into=None, version=loser.version + 1)
+            # Locked like the survivor until the unmerge ends: no merge may move its entries meanwhile.
+            reopened = replace(
+                loser, merged_into=None, pending_merges=[f"unmerge:{merge_id}"], version=loser.version + 1
+            )
             if not self._store.begin(ledger, expected_status=STATUS_UNMERGING, profiles=[(reopened, loser.version)]):
                 raise MergeRace(f"reopening {ledger.loser} lost a race")
         done = self._return_entries(ledger, deadline)
@@ -417,10 +430,17 @@ class MergeWorkflow:
 
     def _rebuild(self, profile: Profile, created_at: str, now: str) -> Profile:
         entries = self._all_entries(profile.profile_id)
+        # An entry may have attached an identifier this profile owned only through the merge
+        # (claims have moved back by now): the profile keeps the identifiers it owns.
+        attached = [entry.attached_identifiers() for entry in entries]
+        owners = self._store.claim_owners(sorted({i.key for identifiers in attached for i in identifiers}))
         rebuilt = rebuild_profile(
             profile.profile_id,
             created_at,
-            [(entry.event(), entry.attached_identifiers(), entry.applied_at) for entry in entries],
+            [
+                (entry.event(), [i for i in identifiers if owners.get(i.key) == profile.profile_id], entry.applied_at)
+                for entry, identifiers in zip(entries, attached, strict=True)
+            ],
             now,
         )
         rebuilt.tags = dict(profile.tags)  # tags are not events yet; they stay where they are
@@ -447,10 +467,9 @@ class MergeWorkflow:
     def _refusal(self, survivor: Profile, loser: Profile) -> str | None:
         if self._store.separated([separation_key(survivor.profile_id, loser.profile_id)]):
             return "unmerged_before"
-        combined = {
-            Identifier(d["type"], d["value"]) for d in (*survivor.identifiers.values(), *loser.identifiers.values())
-        }
-        broken = self._rules().violations(combined)
+        # Merges already under way into the survivor bring identifiers too: count them.
+        incoming = [p for p in (self._store.get(pid) for pid in survivor.incoming_from) if p is not None]
+        broken = self._rules().violations(owner_of(survivor, loser, *incoming).identifiers)
         return broken[0] if broken else None
 
     def _root(self, profile_id: str) -> Profile:

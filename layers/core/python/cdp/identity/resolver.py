@@ -51,11 +51,14 @@ class Resolution:
         return self.claim
 
 
-def owner_of(profile: Profile) -> Owner:
+def owner_of(profile: Profile, *incoming: Profile) -> Owner:
+    """`incoming`: profiles being merged into this one; their identifiers count against its limits."""
     return Owner(
         profile_id=profile.profile_id,
         created_at=profile.created_at,
-        identifiers=frozenset(Identifier(d["type"], d["value"]) for d in profile.identifiers.values()),
+        identifiers=frozenset(
+            Identifier(d["type"], d["value"]) for p in (profile, *incoming) for d in p.identifiers.values()
+        ),
     )
 
 

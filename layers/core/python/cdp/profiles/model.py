@@ -63,6 +63,7 @@ class Profile:
     merged_into: str | None = None  # this profile was merged; reads and writes follow the pointer
     merging_into: str | None = None  # a merge of this profile is under way: new events go there
     pending_merges: list[str] = field(default_factory=list)  # merges into this profile under way
+    incoming_from: list[str] = field(default_factory=list)  # their losers: identifiers on the way here
 
     @classmethod
     def new(cls, profile_id: str, now: str) -> Profile:
@@ -232,6 +233,7 @@ def merge_profiles(survivor: Profile, loser: Profile, now: str) -> Profile:
         merged_into=None,
         merging_into=survivor.merging_into,
         pending_merges=list(survivor.pending_merges),
+        incoming_from=[pid for pid in survivor.incoming_from if pid != loser.profile_id],
     )
     return merged
 

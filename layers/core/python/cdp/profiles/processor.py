@@ -188,7 +188,11 @@ class EventProcessor:
                 time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2**attempt))
             claims = self._store.owners(event.identifiers)
             roots = self._roots(set(claims.values()))
-            owners = {key: owner_of(roots[profile_id]) for key, profile_id in claims.items()}
+            incoming = self._incoming(roots)
+            owners = {
+                key: owner_of(roots[profile_id], *incoming.get(roots[profile_id].profile_id, []))
+                for key, profile_id in claims.items()
+            }
             root_ids = sorted({owner.profile_id for owner in owners.values()})
             separated = (
                 self._store.separated([separation_key(a, b) for a, b in itertools.combinations(root_ids, 2)])
@@ -230,6 +234,16 @@ class EventProcessor:
                 replay.published = self._store.applied_events(event.event_id) or self._domain_events(replay, now)
                 return replay
         raise ProcessingConflict(f"event {event.event_id} lost {MAX_ATTEMPTS} races in a row")
+
+    def _incoming(self, roots: dict[str, Profile]) -> dict[str, list[Profile]]:
+        """Profiles being merged into a root: their identifiers count against its limits too."""
+        wanted = {pid for root in roots.values() for pid in root.incoming_from}
+        if not wanted:
+            return {}
+        loaded = self._store.get_many(sorted(wanted))
+        return {
+            root.profile_id: [loaded[pid] for pid in root.incoming_from if pid in loaded] for root in roots.values()
+        }
 
     def _roots(self, profile_ids: set[str]) -> dict[str, Profile]:
         """Each owning profile and, keyed by its id, the profile it was merged (or is merging) into."""

@@ -50,6 +50,18 @@ def profile_view(reader: ProfileReader, profile_id: str, *, timeline_limit: int)
             "channels": profile.channels,
             "channel_mix": profile.channel_mix(),
         },
+        "orders": {
+            "count": profile.order_count,
+            "revenue": profile.revenue,
+            "first_order_at": profile.first_order_at,
+            "last_order_at": profile.last_order_at,
+        },
+        "consent": {
+            key: {"granted": stamped.value, "source": stamped.source, "updated_at": stamped.at}
+            for key, stamped in sorted(profile.consent.items())
+        },
+        "tags": profile.tags,
+        "merging_into": profile.merging_into,
         "rejected_identifiers": profile.rejected_identifiers,
         "events": reader.latest_events(profile.profile_id, timeline_limit),
     }

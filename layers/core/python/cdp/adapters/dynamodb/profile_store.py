@@ -65,6 +65,7 @@ def profile_to_document(profile: Profile) -> dict[str, Any]:
         "merged_into": profile.merged_into,
         "merging_into": profile.merging_into,
         "pending_merges": profile.pending_merges,
+        "incoming_from": profile.incoming_from,
     }
 
 
@@ -92,6 +93,7 @@ def profile_from_item(item: dict[str, Any]) -> Profile:
         merged_into=doc.get("merged_into"),
         merging_into=doc.get("merging_into"),
         pending_merges=list(doc.get("pending_merges", [])),
+        incoming_from=list(doc.get("incoming_from", [])),
     )
 
 
@@ -272,7 +274,20 @@ class DynamoProfileStore:
     # merges ---------------------------------------------------------------------------------
     def get_ledger(self, merge_id: str) -> MergeLedger | None:
         item = self._get_item(f"MERGE#{merge_id}", "MERGE")
-        return MergeLedger.from_dict(json.loads(item["doc"]["S"])) if item else None
+        return _ledger_from_item(item) if item else None
+
+    def merges_into(self, profile_id: str, limit: int = 100) -> list[MergeLedger]:
+        try:
+            response = self._client.query(
+                TableName=self._table,
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": _s(f"MERGES#{profile_id}")},
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "listing merges") from exc
+        return [_ledger_from_item(item) for item in response.get("Items", [])]
 
     def put_ledger(self, ledger: MergeLedger, *, expected_status: str | None) -> bool:
         return self._transact([self._ledger_put(ledger, expected_status)], "writing a merge ledger")
@@ -385,6 +400,12 @@ class DynamoProfileStore:
                 "survivor": _s(ledger.survivor),
                 "loser": _s(ledger.loser),
                 "doc": _s(_dumps(ledger.as_dict())),
+                # Counters live in their own attributes: move_timeline ADDs to them in its transaction.
+                "events_moved": {"N": str(ledger.events_moved)},
+                "events_returned": {"N": str(ledger.events_returned)},
+                # gsi1: the merges into a profile, oldest first (admin: pick one to undo)
+                "gsi1pk": _s(f"MERGES#{ledger.survivor}"),
+                "gsi1sk": _s(f"{ledger.planned_at}#{ledger.merge_id}"),
             },
         }
         if expected_status is None:
@@ -424,6 +445,13 @@ class DynamoProfileStore:
             put["ConditionExpression"] = "version = :expected"
             put["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
         return put
+
+
+def _ledger_from_item(item: dict[str, Any]) -> MergeLedger:
+    ledger = MergeLedger.from_dict(json.loads(item["doc"]["S"]))
+    ledger.events_moved = int(item.get("events_moved", {}).get("N", ledger.events_moved))
+    ledger.events_returned = int(item.get("events_returned", {}).get("N", ledger.events_returned))
+    return ledger
 
 
 def _timeline_entry(profile_id: str, item: dict[str, Any]) -> TimelineEntry:

@@ -1,0 +1,150 @@
+"""The merge and unmerge workflows: Step Functions (standard) sequencing one Lambda's steps.
+
+Standard workflows because execution names are unique there (a duplicate merge request is a
+no-op) and a run can outlive any Lambda timeout. The cost is state transitions, so the move
+step loops inside the Lambda until it nears its timeout instead of one state per chunk: a
+merge that fits one invocation costs 6 transitions, whatever its size.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from cdp import settings
+from constructs import Construct
+
+from infra.cdp_infra import constants
+from infra.cdp_infra.function_factory import FunctionFactory
+from infra.cdp_infra.routes import IDENTITY_MERGE
+
+RETRYABLE_STEP_ERRORS = ["MergeRace", "StoreUnavailable", "States.TaskFailed"]
+
+
+class IdentityWorkflows(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: FunctionFactory,
+        core_table: dynamodb.ITable,
+        core_gsi1_arn: str,
+        bus: events.IEventBus,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = factory.create(
+            self,
+            IDENTITY_MERGE,
+            description="Merge and unmerge steps: move identifiers and timelines, fold profiles, keep the ledger",
+            memory_size=1024,
+            timeout=Duration.minutes(5),
+            environment={
+                settings.ENV_CORE_TABLE: core_table.table_name,
+                settings.ENV_EVENT_BUS: bus.event_bus_name,
+            },
+        )
+        iam.Grant.add_to_principal(
+            grantee=self.function,
+            actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],
+            resource_arns=[core_table.table_arn, core_gsi1_arn],
+        )
+        iam.Grant.add_to_principal(
+            grantee=self.function,
+            # Transactions of puts, deletes and conditional updates (claims, ledger counters).
+            actions=["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
+            resource_arns=[core_table.table_arn],
+        )
+        bus.grant_put_events_to(self.function)
+
+        self.merge = self._state_machine(
+            "Merge",
+            [("Plan", "plan"), ("Move", "move"), ("Finalize", "finalize")],
+            proceed_status="merging",
+        )
+        self.unmerge = self._state_machine(
+            "Unmerge",
+            [("BeginUnmerge", "begin_unmerge"), ("MoveBack", "move_back"), ("FinalizeUnmerge", "finalize_unmerge")],
+            proceed_status="unmerging",
+        )
+
+    def _step(self, scope: Construct, state_id: str, action: str, extra: dict[str, str]) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            scope,
+            state_id,
+            lambda_function=self.function,
+            payload=sfn.TaskInput.from_object({"action": action, "mergeId.$": "$.mergeId", **extra}),
+            payload_response_only=True,
+            retry_on_service_exceptions=True,
+        )
+        # A profile in another merge: wait for it, for up to about half an hour.
+        task.add_retry(
+            errors=["MergeBusy"],
+            interval=Duration.seconds(2),
+            backoff_rate=2,
+            max_attempts=12,
+            max_delay=Duration.minutes(3),
+        )
+        task.add_retry(errors=RETRYABLE_STEP_ERRORS, interval=Duration.seconds(1), backoff_rate=2, max_attempts=6)
+        return task
+
+    def _state_machine(
+        self, construct_id: str, steps: list[tuple[str, str]], *, proceed_status: str
+    ) -> sfn.StateMachine:
+        scope = Construct(self, construct_id)
+        (begin_id, begin_action), (move_id, move_action), (finish_id, finish_action) = steps
+        begin = self._step(
+            scope,
+            begin_id,
+            begin_action,
+            {"survivor.$": "$.survivor", "loser.$": "$.loser", "requestedBy.$": "$.requestedBy"}
+            if begin_action == "plan"
+            else {},
+        )
+        move = self._step(scope, move_id, move_action, {})
+        finish = self._step(scope, finish_id, finish_action, {})
+        done = sfn.Succeed(scope, "Done")
+        moved_all = (
+            sfn.Choice(scope, "MovedAll").when(sfn.Condition.boolean_equals("$.done", True), finish).otherwise(move)
+        )
+        finish.next(done)
+        definition = begin.next(
+            sfn.Choice(scope, "Proceed")
+            .when(sfn.Condition.string_equals("$.status", proceed_status), move.next(moved_all))
+            .otherwise(done)
+        )
+        log_group = logs.LogGroup(
+            scope, "Logs", retention=constants.LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+        )
+        machine = sfn.StateMachine(
+            scope,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=Duration.hours(2),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
+        )
+        function_arn_token = Stack.of(self).get_logical_id(self.function.node.default_child)  # type: ignore[arg-type]
+        Validations.of(machine).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{function_arn_token}.Arn>:*]",
+                reason="CDK grants lambda:InvokeFunction on the function's versions and aliases (`:*`) as well.",
+            ),
+            Acknowledgment(
+                id="AwsSolutions-SF1",
+                reason=(
+                    "Errors are logged (level ERROR): a merge carries profile data, which must not be copied "
+                    "into logs at level ALL; each step logs its own outcome without personal data."
+                ),
+            ),
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="X-Ray and CloudWatch Logs delivery actions used by Step Functions support no resource scoping.",
+            ),
+        )
+        return machine

@@ -1,0 +1,121 @@
+"""Lambda's Invoke API on the local stack, backed by the in-process runtime.
+
+moto keeps the AWS side (Step Functions executions with their real definition, retries and
+history); only the step that would start a Lambda container is routed here, to the handler in
+functions/<folder>/. Two doors lead to Invoke: Step Functions task states, and plain
+`lambda.invoke` calls (e.g. an asynchronous `InvocationType=Event` start of a worker).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from infra.local.lambda_runtime import LambdaRuntime
+
+Invoke = Callable[[str, dict[str, Any]], Any]
+
+
+class LocalLambdaService:
+    def __init__(self, runtime: LambdaRuntime, functions: Mapping[str, str]) -> None:
+        """`functions`: function name or ARN -> functions/<folder>."""
+        self._runtime = runtime
+        self._functions = dict(functions)
+        self.invocations: list[tuple[str, str]] = []  # (folder, action or type), for tests and benchmarks
+        self._lock = threading.Lock()
+
+    def register(self, functions: Mapping[str, str]) -> None:
+        self._functions.update(functions)
+
+    def folder(self, function_name: str) -> str | None:
+        name = function_name.split(":function:")[-1].split(":")[0] if ":function:" in function_name else function_name
+        return self._functions.get(function_name) or self._functions.get(name)
+
+    def call(self, folder: str, payload: dict[str, Any]) -> tuple[bytes, str | None]:
+        """Run the handler; (response payload, function error kind) like Lambda's Invoke."""
+        with self._lock:
+            self.invocations.append((folder, str(payload.get("action", ""))))
+        try:
+            result = self._runtime.invoke(folder, payload)
+        except Exception as exc:
+            error = {
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_exception(exc)[-5:],
+            }
+            return json.dumps(error).encode(), "Unhandled"
+        return json.dumps(result).encode(), None
+
+    # Step Functions task states -----------------------------------------------------------------
+    def step_functions_client(self) -> Any:
+        service = self
+
+        class _Client:
+            def invoke(self, **parameters: Any) -> dict[str, Any]:
+                folder = service.folder(parameters["FunctionName"])
+                if folder is None:
+                    raise LookupError(f"no local function for {parameters['FunctionName']}")
+                raw = parameters.get("Payload") or b"{}"
+                payload = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+                body, error = service.call(folder, payload)
+                response: dict[str, Any] = {"StatusCode": 200, "Payload": io.BytesIO(body)}
+                if error:
+                    response["FunctionError"] = error
+                return response
+
+        return _Client()
+
+    # lambda.invoke through the moto endpoint -------------------------------------------------------
+    def backend_invoke(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        service = self
+
+        def invoke(
+            backend: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+        ) -> Any:
+            folder = service.folder(function_name)
+            if folder is None:
+                return original(backend, function_name, qualifier, body, headers, response_headers)
+            payload = json.loads(body or b"{}")
+            if headers.get("X-Amz-Invocation-Type") == "Event":
+                threading.Thread(
+                    target=service.call, args=(folder, payload), name=f"lambda-{folder}", daemon=True
+                ).start()
+                return b""
+            result, error = service.call(folder, payload)
+            if error:
+                response_headers["x-amz-function-error"] = error
+            return result
+
+        return invoke
+
+
+def install(local: LocalLambdaService) -> Callable[[], None]:
+    """Route moto's Lambda invocations to `service`; returns the undo."""
+    from moto.awslambda.models import LambdaBackend
+    from moto.core.config import default_user_config
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original_invoke = LambdaBackend.invoke
+    original_client = lambda_eval_utils.boto_client_for
+    original_config = dict(default_user_config.get("stepfunctions", {}))
+
+    def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if service == "lambda":
+            return local.step_functions_client()
+        return original_client(region=region, service=service, state_credentials=state_credentials)
+
+    patched = local.backend_invoke(original_invoke)
+    LambdaBackend.invoke = lambda self, *args: patched(self, *args)  # type: ignore[method-assign]
+    lambda_eval_utils.boto_client_for = client_for  # type: ignore[assignment]
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+
+    def undo() -> None:
+        LambdaBackend.invoke = original_invoke  # type: ignore[method-assign]
+        lambda_eval_utils.boto_client_for = original_client
+        default_user_config["stepfunctions"] = original_config
+
+    return undo
