@@ -140,12 +140,7 @@ class CdpStack(Stack):
         secrets.admin_token.grant_read(admin_api)
         # LINE binding: link tokens need the channel token, nonces live in the core table, and a
         # LINE Login binding is stored as a raw event so it takes the same path as every other event.
-        iam.Grant.add_to_principal(
-            grantee=admin_api,
-            actions=list(_LINK_NONCE_WRITE_ACTIONS),
-            resource_arns=[tables.core.table_arn],
-            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{LINK_NONCE_PK_PREFIX}*"]}},
-        )
+        self._grant_core_items(admin_api, list(_LINK_NONCE_WRITE_ACTIONS), LINK_NONCE_PK_PREFIX)
         tables.raw_events.grant(admin_api, "dynamodb:PutItem")
         secrets.line_channels.grant_read(admin_api)
 
@@ -154,22 +149,21 @@ class CdpStack(Stack):
     def _wire_identity(self, admin_api: lambda_.Function) -> None:
         """The processor starts merges and consumes link nonces; the admin API starts unmerges
         and edits the identity rules. Writes are limited to those items by their key prefix."""
-        processor, core = self.processing.function, self.tables.core
+        processor = self.processing.function
         processor.add_environment(settings.ENV_MERGE_STATE_MACHINE, self.identity.merge.state_machine_arn)
         self.identity.merge.grant_start_execution(processor)
-        iam.Grant.add_to_principal(
-            grantee=processor,
-            actions=["dynamodb:UpdateItem"],
-            resource_arns=[core.table_arn],
-            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{LINK_NONCE_PK_PREFIX}*"]}},
-        )
+        self._grant_core_items(processor, ["dynamodb:UpdateItem"], LINK_NONCE_PK_PREFIX)
         admin_api.add_environment(settings.ENV_UNMERGE_STATE_MACHINE, self.identity.unmerge.state_machine_arn)
         self.identity.unmerge.grant_start_execution(admin_api)
+        self._grant_core_items(admin_api, ["dynamodb:PutItem"], RULES_PK_PREFIX)
+
+    def _grant_core_items(self, grantee: lambda_.Function, actions: list[str], key_prefix: str) -> None:
+        """Write access to the core table's items whose partition key starts with `key_prefix` only."""
         iam.Grant.add_to_principal(
-            grantee=admin_api,
-            actions=["dynamodb:PutItem"],
-            resource_arns=[core.table_arn],
-            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{RULES_PK_PREFIX}*"]}},
+            grantee=grantee,
+            actions=actions,
+            resource_arns=[self.tables.core.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{key_prefix}*"]}},
         )
 
     def _outputs(self) -> None:
