@@ -27,7 +27,7 @@ class LambdaContext:
 
     @property
     def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:ap-northeast-1:000000000000:function:{self.function_name}"
+        return f"arn:aws:lambda:ap-northeast-1:123456789012:function:{self.function_name}"  # moto's account, as provisioned
 
     @property
     def log_group_name(self) -> str:

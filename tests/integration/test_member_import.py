@@ -285,6 +285,18 @@ def test_a_gzip_body_is_accepted(stack: Stack, started: StartCalls) -> None:
     assert status(stack, import_id)["rows_accepted"] == 3
 
 
+def test_a_body_too_big_to_hold_is_refused_with_a_pointer_to_the_presigned_upload(
+    stack: Stack, started: StartCalls
+) -> None:
+    body = gzip.compress(b"member_id\n" + b"M1\n" * (9 * 1024 * 1024))  # ~27 MB once decompressed
+    response = upload(stack, body, **{"Content-Encoding": "gzip"})
+    assert response["statusCode"] == 413, response
+    error = response_json(response)
+    assert error["error"] == "file_too_large"
+    assert "presigned" in error["message"]
+    assert started.calls == []
+
+
 def test_the_two_step_presigned_upload(stack: Stack, started: StartCalls) -> None:
     response = admin(
         stack,

@@ -136,3 +136,17 @@ def test_unusable_line_channel_is_not_found(document: Any, make_secrets: type[Fa
 
     # When / Then the channel is unknown
     assert channels.find(LINE_CHANNEL) is None
+
+
+def test_providers_lists_each_configured_provider_once(make_secrets: type[FakeSecrets]) -> None:
+    # Given two channels of one provider, one of another, and an unusable entry
+    document = {
+        "tw": {"channelSecret": "s1", "providerId": "2001"},
+        "tw-store": {"channelSecret": "s2", "providerId": "2001"},
+        "jp": {"channelSecret": "s3", "providerId": "3001"},
+        "broken": {"channelAccessToken": "t"},
+    }
+    channels = LineChannels(make_secrets({LINE_CHANNELS_SECRET_ID: document}), LINE_CHANNELS_SECRET_ID)
+
+    # When / Then lookups by a bare LINE user id try each provider once
+    assert channels.providers() == ["2001", "3001"]

@@ -15,6 +15,7 @@ from cdp.imports.members import (
     MemberRow,
     RejectedRow,
     RowValidator,
+    check_upload,
     member_event,
     parse_birthday,
     scan_file,
@@ -289,19 +290,35 @@ def test_scan_counts_rows_and_finds_duplicates_of_kept_rows(normalizer: Identifi
     ],
 )
 def test_files_that_cannot_be_imported(normalizer: IdentifierNormalizer, data: bytes, code: str) -> None:
+    # Both the admin API's quick check and the worker's scan refuse them, with the same code
     with pytest.raises(ImportFileError) as raised:
         scan_file([data], normalizer)
     assert raised.value.code == code
+    with pytest.raises(ImportFileError) as raised:
+        check_upload(data)
+    assert raised.value.code == code
+
+
+def test_the_quick_check_counts_rows_like_the_scan(normalizer: IdentifierNormalizer) -> None:
+    data = '\ufeff\r\n會員編號,備註\r\nM1,"two\r\nlines"\r\n\r\n,,\r\nM2,x\r\n,only a note\r\n'.encode()
+    check = check_upload(data)
+    assert check.header.columns == {"member_id": "會員編號"}
+    assert check.rows_total == scan_file([data], normalizer).rows_total == 3
 
 
 def test_the_row_limit_is_checked_on_data_rows(normalizer: IdentifierNormalizer) -> None:
     rows = "".join(f"M{i}\n" for i in range(MAX_ROWS))
     at_limit = f"member_id\n{rows}\n\n".encode()  # trailing blank lines are not rows
     assert scan_file([at_limit], normalizer).rows_total == MAX_ROWS
+    assert check_upload(at_limit).rows_total == MAX_ROWS
     with pytest.raises(ImportFileError) as raised:
         scan_file([at_limit + b"M-one-too-many\n"], normalizer)
     assert raised.value.code == "too_many_rows"
     assert raised.value.details == {"max_rows": MAX_ROWS}
+    with pytest.raises(ImportFileError) as raised:
+        check_upload(at_limit + b"M-one-too-many\n")
+    assert raised.value.code == "too_many_rows"
+    assert raised.value.details == {"max_rows": MAX_ROWS, "rows": MAX_ROWS + 1}
 
 
 def test_scan_and_validation_agree_on_record_numbers(normalizer: IdentifierNormalizer) -> None:

@@ -50,7 +50,7 @@ class Env:
         self.starter = FakeStarter()
         self.clock = FixedClock()
         normalizer = IdentifierNormalizer("TW")
-        self.uploads = ImportUploads(self.store, self.files, self.starter, normalizer, self.clock)
+        self.uploads = ImportUploads(self.store, self.files, self.starter, self.clock)
         self.worker = MemberImportWorker(
             store=self.store,
             files=self.files,

@@ -14,9 +14,9 @@ from cdp.adapters.lambda_invoke import LambdaImportStarter
 from cdp.adapters.s3 import S3ImportFiles
 from cdp.admin.context import admin_context
 from cdp.clock import SystemClock
-from cdp.errors import BadRequest, StoreUnavailable
+from cdp.errors import BadRequest, PayloadTooLarge, StoreUnavailable
 from cdp.http import raw_body
-from cdp.imports.uploads import MAX_FILE_BYTES, PRESIGNED_SECONDS, ImportUploads, check_csv_media_type
+from cdp.imports.uploads import MAX_BODY_BYTES, PRESIGNED_SECONDS, ImportUploads, check_csv_media_type
 
 router = Router()  # type: ignore[no-untyped-call]
 MAX_JSON_BYTES = 4096
@@ -35,7 +35,6 @@ def _uploads() -> ImportUploads:
         store=DynamoImportStore(client("dynamodb"), settings.core_table),
         files=S3ImportFiles(client("s3"), settings.imports_bucket),
         starter=starter,
-        normalizer=context.normalizer,
         clock=SystemClock(),
     )
 
@@ -58,7 +57,13 @@ def create_member_import() -> Response[str]:
         return _create_presigned(raw_body(event.raw_event, max_bytes=MAX_JSON_BYTES))
     check_csv_media_type(content_type)
     uploads = _uploads()
-    record = uploads.create_from_body(raw_body(event.raw_event, max_bytes=MAX_FILE_BYTES))
+    try:
+        body = raw_body(event.raw_event, max_bytes=MAX_BODY_BYTES)
+    except PayloadTooLarge as error:
+        raise PayloadTooLarge(
+            f'{error.message}; upload bigger files with {{"upload": "presigned"}}', code="file_too_large"
+        ) from error
+    record = uploads.create_from_body(body)
     view = record.view()
     return _json(202, view, {"Location": view["status_url"]})
 

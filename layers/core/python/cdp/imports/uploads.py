@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 from cdp.clock import iso_from_ms
 from cdp.errors import NotFound, PayloadTooLarge, StoreUnavailable, UnsupportedMediaType
-from cdp.identity.identifiers import IdentifierNormalizer
 from cdp.imports.errors import ImportConflict
-from cdp.imports.members import scan_file
+from cdp.imports.members import check_upload
 from cdp.imports.model import (
     AWAITING_UPLOAD,
     COMPLETED,
@@ -28,7 +27,9 @@ from cdp.imports.ports import ImportFiles, ImportStarter, ImportStore
 from cdp.observability import logger
 from cdp.ports import Clock
 
-MAX_FILE_BYTES = 50 * 1024 * 1024  # decompressed; 100k member rows are ~10 MB
+MAX_FILE_BYTES = 50 * 1024 * 1024  # any upload; 100k member rows are ~10 MB
+# A body is held in the admin function's memory, decompressed: bigger files take the presigned path.
+MAX_BODY_BYTES = 25 * 1024 * 1024
 PRESIGNED_SECONDS = 900
 CSV_MEDIA_TYPES = frozenset(
     {
@@ -56,13 +57,12 @@ class ImportUploads:
     store: ImportStore
     files: ImportFiles
     starter: ImportStarter | None  # None: no worker configured, imports stay queued
-    normalizer: IdentifierNormalizer
     clock: Clock
     new_id: Callable[[], str] = new_import_id
 
     def create_from_body(self, body: bytes) -> ImportRecord:
         """Check the whole file, store it, queue the import and start the worker."""
-        scan = scan_file([body], self.normalizer)  # raises ImportFileError: a 4xx, nothing stored
+        check = check_upload(body)  # raises ImportFileError: a 4xx, nothing stored
         now = iso_from_ms(self.clock.now_ms())
         import_id = self.new_id()
         record = ImportRecord(
@@ -72,8 +72,8 @@ class ImportUploads:
             updated_at=now,
             file_key=upload_key(import_id),
             file_bytes=len(body),
-            rows_total=scan.rows_total,
-            details={"columns": scan.header.columns, "ignored_columns": scan.header.ignored},
+            rows_total=check.rows_total,
+            details={"columns": check.header.columns, "ignored_columns": check.header.ignored},
         )
         self.files.put(record.file_key, body, "text/csv; charset=utf-8")
         self.store.create(record)

@@ -27,6 +27,13 @@ class LineChannels:
         self._secrets = secrets
         self._secret_id = secret_id
 
+    def providers(self) -> list[str]:
+        """The LINE providers of the configured channels (their user ids are scoped by provider)."""
+        document = self._secrets.get_json(self._secret_id)
+        if not isinstance(document, dict):
+            return []
+        return sorted({channel.provider_id for channel in map(self.find, document) if channel is not None})
+
     def find(self, name: str) -> LineChannel | None:
         document = self._secrets.get_json(self._secret_id)
         entry = document.get(name) if isinstance(document, dict) else None
