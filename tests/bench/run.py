@@ -8,6 +8,7 @@ exact and are what a deployment pays for. Results: tests/bench/results/bench-<ti
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -18,6 +19,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -131,23 +133,37 @@ def api_event(
     }
 
 
-def run_handlers() -> dict[str, Any]:
+@contextlib.contextmanager
+def moto_stack() -> Iterator[tuple[Any, Any]]:
+    """The synthesized template provisioned on in-process moto, every function's environment set:
+    (resources, local config). The cdp clients are fresh inside."""
     import boto3
     from cdp.adapters import aws
     from moto import mock_aws
 
     from infra.local.config import LocalConfig
-    from infra.local.lambda_runtime import LambdaContext, LambdaRuntime
     from infra.local.provision import load_or_synthesize, provision
 
     template = load_or_synthesize(ROOT / ".local")
     config = LocalConfig.from_env()
-    results: dict[str, Any] = {}
     with mock_aws():
         aws.client.cache_clear()
         resources = provision(template, lambda service: boto3.client(service), config)
         for env in resources.function_env.values():
             os.environ.update(env)
+        try:
+            yield resources, config
+        finally:
+            aws.client.cache_clear()
+
+
+def run_handlers() -> dict[str, Any]:
+    from cdp.adapters import aws
+
+    from infra.local.lambda_runtime import LambdaContext, LambdaRuntime
+
+    results: dict[str, Any] = {}
+    with moto_stack() as (resources, config):
         runtime = LambdaRuntime()
         counter = CallCounter()
         counter.attach(aws.client("dynamodb"), "dynamodb")
@@ -347,6 +363,8 @@ def member_import_throughput() -> dict[str, Any]:
 
 
 def main() -> None:
+    from tests.bench import identity
+
     started = datetime.now(tz=UTC)
     results = {
         "started_at": started.isoformat(),
@@ -356,6 +374,7 @@ def main() -> None:
         **run_handlers(),
         "event_processor_domain_in_memory": processor_domain_throughput(),
         "member_import_in_memory": member_import_throughput(),
+        "identity": identity.run_all(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
@@ -364,6 +383,7 @@ def main() -> None:
     print(f"\nwritten to {path.relative_to(ROOT)}")
     webhook_import = results["handler_import_ms"]["line_webhook"]["median_ms"]
     print(f"webhook module import: {webhook_import} ms (budget 300 ms) -> {'OK' if webhook_import < 300 else 'OVER'}")
+    print("\n".join(identity.summary(results["identity"])))
 
 
 if __name__ == "__main__":
