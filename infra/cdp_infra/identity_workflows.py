@@ -12,6 +12,7 @@ from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -70,6 +71,25 @@ class IdentityWorkflows(Construct):
             "Unmerge",
             [("BeginUnmerge", "begin_unmerge"), ("MoveBack", "move_back"), ("FinalizeUnmerge", "finalize_unmerge")],
             proceed_status="unmerging",
+        )
+
+    def grant_restart_checks(self, machine: sfn.StateMachine, grantee: lambda_.Function) -> None:
+        """Start executions, and read an earlier execution's status to restart a failed one."""
+        machine.grant_start_execution(grantee)
+        machine.grant_execution(grantee, "states:DescribeExecution")
+        logical_id = Stack.of(self).get_logical_id(machine.node.default_child)  # type: ignore[arg-type]
+        executions = (
+            "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{logical_id}"}}]}}]}}:*'
+        )
+        Validations.of(grantee.node.scope).acknowledge(  # type: ignore[arg-type]
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{executions}]",
+                reason=(
+                    "DescribeExecution on this state machine's executions: their names are merge ids, known "
+                    "only at run time, so the resource ends in a wildcard."
+                ),
+            )
         )
 
     def _step(self, scope: Construct, state_id: str, action: str, extra: dict[str, str]) -> tasks.LambdaInvoke:

@@ -151,10 +151,10 @@ class CdpStack(Stack):
         and edits the identity rules. Writes are limited to those items by their key prefix."""
         processor = self.processing.function
         processor.add_environment(settings.ENV_MERGE_STATE_MACHINE, self.identity.merge.state_machine_arn)
-        self.identity.merge.grant_start_execution(processor)
+        self.identity.grant_restart_checks(self.identity.merge, processor)
         self._grant_core_items(processor, ["dynamodb:UpdateItem"], LINK_NONCE_PK_PREFIX)
         admin_api.add_environment(settings.ENV_UNMERGE_STATE_MACHINE, self.identity.unmerge.state_machine_arn)
-        self.identity.unmerge.grant_start_execution(admin_api)
+        self.identity.grant_restart_checks(self.identity.unmerge, admin_api)
         self._grant_core_items(admin_api, ["dynamodb:PutItem"], RULES_PK_PREFIX)
 
     def _grant_core_items(self, grantee: lambda_.Function, actions: list[str], key_prefix: str) -> None:

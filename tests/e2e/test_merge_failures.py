@@ -70,7 +70,7 @@ def test_a_failed_move_step_is_retried_and_nothing_is_lost_or_doubled(local: Loc
             failures.append(step)
             raise RuntimeError("injected: the Lambda died while moving timeline entries")
 
-    workflow._fail_at = fail_once  # noqa: SLF001 - the workflow's failure-injection point
+    workflow._fail_at = fail_once
 
     # When the member logs in on that browser
     _ingest(local, "identify", {"userId": "M-FAIL", "anonymousId": "b-fail", "messageId": "f-login"})
@@ -83,7 +83,7 @@ def test_a_failed_move_step_is_retried_and_nothing_is_lost_or_doubled(local: Loc
         arn
         for logical, arn in local.resources.state_machines.items()
         if "Merge" in logical and "Unmerge" not in logical
-    )  # noqa: E501
+    )
     (execution,) = sfn.list_executions(stateMachineArn=merge_arn)["executions"]
     assert execution["status"] == "SUCCEEDED"
     history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]

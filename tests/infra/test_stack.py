@@ -546,7 +546,14 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
     }
     merge_function = _function_id(synth.template, IDENTITY_MERGE)
     invoke_versions = {f"AwsSolutions-IAM5[Resource::<{merge_function}.Arn>:*]"}
-    assert set(acknowledged) == EXPECTED_ACKNOWLEDGEMENTS | objects | invoke_versions
+    machines = list(_resources(synth.template, "AWS::StepFunctions::StateMachine"))
+    executions = {
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+        f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{machine}"}}]}}]}}:*]'
+        for machine in machines
+    }
+    assert len(executions) == 2
+    assert set(acknowledged) == EXPECTED_ACKNOWLEDGEMENTS | objects | invoke_versions | executions
     assert all(len(reason) > 30 for reasons in acknowledged.values() for reason in reasons)
 
 

@@ -48,22 +48,12 @@ TYPES = list(IDENTIFIER_TYPES)
             "invalid_max_per_type",
             "max_per_type",
             id="limits-not-an-object",
-            marks=pytest.mark.xfail(
-                raises=TypeError,
-                strict=True,
-                reason="bug: rules.from_dict merges max_per_type with ** unchecked: a list is a TypeError (500)",
-            ),
         ),
         pytest.param(
             {"priority": ["member_id", 1, *TYPES[2:]]},
             "invalid_priority",
             "priority",
             id="priority-not-strings",
-            marks=pytest.mark.xfail(
-                raises=TypeError,
-                strict=True,
-                reason="bug: rules.from_dict sorts the priority list unchecked: mixed types are a TypeError (500)",
-            ),
         ),
     ],
 )
@@ -195,14 +185,6 @@ def test_junk_emails_are_blocked_whatever_their_case() -> None:
     assert sorted(i.key for i in result.event.identifiers) == ["anonymous_id#a-1", "email#amy@example.com"]
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason=(
-        "bug: a blocked phone listed in local form (0912345678, DESIGN's example) only blocks that exact text; "
-        "IdentifierNormalizer compares the E.164 form and the national number without the trunk 0"
-    ),
-)
 @pytest.mark.parametrize("sent", ["0912-345-678", "+886 912 345 678"])
 def test_a_blocked_test_phone_in_local_form_is_blocked_in_any_form(sent: str) -> None:
     world = build_world(rules=IdentityRules.from_dict({"blocked_values": ["0912345678"]}, version=1))
@@ -254,15 +236,6 @@ def test_the_workspace_priority_decides_where_a_contested_event_lands(priority: 
         pytest.param(
             "aa-new@example.com",
             id="new-email-sorts-before-the-known-one",
-            marks=pytest.mark.xfail(
-                raises=AssertionError,
-                strict=True,
-                reason=(
-                    "bug: resolve() takes identifiers of one type in alphabetical order, so an unowned email "
-                    "sorting before the known one is claimed first and the known person becomes the conflict: "
-                    "the event starts a new profile"
-                ),
-            ),
         ),
     ],
 )

@@ -943,15 +943,6 @@ class _Ahead:
         return self._clock.now_ms() + self._ms
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason=(
-        "bug: unmerge tells events that arrived after the merge by comparing the processor's applied_at with the "
-        "merge Lambda's planned_at; with the processor's clock a few ms behind, a loser-only event that arrived "
-        "after the plan is taken for an old survivor event and stays with the survivor"
-    ),
-)
 def test_an_event_after_the_merge_goes_back_even_if_the_processor_clock_is_a_little_behind() -> None:
     # Given a merge Lambda whose clock is 5 ms ahead of the processor Lambda's
     processor_clock = FixedClock()

@@ -55,6 +55,15 @@ class IdentifierNormalizer:
     def __init__(self, default_region: str = "TW", blocked_values: frozenset[str] = DEFAULT_BLOCKED_VALUES) -> None:
         self._region = default_region
         self._blocked = blocked_values
+        # A blocked test number is blocked however it is written: compare numbers, not text.
+        self._blocked_phones = frozenset(filter(None, (self._e164(value) for value in blocked_values)))
+
+    def _e164(self, text: str) -> str | None:
+        try:
+            number = phonenumbers.parse(text, self._region)
+        except phonenumbers.NumberParseException:
+            return None
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     def normalize(self, id_type: str, raw: object) -> Identifier | RejectedIdentifier:
         text = str(raw).strip() if raw is not None else ""
@@ -88,7 +97,11 @@ class IdentifierNormalizer:
         if not phonenumbers.is_valid_number(number):
             return RejectedIdentifier("phone", text, "invalid_phone")
         value = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        if value in self._blocked or phonenumbers.national_significant_number(number) in self._blocked:
+        if (
+            value in self._blocked
+            or value in self._blocked_phones
+            or phonenumbers.national_significant_number(number) in self._blocked
+        ):
             return RejectedIdentifier("phone", text, "blocked_value")
         return Identifier("phone", value)
 

@@ -405,10 +405,11 @@ class MergeWorkflow:
                 returning.append(entry)
                 moved_by.append(list(entry.moved_by[:-1]))
                 continue
-            if ledger.merge_id in entry.moved_by or entry.applied_at < ledger.planned_at:
+            if ledger.merge_id in entry.moved_by:
                 continue
-            # Arrived after the merge: the loser's if the identifiers it came with (other than
-            # the ones it claimed itself) are all the loser's.
+            # Not moved here by this merge: the loser's if the identifiers it came with (other
+            # than the ones it claimed itself) are all the loser's. Before the plan such an event
+            # resolved to the loser itself, so no clock comparison is needed (clocks may skew).
             known = {f"{i['type']}#{i['value']}" for i in entry.document.get("identifiers", [])} - set(entry.claimed)
             if known and known <= loser_keys:
                 returning.append(entry)

@@ -92,7 +92,9 @@ def resolve(
 
     `separated` holds `separation_key`s of profile pairs an unmerge split apart.
     """
-    ordered = sorted(set(identifiers), key=lambda i: (rules.rank(i.type), i.type, i.value))
+    # Priority decides across types; within a type, the identifiers that name a known person
+    # come before new ones, so a new value never pushes its own person out by sorting first.
+    ordered = sorted(set(identifiers), key=lambda i: (rules.rank(i.type), i.type, i.key not in owners, i.value))
     group: list[Owner] = []
     held: set[Identifier] = set()
     claim: list[Identifier] = []

@@ -73,7 +73,10 @@ class IdentityRules:
             raise BadRequest("blocked_values must be a list of strings", code="invalid_blocked_values")
         if len(blocked) > MAX_BLOCKED_VALUES:
             raise BadRequest(f"at most {MAX_BLOCKED_VALUES} blocked values", code="invalid_blocked_values")
-        limits = {**DEFAULT_MAX_PER_TYPE, **(data.get("max_per_type") or {})}
+        overrides = data.get("max_per_type") or {}
+        if not isinstance(overrides, Mapping):
+            raise BadRequest("max_per_type must be an object of type -> limit", code="invalid_max_per_type")
+        limits = {**DEFAULT_MAX_PER_TYPE, **overrides}
         for id_type, limit in limits.items():
             if id_type not in IDENTIFIER_TYPES:
                 raise BadRequest(f"max_per_type: unknown identifier type {id_type!r}", code="unknown_identifier_type")
@@ -82,7 +85,11 @@ class IdentityRules:
                     f"max_per_type.{id_type} must be an integer from 1 to {MAX_LIMIT}", code="invalid_max_per_type"
                 )
         priority = data.get("priority", list(DEFAULT_PRIORITY))
-        if not isinstance(priority, list) or sorted(priority) != sorted(IDENTIFIER_TYPES):
+        if (
+            not isinstance(priority, list)
+            or not all(isinstance(id_type, str) for id_type in priority)
+            or sorted(priority) != sorted(IDENTIFIER_TYPES)
+        ):
             raise BadRequest(
                 f"priority must list each identifier type exactly once: {', '.join(IDENTIFIER_TYPES)}",
                 code="invalid_priority",
