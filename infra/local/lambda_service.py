@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 from infra.local.lambda_runtime import LambdaRuntime
 
 Invoke = Callable[[str, dict[str, Any]], Any]
+ASYNC_RETRIES = 2  # Lambda's default for asynchronous invocations
+ASYNC_RETRY_DELAY_SECONDS = 0.5
 
 
 class LocalLambdaService:
@@ -32,8 +35,19 @@ class LocalLambdaService:
         self._functions.update(functions)
 
     def folder(self, function_name: str) -> str | None:
-        name = function_name.split(":function:")[-1].split(":")[0] if ":function:" in function_name else function_name
-        return self._functions.get(function_name) or self._functions.get(name)
+        """By ARN, by function name, or by a qualified ARN (`...:function:name:alias`)."""
+        name = function_name.split(":function:")[-1].split(":")[0]
+        by_name = {arn.split(":function:")[-1]: folder for arn, folder in self._functions.items()}
+        return self._functions.get(function_name) or self._functions.get(name) or by_name.get(name)
+
+    def call_async(self, folder: str, payload: dict[str, Any]) -> None:
+        """`InvocationType=Event`: like Lambda, an error is retried twice, a minute apart in the
+        cloud, a moment apart here."""
+        for attempt in range(1 + ASYNC_RETRIES):
+            _body, error = self.call(folder, payload)
+            if error is None:
+                return
+            time.sleep(ASYNC_RETRY_DELAY_SECONDS * (attempt + 1))
 
     def call(self, folder: str, payload: dict[str, Any]) -> tuple[bytes, str | None]:
         """Run the handler; (response payload, function error kind) like Lambda's Invoke."""
@@ -82,7 +96,7 @@ class LocalLambdaService:
             payload = json.loads(body or b"{}")
             if headers.get("X-Amz-Invocation-Type") == "Event":
                 threading.Thread(
-                    target=service.call, args=(folder, payload), name=f"lambda-{folder}", daemon=True
+                    target=service.call_async, args=(folder, payload), name=f"lambda-{folder}", daemon=True
                 ).start()
                 return b""
             result, error = service.call(folder, payload)

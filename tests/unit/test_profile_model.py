@@ -331,3 +331,40 @@ def test_rejected_identifiers_are_kept_once_and_capped() -> None:
     assert len(profile.rejected_identifiers) == MAX_REJECTED_KEPT
     assert profile.rejected_identifiers[-1]["value"] == f"bad{MAX_REJECTED_KEPT + 4}@"
     assert len({entry["value"] for entry in profile.rejected_identifiers}) == MAX_REJECTED_KEPT
+
+
+def test_consent_flags_keep_the_newest_answer_per_channel_and_purpose() -> None:
+    # Given an import granting email marketing, then a later web opt-out, arriving out of order
+    profile = _profile()
+    opt_out = _identify("e-2", "2026-05-02T00:00:00.000Z", {})
+    opt_out.context["consent"] = {"email:marketing": False}
+    imported = _identify("e-1", "2026-05-01T00:00:00.000Z", {}, channel="crm")
+    imported.context["consent"] = {"email:marketing": True, "sms:marketing": True, "line:marketing": "yes"}
+
+    first = apply_event(profile, opt_out, [], NOW_ISO)
+    second = apply_event(profile, imported, [], NOW_ISO)
+
+    # Then the newer opt-out stands, the SMS grant is kept, and a non-boolean answer is ignored
+    assert {key: stamped.value for key, stamped in profile.consent.items()} == {
+        "email:marketing": False,
+        "sms:marketing": True,
+    }
+    assert "consent:email:marketing" in first
+    assert [change for change in second if change.startswith("consent:")] == ["consent:sms:marketing"]
+
+
+def test_orders_sum_revenue_per_currency_and_keep_first_and_last_order() -> None:
+    profile = _profile()
+    for event_id, timestamp, properties in [
+        ("o-2", "2026-05-02T00:00:00.000Z", {"revenue": 5000, "currency": "TWD"}),
+        ("o-1", "2026-05-01T00:00:00.000Z", {"total": 1200.5}),
+        ("o-3", "2026-05-03T00:00:00.000Z", {"revenue": 30, "currency": "usd"}),
+        ("o-4", "2026-05-04T00:00:00.000Z", {"revenue": "lots"}),
+    ]:
+        order = canonical(event_id=event_id, timestamp=timestamp, event="Order Completed")
+        order.properties.update(properties)
+        assert "orders" in apply_event(profile, order, [], NOW_ISO)
+
+    assert profile.order_count == 4
+    assert profile.revenue == {"TWD": 6200.5, "USD": 30.0}
+    assert (profile.first_order_at, profile.last_order_at) == ("2026-05-01T00:00:00.000Z", "2026-05-04T00:00:00.000Z")
