@@ -202,6 +202,10 @@ class FakeProfileStore:
         ledger = self.ledgers.get(merge_id)
         return copy.deepcopy(ledger) if ledger is not None else None
 
+    def merges_into(self, profile_id: str, limit: int = 100) -> list[MergeLedger]:
+        found = [copy.deepcopy(x) for x in self.ledgers.values() if x.survivor == profile_id]
+        return sorted(found, key=lambda ledger: (ledger.planned_at, ledger.merge_id))[:limit]
+
     def put_ledger(self, ledger: MergeLedger, *, expected_status: str | None) -> bool:
         return self._write(ledger, expected_status, (), None)
 

@@ -905,14 +905,6 @@ def test_a_restored_profile_merged_elsewhere_during_its_unmerge_keeps_its_events
     assert total == len(world.store.applied)
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason=(
-        "gap: the separation record names the two profile ids only; once the survivor is merged into a third "
-        "profile, an event naming that profile's and the loser's identifiers glues the unmerged pair again"
-    ),
-)
 def test_an_unmerged_pair_is_not_glued_again_through_a_third_profile() -> None:
     # Given a member profile, and a web and an app profile that an admin split after a merge
     world = build_world()

@@ -39,6 +39,7 @@ TIMELINE_CHUNK = (TRANSACTION_ITEMS - 2) // 2  # a delete and a put per entry, p
 CLAIMS_CHUNK = TRANSACTION_ITEMS - 1
 MAX_POINTER_HOPS = 8
 MAX_RACES = 8
+MAX_SEPARATION_CHECKS = 100  # one BatchGetItem
 
 STATUS_MERGING = "merging"
 STATUS_MERGED = "merged"
@@ -137,6 +138,10 @@ class MergeStore(Protocol):
         ...
 
     def get_ledger(self, merge_id: str) -> MergeLedger | None: ...
+
+    def merges_into(self, profile_id: str, limit: int = 100) -> list[MergeLedger]:
+        """Ledgers of the merges whose survivor is `profile_id`, oldest first."""
+        ...
 
     def put_ledger(self, ledger: MergeLedger, *, expected_status: str | None) -> bool:
         """Write the ledger if its stored status is `expected_status` (None: must not exist)."""
@@ -466,12 +471,28 @@ class MergeWorkflow:
             self._store.move_claims(pending[start : start + CLAIMS_CHUNK], source=source, target=target)
 
     def _refusal(self, survivor: Profile, loser: Profile) -> str | None:
-        if self._store.separated([separation_key(survivor.profile_id, loser.profile_id)]):
+        # Profiles an admin split stay split even after either side was merged into another.
+        pairs = [
+            separation_key(first, second)
+            for first in self._members(survivor.profile_id)
+            for second in self._members(loser.profile_id)
+        ]
+        if self._store.separated(pairs[:MAX_SEPARATION_CHECKS]):
             return "unmerged_before"
         # Merges already under way into the survivor bring identifiers too: count them.
         incoming = [p for p in (self._store.get(pid) for pid in survivor.incoming_from) if p is not None]
         broken = self._rules().violations(owner_of(survivor, loser, *incoming).identifiers)
         return broken[0] if broken else None
+
+    def _members(self, profile_id: str) -> list[str]:
+        """The profile and every profile merged into it, directly or through others."""
+        members, pending = [profile_id], [profile_id]
+        while pending and len(members) < MAX_SEPARATION_CHECKS:
+            for ledger in self._store.merges_into(pending.pop()):
+                if ledger.status == STATUS_MERGED and ledger.loser not in members:
+                    members.append(ledger.loser)
+                    pending.append(ledger.loser)
+        return members
 
     def _root(self, profile_id: str) -> Profile:
         current = profile_id
