@@ -111,6 +111,7 @@ class FakeProfileStore:
         self.applied_domain_events: dict[str, list[DomainEvent]] = {}  # kept with the marker
         self.timeline: dict[str, dict[str, TimelineEntry]] = {}  # profile id -> sort key -> entry
         self.ledgers: dict[str, MergeLedger] = {}
+        self._ledgers_by_survivor: dict[str, set[str]] = {}  # the gsi1 query's index
         self.separations: set[str] = set()
         self.transactions = 0  # merge-store transactions, for cost assertions
         self.outcomes: list[CommitOutcome] = []
@@ -203,7 +204,8 @@ class FakeProfileStore:
         return copy.deepcopy(ledger) if ledger is not None else None
 
     def merges_into(self, profile_id: str, limit: int = 100) -> list[MergeLedger]:
-        found = [copy.deepcopy(x) for x in self.ledgers.values() if x.survivor == profile_id]
+        ids = self._ledgers_by_survivor.get(profile_id, set())
+        found = [copy.deepcopy(self.ledgers[i]) for i in ids if self.ledgers[i].survivor == profile_id]
         return sorted(found, key=lambda ledger: (ledger.planned_at, ledger.merge_id))[:limit]
 
     def put_ledger(self, ledger: MergeLedger, *, expected_status: str | None) -> bool:
@@ -241,6 +243,7 @@ class FakeProfileStore:
         if stored is not None:  # counters are ADDed by move_timeline, not overwritten
             kept.events_moved, kept.events_returned = stored.events_moved, stored.events_returned
         self.ledgers[ledger.merge_id] = kept
+        self._ledgers_by_survivor.setdefault(kept.survivor, set()).add(kept.merge_id)
         for profile, _expected in profiles:
             self.profiles[profile.profile_id] = copy.deepcopy(profile)
         if separation is not None:

@@ -8,7 +8,6 @@ are retried from a fresh read.
 
 from __future__ import annotations
 
-import copy
 import enum
 import itertools
 import random
@@ -200,10 +199,8 @@ class EventProcessor:
                 else set()
             )
             resolution = resolve(event.identifiers, owners, event_id=event.event_id, rules=rules, separated=separated)
-            if resolution.is_new:
-                profile = Profile.new(resolution.profile_id, now)
-            else:
-                profile = copy.deepcopy(roots[resolution.profile_id])
+            # A loaded root was read for this attempt only, so it is safe to fold into.
+            profile = Profile.new(resolution.profile_id, now) if resolution.is_new else roots[resolution.profile_id]
             expected_version = profile.version
             # Only what this profile itself owns or claims now: identifiers of profiles being
             # merged in arrive with the merge, so an unmerge can tell them apart again.
