@@ -15,6 +15,7 @@ SCHEMA_VERSION = "1"
 EVENT_RECEIVED = "event.received"
 PROFILE_UPDATED = "profile.updated"
 IDENTITY_CONFLICT = "identity.conflict"
+IDENTITY_LINK_REJECTED = "identity.link_rejected"  # an accountLink that bound nobody, and why
 MERGE_REQUESTED = "identity.merge_requested"
 PROFILE_MERGED = "profile.merged"
 PROFILE_UNMERGED = "profile.unmerged"

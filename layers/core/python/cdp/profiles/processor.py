@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from cdp.clock import iso_from_ms
-from cdp.domain_events import EVENT_RECEIVED, IDENTITY_CONFLICT, MERGE_REQUESTED, PROFILE_UPDATED, DomainEvent
+from cdp.domain_events import (
+    EVENT_RECEIVED,
+    IDENTITY_CONFLICT,
+    IDENTITY_LINK_REJECTED,
+    MERGE_REQUESTED,
+    PROFILE_UPDATED,
+    DomainEvent,
+)
 from cdp.events.canonical import CanonicalEvent, EventNormalizer
 from cdp.events.raw import RawEvent
 from cdp.identity.identifiers import Identifier
@@ -283,6 +290,17 @@ class EventProcessor:
             },
         )
         published = [received]
+        rejected_link = event.properties.get("linkRejectedReason") if event.event == ACCOUNT_LINKED else None
+        if rejected_link:
+            published.append(
+                DomainEvent(
+                    name=IDENTITY_LINK_REJECTED,
+                    id=f"{event.event_id}:link-rejected",
+                    time=now,
+                    correlation_id=event.message_id,
+                    detail={"profileId": result.profile_id, "eventId": event.event_id, "reason": rejected_link},
+                )
+            )
         if result.outcome == "applied" and result.changes:
             published.append(
                 DomainEvent(
