@@ -131,6 +131,9 @@ class FakeProfileStore:
     def separated(self, keys: Sequence[str]) -> set[str]:
         return {key for key in keys if key in self.separations}
 
+    def load(self, profile_ids: Sequence[str], separations: Sequence[str] = ()) -> tuple[dict[str, Profile], set[str]]:
+        return self.get_many(profile_ids), self.separated(separations)
+
     def was_applied(self, event_id: str) -> str | None:
         return self.applied.get(event_id)
 

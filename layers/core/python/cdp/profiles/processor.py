@@ -58,6 +58,10 @@ class ProfileStore(Protocol):
 
     def get_many(self, profile_ids: Sequence[str]) -> dict[str, Profile]: ...
 
+    def load(self, profile_ids: Sequence[str], separations: Sequence[str] = ()) -> tuple[dict[str, Profile], set[str]]:
+        """Profiles, and which of the given separation keys are recorded, in one read."""
+        ...
+
     def separated(self, keys: Sequence[str]) -> set[str]:
         """Those of the given separation keys (`separation_key`) an unmerge recorded."""
         ...
@@ -193,18 +197,12 @@ class EventProcessor:
             if attempt:  # lost a race: back off with jitter so hot profiles do not retry in lockstep
                 time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2**attempt))
             claims = self._store.owners(event.identifiers)
-            roots = self._roots(set(claims.values()))
+            roots, separated = self._roots(set(claims.values()))
             incoming = self._incoming(roots)
             owners = {
                 key: owner_of(roots[profile_id], *incoming.get(roots[profile_id].profile_id, []))
                 for key, profile_id in claims.items()
             }
-            root_ids = sorted({owner.profile_id for owner in owners.values()})
-            separated = (
-                self._store.separated([separation_key(a, b) for a, b in itertools.combinations(root_ids, 2)])
-                if len(root_ids) > 1
-                else set()
-            )
             resolution = resolve(event.identifiers, owners, event_id=event.event_id, rules=rules, separated=separated)
             # A loaded root was read for this attempt only, so it is safe to fold into.
             profile = Profile.new(resolution.profile_id, now) if resolution.is_new else roots[resolution.profile_id]
@@ -249,9 +247,15 @@ class EventProcessor:
             root.profile_id: [loaded[pid] for pid in root.incoming_from if pid in loaded] for root in roots.values()
         }
 
-    def _roots(self, profile_ids: set[str]) -> dict[str, Profile]:
-        """Each owning profile and, keyed by its id, the profile it was merged (or is merging) into."""
-        loaded = self._store.get_many(sorted(profile_ids)) if profile_ids else {}
+    def _roots(self, profile_ids: set[str]) -> tuple[dict[str, Profile], set[str]]:
+        """Each owning profile and, keyed by its id, the profile it was merged (or is merging) into;
+        and which pairs of those roots an unmerge separated.
+
+        Owners are usually roots already (a merge moves the claims), so the separation records
+        of the owners' pairs are read in the same request as the profiles.
+        """
+        separations = _pairs(profile_ids)
+        loaded, separated = self._store.load(sorted(profile_ids), separations) if profile_ids else ({}, set())
         missing = profile_ids - set(loaded)
         if missing:
             raise ProcessingConflict(f"identifiers point at missing profiles {sorted(missing)}")
@@ -268,7 +272,10 @@ class EventProcessor:
                 loaded[pointer] = profile = target
             roots[profile_id] = profile
             roots[profile.profile_id] = profile
-        return roots
+        unread = sorted(set(_pairs({root.profile_id for root in roots.values()})) - set(separations))
+        if unread:
+            separated |= self._store.separated(unread)
+        return roots, separated
 
     def _domain_events(self, result: ProcessResult, now: str) -> list[DomainEvent]:
         event = result.event
@@ -344,3 +351,7 @@ class EventProcessor:
                 )
             )
         return published
+
+
+def _pairs(profile_ids: set[str]) -> list[str]:
+    return [separation_key(a, b) for a, b in itertools.combinations(sorted(profile_ids), 2)]

@@ -146,6 +146,21 @@ class DynamoProfileStore:
         items = self._batch_get([(profile_pk(pid), "PROFILE") for pid in profile_ids], None)
         return {profile.profile_id: profile for profile in map(profile_from_item, items)}
 
+    def load(self, profile_ids: Sequence[str], separations: Sequence[str] = ()) -> tuple[dict[str, Profile], set[str]]:
+        if not separations:
+            return self.get_many(profile_ids), set()
+        keys = [(profile_pk(pid), "PROFILE") for pid in profile_ids]
+        keys += [(f"SEPARATION#{key}", "SEPARATION") for key in separations]
+        profiles: dict[str, Profile] = {}
+        separated: set[str] = set()
+        for item in self._batch_get(keys, None):
+            if item["sk"]["S"] == "PROFILE":
+                profile = profile_from_item(item)
+                profiles[profile.profile_id] = profile
+            else:
+                separated.add(item["pk"]["S"].removeprefix("SEPARATION#"))
+        return profiles, separated
+
     def separated(self, keys: Sequence[str]) -> set[str]:
         items = self._batch_get([(f"SEPARATION#{key}", "SEPARATION") for key in keys], "pk")
         return {item["pk"]["S"].removeprefix("SEPARATION#") for item in items}
