@@ -109,7 +109,7 @@ class FakeProfileStore:
         self.claims: dict[str, str] = {}  # identifier key -> profile id
         self.applied: dict[str, str] = {}  # event id -> profile id
         self.applied_domain_events: dict[str, list[DomainEvent]] = {}  # kept with the marker
-        self.timeline: dict[str, dict[str, TimelineEntry]] = {}  # profile id -> sort key -> entry
+        self.timelines: dict[str, dict[str, TimelineEntry]] = {}  # profile id -> sort key -> entry
         self.ledgers: dict[str, MergeLedger] = {}
         self._ledgers_by_survivor: dict[str, set[str]] = {}  # the gsi1 query's index
         self.separations: set[str] = set()
@@ -175,7 +175,7 @@ class FakeProfileStore:
         if any(identifier.key in self.claims for identifier in claims):
             return CommitOutcome.CLAIM_LOST
         self.applied[event.event_id] = profile.profile_id
-        entries = self.timeline.setdefault(profile.profile_id, {})
+        entries = self.timelines.setdefault(profile.profile_id, {})
         sort_key = f"EVENT#{event.timestamp}#{event.event_id}"
         entries[sort_key] = TimelineEntry(
             profile_id=profile.profile_id,
@@ -195,7 +195,7 @@ class FakeProfileStore:
         return self.claims.get(identifier.key)
 
     def latest_events(self, profile_id: str, limit: int) -> list[dict[str, Any]]:
-        entries = self.timeline.get(profile_id, {})
+        entries = self.timelines.get(profile_id, {})
         return [copy.deepcopy(entries[key].document) for key in sorted(entries, reverse=True)[:limit]]
 
     # MergeStore ------------------------------------------------------------------------------
@@ -261,9 +261,13 @@ class FakeProfileStore:
             self.claims[key] = target
 
     def timeline_page(self, profile_id: str, *, limit: int, after: str | None = None) -> list[TimelineEntry]:
-        entries = self.timeline.get(profile_id, {})
+        entries = self.timelines.get(profile_id, {})
         keys = [key for key in sorted(entries) if after is None or key > after][:limit]
         return [entries[key] for key in keys]
+
+    def timeline(self, profile_id: str) -> list[TimelineEntry]:
+        entries = self.timelines.get(profile_id, {})
+        return [entries[key] for key in sorted(entries)]
 
     def move_timeline(
         self,
@@ -276,8 +280,8 @@ class FakeProfileStore:
     ) -> None:
         self.transactions += 1
         for entry, path in zip(entries, moved_by, strict=True):
-            self.timeline.get(entry.profile_id, {}).pop(entry.sort_key, None)
-            self.timeline.setdefault(target, {})[entry.sort_key] = dataclasses.replace(
+            self.timelines.get(entry.profile_id, {}).pop(entry.sort_key, None)
+            self.timelines.setdefault(target, {})[entry.sort_key] = dataclasses.replace(
                 entry, profile_id=target, moved_by=tuple(path)
             )
         ledger = self.ledgers[merge_id]

@@ -249,7 +249,7 @@ def big_merge_on_fake() -> dict[str, Any]:
         "move_timeline_transactions": merge_moves,
         "expected_move_timeline_transactions": math.ceil(BIG_TIMELINE / TIMELINE_CHUNK),
         "entries_per_move_transaction": round(ledger.events_moved / merge_moves, 1),
-        "survivor_timeline_after": len(store.timeline.get(survivor, {})),
+        "survivor_timeline_after": len(store.timelines.get(survivor, {})),
     }
     before = store.transactions
     counting.calls.clear()
@@ -271,8 +271,8 @@ def big_merge_on_fake() -> dict[str, Any]:
         "transactions": store.transactions - before,
         "move_timeline_transactions": counting.calls["move_timeline"],
         "timeline_pages_read": counting.calls["timeline_page"],
-        "loser_timeline_after": len(store.timeline.get(loser, {})),
-        "survivor_timeline_after": len(store.timeline.get(survivor, {})),
+        "loser_timeline_after": len(store.timelines.get(loser, {})),
+        "survivor_timeline_after": len(store.timelines.get(survivor, {})),
     }
     return {"setup_seconds": round(setup, 1), "merge": merge, "unmerge": unmerge}
 
@@ -305,7 +305,7 @@ def big_merge_on_moto() -> dict[str, Any]:
         ]
         items += [
             _timeline_item(profile_id, entry, entry.moved_by)
-            for profile_id, entries in fake.timeline.items()
+            for profile_id, entries in fake.timelines.items()
             for entry in entries.values()
         ]
         for index in range(0, len(items), 25):  # seeded directly: committing them one by one is the slow part

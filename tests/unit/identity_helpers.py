@@ -157,7 +157,7 @@ def partition(store: FakeProfileStore) -> frozenset[frozenset[str]]:
 
 
 def timeline_event_ids(store: FakeProfileStore, profile_id: str) -> set[str]:
-    return {entry.document["eventId"] for entry in store.timeline.get(profile_id, {}).values()}
+    return {entry.document["eventId"] for entry in store.timelines.get(profile_id, {}).values()}
 
 
 def essence(profile: Profile) -> dict[str, Any]:

@@ -160,7 +160,7 @@ def test_a_merge_moves_identifiers_and_timeline_and_folds_with_explicit_preceden
     # the whole timeline is on the survivor, the moved entries stamped with the merge
     assert timeline_event_ids(world.store, pos) == _event_ids(*AMY_EVENTS)
     assert timeline_event_ids(world.store, web) == set()
-    moved = {e.document["messageId"]: e.moved_by for e in world.store.timeline[pos].values() if e.moved_by}
+    moved = {e.document["messageId"]: e.moved_by for e in world.store.timelines[pos].values() if e.moved_by}
     assert moved == dict.fromkeys(["w-1", "w-2", "w-3", "w-4"], (merge_id,))
     ledger = world.store.ledgers[merge_id]
     assert (ledger.status, ledger.survivor, ledger.loser, ledger.events_moved) == (STATUS_MERGED, pos, web, 4)
@@ -177,7 +177,7 @@ def test_a_merged_profile_is_what_one_profile_seeing_every_event_would_be() -> N
     # and the same events where every one also names her member id (one profile from the start)
     whole = build_world()
     whole_ids = set()
-    for entry in sorted(split.store.timeline[pos].values(), key=lambda e: e.applied_at):
+    for entry in sorted(split.store.timelines[pos].values(), key=lambda e: e.applied_at):
         document = entry.document
         raw = person_event(
             document["messageId"],
@@ -373,7 +373,7 @@ def test_a_loser_with_500_events_moves_in_transactions_within_the_dynamodb_limit
     assert claim_sizes == [1]
     # plan, claims, timeline chunks, finalize
     assert world.store.transactions - transactions == 1 + 1 + len(timeline_sizes) + 1
-    assert len(world.store.timeline[member]) == 502 and world.store.timeline.get(loser, {}) == {}
+    assert len(world.store.timelines[member]) == 502 and world.store.timelines.get(loser, {}) == {}
     assert world.store.profiles[member].event_count == 502
     assert world.store.ledgers[merge_id_for(member, loser)].events_moved == 500
 
@@ -404,13 +404,13 @@ def test_a_move_that_hands_back_at_its_deadline_resumes_and_moves_each_entry_onc
     moves = execution.steps.count("move")
     assert moves >= math.ceil(124 / 49)  # it did hand back mid-move
     assert execution.steps == ["plan", *["move"] * moves, "finalize"]
-    entries = list(world.store.timeline[pos].values())
+    entries = list(world.store.timelines[pos].values())
     assert len(entries) == len({e.sort_key for e in entries}) == 8 + 120
     assert sum(1 for e in entries if e.moved_by == (merge_id,)) == 124
     assert all(e.moved_by in ((), (merge_id,)) for e in entries)
     assert world.store.ledgers[merge_id].events_moved == 124
     assert world.store.profiles[pos].event_count == 128
-    assert world.store.timeline.get(web, {}) == {}
+    assert world.store.timelines.get(web, {}) == {}
 
 
 # events during a merge ----------------------------------------------------------------------
@@ -433,7 +433,7 @@ def test_events_for_the_loser_during_a_merge_land_on_the_survivor_and_are_kept()
     assert {during.profile_id, during_new_id.profile_id, late.profile_id} == {pos}
     processed |= {"d-1", "d-2", "d-3"}
     assert timeline_event_ids(world.store, pos) == _event_ids(*processed)
-    assert world.store.timeline.get(web, {}) == {}
+    assert world.store.timelines.get(web, {}) == {}
     survivor = world.store.profiles[pos]
     assert survivor.event_count == len(processed)
     assert world.store.claims["email#amy.work@example.com"] == pos
@@ -473,9 +473,9 @@ def test_an_event_that_read_the_loser_before_the_move_is_not_left_behind() -> No
 
     # Then the event is on the survivor's timeline, like every counted event
     survivor = world.store.profiles[pos]
-    assert world.store.timeline.get(web, {}) == {}, "an event committed on the loser after the move stays there"
+    assert world.store.timelines.get(web, {}) == {}, "an event committed on the loser after the move stays there"
     assert timeline_event_ids(world.store, pos) == _event_ids(*AMY_EVENTS, "race-2")
-    assert survivor.event_count == len(world.store.timeline[pos])
+    assert survivor.event_count == len(world.store.timelines[pos])
 
 
 def test_an_event_that_read_the_survivor_before_the_plan_keeps_the_merge_marker() -> None:
@@ -500,7 +500,7 @@ def test_an_event_that_read_the_survivor_before_its_unmerge_began_keeps_the_unme
     assert world.store.profiles[pos].pending_merges == [f"unmerge:{merge_id}"], "a stale write erased the lock"
     world.merges.run(unmerge)
     assert "partner#web-shop#race-4" in timeline_event_ids(world.store, pos)
-    assert world.store.profiles[pos].event_count == len(world.store.timeline[pos])
+    assert world.store.profiles[pos].event_count == len(world.store.timelines[pos])
 
 
 # failures at each step ---------------------------------------------------------------------
@@ -515,7 +515,7 @@ def _state(world: World) -> dict[str, Any]:
                     key: (e.document["eventId"], e.applied_at, e.claimed, e.attached, e.moved_by)
                     for key, e in entries.items()
                 }
-                for pid, entries in store.timeline.items()
+                for pid, entries in store.timelines.items()
                 if entries
             },
             "ledgers": {mid: ledger.as_dict() for mid, ledger in store.ledgers.items()},
@@ -626,7 +626,7 @@ def test_unmerge_restores_both_profiles_their_claims_and_timelines() -> None:
     restored = world.store.profiles[web]
     assert (restored.merged_into, restored.merging_into, restored.pending_merges) == (None, None, [])
     assert world.store.profiles[pos].pending_merges == []
-    assert all(e.moved_by == () for pid in (pos, web) for e in world.store.timeline[pid].values())
+    assert all(e.moved_by == () for pid in (pos, web) for e in world.store.timelines[pid].values())
     ledger = world.store.ledgers[merge_id]
     assert (ledger.status, ledger.events_returned) == (STATUS_UNMERGED, ledger.events_moved)
     (unmerged,) = world.publisher.named(PROFILE_UNMERGED)
@@ -848,9 +848,9 @@ def test_an_identifier_claimed_during_a_merge_cannot_break_a_rule_with_the_loser
 
 def _counts_match_timelines(world: World) -> dict[str, tuple[int, int]]:
     return {
-        pid: (p.event_count, len(world.store.timeline.get(pid, {})))
+        pid: (p.event_count, len(world.store.timelines.get(pid, {})))
         for pid, p in roots(world.store).items()
-        if p.event_count != len(world.store.timeline.get(pid, {}))
+        if p.event_count != len(world.store.timelines.get(pid, {}))
     }
 
 

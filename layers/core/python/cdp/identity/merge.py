@@ -157,7 +157,13 @@ class MergeStore(Protocol):
         """Re-point claims owned by `source` (or already by `target`) to `target`, atomically."""
         ...
 
-    def timeline_page(self, profile_id: str, *, limit: int, after: str | None = None) -> list[TimelineEntry]: ...
+    def timeline_page(self, profile_id: str, *, limit: int, after: str | None = None) -> list[TimelineEntry]:
+        """Up to `limit` entries, oldest first; fewer does not mean the end (a page stops at 1 MB)."""
+        ...
+
+    def timeline(self, profile_id: str) -> list[TimelineEntry]:
+        """Every entry of the profile, following the store's pagination to the end."""
+        ...
 
     def move_timeline(
         self,
@@ -400,7 +406,7 @@ class MergeWorkflow:
     # helpers ---------------------------------------------------------------------------------
     def _return_entries(self, ledger: MergeLedger, deadline: Callable[[], bool]) -> bool:
         """Move back what this merge moved, and what arrived since and belongs to the loser."""
-        entries = self._all_entries(ledger.survivor)
+        entries = self._store.timeline(ledger.survivor)
         loser_keys = set(ledger.identifiers)
         returning: list[TimelineEntry] = []
         moved_by: list[list[str]] = []
@@ -435,7 +441,7 @@ class MergeWorkflow:
         return True
 
     def _rebuild(self, profile: Profile, created_at: str, now: str) -> Profile:
-        entries = self._all_entries(profile.profile_id)
+        entries = self._store.timeline(profile.profile_id)
         # An entry may have attached an identifier this profile owned only through the merge
         # (claims have moved back by now): the profile keeps the identifiers it owns.
         attached = [entry.attached_identifiers() for entry in entries]
@@ -453,15 +459,6 @@ class MergeWorkflow:
         rebuilt.version = profile.version + 1
         return rebuilt
 
-    def _all_entries(self, profile_id: str) -> list[TimelineEntry]:
-        entries: list[TimelineEntry] = []
-        after: str | None = None
-        while True:
-            page = self._store.timeline_page(profile_id, limit=1000, after=after)
-            entries.extend(page)
-            if len(page) < 1000:
-                return entries
-            after = page[-1].sort_key
 
     def _move_claims(self, keys: Sequence[str], *, source: str, target: str) -> None:
         owners = self._store.claim_owners(keys)

@@ -371,6 +371,24 @@ class DynamoProfileStore:
             raise unavailable(exc, "reading the timeline") from exc
         return [_timeline_entry(profile_id, item) for item in items]
 
+    def timeline(self, profile_id: str) -> list[TimelineEntry]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(profile_pk(profile_id)), ":prefix": _s("EVENT#")},
+            "ConsistentRead": True,
+        }
+        entries: list[TimelineEntry] = []
+        try:
+            while True:
+                response = self._client.query(**request)
+                entries.extend(_timeline_entry(profile_id, item) for item in response.get("Items", []))
+                if "LastEvaluatedKey" not in response:  # a page stops at 1 MB: only this says "the end"
+                    return entries
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading the timeline") from exc
+
     def move_timeline(
         self,
         entries: Sequence[TimelineEntry],
