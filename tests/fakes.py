@@ -279,6 +279,9 @@ class FakeProfileStore:
         counter: str,
     ) -> None:
         self.transactions += 1
+        if any(entry.sort_key not in self.timelines.get(entry.profile_id, {}) for entry in entries):
+            # the adapter's Delete is conditional on the entry still being there
+            raise StoreUnavailable("a timeline entry changed while it was being moved; retrying")
         for entry, path in zip(entries, moved_by, strict=True):
             self.timelines.get(entry.profile_id, {}).pop(entry.sort_key, None)
             self.timelines.setdefault(target, {})[entry.sort_key] = dataclasses.replace(
@@ -464,9 +467,9 @@ class SynchronousMerges:
         self.executions: dict[str, WorkflowExecution] = {}
 
     # MergeRequester ----------------------------------------------------------------------------
-    def request(self, survivor_id: str, loser_id: str, *, requested_by: str) -> None:
+    def request(self, survivor_id: str, loser_id: str, *, requested_by: str, merge_id: str | None = None) -> None:
         self.requests.append((survivor_id, loser_id, requested_by))
-        merge_id = merge_id_for(survivor_id, loser_id)
+        merge_id = merge_id or merge_id_for(survivor_id, loser_id)
         execution = WorkflowExecution(
             name=merge_id,
             kind="merge",
@@ -488,8 +491,13 @@ class SynchronousMerges:
         return self._start(WorkflowExecution(name=f"undo-{merge_id}", kind="unmerge", merge_id=merge_id))
 
     def _start(self, execution: WorkflowExecution) -> WorkflowExecution:
-        if execution.name in self.executions:
-            return self.executions[execution.name]
+        base, attempt = execution.name, 1
+        while execution.name in self.executions:
+            earlier = self.executions[execution.name]
+            if earlier.state != "failed":
+                return earlier  # running or done: a duplicate request is a no-op
+            attempt += 1  # like the Step Functions adapter: a failed run is restarted under the next name
+            execution.name = f"{base}-{attempt}"
         self.executions[execution.name] = execution
         if self.eager:
             self.run(execution)
@@ -547,7 +555,9 @@ class SynchronousMerges:
     def _merge_step(self, execution: WorkflowExecution) -> None:
         workflow = self.workflow
         if execution.state == "begin":
-            result = workflow.plan(execution.survivor, execution.loser, requested_by=execution.requested_by)
+            result = workflow.plan(
+                execution.survivor, execution.loser, requested_by=execution.requested_by, merge_id=execution.merge_id
+            )
             execution.state = "move" if result.status == STATUS_MERGING else "done"
             self._record(execution, "plan", result)
         elif execution.state == "move":

@@ -34,7 +34,9 @@ def run_step(workflow: MergeWorkflow, event: dict[str, Any], remaining_seconds: 
     action, merge_id = event.get("action"), event.get("mergeId", "")
     deadline = deadline_after(max(1.0, remaining_seconds - SAFETY_MARGIN_SECONDS))
     if action == "plan":
-        return workflow.plan(event["survivor"], event["loser"], requested_by=event.get("requestedBy", ""))
+        return workflow.plan(
+            event["survivor"], event["loser"], requested_by=event.get("requestedBy", ""), merge_id=merge_id or None
+        )
     if action == "move":
         return workflow.move(merge_id, deadline=deadline)
     if action == "finalize":

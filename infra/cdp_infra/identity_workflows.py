@@ -24,6 +24,8 @@ from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.routes import IDENTITY_MERGE
 
 RETRYABLE_STEP_ERRORS = ["MergeRace", "StoreUnavailable", "States.TaskFailed"]
+MERGE_KEY_PREFIXES = ("PROFILE#*", "ID#*", "MERGE#*", "SEPARATION#*")
+NOT_RETRYABLE_STEP_ERRORS = ["Conflict", "NotFound", "BadRequest", "ValueError", "KeyError"]
 
 
 class IdentityWorkflows(Construct):
@@ -56,9 +58,11 @@ class IdentityWorkflows(Construct):
         )
         iam.Grant.add_to_principal(
             grantee=self.function,
-            # Transactions of puts, deletes and conditional updates (claims, ledger counters).
-            actions=["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
+            # Transactions of puts, deletes and conditional updates (claims, ledger counters), held
+            # to the items a merge touches: profiles and timelines, claims, ledgers, separations.
+            actions=["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"],
             resource_arns=[core_table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(MERGE_KEY_PREFIXES)}},
         )
         bus.grant_put_events_to(self.function)
 
@@ -66,11 +70,13 @@ class IdentityWorkflows(Construct):
             "Merge",
             [("Plan", "plan"), ("Move", "move"), ("Finalize", "finalize")],
             proceed_status="merging",
+            finished_status="merged",
         )
         self.unmerge = self._state_machine(
             "Unmerge",
             [("BeginUnmerge", "begin_unmerge"), ("MoveBack", "move_back"), ("FinalizeUnmerge", "finalize_unmerge")],
             proceed_status="unmerging",
+            finished_status="unmerged",
         )
 
     def grant_restart_checks(self, machine: sfn.StateMachine, grantee: lambda_.Function) -> None:
@@ -101,19 +107,29 @@ class IdentityWorkflows(Construct):
             payload_response_only=True,
             retry_on_service_exceptions=True,
         )
-        # A profile in another merge: wait for it, for up to about half an hour.
+        # A profile in another merge: wait for it, for about half an hour in all (2 s doubling
+        # to a 3 min cap, 16 attempts). A run that still gives up is resumed by the next event.
         task.add_retry(
             errors=["MergeBusy"],
             interval=Duration.seconds(2),
             backoff_rate=2,
-            max_attempts=12,
+            max_attempts=16,
             max_delay=Duration.minutes(3),
         )
-        task.add_retry(errors=RETRYABLE_STEP_ERRORS, interval=Duration.seconds(1), backoff_rate=2, max_attempts=6)
+        # Requests that cannot succeed on a retry fail the run at once (the ledger stays consistent).
+        task.add_retry(errors=NOT_RETRYABLE_STEP_ERRORS, max_attempts=0)
+        task.add_retry(
+            errors=["Lambda.TooManyRequestsException"],
+            interval=Duration.seconds(5),
+            backoff_rate=2,
+            max_attempts=10,
+            max_delay=Duration.minutes(2),
+        )
+        task.add_retry(errors=RETRYABLE_STEP_ERRORS, interval=Duration.seconds(1), backoff_rate=2, max_attempts=8)
         return task
 
     def _state_machine(
-        self, construct_id: str, steps: list[tuple[str, str]], *, proceed_status: str
+        self, construct_id: str, steps: list[tuple[str, str]], *, proceed_status: str, finished_status: str
     ) -> sfn.StateMachine:
         scope = Construct(self, construct_id)
         (begin_id, begin_action), (move_id, move_action), (finish_id, finish_action) = steps
@@ -135,6 +151,8 @@ class IdentityWorkflows(Construct):
         definition = begin.next(
             sfn.Choice(scope, "Proceed")
             .when(sfn.Condition.string_equals("$.status", proceed_status), move.next(moved_all))
+            # Finished by an earlier run that died before it published: the finish step republishes.
+            .when(sfn.Condition.string_equals("$.status", finished_status), finish)
             .otherwise(done)
         )
         log_group = logs.LogGroup(

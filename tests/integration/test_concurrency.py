@@ -110,7 +110,7 @@ class RecordingMerges:
         self.requests: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
 
-    def request(self, survivor_id: str, loser_id: str, *, requested_by: str) -> None:
+    def request(self, survivor_id: str, loser_id: str, *, requested_by: str, merge_id: str | None = None) -> None:
         with self._lock:
             self.requests.append((survivor_id, loser_id, requested_by))
 

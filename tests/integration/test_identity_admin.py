@@ -89,3 +89,22 @@ def test_unmerge_requests_are_checked_before_a_workflow_starts(stack: Stack) -> 
         stack, "GET", "/admin/v1/profiles/p_survivor/merges", resource="/admin/v1/profiles/{id}/merges", id="p_survivor"
     )
     assert status == 200 and [m["merge_id"] for m in listed["merges"]] == ["m_test"]
+
+
+def test_unmerge_of_a_refused_merge_or_one_already_undone_starts_nothing(stack: Stack) -> None:
+    store = stack.runtime.module("event_processor").build()._store
+    refused = MergeLedger(
+        "m_refused", "p_a", "p_b", "rejected", "e-1", "2026-11-23T00:00:00.000Z", reason="max_member_id"
+    )
+    undone = MergeLedger("m_undone", "p_a", "p_c", "unmerged", "e-2", "2026-11-23T00:00:00.000Z")
+    assert store.put_ledger(refused, expected_status=None) and store.put_ledger(undone, expected_status=None)
+    unmerge = "/admin/v1/profiles/{id}/unmerge"
+
+    status, error = call(
+        stack, "POST", "/admin/v1/profiles/p_a/unmerge", {"mergeId": "m_refused"}, resource=unmerge, id="p_a"
+    )
+    assert (status, error["error"]) == (409, "merge_rejected")
+    status, body = call(
+        stack, "POST", "/admin/v1/profiles/p_a/unmerge", {"mergeId": "m_undone"}, resource=unmerge, id="p_a"
+    )
+    assert (status, body["status"]) == (200, "unmerged")

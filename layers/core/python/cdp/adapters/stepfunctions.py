@@ -29,8 +29,8 @@ class StepFunctionsIdentityWorkflows:
         self._merge_arn = merge_arn
         self._unmerge_arn = unmerge_arn
 
-    def request(self, survivor_id: str, loser_id: str, *, requested_by: str) -> None:
-        merge_id = merge_id_for(survivor_id, loser_id)
+    def request(self, survivor_id: str, loser_id: str, *, requested_by: str, merge_id: str | None = None) -> None:
+        merge_id = merge_id or merge_id_for(survivor_id, loser_id)
         self._start(
             self._merge_arn,
             merge_id,

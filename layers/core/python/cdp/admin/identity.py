@@ -13,7 +13,7 @@ from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
 from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
 from cdp.admin.context import admin_context
 from cdp.errors import BadRequest, Conflict, NotFound
-from cdp.identity.merge import STATUS_MERGED, STATUS_UNMERGED, STATUS_UNMERGING, MergeLedger
+from cdp.identity.merge import STATUS_MERGED, STATUS_REJECTED, STATUS_UNMERGED, STATUS_UNMERGING, MergeLedger
 from cdp.identity.rules import IdentityRules
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -81,24 +81,31 @@ def unmerge(profile_id: str) -> tuple[dict[str, Any], int]:
     ledger = _ledger(merge_id)
     if profile_id not in (ledger.survivor, ledger.loser):
         raise BadRequest(f"merge {merge_id} did not involve {profile_id}", code="merge_not_of_profile")
-    if ledger.status not in (STATUS_MERGED, STATUS_UNMERGING, STATUS_UNMERGED):
+    status_url = f"/admin/v1/merges/{merge_id}"
+    if ledger.status == STATUS_UNMERGED:
+        return {"mergeId": merge_id, "status": STATUS_UNMERGED, "statusUrl": status_url}, 200
+    if ledger.status == STATUS_REJECTED:
+        raise Conflict(
+            f"merge {merge_id} was refused ({ledger.reason}); there is nothing to undo", code="merge_rejected"
+        )
+    if ledger.status not in (STATUS_MERGED, STATUS_UNMERGING):
         raise Conflict(
             f"merge {merge_id} is {ledger.status}; only a finished merge can be undone", code="merge_not_finished"
         )
     survivor = admin_context().store.get(ledger.survivor)
-    if ledger.status == STATUS_MERGED and survivor is not None and (survivor.merged_into or survivor.merging_into):
-        raise Conflict(
-            f"{ledger.survivor} was since merged into {survivor.merged_into or survivor.merging_into}; undo that first",
-            code="survivor_merged_since",
-        )
+    if ledger.status == STATUS_MERGED and survivor is not None:
+        if survivor.merged_into or survivor.merging_into:
+            raise Conflict(
+                f"{ledger.survivor} was since merged into {survivor.merged_into or survivor.merging_into}; "
+                "undo that first",
+                code="survivor_merged_since",
+            )
+        if survivor.pending_merges:
+            raise Conflict(
+                f"{ledger.survivor} is receiving another merge right now; try again in a minute", code="survivor_busy"
+            )
     execution = identity_admin().workflows.start_unmerge(merge_id, requested_by=f"admin:{profile_id}")
-    status = STATUS_UNMERGED if ledger.status == STATUS_UNMERGED else STATUS_UNMERGING
-    return {
-        "mergeId": merge_id,
-        "status": status,
-        "execution": execution,
-        "statusUrl": f"/admin/v1/merges/{merge_id}",
-    }, 202
+    return {"mergeId": merge_id, "status": STATUS_UNMERGING, "execution": execution, "statusUrl": status_url}, 202
 
 
 def _ledger(merge_id: str) -> MergeLedger:

@@ -231,11 +231,14 @@ class MergeWorkflow:
         return iso_from_ms(self._clock.now_ms())
 
     # merge -----------------------------------------------------------------------------------
-    def plan(self, survivor_id: str, loser_id: str, *, requested_by: str) -> StepResult:
-        merge_id = merge_id_for(survivor_id, loser_id)
+    def plan(self, survivor_id: str, loser_id: str, *, requested_by: str, merge_id: str | None = None) -> StepResult:
+        """`merge_id` is given when an earlier run of this merge is resumed."""
+        merge_id = merge_id or merge_id_for(survivor_id, loser_id)
         for _attempt in range(MAX_RACES):
             ledger = self._store.get_ledger(merge_id)
             if ledger is not None:
+                if ledger.status == STATUS_REJECTED:
+                    self._publish_refusal(ledger)  # again: the run that refused may have died before it
                 return StepResult(merge_id, ledger.status, True, ledger.survivor, ledger.loser)
             first, second = self._root(survivor_id), self._root(loser_id)
             if first.profile_id == second.profile_id:
@@ -272,7 +275,9 @@ class MergeWorkflow:
                 incoming_from=[*survivor.incoming_from, loser.profile_id],
                 version=survivor.version + 1,
             )
-            marked_loser = replace(loser, merging_into=survivor.profile_id, version=loser.version + 1)
+            marked_loser = replace(
+                loser, merging_into=survivor.profile_id, merging_by=merge_id, version=loser.version + 1
+            )
             if self._store.begin(
                 ledger,
                 expected_status=None,
@@ -312,7 +317,13 @@ class MergeWorkflow:
                 merged.pending_merges = [m for m in merged.pending_merges if m != merge_id]
                 merged.incoming_from = [p for p in merged.incoming_from if p != loser.profile_id]
                 merged.version = survivor.version + 1
-                closed = replace(loser, merging_into=None, merged_into=survivor.profile_id, version=loser.version + 1)
+                closed = replace(
+                    loser,
+                    merging_into=None,
+                    merging_by=None,
+                    merged_into=survivor.profile_id,
+                    version=loser.version + 1,
+                )
                 latest = self._ledger(merge_id)
                 done = replace(latest, status=STATUS_MERGED, finalized_at=self._now())
                 if self._store.finish(
@@ -459,7 +470,6 @@ class MergeWorkflow:
         rebuilt.version = profile.version + 1
         return rebuilt
 
-
     def _move_claims(self, keys: Sequence[str], *, source: str, target: str) -> None:
         owners = self._store.claim_owners(keys)
         pending = [key for key in keys if owners.get(key) == source]
@@ -478,7 +488,7 @@ class MergeWorkflow:
             return "unmerged_before"
         # Merges already under way into the survivor bring identifiers too: count them.
         incoming = [p for p in (self._store.get(pid) for pid in survivor.incoming_from) if p is not None]
-        broken = self._rules().violations(owner_of(survivor, loser, *incoming).identifiers)
+        broken = self._rules().added_violations(owner_of(survivor, *incoming).identifiers, owner_of(loser).identifiers)
         return broken[0] if broken else None
 
     def _members(self, profile_id: str) -> list[str]:

@@ -102,7 +102,7 @@ def resolve(
     for identifier in ordered:
         owner = owners.get(identifier.key)
         if owner is None:
-            broken = rules.violations(held | {identifier})
+            broken = rules.added_violations(held, {identifier})
             if broken:
                 conflicts.append(Conflict(identifier, None, broken[0]))
             else:
@@ -114,7 +114,7 @@ def resolve(
         if any(separation_key(member.profile_id, owner.profile_id) in separated for member in group):
             conflicts.append(Conflict(identifier, owner.profile_id, REASON_SEPARATED))
             continue
-        broken = rules.violations(held | owner.identifiers)
+        broken = rules.added_violations(held, owner.identifiers)
         if broken:
             conflicts.append(Conflict(identifier, owner.profile_id, broken[0]))
             continue

@@ -52,6 +52,24 @@ class IdentityRules:
         }
         return sorted(broken)
 
+    def added_violations(self, base: Iterable[Identifier], extra: Iterable[Identifier]) -> list[str]:
+        """Rules that joining `extra` to `base` would break that neither breaks on its own terms.
+
+        A limit is broken when the joined count is over it and larger than either side's count:
+        a profile already over a limit an admin tightened later keeps what it has and can still
+        be found by it, but gains nothing more of that type.
+        """
+        base_counts = Counter(_limit_bucket(identifier) for identifier in set(base))
+        extra_counts = Counter(_limit_bucket(identifier) for identifier in set(extra))
+        joined = Counter(_limit_bucket(identifier) for identifier in set(base) | set(extra))
+        broken = {
+            f"max_{id_type}"
+            for (id_type, scope), count in joined.items()
+            if count > self.max_per_type.get(id_type, MAX_LIMIT)
+            and count > max(base_counts[(id_type, scope)], extra_counts[(id_type, scope)])
+        }
+        return sorted(broken)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "blocked_values": sorted(self.blocked_values),
@@ -105,6 +123,20 @@ class IdentityRules:
 
 
 DEFAULT_RULES = IdentityRules()
+
+
+def rules_from_storage(document: Mapping[str, Any], *, version: int) -> IdentityRules:
+    """Stored rules, read leniently: a newer or older set of identifier types must not make the
+    workspace's rules unreadable (every event would fail). Unknown types are dropped and types
+    the stored priority lacks go last, in the default order; writes stay strict (`from_dict`)."""
+    stored_priority = document.get("priority")
+    priority = [t for t in stored_priority if t in IDENTIFIER_TYPES] if isinstance(stored_priority, list) else []
+    priority = list(dict.fromkeys(priority)) + [t for t in DEFAULT_PRIORITY if t not in priority]
+    stored_limits = document.get("max_per_type")
+    limits = (
+        {k: v for k, v in stored_limits.items() if k in IDENTIFIER_TYPES} if isinstance(stored_limits, Mapping) else {}
+    )
+    return IdentityRules.from_dict({**document, "priority": priority, "max_per_type": limits}, version=version)
 
 
 def _limit_bucket(identifier: Identifier) -> tuple[str, str]:

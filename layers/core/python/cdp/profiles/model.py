@@ -62,6 +62,7 @@ class Profile:
     last_order_at: str | None = None
     merged_into: str | None = None  # this profile was merged; reads and writes follow the pointer
     merging_into: str | None = None  # a merge of this profile is under way: new events go there
+    merging_by: str | None = None  # that merge's id, so an event can ask for it to be resumed
     pending_merges: list[str] = field(default_factory=list)  # merges into this profile under way
     incoming_from: list[str] = field(default_factory=list)  # their losers: identifiers on the way here
 

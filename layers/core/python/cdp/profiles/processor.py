@@ -90,8 +90,9 @@ class ProfileStore(Protocol):
 
 
 class MergeRequester(Protocol):
-    def request(self, survivor_id: str, loser_id: str, *, requested_by: str) -> None:
-        """Start merging `loser_id` into `survivor_id`; a repeated request is a no-op."""
+    def request(self, survivor_id: str, loser_id: str, *, requested_by: str, merge_id: str | None = None) -> None:
+        """Start merging `loser_id` into `survivor_id` (or resume merge `merge_id`); a repeated
+        request is a no-op while that merge runs or after it succeeded."""
         ...
 
 
@@ -112,12 +113,15 @@ class ProcessResult:
     conflicts: list[Conflict] = field(default_factory=list)
     published: list[DomainEvent] = field(default_factory=list)
     merge_from: list[str] = field(default_factory=list)
+    # Merges under way that this event's identifiers passed through: (survivor, loser, merge id).
+    # Asking again resumes one whose run failed; while it runs, the request is a no-op.
+    resume: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class NoMerges:
     """For deployments and tests without the merge workflow: conflicts stay recorded only."""
 
-    def request(self, survivor_id: str, loser_id: str, *, requested_by: str) -> None:
+    def request(self, survivor_id: str, loser_id: str, *, requested_by: str, merge_id: str | None = None) -> None:
         return None
 
 
@@ -171,7 +175,12 @@ class EventProcessor:
         for domain_event in result.published:
             if domain_event.name == MERGE_REQUESTED:
                 detail = domain_event.detail
-                self._merges.request(detail["profileId"], detail["mergeProfileId"], requested_by=detail["eventId"])
+                self._merges.request(
+                    detail["profileId"],
+                    detail["mergeProfileId"],
+                    requested_by=detail["eventId"],
+                    merge_id=detail.get("mergeId"),
+                )
         return result
 
     def _bind_account_link(self, event: CanonicalEvent) -> None:
@@ -197,7 +206,7 @@ class EventProcessor:
             if attempt:  # lost a race: back off with jitter so hot profiles do not retry in lockstep
                 time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2**attempt))
             claims = self._store.owners(event.identifiers)
-            roots, separated = self._roots(set(claims.values()))
+            roots, separated, resume = self._roots(set(claims.values()))
             incoming = self._incoming(roots)
             owners = {
                 key: owner_of(roots[profile_id], *incoming.get(roots[profile_id].profile_id, []))
@@ -215,7 +224,13 @@ class EventProcessor:
             changes = apply_event(profile, event, attach, now)
             profile.version = expected_version + 1
             result = ProcessResult(
-                event, profile.profile_id, "applied", changes, resolution.conflicts, merge_from=resolution.merge_from
+                event,
+                profile.profile_id,
+                "applied",
+                changes,
+                resolution.conflicts,
+                merge_from=resolution.merge_from,
+                resume=resume,
             )
             # The events to publish are committed with the profile: if publishing fails, the
             # retried record finds them on the marker instead of recomputing "no change".
@@ -247,7 +262,7 @@ class EventProcessor:
             root.profile_id: [loaded[pid] for pid in root.incoming_from if pid in loaded] for root in roots.values()
         }
 
-    def _roots(self, profile_ids: set[str]) -> tuple[dict[str, Profile], set[str]]:
+    def _roots(self, profile_ids: set[str]) -> tuple[dict[str, Profile], set[str], list[tuple[str, str, str]]]:
         """Each owning profile and, keyed by its id, the profile it was merged (or is merging) into;
         and which pairs of those roots an unmerge separated.
 
@@ -260,22 +275,34 @@ class EventProcessor:
         if missing:
             raise ProcessingConflict(f"identifiers point at missing profiles {sorted(missing)}")
         roots: dict[str, Profile] = {}
+        resume: dict[str, tuple[str, str, str]] = {}
         for profile_id in profile_ids:
             profile = loaded[profile_id]
-            for _hop in range(MAX_POINTER_HOPS):
+            for _hop in range(MAX_POINTER_HOPS + 1):
                 pointer = profile.merged_into or profile.merging_into
                 if not pointer:
                     break
+                if _hop == MAX_POINTER_HOPS:
+                    raise ProcessingConflict(f"{profile_id} points through more than {MAX_POINTER_HOPS} merges")
+                if profile.merging_into and profile.merging_by:
+                    resume[profile.merging_by] = (profile.merging_into, profile.profile_id, profile.merging_by)
                 target = loaded.get(pointer) or self._store.get(pointer)
                 if target is None:
                     raise ProcessingConflict(f"{profile.profile_id} points at missing profile {pointer}")
                 loaded[pointer] = profile = target
             roots[profile_id] = profile
             roots[profile.profile_id] = profile
+        for root in {root.profile_id: root for root in roots.values()}.values():
+            # The survivor's side of a merge under way: its claims may already have moved, so no
+            # event passes through the loser's pointer any more.
+            merges = [merge_id for merge_id in root.pending_merges if not merge_id.startswith("unmerge:")]
+            losers = root.incoming_from if len(root.incoming_from) == len(merges) else [""] * len(merges)
+            for merge_id, loser in zip(merges, losers, strict=True):
+                resume.setdefault(merge_id, (root.profile_id, loser, merge_id))
         unread = sorted(set(_pairs({root.profile_id for root in roots.values()})) - set(separations))
         if unread:
             separated |= self._store.separated(unread)
-        return roots, separated
+        return roots, separated, [resume[merge_id] for merge_id in sorted(resume)]
 
     def _domain_events(self, result: ProcessResult, now: str) -> list[DomainEvent]:
         event = result.event
@@ -327,6 +354,16 @@ class EventProcessor:
                 detail={"profileId": result.profile_id, "mergeProfileId": other, "eventId": event.event_id},
             )
             for other in result.merge_from
+        )
+        published.extend(
+            DomainEvent(
+                name=MERGE_REQUESTED,
+                id=f"{event.event_id}:resume:{merge_id}",
+                time=now,
+                correlation_id=event.message_id,
+                detail={"profileId": survivor, "mergeProfileId": loser, "eventId": event.event_id, "mergeId": merge_id},
+            )
+            for survivor, loser, merge_id in result.resume
         )
         if result.outcome == "applied" and result.conflicts:
             published.append(

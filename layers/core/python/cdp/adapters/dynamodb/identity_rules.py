@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cdp.adapters.dynamodb.errors import TRANSACTION_CANCELED, error_code, unavailable
 from cdp.errors import Conflict
-from cdp.identity.rules import DEFAULT_RULES, IdentityRules
+from cdp.identity.rules import DEFAULT_RULES, IdentityRules, rules_from_storage
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 PK_PREFIX = "CONFIG#identity-rules#"
@@ -32,7 +32,7 @@ class DynamoIdentityRules:
             raise unavailable(exc, "reading identity rules") from exc
         if not item:
             return DEFAULT_RULES
-        return IdentityRules.from_dict(json.loads(item["doc"]["S"]), version=int(item["version"]["N"]))
+        return rules_from_storage(json.loads(item["doc"]["S"]), version=int(item["version"]["N"]))
 
     def put(self, rules: IdentityRules, *, expected_version: int) -> IdentityRules:
         stored = IdentityRules.from_dict(rules.as_dict(), version=expected_version + 1)

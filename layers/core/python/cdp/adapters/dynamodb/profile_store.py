@@ -6,6 +6,7 @@ Item layout (pk / sk):
   ID#<type>#<value> / ID              identifier claim: which profile owns it
   APPLIED#<event id> / APPLIED        the event was folded in (processing idempotency)
   MERGE#<merge id> / MERGE            merge ledger: who into whom, what moved, status
+  MERGE#<merge id> / COUNTERS         entries moved / returned, ADDed by each move transaction
   SEPARATION#<a>|<b> / SEPARATION     an unmerge split these profiles: never auto-merge again
 """
 
@@ -64,6 +65,7 @@ def profile_to_document(profile: Profile) -> dict[str, Any]:
         "last_order_at": profile.last_order_at,
         "merged_into": profile.merged_into,
         "merging_into": profile.merging_into,
+        "merging_by": profile.merging_by,
         "pending_merges": profile.pending_merges,
         "incoming_from": profile.incoming_from,
     }
@@ -92,6 +94,7 @@ def profile_from_item(item: dict[str, Any]) -> Profile:
         last_order_at=doc.get("last_order_at"),
         merged_into=doc.get("merged_into"),
         merging_into=doc.get("merging_into"),
+        merging_by=doc.get("merging_by"),
         pending_merges=list(doc.get("pending_merges", [])),
         incoming_from=list(doc.get("incoming_from", [])),
     )
@@ -288,8 +291,24 @@ class DynamoProfileStore:
 
     # merges ---------------------------------------------------------------------------------
     def get_ledger(self, merge_id: str) -> MergeLedger | None:
-        item = self._get_item(f"MERGE#{merge_id}", "MERGE")
-        return _ledger_from_item(item) if item else None
+        """The ledger and its counters (a separate item, so ledger writes never reset them)."""
+        try:
+            items = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": _s(f"MERGE#{merge_id}")},
+                ConsistentRead=True,
+            ).get("Items", [])
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading a merge ledger") from exc
+        by_sort_key = {item["sk"]["S"]: item for item in items}
+        if "MERGE" not in by_sort_key:
+            return None
+        ledger = _ledger_from_item(by_sort_key["MERGE"])
+        counters = by_sort_key.get("COUNTERS", {})
+        ledger.events_moved = int(counters.get("events_moved", {}).get("N", ledger.events_moved))
+        ledger.events_returned = int(counters.get("events_returned", {}).get("N", ledger.events_returned))
+        return ledger
 
     def merges_into(self, profile_id: str, limit: int = 100) -> list[MergeLedger]:
         try:
@@ -405,6 +424,8 @@ class DynamoProfileStore:
                     "Delete": {
                         "TableName": self._table,
                         "Key": {"pk": _s(profile_pk(entry.profile_id)), "sk": _s(entry.sort_key)},
+                        # A concurrent duplicate of this step moved it already: do not count it twice.
+                        "ConditionExpression": "attribute_exists(pk)",
                     }
                 }
             )
@@ -413,7 +434,7 @@ class DynamoProfileStore:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": {"pk": _s(f"MERGE#{merge_id}"), "sk": _s("MERGE")},
+                    "Key": {"pk": _s(f"MERGE#{merge_id}"), "sk": _s("COUNTERS")},
                     "UpdateExpression": "ADD #counter :n",
                     "ExpressionAttributeNames": {"#counter": counter},
                     "ExpressionAttributeValues": {":n": {"N": str(len(entries))}},
@@ -433,9 +454,6 @@ class DynamoProfileStore:
                 "survivor": _s(ledger.survivor),
                 "loser": _s(ledger.loser),
                 "doc": _s(_dumps(ledger.as_dict())),
-                # Counters live in their own attributes: move_timeline ADDs to them in its transaction.
-                "events_moved": {"N": str(ledger.events_moved)},
-                "events_returned": {"N": str(ledger.events_returned)},
                 # gsi1: the merges into a profile, oldest first (admin: pick one to undo)
                 "gsi1pk": _s(f"MERGES#{ledger.survivor}"),
                 "gsi1sk": _s(f"{ledger.planned_at}#{ledger.merge_id}"),
@@ -481,10 +499,8 @@ class DynamoProfileStore:
 
 
 def _ledger_from_item(item: dict[str, Any]) -> MergeLedger:
-    ledger = MergeLedger.from_dict(json.loads(item["doc"]["S"]))
-    ledger.events_moved = int(item.get("events_moved", {}).get("N", ledger.events_moved))
-    ledger.events_returned = int(item.get("events_returned", {}).get("N", ledger.events_returned))
-    return ledger
+    """From the ledger item alone (its counters as of its last write; get_ledger adds live ones)."""
+    return MergeLedger.from_dict(json.loads(item["doc"]["S"]))
 
 
 def _timeline_entry(profile_id: str, item: dict[str, Any]) -> TimelineEntry:
