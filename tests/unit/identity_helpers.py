@@ -175,4 +175,5 @@ def essence(profile: Profile) -> dict[str, Any]:
         "revenue": profile.revenue,
         "first_order_at": profile.first_order_at,
         "last_order_at": profile.last_order_at,
+        "computed": profile.computed.as_dict(),
     }

@@ -150,6 +150,16 @@ def test_a_merge_moves_identifiers_and_timeline_and_folds_with_explicit_preceden
         "revenue": {"TWD": 350.5},  # sums
         "first_order_at": _at(9, 5),
         "last_order_at": _at(10, 30),
+        # computed state: both orders in that day's bucket
+        "computed": {
+            "daily": {"2024-05-01": [2, 350.5]},
+            "valued_orders": 2,
+            "line_messages": 0,
+            "line_postbacks": 0,
+            "line_clicks": 0,
+            "last_line_click_at": None,
+            "stores": {},
+        },
     }
     assert merged.pending_merges == [] and merged.merged_into is None
     assert merged.created_at == world.store.profiles[web].created_at  # earliest created

@@ -5,6 +5,7 @@ documented precedence."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cdp.events.canonical import CanonicalEvent
@@ -31,11 +32,13 @@ class Spec:
     follow: str
     account: int
     channel: str
+    day: int
+    store: str | None
 
 
 specs = st.builds(
     Spec,
-    kind=st.sampled_from(["identify", "order", "view", "consent", "follow"]),
+    kind=st.sampled_from(["identify", "order", "view", "consent", "follow", "message", "postback", "click"]),
     minute=st.integers(0, 4),  # ties are likely
     traits=st.dictionaries(st.sampled_from(["name", "tier", "city"]), st.integers(0, 3), max_size=2).map(
         lambda d: tuple(sorted(d.items()))
@@ -48,11 +51,15 @@ specs = st.builds(
     follow=st.sampled_from(["friend", "blocked"]),
     account=st.integers(0, 1),
     channel=st.sampled_from(["web", "app", "pos", "line"]),
+    day=st.sampled_from([0, 0, 0, 1, 200, 365, 366, 700]),  # old orders fall out of the daily buckets
+    store=st.sampled_from([None, "TPE-101", "TXG-01"]),
 )
 
 
 def _event(n: int, spec: Spec) -> tuple[CanonicalEvent, list[Identifier]]:
-    timestamp = f"2024-05-01T09:0{spec.minute}:00.000Z"
+    timestamp = (datetime(2024, 5, 1, 9, spec.minute, tzinfo=UTC) - timedelta(days=spec.day)).strftime(
+        "%Y-%m-%dT%H:%M:%S.000Z"
+    )
     anon = Identifier("anonymous_id", f"a-{n % 3}")
     if spec.kind == "follow":
         account = (LINE_A, LINE_B)[spec.account]
@@ -72,15 +79,25 @@ def _event(n: int, spec: Spec) -> tuple[CanonicalEvent, list[Identifier]]:
         event_id=f"e-{n:02d}",
         timestamp=timestamp,
         type="identify" if spec.kind == "identify" else "track",
-        event={"identify": None, "order": "Order Completed", "view": "Product Viewed", "consent": "Settings Saved"}[
-            spec.kind
-        ],
+        event={
+            "identify": None,
+            "order": "Order Completed",
+            "view": "Product Viewed",
+            "consent": "Settings Saved",
+            "message": "LINE Message Received",
+            "postback": "LINE Postback",
+            "click": "LINE Link Clicked",
+        }[spec.kind],
         channel=spec.channel,
         traits=dict(spec.traits) if spec.kind == "identify" else {},
         identifiers=[anon],
     )
     if spec.kind == "order":
         event.properties = {"revenue": spec.cents / 100, "currency": spec.currency}
+        if spec.store is not None:
+            event.properties["store_id"] = spec.store
+    if spec.kind == "click" and spec.channel != "line":
+        event.properties = {"src": "line"} if spec.account else {}
     if spec.kind == "consent":
         event.context = {"consent": dict(spec.consent)}
     return event, [anon]
@@ -107,6 +124,7 @@ def _person(profile: Profile) -> dict[str, Any]:
         "seen": (profile.first_seen_at, profile.last_seen_at),
         "orders": (profile.order_count, profile.first_order_at, profile.last_order_at),
         "revenue": profile.revenue,
+        "computed": profile.computed.as_dict(),
     }
 
 

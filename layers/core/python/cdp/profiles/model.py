@@ -12,6 +12,7 @@ from typing import Any
 
 from cdp.events.canonical import CanonicalEvent
 from cdp.identity.identifiers import Identifier
+from cdp.profiles.computed import ComputedState, apply_engagement, apply_order, merge_computed
 
 MAX_REJECTED_KEPT = 20
 ORDER_EVENT = "Order Completed"
@@ -65,6 +66,7 @@ class Profile:
     merging_by: str | None = None  # that merge's id, so an event can ask for it to be resumed
     pending_merges: list[str] = field(default_factory=list)  # merges into this profile under way
     incoming_from: list[str] = field(default_factory=list)  # their losers: identifiers on the way here
+    computed: ComputedState = field(default_factory=ComputedState)  # see cdp.profiles.computed
 
     @classmethod
     def new(cls, profile_id: str, now: str) -> Profile:
@@ -126,6 +128,7 @@ def apply_event(profile: Profile, event: CanonicalEvent, attach: list[Identifier
                 changes.append(f"consent:{key}")
     if event.event == ORDER_EVENT and event.type == "track":
         changes.extend(_apply_order(profile, event))
+    changes.extend(apply_engagement(profile.computed, event))
     for rejected in event.rejected_identifiers:
         entry = {"type": rejected.type, "value": rejected.raw, "reason": rejected.reason, "at": event.timestamp}
         if entry not in profile.rejected_identifiers:
@@ -164,6 +167,7 @@ def order_amount(event: CanonicalEvent) -> tuple[str, float] | None:
 def _apply_order(profile: Profile, event: CanonicalEvent) -> list[str]:
     profile.order_count += 1
     amount = order_amount(event)
+    apply_order(profile.computed, event, amount)
     if amount is not None:
         currency, value = amount
         profile.revenue[currency] = round(profile.revenue.get(currency, 0.0) + value, 4)
@@ -197,7 +201,8 @@ def merge_profiles(survivor: Profile, loser: Profile, now: str) -> Profile:
 
     contact traits, follow state and consent: newest wins (by event time); money and counters:
     sums; first seen / first order / created: earliest; last seen / last order: latest;
-    identifiers and tags: union (the earlier tag stamp is kept).
+    identifiers and tags: union (the earlier tag stamp is kept); computed state: daily buckets and
+    counts summed, last click latest (`merge_computed`).
     """
     merged = Profile(
         profile_id=survivor.profile_id,
@@ -235,6 +240,7 @@ def merge_profiles(survivor: Profile, loser: Profile, now: str) -> Profile:
         merging_into=survivor.merging_into,
         pending_merges=list(survivor.pending_merges),
         incoming_from=[pid for pid in survivor.incoming_from if pid != loser.profile_id],
+        computed=merge_computed(survivor.computed, loser.computed),
     )
     return merged
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from cdp.clock import SystemClock, iso_from_ms
 from cdp.errors import BadRequest, NotFound
 from cdp.identity.identifiers import Identifier, IdentifierNormalizer, line_identifier
+from cdp.profiles.computed import computed_traits
 from cdp.profiles.model import Profile
 
 LOOKUP_TYPES = ("email", "phone", "member_id", "line", "anonymous_id", "wechat_unionid", "wechat_openid", "idfa")
@@ -20,7 +22,10 @@ class ProfileReader(Protocol):
     def latest_events(self, profile_id: str, limit: int) -> list[dict[str, Any]]: ...
 
 
-def profile_view(reader: ProfileReader, profile_id: str, *, timeline_limit: int) -> dict[str, Any]:
+def profile_view(
+    reader: ProfileReader, profile_id: str, *, timeline_limit: int, now: str | None = None
+) -> dict[str, Any]:
+    """`now` (ISO-8601 UTC, the current time by default) is when windowed computed traits are evaluated."""
     profile = _follow_merges(reader, profile_id)
     return {
         "profile_id": profile.profile_id,
@@ -60,6 +65,7 @@ def profile_view(reader: ProfileReader, profile_id: str, *, timeline_limit: int)
             key: {"granted": stamped.value, "source": stamped.source, "updated_at": stamped.at}
             for key, stamped in sorted(profile.consent.items())
         },
+        "computed_traits": computed_traits(profile, now or iso_from_ms(SystemClock().now_ms())),
         "tags": profile.tags,
         "merging_into": profile.merging_into,
         "rejected_identifiers": profile.rejected_identifiers,

@@ -25,6 +25,7 @@ from cdp.errors import StoreUnavailable
 from cdp.events.canonical import CanonicalEvent
 from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import MergeLedger, TimelineEntry
+from cdp.profiles.computed import ComputedState
 from cdp.profiles.model import Profile, Stamped
 from cdp.profiles.processor import CommitOutcome
 
@@ -68,6 +69,7 @@ def profile_to_document(profile: Profile) -> dict[str, Any]:
         "merging_by": profile.merging_by,
         "pending_merges": profile.pending_merges,
         "incoming_from": profile.incoming_from,
+        "computed": profile.computed.as_dict(),
     }
 
 
@@ -97,6 +99,7 @@ def profile_from_item(item: dict[str, Any]) -> Profile:
         merging_by=doc.get("merging_by"),
         pending_merges=list(doc.get("pending_merges", [])),
         incoming_from=list(doc.get("incoming_from", [])),
+        computed=ComputedState.from_dict(doc.get("computed")),
     )
 
 
