@@ -162,6 +162,14 @@ def test_get_profile_shape(stack: Stack, people: dict[str, str]) -> None:
     ]
     assert body["events"][1]["properties"] == {"revenue": 5000, "currency": "TWD"}
     assert body["rejected_identifiers"] == []
+    # computed traits come from the stored profile, evaluated now (the 2024 order is out of every window)
+    computed = body["computed_traits"]
+    assert computed["evaluated_at"] > "2024-05-01"
+    assert (computed["ltv"], computed["average_order_value"], computed["currency"]) == (5000.0, 5000.0, "TWD")
+    assert computed["orders"] == {"all_time": 1, "30d": 0, "90d": 0, "365d": 0}
+    assert computed["last_purchase_at"] == "2024-05-01T09:05:00.000Z"
+    assert computed["channel_mix"] == "omnichannel"
+    assert computed["line_engagement"] == {"messages": 0, "postbacks": 0, "clicks": 0, "last_click_at": None}
 
 
 def test_the_line_friend_has_line_status(stack: Stack, people: dict[str, str]) -> None:

@@ -74,6 +74,29 @@ def test_applied_writes_profile_claims_timeline_and_marker(
     assert int(marker["expires_at"]["N"]) == epoch_seconds(event.received_at) + APPLIED_MARKER_TTL_SECONDS
 
 
+def test_computed_traits_state_is_stored_with_the_profile(
+    store: DynamoProfileStore, amy: tuple[str, CanonicalEvent]
+) -> None:
+    profile_id, _ = amy
+    order = partner_event(
+        "m-amy-2",
+        type="track",
+        event="Order Completed",
+        userId="M-1001",
+        properties={"revenue": 5000, "store_id": "TPE-101"},
+        context={"channel": "pos"},
+    )
+    current = store.get(profile_id)
+    assert current is not None
+    assert commit(store, order, current, []) is CommitOutcome.APPLIED
+
+    stored = store.get(profile_id)
+    assert stored is not None
+    assert stored.computed == current.computed
+    assert stored.computed.daily == {"2024-05-01": (1, 5000.0)}
+    assert stored.computed.stores["TPE-101"].orders == 1
+
+
 def test_replaying_the_same_event_is_already_applied_and_changes_nothing(
     stack: Stack, store: DynamoProfileStore, amy: tuple[str, CanonicalEvent]
 ) -> None:

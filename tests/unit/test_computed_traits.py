@@ -9,13 +9,16 @@ from typing import Any
 
 import pytest
 from cdp.adapters.dynamodb.profile_store import profile_from_item, profile_to_document
+from cdp.domain_events import PROFILE_UPDATED
 from cdp.events.canonical import CanonicalEvent
 from cdp.profiles.computed import BUCKET_DAYS, ComputedState, computed_traits, is_line_click, window_figures
 from cdp.profiles.model import Profile, apply_event, merge_profiles, rebuild_profile
+from cdp.profiles.processor import EventProcessor
 from cdp.profiles.views import profile_view
 
-from tests.fakes import FakeProfileStore
-from tests.unit.builders import NOW_ISO, canonical
+from tests.fakes import FakeProfileStore, FakePublisher
+from tests.fixtures import line_events as line
+from tests.unit.builders import LINE_PROVIDER, NOW_ISO, canonical, line_raw, partner_raw
 
 T0 = "2024-01-01T00:00:00.000Z"
 NOW = "2024-06-30T12:00:00.000Z"
@@ -326,3 +329,40 @@ def test_profile_view_shows_computed_traits_at_the_given_time() -> None:
     assert view["computed_traits"]["revenue"]["30d"] == 1200.0
     # without a time it is evaluated now
     assert profile_view(store, "p_amy", timeline_limit=1)["computed_traits"]["evaluated_at"] > NOW
+
+
+# through the processor ---------------------------------------------------------------------------
+def test_processed_line_events_update_engagement_once_and_are_published(
+    processor: EventProcessor, profile_store: FakeProfileStore, publisher: FakePublisher
+) -> None:
+    # Given a message and a postback from a LINE user, and a tracked-link click sent as a Segment call
+    message = line_raw(line.text_message("有 M 號嗎", timestamp=1_714_557_660_000))
+    answer = line_raw(line.postback(timestamp=1_714_557_720_000))
+    click = partner_raw(
+        {
+            "type": "track",
+            "event": "LINE Link Clicked",
+            "messageId": "click-1",
+            "anonymousId": "anon-click",
+            "timestamp": "2024-05-01T10:05:00Z",
+            "context": {"channel": "line", "externalIds": [{"type": "line", "id": f"{LINE_PROVIDER}:{line.USER_ID}"}]},
+        }
+    )
+
+    results = [processor.process(raw) for raw in (message, answer, click)]
+    # When the stream redelivers the message
+    replay = processor.process(message)
+
+    # Then each counts once on the one profile, and each change was published
+    assert {result.profile_id for result in results} == {replay.profile_id}
+    profile = profile_store.profiles[results[0].profile_id]
+    assert computed_traits(profile, NOW)["line_engagement"] == {
+        "messages": 1,
+        "postbacks": 1,
+        "clicks": 1,
+        "last_click_at": "2024-05-01T10:05:00.000Z",
+    }
+    assert all("line_engagement" in result.changes for result in results)
+    assert replay.outcome == "already_applied"
+    # (a replay republishes what was committed with the event: same ids, so consumers dedupe)
+    assert len({event.id for event in publisher.published if event.name == PROFILE_UPDATED}) == 3

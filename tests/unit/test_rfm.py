@@ -7,7 +7,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cdp.profiles.model import Profile, apply_event
-from cdp.profiles.rfm import GROUP_TABLE, GROUPS, NO_GROUP, RfmRow, RfmScore, rfm_group, rfm_row, rfm_scores
+from cdp.profiles.rfm import (
+    GROUP_TABLE,
+    GROUPS,
+    NO_GROUP,
+    RfmRow,
+    RfmScore,
+    rfm_for_profiles,
+    rfm_group,
+    rfm_row,
+    rfm_scores,
+)
 
 from tests.unit.builders import NOW_ISO, canonical
 
@@ -121,13 +131,40 @@ def test_group_table() -> None:
         rfm_group(1, 6, 1)
 
 
-def test_rfm_row_takes_the_window_figures_from_the_computed_traits() -> None:
-    profile = Profile.new("p", NOW_ISO)
-    for event_id, days, revenue in [("o-1", 2, 1000), ("o-2", 40, 3000), ("o-3", 500, 9000)]:
-        order = canonical(event_id=event_id, timestamp=_ago(days), event="Order Completed", channel="pos")
+def _buyer(profile_id: str, orders: list[tuple[int, float]]) -> Profile:
+    profile = Profile.new(profile_id, NOW_ISO)
+    for n, (days, revenue) in enumerate(orders):
+        order = canonical(event_id=f"{profile_id}-{n}", timestamp=_ago(days), event="Order Completed", channel="pos")
         order.properties = {"revenue": revenue}
         apply_event(profile, order, [], NOW_ISO)
+    return profile
+
+
+def test_rfm_row_takes_the_window_figures_from_the_computed_traits() -> None:
+    profile = _buyer("p", [(2, 1000), (40, 3000), (500, 9000)])
 
     assert rfm_row(profile, now=NOW, window_days=30) == RfmRow("p", _ago(2), 1, 1000.0)
     assert rfm_row(profile, now=NOW) == RfmRow("p", _ago(2), 2, 4000.0)
     assert rfm_row(profile, now=NOW, window_days=1000) == RfmRow("p", _ago(2), 3, 13000.0)  # all time
+
+
+def test_rfm_for_profiles_scores_live_profiles_from_their_computed_traits() -> None:
+    merged_away = _buyer("gone", [(1, 99999)])
+    merged_away.merged_into = "big"
+    profiles = [
+        _buyer("big", [(1, 5000), (10, 5000), (20, 5000)]),
+        _buyer("small", [(200, 300)]),
+        _buyer("old", [(400, 9000)]),  # nothing in the 365-day window
+        Profile.new("never", NOW_ISO),
+        merged_away,
+    ]
+
+    scores = rfm_for_profiles(profiles, now=NOW)
+
+    # n = 2: the better row has one worse row -> 1 + 5 * 1 // 2 = 3; the other 1
+    assert scores == {
+        "big": RfmScore("big", 3, 3, 3, "loyal"),
+        "small": RfmScore("small", 1, 1, 1, "lost"),
+        "old": RfmScore("old", None, None, None, NO_GROUP),
+        "never": RfmScore("never", None, None, None, NO_GROUP),
+    }

@@ -33,7 +33,7 @@ and lost bought little and long ago (lost: the oldest fifth).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -110,12 +110,21 @@ def rfm_row(profile: Profile, *, now: str, window_days: int = DEFAULT_WINDOW_DAY
     """A profile's RFM input for the window ending at `now`, from its computed traits.
 
     Windows up to the kept daily buckets (366 days) are exact; longer ones use all-time figures.
+    RFM is evaluated at the present: a profile whose last order is after `now` sits out.
     """
     if window_days <= BUCKET_DAYS:
         orders, revenue = window_figures(profile.computed, now, window_days)
     else:
         orders, revenue = profile.order_count, profile.revenue.get(WORKSPACE_CURRENCY, 0.0)
     return RfmRow(profile.profile_id, profile.last_order_at, orders, revenue)
+
+
+def rfm_for_profiles(
+    profiles: Iterable[Profile], *, now: str, window_days: int = DEFAULT_WINDOW_DAYS
+) -> dict[str, RfmScore]:
+    """The batch entry point: scores and groups of every live profile (merged-away ones skipped)."""
+    rows = [rfm_row(profile, now=now, window_days=window_days) for profile in profiles if not profile.merged_into]
+    return rfm_scores(rows, now=now, window_days=window_days)
 
 
 def _scorer(values: list[float]) -> Callable[[float], int]:
