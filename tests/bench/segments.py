@@ -36,7 +36,7 @@ RULE = {
                 "value": 3000,
             }
         },
-        {"event": {"name": "Link Clicked", "where": [{"property": "channel", "op": "eq", "value": "line"}]}},
+        {"event": {"name": "Link Clicked", "where": [{"property": "context.channel", "op": "eq", "value": "line"}]}},
         {"or": [{"attribute": {"field": "traits.city", "op": "eq", "value": "Taipei"}}, {"tag": {"group": "asked"}}]},
     ]
 }
@@ -65,7 +65,7 @@ def generate(count: int, seed: int = 7) -> tuple[list[ProfileFacts], list[tuple[
             properties: dict[str, Any] = (
                 {"revenue": rng.randint(100, 4000)}
                 if name == "Order Completed"
-                else {"channel": rng.choice(["line", "web"])}
+                else {"context": {"channel": rng.choice(["line", "web"])}}
             )
             timestamp = NOW - timedelta(minutes=rng.randint(0, 90 * 24 * 60))
             events.append((profile_id, EventFact(name, timestamp, properties)))

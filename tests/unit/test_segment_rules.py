@@ -39,7 +39,7 @@ VIP_PREVIEW = {
                 "value": 3000,
             }
         },
-        {"event": {"name": "Link Clicked", "where": [{"property": "channel", "op": "eq", "value": "line"}]}},
+        {"event": {"name": "Link Clicked", "where": [{"property": "context.channel", "op": "eq", "value": "line"}]}},
     ]
 }
 
@@ -79,7 +79,13 @@ def test_parses_s1_rules_into_the_ast() -> None:
         "Order Completed", (), timedelta(days=30), "sum", ("revenue",), "gt", 3000.0
     )
     assert vip.children[1] == EventCondition(
-        "Link Clicked", (PropertyFilter(("channel",), Predicate("eq", "line")),), None, "count", None, "gte", 1.0
+        "Link Clicked",
+        (PropertyFilter(("context", "channel"), Predicate("eq", "line")),),
+        None,
+        "count",
+        None,
+        "gte",
+        1.0,
     )
 
 
@@ -223,9 +229,9 @@ def test_s1_step6_vip_preview_enters_on_the_click() -> None:
     u1 = ProfileFacts("u1", line_status="friend")
     order = EventFact("Order Completed", NOW - timedelta(days=2), {"revenue": 5000})
     assert not _in(VIP_PREVIEW, u1, [order])
-    web_click = EventFact("Link Clicked", NOW, {"channel": "web"})
+    web_click = EventFact("Link Clicked", NOW, {"context": {"channel": "web"}})
     assert not _in(VIP_PREVIEW, u1, [order, web_click])
-    line_click = EventFact("Link Clicked", NOW, {"channel": "line"})
+    line_click = EventFact("Link Clicked", NOW, {"context": {"channel": "line"}})
     assert _in(VIP_PREVIEW, u1, [order, web_click, line_click])
     old_order = EventFact("Order Completed", NOW - timedelta(days=31), {"revenue": 5000})
     assert not _in(VIP_PREVIEW, u1, [old_order, line_click])
@@ -446,8 +452,8 @@ def test_sql_s1_rules(db: duckdb.DuckDBPyConnection) -> None:
     )
     rows = [
         ("u1", "Order Completed", NOW - timedelta(days=3), {"revenue": 5000}),
-        ("u1", "Link Clicked", NOW - timedelta(hours=1), {"channel": "line"}),
-        ("u2", "Link Clicked", NOW - timedelta(hours=1), {"channel": "line"}),
+        ("u1", "Link Clicked", NOW - timedelta(hours=1), {"context": {"channel": "line"}}),
+        ("u2", "Link Clicked", NOW - timedelta(hours=1), {"context": {"channel": "line"}}),
     ]
     db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", [[p, n, t, json.dumps(props)] for p, n, t, props in rows])
     assert _select(db, NEVER_PURCHASED_AND_LINE_REACHABLE) == {"u2"}

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
+import jsonschema
 import pytest
-from cdp.segments import EventFact, ProfileFacts, evaluate, parse_rule, to_select
+from cdp.segments import EventFact, ProfileFacts, evaluate, parse_rule, rule_schema, to_select
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -244,7 +245,7 @@ def _load(db: duckdb.DuckDBPyConnection, population: list[Any]) -> list[tuple[Pr
 
 
 @settings(
-    max_examples=250,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
@@ -262,3 +263,95 @@ def test_python_and_duckdb_select_the_same_profiles(
         query, params = to_select(rule, NOW)
         selected = {row[0] for row in db.execute(query, params).fetchall()}
         assert selected == expected, json.dumps(data)
+
+
+# exhaustive edges --------------------------------------------------------------------------------
+EDGE_VALUES: tuple[Any, ...] = (
+    *STRINGS,
+    None,
+    True,
+    False,
+    0,
+    -3,
+    10,
+    10.0,
+    2.5,
+    5000,
+    -0.5,
+    [1, "a"],
+    {"r": 3},
+)
+EDGE_OFFSETS_MINUTES = (-1, *WINDOW_EDGES_MINUTES, 30 * 1440 + 1, 30 * 1440 - 1)
+
+
+def _edge_population() -> list[Any]:
+    """One profile per stored value (plus one without the trait), each with events at every
+    window edge carrying that value as a property."""
+    population = []
+    for index, value in enumerate((*EDGE_VALUES, "<missing>")):
+        traits = {} if value == "<missing>" else {"a": value}
+        events = [
+            EventFact(name, NOW - timedelta(minutes=minutes), {"revenue": minutes % 7 + 0.5, **traits})
+            for name in EVENT_NAMES
+            for minutes in {
+                EDGE_OFFSETS_MINUTES[index % len(EDGE_OFFSETS_MINUTES)],
+                EDGE_OFFSETS_MINUTES[(index * 5 + 3) % len(EDGE_OFFSETS_MINUTES)],
+            }
+        ]
+        population.append(((traits, traits, frozenset(), None, {}, frozenset()), events, set()))
+    return population
+
+
+def _edge_rules() -> list[dict[str, Any]]:
+    conditions: list[dict[str, Any]] = [{"op": "exists"}, {"op": "not_exists"}]
+    for op in ("eq", "neq", "in", "gt", "gte", "lt", "lte", "contains", "starts_with"):
+        for value in EDGE_VALUES:
+            if value is None or isinstance(value, list | dict):
+                continue
+            if op in ("contains", "starts_with") and not isinstance(value, str):
+                continue
+            if op in ("gt", "gte", "lt", "lte") and isinstance(value, bool):
+                continue
+            conditions.append({"op": op, "value": [value, "x"] if op == "in" else value})
+    for op in ("within_last", "before_last"):
+        for duration in ({"days": 1}, {"days": 7}, {"days": 30}, {"hours": 2}, {"minutes": 1}):
+            conditions.append({"op": op, "value": duration})
+    rules: list[dict[str, Any]] = []
+    for condition in conditions:
+        rules.append({"attribute": {"field": "traits.a", **condition}})
+        rules.append({"attribute": {"field": "computed.a", **condition}})
+        rules.append({"event": {"name": "Order Completed", "where": [{"property": "a", **condition}]}})
+    for days in (1, 2, 6, 7, 30, 60, 400):
+        for aggregate in ("count", "sum", "min", "max"):
+            for op, value in (("gte", 1), ("eq", 0), ("eq", 1), ("eq", 2), ("gt", 3.5), ("lt", 2), ("neq", 0.5)):
+                body: dict[str, Any] = {"name": "LINE Postback", "aggregate": aggregate, "op": op, "value": value}
+                if aggregate != "count":
+                    body["property"] = "revenue"
+                rules.append({"event": {**body, "within": {"last": {"days": days}}}})
+                rules.append({"event": {**body, "within": {"last": {"minutes": days}}}})
+    return rules
+
+
+def test_python_and_duckdb_agree_on_every_edge(db: duckdb.DuckDBPyConnection) -> None:
+    loaded = _load(db, _edge_population())
+    rules = _edge_rules()
+    assert len(rules) > 500
+    disagreements = []
+    for data in rules:
+        rule = parse_rule(data)
+        expected = {f.profile_id for f, events, members in loaded if evaluate(rule, f, events, NOW, members)}
+        query, params = to_select(rule, NOW)
+        if {row[0] for row in db.execute(query, params).fetchall()} != expected:
+            disagreements.append(data)
+    assert disagreements == []
+
+
+def test_generated_rules_are_valid_under_the_published_schema() -> None:
+    validator = jsonschema.Draft202012Validator(rule_schema())
+
+    @settings(max_examples=200, deadline=None)
+    @given(rules=RULES)
+    def check(rules: dict[str, Any]) -> None:
+        assert validator.is_valid(rules)
+
+    check()

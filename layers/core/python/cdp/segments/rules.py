@@ -35,7 +35,8 @@ MAX_IN_VALUES = 100
 MAX_STRING = 256
 MAX_WHERE = 10
 MAX_PATH_SEGMENTS = 4
-NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # trait / computed / property path segments
+# trait / computed / property path segments: "city", "rfm", "30d" (not all digits: never an array index)
+NAME_PATTERN = re.compile(r"[0-9]{0,8}[A-Za-z_][A-Za-z0-9_]{0,63}")
 KEYWORD_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # channels, purposes, identifier types
 ERROR_CODE = "invalid_segment_rule"
 
