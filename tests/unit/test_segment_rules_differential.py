@@ -280,6 +280,16 @@ EDGE_VALUES: tuple[Any, ...] = (
     -0.5,
     [1, "a"],
     {"r": 3},
+    '{"r": 3}',  # a string that looks like JSON stays a string
+    "台北",
+    "台北市🙂",
+    "É",
+    2**53 + 1,
+    2**63 + 5,
+    2**70,
+    -(2**63),
+    1e300,
+    -0.0,
 )
 EDGE_OFFSETS_MINUTES = (-1, *WINDOW_EDGES_MINUTES, 30 * 1440 + 1, 30 * 1440 - 1)
 
@@ -320,6 +330,7 @@ def _edge_rules() -> list[dict[str, Any]]:
     for condition in conditions:
         rules.append({"attribute": {"field": "traits.a", **condition}})
         rules.append({"attribute": {"field": "computed.a", **condition}})
+        rules.append({"attribute": {"field": "traits.a.r", **condition}})
         rules.append({"event": {"name": "Order Completed", "where": [{"property": "a", **condition}]}})
     for days in (1, 2, 6, 7, 30, 60, 400):
         for aggregate in ("count", "sum", "min", "max"):
