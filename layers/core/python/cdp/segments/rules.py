@@ -319,10 +319,12 @@ class _Parser:
 
 
 def _only(body: dict[str, Any], path: str, *, required: set[str], optional: set[str]) -> None:
-    for key in sorted(required - set(body)):
-        raise invalid(path, f"`{key}` is required")
-    for key in sorted(set(body) - required - optional):
-        raise invalid(_pointer(path, key), f"unknown key `{key}`")
+    missing = sorted(required - set(body))
+    if missing:
+        raise invalid(path, f"`{missing[0]}` is required")
+    unknown = sorted(set(body) - required - optional)
+    if unknown:
+        raise invalid(_pointer(path, unknown[0]), f"unknown key `{unknown[0]}`")
 
 
 def _text(value: Any, path: str) -> str:
