@@ -36,6 +36,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/profiles/lookup", ADMIN_API),
     Route("GET", "/admin/v1/profiles/{id}", ADMIN_API),
     Route("GET", "/admin/v1/profiles/{id}/merges", ADMIN_API),
+    Route("POST", "/admin/v1/profiles/{id}/consent", ADMIN_API),
     Route("POST", "/admin/v1/profiles/{id}/unmerge", ADMIN_API),
     Route("GET", "/admin/v1/merges/{id}", ADMIN_API),
     Route("GET", "/admin/v1/identity/rules", ADMIN_API),

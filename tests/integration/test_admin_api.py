@@ -238,3 +238,46 @@ def test_an_unknown_route_is_404(stack: Stack, people: dict[str, str]) -> None:
     status, body = admin(stack, "/admin/v1/segments")
 
     assert (status, body["error"]) == (404, "route_not_found")
+
+
+def _consent(stack: Stack, profile_id: str, body: dict[str, Any], **headers: str) -> tuple[int, Any]:
+    event = api_event(
+        "POST",
+        f"/admin/v1/profiles/{profile_id}/consent",
+        resource="/admin/v1/profiles/{id}/consent",
+        path_parameters={"id": profile_id},
+        headers={**BEARER, "Content-Type": "application/json", **headers},
+        body=json.dumps(body),
+    )
+    response = stack.invoke("admin_api", event)
+    return response["statusCode"], response_json(response)
+
+
+def test_an_opt_out_through_the_api_lands_on_the_timeline_and_makes_the_channel_unreachable(
+    stack: Stack, people: dict[str, str], raw_stream: RawStream
+) -> None:
+    # Given Amy, who granted email marketing at the store
+    grant = {"channel": "email", "purpose": "marketing", "granted": True}
+    status, accepted = _consent(stack, people["amy"], grant, **{"Idempotency-Key": "grant-1"})
+    assert status == 202, accepted
+    assert stack.invoke("event_processor", {"Records": raw_stream.new_records()}) == {"batchItemFailures": []}
+    assert get_profile(stack, people["amy"])[1]["reachability"]["email"] == {
+        "reachable": True,
+        "known": True,
+        "consent": True,
+    }
+
+    # When she opts out (and the client retries the request)
+    opt_out = {"channel": "email", "granted": False}
+    first = _consent(stack, people["amy"], opt_out, **{"Idempotency-Key": "opt-out-1"})
+    retry = _consent(stack, people["amy"], opt_out, **{"Idempotency-Key": "opt-out-1"})
+    assert (first[0], first[1]["duplicate"], retry[1]["duplicate"]) == (202, False, True)
+    assert stack.invoke("event_processor", {"Records": raw_stream.new_records()}) == {"batchItemFailures": []}
+
+    # Then email is unreachable, the change is on her timeline, and bad input is named
+    _, profile = get_profile(stack, people["amy"])
+    assert profile["reachability"]["email"] == {"reachable": False, "known": True, "consent": False}
+    assert profile["consent"]["email:marketing"]["granted"] is False
+    assert sum(1 for e in profile["events"] if e.get("context", {}).get("consent")) == 2
+    status, error = _consent(stack, people["amy"], {"channel": "fax", "granted": False})
+    assert (status, error["error"]) == (400, "invalid_consent_channel")

@@ -8,6 +8,7 @@ from cdp.clock import SystemClock, iso_from_ms
 from cdp.errors import BadRequest, NotFound
 from cdp.identity.identifiers import Identifier, IdentifierNormalizer, line_identifier
 from cdp.profiles.computed import computed_traits
+from cdp.profiles.consent import reachability
 from cdp.profiles.model import Profile
 
 LOOKUP_TYPES = ("email", "phone", "member_id", "line", "anonymous_id", "wechat_unionid", "wechat_openid", "idfa")
@@ -26,7 +27,7 @@ def profile_view(
     reader: ProfileReader, profile_id: str, *, timeline_limit: int, now: str | None = None
 ) -> dict[str, Any]:
     """`now` (ISO-8601 UTC, the current time by default) is when windowed computed traits are evaluated."""
-    profile = _follow_merges(reader, profile_id)
+    profile = current_profile(reader, profile_id)
     return {
         "profile_id": profile.profile_id,
         "requested_id": profile_id if profile_id != profile.profile_id else None,
@@ -67,6 +68,7 @@ def profile_view(
         },
         "computed_traits": computed_traits(profile, now or iso_from_ms(SystemClock().now_ms())),
         "tags": profile.tags,
+        "reachability": reachability(profile),
         "merging_into": profile.merging_into,
         "rejected_identifiers": profile.rejected_identifiers,
         "events": reader.latest_events(profile.profile_id, timeline_limit),
@@ -96,7 +98,8 @@ def find_profile_id(reader: ProfileReader, identifier: Identifier) -> str:
     return owner
 
 
-def _follow_merges(reader: ProfileReader, profile_id: str) -> Profile:
+def current_profile(reader: ProfileReader, profile_id: str) -> Profile:
+    """The profile, or the one it was merged into (following the pointers)."""
     current = profile_id
     for _hop in range(MAX_POINTER_HOPS):
         profile = reader.get(current)
