@@ -23,6 +23,7 @@ from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import MergeLedger, TimelineEntry
 from cdp.profiles.model import Profile
 from cdp.profiles.processor import CommitOutcome
+from cdp.segments.store import Membership, SegmentDefinition
 
 from tests.unit.builders import NOW_MS
 
@@ -590,3 +591,66 @@ class SynchronousMerges:
         execution.status = result.status
         if result.survivor:
             execution.survivor, execution.loser = result.survivor, result.loser or ""
+
+
+class FakeSegmentStore:
+    """SegmentStore in memory, with the DynamoDB adapter's conditional enter / exit."""
+
+    def __init__(self) -> None:
+        self.definitions_by_id: dict[str, SegmentDefinition] = {}
+        self.members_by_segment: dict[str, dict[str, Membership]] = {}
+        self.history: list[tuple[str, str, str, str, int]] = []  # segment, profile, action, at, rule version
+        self.writes = 0
+
+    def create(self, definition: SegmentDefinition) -> bool:
+        if definition.segment_id in self.definitions_by_id:
+            return False
+        self.definitions_by_id[definition.segment_id] = definition
+        return True
+
+    def replace(self, definition: SegmentDefinition, *, expected_version: int) -> bool:
+        stored = self.definitions_by_id.get(definition.segment_id)
+        if stored is None or stored.version != expected_version:
+            return False
+        self.definitions_by_id[definition.segment_id] = definition
+        return True
+
+    def get(self, segment_id: str) -> SegmentDefinition | None:
+        return self.definitions_by_id.get(segment_id)
+
+    def definitions(self) -> list[SegmentDefinition]:
+        return [self.definitions_by_id[key] for key in sorted(self.definitions_by_id)]
+
+    def memberships(self, profile_id: str) -> list[Membership]:
+        return [
+            members[profile_id]
+            for _segment, members in sorted(self.members_by_segment.items())
+            if profile_id in members
+        ]
+
+    def members(self, segment_id: str, *, limit: int, after: str | None = None) -> tuple[list[Membership], str | None]:
+        members = self.members_by_segment.get(segment_id, {})
+        keys = [key for key in sorted(members) if after is None or key > after]
+        page = [members[key] for key in keys[:limit]]
+        return page, (page[-1].profile_id if len(keys) > limit else None)
+
+    def count_members(self, segment_id: str) -> int:
+        return len(self.members_by_segment.get(segment_id, {}))
+
+    def enter(self, segment_id: str, profile_id: str, *, at: str, rule_version: int) -> bool:
+        self.writes += 1
+        members = self.members_by_segment.setdefault(segment_id, {})
+        if profile_id in members:
+            return False
+        members[profile_id] = Membership(segment_id, profile_id, at, rule_version)
+        self.history.append((segment_id, profile_id, "entered", at, rule_version))
+        return True
+
+    def exit(self, segment_id: str, profile_id: str, *, at: str, rule_version: int) -> bool:
+        self.writes += 1
+        members = self.members_by_segment.get(segment_id, {})
+        if profile_id not in members:
+            return False
+        del members[profile_id]
+        self.history.append((segment_id, profile_id, "exited", at, rule_version))
+        return True

@@ -19,6 +19,8 @@ IDENTITY_LINK_REJECTED = "identity.link_rejected"  # an accountLink that bound n
 MERGE_REQUESTED = "identity.merge_requested"
 PROFILE_MERGED = "profile.merged"
 PROFILE_UNMERGED = "profile.unmerged"
+SEGMENT_ENTERED = "segment.entered"
+SEGMENT_EXITED = "segment.exited"
 
 
 @dataclass(frozen=True, slots=True)

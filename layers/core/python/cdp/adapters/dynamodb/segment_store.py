@@ -1,0 +1,216 @@
+"""Segment definitions, memberships and membership history in the core table (see cdp.segments.store)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cdp.adapters.dynamodb.errors import CONDITIONAL_CHECK_FAILED, TRANSACTION_CANCELED, error_code, unavailable
+from cdp.segments.store import ENTERED, EXITED, Membership, SegmentDefinition
+
+DEFINITIONS_INDEX_KEY = "SEGMENTS"
+
+
+def segment_pk(segment_id: str) -> str:
+    return f"SEGMENT#{segment_id}"
+
+
+def memberships_key(profile_id: str) -> str:
+    return f"MEMBERSHIPS#{profile_id}"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+class DynamoSegmentStore:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # definitions -------------------------------------------------------------------------------
+    def create(self, definition: SegmentDefinition) -> bool:
+        return self._put_definition(definition, "attribute_not_exists(pk)", {})
+
+    def replace(self, definition: SegmentDefinition, *, expected_version: int) -> bool:
+        return self._put_definition(definition, "version = :expected", {":expected": {"N": str(expected_version)}})
+
+    def get(self, segment_id: str) -> SegmentDefinition | None:
+        try:
+            item = self._client.get_item(
+                TableName=self._table,
+                Key={"pk": _s(segment_pk(segment_id)), "sk": _s("DEF")},
+                ConsistentRead=True,
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading a segment") from exc
+        return _definition(item) if item else None
+
+    def definitions(self) -> list[SegmentDefinition]:
+        items = self._query_all(
+            {
+                "IndexName": "gsi1",
+                "KeyConditionExpression": "gsi1pk = :pk",
+                "ExpressionAttributeValues": {":pk": _s(DEFINITIONS_INDEX_KEY)},
+            },
+            "listing segments",
+        )
+        return sorted((_definition(item) for item in items), key=lambda d: d.segment_id)
+
+    def _put_definition(self, definition: SegmentDefinition, condition: str, values: dict[str, Any]) -> bool:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": {
+                "pk": _s(segment_pk(definition.segment_id)),
+                "sk": _s("DEF"),
+                "version": {"N": str(definition.version)},
+                "status": _s(definition.status),
+                "doc": _s(json.dumps(definition.as_dict(), ensure_ascii=False, separators=(",", ":"))),
+                "gsi1pk": _s(DEFINITIONS_INDEX_KEY),
+                "gsi1sk": _s(definition.segment_id),
+            },
+            "ConditionExpression": condition,
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            self._client.put_item(**request)
+        except ClientError as exc:
+            if error_code(exc) == CONDITIONAL_CHECK_FAILED:
+                return False
+            raise unavailable(exc, "writing a segment") from exc
+        except BotoCoreError as exc:
+            raise unavailable(exc, "writing a segment") from exc
+        return True
+
+    # memberships -------------------------------------------------------------------------------
+    def memberships(self, profile_id: str) -> list[Membership]:
+        items = self._query_all(
+            {
+                "IndexName": "gsi1",
+                "KeyConditionExpression": "gsi1pk = :pk",
+                "ExpressionAttributeValues": {":pk": _s(memberships_key(profile_id))},
+            },
+            "reading a profile's segments",
+        )
+        return sorted((_membership(item) for item in items), key=lambda m: m.segment_id)
+
+    def members(self, segment_id: str, *, limit: int, after: str | None = None) -> tuple[list[Membership], str | None]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(segment_pk(segment_id)), ":prefix": _s("MEMBER#")},
+            "Limit": limit,
+        }
+        if after:
+            request["ExclusiveStartKey"] = {"pk": _s(segment_pk(segment_id)), "sk": _s(f"MEMBER#{after}")}
+        try:
+            response = self._client.query(**request)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "listing segment members") from exc
+        page = [_membership(item) for item in response.get("Items", [])]
+        return page, (page[-1].profile_id if "LastEvaluatedKey" in response and page else None)
+
+    def count_members(self, segment_id: str) -> int:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(segment_pk(segment_id)), ":prefix": _s("MEMBER#")},
+            "Select": "COUNT",
+        }
+        total = 0
+        try:
+            while True:
+                response = self._client.query(**request)
+                total += int(response.get("Count", 0))
+                if "LastEvaluatedKey" not in response:
+                    return total
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "counting segment members") from exc
+
+    def enter(self, segment_id: str, profile_id: str, *, at: str, rule_version: int) -> bool:
+        member = {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    "pk": _s(segment_pk(segment_id)),
+                    "sk": _s(f"MEMBER#{profile_id}"),
+                    "segment_id": _s(segment_id),
+                    "profile_id": _s(profile_id),
+                    "entered_at": _s(at),
+                    "rule_version": {"N": str(rule_version)},
+                    "gsi1pk": _s(memberships_key(profile_id)),
+                    "gsi1sk": _s(segment_id),
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        return self._transact([member, self._history(segment_id, profile_id, ENTERED, at, rule_version)])
+
+    def exit(self, segment_id: str, profile_id: str, *, at: str, rule_version: int) -> bool:
+        member = {
+            "Delete": {
+                "TableName": self._table,
+                "Key": {"pk": _s(segment_pk(segment_id)), "sk": _s(f"MEMBER#{profile_id}")},
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        }
+        return self._transact([member, self._history(segment_id, profile_id, EXITED, at, rule_version)])
+
+    def _history(self, segment_id: str, profile_id: str, action: str, at: str, rule_version: int) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    "pk": _s(segment_pk(segment_id)),
+                    "sk": _s(f"HIST#{at}#{profile_id}#{action}"),
+                    "profile_id": _s(profile_id),
+                    "action": _s(action),
+                    "at": _s(at),
+                    "rule_version": {"N": str(rule_version)},
+                },
+            }
+        }
+
+    def _transact(self, items: list[dict[str, Any]]) -> bool:
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != TRANSACTION_CANCELED:
+                raise unavailable(exc, "writing a segment membership") from exc
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons") or []]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            raise unavailable(exc, "writing a segment membership") from exc  # a conflict: retry
+        except BotoCoreError as exc:
+            raise unavailable(exc, "writing a segment membership") from exc
+        return True
+
+    def _query_all(self, request: dict[str, Any], doing: str) -> list[dict[str, Any]]:
+        request = {"TableName": self._table, **request}
+        items: list[dict[str, Any]] = []
+        try:
+            while True:
+                response = self._client.query(**request)
+                items.extend(response.get("Items", []))
+                if "LastEvaluatedKey" not in response:
+                    return items
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, doing) from exc
+
+
+def _definition(item: dict[str, Any]) -> SegmentDefinition:
+    return SegmentDefinition.from_dict(json.loads(item["doc"]["S"]))
+
+
+def _membership(item: dict[str, Any]) -> Membership:
+    return Membership(
+        segment_id=item["segment_id"]["S"],
+        profile_id=item["profile_id"]["S"],
+        entered_at=item["entered_at"]["S"],
+        rule_version=int(item["rule_version"]["N"]),
+    )

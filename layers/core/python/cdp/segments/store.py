@@ -1,0 +1,185 @@
+"""Segment definitions and memberships: the model and the storage port.
+
+Item layout in the core table (cdp.adapters.dynamodb.segment_store):
+  SEGMENT#<id> / DEF                        the definition; gsi1 SEGMENTS / <id> lists them
+  SEGMENT#<id> / MEMBER#<profile id>        a membership {entered_at, rule_version};
+                                            gsi1 MEMBERSHIPS#<profile id> / <id>: a person's segments
+  SEGMENT#<id> / HIST#<ts>#<profile>#<act>  history: entered / exited
+
+Entering and exiting are conditional (the membership must not exist / must exist) and written in
+one transaction with the history item, so a replayed evaluation changes and records nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cdp.errors import BadRequest
+from cdp.segments.rules import Rule, RuleReads, parse_rule, reads
+
+SEGMENT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+MAX_NAME = 200
+STATUS_ACTIVE = "active"
+STATUS_ARCHIVED = "archived"
+ENTERED = "entered"
+EXITED = "exited"
+
+
+def validate_segment_id(value: Any) -> str:
+    if not isinstance(value, str) or not SEGMENT_ID_PATTERN.fullmatch(value):
+        raise BadRequest(f"a segment id is a slug matching {SEGMENT_ID_PATTERN.pattern}", code="invalid_segment_id")
+    return value
+
+
+def validate_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+        raise BadRequest(f"`name` is a non-empty string of at most {MAX_NAME} characters", code="invalid_segment_name")
+    return value.strip()
+
+
+def reads_as_dict(found: RuleReads) -> dict[str, Any]:
+    return {
+        "traits": sorted(found.traits),
+        "computed": sorted(found.computed),
+        "profile_fields": sorted(found.profile_fields),
+        "events": sorted(found.events),
+        "tags": sorted(found.tags),
+        "tag_groups": sorted(found.tag_groups),
+        "consent": sorted(found.consent),
+        "identifiers": sorted(found.identifiers),
+        "segments": sorted(found.segments),
+        "time": found.time,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentDefinition:
+    segment_id: str
+    name: str
+    rule: dict[str, Any]  # the JSON rule as submitted (validated)
+    status: str
+    created_at: str
+    updated_at: str
+    version: int = 1
+    reads: dict[str, Any] = field(default_factory=dict)  # reads_as_dict(reads(rule)), stored for queries
+
+    @classmethod
+    def create(cls, segment_id: Any, name: Any, rule: Any, now: str) -> SegmentDefinition:
+        """A new, validated definition (version 1); raises BadRequest."""
+        parsed = parse_rule(rule)
+        return cls(
+            segment_id=validate_segment_id(segment_id),
+            name=validate_name(name),
+            rule=rule,
+            status=STATUS_ACTIVE,
+            created_at=now,
+            updated_at=now,
+            version=1,
+            reads=reads_as_dict(reads(parsed)),
+        )
+
+    def revised(self, name: Any, rule: Any, now: str) -> SegmentDefinition:
+        """The next version with a new name and rule (validated); an archived segment stays archived."""
+        parsed = parse_rule(rule)
+        return SegmentDefinition(
+            segment_id=self.segment_id,
+            name=validate_name(name),
+            rule=rule,
+            status=self.status,
+            created_at=self.created_at,
+            updated_at=now,
+            version=self.version + 1,
+            reads=reads_as_dict(reads(parsed)),
+        )
+
+    def archived(self, now: str) -> SegmentDefinition:
+        return SegmentDefinition(
+            segment_id=self.segment_id,
+            name=self.name,
+            rule=self.rule,
+            status=STATUS_ARCHIVED,
+            created_at=self.created_at,
+            updated_at=now,
+            version=self.version + 1,
+            reads=self.reads,
+        )
+
+    def parsed(self) -> Rule:
+        return parse_rule(self.rule)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "segment_id": self.segment_id,
+            "name": self.name,
+            "rule": self.rule,
+            "status": self.status,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "version": self.version,
+            "reads": self.reads,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SegmentDefinition:
+        return cls(
+            segment_id=data["segment_id"],
+            name=data["name"],
+            rule=data["rule"],
+            status=data["status"],
+            created_at=data["created_at"],
+            updated_at=data["updated_at"],
+            version=int(data["version"]),
+            reads=data.get("reads", {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    segment_id: str
+    profile_id: str
+    entered_at: str
+    rule_version: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "segment_id": self.segment_id,
+            "profile_id": self.profile_id,
+            "entered_at": self.entered_at,
+            "rule_version": self.rule_version,
+        }
+
+
+class SegmentStore(Protocol):
+    def create(self, definition: SegmentDefinition) -> bool:
+        """Store a new definition; False if the id is taken."""
+        ...
+
+    def replace(self, definition: SegmentDefinition, *, expected_version: int) -> bool:
+        """Overwrite the definition if the stored version is `expected_version`; False otherwise."""
+        ...
+
+    def get(self, segment_id: str) -> SegmentDefinition | None: ...
+
+    def definitions(self) -> list[SegmentDefinition]:
+        """Every definition (active and archived), by id."""
+        ...
+
+    def memberships(self, profile_id: str) -> list[Membership]:
+        """The segments a profile is in (the per-profile index), by segment id."""
+        ...
+
+    def members(self, segment_id: str, *, limit: int, after: str | None = None) -> tuple[list[Membership], str | None]:
+        """A page of members by profile id, and the cursor of the next page (None at the end)."""
+        ...
+
+    def count_members(self, segment_id: str) -> int: ...
+
+    def enter(self, segment_id: str, profile_id: str, *, at: str, rule_version: int) -> bool:
+        """Add the membership and an `entered` history item, unless already a member: True if added."""
+        ...
+
+    def exit(self, segment_id: str, profile_id: str, *, at: str, rule_version: int) -> bool:
+        """Remove the membership and add an `exited` history item, if a member: True if removed."""
+        ...
