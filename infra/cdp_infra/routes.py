@@ -23,6 +23,7 @@ EVENT_PROCESSOR = "event_processor"
 ADMIN_API = "admin_api"
 MEMBER_IMPORT = "member_import"  # started asynchronously by the admin API, no route
 IDENTITY_MERGE = "identity_merge"
+SEGMENT_EVALUATOR = "segment_evaluator"
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API)
 SEGMENT_CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
@@ -47,4 +48,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/imports/{id}/rejected", ADMIN_API),
     Route("POST", "/admin/v1/line/link-token", ADMIN_API),
     Route("POST", "/admin/v1/line/login", ADMIN_API),
+    Route("GET", "/admin/v1/profiles/{id}/segments", ADMIN_API),
+    Route("POST", "/admin/v1/segments", ADMIN_API),
+    Route("GET", "/admin/v1/segments", ADMIN_API),
+    Route("GET", "/admin/v1/segments/{id}", ADMIN_API),
+    Route("PUT", "/admin/v1/segments/{id}", ADMIN_API),
+    Route("DELETE", "/admin/v1/segments/{id}", ADMIN_API),
+    Route("GET", "/admin/v1/segments/{id}/members", ADMIN_API),
 )

@@ -235,7 +235,7 @@ def test_invalid_lookups_are_400(
 
 
 def test_an_unknown_route_is_404(stack: Stack, people: dict[str, str]) -> None:
-    status, body = admin(stack, "/admin/v1/segments")
+    status, body = admin(stack, "/admin/v1/no-such-thing")
 
     assert (status, body["error"]) == (404, "route_not_found")
 

@@ -13,6 +13,7 @@ from cdp.profiles.model import Profile, Stamped
 from cdp.segments.realtime import SegmentEvaluator, affected
 from cdp.segments.rules import parse_rule, reads
 from cdp.segments.store import SegmentDefinition
+from cdp.settings import SegmentEvaluatorSettings, SettingsError
 
 from tests.fakes import FakeProfileStore, FakePublisher, FakeSegmentStore, FixedClock
 from tests.unit.builders import NOW_ISO, canonical
@@ -301,3 +302,10 @@ def test_the_fake_store_pages_members(world: World) -> None:
     page, cursor = world.segments.members("s", limit=2, after=cursor)
     assert [m.profile_id for m in page] == ["p3"] and cursor is None
     assert world.segments.count_members("s") == 3
+
+
+def test_settings_read_the_core_table_and_the_bus() -> None:
+    settings = SegmentEvaluatorSettings.from_env({"CDP_CORE_TABLE": "core", "CDP_EVENT_BUS_NAME": "bus"})
+    assert (settings.core_table, settings.event_bus_name) == ("core", "bus")
+    with pytest.raises(SettingsError):
+        SegmentEvaluatorSettings.from_env({"CDP_CORE_TABLE": "core"})

@@ -202,3 +202,16 @@ class MemberImportSettings:
             imports_bucket=_required(env, ENV_IMPORTS_BUCKET),
             default_phone_region=env.get(ENV_DEFAULT_PHONE_REGION, "TW").strip().upper() or "TW",
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEvaluatorSettings:
+    """Real-time segments: profile changes from the bus in, memberships and segment events out."""
+
+    core_table: str
+    event_bus_name: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SegmentEvaluatorSettings:
+        env = os.environ if env is None else env
+        return cls(core_table=_required(env, ENV_CORE_TABLE), event_bus_name=_required(env, ENV_EVENT_BUS))

@@ -1,0 +1,51 @@
+"""Real-time segments: profile.updated / profile.merged / profile.unmerged from the bus in,
+memberships and segment.entered / segment.exited out (cdp.segments.realtime)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from cdp.adapters.aws import client
+from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
+from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
+from cdp.adapters.eventbridge import EventBridgePublisher
+from cdp.clock import SystemClock
+from cdp.domain_events import PROFILE_MERGED, PROFILE_UNMERGED, PROFILE_UPDATED
+from cdp.observability import logger
+from cdp.segments.realtime import EvaluationResult, SegmentEvaluator
+from cdp.settings import SegmentEvaluatorSettings
+
+
+@functools.cache
+def build() -> SegmentEvaluator:
+    settings = SegmentEvaluatorSettings.from_env()
+    return SegmentEvaluator(
+        DynamoSegmentStore(client("dynamodb"), settings.core_table),
+        DynamoProfileStore(client("dynamodb"), settings.core_table),
+        EventBridgePublisher(client("events"), settings.event_bus_name),
+        SystemClock(),
+    )
+
+
+def dispatch(evaluator: SegmentEvaluator, event: dict[str, Any]) -> list[EvaluationResult]:
+    name = event.get("detail-type")
+    data = (event.get("detail") or {}).get("data") or {}
+    if name == PROFILE_UPDATED:
+        changes = data.get("changes")
+        names = [change for change in changes if isinstance(change, str)] if isinstance(changes, list) else []
+        return [evaluator.on_profile_changed(data["profileId"], names)]
+    if name == PROFILE_MERGED:
+        return [evaluator.on_profile_merged(data["profileId"], data["mergedProfileId"])]
+    if name == PROFILE_UNMERGED:
+        return evaluator.on_profile_unmerged(data["profileId"], data["restoredProfileId"])
+    logger.warning("not a profile change; ignored", extra={"detail_type": name})
+    return []
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    results = dispatch(build(), event)
+    summary = {"detailType": event.get("detail-type"), "results": [result.as_dict() for result in results]}
+    logger.info("segments evaluated", extra=summary)
+    return summary
