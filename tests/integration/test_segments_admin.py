@@ -11,7 +11,8 @@ from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
 from cdp.domain_events import PROFILE_MERGED, PROFILE_UNMERGED, PROFILE_UPDATED, DomainEvent
 
-from tests.integration.conftest import ADMIN_TOKEN, Stack, api_event, response_json
+from tests.integration.conftest import ADMIN_TOKEN, BusObserver, RawStream, Stack, api_event, response_json
+from tests.integration.test_event_processor import ingest, process
 from tests.integration.test_segments import fold
 from tests.unit.builders import NOW_ISO
 
@@ -160,3 +161,49 @@ def _doc_with_pointer(stack: Stack, profile_id: str, into: str) -> str:
     doc = json.loads(item["doc"]["S"])
     doc["merged_into"] = into
     return json.dumps(doc)
+
+
+VIP_RULE = {
+    "and": [
+        {"event": {"name": "Order Completed", "within": {"last": {"days": 30}},
+                   "aggregate": "sum", "property": "revenue", "op": "gt", "value": 3000}},
+        {"event": {"name": "Link Clicked", "where": [{"property": "context.channel", "op": "eq", "value": "line"}]}},
+    ]
+}  # fmt: skip
+
+
+def test_s1_vip_preview_is_entered_when_the_line_click_is_processed(
+    stack: Stack, bus: BusObserver, raw_stream: RawStream
+) -> None:
+    """Ingest → processor → profile.updated on the bus → segment_evaluator → segment.entered."""
+    call(stack, "POST", "/admin/v1/segments", {"id": "vip-preview", "name": "VIP 新品搶先看", "rule": VIP_RULE})
+
+    def deliver(batch: list[dict[str, Any]]) -> None:
+        ingest(stack, batch)
+        assert process(stack, raw_stream.new_records()) == []
+        for event in bus.of_type(PROFILE_UPDATED)[len(delivered) :]:
+            delivered.append(event)
+            stack.invoke("segment_evaluator", event)
+
+    delivered: list[dict[str, Any]] = []
+    order = {"type": "track", "userId": "M-VIP", "event": "Order Completed", "messageId": "pos-order-vip",
+             "properties": {"revenue": 5000}, "context": {"channel": "pos"}}  # fmt: skip
+    deliver([order])
+    profile_id = delivered[0]["detail"]["data"]["profileId"]
+    profile_segments = "/admin/v1/profiles/{id}/segments"
+    _status, listed = call(stack, "GET", f"/admin/v1/profiles/{profile_id}/segments", resource=profile_segments)
+    assert listed["segments"] == []
+
+    click = {"type": "track", "userId": "M-VIP", "event": "Link Clicked", "messageId": "line-click-vip",
+             "properties": {"url": "https://shop.example.com/new"}, "context": {"channel": "line"}}  # fmt: skip
+    deliver([click])
+    _status, listed = call(stack, "GET", f"/admin/v1/profiles/{profile_id}/segments", resource=profile_segments)
+    assert [s["segment_id"] for s in listed["segments"]] == ["vip-preview"]
+    entered = bus.of_type("segment.entered")
+    assert [(e["detail"]["data"]["segmentId"], e["detail"]["data"]["profileId"]) for e in entered] == [
+        ("vip-preview", profile_id)
+    ]
+
+    for event in delivered:  # EventBridge redelivers: nothing more
+        stack.invoke("segment_evaluator", event)
+    assert len(bus.of_type("segment.entered")) == 1
