@@ -628,6 +628,9 @@ class FakeSegmentStore:
             if profile_id in members
         ]
 
+    def member_of(self, profile_id: str, segment_ids: Sequence[str]) -> set[str]:
+        return {sid for sid in segment_ids if profile_id in self.members_by_segment.get(sid, {})}
+
     def members(self, segment_id: str, *, limit: int, after: str | None = None) -> tuple[list[Membership], str | None]:
         members = self.members_by_segment.get(segment_id, {})
         keys = [key for key in sorted(members) if after is None or key > after]

@@ -75,6 +75,8 @@ def test_enter_and_exit_are_conditional_with_history_and_a_per_profile_index(
     assert segments.exit("taipei", "p1", at="2026-01-01T00:00:00.000Z", rule_version=1)
     assert not segments.exit("taipei", "p1", at="2026-01-02T00:00:00.000Z", rule_version=1)
     assert [m.segment_id for m in segments.memberships("p1")] == ["buyers"]
+    assert segments.member_of("p1", ["taipei", "buyers", "nope"]) == {"buyers"}
+    assert segments.member_of("p2", [f"s{i}" for i in range(150)] + ["taipei"]) == {"taipei"}
     history = sorted(
         (item["profile_id"]["S"], item["action"]["S"])
         for item in stack.scan(stack.core_table)

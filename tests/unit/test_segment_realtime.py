@@ -309,3 +309,21 @@ def test_settings_read_the_core_table_and_the_bus() -> None:
     assert (settings.core_table, settings.event_bus_name) == ("core", "bus")
     with pytest.raises(SettingsError):
         SegmentEvaluatorSettings.from_env({"CDP_CORE_TABLE": "core"})
+
+
+def test_a_lagging_per_profile_index_does_not_hide_a_membership_to_decide(world: World) -> None:
+    world.define("taipei", CITY_TAIPEI)
+    world.person("p1", version=1, city="Taipei")
+    assert world.evaluator.on_profile_changed("p1", ["trait:city"]).entered == ["taipei"]
+    world.segments.memberships = lambda profile_id: []  # type: ignore[method-assign]  # the gsi has not caught up
+
+    world.person("p1", version=2, city="Tainan")
+    assert world.evaluator.on_profile_changed("p1", ["trait:city"]).exited == ["taipei"]
+    world.person("p1", version=3, city="Taipei")
+    world.evaluator.on_profile_changed("p1", ["trait:city"])
+    world.evaluator.on_profile_changed("p1", ["trait:city"])  # replayed before the index catches up
+    assert [e.id for e in world.publisher.published] == [
+        "taipei:p1:entered:1:1",
+        "taipei:p1:exited:1:2",
+        "taipei:p1:entered:1:3",
+    ]

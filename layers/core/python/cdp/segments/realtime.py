@@ -28,7 +28,9 @@ evaluated whenever that one's membership changed in the same pass (cycles: one p
 Writes are conditional (cdp.segments.store): a replay finds the membership already as decided and
 publishes nothing. `segment.entered` / `segment.exited` are published before the write, with ids
 `<segment>:<profile>:<entered|exited>:<rule version>:<profile version>`, so a crash between
-the two republishes the same ids on retry and consumers drop the duplicates.
+the two republishes the same ids on retry and consumers drop the duplicates. Whether the person
+is in a segment this pass may decide is read consistently from the membership items; the
+per-profile index (eventually consistent) only serves `in_segment` of the other segments.
 """
 
 from __future__ import annotations
@@ -229,7 +231,11 @@ class SegmentEvaluator:
             return
         now = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
         active_ids = {segment.segment_id for segment in active}
-        memberships = {m.segment_id for m in self._segments.memberships(profile.profile_id)} & active_ids
+        # Segments this pass may decide: their membership is read consistently from the base table.
+        # The others' (for in_segment) come from the per-profile index, which may lag slightly.
+        candidates = _with_dependents(selected, active)
+        indexed = {m.segment_id for m in self._segments.memberships(profile.profile_id)} & active_ids
+        memberships = (indexed - candidates) | self._segments.member_of(profile.profile_id, sorted(candidates))
         facts = facts_from_profile(profile, now)
         events: list[EventFact] | None = None
         moved: set[str] = set()
@@ -300,6 +306,19 @@ class SegmentEvaluator:
 
 def membership_event_id(segment_id: str, profile_id: str, action: str, rule_version: int, profile_version: int) -> str:
     return f"{segment_id}:{profile_id}:{action}:{rule_version}:{profile_version}"
+
+
+def _with_dependents(selected: set[str], segments: Sequence[CompiledSegment]) -> set[str]:
+    """The selected segments and every segment that reads one of them through in_segment, transitively."""
+    found = set(selected)
+    grew = True
+    while grew:
+        grew = False
+        for segment in segments:
+            if segment.segment_id not in found and segment.reads.segments & found:
+                found.add(segment.segment_id)
+                grew = True
+    return found
 
 
 def _dependencies_first(segments: Iterable[CompiledSegment]) -> list[CompiledSegment]:

@@ -13,6 +13,7 @@ one transaction with the history item, so a replayed evaluation changes and reco
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -168,6 +169,11 @@ class SegmentStore(Protocol):
 
     def memberships(self, profile_id: str) -> list[Membership]:
         """The segments a profile is in (the per-profile index), by segment id."""
+        ...
+
+    def member_of(self, profile_id: str, segment_ids: Sequence[str]) -> set[str]:
+        """Which of these segments the profile is in, read consistently from the membership items
+        (the per-profile index may lag a just-written membership)."""
         ...
 
     def members(self, segment_id: str, *, limit: int, after: str | None = None) -> tuple[list[Membership], str | None]:

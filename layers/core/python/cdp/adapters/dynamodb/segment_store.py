@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -11,6 +12,7 @@ from cdp.adapters.dynamodb.errors import CONDITIONAL_CHECK_FAILED, TRANSACTION_C
 from cdp.segments.store import ENTERED, EXITED, Membership, SegmentDefinition
 
 DEFINITIONS_INDEX_KEY = "SEGMENTS"
+BATCH_GET_LIMIT = 100
 
 
 def segment_pk(segment_id: str) -> str:
@@ -96,6 +98,23 @@ class DynamoSegmentStore:
             "reading a profile's segments",
         )
         return sorted((_membership(item) for item in items), key=lambda m: m.segment_id)
+
+    def member_of(self, profile_id: str, segment_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        pending = [{"pk": _s(segment_pk(sid)), "sk": _s(f"MEMBER#{profile_id}")} for sid in dict.fromkeys(segment_ids)]
+        try:
+            while pending:
+                chunk, pending = pending[:BATCH_GET_LIMIT], pending[BATCH_GET_LIMIT:]
+                request: dict[str, Any] = {
+                    self._table: {"Keys": chunk, "ConsistentRead": True, "ProjectionExpression": "segment_id"}
+                }
+                while request:
+                    response = self._client.batch_get_item(RequestItems=request)
+                    found.update(item["segment_id"]["S"] for item in response.get("Responses", {}).get(self._table, []))
+                    request = response.get("UnprocessedKeys") or {}
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading segment memberships") from exc
+        return found
 
     def members(self, segment_id: str, *, limit: int, after: str | None = None) -> tuple[list[Membership], str | None]:
         request: dict[str, Any] = {
