@@ -327,3 +327,23 @@ def test_a_lagging_per_profile_index_does_not_hide_a_membership_to_decide(world:
         "taipei:p1:exited:1:2",
         "taipei:p1:entered:1:3",
     ]
+
+
+def test_a_merged_away_profile_leaves_archived_segments_and_ones_the_index_has_not_caught_up_with(
+    world: World,
+) -> None:
+    archived = world.define("old", TIER_GOLD)
+    world.define("taipei", CITY_TAIPEI)
+    assert world.segments.enter("old", "loser", at=NOW_ISO, rule_version=1)
+    world.segments.replace(archived.archived(NOW_ISO), expected_version=1)
+    world.person("survivor")
+    loser = world.person("loser", version=4, city="Taipei")
+    world.evaluator.on_profile_changed("loser", ["trait:city"])
+    world.segments.memberships = lambda profile_id: []  # type: ignore[method-assign]  # the gsi lags
+    loser.merged_into = "survivor"
+    world.profiles.seed(loser)
+
+    result = world.evaluator.on_profile_merged("survivor", "loser")
+    assert result.exited_elsewhere == {"loser": ["old", "taipei"]}
+    assert world.segments.member_of("loser", ["old", "taipei"]) == set()
+    assert [e.id for e in world.publisher.named(SEGMENT_EXITED)] == ["old:loser:exited:2:4", "taipei:loser:exited:1:4"]

@@ -263,16 +263,16 @@ class SegmentEvaluator:
         return [fact for fact in facts if fact is not None]
 
     def _exit_all(self, profile: Profile, now_ms: int) -> list[str]:
-        """A merged-away profile is nobody any more: it leaves every segment it is in."""
+        """A merged-away profile is nobody any more: it leaves every segment it is in (archived
+        ones too), read consistently so that a membership entered a moment ago is not missed."""
+        versions = {definition.segment_id: definition.version for definition in self._segments.definitions()}
+        indexed = {m.segment_id: m.rule_version for m in self._segments.memberships(profile.profile_id)}
         exited: list[str] = []
-        for membership in self._segments.memberships(profile.profile_id):
-            definition = self._segments.get(membership.segment_id)
-            rule_version = definition.version if definition is not None else membership.rule_version
-            self._publish(membership.segment_id, profile, EXITED, rule_version, now_ms, reason="merged")
-            if self._segments.exit(
-                membership.segment_id, profile.profile_id, at=iso_from_ms(now_ms), rule_version=rule_version
-            ):
-                exited.append(membership.segment_id)
+        for segment_id in sorted(self._segments.member_of(profile.profile_id, sorted({*versions, *indexed}))):
+            rule_version = versions.get(segment_id) or indexed.get(segment_id, 0)
+            self._publish(segment_id, profile, EXITED, rule_version, now_ms, reason="merged")
+            if self._segments.exit(segment_id, profile.profile_id, at=iso_from_ms(now_ms), rule_version=rule_version):
+                exited.append(segment_id)
         return exited
 
     def _apply(self, definition: SegmentDefinition, profile: Profile, action: str, now_ms: int) -> None:
