@@ -31,15 +31,19 @@ def build() -> SegmentEvaluator:
 def dispatch(evaluator: SegmentEvaluator, event: dict[str, Any]) -> list[EvaluationResult]:
     name = event.get("detail-type")
     data = (event.get("detail") or {}).get("data") or {}
+    profile_id, other = data.get("profileId"), data.get("mergedProfileId") or data.get("restoredProfileId")
+    if not isinstance(profile_id, str) or not profile_id:
+        logger.warning("no profileId; ignored", extra={"detail_type": name})
+        return []
     if name == PROFILE_UPDATED:
         changes = data.get("changes")
         names = [change for change in changes if isinstance(change, str)] if isinstance(changes, list) else []
-        return [evaluator.on_profile_changed(data["profileId"], names)]
-    if name == PROFILE_MERGED:
-        return [evaluator.on_profile_merged(data["profileId"], data["mergedProfileId"])]
-    if name == PROFILE_UNMERGED:
-        return evaluator.on_profile_unmerged(data["profileId"], data["restoredProfileId"])
-    logger.warning("not a profile change; ignored", extra={"detail_type": name})
+        return [evaluator.on_profile_changed(profile_id, names)]
+    if name in (PROFILE_MERGED, PROFILE_UNMERGED) and isinstance(other, str) and other:
+        if name == PROFILE_MERGED:
+            return [evaluator.on_profile_merged(profile_id, other)]
+        return evaluator.on_profile_unmerged(profile_id, other)
+    logger.warning("not a profile change this function handles; ignored", extra={"detail_type": name})
     return []
 
 
