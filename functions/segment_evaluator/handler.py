@@ -25,6 +25,7 @@ def build() -> SegmentEvaluator:
         DynamoProfileStore(client("dynamodb"), settings.core_table),
         EventBridgePublisher(client("events"), settings.event_bus_name),
         SystemClock(),
+        cache_ms=settings.definitions_cache_seconds * 1000,
     )
 
 

@@ -38,6 +38,7 @@ API_ID = "IngestionApi"
 EVENT_PROCESSING_ID = "EventProcessing"
 MONITORING_ID = "Monitoring"
 IDENTITY_WORKFLOWS_ID = "IdentityWorkflows"
+SEGMENTS_ID = "RealtimeSegments"
 
 # Table layout: the contract with the DynamoDB adapters in cdp.adapters.
 PK = "pk"

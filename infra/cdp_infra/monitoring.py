@@ -30,6 +30,7 @@ class Monitoring(Construct):
         stream_consumer: lambda_.IFunction,
         dead_letter_queue: sqs.IQueue,
         api: apigateway.RestApi,
+        event_dead_letter_queues: Mapping[str, sqs.IQueue] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarm_topic = sns.Topic(self, "AlarmTopic", enforce_ssl=True)
@@ -58,6 +59,13 @@ class Monitoring(Construct):
             0,
             "Raw events gave up after all retries: inspect the DLQ and replay them.",
         )
+        for name, queue in (event_dead_letter_queues or {}).items():
+            alarm(
+                f"{name}DeadLetters",
+                queue.metric_approximate_number_of_messages_visible(period=constants.ALARM_PERIOD, statistic="Maximum"),
+                0,
+                f"Bus events for {name} gave up after all retries: inspect its dead-letter queue.",
+            )
         for name, function in functions.items():
             alarm(
                 f"{name}Errors",

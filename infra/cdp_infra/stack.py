@@ -23,8 +23,9 @@ from infra.cdp_infra.imports_bucket import ImportsBucket
 from infra.cdp_infra.ingestion_api import IngestionApi
 from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.monitoring import Monitoring
-from infra.cdp_infra.routes import ADMIN_API, EVENT_PROCESSOR, IDENTITY_MERGE, INGEST, LINE_WEBHOOK
+from infra.cdp_infra.routes import ADMIN_API, EVENT_PROCESSOR, IDENTITY_MERGE, INGEST, LINE_WEBHOOK, SEGMENT_EVALUATOR
 from infra.cdp_infra.secrets import CdpSecrets
+from infra.cdp_infra.segments import RealtimeSegments
 from infra.cdp_infra.tables import CdpTables
 
 _CORE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
@@ -69,11 +70,22 @@ class CdpStack(Stack):
             bus=self.event_bus.bus,
         )
         self._wire_identity(http_functions[ADMIN_API])
+        self.segments = RealtimeSegments(
+            self,
+            constants.SEGMENTS_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            core_gsi1_arn=self.tables.core_gsi1_arn,
+            bus=self.event_bus.bus,
+        )
+        # Segment definitions and memberships are managed through the admin API.
+        self._grant_core_items(http_functions[ADMIN_API], ["dynamodb:PutItem"], "SEGMENT#")
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
             **self.member_import.functions,
             IDENTITY_MERGE: self.identity.function,
+            SEGMENT_EVALUATOR: self.segments.function,
         }
         self.monitoring = Monitoring(
             self,
@@ -82,6 +94,7 @@ class CdpStack(Stack):
             stream_consumer=self.processing.function,
             dead_letter_queue=self.processing.dead_letter_queue,
             api=self.api.api,
+            event_dead_letter_queues={SEGMENT_EVALUATOR: self.segments.dead_letter_queue},
         )
 
         for key, value in constants.TAGS.items():
@@ -184,6 +197,7 @@ class CdpStack(Stack):
             "ImportsBucketName": self.imports_bucket.bucket.bucket_name,
             "MergeStateMachineArn": self.identity.merge.state_machine_arn,
             "UnmergeStateMachineArn": self.identity.unmerge.state_machine_arn,
+            "SegmentDeadLetterQueueUrl": self.segments.dead_letter_queue.queue_url,
         }
         for name, function in self.functions.items():
             outputs[f"{name.title().replace('_', '')}FunctionName"] = function.function_name

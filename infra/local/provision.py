@@ -19,11 +19,11 @@ from typing import Any
 
 from cdp import settings as env_names
 
-from infra.cdp_infra.routes import EVENT_PROCESSOR, HTTP_FUNCTIONS, IDENTITY_MERGE, MEMBER_IMPORT
+from infra.cdp_infra.routes import EVENT_PROCESSOR, HTTP_FUNCTIONS, IDENTITY_MERGE, MEMBER_IMPORT, SEGMENT_EVALUATOR
 from infra.local.config import REGION, LocalConfig
 
 LOCAL_ACCOUNT = "123456789012"  # moto's default account
-FUNCTION_FOLDERS = (*HTTP_FUNCTIONS, EVENT_PROCESSOR, IDENTITY_MERGE, MEMBER_IMPORT)
+FUNCTION_FOLDERS = (*HTTP_FUNCTIONS, EVENT_PROCESSOR, IDENTITY_MERGE, SEGMENT_EVALUATOR, MEMBER_IMPORT)
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 
 
@@ -42,6 +42,15 @@ class StreamMapping:
     on_failure_queue_logical_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class EventTarget:
+    """An EventBridge rule's Lambda target, delivered locally through a queue on the rule."""
+
+    rule: str
+    queue_url: str
+    function: str  # functions/<folder>
+
+
 @dataclass(slots=True)
 class LocalResources:
     names: dict[str, str] = field(default_factory=dict)  # logical id -> Ref value (name / url)
@@ -52,6 +61,7 @@ class LocalResources:
     queue_urls: dict[str, str] = field(default_factory=dict)
     function_arns: dict[str, str] = field(default_factory=dict)  # ARN -> functions/<folder>
     state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+    event_targets: list[EventTarget] = field(default_factory=list)  # bus rules -> functions
 
 
 def synthesize_template() -> dict[str, Any]:
@@ -131,6 +141,11 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
             _create_state_machine(
                 aws("stepfunctions"), f"{prefix}-{logical_id}", resource["Properties"], out, logical_id
             )
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Events::Rule":
+            out.event_targets.extend(
+                _event_targets(aws, f"{prefix}-{logical_id}", resource["Properties"], out, functions)
+            )
     for logical_id, folder in functions.items():
         variables = resources[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
         out.function_env[folder] = {key: _resolve(value, out) for key, value in variables.items()}
@@ -182,6 +197,30 @@ def _create_state_machine(client: Any, name: str, props: dict[str, Any], out: Lo
         type=props.get("StateMachineType", "STANDARD"),
     )["stateMachineArn"]
     out.names[logical_id], out.arns[logical_id], out.state_machines[logical_id] = arn, arn, arn
+
+
+def _event_targets(
+    aws: Any, name: str, props: dict[str, Any], out: LocalResources, functions: dict[str, str]
+) -> list[EventTarget]:
+    """The rule with its own pattern on the local bus; each Lambda target becomes a queue that the
+    local stack drains into the function (moto's EventBridge does not invoke Lambda)."""
+    lambda_targets = [
+        target
+        for target in props.get("Targets", [])
+        if isinstance(target.get("Arn"), dict) and target["Arn"].get("Fn::GetAtt", [None])[0] in functions
+    ]
+    if not lambda_targets:
+        return []
+    bus = _resolve(props.get("EventBusName", "default"), out)
+    events, sqs = aws("events"), aws("sqs")
+    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]), State="ENABLED")
+    found: list[EventTarget] = []
+    for index, target in enumerate(lambda_targets):
+        url = sqs.create_queue(QueueName=f"{name}-target-{index}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": f"local-{index}", "Arn": arn}])
+        found.append(EventTarget(rule=name, queue_url=url, function=functions[target["Arn"]["Fn::GetAtt"][0]]))
+    return found
 
 
 def _functions(resources: dict[str, Any]) -> dict[str, str]:

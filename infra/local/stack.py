@@ -26,7 +26,7 @@ from infra.local.http_gateway import ApiGatewayEmulator, serve
 from infra.local.lambda_runtime import LambdaRuntime
 from infra.local.lambda_service import LocalLambdaService, install
 from infra.local.line_fake import LineApiFake
-from infra.local.provision import LocalResources, load_or_synthesize, provision
+from infra.local.provision import EventTarget, LocalResources, load_or_synthesize, provision
 from infra.local.stream_dispatcher import StreamDispatcher
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
@@ -46,6 +46,9 @@ class LocalStack:
         self.runtime = LambdaRuntime()
         self.lambda_service = LocalLambdaService(self.runtime, {})
         self._undo_lambda: Any = None
+        self._stopping = threading.Event()
+        self._targets_lock = threading.Lock()
+        self._targets_in_flight = 0
         self.resources: LocalResources | None = None
         self.dispatchers: list[StreamDispatcher] = []
         self.observed: list[dict[str, Any]] = []
@@ -93,6 +96,7 @@ class LocalStack:
         os.environ["CDP_LINE_API_BASE_URL"] = self.line_fake.base_url
         self._observe_bus()
         self._start_dispatchers()
+        self._start_event_targets()
         emulator = ApiGatewayEmulator(
             self.runtime.invoke,
             local_routes={
@@ -107,6 +111,7 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         for dispatcher in self.dispatchers:
             dispatcher.stop()
         if self._http is not None:
@@ -152,6 +157,53 @@ class LocalStack:
             dispatcher.start()
             self.dispatchers.append(dispatcher)
 
+    # EventBridge rules with Lambda targets --------------------------------------------------------
+    def _start_event_targets(self) -> None:
+        assert self.resources is not None
+        for target in self.resources.event_targets:
+            thread = threading.Thread(
+                target=self._deliver_events, args=(target,), name=f"rule-{target.function}", daemon=True
+            )
+            thread.start()
+
+    def _deliver_events(self, target: EventTarget) -> None:
+        """Like EventBridge's asynchronous Lambda invoke: one event per invocation, retried on error."""
+        sqs = self.client("sqs")
+        while not self._stopping.is_set():
+            try:
+                messages = sqs.receive_message(QueueUrl=target.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            except Exception:
+                return
+            if not messages:
+                self._stopping.wait(0.05)
+                continue
+            with self._targets_lock:
+                self._targets_in_flight += 1
+            try:
+                for message in messages:
+                    self.lambda_service.call_async(target.function, json.loads(message["Body"]))
+                    sqs.delete_message(QueueUrl=target.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            finally:
+                with self._targets_lock:
+                    self._targets_in_flight -= 1
+
+    def _event_targets_idle(self) -> bool:
+        assert self.resources is not None
+        sqs = self.client("sqs")
+        with self._targets_lock:
+            if self._targets_in_flight:
+                return False
+        for target in self.resources.event_targets:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=target.queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            if int(attributes["ApproximateNumberOfMessages"]) or int(
+                attributes["ApproximateNumberOfMessagesNotVisible"]
+            ):
+                return False
+        return True
+
     # observing the bus ------------------------------------------------------------------------
     def _observe_bus(self) -> None:
         """A rule + queue on the bus, like a test-only subscriber in the cloud, to show what was published."""
@@ -189,7 +241,13 @@ class LocalStack:
             remaining = max(0.1, deadline - time.monotonic())
             if not all(dispatcher.wait_idle(remaining) for dispatcher in self.dispatchers):
                 return False
-            if not self.running_workflows():
+            # Twice idle in a row: a finished workflow or evaluator may have published more work.
+            if (
+                not self.running_workflows()
+                and self._event_targets_idle()
+                and all(d.wait_idle(0.1) for d in self.dispatchers)
+                and self._event_targets_idle()
+            ):
                 return True
             time.sleep(0.05)
         return False

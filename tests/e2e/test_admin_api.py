@@ -101,7 +101,7 @@ def test_profile_by_id_matches_the_lookup(stack: Stack, member_with_phone: tuple
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/admin/v1/segments"),
+        ("GET", "/admin/v1/no-such-thing"),
         ("GET", "/admin/v1/profiles"),
         ("DELETE", "/admin/v1/profiles/p_x"),
         ("POST", "/admin/v1/profiles/lookup"),

@@ -18,11 +18,12 @@ from infra.cdp_infra.routes import (
     LINE_WEBHOOK,
     MEMBER_IMPORT,
     ROUTES,
+    SEGMENT_EVALUATOR,
 )
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
-ALL_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, EVENT_PROCESSOR, MEMBER_IMPORT, IDENTITY_MERGE)
+ALL_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, EVENT_PROCESSOR, MEMBER_IMPORT, IDENTITY_MERGE, SEGMENT_EVALUATOR)
 # Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
 UNSCOPED_ACTIONS = {
     "xray:PutTraceSegments",
@@ -47,6 +48,7 @@ SETTINGS_BY_FUNCTION = {
     ADMIN_API: settings.AdminApiSettings,
     MEMBER_IMPORT: settings.MemberImportSettings,
     IDENTITY_MERGE: settings.IdentityWorkflowSettings,
+    SEGMENT_EVALUATOR: settings.SegmentEvaluatorSettings,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",
@@ -253,7 +255,7 @@ def test_environment_points_at_the_right_resources(synth: Any) -> None:
 
 def test_stream_mapping_retries_partially_and_dead_letters(template: Any, synth: Any) -> None:
     t = synth.template
-    (dlq_id,) = _resources(t, "AWS::SQS::Queue")
+    dlq_id = _output_ref(t, "DeadLetterQueueUrl")
     template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
@@ -272,7 +274,7 @@ def test_stream_mapping_retries_partially_and_dead_letters(template: Any, synth:
 
 
 def test_dead_letter_queue_is_encrypted_ssl_only_and_keeps_14_days(template: Any, synth: Any) -> None:
-    (dlq_id,) = _resources(synth.template, "AWS::SQS::Queue")
+    dlq_id = _output_ref(synth.template, "DeadLetterQueueUrl")
     template.has_resource_properties(
         "AWS::SQS::Queue", {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600}
     )
@@ -465,8 +467,13 @@ def _alarms(template: dict[str, Any], metric_name: str) -> list[dict[str, Any]]:
 
 def test_dead_letter_alarm_fires_on_the_first_message(synth: Any) -> None:
     t = synth.template
-    (dlq_id,) = _resources(t, "AWS::SQS::Queue")
-    (alarm,) = _alarms(t, "ApproximateNumberOfMessagesVisible")
+    dlq_id = _output_ref(t, "DeadLetterQueueUrl")
+    alarms = _alarms(t, "ApproximateNumberOfMessagesVisible")
+    assert {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in alarms} == {
+        dlq_id,
+        _output_ref(t, "SegmentDeadLetterQueueUrl"),
+    }
+    (alarm,) = [a for a in alarms if a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == dlq_id]
     assert alarm["Namespace"] == "AWS/SQS"
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
     assert alarm["Threshold"] == 0

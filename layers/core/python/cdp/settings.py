@@ -27,6 +27,7 @@ ENV_DEFAULT_LINE_PROVIDER = "CDP_DEFAULT_LINE_PROVIDER"
 ENV_MERGE_STATE_MACHINE = "CDP_MERGE_STATE_MACHINE_ARN"
 ENV_UNMERGE_STATE_MACHINE = "CDP_UNMERGE_STATE_MACHINE_ARN"
 ENV_RULES_CACHE_SECONDS = "CDP_IDENTITY_RULES_CACHE_SECONDS"
+ENV_SEGMENT_CACHE_SECONDS = "CDP_SEGMENT_DEFINITIONS_CACHE_SECONDS"
 ENV_LINE_API_BASE_URL = "CDP_LINE_API_BASE_URL"
 ENV_LINK_NONCE_TTL_SECONDS = "CDP_LINK_NONCE_TTL_SECONDS"
 
@@ -210,8 +211,15 @@ class SegmentEvaluatorSettings:
 
     core_table: str
     event_bus_name: str
+    # How long a warm evaluator keeps segment definitions: a new or edited segment applies in real
+    # time within this delay (and always at the next scheduled recompute).
+    definitions_cache_seconds: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SegmentEvaluatorSettings:
         env = os.environ if env is None else env
-        return cls(core_table=_required(env, ENV_CORE_TABLE), event_bus_name=_required(env, ENV_EVENT_BUS))
+        return cls(
+            core_table=_required(env, ENV_CORE_TABLE),
+            event_bus_name=_required(env, ENV_EVENT_BUS),
+            definitions_cache_seconds=_positive_int(env, ENV_SEGMENT_CACHE_SECONDS, 30),
+        )
