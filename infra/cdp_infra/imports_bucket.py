@@ -54,7 +54,12 @@ class ImportsBucket(Construct):
                     prefix=f"{constants.IMPORTS_PREFIX}/",
                     expiration=constants.IMPORT_FILE_RETENTION,
                     abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
+                ),
+                s3.LifecycleRule(
+                    prefix=f"{constants.EXPORTS_PREFIX}/",
+                    expiration=constants.EXPORT_FILE_RETENTION,
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                ),
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -73,5 +78,19 @@ class ImportsBucket(Construct):
                     reason=why,
                 )
                 for pattern in patterns
+            )
+        )
+
+    def grant_exports(self, grantee: iam.IGrantable, role: iam.IRole) -> None:
+        """Segment exports (exports/segments/<id>/<ts>.csv): write them, and sign GETs of them."""
+        resource = self.bucket.arn_for_objects(f"{constants.EXPORTS_PREFIX}/*")
+        # Multipart uploads of big exports are authorised as s3:PutObject too.
+        iam.Grant.add_to_principal(grantee=grantee, actions=["s3:PutObject", "s3:GetObject"], resource_arns=[resource])
+        logical_id = Stack.of(self).get_logical_id(cast(s3.CfnBucket, self.bucket.node.default_child))
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{constants.EXPORTS_PREFIX}/*]",
+                reason="Export object keys embed the segment id and a timestamp: the admin API writes segment "
+                "exports and signs downloads of them under exports/, and nothing else in the bucket.",
             )
         )

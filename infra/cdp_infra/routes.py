@@ -55,4 +55,6 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/admin/v1/segments/{id}", ADMIN_API),
     Route("DELETE", "/admin/v1/segments/{id}", ADMIN_API),
     Route("GET", "/admin/v1/segments/{id}/members", ADMIN_API),
+    Route("POST", "/admin/v1/segments/{id}/exports/line-audience", ADMIN_API),
+    Route("POST", "/admin/v1/segments/{id}/exports/hashed-csv", ADMIN_API),
 )

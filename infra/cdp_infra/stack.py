@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
@@ -58,6 +58,7 @@ class CdpStack(Stack):
             self, constants.IMPORTS_ID, factory=factory, tables=self.tables, files=self.imports_bucket
         )
         self.member_import.wire_admin_api(http_functions[ADMIN_API])
+        self.imports_bucket.grant_exports(http_functions[ADMIN_API], cast(iam.IRole, http_functions[ADMIN_API].role))
         self.processing = EventProcessing(
             self, constants.EVENT_PROCESSING_ID, factory=factory, tables=self.tables, bus=self.event_bus.bus
         )

@@ -55,7 +55,13 @@ def test_imports_bucket_is_private_encrypted_tls_only_and_expires_files(synth: A
                 "ExpirationInDays": 30,
                 "Prefix": "imports/",
                 "Status": "Enabled",
-            }
+            },
+            {
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                "ExpirationInDays": 7,
+                "Prefix": "exports/",
+                "Status": "Enabled",
+            },
         ]
     }
     deny = [s for s in _bucket_policy(synth.template, bucket_id) if s["Effect"] == "Deny"]
@@ -155,6 +161,10 @@ def test_admin_api_can_store_uploads_read_rejected_rows_and_start_only_the_worke
         (
             ("s3:GetObject",),
             json.dumps([_objects(bucket_id, "*/rejected.csv"), _objects(bucket_id, "*/upload.csv")], sort_keys=True),
+        ),
+        (
+            ("s3:GetObject", "s3:PutObject"),
+            json.dumps([{"Fn::Join": ["", [_arn(bucket_id), "/exports/*"]]}], sort_keys=True),
         ),
     }
     invoke = [s for s in statements if "lambda:InvokeFunction" in _actions(s)]

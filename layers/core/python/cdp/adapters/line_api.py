@@ -161,3 +161,43 @@ def _line_message(response: HttpResponse) -> str:
 def _header(response: HttpResponse, name: str) -> str | None:
     wanted = name.lower()
     return next((value for key, value in response.headers.items() if key.lower() == wanted), None)
+
+
+MAX_AUDIENCE_IDS_PER_REQUEST = 10_000  # manage-audience.yml: `audiences` maxItems 10000 (create and add)
+MAX_AUDIENCE_DESCRIPTION = 120
+
+
+class LineAudienceApi:
+    """Messaging API audience groups by user id (JSON uploads), over a LineApiClient's transport and mapping."""
+
+    def __init__(self, client: LineApiClient) -> None:
+        self._client = client
+
+    def create_audience(self, *, access_token: str, description: str, user_ids: list[str]) -> int:
+        """POST /v2/bot/audienceGroup/upload: a new group with up to 10,000 user ids."""
+        _check_chunk(user_ids)
+        body = {"description": description[:MAX_AUDIENCE_DESCRIPTION], "audiences": [{"id": u} for u in user_ids]}
+        document = self._post("POST", access_token, body, "creating an audience group")
+        group_id = document.get("audienceGroupId")
+        if not isinstance(group_id, int) or isinstance(group_id, bool):
+            raise LineApiError("LINE answered without an audienceGroupId", code="line_bad_response")
+        return group_id
+
+    def add_to_audience(self, *, access_token: str, audience_group_id: int, user_ids: list[str]) -> None:
+        """PUT /v2/bot/audienceGroup/upload: add up to 10,000 user ids to an existing group."""
+        _check_chunk(user_ids)
+        body = {"audienceGroupId": audience_group_id, "audiences": [{"id": u} for u in user_ids]}
+        self._post("PUT", access_token, body, "adding to an audience group")
+
+    def _post(self, method: str, access_token: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"}
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        response = self._client._send(method, "/v2/bot/audienceGroup/upload", headers=headers, body=payload)
+        if response.status == 202 and not response.body.strip():
+            return {}
+        return LineApiClient._success(response, what)
+
+
+def _check_chunk(user_ids: list[str]) -> None:
+    if not 0 < len(user_ids) <= MAX_AUDIENCE_IDS_PER_REQUEST:
+        raise ValueError(f"an audience upload carries 1 to {MAX_AUDIENCE_IDS_PER_REQUEST} ids, got {len(user_ids)}")

@@ -150,6 +150,33 @@ class DynamoSegmentStore:
         except (ClientError, BotoCoreError) as exc:
             raise unavailable(exc, "counting segment members") from exc
 
+    def put_export(self, segment_id: str, at: str, record: dict[str, Any]) -> None:
+        """SEGMENT#<id> / EXPORT#<at>: one export (LINE audience or hashed CSV), its counts and result."""
+        item = {
+            "pk": _s(segment_pk(segment_id)),
+            "sk": _s(f"EXPORT#{at}"),
+            "kind": _s(str(record.get("kind", ""))),
+            "doc": _s(json.dumps(record, separators=(",", ":"), sort_keys=True)),
+        }
+        try:
+            self._client.put_item(TableName=self._table, Item=item)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "recording a segment export") from exc
+
+    def exports(self, segment_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest exports first."""
+        try:
+            response = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={":pk": _s(segment_pk(segment_id)), ":prefix": _s("EXPORT#")},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading segment exports") from exc
+        return [json.loads(item["doc"]["S"]) for item in response.get("Items", [])]
+
     def enter(self, segment_id: str, profile_id: str, *, at: str, rule_version: int) -> bool:
         member = {
             "Put": {
