@@ -12,6 +12,7 @@ from cdp.adapters.dynamodb.identity_rules import CachedRules, DynamoIdentityRule
 from cdp.adapters.dynamodb.link_nonces import DynamoLinkNonceStore
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.raw_events import raw_event_from_item
+from cdp.adapters.dynamodb.tag_rules import DynamoTagRules
 from cdp.adapters.eventbridge import EventBridgePublisher
 from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
 from cdp.clock import SystemClock
@@ -45,6 +46,7 @@ def build() -> EventProcessor:
             else None
         ),
         account_links=AccountLinks(DynamoLinkNonceStore(dynamodb, settings.core_table), clock),
+        tag_rules=CachedRules(DynamoTagRules(dynamodb, settings.core_table).get, settings.rules_cache_seconds),
     )
 
 

@@ -281,3 +281,52 @@ def test_an_opt_out_through_the_api_lands_on_the_timeline_and_makes_the_channel_
     assert sum(1 for e in profile["events"] if e.get("context", {}).get("consent")) == 2
     status, error = _consent(stack, people["amy"], {"channel": "fax", "granted": False})
     assert (status, error["error"]) == (400, "invalid_consent_channel")
+
+
+def _tags(stack: Stack, profile_id: str, body: dict[str, Any], **headers: str) -> tuple[int, Any]:
+    event = api_event(
+        "POST",
+        f"/admin/v1/profiles/{profile_id}/tags",
+        resource="/admin/v1/profiles/{id}/tags",
+        path_parameters={"id": profile_id},
+        headers={**BEARER, "Content-Type": "application/json", **headers},
+        body=json.dumps(body),
+    )
+    response = stack.invoke("admin_api", event)
+    return response["statusCode"], response_json(response)
+
+
+def test_manual_tags_are_events_on_the_timeline_and_a_retry_is_stored_once(
+    stack: Stack, people: dict[str, str], raw_stream: RawStream
+) -> None:
+    # Given Amy, tagged by hand (the client retries the request)
+    add = {"add": ["vip", "asked:size"]}
+    first = _tags(stack, people["amy"], add, **{"Idempotency-Key": "tag-1"})
+    retry = _tags(stack, people["amy"], add, **{"Idempotency-Key": "tag-1"})
+    assert (first[0], first[1]["duplicate"], retry[1]["duplicate"]) == (202, False, True)
+    assert first[1]["eventIds"] == retry[1]["eventIds"] and len(first[1]["eventIds"]) == 2
+    assert stack.invoke("event_processor", {"Records": raw_stream.new_records()}) == {"batchItemFailures": []}
+    _, profile = get_profile(stack, people["amy"])
+    assert set(profile["tags"]) == {"vip", "asked:size"}
+    assert profile["tags"]["vip"]["source"] == "manual"
+
+    # When one is removed
+    status, accepted = _tags(stack, people["amy"], {"remove": ["vip"]}, **{"Idempotency-Key": "tag-2"})
+    assert status == 202, accepted
+    assert stack.invoke("event_processor", {"Records": raw_stream.new_records()}) == {"batchItemFailures": []}
+
+    # Then only the other is left, every change is on her timeline, and bad input is named
+    _, profile = get_profile(stack, people["amy"])
+    assert set(profile["tags"]) == {"asked:size"}
+    assert sum(1 for e in profile["events"] if e.get("event") in ("Tag Added", "Tag Removed")) == 3
+    for body, code in [
+        ({"add": [""]}, "invalid_tag"),
+        ({"add": ["x" * 65]}, "invalid_tag"),
+        ({"add": ["a\nb"]}, "invalid_tag"),
+        ({"add": "vip"}, "invalid_tag_list"),
+        ({}, "no_tag_change"),
+        ({"add": ["vip"], "remove": ["vip"]}, "tag_added_and_removed"),
+        ({"tags": ["vip"]}, "unknown_tag_field"),
+    ]:
+        status, error = _tags(stack, people["amy"], body)
+        assert (status, error["error"]) == (400, code), body

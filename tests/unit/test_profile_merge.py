@@ -34,11 +34,13 @@ class Spec:
     channel: str
     day: int
     store: str | None
+    tag: str
+    tag_added: bool
 
 
 specs = st.builds(
     Spec,
-    kind=st.sampled_from(["identify", "order", "view", "consent", "follow", "message", "postback", "click"]),
+    kind=st.sampled_from(["identify", "order", "view", "consent", "follow", "message", "postback", "click", "tag"]),
     minute=st.integers(0, 4),  # ties are likely
     traits=st.dictionaries(st.sampled_from(["name", "tier", "city"]), st.integers(0, 3), max_size=2).map(
         lambda d: tuple(sorted(d.items()))
@@ -53,6 +55,8 @@ specs = st.builds(
     channel=st.sampled_from(["web", "app", "pos", "line"]),
     day=st.sampled_from([0, 0, 0, 1, 200, 365, 366, 700]),  # old orders fall out of the daily buckets
     store=st.sampled_from([None, "TPE-101", "TXG-01"]),
+    tag=st.sampled_from(["vip", "asked:size", "src:store-taipei-101"]),
+    tag_added=st.booleans(),
 )
 
 
@@ -87,6 +91,7 @@ def _event(n: int, spec: Spec) -> tuple[CanonicalEvent, list[Identifier]]:
             "message": "LINE Message Received",
             "postback": "LINE Postback",
             "click": "LINE Link Clicked",
+            "tag": "Tag Added" if spec.tag_added else "Tag Removed",
         }[spec.kind],
         channel=spec.channel,
         traits=dict(spec.traits) if spec.kind == "identify" else {},
@@ -98,6 +103,8 @@ def _event(n: int, spec: Spec) -> tuple[CanonicalEvent, list[Identifier]]:
             event.properties["store_id"] = spec.store
     if spec.kind == "click" and spec.channel != "line":
         event.properties = {"src": "line"} if spec.account else {}
+    if spec.kind == "tag":
+        event.properties = {"tag": spec.tag, "source": ("rule", "manual")[spec.account]}
     if spec.kind == "consent":
         event.context = {"consent": dict(spec.consent)}
     return event, [anon]
@@ -118,6 +125,8 @@ def _person(profile: Profile) -> dict[str, Any]:
         "line_accounts": _stamps(profile.line_accounts),
         "line_status": profile.line_status,
         "consent": _stamps(profile.consent),
+        "tag_state": _stamps(profile.tag_state),
+        "tags": profile.tags,
         "event_count": profile.event_count,
         "channels": {channel: count for channel, count in profile.channels.items() if count},
         "channel_mix": profile.channel_mix(),
@@ -174,7 +183,7 @@ def test_a_trait_set_at_the_same_instant_on_both_sides_is_decided_by_event_id_ei
     assert merge_profiles(right, left, NOW_ISO).traits["tier"].value == "vip"
 
 
-def test_bookkeeping_comes_from_the_survivor_and_tags_keep_their_first_stamp() -> None:
+def test_bookkeeping_comes_from_the_survivor_and_stored_tags_union_newest_first() -> None:
     survivor = Profile.new("p_s", "2024-03-01T00:00:00.000Z")
     survivor.pending_merges = ["m_1", "m_2"]
     survivor.version = 5
@@ -196,7 +205,7 @@ def test_bookkeeping_comes_from_the_survivor_and_tags_keep_their_first_stamp() -
     assert (merged.merged_into, merged.merging_into) == (None, None)
     assert merged.created_at == "2024-01-01T00:00:00.000Z"  # the earliest
     assert merged.tags == {
-        "vip": {"source": "rule", "at": "2024-04-01T00:00:00.000Z"},
+        "vip": {"source": "admin", "at": "2024-04-02T00:00:00.000Z"},
         "churn-risk": {"source": "rule", "at": "2024-02-01T00:00:00.000Z"},
     }
     assert len(merged.rejected_identifiers) == MAX_REJECTED_KEPT

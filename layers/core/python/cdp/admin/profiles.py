@@ -8,12 +8,14 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
-from cdp.admin.context import admin_context
+from cdp.admin.context import AdminContext, admin_context
 from cdp.clock import SystemClock
 from cdp.errors import BadRequest
 from cdp.identity.line_binding import NotConfigured
 from cdp.ingestion.channels import LineChannels
 from cdp.profiles.consent import consent_change_event, parse_consent_change
+from cdp.profiles.tag_changes import tag_change_events
+from cdp.profiles.tags import parse_tag_change
 from cdp.profiles.views import current_profile, find_profile_id, lookup_identifier, profile_view
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -41,14 +43,7 @@ def lookup_profile() -> dict[str, Any]:
 def change_consent(profile_id: str) -> tuple[dict[str, Any], int]:
     """Opt in or out: recorded as an event on the person's timeline, applied by the processor."""
     context = admin_context()
-    if not context.settings.raw_events_table:
-        raise NotConfigured("the admin API has no raw events table configured")
-    try:
-        body = router.current_event.json_body if router.current_event.body else None
-    except ValueError as exc:
-        raise BadRequest("the body must be JSON", code="invalid_json") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object", code="invalid_json")
+    body = _change_body(context)
     channel, purpose, granted = parse_consent_change(body)
     profile = current_profile(context.store, profile_id)
     event = consent_change_event(
@@ -59,16 +54,54 @@ def change_consent(profile_id: str) -> tuple[dict[str, Any], int]:
         now_ms=SystemClock().now_ms(),
         request_key=router.current_event.get_header_value("idempotency-key"),
     )
-    raw_events = DynamoRawEventStore(
-        client("dynamodb"), context.settings.raw_events_table, context.settings.raw_event_ttl_days * 86400
-    )
-    (stored,) = raw_events.store_once([event])
+    (stored,) = _raw_events(context).store_once([event])
     return {
         "profileId": profile.profile_id,
         "eventId": event.event_id,
         "consent": {f"{channel}:{purpose}": granted},
         "duplicate": not stored,
     }, 202
+
+
+@router.post("/admin/v1/profiles/<profile_id>/tags")
+def change_tags(profile_id: str) -> tuple[dict[str, Any], int]:
+    """{"add": [...], "remove": [...]}: each a "Tag Added" / "Tag Removed" event on the timeline."""
+    context = admin_context()
+    add, remove = parse_tag_change(_change_body(context))
+    profile = current_profile(context.store, profile_id)
+    events = tag_change_events(
+        profile,
+        add=add,
+        remove=remove,
+        now_ms=SystemClock().now_ms(),
+        request_key=router.current_event.get_header_value("idempotency-key"),
+    )
+    stored = _raw_events(context).store_once(events)
+    return {
+        "profileId": profile.profile_id,
+        "eventIds": [event.event_id for event in events],
+        "add": add,
+        "remove": remove,
+        "duplicate": not any(stored),
+    }, 202
+
+
+def _change_body(context: AdminContext) -> dict[str, Any]:
+    if not context.settings.raw_events_table:
+        raise NotConfigured("the admin API has no raw events table configured")
+    try:
+        body = router.current_event.json_body if router.current_event.body else None
+    except ValueError as exc:
+        raise BadRequest("the body must be JSON", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", code="invalid_json")
+    return body
+
+
+def _raw_events(context: AdminContext) -> DynamoRawEventStore:
+    return DynamoRawEventStore(
+        client("dynamodb"), context.settings.raw_events_table, context.settings.raw_event_ttl_days * 86400
+    )
 
 
 @router.get("/admin/v1/profiles/<profile_id>")

@@ -466,7 +466,9 @@ class MergeWorkflow:
             ],
             now,
         )
-        rebuilt.tags = dict(profile.tags)  # tags are not events yet; they stay where they are
+        # Tags are events and come back with the timeline; tags from before that (no event) stay.
+        legacy = {tag: stamped for tag, stamped in profile.tag_state.items() if not stamped.event_id}
+        rebuilt.tag_state = {**legacy, **rebuilt.tag_state}
         rebuilt.version = profile.version + 1
         return rebuilt
 

@@ -53,28 +53,58 @@ def consent_change_event(
 
     `request_key` (an Idempotency-Key) makes a retried request the same event, stored once.
     """
+    return admin_event(
+        profile,
+        source=CONSENT_SOURCE,
+        payload={"type": "identify"},
+        context={"channel": "crm", "consent": {f"{channel}:{purpose}": granted}},
+        now_ms=now_ms,
+        request_key=request_key,
+        purpose="record consent",
+    )
+
+
+def admin_event(
+    profile: Profile,
+    *,
+    source: str,
+    payload: Mapping[str, Any],
+    context: Mapping[str, Any],
+    now_ms: int,
+    request_key: str | None = None,
+    key_suffix: str = "",
+    purpose: str = "record the change",
+) -> RawEvent:
+    """An admin change as a partner event naming the person by their most specific identifier,
+    so the processor applies it like any other event and it stays on the timeline.
+
+    `request_key` (an Idempotency-Key, plus `key_suffix` when one request makes several events)
+    makes a retried request the same event, stored once.
+    """
     by_type = {
         entry["type"]: entry["value"] for entry in sorted(profile.identifiers.values(), key=lambda e: e["value"])
     }
     chosen = next((t for t in IDENTIFIER_PREFERENCE if t in by_type), None)
     if chosen is None:
-        raise Conflict(f"profile {profile.profile_id} has no identifier to record consent with", code="no_identifier")
-    seed = f"{profile.profile_id}\n{request_key}" if request_key else uuid.uuid4().hex
-    message_id = "consent-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
+        raise Conflict(f"profile {profile.profile_id} has no identifier to {purpose} with", code="no_identifier")
+    seed = f"{profile.profile_id}\n{request_key}{key_suffix}" if request_key else uuid.uuid4().hex
+    message_id = source.removeprefix("admin-") + "-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
     at = iso_from_ms(now_ms)
-    context: dict[str, Any] = {"channel": "crm", "consent": {f"{channel}:{purpose}": granted}}
-    payload: dict[str, Any] = {"type": "identify", "messageId": message_id, "timestamp": at, "receivedAt": at}
+    event_context: dict[str, Any] = dict(context)
+    body: dict[str, Any] = {**payload, "messageId": message_id, "timestamp": at, "receivedAt": at}
     if chosen == "anonymous_id":
-        payload["anonymousId"] = by_type[chosen]
+        body["anonymousId"] = by_type[chosen]
     else:
-        context["externalIds"] = [{"type": chosen, "id": by_type[chosen], "collection": "users", "encoding": "none"}]
-    payload["context"] = context
+        event_context["externalIds"] = [
+            {"type": chosen, "id": by_type[chosen], "collection": "users", "encoding": "none"}
+        ]
+    body["context"] = event_context
     return RawEvent(
-        event_id=partner_event_id(CONSENT_SOURCE, message_id),
+        event_id=partner_event_id(source, message_id),
         origin="partner",
-        source=CONSENT_SOURCE,
+        source=source,
         received_at=at,
-        payload=payload,
+        payload=body,
     )
 
 

@@ -13,12 +13,15 @@ from typing import Any
 from cdp.events.canonical import CanonicalEvent
 from cdp.identity.identifiers import Identifier
 from cdp.profiles.computed import ComputedState, apply_engagement, apply_order, merge_computed
+from cdp.profiles.tag_rules import MESSAGE_EVENT, POSTBACK_EVENT
+from cdp.profiles.tags import TAG_EVENTS, tag_source, valid_tag
 
 MAX_REJECTED_KEPT = 20
 ORDER_EVENT = "Order Completed"
 DEFAULT_CURRENCY = "TWD"
 # Identify traits that are identifiers are kept as identifiers, not copied into traits.
 IDENTITY_TRAIT_KEYS = frozenset({"member_id", "memberId"})
+DERIVING_EVENTS = frozenset({MESSAGE_EVENT, POSTBACK_EVENT})
 
 
 @dataclass(slots=True)
@@ -56,7 +59,8 @@ class Profile:
     channels: dict[str, int] = field(default_factory=dict)
     rejected_identifiers: list[dict[str, str]] = field(default_factory=list)
     consent: dict[str, Stamped] = field(default_factory=dict)  # "channel:purpose" -> granted?
-    tags: dict[str, dict[str, str]] = field(default_factory=dict)  # tag -> {source, at}
+    # tag -> added (True) / removed (False), newest wins; source is the tag's (rule, manual, ...)
+    tag_state: dict[str, Stamped] = field(default_factory=dict)
     order_count: int = 0
     revenue: dict[str, float] = field(default_factory=dict)  # currency -> total
     first_order_at: str | None = None
@@ -71,6 +75,20 @@ class Profile:
     @classmethod
     def new(cls, profile_id: str, now: str) -> Profile:
         return cls(profile_id=profile_id, created_at=now, updated_at=now)
+
+    @property
+    def tags(self) -> dict[str, dict[str, str]]:
+        """The current tags: tag -> {source, at} (when it was last added)."""
+        return {
+            tag: {"source": stamped.source, "at": stamped.at}
+            for tag, stamped in sorted(self.tag_state.items())
+            if stamped.value is True
+        }
+
+    @tags.setter
+    def tags(self, tags: dict[str, dict[str, str]]) -> None:
+        """Tags from before they were events (or set directly): each reads as added."""
+        self.tag_state = {tag: legacy_tag(entry) for tag, entry in tags.items()}
 
     @property
     def line_status(self) -> str:
@@ -100,7 +118,8 @@ def apply_event(profile: Profile, event: CanonicalEvent, attach: list[Identifier
         if identifier.key not in profile.identifiers:
             profile.identifiers[identifier.key] = {"type": identifier.type, "value": identifier.value, "added_at": now}
             changes.append(f"identifier:{identifier.type}")
-    person_traits = {} if event.type == "group" else event.traits  # a group's traits describe the group
+    # a group's traits describe the group; LINE answers the workspace's rules read are the person's
+    person_traits = {} if event.type == "group" else {**_derived_traits(event), **event.traits}
     for name, value in person_traits.items():
         if name in IDENTITY_TRAIT_KEYS:
             continue
@@ -126,6 +145,7 @@ def apply_event(profile: Profile, event: CanonicalEvent, attach: list[Identifier
             profile.consent[key] = candidate
             if current is None or current.value != granted:
                 changes.append(f"consent:{key}")
+    changes.extend(_apply_tags(profile, event))
     if event.event == ORDER_EVENT and event.type == "track":
         changes.extend(_apply_order(profile, event))
     changes.extend(apply_engagement(profile.computed, event))
@@ -152,6 +172,51 @@ def _consent_flags(event: CanonicalEvent) -> dict[str, bool]:
     if not isinstance(flags, dict):
         return {}
     return {key: value for key, value in flags.items() if isinstance(key, str) and isinstance(value, bool)}
+
+
+def legacy_tag(entry: dict[str, Any]) -> Stamped:
+    """A stored `{source, at}` tag entry from before tags were events: added, with no event."""
+    return Stamped(value=True, at=str(entry.get("at", "")), source=str(entry.get("source", "")), event_id="")
+
+
+def _tag_changes(event: CanonicalEvent) -> list[tuple[Any, bool, str]]:
+    """(tag, added, source): a "Tag Added" / "Tag Removed" track event ({"tag", "source"}), or the
+    tags the workspace's rules derived from a LINE message or postback (`derivedTags`)."""
+    if event.type != "track":
+        return []
+    added = TAG_EVENTS.get(event.event or "")
+    if added is not None:
+        return [(event.properties.get("tag"), added, tag_source(event.properties.get("source")))]
+    derived = event.properties.get("derivedTags") if _derives(event) else None
+    if not isinstance(derived, list):
+        return []
+    return [(entry.get("tag"), True, tag_source(entry.get("source"))) for entry in derived if isinstance(entry, dict)]
+
+
+def _derives(event: CanonicalEvent) -> bool:
+    """Only the processor writes derived tags and traits, and only into LINE events it normalised."""
+    return event.origin == "line" and event.event in DERIVING_EVENTS
+
+
+def _derived_traits(event: CanonicalEvent) -> dict[str, Any]:
+    traits = event.properties.get("derivedTraits") if event.type == "track" and _derives(event) else None
+    return {k: v for k, v in traits.items() if isinstance(k, str)} if isinstance(traits, dict) else {}
+
+
+def _apply_tags(profile: Profile, event: CanonicalEvent) -> list[str]:
+    """Newest add or remove wins per tag; invalid names are ignored. Names visible changes only."""
+    changes: list[str] = []
+    for tag, added, source in _tag_changes(event):
+        if not isinstance(tag, str) or not valid_tag(tag):
+            continue
+        candidate = Stamped(value=added, at=event.timestamp, source=source, event_id=event.event_id)
+        current = profile.tag_state.get(tag)
+        if not candidate.newer_than(current):
+            continue
+        profile.tag_state[tag] = candidate
+        if (current is not None and current.value is True) != added:
+            changes.append(f"tag:{tag}")
+    return changes
 
 
 def order_amount(event: CanonicalEvent) -> tuple[str, float] | None:
@@ -201,7 +266,7 @@ def merge_profiles(survivor: Profile, loser: Profile, now: str) -> Profile:
 
     contact traits, follow state and consent: newest wins (by event time); money and counters:
     sums; first seen / first order / created: earliest; last seen / last order: latest;
-    identifiers and tags: union (the earlier tag stamp is kept); computed state: daily buckets and
+    identifiers: union; tags: per tag, the newest add or remove wins; computed state: daily buckets and
     counts summed, last click latest (`merge_computed`).
     """
     merged = Profile(
@@ -224,11 +289,7 @@ def merge_profiles(survivor: Profile, loser: Profile, now: str) -> Profile:
             *(entry for entry in loser.rejected_identifiers if entry not in survivor.rejected_identifiers),
         ][-MAX_REJECTED_KEPT:],
         consent=_newest(survivor.consent, loser.consent),
-        tags={
-            tag: min(entries, key=lambda entry: entry.get("at", ""))
-            for tag in set(survivor.tags) | set(loser.tags)
-            for entries in [[e for e in (survivor.tags.get(tag), loser.tags.get(tag)) if e]]
-        },
+        tag_state=_newest(survivor.tag_state, loser.tag_state),
         order_count=survivor.order_count + loser.order_count,
         revenue={
             currency: round(survivor.revenue.get(currency, 0.0) + loser.revenue.get(currency, 0.0), 4)

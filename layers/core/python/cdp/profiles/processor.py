@@ -32,6 +32,7 @@ from cdp.identity.resolver import Conflict, owner_of, resolve, separation_key
 from cdp.identity.rules import DEFAULT_RULES, IdentityRules
 from cdp.ports import Clock, EventPublisher
 from cdp.profiles.model import Profile, apply_event
+from cdp.profiles.tag_rules import NO_TAG_RULES, TagRules
 
 if TYPE_CHECKING:
     from cdp.identity.account_link import LinkOutcome
@@ -136,6 +137,7 @@ class EventProcessor:
         rules: Callable[[], IdentityRules] = lambda: DEFAULT_RULES,
         merges: MergeRequester | None = None,
         account_links: AccountLinker | None = None,
+        tag_rules: Callable[[], TagRules] = lambda: NO_TAG_RULES,
     ) -> None:
         self._normalizers: dict[int, EventNormalizer] = {}
         self._normalizer_for = (
@@ -148,6 +150,7 @@ class EventProcessor:
         self._rules = rules
         self._merges = merges or NoMerges()
         self._account_links = account_links
+        self._tag_rules = tag_rules
 
     def _normalizer(self, rules: IdentityRules) -> EventNormalizer:
         if self._fixed_normalizer is not None:
@@ -162,6 +165,7 @@ class EventProcessor:
         event = self._normalizer(rules).normalize(raw)
         if event.event == ACCOUNT_LINKED:
             self._bind_account_link(event)
+        self._derive(event)
         now = iso_from_ms(self._clock.now_ms())
         if not event.identifiers:
             # Group joins, bot lifecycle: no person to attach to.
@@ -182,6 +186,20 @@ class EventProcessor:
                     merge_id=detail.get("mergeId"),
                 )
         return result
+
+    def _derive(self, event: CanonicalEvent) -> None:
+        """Tags and traits the workspace's tag rules read from a LINE message or postback, written
+        into the event so the timeline keeps them and a rebuild does not depend on later rules."""
+        if event.origin != "line" or event.type != "track":
+            return
+        for key in ("derivedTags", "derivedTraits", "tagRulesVersion"):
+            event.properties.pop(key, None)
+        rules = self._tag_rules()
+        derived = rules.derive(event.event, event.properties)
+        if derived:
+            event.properties["derivedTags"] = derived.tags
+            event.properties["derivedTraits"] = derived.traits
+            event.properties["tagRulesVersion"] = rules.version
 
     def _bind_account_link(self, event: CanonicalEvent) -> None:
         """`accountLink` webhook: the nonce we issued maps back to the member it was issued for."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -59,16 +59,19 @@ class DynamoIdentityRules:
         return stored
 
 
-class CachedRules:
+R = TypeVar("R")
+
+
+class CachedRules(Generic[R]):
     """Rules change rarely; every event must not pay a read. A change applies within `ttl`."""
 
-    def __init__(self, load: Callable[[], IdentityRules], ttl_seconds: float = 60.0) -> None:
+    def __init__(self, load: Callable[[], R], ttl_seconds: float = 60.0) -> None:
         self._load = load
         self._ttl = ttl_seconds
-        self._value: IdentityRules | None = None
+        self._value: R | None = None
         self._loaded_at = 0.0
 
-    def __call__(self) -> IdentityRules:
+    def __call__(self) -> R:
         now = time.monotonic()
         if self._value is None or now - self._loaded_at >= self._ttl:
             self._value, self._loaded_at = self._load(), now

@@ -26,7 +26,7 @@ from cdp.events.canonical import CanonicalEvent
 from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import MergeLedger, TimelineEntry
 from cdp.profiles.computed import ComputedState
-from cdp.profiles.model import Profile, Stamped
+from cdp.profiles.model import Profile, Stamped, legacy_tag
 from cdp.profiles.processor import CommitOutcome
 
 APPLIED_MARKER_TTL_SECONDS = 35 * 86400  # longer than any stream retention or redelivery window
@@ -59,7 +59,8 @@ def profile_to_document(profile: Profile) -> dict[str, Any]:
         "channels": profile.channels,
         "rejected_identifiers": profile.rejected_identifiers,
         "consent": {key: stamped.as_dict() for key, stamped in profile.consent.items()},
-        "tags": profile.tags,
+        "tags": profile.tags,  # the current tags, for readers of the document
+        "tag_state": {tag: stamped.as_dict() for tag, stamped in profile.tag_state.items()},
         "order_count": profile.order_count,
         "revenue": profile.revenue,
         "first_order_at": profile.first_order_at,
@@ -89,7 +90,11 @@ def profile_from_item(item: dict[str, Any]) -> Profile:
         channels=doc.get("channels", {}),
         rejected_identifiers=doc.get("rejected_identifiers", []),
         consent={key: Stamped.from_dict(data) for key, data in doc.get("consent", {}).items()},
-        tags=doc.get("tags", {}),
+        tag_state=(
+            {tag: Stamped.from_dict(data) for tag, data in doc["tag_state"].items()}
+            if "tag_state" in doc
+            else {tag: legacy_tag(entry) for tag, entry in doc.get("tags", {}).items()}
+        ),
         order_count=int(doc.get("order_count", 0)),
         revenue={currency: float(total) for currency, total in doc.get("revenue", {}).items()},
         first_order_at=doc.get("first_order_at"),
