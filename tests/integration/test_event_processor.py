@@ -66,36 +66,39 @@ def timeline(stack: Stack, profile_id: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def seeded(stack: Stack, raw_stream: RawStream) -> list[dict[str, Any]]:
-    """One person seen by the POS, the web shop and a LINE chat's owner; returns the stream batch."""
-    ingest(
-        stack,
-        [
-            {
-                "type": "identify",
-                "userId": "M-1001",
-                "messageId": "pos-identify-1",
-                "timestamp": "2024-05-01T09:00:00Z",
-                "traits": {"phone": "0912-345-678", "name": "林小美"},
-                "context": {"channel": "pos"},
-            },
-            {
-                "type": "track",
-                "event": "Order Completed",
-                "userId": "M-1001",
-                "messageId": "pos-order-1",
-                "timestamp": "2024-05-01T09:05:00Z",
-                "properties": {"revenue": 5000, "currency": "TWD", "store_id": "XY-01"},
-                "context": {"channel": "pos"},
-            },
-            {
-                "type": "identify",
-                "anonymousId": "anon-7f3a",
-                "messageId": "web-identify-1",
-                "timestamp": "2024-05-01T09:30:00Z",
-                "traits": {"phone": "+886 912 345 678", "email": "Amy.Lin@Example.com"},
-            },
-        ],
-    )
+    """One person seen by the POS, the web shop and a LINE chat's owner; returns the stream batch.
+
+    The three partner events are sent one request each: a batch is written in parallel, so its
+    stream order would vary, and without the merge workflow (not run here) the order decides
+    whether Amy is one profile or two.
+    """
+    for event in [
+        {
+            "type": "identify",
+            "userId": "M-1001",
+            "messageId": "pos-identify-1",
+            "timestamp": "2024-05-01T09:00:00Z",
+            "traits": {"phone": "0912-345-678", "name": "林小美"},
+            "context": {"channel": "pos"},
+        },
+        {
+            "type": "track",
+            "event": "Order Completed",
+            "userId": "M-1001",
+            "messageId": "pos-order-1",
+            "timestamp": "2024-05-01T09:05:00Z",
+            "properties": {"revenue": 5000, "currency": "TWD", "store_id": "XY-01"},
+            "context": {"channel": "pos"},
+        },
+        {
+            "type": "identify",
+            "anonymousId": "anon-7f3a",
+            "messageId": "web-identify-1",
+            "timestamp": "2024-05-01T09:30:00Z",
+            "traits": {"phone": "+886 912 345 678", "email": "Amy.Lin@Example.com"},
+        },
+    ]:
+        ingest(stack, [event])
     webhook(
         stack,
         [
