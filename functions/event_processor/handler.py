@@ -8,7 +8,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from cdp.adapters.aws import client
-from cdp.adapters.dynamodb.identity_rules import CachedRules, DynamoIdentityRules
+from cdp.adapters.dynamodb.config_items import CachedConfig
+from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
 from cdp.adapters.dynamodb.link_nonces import DynamoLinkNonceStore
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.raw_events import raw_event_from_item
@@ -39,14 +40,14 @@ def build() -> EventProcessor:
         store=DynamoProfileStore(dynamodb, settings.core_table),
         publisher=EventBridgePublisher(client("events"), settings.event_bus_name),
         clock=clock,
-        rules=CachedRules(rules.get, settings.rules_cache_seconds),
+        rules=CachedConfig(rules.get, settings.rules_cache_seconds),
         merges=(
             StepFunctionsIdentityWorkflows(client("stepfunctions"), merge_arn=settings.merge_state_machine_arn)
             if settings.merge_state_machine_arn
             else None
         ),
         account_links=AccountLinks(DynamoLinkNonceStore(dynamodb, settings.core_table), clock),
-        tag_rules=CachedRules(DynamoTagRules(dynamodb, settings.core_table).get, settings.rules_cache_seconds),
+        tag_rules=CachedConfig(DynamoTagRules(dynamodb, settings.core_table).get, settings.rules_cache_seconds),
     )
 
 

@@ -6,7 +6,8 @@ import functools
 from typing import Any
 
 from cdp.adapters.aws import client
-from cdp.adapters.dynamodb.identity_rules import CachedRules, DynamoIdentityRules
+from cdp.adapters.dynamodb.config_items import CachedConfig
+from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.eventbridge import EventBridgePublisher
 from cdp.clock import SystemClock
@@ -26,7 +27,7 @@ def build() -> MergeWorkflow:
         store=store,
         publisher=EventBridgePublisher(client("events"), settings.event_bus_name),
         clock=SystemClock(),
-        rules=CachedRules(DynamoIdentityRules(client("dynamodb"), settings.core_table).get),
+        rules=CachedConfig(DynamoIdentityRules(client("dynamodb"), settings.core_table).get),
     )
 
 

@@ -16,7 +16,7 @@ from constructs import Construct
 from infra.cdp_infra import constants
 from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.routes import EVENT_PROCESSOR
-from infra.cdp_infra.tables import CdpTables
+from infra.cdp_infra.tables import CdpTables, grant_core_reads
 
 
 class EventProcessing(Construct):
@@ -65,11 +65,7 @@ class EventProcessing(Construct):
         )
         # Profiles, identifiers and timeline: read through the table and gsi1, write items
         # (transactions need the per-item actions), never scan or touch the schema.
-        iam.Grant.add_to_principal(
-            grantee=self.function,
-            actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],
-            resource_arns=[tables.core.table_arn, tables.core_gsi1_arn],
-        )
+        grant_core_reads(self.function, tables.core, tables.core_gsi1_arn)
         iam.Grant.add_to_principal(
             grantee=self.function,
             # The processor writes only through TransactWriteItems of Puts (marker, timeline, profile, claims).

@@ -11,7 +11,6 @@ from __future__ import annotations
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -22,9 +21,10 @@ from constructs import Construct
 from infra.cdp_infra import constants
 from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.routes import IDENTITY_MERGE
+from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
 
 RETRYABLE_STEP_ERRORS = ["MergeRace", "StoreUnavailable", "States.TaskFailed"]
-MERGE_KEY_PREFIXES = ("PROFILE#*", "ID#*", "MERGE#*", "SEPARATION#*")
+MERGE_KEY_PREFIXES = ("PROFILE#", "ID#", "MERGE#", "SEPARATION#")
 NOT_RETRYABLE_STEP_ERRORS = ["Conflict", "NotFound", "BadRequest", "ValueError", "KeyError"]
 
 
@@ -51,18 +51,14 @@ class IdentityWorkflows(Construct):
                 settings.ENV_EVENT_BUS: bus.event_bus_name,
             },
         )
-        iam.Grant.add_to_principal(
-            grantee=self.function,
-            actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],
-            resource_arns=[core_table.table_arn, core_gsi1_arn],
-        )
-        iam.Grant.add_to_principal(
-            grantee=self.function,
-            # Transactions of puts, deletes and conditional updates (claims, ledger counters), held
-            # to the items a merge touches: profiles and timelines, claims, ledgers, separations.
-            actions=["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"],
-            resource_arns=[core_table.table_arn],
-            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(MERGE_KEY_PREFIXES)}},
+        grant_core_reads(self.function, core_table, core_gsi1_arn)
+        # Transactions of puts, deletes and conditional updates (claims, ledger counters), held
+        # to the items a merge touches: profiles and timelines, claims, ledgers, separations.
+        grant_core_writes(
+            self.function,
+            core_table,
+            ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"],
+            list(MERGE_KEY_PREFIXES),
         )
         bus.grant_put_events_to(self.function)
 

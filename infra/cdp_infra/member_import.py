@@ -15,7 +15,7 @@ from infra.cdp_infra import constants
 from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.imports_bucket import ImportsBucket
 from infra.cdp_infra.routes import MEMBER_IMPORT
-from infra.cdp_infra.tables import CdpTables
+from infra.cdp_infra.tables import CdpTables, grant_core_writes
 
 # Object names inside one import's prefix, derived from the keys the code writes.
 _UPLOAD = upload_key("*").removeprefix(f"{constants.IMPORTS_PREFIX}/")
@@ -113,9 +113,4 @@ class MemberImport(Construct):
         )
 
     def _grant_status_items(self, grantee: iam.IGrantable, actions: list[str]) -> None:
-        iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=actions,
-            resource_arns=[self._tables.core.table_arn],
-            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{PK_PREFIX}*"]}},
-        )
+        grant_core_writes(grantee, self._tables.core, actions, [PK_PREFIX])

@@ -11,7 +11,6 @@ from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from cdp import settings
@@ -20,8 +19,9 @@ from constructs import Construct
 
 from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.routes import SEGMENT_EVALUATOR
+from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
 
-SEGMENT_KEY_PREFIX = "SEGMENT#*"
+SEGMENT_KEY_PREFIX = "SEGMENT#"
 
 
 class RealtimeSegments(Construct):
@@ -47,18 +47,9 @@ class RealtimeSegments(Construct):
                 settings.ENV_EVENT_BUS: bus.event_bus_name,
             },
         )
-        iam.Grant.add_to_principal(
-            grantee=self.function,
-            actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],
-            resource_arns=[core_table.table_arn, core_gsi1_arn],
-        )
-        iam.Grant.add_to_principal(
-            grantee=self.function,
-            # Memberships and their history only; profiles and timelines are read, never written.
-            actions=["dynamodb:PutItem", "dynamodb:DeleteItem"],
-            resource_arns=[core_table.table_arn],
-            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [SEGMENT_KEY_PREFIX]}},
-        )
+        grant_core_reads(self.function, core_table, core_gsi1_arn)
+        # Memberships and their history only; profiles and timelines are read, never written.
+        grant_core_writes(self.function, core_table, ["dynamodb:PutItem", "dynamodb:DeleteItem"], [SEGMENT_KEY_PREFIX])
         bus.grant_put_events_to(self.function)
 
         self.dead_letter_queue = sqs.Queue(

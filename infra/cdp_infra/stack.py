@@ -26,9 +26,8 @@ from infra.cdp_infra.monitoring import Monitoring
 from infra.cdp_infra.routes import ADMIN_API, EVENT_PROCESSOR, IDENTITY_MERGE, INGEST, LINE_WEBHOOK, SEGMENT_EVALUATOR
 from infra.cdp_infra.secrets import CdpSecrets
 from infra.cdp_infra.segments import RealtimeSegments
-from infra.cdp_infra.tables import CdpTables
+from infra.cdp_infra.tables import CdpTables, grant_core_reads, grant_core_writes
 
-_CORE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
 # The admin API only creates account-link nonces (the event processor consumes them); the grant's
 # condition keeps its writes to those items.
 _LINK_NONCE_WRITE_ACTIONS = ("dynamodb:PutItem",)
@@ -146,11 +145,7 @@ class CdpStack(Stack):
                 settings.ENV_TIMELINE_LIMIT: str(constants.PROFILE_TIMELINE_LIMIT),
             },
         )
-        iam.Grant.add_to_principal(
-            grantee=admin_api,
-            actions=list(_CORE_READ_ACTIONS),
-            resource_arns=[tables.core.table_arn, tables.core_gsi1_arn],
-        )
+        grant_core_reads(admin_api, tables.core, tables.core_gsi1_arn)
         secrets.admin_token.grant_read(admin_api)
         # LINE binding: link tokens need the channel token, nonces live in the core table, and a
         # LINE Login binding is stored as a raw event so it takes the same path as every other event.
@@ -172,13 +167,7 @@ class CdpStack(Stack):
         self._grant_core_items(admin_api, ["dynamodb:PutItem"], RULES_PK_PREFIX)
 
     def _grant_core_items(self, grantee: lambda_.Function, actions: list[str], key_prefix: str) -> None:
-        """Write access to the core table's items whose partition key starts with `key_prefix` only."""
-        iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=actions,
-            resource_arns=[self.tables.core.table_arn],
-            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{key_prefix}*"]}},
-        )
+        grant_core_writes(grantee, self.tables.core, actions, [key_prefix])
 
     def _outputs(self) -> None:
         outputs = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Acknowledgment, RemovalPolicy, Validations
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.cdp_infra import constants
@@ -79,3 +80,25 @@ class CdpTables(Construct):
     def core_gsi1_arn(self) -> str:
         """ARN of `gsi1` alone, to grant queries without the `index/*` wildcard."""
         return f"{self.core.table_arn}/index/{constants.GSI1}"
+
+
+CORE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+
+
+def grant_core_reads(grantee: iam.IGrantable, core_table: dynamodb.ITable, core_gsi1_arn: str) -> None:
+    """Item reads through the core table and gsi1: no scans, no schema."""
+    iam.Grant.add_to_principal(
+        grantee=grantee, actions=list(CORE_READ_ACTIONS), resource_arns=[core_table.table_arn, core_gsi1_arn]
+    )
+
+
+def grant_core_writes(
+    grantee: iam.IGrantable, core_table: dynamodb.ITable, actions: list[str], key_prefixes: list[str]
+) -> None:
+    """Writes to the core table's items whose partition key starts with one of `key_prefixes` only."""
+    iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=actions,
+        resource_arns=[core_table.table_arn],
+        conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}*" for prefix in key_prefixes]}},
+    )

@@ -289,7 +289,7 @@ class RowValidator:
             return result.value
         blocked = result.reason == "blocked_value"
         code = {"phone": (INVALID_PHONE, BLOCKED_PHONE), "email": (INVALID_EMAIL, BLOCKED_EMAIL)}[column][blocked]
-        what = "a known placeholder" if blocked else "not valid"
+        what = "a blocked value (junk or test data)" if blocked else "not valid"
         warnings.append(Issue(code, column, f"{column} {raw[:64]!r} is {what}; imported without it"))
         return None
 
