@@ -23,7 +23,7 @@ from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import MergeLedger, TimelineEntry
 from cdp.profiles.model import Profile
 from cdp.profiles.processor import CommitOutcome
-from cdp.segments.store import Membership, SegmentDefinition
+from cdp.segments.store import Membership, MembershipChange, SegmentDefinition, SizeSample
 
 from tests.unit.builders import NOW_MS
 
@@ -600,7 +600,23 @@ class FakeSegmentStore:
         self.definitions_by_id: dict[str, SegmentDefinition] = {}
         self.members_by_segment: dict[str, dict[str, Membership]] = {}
         self.history: list[tuple[str, str, str, str, int]] = []  # segment, profile, action, at, rule version
+        self.size_samples: list[SizeSample] = []
         self.writes = 0
+
+    def changes(self, segment_id: str, *, limit: int) -> list[MembershipChange]:
+        found = [MembershipChange(*entry) for entry in self.history if entry[0] == segment_id]
+        return sorted(found, key=lambda c: (c.at, c.profile_id, c.action), reverse=True)[:limit]
+
+    def profile_changes(self, profile_id: str, *, limit: int) -> list[MembershipChange]:
+        found = [MembershipChange(*entry) for entry in self.history if entry[1] == profile_id]
+        return sorted(found, key=lambda c: (c.at, c.segment_id, c.action), reverse=True)[:limit]
+
+    def record_size(self, sample: SizeSample) -> None:
+        self.size_samples.append(sample)
+
+    def sizes(self, segment_id: str, *, limit: int) -> list[SizeSample]:
+        found = [s for s in self.size_samples if s.segment_id == segment_id]
+        return sorted(found, key=lambda s: s.at, reverse=True)[:limit]
 
     def create(self, definition: SegmentDefinition) -> bool:
         if definition.segment_id in self.definitions_by_id:

@@ -35,7 +35,7 @@ per-profile index (eventually consistent) only serves `in_segment` of the other 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -172,8 +172,26 @@ class SegmentEvaluator:
         for stale in merged_away:
             result.exited_elsewhere[stale.profile_id] = self._exit_all(stale, now_ms)
         if profile is not None:
-            self._evaluate(profile, changes, now_ms, result)
+            active = self.active_segments()
+            selected = {segment.segment_id for segment in active if affected(segment.reads, changes)}
+            self._evaluate(profile, selected, now_ms, result)
         return result
+
+    def reevaluate(self, profile_id: str, segment_ids: Collection[str]) -> EvaluationResult:
+        """These segments (and those reading them) for the person's live profile and timeline:
+        what the scheduled recompute asks when the archive and the memberships disagree."""
+        now_ms = self._clock.now_ms()
+        profile, merged_away = self._current(profile_id)
+        result = EvaluationResult(profile.profile_id if profile else None)
+        for stale in merged_away:
+            result.exited_elsewhere[stale.profile_id] = self._exit_all(stale, now_ms)
+        if profile is not None:
+            self._evaluate(profile, set(segment_ids), now_ms, result)
+        return result
+
+    def apply_membership(self, definition: SegmentDefinition, profile: Profile, *, inside: bool) -> None:
+        """Enter or exit without evaluating: the caller decided on facts as current as the live ones."""
+        self._apply(definition, profile, ENTERED if inside else EXITED, self._clock.now_ms())
 
     def on_profile_merged(self, survivor: str, loser: str) -> EvaluationResult:
         """The loser's memberships exit; the survivor (whoever it now is) is evaluated in full."""
@@ -224,9 +242,8 @@ class SegmentEvaluator:
         logger.warning("profile points through too many merges", extra={"profile": profile_id})
         return None, merged_away
 
-    def _evaluate(self, profile: Profile, changes: Sequence[str], now_ms: int, result: EvaluationResult) -> None:
+    def _evaluate(self, profile: Profile, selected: set[str], now_ms: int, result: EvaluationResult) -> None:
         active = self.active_segments()
-        selected = {segment.segment_id for segment in active if affected(segment.reads, changes)}
         if not selected:
             return
         now = datetime.fromtimestamp(now_ms / 1000, tz=UTC)

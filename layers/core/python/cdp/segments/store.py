@@ -4,7 +4,9 @@ Item layout in the core table (cdp.adapters.dynamodb.segment_store):
   SEGMENT#<id> / DEF                        the definition; gsi1 SEGMENTS / <id> lists them
   SEGMENT#<id> / MEMBER#<profile id>        a membership {entered_at, rule_version};
                                             gsi1 MEMBERSHIPS#<profile id> / <id>: a person's segments
-  SEGMENT#<id> / HIST#<ts>#<profile>#<act>  history: entered / exited
+  SEGMENT#<id> / HIST#<ts>#<profile>#<act>  history: entered / exited;
+                                            gsi1 SEGMENT-HISTORY#<profile> / <ts>#<id>#<act>
+  SEGMENT#<id> / SIZE#<ts>                  the segment's size after a scheduled recompute
 
 Entering and exiting are conditional (the membership must not exist / must exist) and written in
 one transaction with the history item, so a replayed evaluation changes and records nothing.
@@ -152,6 +154,45 @@ class Membership:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class MembershipChange:
+    segment_id: str
+    profile_id: str
+    action: str  # entered / exited
+    at: str
+    rule_version: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "segment_id": self.segment_id,
+            "profile_id": self.profile_id,
+            "action": self.action,
+            "at": self.at,
+            "rule_version": self.rule_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SizeSample:
+    """The segment's size when a scheduled recompute finished, and what that run changed."""
+
+    segment_id: str
+    at: str
+    members: int
+    entered: int
+    exited: int
+    rule_version: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "members": self.members,
+            "entered": self.entered,
+            "exited": self.exited,
+            "rule_version": self.rule_version,
+        }
+
+
 class SegmentStore(Protocol):
     def create(self, definition: SegmentDefinition) -> bool:
         """Store a new definition; False if the id is taken."""
@@ -188,4 +229,18 @@ class SegmentStore(Protocol):
 
     def exit(self, segment_id: str, profile_id: str, *, at: str, rule_version: int) -> bool:
         """Remove the membership and add an `exited` history item, if a member: True if removed."""
+        ...
+
+    def changes(self, segment_id: str, *, limit: int) -> list[MembershipChange]:
+        """The segment's latest entries and exits, newest first."""
+        ...
+
+    def profile_changes(self, profile_id: str, *, limit: int) -> list[MembershipChange]:
+        """A person's latest entries and exits across segments, newest first."""
+        ...
+
+    def record_size(self, sample: SizeSample) -> None: ...
+
+    def sizes(self, segment_id: str, *, limit: int) -> list[SizeSample]:
+        """The latest size samples, newest first."""
         ...

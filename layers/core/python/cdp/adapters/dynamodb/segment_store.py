@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cdp.adapters.dynamodb.errors import CONDITIONAL_CHECK_FAILED, TRANSACTION_CANCELED, error_code, unavailable
-from cdp.segments.store import ENTERED, EXITED, Membership, SegmentDefinition
+from cdp.segments.store import ENTERED, EXITED, Membership, MembershipChange, SegmentDefinition, SizeSample
 
 DEFINITIONS_INDEX_KEY = "SEGMENTS"
 BATCH_GET_LIMIT = 100
@@ -21,6 +21,10 @@ def segment_pk(segment_id: str) -> str:
 
 def memberships_key(profile_id: str) -> str:
     return f"MEMBERSHIPS#{profile_id}"
+
+
+def history_key(profile_id: str) -> str:
+    return f"SEGMENT-HISTORY#{profile_id}"
 
 
 def _s(value: str) -> dict[str, str]:
@@ -213,6 +217,9 @@ class DynamoSegmentStore:
                 "Item": {
                     "pk": _s(segment_pk(segment_id)),
                     "sk": _s(f"HIST#{at}#{profile_id}#{action}"),
+                    "gsi1pk": _s(history_key(profile_id)),
+                    "gsi1sk": _s(f"{at}#{segment_id}#{action}"),
+                    "segment_id": _s(segment_id),
                     "profile_id": _s(profile_id),
                     "action": _s(action),
                     "at": _s(at),
@@ -220,6 +227,65 @@ class DynamoSegmentStore:
                 },
             }
         }
+
+    def changes(self, segment_id: str, *, limit: int) -> list[MembershipChange]:
+        return [_change(segment_id, item) for item in self._latest(segment_pk(segment_id), "HIST#", limit)]
+
+    def profile_changes(self, profile_id: str, *, limit: int) -> list[MembershipChange]:
+        try:
+            response = self._client.query(
+                TableName=self._table,
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": _s(history_key(profile_id))},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading a profile's segment history") from exc
+        return [_change(item["segment_id"]["S"], item) for item in response.get("Items", []) if "segment_id" in item]
+
+    def record_size(self, sample: SizeSample) -> None:
+        item = {
+            "pk": _s(segment_pk(sample.segment_id)),
+            "sk": _s(f"SIZE#{sample.at}"),
+            "members": {"N": str(sample.members)},
+            "entered": {"N": str(sample.entered)},
+            "exited": {"N": str(sample.exited)},
+            "rule_version": {"N": str(sample.rule_version)},
+            "at": _s(sample.at),
+        }
+        try:
+            self._client.put_item(TableName=self._table, Item=item)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "recording a segment size") from exc
+
+    def sizes(self, segment_id: str, *, limit: int) -> list[SizeSample]:
+        return [
+            SizeSample(
+                segment_id=segment_id,
+                at=item["at"]["S"],
+                members=int(item["members"]["N"]),
+                entered=int(item["entered"]["N"]),
+                exited=int(item["exited"]["N"]),
+                rule_version=int(item["rule_version"]["N"]),
+            )
+            for item in self._latest(segment_pk(segment_id), "SIZE#", limit)
+        ]
+
+    def _latest(self, pk: str, prefix: str, limit: int) -> list[dict[str, Any]]:
+        try:
+            response = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={":pk": _s(pk), ":prefix": _s(prefix)},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading segment history") from exc
+        items: list[dict[str, Any]] = response.get("Items", [])
+        return items
 
     def _transact(self, items: list[dict[str, Any]]) -> bool:
         try:
@@ -258,5 +324,15 @@ def _membership(item: dict[str, Any]) -> Membership:
         segment_id=item["segment_id"]["S"],
         profile_id=item["profile_id"]["S"],
         entered_at=item["entered_at"]["S"],
+        rule_version=int(item["rule_version"]["N"]),
+    )
+
+
+def _change(segment_id: str, item: dict[str, Any]) -> MembershipChange:
+    return MembershipChange(
+        segment_id=segment_id,
+        profile_id=item["profile_id"]["S"],
+        action=item["action"]["S"],
+        at=item["at"]["S"],
         rule_version=int(item["rule_version"]["N"]),
     )

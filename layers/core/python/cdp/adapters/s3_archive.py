@@ -1,0 +1,91 @@
+"""The archive bucket: Parquet files under archive/<kind>/dt=<day>/<name>.parquet, and a local
+cache of them for DuckDB (files are immutable by name, so a cached file is never stale; files
+gone from the bucket, e.g. after compaction, are dropped from the cache)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cdp.adapters.dynamodb.errors import unavailable
+from cdp.archive.duck import ArchiveFiles
+
+ARCHIVE_PREFIX = "archive/"
+PROFILES = "profiles"
+EVENTS = "events"
+
+
+class S3Archive:
+    def __init__(self, client: Any, bucket: str, cache_dir: Path) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._cache = cache_dir
+
+    def put(self, kind: str, day: str, name: str, path: Path) -> str:
+        key = f"{ARCHIVE_PREFIX}{kind}/dt={day}/{name}.parquet"
+        try:
+            self._client.upload_file(str(path), self._bucket, key)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, f"writing {key}") from exc
+        return key
+
+    def delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            chunk = [{"Key": key} for key in keys[start : start + 1000]]
+            try:
+                self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": chunk, "Quiet": True})
+            except (ClientError, BotoCoreError) as exc:
+                raise unavailable(exc, "deleting compacted archive files") from exc
+
+    def keys(self, kind: str) -> list[tuple[str, datetime]]:
+        """(key, last modified) of every file of a kind."""
+        found: list[tuple[str, datetime]] = []
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self._bucket, Prefix=f"{ARCHIVE_PREFIX}{kind}/"
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    if item["Key"].endswith(".parquet"):
+                        found.append((item["Key"], item["LastModified"].astimezone(UTC)))
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, f"listing the {kind} archive") from exc
+        return sorted(found)
+
+    def fetch(self) -> tuple[ArchiveFiles, datetime | None]:
+        """Every archive file, cached locally; and the time of the newest one (None when empty)."""
+        paths: dict[str, tuple[Path, ...]] = {}
+        newest: datetime | None = None
+        for kind in (PROFILES, EVENTS):
+            listed = self.keys(kind)
+            local = [self._cached(key) for key, _ in listed]
+            self._forget(kind, set(local))
+            paths[kind] = tuple(local)
+            for _, modified in listed:
+                newest = modified if newest is None or modified > newest else newest
+        return ArchiveFiles(profiles=paths[PROFILES], events=paths[EVENTS]), newest
+
+    def _cached(self, key: str) -> Path:
+        path = self._cache / key
+        if path.exists():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".part")
+        try:
+            self._client.download_file(self._bucket, key, str(partial))
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, f"reading {key}") from exc
+        os.replace(partial, path)
+        return path
+
+    def _forget(self, kind: str, keep: set[Path]) -> None:
+        folder = self._cache / ARCHIVE_PREFIX / kind
+        if not folder.exists():
+            return
+        for path in folder.rglob("*.parquet"):
+            if path not in keep:
+                path.unlink(missing_ok=True)
