@@ -30,6 +30,10 @@ ENV_RULES_CACHE_SECONDS = "CDP_IDENTITY_RULES_CACHE_SECONDS"
 ENV_SEGMENT_CACHE_SECONDS = "CDP_SEGMENT_DEFINITIONS_CACHE_SECONDS"
 ENV_LINE_API_BASE_URL = "CDP_LINE_API_BASE_URL"
 ENV_LINK_NONCE_TTL_SECONDS = "CDP_LINK_NONCE_TTL_SECONDS"
+# Tracked links (cdp.links): the personal-link signing key, the public base URL, the redirect's cache.
+ENV_LINK_SIGNING_SECRET = "CDP_LINK_SIGNING_SECRET_ID"
+ENV_LINK_BASE_URL = "CDP_LINK_BASE_URL"
+ENV_LINK_CACHE_SECONDS = "CDP_LINK_CACHE_SECONDS"
 
 
 class SettingsError(RuntimeError):
@@ -150,6 +154,10 @@ class AdminApiSettings:
     line_api_base_url: str = "https://api.line.me"
     link_nonce_ttl_seconds: int = 600
     unmerge_state_machine_arn: str = ""
+    # Tracked links (cdp.admin.links): unset signing key leaves personal links unconfigured; unset
+    # base URL means links are served from the host the admin request came to.
+    link_signing_secret_id: str = ""
+    link_base_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AdminApiSettings:
@@ -165,6 +173,8 @@ class AdminApiSettings:
             member_import_function=env.get(ENV_MEMBER_IMPORT_FUNCTION, "").strip(),
             **_line_binding_fields(env),
             unmerge_state_machine_arn=env.get(ENV_UNMERGE_STATE_MACHINE, "").strip(),
+            link_signing_secret_id=env.get(ENV_LINK_SIGNING_SECRET, "").strip(),
+            link_base_url=env.get(ENV_LINK_BASE_URL, "").strip(),
         )
 
 
@@ -222,4 +232,29 @@ class SegmentEvaluatorSettings:
             core_table=_required(env, ENV_CORE_TABLE),
             event_bus_name=_required(env, ENV_EVENT_BUS),
             definitions_cache_seconds=_positive_int(env, ENV_SEGMENT_CACHE_SECONDS, 30),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRedirectSettings:
+    """The public tracked-link redirect: reads links, adds click counts, writes click raw events."""
+
+    core_table: str
+    raw_events_table: str
+    raw_event_ttl_days: int
+    link_signing_secret_id: str
+    secrets_cache_seconds: int = 300
+    # How long a warm redirect keeps a link it read (an unknown code: at most 5 s).
+    link_cache_seconds: int = 30
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LinkRedirectSettings:
+        env = os.environ if env is None else env
+        return cls(
+            core_table=_required(env, ENV_CORE_TABLE),
+            raw_events_table=_required(env, ENV_RAW_EVENTS_TABLE),
+            raw_event_ttl_days=_positive_int(env, ENV_RAW_EVENT_TTL_DAYS, 30),
+            link_signing_secret_id=_required(env, ENV_LINK_SIGNING_SECRET),
+            secrets_cache_seconds=_positive_int(env, ENV_SECRETS_CACHE_SECONDS, 300),
+            link_cache_seconds=_positive_int(env, ENV_LINK_CACHE_SECONDS, 30),
         )

@@ -13,7 +13,7 @@ from typing import Any
 from cdp.events.canonical import CanonicalEvent
 from cdp.identity.identifiers import Identifier
 from cdp.profiles.computed import ComputedState, apply_engagement, apply_order, merge_computed
-from cdp.profiles.tag_rules import MESSAGE_EVENT, POSTBACK_EVENT
+from cdp.profiles.tag_rules import MESSAGE_EVENT, POSTBACK_EVENT, is_tracked_link_click
 from cdp.profiles.tags import TAG_EVENTS, tag_source, valid_tag
 
 MAX_REJECTED_KEPT = 20
@@ -194,8 +194,9 @@ def _tag_changes(event: CanonicalEvent) -> list[tuple[Any, bool, str]]:
 
 
 def _derives(event: CanonicalEvent) -> bool:
-    """Only the processor writes derived tags and traits, and only into LINE events it normalised."""
-    return event.origin == "line" and event.event in DERIVING_EVENTS
+    """Only the processor writes derived tags and traits, and only into LINE events it normalised
+    and tracked-link clicks the link redirect recorded."""
+    return (event.origin == "line" and event.event in DERIVING_EVENTS) or is_tracked_link_click(event)
 
 
 def _derived_traits(event: CanonicalEvent) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from cdp.identity.resolver import Conflict, owner_of, resolve, separation_key
 from cdp.identity.rules import DEFAULT_RULES, IdentityRules
 from cdp.ports import Clock, EventPublisher
 from cdp.profiles.model import Profile, apply_event
-from cdp.profiles.tag_rules import NO_TAG_RULES, TagRules
+from cdp.profiles.tag_rules import NO_TAG_RULES, TagRules, is_tracked_link_click, link_click_tags
 
 if TYPE_CHECKING:
     from cdp.identity.account_link import LinkOutcome
@@ -189,11 +189,18 @@ class EventProcessor:
 
     def _derive(self, event: CanonicalEvent) -> None:
         """Tags and traits the workspace's tag rules read from a LINE message or postback, written
-        into the event so the timeline keeps them and a rebuild does not depend on later rules."""
-        if event.origin != "line" or event.type != "track":
+        into the event so the timeline keeps them and a rebuild does not depend on later rules.
+        A tracked-link click derives its acquisition source and the link's tags the same way."""
+        link_click = is_tracked_link_click(event)
+        if (event.origin != "line" and not link_click) or event.type != "track":
             return
         for key in ("derivedTags", "derivedTraits", "tagRulesVersion"):
             event.properties.pop(key, None)
+        if link_click:
+            tags = link_click_tags(event.properties)
+            if tags:
+                event.properties["derivedTags"] = tags
+            return
         rules = self._tag_rules()
         derived = rules.derive(event.event, event.properties)
         if derived:

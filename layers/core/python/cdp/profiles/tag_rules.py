@@ -6,6 +6,9 @@
   parameters equal the rule's `match` set the trait `trait` to the value of `value_param`
   (source `postback`) and/or a tag, where `{value}` in the tag is that value.
 
+- tracked links: a "Link Clicked" recorded by the link redirect (cdp.links) tags the person with
+  `source:<src>` and the link's own tags (source `link`); see `link_click_tags`.
+
 The processor writes what the rules derive into the event (`properties.derivedTags`,
 `properties.derivedTraits`, `properties.tagRulesVersion`) before folding it, so the timeline keeps
 it and a rebuild gives the same profile whatever the rules are by then.
@@ -19,11 +22,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from cdp.errors import BadRequest
 from cdp.profiles.tags import tag_problem
+
+if TYPE_CHECKING:
+    from cdp.events.canonical import CanonicalEvent
 
 MESSAGE_EVENT = "LINE Message Received"
 POSTBACK_EVENT = "LINE Postback"
@@ -34,6 +40,11 @@ MAX_TEXT_MATCHED = 2000  # characters of a message the rules look at
 MAX_POSTBACK_DATA = 300  # LINE's own limit on postback data
 TRAIT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 PARAM_NAME = re.compile(r"[^\x00-\x1f=&]{1,64}")
+# Clicks on tracked links: recorded by the redirect function as partner events of this source
+# (a reserved name: no write key should use it), so only those clicks derive tags.
+LINK_CLICK_EVENT = "Link Clicked"
+LINK_CLICK_SOURCE = "tracked-links"
+LINK_SOURCE_TAG_GROUP = "source"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +151,30 @@ class TagRules:
 
 
 NO_TAG_RULES = TagRules()
+
+
+def is_tracked_link_click(event: CanonicalEvent) -> bool:
+    """A "Link Clicked" the link redirect recorded (not a partner's own event of that name)."""
+    return (
+        event.type == "track"
+        and event.event == LINK_CLICK_EVENT
+        and event.origin == "partner"
+        and event.source == LINK_CLICK_SOURCE
+    )
+
+
+def link_click_tags(properties: Mapping[str, Any]) -> list[dict[str, str]]:
+    """`source:<src>` and the link's tags, as derived tags [{tag, source: "link"}]; invalid names
+    are left out (the link was validated when created, the click may be old)."""
+    found: dict[str, str] = {}
+    src = properties.get("src")
+    if isinstance(src, str) and src:
+        found.setdefault(f"{LINK_SOURCE_TAG_GROUP}:{src}", "link")
+    tags = properties.get("tags")
+    for tag in tags if isinstance(tags, list) else []:
+        if isinstance(tag, str):
+            found.setdefault(tag, "link")
+    return [{"tag": tag, "source": source} for tag, source in found.items() if tag_problem(tag) is None]
 
 
 def parse_postback(data: str) -> dict[str, str]:

@@ -1,0 +1,93 @@
+"""Tracked links in the core table: one item per link, click counters added in place.
+
+Item: pk `LINK#<code>`, sk `LINK`, with code, url, src, campaign (when set), tags (a list),
+created_at, and the counters clicks_total / clicks_known / clicks_anonymous, which only ever
+change through `ADD` (atomic under concurrent clicks, no read-modify-write).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cdp.adapters.dynamodb.errors import CONDITIONAL_CHECK_FAILED, error_code, unavailable
+from cdp.links.model import ClickCounts, Link
+
+PK_PREFIX = "LINK#"
+SK = "LINK"
+
+
+def link_key(code: str) -> dict[str, Any]:
+    return {"pk": {"S": f"{PK_PREFIX}{code}"}, "sk": {"S": SK}}
+
+
+class DynamoLinkStore:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def create(self, link: Link) -> bool:
+        """Store a new link; False when the code is taken."""
+        item: dict[str, Any] = {
+            **link_key(link.code),
+            "code": {"S": link.code},
+            "url": {"S": link.url},
+            "src": {"S": link.src},
+            "tags": {"L": [{"S": tag} for tag in link.tags]},
+            "created_at": {"S": link.created_at},
+            "clicks_total": {"N": "0"},
+            "clicks_known": {"N": "0"},
+            "clicks_anonymous": {"N": "0"},
+        }
+        if link.campaign is not None:
+            item["campaign"] = {"S": link.campaign}
+        try:
+            self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if error_code(exc) == CONDITIONAL_CHECK_FAILED:
+                return False
+            raise unavailable(exc, "storing a link") from exc
+        except BotoCoreError as exc:
+            raise unavailable(exc, "storing a link") from exc
+        return True
+
+    def get(self, code: str, *, consistent: bool = False) -> Link | None:
+        try:
+            item = self._client.get_item(TableName=self._table, Key=link_key(code), ConsistentRead=consistent).get(
+                "Item"
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading a link") from exc
+        return link_from_item(item) if item else None
+
+    def count_click(self, code: str, *, known: bool) -> None:
+        """ADD 1 to the total and to the known or anonymous count of an existing link."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=link_key(code),
+                UpdateExpression="ADD clicks_total :one, #kind :one",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#kind": "clicks_known" if known else "clicks_anonymous"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "counting a click") from exc
+
+
+def link_from_item(item: dict[str, Any]) -> Link:
+    def count(name: str) -> int:
+        return int(item.get(name, {}).get("N", "0"))
+
+    return Link(
+        code=item["code"]["S"],
+        url=item["url"]["S"],
+        src=item["src"]["S"],
+        created_at=item.get("created_at", {}).get("S", ""),
+        campaign=item.get("campaign", {}).get("S"),
+        tags=tuple(entry["S"] for entry in item.get("tags", {}).get("L", []) if "S" in entry),
+        clicks=ClickCounts(
+            total=count("clicks_total"), known=count("clicks_known"), anonymous=count("clicks_anonymous")
+        ),
+    )
