@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from cdp.admin import identity, line, profiles, segment_exports, segments, tags
+from cdp.admin import identity, line, links, profiles, segment_exports, segments, tags
 from cdp.admin import imports as member_imports
 from cdp.admin.context import admin_auth_middleware
 from cdp.errors import CdpError
@@ -22,6 +22,7 @@ app.include_router(line.router)
 app.include_router(segments.router)
 app.include_router(segment_exports.router)
 app.include_router(tags.router)
+app.include_router(links.router)
 
 
 @app.exception_handler(CdpError)

@@ -24,8 +24,9 @@ ADMIN_API = "admin_api"
 MEMBER_IMPORT = "member_import"  # started asynchronously by the admin API, no route
 IDENTITY_MERGE = "identity_merge"
 SEGMENT_EVALUATOR = "segment_evaluator"
+LINK_REDIRECT = "link_redirect"  # public: tracked-link clicks, no authentication
 
-HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API)
+HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, LINK_REDIRECT)
 SEGMENT_CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
 
 ROUTES: tuple[Route, ...] = (
@@ -60,4 +61,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/segments/{id}/members", ADMIN_API),
     Route("POST", "/admin/v1/segments/{id}/exports/line-audience", ADMIN_API),
     Route("POST", "/admin/v1/segments/{id}/exports/hashed-csv", ADMIN_API),
+    Route("POST", "/admin/v1/links", ADMIN_API),
+    Route("GET", "/admin/v1/links/{code}", ADMIN_API),
+    Route("GET", "/admin/v1/links/{code}/qr.svg", ADMIN_API),
+    Route("POST", "/admin/v1/links/{code}/personal", ADMIN_API),
+    # The one public route: anyone with a link or a QR code follows it (cdp.links.redirect).
+    Route("GET", "/r/{code}", LINK_REDIRECT),
 )

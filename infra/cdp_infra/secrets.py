@@ -10,6 +10,8 @@ from constructs import Construct
 
 from infra.cdp_infra import constants
 
+LINK_SIGNING_KEY_SECRET_ID = "LinkSigningKey"  # noqa: S105 (a construct id, not a secret)
+
 
 class CdpSecrets(Construct):
     """Credentials the functions read at cold start and cache; never in code or the template.
@@ -27,6 +29,8 @@ class CdpSecrets(Construct):
     - write keys: `{"source": "default", "writeKey": "<generated>"}`; partners send the key as
       the Basic-auth user of the Segment/RudderStack HTTP API.
     - admin token: a generated 40-character bearer token for the admin API.
+    - link signing key: a generated 64-character HMAC-SHA256 key for personal-link tokens
+      (cdp.links.tokens); read by the admin API (to sign) and the link redirect (to verify).
 
     None of them rotates automatically: the LINE credentials are issued by LINE and the write key
     is configured in partners' systems, so rotation is an operator action, not a Lambda's.
@@ -62,6 +66,16 @@ class CdpSecrets(Construct):
                 password_length=40,
             ),
         )
+        self.link_signing_key = secretsmanager.Secret(
+            self,
+            LINK_SIGNING_KEY_SECRET_ID,
+            description="HMAC-SHA256 key of personal tracked-link tokens",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True,
+                password_length=64,
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         Validations.of(self).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-SMG4",
@@ -69,7 +83,8 @@ class CdpSecrets(Construct):
                     "LINE channel secrets/access tokens are issued by LINE and write keys are configured "
                     "in partners' systems and SDKs; neither can be rotated by a Lambda without the other "
                     "side, so rotation is an operator procedure (put-secret-value, then update the "
-                    "partner/LINE console). The admin token follows the same manual procedure."
+                    "partner/LINE console). The admin token follows the same manual procedure, and so does "
+                    "the link signing key: rotating it invalidates personal links already sent."
                 ),
             )
         )

@@ -21,9 +21,18 @@ from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.identity_workflows import IdentityWorkflows
 from infra.cdp_infra.imports_bucket import ImportsBucket
 from infra.cdp_infra.ingestion_api import IngestionApi
+from infra.cdp_infra.links import TRACKED_LINKS_ID, TrackedLinks
 from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.monitoring import Monitoring
-from infra.cdp_infra.routes import ADMIN_API, EVENT_PROCESSOR, IDENTITY_MERGE, INGEST, LINE_WEBHOOK, SEGMENT_EVALUATOR
+from infra.cdp_infra.routes import (
+    ADMIN_API,
+    EVENT_PROCESSOR,
+    IDENTITY_MERGE,
+    INGEST,
+    LINE_WEBHOOK,
+    LINK_REDIRECT,
+    SEGMENT_EVALUATOR,
+)
 from infra.cdp_infra.secrets import CdpSecrets
 from infra.cdp_infra.segments import RealtimeSegments
 from infra.cdp_infra.tables import CdpTables, grant_core_reads, grant_core_writes
@@ -51,6 +60,12 @@ class CdpStack(Stack):
         factory = FunctionFactory(layer=layer)
 
         http_functions = self._http_functions(factory)
+        # Tracked links: the public redirect is one more route of the same API.
+        self.links = TrackedLinks(
+            self, TRACKED_LINKS_ID, factory=factory, tables=self.tables, signing_key=self.secrets.link_signing_key
+        )
+        http_functions[LINK_REDIRECT] = self.links.function
+        self.links.wire_admin_api(http_functions[ADMIN_API], base_url=self.node.try_get_context("linkBaseUrl"))
         self.api = IngestionApi(self, constants.API_ID, functions=http_functions)
         self.imports_bucket = ImportsBucket(self, constants.IMPORTS_BUCKET_ID)
         self.member_import = MemberImport(
@@ -182,6 +197,7 @@ class CdpStack(Stack):
             "WriteKeysSecretName": self.secrets.write_keys.secret_name,
             "AdminTokenSecretArn": self.secrets.admin_token.secret_arn,
             "AdminTokenSecretName": self.secrets.admin_token.secret_name,
+            "LinkSigningKeySecretArn": self.secrets.link_signing_key.secret_arn,
             "DeadLetterQueueUrl": self.processing.dead_letter_queue.queue_url,
             "AlarmTopicArn": self.monitoring.alarm_topic.topic_arn,
             "ImportsBucketName": self.imports_bucket.bucket.bucket_name,

@@ -16,6 +16,7 @@ from infra.cdp_infra.routes import (
     IDENTITY_MERGE,
     INGEST,
     LINE_WEBHOOK,
+    LINK_REDIRECT,
     MEMBER_IMPORT,
     ROUTES,
     SEGMENT_EVALUATOR,
@@ -23,7 +24,16 @@ from infra.cdp_infra.routes import (
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
-ALL_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, EVENT_PROCESSOR, MEMBER_IMPORT, IDENTITY_MERGE, SEGMENT_EVALUATOR)
+ALL_FUNCTIONS = (
+    LINE_WEBHOOK,
+    INGEST,
+    ADMIN_API,
+    EVENT_PROCESSOR,
+    MEMBER_IMPORT,
+    IDENTITY_MERGE,
+    SEGMENT_EVALUATOR,
+    LINK_REDIRECT,
+)
 # Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
 UNSCOPED_ACTIONS = {
     "xray:PutTraceSegments",
@@ -49,6 +59,7 @@ SETTINGS_BY_FUNCTION = {
     MEMBER_IMPORT: settings.MemberImportSettings,
     IDENTITY_MERGE: settings.IdentityWorkflowSettings,
     SEGMENT_EVALUATOR: settings.SegmentEvaluatorSettings,
+    LINK_REDIRECT: settings.LinkRedirectSettings,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",
@@ -410,7 +421,7 @@ def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_even
     secrets = [s["Resource"] for s in statements if any(a.startswith("secretsmanager:") for a in _actions(s))]
     readable = [r for resource in secrets for r in (resource if isinstance(resource, list) else [resource])]
     assert sorted(r["Ref"] for r in readable) == sorted(
-        _output_ref(t, name) for name in ("AdminTokenSecretArn", "LineChannelsSecretArn")
+        _output_ref(t, name) for name in ("AdminTokenSecretArn", "LineChannelsSecretArn", "LinkSigningKeySecretArn")
     )
 
 
