@@ -39,7 +39,8 @@ def build() -> LinkRedirector:
 
 def cookies(event: dict[str, Any]) -> dict[str, str]:
     """The request's cookies (every Cookie header, API Gateway may keep them apart)."""
-    values = [*((event.get("multiValueHeaders") or {}).get("Cookie") or []), header(event, "cookie") or ""]
+    multi = [v for k, vs in (event.get("multiValueHeaders") or {}).items() if k.lower() == "cookie" for v in vs or []]
+    values = [*multi, header(event, "cookie") or ""]
     found: dict[str, str] = {}
     for value in values:
         for pair in str(value).split(";"):
@@ -115,6 +116,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "known": outcome.known,
             "recorded": outcome.recorded,
             "duplicate": outcome.duplicate,
+            "preview": outcome.preview,
             "problems": outcome.problems,
             "event_id": outcome.event.event_id if outcome.event else None,
         },

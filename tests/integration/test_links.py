@@ -282,3 +282,11 @@ def test_a_personal_line_click_reaches_the_friends_profile_with_tags_and_engagem
     assert profile["computed_traits"]["line_engagement"]["clicks"] == 1
     assert [e["event"] for e in profile["events"] if e.get("event") == "Link Clicked"] == ["Link Clicked"]
     assert clicks_of(links_stack, "new-arrivals") == {"total": 1, "known": 1, "anonymous": 0}
+
+
+def test_lines_link_preview_fetch_is_redirected_but_not_a_click(links_stack: Stack) -> None:
+    create(links_stack, code="pushed-1")
+    preview = click(links_stack, "pushed-1", headers={"User-Agent": "facebookexternalhit/1.1;line-poker/1.0"})
+    assert preview["statusCode"] == 302 and preview["headers"]["Location"].startswith("https://shop.example.com/new")
+    assert raw_clicks(links_stack) == []
+    assert clicks_of(links_stack, "pushed-1") == {"total": 0, "known": 0, "anonymous": 0}

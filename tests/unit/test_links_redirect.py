@@ -339,3 +339,29 @@ def test_derived_tags_a_click_claims_are_replaced_by_what_the_processor_derives(
     store = FakeProfileStore()
     result = _processor(store, event_normalizer).process(raw)
     assert set(store.profiles[result.profile_id or ""].tags) == {"source:store-taipei-101", "interest:dress"}
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        "facebookexternalhit/1.1;line-poker/1.0",
+        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+        "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+        "WhatsApp/2.23.20.0",
+    ],
+)
+def test_link_preview_crawlers_are_redirected_but_no_click_is_recorded(parts: tuple, agent: str) -> None:
+    _links, events, counter = parts
+    person = PersonRef("line", f"{PROVIDER}:{LINE_USER}", "line")
+    outcome = _redirector(parts).click(ClickRequest(code=LINK.code, query={"u": _token(person)}, user_agent=agent))
+    assert (outcome.status, outcome.preview, outcome.recorded) == (302, True, False)
+    assert outcome.location is not None and outcome.location.startswith("https://shop.example.com/new?")
+    assert events.events == {} and counter.clicks == []
+
+
+def test_browsers_in_line_are_not_mistaken_for_the_preview_crawler(parts: tuple) -> None:
+    agent = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari Line/13.20.0"
+    )
+    outcome = _redirector(parts).click(ClickRequest(code=LINK.code, user_agent=agent))
+    assert (outcome.preview, outcome.recorded) == (False, True)

@@ -16,6 +16,10 @@ the QR library. What a click becomes:
   stored once and counted once; counts on the link item are incremented atomically after the
   event is stored.
 
+Link-preview crawlers (LINE fetches a URL in a message to show its preview, and so do Facebook,
+Slack, ...) are redirected too, but their requests are not clicks: nothing is recorded or counted,
+or every personal link pushed on LINE would count as clicked.
+
 A bad or forged token, an unreadable signing key, a failed write: the visitor is still sent on
 (the click is recorded anonymously, or not at all, and the outcome says so). Only an unknown code
 is a 404 (`link_not_found`), and a link that cannot be read at all a 503.
@@ -50,6 +54,25 @@ MAX_REQUEST_KEY_LENGTH = 256
 MAX_USER_AGENT_LENGTH = 512
 NEGATIVE_CACHE_SECONDS = 5.0  # an unknown code is re-read soon: the link may have just been created
 LIBRARY = {"name": "cdp-link-redirect", "version": "1"}
+# User agents of link-preview crawlers and search bots (lower case, matched as substrings).
+PREVIEW_BOTS = (
+    "line-poker",  # LINE's URL preview ("facebookexternalhit/1.1;line-poker/1.0")
+    "facebookexternalhit",
+    "facebookcatalog",
+    "slackbot",
+    "twitterbot",
+    "discordbot",
+    "telegrambot",
+    "whatsapp",
+    "linkedinbot",
+    "skypeuripreview",
+    "googlebot",
+    "bingbot",
+    "applebot",
+    "pinterestbot",
+    "redditbot",
+    "embedly",
+)
 
 
 class LinkReader(Protocol):
@@ -102,8 +125,9 @@ class ClickOutcome:
     anonymous_id: str | None = None  # the browser's id, to set as the first-party cookie
     person: PersonRef | None = None
     event: RawEvent | None = None
-    recorded: bool = False  # stored now (False for a retry of the same request, or a failed write)
+    recorded: bool = False  # stored now (False for a retry, a preview crawler, or a failed write)
     duplicate: bool = False
+    preview: bool = False  # a link-preview crawler: redirected, not a click
     problems: list[str] = field(default_factory=list)  # what went wrong but did not stop the visitor
 
     @property
@@ -117,6 +141,11 @@ def destination_with_anonymous_id(url: str, anonymous_id: str) -> str:
     kept = [pair for pair in parts.query.split("&") if pair and pair.split("=", 1)[0] != ANONYMOUS_ID_PARAM]
     kept.append(f"{ANONYMOUS_ID_PARAM}={quote(anonymous_id, safe='')}")
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))
+
+
+def is_preview_bot(user_agent: str | None) -> bool:
+    agent = (user_agent or "").lower()
+    return any(bot in agent for bot in PREVIEW_BOTS)
 
 
 def anonymous_id_for(cookies: Mapping[str, str], new_id: Callable[[], str]) -> str:
@@ -212,6 +241,9 @@ class LinkRedirector:
         outcome = ClickOutcome(status=302, anonymous_id=anonymous_id_for(request.cookies, self._new_id))
         assert outcome.anonymous_id is not None
         outcome.location = destination_with_anonymous_id(link.url, outcome.anonymous_id)
+        if is_preview_bot(request.user_agent):
+            outcome.preview = True
+            return outcome
         outcome.person = self._person(request, outcome)
         outcome.event = click_event(
             link, request, person=outcome.person, anonymous_id=outcome.anonymous_id, now_ms=self._clock.now_ms()
