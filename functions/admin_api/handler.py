@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from cdp.admin import identity, line, links, profiles, segment_exports, segments, tags
+from cdp.admin import analytics, identity, line, links, profiles, segment_exports, segments, tags
 from cdp.admin import imports as member_imports
 from cdp.admin.context import admin_auth_middleware
 from cdp.errors import CdpError
@@ -15,6 +15,8 @@ from cdp.observability import logger
 
 app = APIGatewayRestResolver()
 app.use(middlewares=[admin_auth_middleware])
+# Before profiles: its static /profiles/search must win over /profiles/<profile_id>.
+app.include_router(analytics.router)
 app.include_router(profiles.router)
 app.include_router(member_imports.router)
 app.include_router(identity.router)

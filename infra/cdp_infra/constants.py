@@ -97,3 +97,15 @@ IMPORT_WORKER_TIMEOUT = Duration.minutes(15)  # the worker continues itself well
 IMPORT_WORKER_MEMORY_MB = 1024
 IMPORT_ASYNC_RETRIES = 2  # a failed invocation resumes from the checkpoint
 IMPORT_ASYNC_MAX_AGE = Duration.hours(6)
+
+# The profile/event archive (Parquet on S3, Glue tables, Athena workgroup) and scheduled recompute.
+ARCHIVE_ID = "ProfileArchive"
+SCHEDULED_SEGMENTS_ID = "ScheduledSegments"
+ARCHIVE_PREFIX = "archive"  # cdp.adapters.s3_archive writes archive/<kind>/dt=<day>/<name>.parquet
+ATHENA_RESULTS_PREFIX = "athena-results"
+ATHENA_RESULTS_RETENTION = Duration.days(7)
+ARCHIVE_DATABASE = "cdp_archive"
+ARCHIVE_FIRST_DAY = "2024-01-01"  # partition projection's first day
+SEGMENT_RECOMPUTE_MEMORY_MB = 4096  # DuckDB uses the memory and the vCPUs that come with it
+SEGMENT_RECOMPUTE_TIMEOUT = Duration.minutes(15)
+SEGMENT_RECOMPUTE_TMP_MIB = 10240  # archive files are cached on /tmp between warm runs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Acknowledgment, Duration, Size, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -46,6 +46,7 @@ class FunctionFactory:
         memory_size: int = 256,
         timeout: Duration = _DEFAULT_TIMEOUT,
         reserved_concurrent_executions: int | None = None,
+        ephemeral_storage_mib: int | None = None,
     ) -> lambda_.Function:
         """Create the function for `functions/<name>/handler.py` inside its own construct `name`."""
         container = Construct(scope, name)
@@ -70,6 +71,7 @@ class FunctionFactory:
             memory_size=memory_size,
             timeout=timeout,
             reserved_concurrent_executions=reserved_concurrent_executions,
+            ephemeral_storage_size=Size.mebibytes(ephemeral_storage_mib) if ephemeral_storage_mib else None,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,

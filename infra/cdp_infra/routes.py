@@ -24,6 +24,8 @@ ADMIN_API = "admin_api"
 MEMBER_IMPORT = "member_import"  # started asynchronously by the admin API, no route
 IDENTITY_MERGE = "identity_merge"
 SEGMENT_EVALUATOR = "segment_evaluator"
+ARCHIVE_WRITER = "archive_writer"  # the core table's stream -> the Parquet archive, no route
+SEGMENT_RECOMPUTE = "segment_recompute"  # EventBridge Scheduler / the admin API, no route
 LINK_REDIRECT = "link_redirect"  # public: tracked-link clicks, no authentication
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, LINK_REDIRECT)
@@ -61,6 +63,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/segments/{id}/members", ADMIN_API),
     Route("POST", "/admin/v1/segments/{id}/exports/line-audience", ADMIN_API),
     Route("POST", "/admin/v1/segments/{id}/exports/hashed-csv", ADMIN_API),
+    Route("POST", "/admin/v1/segments/preview", ADMIN_API),
+    Route("GET", "/admin/v1/segments/{id}/history", ADMIN_API),
+    Route("POST", "/admin/v1/segments/{id}/recompute", ADMIN_API),
+    Route("GET", "/admin/v1/profiles/search", ADMIN_API),
+    Route("GET", "/admin/v1/profiles/{id}/timeline", ADMIN_API),
+    Route("GET", "/admin/v1/reports/data-health", ADMIN_API),
     Route("POST", "/admin/v1/links", ADMIN_API),
     Route("GET", "/admin/v1/links/{code}", ADMIN_API),
     Route("GET", "/admin/v1/links/{code}/qr.svg", ADMIN_API),

@@ -14,6 +14,7 @@ from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
 from constructs import Construct
 
 from infra.cdp_infra import constants
+from infra.cdp_infra.archive import ProfileArchive, ScheduledSegments
 from infra.cdp_infra.core_layer import CoreLayer
 from infra.cdp_infra.event_bus import DomainEventBus
 from infra.cdp_infra.event_processing import EventProcessing
@@ -26,15 +27,17 @@ from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.monitoring import Monitoring
 from infra.cdp_infra.routes import (
     ADMIN_API,
+    ARCHIVE_WRITER,
     EVENT_PROCESSOR,
     IDENTITY_MERGE,
     INGEST,
     LINE_WEBHOOK,
     LINK_REDIRECT,
     SEGMENT_EVALUATOR,
+    SEGMENT_RECOMPUTE,
 )
 from infra.cdp_infra.secrets import CdpSecrets
-from infra.cdp_infra.segments import RealtimeSegments
+from infra.cdp_infra.segments import SEGMENT_KEY_PREFIX, RealtimeSegments
 from infra.cdp_infra.tables import CdpTables, grant_core_reads, grant_core_writes
 
 # The admin API only creates account-link nonces (the event processor consumes them); the grant's
@@ -95,12 +98,32 @@ class CdpStack(Stack):
         )
         # Segment definitions and memberships are managed through the admin API.
         self._grant_core_items(http_functions[ADMIN_API], ["dynamodb:PutItem"], "SEGMENT#")
+        self.archive = ProfileArchive(
+            self,
+            constants.ARCHIVE_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            access_logs=self.imports_bucket.access_logs,
+        )
+        self.scheduled_segments = ScheduledSegments(
+            self,
+            constants.SCHEDULED_SEGMENTS_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            core_gsi1_arn=self.tables.core_gsi1_arn,
+            bus=self.event_bus.bus,
+            archive=self.archive,
+            segment_key_prefix=SEGMENT_KEY_PREFIX,
+        )
+        self.scheduled_segments.wire_admin_api(http_functions[ADMIN_API], self.archive)
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
             **self.member_import.functions,
             IDENTITY_MERGE: self.identity.function,
             SEGMENT_EVALUATOR: self.segments.function,
+            ARCHIVE_WRITER: self.archive.writer,
+            SEGMENT_RECOMPUTE: self.scheduled_segments.function,
         }
         self.monitoring = Monitoring(
             self,
@@ -109,7 +132,10 @@ class CdpStack(Stack):
             stream_consumer=self.processing.function,
             dead_letter_queue=self.processing.dead_letter_queue,
             api=self.api.api,
-            event_dead_letter_queues={SEGMENT_EVALUATOR: self.segments.dead_letter_queue},
+            event_dead_letter_queues={
+                SEGMENT_EVALUATOR: self.segments.dead_letter_queue,
+                ARCHIVE_WRITER: self.archive.dead_letter_queue,
+            },
         )
 
         for key, value in constants.TAGS.items():
@@ -204,6 +230,10 @@ class CdpStack(Stack):
             "MergeStateMachineArn": self.identity.merge.state_machine_arn,
             "UnmergeStateMachineArn": self.identity.unmerge.state_machine_arn,
             "SegmentDeadLetterQueueUrl": self.segments.dead_letter_queue.queue_url,
+            "ArchiveDeadLetterQueueUrl": self.archive.dead_letter_queue.queue_url,
+            "ArchiveBucketName": self.archive.bucket.bucket_name,
+            "ArchiveAthenaWorkgroup": cast(str, self.archive.workgroup.name),
+            "SegmentScheduleGroup": cast(str, self.scheduled_segments.schedule_group.name),
         }
         for name, function in self.functions.items():
             outputs[f"{name.title().replace('_', '')}FunctionName"] = function.function_name

@@ -19,11 +19,27 @@ from typing import Any
 
 from cdp import settings as env_names
 
-from infra.cdp_infra.routes import EVENT_PROCESSOR, HTTP_FUNCTIONS, IDENTITY_MERGE, MEMBER_IMPORT, SEGMENT_EVALUATOR
+from infra.cdp_infra.routes import (
+    ARCHIVE_WRITER,
+    EVENT_PROCESSOR,
+    HTTP_FUNCTIONS,
+    IDENTITY_MERGE,
+    MEMBER_IMPORT,
+    SEGMENT_EVALUATOR,
+    SEGMENT_RECOMPUTE,
+)
 from infra.local.config import REGION, LocalConfig
 
 LOCAL_ACCOUNT = "123456789012"  # moto's default account
-FUNCTION_FOLDERS = (*HTTP_FUNCTIONS, EVENT_PROCESSOR, IDENTITY_MERGE, SEGMENT_EVALUATOR, MEMBER_IMPORT)
+FUNCTION_FOLDERS = (
+    *HTTP_FUNCTIONS,
+    EVENT_PROCESSOR,
+    IDENTITY_MERGE,
+    SEGMENT_EVALUATOR,
+    MEMBER_IMPORT,
+    ARCHIVE_WRITER,
+    SEGMENT_RECOMPUTE,
+)
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 
 
@@ -110,6 +126,7 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
     resources = template.get("Resources", {})
     out = LocalResources()
     prefix = "cdp-local"
+    out.names["AWS::StackName"] = prefix
     for logical_id, resource in resources.items():
         kind, props = resource["Type"], resource.get("Properties", {})
         if kind == "AWS::DynamoDB::Table":
@@ -131,6 +148,13 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
             s3 = aws("s3")
             s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
             out.names[logical_id], out.arns[logical_id] = name, f"arn:aws:s3:::{name}"
+        elif kind == "AWS::IAM::Role":  # not created: moto checks no role; only its ARN is passed on
+            out.arns[logical_id] = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{prefix}-{logical_id}"[:140]
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Scheduler::ScheduleGroup":
+            name = _resolve(resource["Properties"]["Name"], out)
+            arn = aws("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
+            out.names[logical_id], out.arns[logical_id] = name, arn
     functions = _functions(resources)
     for logical_id, folder in functions.items():
         name = f"{prefix}-{folder}"

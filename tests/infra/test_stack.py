@@ -12,6 +12,7 @@ from cdp import settings
 from infra.cdp_infra import constants
 from infra.cdp_infra.routes import (
     ADMIN_API,
+    ARCHIVE_WRITER,
     EVENT_PROCESSOR,
     IDENTITY_MERGE,
     INGEST,
@@ -20,6 +21,7 @@ from infra.cdp_infra.routes import (
     MEMBER_IMPORT,
     ROUTES,
     SEGMENT_EVALUATOR,
+    SEGMENT_RECOMPUTE,
 )
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
@@ -33,6 +35,8 @@ ALL_FUNCTIONS = (
     IDENTITY_MERGE,
     SEGMENT_EVALUATOR,
     LINK_REDIRECT,
+    ARCHIVE_WRITER,
+    SEGMENT_RECOMPUTE,
 )
 # Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
 UNSCOPED_ACTIONS = {
@@ -60,6 +64,8 @@ SETTINGS_BY_FUNCTION = {
     IDENTITY_MERGE: settings.IdentityWorkflowSettings,
     SEGMENT_EVALUATOR: settings.SegmentEvaluatorSettings,
     LINK_REDIRECT: settings.LinkRedirectSettings,
+    ARCHIVE_WRITER: settings.ArchiveWriterSettings,
+    SEGMENT_RECOMPUTE: settings.SegmentRecomputeSettings,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",
@@ -483,6 +489,7 @@ def test_dead_letter_alarm_fires_on_the_first_message(synth: Any) -> None:
     assert {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in alarms} == {
         dlq_id,
         _output_ref(t, "SegmentDeadLetterQueueUrl"),
+        _output_ref(t, "ArchiveDeadLetterQueueUrl"),
     }
     (alarm,) = [a for a in alarms if a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == dlq_id]
     assert alarm["Namespace"] == "AWS/SQS"
@@ -571,7 +578,14 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
         for machine in machines
     }
     assert len(executions) == 2
-    assert set(acknowledged) == EXPECTED_ACKNOWLEDGEMENTS | objects | invoke_versions | executions
+    # The archive's files (keys name the day and the stream batch) and one schedule per segment.
+    archive = synth.template["Outputs"]["ArchiveBucketName"]["Value"]["Ref"]
+    archive_wildcards = {
+        f"AwsSolutions-IAM5[Resource::<{archive}.Arn>/archive/*]",
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
+        "schedule/LineCdp-segments/*]",
+    }
+    assert set(acknowledged) == EXPECTED_ACKNOWLEDGEMENTS | objects | invoke_versions | executions | archive_wildcards
     assert all(len(reason) > 30 for reasons in acknowledged.values() for reason in reasons)
 
 

@@ -258,3 +258,70 @@ class LinkRedirectSettings:
             secrets_cache_seconds=_positive_int(env, ENV_SECRETS_CACHE_SECONDS, 300),
             link_cache_seconds=_positive_int(env, ENV_LINK_CACHE_SECONDS, 30),
         )
+
+
+# The profile/event archive and scheduled segment recompute.
+ENV_ARCHIVE_BUCKET = "CDP_ARCHIVE_BUCKET"
+ENV_ARCHIVE_CACHE_DIR = "CDP_ARCHIVE_CACHE_DIR"
+ENV_SEGMENT_RECOMPUTE_FUNCTION = "CDP_SEGMENT_RECOMPUTE_FUNCTION"
+ENV_SEGMENT_RECOMPUTE_FUNCTION_ARN = "CDP_SEGMENT_RECOMPUTE_FUNCTION_ARN"
+ENV_SEGMENT_SCHEDULE_GROUP = "CDP_SEGMENT_SCHEDULE_GROUP"
+ENV_SEGMENT_SCHEDULER_ROLE_ARN = "CDP_SEGMENT_SCHEDULER_ROLE_ARN"
+DEFAULT_ARCHIVE_CACHE_DIR = "/tmp/cdp-archive"  # noqa: S108 (Lambda's only writable disk)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveWriterSettings:
+    """The core table's stream in, Parquet files in the archive bucket out."""
+
+    archive_bucket: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ArchiveWriterSettings:
+        env = os.environ if env is None else env
+        return cls(archive_bucket=_required(env, ENV_ARCHIVE_BUCKET))
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRecomputeSettings:
+    """Scheduled recompute: the archive read through DuckDB, memberships and segment events out."""
+
+    core_table: str
+    event_bus_name: str
+    archive_bucket: str
+    archive_cache_dir: str = DEFAULT_ARCHIVE_CACHE_DIR
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SegmentRecomputeSettings:
+        env = os.environ if env is None else env
+        return cls(
+            core_table=_required(env, ENV_CORE_TABLE),
+            event_bus_name=_required(env, ENV_EVENT_BUS),
+            archive_bucket=_required(env, ENV_ARCHIVE_BUCKET),
+            archive_cache_dir=env.get(ENV_ARCHIVE_CACHE_DIR, "").strip() or DEFAULT_ARCHIVE_CACHE_DIR,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentAnalyticsSettings:
+    """What the admin API needs for preview, search, data health and segment schedules; unset
+    values leave those routes unconfigured (503 with a reason)."""
+
+    archive_bucket: str = ""
+    archive_cache_dir: str = DEFAULT_ARCHIVE_CACHE_DIR
+    recompute_function: str = ""
+    recompute_function_arn: str = ""
+    schedule_group: str = ""
+    scheduler_role_arn: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SegmentAnalyticsSettings:
+        env = os.environ if env is None else env
+        return cls(
+            archive_bucket=env.get(ENV_ARCHIVE_BUCKET, "").strip(),
+            archive_cache_dir=env.get(ENV_ARCHIVE_CACHE_DIR, "").strip() or DEFAULT_ARCHIVE_CACHE_DIR,
+            recompute_function=env.get(ENV_SEGMENT_RECOMPUTE_FUNCTION, "").strip(),
+            recompute_function_arn=env.get(ENV_SEGMENT_RECOMPUTE_FUNCTION_ARN, "").strip(),
+            schedule_group=env.get(ENV_SEGMENT_SCHEDULE_GROUP, "").strip(),
+            scheduler_role_arn=env.get(ENV_SEGMENT_SCHEDULER_ROLE_ARN, "").strip(),
+        )

@@ -1,6 +1,6 @@
 """The archive bucket: Parquet files under archive/<kind>/dt=<day>/<name>.parquet, and a local
-cache of them for DuckDB (files are immutable by name, so a cached file is never stale; files
-gone from the bucket, e.g. after compaction, are dropped from the cache)."""
+cache of them for DuckDB, keyed by bucket, key and ETag (a rewritten file is fetched again;
+files gone from the bucket, e.g. after compaction, are dropped from the cache)."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ class S3Archive:
             except (ClientError, BotoCoreError) as exc:
                 raise unavailable(exc, "deleting compacted archive files") from exc
 
-    def keys(self, kind: str) -> list[tuple[str, datetime]]:
-        """(key, last modified) of every file of a kind."""
-        found: list[tuple[str, datetime]] = []
+    def keys(self, kind: str) -> list[tuple[str, datetime, str]]:
+        """(key, last modified, ETag) of every file of a kind."""
+        found: list[tuple[str, datetime, str]] = []
         try:
             pages = self._client.get_paginator("list_objects_v2").paginate(
                 Bucket=self._bucket, Prefix=f"{ARCHIVE_PREFIX}{kind}/"
@@ -51,7 +51,8 @@ class S3Archive:
             for page in pages:
                 for item in page.get("Contents", []):
                     if item["Key"].endswith(".parquet"):
-                        found.append((item["Key"], item["LastModified"].astimezone(UTC)))
+                        etag = str(item.get("ETag", "")).strip('"')
+                        found.append((item["Key"], item["LastModified"].astimezone(UTC), etag))
         except (ClientError, BotoCoreError) as exc:
             raise unavailable(exc, f"listing the {kind} archive") from exc
         return sorted(found)
@@ -62,15 +63,15 @@ class S3Archive:
         newest: datetime | None = None
         for kind in (PROFILES, EVENTS):
             listed = self.keys(kind)
-            local = [self._cached(key) for key, _ in listed]
+            local = [self._cached(key, etag) for key, _, etag in listed]
             self._forget(kind, set(local))
             paths[kind] = tuple(local)
-            for _, modified in listed:
+            for _, modified, _ in listed:
                 newest = modified if newest is None or modified > newest else newest
         return ArchiveFiles(profiles=paths[PROFILES], events=paths[EVENTS]), newest
 
-    def _cached(self, key: str) -> Path:
-        path = self._cache / key
+    def _cached(self, key: str, etag: str) -> Path:
+        path = self._cache / self._bucket / f"{key.removesuffix('.parquet')}.{etag or 'unknown'}.parquet"
         if path.exists():
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +84,7 @@ class S3Archive:
         return path
 
     def _forget(self, kind: str, keep: set[Path]) -> None:
-        folder = self._cache / ARCHIVE_PREFIX / kind
+        folder = self._cache / self._bucket / ARCHIVE_PREFIX / kind
         if not folder.exists():
             return
         for path in folder.rglob("*.parquet"):

@@ -26,6 +26,12 @@ def lookup_profile() -> dict[str, Any]:
     context = admin_context()
     id_type = router.current_event.get_query_string_value("type")
     value = router.current_event.get_query_string_value("value")
+    return profile_view(context.store, owner_of(id_type, value), timeline_limit=context.settings.timeline_limit)
+
+
+def owner_of(id_type: str | None, value: str | None) -> str:
+    """The profile that holds the identifier (400 if unusable, 404 if nobody holds it)."""
+    context = admin_context()
     providers = [context.settings.default_line_provider]
     if id_type == "line" and value and ":" not in value and context.settings.line_channels_secret_id:
         # A bare LINE user id: it can only be one provider's, so try each configured provider.
@@ -35,8 +41,7 @@ def lookup_profile() -> dict[str, Any]:
         for provider in dict.fromkeys(providers)
     ]
     owner = next((found for found in map(context.store.owner, candidates) if found), None)
-    profile_id = owner or find_profile_id(context.store, candidates[0])  # 404 names the first candidate
-    return profile_view(context.store, profile_id, timeline_limit=context.settings.timeline_limit)
+    return owner or find_profile_id(context.store, candidates[0])  # 404 names the first candidate
 
 
 @router.post("/admin/v1/profiles/<profile_id>/consent")

@@ -8,11 +8,13 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
+from cdp.adapters.segment_schedules import SchedulerSegmentSchedules
 from cdp.admin.context import admin_context
 from cdp.clock import SystemClock, iso_from_ms
 from cdp.errors import BadRequest, Conflict, NotFound
 from cdp.profiles.views import current_profile
 from cdp.segments.store import STATUS_ACTIVE, STATUS_ARCHIVED, SegmentDefinition
+from cdp.settings import SegmentAnalyticsSettings
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -23,6 +25,29 @@ STATUSES = (STATUS_ACTIVE, STATUS_ARCHIVED)
 
 def _store() -> DynamoSegmentStore:
     return DynamoSegmentStore(client("dynamodb"), admin_context().settings.core_table)
+
+
+def _schedules() -> SchedulerSegmentSchedules | None:
+    """The per-segment recompute schedules, when this deployment has the scheduler wired."""
+    settings = SegmentAnalyticsSettings.from_env()
+    if not (settings.schedule_group and settings.recompute_function_arn and settings.scheduler_role_arn):
+        return None
+    return SchedulerSegmentSchedules(
+        client("scheduler"),
+        group=settings.schedule_group,
+        target_arn=settings.recompute_function_arn,
+        role_arn=settings.scheduler_role_arn,
+    )
+
+
+def _schedule(definition: SegmentDefinition) -> None:
+    schedules = _schedules()
+    if schedules is None:
+        return
+    if definition.status == STATUS_ARCHIVED:
+        schedules.delete(definition.segment_id)
+    else:
+        schedules.put(definition.segment_id, definition.refresh_minutes)
 
 
 def _now() -> str:
@@ -48,17 +73,22 @@ def _definition(segment_id: str) -> SegmentDefinition:
 
 @router.post("/admin/v1/segments")
 def create_segment() -> tuple[dict[str, Any], int]:
-    """{"id": slug, "name": ..., "rule": {...}}: 201, 400 (invalid_segment_rule with the JSON
-    pointer in details.path), 409 if the id is taken (archived ones included)."""
+    """{"id": slug, "name": ..., "rule": {...}, "refresh_minutes": 15-10080 (default 60)}: 201,
+    400 (invalid_segment_rule with the JSON pointer in details.path), 409 if the id is taken
+    (archived ones included). The segment is evaluated in real time from now on, and recomputed
+    over the archive on its schedule (the first run fills it with everyone who already matches)."""
     body = _json_body()
-    unknown = sorted(set(body) - {"id", "name", "rule"})
+    unknown = sorted(set(body) - {"id", "name", "rule", "refresh_minutes"})
     if unknown:
         raise BadRequest(f"unknown field `{unknown[0]}`", code="unknown_segment_field")
     if "rule" not in body:
         raise BadRequest("`rule` is required", code="invalid_segment_rule", details={"path": "", "reason": "missing"})
-    definition = SegmentDefinition.create(body.get("id"), body.get("name"), body["rule"], _now())
+    definition = SegmentDefinition.create(
+        body.get("id"), body.get("name"), body["rule"], _now(), body.get("refresh_minutes")
+    )
     if not _store().create(definition):
         raise Conflict(f"segment {definition.segment_id} exists", code="segment_exists")
+    _schedule(definition)
     return {**definition.as_dict(), "member_count": 0}, 201
 
 
@@ -79,9 +109,9 @@ def get_segment(segment_id: str) -> dict[str, Any]:
 
 @router.put("/admin/v1/segments/<segment_id>")
 def update_segment(segment_id: str) -> dict[str, Any]:
-    """{"name"?, "rule"?, "version": the version read}: compare-and-set, 409 when stale."""
+    """{"name"?, "rule"?, "refresh_minutes"?, "version": the version read}: compare-and-set, 409 when stale."""
     body = _json_body()
-    unknown = sorted(set(body) - {"name", "rule", "version"})
+    unknown = sorted(set(body) - {"name", "rule", "refresh_minutes", "version"})
     if unknown:
         raise BadRequest(f"unknown field `{unknown[0]}`", code="unknown_segment_field")
     expected = body.get("version")
@@ -92,9 +122,12 @@ def update_segment(segment_id: str) -> dict[str, Any]:
         raise Conflict(f"segment {segment_id} is archived", code="segment_archived")
     if current.version != expected:
         raise Conflict(f"segment {segment_id} is at version {current.version}", code="segment_version_conflict")
-    revised = current.revised(body.get("name", current.name), body.get("rule", current.rule), _now())
+    revised = current.revised(
+        body.get("name", current.name), body.get("rule", current.rule), _now(), body.get("refresh_minutes")
+    )
     if not _store().replace(revised, expected_version=expected):
         raise Conflict(f"segment {segment_id} changed meanwhile; read it again", code="segment_version_conflict")
+    _schedule(revised)
     return revised.as_dict()
 
 
@@ -103,10 +136,12 @@ def archive_segment(segment_id: str) -> dict[str, Any]:
     """Archive: no longer evaluated; the id stays taken and the definition readable."""
     current = _definition(segment_id)
     if current.status == STATUS_ARCHIVED:
+        _schedule(current)  # a retry after a failed unschedule
         return current.as_dict()
     archived = current.archived(_now())
     if not _store().replace(archived, expected_version=current.version):
         raise Conflict(f"segment {segment_id} changed meanwhile; try again", code="segment_version_conflict")
+    _schedule(archived)
     return archived.as_dict()
 
 

@@ -23,6 +23,9 @@ from cdp.errors import BadRequest
 from cdp.segments.rules import Rule, RuleReads, parse_rule, reads
 
 SEGMENT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+DEFAULT_REFRESH_MINUTES = 60
+MIN_REFRESH_MINUTES = 15
+MAX_REFRESH_MINUTES = 7 * 24 * 60
 MAX_NAME = 200
 STATUS_ACTIVE = "active"
 STATUS_ARCHIVED = "archived"
@@ -33,6 +36,18 @@ EXITED = "exited"
 def validate_segment_id(value: Any) -> str:
     if not isinstance(value, str) or not SEGMENT_ID_PATTERN.fullmatch(value):
         raise BadRequest(f"a segment id is a slug matching {SEGMENT_ID_PATTERN.pattern}", code="invalid_segment_id")
+    return value
+
+
+def validate_refresh(value: Any) -> int:
+    """How often the scheduled recompute runs for the segment, in minutes (default hourly)."""
+    if value is None:
+        return DEFAULT_REFRESH_MINUTES
+    if not isinstance(value, int) or isinstance(value, bool) or not MIN_REFRESH_MINUTES <= value <= MAX_REFRESH_MINUTES:
+        raise BadRequest(
+            f"`refresh_minutes` is a whole number from {MIN_REFRESH_MINUTES} to {MAX_REFRESH_MINUTES}",
+            code="invalid_refresh",
+        )
     return value
 
 
@@ -67,9 +82,10 @@ class SegmentDefinition:
     updated_at: str
     version: int = 1
     reads: dict[str, Any] = field(default_factory=dict)  # reads_as_dict(reads(rule)), stored for queries
+    refresh_minutes: int = DEFAULT_REFRESH_MINUTES  # the scheduled recompute's cadence
 
     @classmethod
-    def create(cls, segment_id: Any, name: Any, rule: Any, now: str) -> SegmentDefinition:
+    def create(cls, segment_id: Any, name: Any, rule: Any, now: str, refresh_minutes: Any = None) -> SegmentDefinition:
         """A new, validated definition (version 1); raises BadRequest."""
         parsed = parse_rule(rule)
         return cls(
@@ -81,9 +97,10 @@ class SegmentDefinition:
             updated_at=now,
             version=1,
             reads=reads_as_dict(reads(parsed)),
+            refresh_minutes=validate_refresh(refresh_minutes),
         )
 
-    def revised(self, name: Any, rule: Any, now: str) -> SegmentDefinition:
+    def revised(self, name: Any, rule: Any, now: str, refresh_minutes: Any = None) -> SegmentDefinition:
         """The next version with a new name and rule (validated); an archived segment stays archived."""
         parsed = parse_rule(rule)
         return SegmentDefinition(
@@ -95,6 +112,7 @@ class SegmentDefinition:
             updated_at=now,
             version=self.version + 1,
             reads=reads_as_dict(reads(parsed)),
+            refresh_minutes=self.refresh_minutes if refresh_minutes is None else validate_refresh(refresh_minutes),
         )
 
     def archived(self, now: str) -> SegmentDefinition:
@@ -107,6 +125,7 @@ class SegmentDefinition:
             updated_at=now,
             version=self.version + 1,
             reads=self.reads,
+            refresh_minutes=self.refresh_minutes,
         )
 
     def parsed(self) -> Rule:
@@ -122,6 +141,7 @@ class SegmentDefinition:
             "updated_at": self.updated_at,
             "version": self.version,
             "reads": self.reads,
+            "refresh_minutes": self.refresh_minutes,
         }
 
     @classmethod
@@ -135,6 +155,7 @@ class SegmentDefinition:
             updated_at=data["updated_at"],
             version=int(data["version"]),
             reads=data.get("reads", {}),
+            refresh_minutes=int(data.get("refresh_minutes", DEFAULT_REFRESH_MINUTES)),
         )
 
 

@@ -216,6 +216,28 @@ class DynamoProfileStore:
             raise unavailable(exc, "reading the timeline") from exc
         return [json.loads(item["doc"]["S"]) for item in response.get("Items", [])]
 
+    def timeline_before(
+        self, profile_id: str, *, limit: int, before: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the timeline, newest first, older than the entry `before` (a sort key); the
+        events and the cursor of the next page (None at the end)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(profile_pk(profile_id)), ":prefix": _s("EVENT#")},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if before:
+            request["ExclusiveStartKey"] = {"pk": _s(profile_pk(profile_id)), "sk": _s(before)}
+        try:
+            response = self._client.query(**request)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading the timeline") from exc
+        items = response.get("Items", [])
+        cursor = items[-1]["sk"]["S"] if items and "LastEvaluatedKey" in response else None
+        return [json.loads(item["doc"]["S"]) for item in items], cursor
+
     def _get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
         try:
             response = self._client.get_item(

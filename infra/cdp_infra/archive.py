@@ -1,0 +1,303 @@
+"""The profile/event archive and the scheduled segment recompute that reads it.
+
+- `ProfileArchive`: the core table's stream (profile documents and timeline entries only, by a
+  filter on the partition key) feeds `archive_writer`, which appends Parquet files to a private
+  bucket under archive/profiles/ and archive/events/ (one pair per stream batch, partitioned by
+  day). The same files are Glue tables (partition projection, nothing to crawl) queried by an
+  Athena workgroup whose results are encrypted and expire, for analysts and reports.
+- `ScheduledSegments`: `segment_recompute` runs the segment rules as SQL (DuckDB, in the
+  function) over those files and checks every change against the live data (cdp.segments.batch).
+  EventBridge Scheduler starts it per segment at the segment's cadence; the admin API creates,
+  updates and deletes those schedules in one schedule group, and can start a run at once.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
+from cdp import settings
+from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS
+from constructs import Construct
+
+from infra.cdp_infra import constants
+from infra.cdp_infra.function_factory import FunctionFactory
+from infra.cdp_infra.routes import ARCHIVE_WRITER, SEGMENT_RECOMPUTE
+from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
+
+_PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+_PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+_PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+_HIVE_TYPES = {
+    "VARCHAR": "string",
+    "JSON": "string",
+    "BIGINT": "bigint",
+    "DOUBLE": "double",
+    "TIMESTAMPTZ": "timestamp",
+    "VARCHAR[]": "array<string>",
+    "STRUCT(day VARCHAR, orders BIGINT, revenue DOUBLE)[]": "array<struct<day:string,orders:bigint,revenue:double>>",
+}
+
+
+def hive_type(duckdb_type: str) -> str:
+    """The Glue (Hive) type of an archive column, from the one schema cdp.archive.rows declares."""
+    return _HIVE_TYPES[duckdb_type]
+
+
+class ProfileArchive(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: FunctionFactory,
+        core_table: dynamodb.ITable,
+        access_logs: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = s3.Bucket(
+            self,
+            "Files",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="archive-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    prefix=f"{constants.ATHENA_RESULTS_PREFIX}/", expiration=constants.ATHENA_RESULTS_RETENTION
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.writer: lambda_.Function = factory.create(
+            self,
+            ARCHIVE_WRITER,
+            description="Appends profile and timeline changes from the core table's stream to the Parquet archive",
+            memory_size=1024,
+            timeout=Duration.minutes(2),
+            environment={settings.ENV_ARCHIVE_BUCKET: self.bucket.bucket_name},
+        )
+        iam.Grant.add_to_principal(grantee=self.writer, actions=["s3:PutObject"], resource_arns=[self._objects()])
+        self._acknowledge_objects(
+            self.writer, "The writer adds files under archive/ (keys name the day and the batch)."
+        )
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetters",
+            retention_period=constants.DLQ_RETENTION,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        Validations.of(self.dead_letter_queue).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is itself the on-failure destination of the archive's stream mapping.",
+            )
+        )
+        self.writer.add_event_source(
+            event_sources.DynamoEventSource(
+                core_table,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=1000,
+                max_batching_window=Duration.seconds(30),  # fewer, larger files
+                bisect_batch_on_error=True,
+                retry_attempts=constants.STREAM_RETRY_ATTEMPTS,
+                max_record_age=constants.STREAM_MAX_RECORD_AGE,
+                on_failure=event_sources.SqsDlq(self.dead_letter_queue),
+                filters=[
+                    lambda_.FilterCriteria.filter(
+                        {"dynamodb": {"Keys": {"pk": {"S": lambda_.FilterRule.begins_with("PROFILE#")}}}}
+                    )
+                ],
+            )
+        )
+        Validations.of(cast(iam.IRole, self.writer.role)).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason=(
+                    "Besides X-Ray, the stream event source grants dynamodb:ListStreams, which has no "
+                    "resource-level permissions; reading the stream itself is scoped to its ARN."
+                ),
+            ),
+        )
+        self._catalog()
+
+    def _catalog(self) -> None:
+        database_name = constants.ARCHIVE_DATABASE
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=Aws.ACCOUNT_ID,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=database_name, description="CDP archive: profile and timeline changes as Parquet"
+            ),
+        )
+        for kind, columns in (("profiles", PROFILE_COLUMNS), ("events", EVENT_COLUMNS)):
+            location = f"s3://{self.bucket.bucket_name}/{constants.ARCHIVE_PREFIX}/{kind}/"
+            table = glue.CfnTable(
+                self,
+                f"{kind.title()}Table",
+                catalog_id=Aws.ACCOUNT_ID,
+                database_name=database_name,
+                table_input=glue.CfnTable.TableInputProperty(
+                    name=f"{kind}_changes",
+                    description=f"Every archived change of {kind}: keep the highest seq per item, drop op='remove'",
+                    table_type="EXTERNAL_TABLE",
+                    parameters={
+                        "classification": "parquet",
+                        "projection.enabled": "true",
+                        "projection.dt.type": "date",
+                        "projection.dt.format": "yyyy-MM-dd",
+                        "projection.dt.range": f"{constants.ARCHIVE_FIRST_DAY},NOW",
+                        "storage.location.template": f"{location}dt=${{dt}}/",
+                    },
+                    partition_keys=[glue.CfnTable.ColumnProperty(name="dt", type="string")],
+                    storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                        columns=[
+                            glue.CfnTable.ColumnProperty(name=name, type=hive_type(kind_))
+                            for name, kind_ in columns.items()
+                        ],
+                        location=location,
+                        input_format=_PARQUET_INPUT,
+                        output_format=_PARQUET_OUTPUT,
+                        serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=_PARQUET_SERDE),
+                    ),
+                ),
+            )
+            table.add_resource_dependency(self.database)
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "Workgroup",
+            name=f"{Stack.of(self).stack_name}-archive",
+            description="Queries over the CDP archive; results encrypted and kept 7 days",
+            state="ENABLED",
+            recursive_delete_option=True,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                bytes_scanned_cutoff_per_query=100 * 1024**3,
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{self.bucket.bucket_name}/{constants.ATHENA_RESULTS_PREFIX}/",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_S3"
+                    ),
+                ),
+            ),
+        )
+
+    def grant_read(self, grantee: lambda_.Function) -> None:
+        """List and read the archive's files (and nothing else in the bucket)."""
+        iam.Grant.add_to_principal(grantee=grantee, actions=["s3:GetObject"], resource_arns=[self._objects()])
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:ListBucket"],
+            resource_arns=[self.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{constants.ARCHIVE_PREFIX}/*"]}},
+        )
+        self._acknowledge_objects(grantee, "Readers fetch every file under archive/ to query them with DuckDB.")
+
+    def _objects(self) -> str:
+        return self.bucket.arn_for_objects(f"{constants.ARCHIVE_PREFIX}/*")
+
+    def _acknowledge_objects(self, function: lambda_.Function, why: str) -> None:
+        logical_id = Stack.of(self).get_logical_id(cast(s3.CfnBucket, self.bucket.node.default_child))
+        Validations.of(cast(iam.IRole, function.role)).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{constants.ARCHIVE_PREFIX}/*]", reason=why
+            )
+        )
+
+
+class ScheduledSegments(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: FunctionFactory,
+        core_table: dynamodb.ITable,
+        core_gsi1_arn: str,
+        bus: events.IEventBus,
+        archive: ProfileArchive,
+        segment_key_prefix: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function: lambda_.Function = factory.create(
+            self,
+            SEGMENT_RECOMPUTE,
+            description="Recomputes segments over the Parquet archive (DuckDB), checked against live profiles",
+            memory_size=constants.SEGMENT_RECOMPUTE_MEMORY_MB,
+            timeout=constants.SEGMENT_RECOMPUTE_TIMEOUT,
+            ephemeral_storage_mib=constants.SEGMENT_RECOMPUTE_TMP_MIB,
+            # One run at a time per segment is what the schedules give; a cap keeps a burst of
+            # "recompute now" calls from exhausting the account's concurrency.
+            reserved_concurrent_executions=5,
+            environment={
+                settings.ENV_CORE_TABLE: core_table.table_name,
+                settings.ENV_EVENT_BUS: bus.event_bus_name,
+                settings.ENV_ARCHIVE_BUCKET: archive.bucket.bucket_name,
+                settings.ENV_ARCHIVE_CACHE_DIR: settings.DEFAULT_ARCHIVE_CACHE_DIR,
+            },
+        )
+        grant_core_reads(self.function, core_table, core_gsi1_arn)
+        grant_core_writes(self.function, core_table, ["dynamodb:PutItem", "dynamodb:DeleteItem"], [segment_key_prefix])
+        bus.grant_put_events_to(self.function)
+        archive.grant_read(self.function)
+        self.schedule_group = scheduler.CfnScheduleGroup(
+            self, "Schedules", name=f"{Stack.of(self).stack_name}-segments"
+        )
+        self.scheduler_role = iam.Role(
+            self,
+            "SchedulerRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            ),
+            description="EventBridge Scheduler: start segment recompute runs, nothing else",
+        )
+        self._grant_invoke(self.scheduler_role)
+
+    def _grant_invoke(self, grantee: iam.IGrantable) -> None:
+        """The unqualified function only (grant_invoke would add every version and alias: `:*`)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=["lambda:InvokeFunction"], resource_arns=[self.function.function_arn]
+        )
+
+    def wire_admin_api(self, admin_api: lambda_.Function, archive: ProfileArchive) -> None:
+        """Preview/search/health read the archive; saving a segment manages its schedule."""
+        group = cast(str, self.schedule_group.name)
+        admin_api.add_environment(settings.ENV_ARCHIVE_BUCKET, archive.bucket.bucket_name)
+        admin_api.add_environment(settings.ENV_ARCHIVE_CACHE_DIR, settings.DEFAULT_ARCHIVE_CACHE_DIR)
+        admin_api.add_environment(settings.ENV_SEGMENT_RECOMPUTE_FUNCTION, self.function.function_name)
+        admin_api.add_environment(settings.ENV_SEGMENT_RECOMPUTE_FUNCTION_ARN, self.function.function_arn)
+        admin_api.add_environment(settings.ENV_SEGMENT_SCHEDULE_GROUP, group)
+        admin_api.add_environment(settings.ENV_SEGMENT_SCHEDULER_ROLE_ARN, self.scheduler_role.role_arn)
+        archive.grant_read(admin_api)
+        self._grant_invoke(admin_api)
+        admin_api.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"],
+                resources=[
+                    Stack.of(self).format_arn(service="scheduler", resource="schedule", resource_name=f"{group}/*")
+                ],
+            )
+        )
+        self.scheduler_role.grant_pass_role(admin_api)
+        Validations.of(cast(iam.IRole, admin_api.role)).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/{Stack.of(self).stack_name}-segments/*]",
+                reason="One schedule per segment, named after it, in this stack's segment schedule group only.",
+            )
+        )
