@@ -29,6 +29,7 @@ class LocalLambdaService:
         self._runtime = runtime
         self._functions = dict(functions)
         self.invocations: list[tuple[str, str]] = []  # (folder, action or type), for tests and benchmarks
+        self.in_flight = 0  # asynchronous invocations not finished yet (drain waits for them)
         self._lock = threading.Lock()
 
     def register(self, functions: Mapping[str, str]) -> None:
@@ -48,6 +49,20 @@ class LocalLambdaService:
             if error is None:
                 return
             time.sleep(ASYNC_RETRY_DELAY_SECONDS * (attempt + 1))
+
+    def start_async(self, folder: str, payload: dict[str, Any]) -> None:
+        """An `InvocationType=Event` call on its own thread, counted until it ends (drain waits)."""
+        with self._lock:
+            self.in_flight += 1
+
+        def run() -> None:
+            try:
+                self.call_async(folder, payload)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+
+        threading.Thread(target=run, name=f"lambda-{folder}", daemon=True).start()
 
     def call(self, folder: str, payload: dict[str, Any]) -> tuple[bytes, str | None]:
         """Run the handler; (response payload, function error kind) like Lambda's Invoke."""
@@ -95,9 +110,7 @@ class LocalLambdaService:
                 return original(backend, function_name, qualifier, body, headers, response_headers)
             payload = json.loads(body or b"{}")
             if headers.get("X-Amz-Invocation-Type") == "Event":
-                threading.Thread(
-                    target=service.call_async, args=(folder, payload), name=f"lambda-{folder}", daemon=True
-                ).start()
+                service.start_async(folder, payload)
                 return b""
             result, error = service.call(folder, payload)
             if error:

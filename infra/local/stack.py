@@ -104,6 +104,7 @@ class LocalStack:
                 ("POST", "/_local/drain"): self._drain_route,
                 ("GET", "/_local/events"): self._events_route,
                 ("GET", "/_local/status"): lambda *_: (200, self.status()),
+                ("POST", "/_local/schedules/run"): self._schedules_route,
             },
         )
         self._http = serve(emulator, "127.0.0.1", self.http_port)
@@ -244,6 +245,7 @@ class LocalStack:
             # Twice idle in a row: a finished workflow or evaluator may have published more work.
             if (
                 not self.running_workflows()
+                and not self.lambda_service.in_flight
                 and self._event_targets_idle()
                 and all(d.wait_idle(0.1) for d in self.dispatchers)
                 and self._event_targets_idle()
@@ -264,6 +266,26 @@ class LocalStack:
     def _drain_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:
         drained = self.drain(float(query.get("timeout", "30")))
         return (200 if drained else 504), {"drained": drained, **self.status()}
+
+    def run_schedules(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Fire EventBridge Scheduler schedules now (all, or the one named), as the service would
+        when they fall due: their target function with their input, one after another."""
+        scheduler = self.client("scheduler")
+        fired: list[dict[str, Any]] = []
+        for listed in scheduler.list_schedules().get("Schedules", []):
+            if name is not None and listed["Name"] != name:
+                continue
+            schedule = scheduler.get_schedule(Name=listed["Name"], GroupName=listed["GroupName"])
+            folder = self.lambda_service.folder(schedule["Target"]["Arn"])
+            if folder is None or schedule.get("State") == "DISABLED":
+                continue
+            payload = json.loads(schedule["Target"].get("Input") or "{}")
+            body, error = self.lambda_service.call(folder, payload)
+            fired.append({"schedule": listed["Name"], "function": folder, "error": error, "result": json.loads(body)})
+        return fired
+
+    def _schedules_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:
+        return 200, {"fired": self.run_schedules(query.get("name"))}
 
     def _events_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:
         events = self.observed_events()
