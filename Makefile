@@ -54,7 +54,7 @@ layer: $(STAMP)
 	@rm -rf .build/layer && mkdir -p .build/layer/python
 	@$(BIN)/pip install -q -c constraints.txt --target .build/layer/python \
 		--platform manylinux2014_aarch64 --implementation cp --python-version 3.11 --only-binary=:all: \
-		"aws-lambda-powertools[parser]" pydantic pynamodb phonenumbers email-validator orjson segno
+		"aws-lambda-powertools[parser]" pydantic pynamodb phonenumbers email-validator orjson segno duckdb
 	@cp -r layers/core/python/cdp .build/layer/python/
 
 node_modules/.bin/cdk: package.json

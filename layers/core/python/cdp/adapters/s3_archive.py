@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cdp.adapters.dynamodb.errors import unavailable
-from cdp.archive.duck import ArchiveFiles
+from cdp.archive.files import ArchiveFiles
 
 ARCHIVE_PREFIX = "archive/"
 PROFILES = "profiles"

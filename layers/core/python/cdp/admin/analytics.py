@@ -13,9 +13,8 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from cdp.adapters.aws import client
@@ -23,8 +22,6 @@ from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
 from cdp.adapters.s3_archive import S3Archive
 from cdp.admin.context import admin_context
 from cdp.admin.profiles import owner_of
-from cdp.archive.duck import open_archive
-from cdp.archive.queries import data_health, preview, search
 from cdp.clock import SystemClock, iso_from_ms
 from cdp.errors import BadRequest, Conflict, NotFound, StoreUnavailable
 from cdp.profiles.tags import tag_problem
@@ -32,6 +29,9 @@ from cdp.profiles.views import current_profile
 from cdp.segments.rules import NAME_PATTERN, Rule, parse_rule, reads
 from cdp.segments.store import STATUS_ARCHIVED
 from cdp.settings import SegmentAnalyticsSettings
+
+if TYPE_CHECKING:
+    import duckdb
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -55,6 +55,8 @@ def _now() -> datetime:
 
 
 def _open(rule: Rule | None, now: datetime) -> tuple[duckdb.DuckDBPyConnection, str | None]:
+    from cdp.archive.duck import open_archive  # DuckDB loads only for the routes that query the archive
+
     settings = _settings()
     if not settings.archive_bucket:
         raise StoreUnavailable(
@@ -106,6 +108,8 @@ def preview_segment() -> dict[str, Any]:
         raise BadRequest(f"unknown field `{unknown[0]}`", code="unknown_preview_field")
     if "rule" not in body:
         raise BadRequest("`rule` is required", code="invalid_segment_rule", details={"path": "", "reason": "missing"})
+    from cdp.archive.queries import preview
+
     rule = parse_rule(body["rule"])
     size = _bounded("sample", body.get("sample"), DEFAULT_SAMPLE, MAX_SAMPLE)
     now = _now()
@@ -146,6 +150,8 @@ def search_profiles() -> dict[str, Any]:
         raise BadRequest(
             "search by identifier, name_prefix, tag or trait.<name>", code="empty_search", details={"path": ""}
         )
+    from cdp.archive.queries import search
+
     rule = parse_rule({"and": conditions})
     limit = _bounded("limit", query.get("limit"), DEFAULT_PAGE, MAX_PAGE)
     now = _now()
@@ -192,6 +198,8 @@ def _trait_condition(name: str, value: str) -> dict[str, Any]:
 @router.get("/admin/v1/reports/data-health")
 def data_health_report() -> dict[str, Any]:
     """Tag coverage of reachable LINE friends (overall and per tag group) and identifier gaps."""
+    from cdp.archive.queries import data_health
+
     now = _now()
     db, as_of = _open(None, now)
     try:

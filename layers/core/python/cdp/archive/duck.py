@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from cdp.archive.files import ArchiveFiles
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS, REMOVE
 from cdp.profiles.computed import MONEY_DIGITS, WINDOWS_DAYS
 
@@ -46,12 +46,6 @@ def write_parquet(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str],
     finally:
         os.unlink(staging.name)
     return len(rows)
-
-
-@dataclass(frozen=True, slots=True)
-class ArchiveFiles:
-    profiles: tuple[Path, ...]
-    events: tuple[Path, ...]
 
 
 def open_archive(

@@ -26,7 +26,8 @@ from typing import Any, Protocol
 
 import duckdb
 
-from cdp.archive.duck import ArchiveFiles, open_archive
+from cdp.archive.duck import open_archive
+from cdp.archive.files import ArchiveFiles
 from cdp.clock import iso_from_ms
 from cdp.observability import logger
 from cdp.ports import Clock
