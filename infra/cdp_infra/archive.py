@@ -32,7 +32,7 @@ from constructs import Construct
 
 from infra.cdp_infra import constants
 from infra.cdp_infra.function_factory import FunctionFactory
-from infra.cdp_infra.routes import ARCHIVE_WRITER, SEGMENT_RECOMPUTE
+from infra.cdp_infra.routes import ARCHIVE_WRITER, RFM_SCORING, SEGMENT_RECOMPUTE
 from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
 
 _PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -234,6 +234,7 @@ class ScheduledSegments(Construct):
         segment_key_prefix: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._factory = factory
         self.function: lambda_.Function = factory.create(
             self,
             SEGMENT_RECOMPUTE,
@@ -268,6 +269,60 @@ class ScheduledSegments(Construct):
             description="EventBridge Scheduler: start segment recompute runs, nothing else",
         )
         self._grant_invoke(self.scheduler_role)
+
+    def add_rfm_scoring(
+        self, *, raw_events: dynamodb.ITable, core_table: dynamodb.ITable, archive: ProfileArchive
+    ) -> None:
+        """RFM over the archive once a day (03:00 Asia/Taipei), its scores written back as events."""
+        self.rfm_function = self._factory.create(
+            self,
+            RFM_SCORING,
+            description="Scores RFM (quintiles over the population) from the archive; changed scores become events",
+            memory_size=constants.SEGMENT_RECOMPUTE_MEMORY_MB,
+            timeout=constants.SEGMENT_RECOMPUTE_TIMEOUT,
+            ephemeral_storage_mib=constants.SEGMENT_RECOMPUTE_TMP_MIB,
+            reserved_concurrent_executions=1,
+            environment={
+                settings.ENV_CORE_TABLE: core_table.table_name,
+                settings.ENV_RAW_EVENTS_TABLE: raw_events.table_name,
+                settings.ENV_RAW_EVENT_TTL_DAYS: str(constants.RAW_EVENT_TTL_DAYS),
+                settings.ENV_ARCHIVE_BUCKET: archive.bucket.bucket_name,
+                settings.ENV_ARCHIVE_CACHE_DIR: settings.DEFAULT_ARCHIVE_CACHE_DIR,
+                settings.ENV_RFM_WINDOW_DAYS: str(constants.RFM_WINDOW_DAYS),
+            },
+        )
+        archive.grant_read(self.rfm_function)
+        # Profiles are read (BatchGetItem) to name each person by an identifier in the events.
+        iam.Grant.add_to_principal(
+            grantee=self.rfm_function,
+            actions=["dynamodb:BatchGetItem", "dynamodb:GetItem"],
+            resource_arns=[core_table.table_arn],
+        )
+        raw_events.grant(self.rfm_function, "dynamodb:PutItem")
+        iam.Grant.add_to_principal(
+            grantee=self.scheduler_role,
+            actions=["lambda:InvokeFunction"],
+            resource_arns=[self.rfm_function.function_arn],
+        )
+        self.rfm_schedule = scheduler.CfnSchedule(
+            self,
+            "DailyRfm",
+            name="rfm-daily",
+            group_name=cast(str, self.schedule_group.name),
+            schedule_expression="cron(0 3 * * ? *)",
+            schedule_expression_timezone="Asia/Taipei",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=self.rfm_function.function_arn,
+                role_arn=self.scheduler_role.role_arn,
+                input="{}",
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=2, maximum_event_age_in_seconds=6 * 3600
+                ),
+            ),
+            description="RFM scores and groups over the configured window, daily",
+        )
+        self.rfm_schedule.add_dependency(self.schedule_group)
 
     def _grant_invoke(self, grantee: iam.IGrantable) -> None:
         """The unqualified function only (grant_invoke would add every version and alias: `:*`)."""

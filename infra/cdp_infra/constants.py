@@ -109,3 +109,4 @@ ARCHIVE_FIRST_DAY = "2024-01-01"  # partition projection's first day
 SEGMENT_RECOMPUTE_MEMORY_MB = 4096  # DuckDB uses the memory and the vCPUs that come with it
 SEGMENT_RECOMPUTE_TIMEOUT = Duration.minutes(15)
 SEGMENT_RECOMPUTE_TMP_MIB = 10240  # archive files are cached on /tmp between warm runs
+RFM_WINDOW_DAYS = 365  # RFM's window: orders of the last year (cdp.profiles.rfm)

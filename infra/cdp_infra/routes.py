@@ -26,6 +26,7 @@ IDENTITY_MERGE = "identity_merge"
 SEGMENT_EVALUATOR = "segment_evaluator"
 ARCHIVE_WRITER = "archive_writer"  # the core table's stream -> the Parquet archive, no route
 SEGMENT_RECOMPUTE = "segment_recompute"  # EventBridge Scheduler / the admin API, no route
+RFM_SCORING = "rfm_scoring"  # EventBridge Scheduler, daily, no route
 LINK_REDIRECT = "link_redirect"  # public: tracked-link clicks, no authentication
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, LINK_REDIRECT)
@@ -69,6 +70,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/profiles/search", ADMIN_API),
     Route("GET", "/admin/v1/profiles/{id}/timeline", ADMIN_API),
     Route("GET", "/admin/v1/reports/data-health", ADMIN_API),
+    Route("GET", "/admin/v1/reports/customer-groups", ADMIN_API),
     Route("POST", "/admin/v1/links", ADMIN_API),
     Route("GET", "/admin/v1/links/{code}", ADMIN_API),
     Route("GET", "/admin/v1/links/{code}/qr.svg", ADMIN_API),

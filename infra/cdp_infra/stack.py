@@ -33,6 +33,7 @@ from infra.cdp_infra.routes import (
     INGEST,
     LINE_WEBHOOK,
     LINK_REDIRECT,
+    RFM_SCORING,
     SEGMENT_EVALUATOR,
     SEGMENT_RECOMPUTE,
 )
@@ -116,6 +117,9 @@ class CdpStack(Stack):
             segment_key_prefix=SEGMENT_KEY_PREFIX,
         )
         self.scheduled_segments.wire_admin_api(http_functions[ADMIN_API], self.archive)
+        self.scheduled_segments.add_rfm_scoring(
+            raw_events=self.tables.raw_events, core_table=self.tables.core, archive=self.archive
+        )
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
@@ -124,6 +128,7 @@ class CdpStack(Stack):
             SEGMENT_EVALUATOR: self.segments.function,
             ARCHIVE_WRITER: self.archive.writer,
             SEGMENT_RECOMPUTE: self.scheduled_segments.function,
+            RFM_SCORING: self.scheduled_segments.rfm_function,
         }
         self.monitoring = Monitoring(
             self,

@@ -25,6 +25,7 @@ from infra.cdp_infra.routes import (
     HTTP_FUNCTIONS,
     IDENTITY_MERGE,
     MEMBER_IMPORT,
+    RFM_SCORING,
     SEGMENT_EVALUATOR,
     SEGMENT_RECOMPUTE,
 )
@@ -39,6 +40,7 @@ FUNCTION_FOLDERS = (
     MEMBER_IMPORT,
     ARCHIVE_WRITER,
     SEGMENT_RECOMPUTE,
+    RFM_SCORING,
 )
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 
@@ -170,6 +172,9 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
             out.event_targets.extend(
                 _event_targets(aws, f"{prefix}-{logical_id}", resource["Properties"], out, functions)
             )
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Scheduler::Schedule":
+            _create_schedule(aws("scheduler"), resource["Properties"], out)
     for logical_id, folder in functions.items():
         variables = resources[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
         out.function_env[folder] = {key: _resolve(value, out) for key, value in variables.items()}
@@ -259,6 +264,22 @@ def _functions(resources: dict[str, Any]) -> dict[str, str]:
     return found
 
 
+def _create_schedule(client: Any, props: dict[str, Any], out: LocalResources) -> None:
+    """A schedule of the template (e.g. the daily RFM run): the local stack fires it on request."""
+    target = props["Target"]
+    client.create_schedule(
+        Name=_resolve(props["Name"], out),
+        GroupName=_resolve(props.get("GroupName", "default"), out),
+        ScheduleExpression=props["ScheduleExpression"],
+        FlexibleTimeWindow=props["FlexibleTimeWindow"],
+        Target={
+            "Arn": _resolve(target["Arn"], out),
+            "RoleArn": _resolve(target["RoleArn"], out),
+            "Input": target.get("Input", "{}"),
+        },
+    )
+
+
 def _resolve(value: Any, out: LocalResources) -> str:
     if isinstance(value, str):
         return value
@@ -282,6 +303,8 @@ def _fill_secrets(client: Any, out: LocalResources, config: LocalConfig) -> None
         env_names.ENV_LINE_CHANNELS_SECRET: json.dumps(config.line_channels_secret()),
         env_names.ENV_WRITE_KEYS_SECRET: json.dumps(config.write_keys_secret()),
         env_names.ENV_ADMIN_TOKEN_SECRET: config.admin_token,
+        # tracked links' personal-link tokens: any long random key; a fixed one keeps links valid across restarts
+        env_names.ENV_LINK_SIGNING_SECRET: "local-dev-link-signing-key-" + "0123456789abcdef" * 3,
     }
     for env in out.function_env.values():
         for variable, value in values.items():

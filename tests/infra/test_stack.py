@@ -19,6 +19,7 @@ from infra.cdp_infra.routes import (
     LINE_WEBHOOK,
     LINK_REDIRECT,
     MEMBER_IMPORT,
+    RFM_SCORING,
     ROUTES,
     SEGMENT_EVALUATOR,
     SEGMENT_RECOMPUTE,
@@ -37,6 +38,7 @@ ALL_FUNCTIONS = (
     LINK_REDIRECT,
     ARCHIVE_WRITER,
     SEGMENT_RECOMPUTE,
+    RFM_SCORING,
 )
 # Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
 UNSCOPED_ACTIONS = {
@@ -66,6 +68,7 @@ SETTINGS_BY_FUNCTION = {
     LINK_REDIRECT: settings.LinkRedirectSettings,
     ARCHIVE_WRITER: settings.ArchiveWriterSettings,
     SEGMENT_RECOMPUTE: settings.SegmentRecomputeSettings,
+    RFM_SCORING: settings.RfmSettings,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",

@@ -325,3 +325,30 @@ class SegmentAnalyticsSettings:
             schedule_group=env.get(ENV_SEGMENT_SCHEDULE_GROUP, "").strip(),
             scheduler_role_arn=env.get(ENV_SEGMENT_SCHEDULER_ROLE_ARN, "").strip(),
         )
+
+
+ENV_RFM_WINDOW_DAYS = "CDP_RFM_WINDOW_DAYS"
+
+
+@dataclass(frozen=True, slots=True)
+class RfmSettings:
+    """The scheduled RFM run: the archive in, `identify` raw events with the scores out."""
+
+    core_table: str
+    raw_events_table: str
+    archive_bucket: str
+    raw_event_ttl_days: int = 30
+    archive_cache_dir: str = DEFAULT_ARCHIVE_CACHE_DIR
+    window_days: int = 365
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RfmSettings:
+        env = os.environ if env is None else env
+        return cls(
+            core_table=_required(env, ENV_CORE_TABLE),
+            raw_events_table=_required(env, ENV_RAW_EVENTS_TABLE),
+            archive_bucket=_required(env, ENV_ARCHIVE_BUCKET),
+            raw_event_ttl_days=_positive_int(env, ENV_RAW_EVENT_TTL_DAYS, 30),
+            archive_cache_dir=env.get(ENV_ARCHIVE_CACHE_DIR, "").strip() or DEFAULT_ARCHIVE_CACHE_DIR,
+            window_days=_positive_int(env, ENV_RFM_WINDOW_DAYS, 365),
+        )

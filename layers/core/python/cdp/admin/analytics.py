@@ -209,6 +209,19 @@ def data_health_report() -> dict[str, Any]:
     return {**report, "archive_as_of": as_of}
 
 
+@router.get("/admin/v1/reports/customer-groups")
+def customer_groups_report() -> dict[str, Any]:
+    """Buyers and revenue per channel group and per RFM group (scored daily)."""
+    from cdp.archive.queries import customer_groups
+
+    db, as_of = _open(None, _now())
+    try:
+        report = customer_groups(db)
+    finally:
+        db.close()
+    return {**report, "archive_as_of": as_of}
+
+
 @router.get("/admin/v1/segments/<segment_id>/history")
 def segment_history(segment_id: str) -> dict[str, Any]:
     """Size after each scheduled recompute (newest first) and the latest entries and exits."""

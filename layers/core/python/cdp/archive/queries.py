@@ -112,6 +112,37 @@ def data_health(db: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     }
 
 
+def customer_groups(db: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Buyers (at least one order) by channel group (online only / offline only / omnichannel)
+    and by RFM group: how many, their revenue (TWD, all time) and revenue per person."""
+
+    def grouped(expression: str) -> dict[str, Any]:
+        rows = db.execute(
+            f"""
+            SELECT {expression} AS grp, count(*) AS people,
+                   round(sum(TRY_CAST(json_extract(computed, '$.ltv') AS DOUBLE)), 2) AS revenue,
+                   round(sum(TRY_CAST(json_extract(computed, '$.orders.all_time') AS DOUBLE)), 0) AS orders
+            FROM profiles
+            WHERE TRY_CAST(json_extract(computed, '$.orders.all_time') AS DOUBLE) >= 1
+            GROUP BY grp ORDER BY grp NULLS LAST
+            """  # noqa: S608 (constant expressions only)
+        ).fetchall()
+        return {
+            str(group or "unknown"): {
+                "people": people,
+                "revenue": revenue or 0.0,
+                "orders": int(orders or 0),
+                "revenue_per_person": round((revenue or 0.0) / people, 2),
+            }
+            for group, people, revenue, orders in rows
+        }
+
+    return {
+        "channel_groups": grouped("json_extract_string(computed, '$.channel_mix')"),
+        "rfm_groups": grouped("json_extract_string(traits, '$.rfm_group')"),
+    }
+
+
 def _scalar(db: duckdb.DuckDBPyConnection, sql: str) -> int:
     row = db.execute(sql).fetchone()
     return int(row[0]) if row else 0

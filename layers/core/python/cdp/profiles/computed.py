@@ -206,6 +206,27 @@ def computed_traits(profile: Profile, now: str) -> dict[str, Any]:
             "last_click_at": state.last_line_click_at,
         },
         "preferred_store": preferred_store(state),
+        "rfm": _rfm(profile),
+    }
+
+
+def _rfm(profile: Profile) -> dict[str, Any] | None:
+    """The latest scheduled RFM scores (traits written by the RFM run), or None before any."""
+    group = profile.traits.get("rfm_group")
+    if group is None:
+        return None
+
+    def value(name: str) -> Any:
+        stamped = profile.traits.get(f"rfm_{name}")
+        return stamped.value if stamped else None
+
+    return {
+        "r": value("recency"),
+        "f": value("frequency"),
+        "m": value("monetary"),
+        "group": group.value,
+        "window_days": value("window_days"),
+        "scored_at": group.at,
     }
 
 

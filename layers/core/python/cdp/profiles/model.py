@@ -110,6 +110,9 @@ class Profile:
         return None
 
 
+SYSTEM_CHANNEL = "system"
+
+
 def apply_event(profile: Profile, event: CanonicalEvent, attach: list[Identifier], now: str) -> list[str]:
     """Fold one event into the profile; return the names of what changed (for profile.updated)."""
     changes: list[str] = []
@@ -153,15 +156,16 @@ def apply_event(profile: Profile, event: CanonicalEvent, attach: list[Identifier
         entry = {"type": rejected.type, "value": rejected.raw, "reason": rejected.reason, "at": event.timestamp}
         if entry not in profile.rejected_identifiers:
             profile.rejected_identifiers = [*profile.rejected_identifiers, entry][-MAX_REJECTED_KEPT:]
-    mix_before = profile.channel_mix()
     profile.event_count += 1
-    profile.channels[event.channel] = profile.channels.get(event.channel, 0) + 1
-    if profile.first_seen_at is None or event.timestamp < profile.first_seen_at:
-        profile.first_seen_at = event.timestamp
-    if profile.last_seen_at is None or event.timestamp > profile.last_seen_at:
-        profile.last_seen_at = event.timestamp
-    if profile.channel_mix() != mix_before:
-        changes.append("channel_mix")
+    if event.channel != SYSTEM_CHANNEL:  # scores computed about a person are not the person being seen
+        mix_before = profile.channel_mix()
+        profile.channels[event.channel] = profile.channels.get(event.channel, 0) + 1
+        if profile.first_seen_at is None or event.timestamp < profile.first_seen_at:
+            profile.first_seen_at = event.timestamp
+        if profile.last_seen_at is None or event.timestamp > profile.last_seen_at:
+            profile.last_seen_at = event.timestamp
+        if profile.channel_mix() != mix_before:
+            changes.append("channel_mix")
     profile.updated_at = now
     return changes
 
