@@ -69,3 +69,6 @@ def test_the_vip_segment_is_entered_in_real_time_when_the_line_click_arrives(sta
     assert len(entered) == 1
     members = _admin(stack, "GET", f"/admin/v1/segments/{segment_id}/members").json()
     assert profile["profile_id"] in {m["profile_id"] for m in members["members"]}
+    view = stack.lookup("member_id", member)  # the 360 view lists the person's segments
+    assert segment_id in {m["segment_id"] for m in view["segments"]}
+    assert view["timeline_url"] == f"/admin/v1/profiles/{profile['profile_id']}/timeline"

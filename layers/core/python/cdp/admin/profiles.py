@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
+from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
 from cdp.admin.context import AdminContext, admin_context
 from cdp.clock import SystemClock
 from cdp.errors import BadRequest
@@ -23,10 +24,9 @@ router = Router()  # type: ignore[no-untyped-call]
 
 @router.get("/admin/v1/profiles/lookup")
 def lookup_profile() -> dict[str, Any]:
-    context = admin_context()
     id_type = router.current_event.get_query_string_value("type")
     value = router.current_event.get_query_string_value("value")
-    return profile_view(context.store, owner_of(id_type, value), timeline_limit=context.settings.timeline_limit)
+    return _view(owner_of(id_type, value))
 
 
 def owner_of(id_type: str | None, value: str | None) -> str:
@@ -111,5 +111,17 @@ def _raw_events(context: AdminContext) -> DynamoRawEventStore:
 
 @router.get("/admin/v1/profiles/<profile_id>")
 def get_profile(profile_id: str) -> dict[str, Any]:
+    return _view(profile_id)
+
+
+def _view(profile_id: str) -> dict[str, Any]:
+    """The 360 view, with the person's segments and where the rest of the timeline is."""
     context = admin_context()
-    return profile_view(context.store, profile_id, timeline_limit=context.settings.timeline_limit)
+    view = profile_view(context.store, profile_id, timeline_limit=context.settings.timeline_limit)
+    segments = DynamoSegmentStore(client("dynamodb"), context.settings.core_table)
+    view["segments"] = [
+        {"segment_id": m.segment_id, "entered_at": m.entered_at, "rule_version": m.rule_version}
+        for m in segments.memberships(view["profile_id"])
+    ]
+    view["timeline_url"] = f"/admin/v1/profiles/{view['profile_id']}/timeline"
+    return view
