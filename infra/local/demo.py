@@ -1,4 +1,4 @@
-"""`make demo`: start the local stack and play scenario S1 (衣著A) steps 1-4.
+"""`make demo`: start the local stack and play scenario S1 (衣著A) steps 1-6.
 
 Everything goes through the real HTTP routes: LINE webhooks signed with the channel secret,
 the web shop and the POS through the Segment-compatible API (with the official Segment SDK),
@@ -22,6 +22,15 @@ from infra.local.config import LOCAL_CHANNEL
 from infra.local.stack import LocalStack
 
 AMY_LINE_USER = "U4af4980629a0b1c2d3e4f5a6b7c8d9e0"
+NEW_FRIEND = "U9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e"
+FIRST_PURCHASE = {"and": [{"not": {"event": {"name": "Order Completed"}}}, {"reachable": {"channel": "line"}}]}
+VIP_PREVIEW = {
+    "and": [
+        {"event": {"name": "Order Completed", "within": {"last": {"days": 30}},
+                   "aggregate": "sum", "property": "revenue", "op": "gt", "value": 3000}},
+        {"event": {"name": "Link Clicked", "where": [{"property": "context.channel", "op": "eq", "value": "line"}]}},
+    ]
+}  # fmt: skip
 BOT_USER = "U" + "0" * 31 + "1"
 LINE_STATUS_WORDS = {
     "friend": "a LINE friend of the OA",
@@ -122,6 +131,63 @@ class Demo:
         say(f"   same nonce in a new event (answered {reused.status_code}) is stored but refused as already used.")
         self.drain()
         self.report()
+        self.segments()
+
+    # segments ----------------------------------------------------------------------------------
+    def admin_call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.http.request(method, f"{self.base}{path}", json=body, headers=self.admin, timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+    def members(self, segment_id: str) -> list[str]:
+        page = self.admin_call("GET", f"/admin/v1/segments/{segment_id}/members")
+        return [member["profile_id"] for member in page["members"]]
+
+    def segments(self) -> None:
+        amy = self.lookup("member_id", "M1")["profile_id"]
+        say()
+        say("⑤ 分眾 (segments): the marketer saves two audiences; both are kept up to date in real time.")
+        self.admin_call(
+            "POST", "/admin/v1/segments", {"id": "first-purchase", "name": "首購 8 折", "rule": FIRST_PURCHASE}
+        )
+        self.admin_call(
+            "POST", "/admin/v1/segments", {"id": "vip-preview", "name": "VIP 新品搶先看", "rule": VIP_PREVIEW}
+        )
+        time.sleep(1.2)  # the evaluators pick up new definitions within a second here
+        preview = self.admin_call("POST", "/admin/v1/segments/preview", {"rule": FIRST_PURCHASE})
+        say(f"   Preview of 「首購 8 折」 (never purchased AND LINE reachable): {preview['count']} of "
+            f"{preview['population']} people, in {preview['query_ms']:.0f} ms. Amy is not one: she bought in store.")  # fmt: skip
+        now = int(time.time() * 1000)
+        self.line(_line_event("follow", now, user=NEW_FRIEND, follow={"isUnblocked": False}))
+        self.drain()
+        newcomer = self.lookup("line", NEW_FRIEND)["profile_id"]
+        in_first = self.members("first-purchase")
+        say(f"   A new friend U2 follows the OA → enters 「首購 8 折」 at once "
+            f"({'✓' if newcomer in in_first else '✗'}); Amy {'is' if amy in in_first else 'is not'} in it "
+            f"(members now: {len(in_first)}).")  # fmt: skip
+        say()
+        say("⑥ 追蹤連結 (tracked link): a LINE push to Amy carries a personal tracked link to the new arrivals.")
+        link = self.admin_call(
+            "POST", "/admin/v1/links",
+            {"url": "https://shop.example.com/new", "src": "line-push", "campaign": "new-arrivals-2026w48"},
+        )  # fmt: skip
+        personal = self.admin_call(
+            "POST", f"/admin/v1/links/{link['code']}/personal", {"line_user_id": AMY_LINE_USER, "channel": "line"}
+        )
+        before = len(self.members("vip-preview"))
+        click = self.http.get(
+            personal["url"].replace(personal["url"].split("/r/")[0], self.base), allow_redirects=False
+        )
+        self.drain()
+        after = self.members("vip-preview")
+        history = self.admin_call("GET", "/admin/v1/segments/vip-preview/history")["changes"]
+        entered_at = next((c["at"] for c in history if c["profile_id"] == amy and c["action"] == "entered"), None)
+        say(f"   Amy taps it: {click.status_code} → {click.headers.get('Location', '').split('?')[0]}, click recorded "
+            f"for her (spent NT$5,000 in 30 days).")  # fmt: skip
+        say(f"   「VIP 新品搶先看」 members: {before} → {len(after)}; Amy entered at {entered_at} "
+            f"({'✓' if amy in after else '✗'}), so she gets the preview, not the first-purchase coupon.")  # fmt: skip
+        tags = self.lookup("member_id", "M1")["tags"]
+        say("   Her tags now: " + ", ".join(f"{tag} ({entry['source']})" for tag, entry in tags.items()))
 
     def before_link(self) -> None:
         amy = self.lookup("member_id", "M1")
@@ -183,12 +249,12 @@ class Demo:
             + ", ".join(f"{name} ×{count}" for name, count in sorted(counts.items())))  # fmt: skip
 
 
-def _line_event(kind: str, timestamp: int, **extra: Any) -> dict[str, Any]:
+def _line_event(kind: str, timestamp: int, *, user: str = AMY_LINE_USER, **extra: Any) -> dict[str, Any]:
     return {
         "type": kind,
         "mode": "active",
         "timestamp": timestamp,
-        "source": {"type": "user", "userId": AMY_LINE_USER},
+        "source": {"type": "user", "userId": user},
         "webhookEventId": f"01J{uuid.uuid4().hex[:23].upper()}",
         "deliveryContext": {"isRedelivery": False},
         "replyToken": uuid.uuid4().hex,
@@ -214,6 +280,7 @@ def _channels(channels: dict[str, int]) -> str:
 def main() -> None:
     os.environ.setdefault("CDP_LOCAL_LOG_LEVEL", "ERROR")
     os.environ.setdefault("CDP_PORT", "0")
+    os.environ.setdefault("CDP_SEGMENT_DEFINITIONS_CACHE_SECONDS", "1")  # new segments apply within a second
     say("Starting the local stack (embedded AWS on 127.0.0.1, LINE API fake)…")
     with LocalStack() as stack:
         say(stack.describe())
