@@ -1,0 +1,123 @@
+"""The archive and its neighbours on moto: the core table's real stream records through the
+archive_writer handler into S3 Parquet and back through DuckDB; segment history and sizes;
+per-segment schedules; the newest-first timeline pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
+from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
+from cdp.adapters.s3_archive import S3Archive
+from cdp.adapters.segment_schedules import SchedulerSegmentSchedules
+from cdp.archive.duck import open_archive
+from cdp.segments.store import SizeSample
+from cdp.settings import ENV_ARCHIVE_BUCKET, ENV_SEGMENT_RECOMPUTE_FUNCTION_ARN, ENV_SEGMENT_SCHEDULE_GROUP
+
+from tests.integration.conftest import Stack, lambda_record
+from tests.integration.test_segments import fold
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+def _core_stream_records(stack: Stack) -> list[dict[str, Any]]:
+    streams = stack.client("dynamodbstreams")
+    core_id = next(m.table_logical_id for m in stack.resources.stream_mappings if m.function == "archive_writer")
+    arn = stack.resources.stream_arns[core_id]
+    records: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+        response = streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)
+        records.extend(lambda_record(record, arn) for record in response["Records"])
+    return records
+
+
+@pytest.fixture
+def profiles(stack: Stack) -> DynamoProfileStore:
+    return DynamoProfileStore(stack.client("dynamodb"), stack.core_table)
+
+
+def test_stream_batches_become_parquet_that_reads_back_as_the_live_profiles(
+    stack: Stack, profiles: DynamoProfileStore, tmp_path: Path
+) -> None:
+    fold(profiles, "amy", "e1", traits={"city": "Taipei"})
+    fold(profiles, "amy", "e2", event="Order Completed", channel="pos")
+    fold(profiles, "ben", "e3", traits={"city": "Tainan"})
+    records = _core_stream_records(stack)
+    assert {r["dynamodb"]["Keys"]["sk"]["S"].split("#")[0] for r in records} >= {"PROFILE", "EVENT"}
+
+    written = stack.invoke("archive_writer", {"Records": records})
+    assert written["profiles"] == 3 and written["events"] == 3  # amy v1 and v2, ben v1; every entry
+    bucket = stack.env("archive_writer", ENV_ARCHIVE_BUCKET)
+    keys = sorted(o["Key"] for o in stack.client("s3").list_objects_v2(Bucket=bucket)["Contents"])
+    assert keys == sorted(written["keys"]) and len(keys) == 2
+    assert stack.invoke("archive_writer", {"Records": records})["keys"] == written["keys"]  # a redelivery overwrites
+
+    archive = S3Archive(stack.client("s3"), bucket, tmp_path)
+    files, as_of = archive.fetch()
+    assert as_of is not None and len(files.profiles) == len(files.events) == 1
+    db = open_archive(files, NOW)
+    assert db.execute(
+        "SELECT profile_id, version, json_extract_string(traits, '$.city') FROM profiles ORDER BY 1"
+    ).fetchall() == [
+        ("amy", 2, "Taipei"),
+        ("ben", 1, "Tainan"),
+    ]
+    assert db.execute("SELECT event_id, profile_id, name, channel FROM events ORDER BY 1").fetchall() == [
+        ("e1", "amy", "Product Viewed", "web"),
+        ("e2", "amy", "Order Completed", "pos"),
+        ("e3", "ben", "Product Viewed", "web"),
+    ]
+    again, _ = archive.fetch()  # cached: nothing downloaded twice, and the same local files
+    assert again == files
+
+
+def test_history_per_segment_and_per_person_and_sizes(stack: Stack) -> None:
+    segments = DynamoSegmentStore(stack.client("dynamodb"), stack.core_table)
+    assert segments.enter("vip", "amy", at="2026-11-01T00:00:00.000Z", rule_version=1)
+    assert segments.enter("vip", "ben", at="2026-11-02T00:00:00.000Z", rule_version=1)
+    assert segments.exit("vip", "amy", at="2026-11-03T00:00:00.000Z", rule_version=2)
+    assert segments.enter("lapsed", "amy", at="2026-11-04T00:00:00.000Z", rule_version=1)
+    changes = [(c.profile_id, c.action, c.at[:10]) for c in segments.changes("vip", limit=10)]
+    assert changes == [
+        ("amy", "exited", "2026-11-03"),
+        ("ben", "entered", "2026-11-02"),
+        ("amy", "entered", "2026-11-01"),
+    ]
+    amy = [(c.segment_id, c.action) for c in segments.profile_changes("amy", limit=10)]
+    assert amy == [("lapsed", "entered"), ("vip", "exited"), ("vip", "entered")]
+    for day, members in (("01", 5), ("02", 7)):
+        segments.record_size(SizeSample("vip", f"2026-11-{day}T01:00:00.000Z", members, 2, 0, 1))
+    assert [s.members for s in segments.sizes("vip", limit=10)] == [7, 5]
+    assert [s.members for s in segments.sizes("vip", limit=1)] == [7]
+
+
+def test_one_schedule_per_segment_created_updated_and_deleted(stack: Stack) -> None:
+    scheduler = stack.client("scheduler")
+    group = stack.env("admin_api", ENV_SEGMENT_SCHEDULE_GROUP)
+    target = stack.env("admin_api", ENV_SEGMENT_RECOMPUTE_FUNCTION_ARN)
+    schedules = SchedulerSegmentSchedules(
+        scheduler, group=group, target_arn=target, role_arn="arn:aws:iam::123456789012:role/r"
+    )
+    schedules.put("vip", 60)
+    schedules.put("vip", 15)  # exists: updated in place
+    found = scheduler.get_schedule(Name="vip", GroupName=group)
+    assert found["ScheduleExpression"] == "rate(15 minutes)"
+    assert found["Target"]["Arn"] == target and found["Target"]["Input"] == '{"segment_id": "vip"}'
+    schedules.delete("vip")
+    schedules.delete("vip")  # already gone: fine
+    assert [s["Name"] for s in scheduler.list_schedules(GroupName=group)["Schedules"]] == ["rfm-daily"]
+
+
+def test_the_timeline_pages_newest_first(stack: Stack, profiles: DynamoProfileStore) -> None:
+    for n in range(5):
+        fold(profiles, "amy", f"e{n}")
+    first, cursor = profiles.timeline_before("amy", limit=2)
+    assert len(first) == 2 and cursor is not None
+    second, cursor = profiles.timeline_before("amy", limit=2, before=cursor)
+    third, end = profiles.timeline_before("amy", limit=2, before=cursor)
+    ids = [e["eventId"] for e in first + second + third]
+    assert sorted(ids) == [f"e{n}" for n in range(5)] and len(set(ids)) == 5 and end is None
