@@ -1,7 +1,8 @@
 """Real-time segments over HTTP on the local stack: S1 step 6's VIP segment.
 
 "Spent more than NT$3,000 in the last 30 days AND clicked a LINE push": a member who bought in
-store enters the segment as soon as their click arrives, and `segment.entered` is published.
+store enters the segment as soon as the click on the tracked link in her LINE message arrives,
+and `segment.entered` is published.
 """
 
 from __future__ import annotations
@@ -55,9 +56,17 @@ def test_the_vip_segment_is_entered_in_real_time_when_the_line_click_arrives(sta
     memberships = _admin(stack, "GET", f"/admin/v1/profiles/{profile['profile_id']}/segments").json()
     assert segment_id not in {m["segment_id"] for m in memberships["segments"]}
 
-    click = {"userId": member, "event": "Link Clicked", "properties": {"url": "https://shop.example.com/new"},
-             "context": {"channel": "line"}}  # fmt: skip
-    assert stack.segment("track", click).status_code == 200
+    # The LINE push carried her personal tracked link; she taps it.
+    link = _admin(stack, "POST", "/admin/v1/links", {"url": "https://shop.example.com/new", "src": "line-push"}).json()
+    personal = _admin(
+        stack,
+        "POST",
+        f"/admin/v1/links/{link['code']}/personal",
+        {"profile_id": profile["profile_id"], "channel": "line"},
+    ).json()
+    path = "/r/" + personal["url"].split("/r/", 1)[1]
+    tapped = stack.http.get(stack.url(path), allow_redirects=False, timeout=30)
+    assert tapped.status_code == 302 and tapped.headers["Location"].startswith("https://shop.example.com/new")
     stack.drain()
 
     memberships = _admin(stack, "GET", f"/admin/v1/profiles/{profile['profile_id']}/segments").json()
