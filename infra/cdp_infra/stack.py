@@ -117,6 +117,7 @@ class CdpStack(Stack):
             segment_key_prefix=SEGMENT_KEY_PREFIX,
         )
         self.scheduled_segments.wire_admin_api(http_functions[ADMIN_API], self.archive)
+        self.scheduled_segments.wire_line_audiences(self.secrets.line_channels)
         self.scheduled_segments.add_rfm_scoring(
             raw_events=self.tables.raw_events, core_table=self.tables.core, archive=self.archive
         )
@@ -179,7 +180,12 @@ class CdpStack(Stack):
         admin_api = factory.create(
             scope,
             ADMIN_API,
-            description="Admin API: profile lookup and 360 view, LINE account link and LINE Login binding",
+            description="Admin API: profiles, segments, preview and reports, links, LINE binding, imports",
+            # Preview, search and reports run DuckDB over the archive (cached on /tmp): memory brings
+            # vCPUs, and the timeout is API Gateway's own limit.
+            memory_size=2048,
+            timeout=Duration.seconds(29),
+            ephemeral_storage_mib=4096,
             environment={
                 settings.ENV_CORE_TABLE: tables.core.table_name,
                 settings.ENV_RAW_EVENTS_TABLE: tables.raw_events.table_name,
