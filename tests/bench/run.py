@@ -363,7 +363,7 @@ def member_import_throughput() -> dict[str, Any]:
 
 
 def main() -> None:
-    from tests.bench import identity
+    from tests.bench import identity, segments_batch
 
     started = datetime.now(tz=UTC)
     results = {
@@ -375,6 +375,7 @@ def main() -> None:
         "event_processor_domain_in_memory": processor_domain_throughput(),
         "member_import_in_memory": member_import_throughput(),
         "identity": identity.run_all(),
+        "segments": segments_batch.run_all(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
@@ -384,6 +385,7 @@ def main() -> None:
     webhook_import = results["handler_import_ms"]["line_webhook"]["median_ms"]
     print(f"webhook module import: {webhook_import} ms (budget 300 ms) -> {'OK' if webhook_import < 300 else 'OVER'}")
     print("\n".join(identity.summary(results["identity"])))
+    print("\n".join(segments_batch.summary(results["segments"])))
 
 
 if __name__ == "__main__":
