@@ -11,10 +11,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cdp.adapters.dynamodb.errors import unavailable
+from cdp.adapters.dynamodb.errors import error_code, unavailable
 from cdp.archive.files import ArchiveFiles
 
 ARCHIVE_PREFIX = "archive/"
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+class _Gone(Exception):
+    """A listed file was deleted (compacted) before it could be read."""
+
+
 PROFILES = "profiles"
 EVENTS = "events"
 
@@ -57,8 +64,23 @@ class S3Archive:
             raise unavailable(exc, f"listing the {kind} archive") from exc
         return sorted(found)
 
+    def download(self, key: str, path: Path) -> None:
+        try:
+            self._client.download_file(self._bucket, key, str(path))
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, f"reading {key}") from exc
+
     def fetch(self) -> tuple[ArchiveFiles, datetime | None]:
-        """Every archive file, cached locally; and the time of the newest one (None when empty)."""
+        """Every archive file, cached locally; and the time of the newest one (None when empty).
+        A file compacted away between listing and reading means listing again."""
+        for _attempt in range(2):
+            try:
+                return self._fetch()
+            except _Gone:
+                continue
+        return self._fetch()
+
+    def _fetch(self) -> tuple[ArchiveFiles, datetime | None]:
         paths: dict[str, tuple[Path, ...]] = {}
         newest: datetime | None = None
         for kind in (PROFILES, EVENTS):
@@ -78,7 +100,11 @@ class S3Archive:
         partial = path.with_name(path.name + ".part")
         try:
             self._client.download_file(self._bucket, key, str(partial))
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                raise _Gone(key) from exc
+            raise unavailable(exc, f"reading {key}") from exc
+        except BotoCoreError as exc:
             raise unavailable(exc, f"reading {key}") from exc
         os.replace(partial, path)
         return path
