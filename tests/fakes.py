@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from cdp.clock import epoch_seconds, iso_from_ms
@@ -602,6 +602,7 @@ class FakeSegmentStore:
         self.history: list[tuple[str, str, str, str, int]] = []  # segment, profile, action, at, rule version
         self.size_samples: list[SizeSample] = []
         self.writes = 0
+        self.audience_syncs: dict[str, dict[str, Any]] = {}  # segment id -> LINE audience sync record
 
     def changes(self, segment_id: str, *, limit: int) -> list[MembershipChange]:
         found = [MembershipChange(*entry) for entry in self.history if entry[0] == segment_id]
@@ -673,3 +674,22 @@ class FakeSegmentStore:
         del members[profile_id]
         self.history.append((segment_id, profile_id, "exited", at, rule_version))
         return True
+
+    # LINE audience sync (cdp.segments.audience_sync) -------------------------------------------
+    def get_audience_sync(self, segment_id: str) -> dict[str, Any] | None:
+        found = self.audience_syncs.get(segment_id)
+        return copy.deepcopy(found) if found is not None else None
+
+    def put_audience_sync(self, segment_id: str, record: dict[str, Any], *, replacing: str | None) -> bool:
+        stored = self.audience_syncs.get(segment_id)
+        if replacing is not None and (stored is None or stored["revision"] != replacing):
+            return False
+        self.audience_syncs[segment_id] = json.loads(json.dumps(record))  # as stored: JSON only
+        return True
+
+    def delete_audience_sync(self, segment_id: str) -> dict[str, Any] | None:
+        return self.audience_syncs.pop(segment_id, None)
+
+    def changes_between(self, segment_id: str, *, after: str, until: str) -> Iterator[MembershipChange]:
+        found = [MembershipChange(*entry) for entry in self.history if entry[0] == segment_id]
+        yield from sorted((c for c in found if after < c.at <= until), key=lambda c: (c.at, c.profile_id, c.action))

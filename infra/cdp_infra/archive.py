@@ -25,6 +25,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from cdp import settings
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS
@@ -323,6 +324,13 @@ class ScheduledSegments(Construct):
             description="RFM scores and groups over the configured window, daily",
         )
         self.rfm_schedule.add_dependency(self.schedule_group)
+
+    def wire_line_audiences(self, line_channels: secretsmanager.ISecret) -> None:
+        """Synced LINE audiences (cdp.segments.audience_sync): after a run the function adds the
+        segment's new members to its LINE audience, with the channel's access token (read only)."""
+        self.function.add_environment(settings.ENV_LINE_CHANNELS_SECRET, line_channels.secret_arn)
+        self.function.add_environment(settings.ENV_SECRETS_CACHE_SECONDS, str(constants.SECRETS_CACHE_SECONDS))
+        line_channels.grant_read(self.function)
 
     def _grant_invoke(self, grantee: iam.IGrantable) -> None:
         """The unqualified function only (grant_invoke would add every version and alias: `:*`)."""

@@ -442,6 +442,16 @@ def test_admin_api_gets_the_line_binding_configuration(synth: Any) -> None:
     assert admin[settings.ENV_CORE_TABLE] == {"Ref": _output_ref(t, "CoreTableName")}
 
 
+def test_segment_recompute_reads_only_the_line_channels_secret_for_synced_audiences(synth: Any) -> None:
+    t = synth.template
+    env = _function(t, SEGMENT_RECOMPUTE)["Environment"]["Variables"]
+    assert env[settings.ENV_LINE_CHANNELS_SECRET] == {"Ref": _output_ref(t, "LineChannelsSecretArn")}
+    statements = _statements(t, SEGMENT_RECOMPUTE)
+    secrets = [s for s in statements if any(a.startswith("secretsmanager:") for a in _actions(s))]
+    assert [s["Resource"] for s in secrets] == [{"Ref": _output_ref(t, "LineChannelsSecretArn")}]
+    assert _all_actions(secrets) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+
+
 def test_event_processor_reads_the_stream_but_never_writes_raw_events(synth: Any) -> None:
     t = synth.template
     raw = _output_ref(t, "RawEventsTableName")

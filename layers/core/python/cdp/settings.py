@@ -290,6 +290,10 @@ class SegmentRecomputeSettings:
     event_bus_name: str
     archive_bucket: str
     archive_cache_dir: str = DEFAULT_ARCHIVE_CACHE_DIR
+    # LINE audiences kept in sync (cdp.segments.audience_sync); unset secret id: no syncing.
+    line_channels_secret_id: str = ""
+    line_api_base_url: str = "https://api.line.me"
+    secrets_cache_seconds: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SegmentRecomputeSettings:
@@ -299,6 +303,9 @@ class SegmentRecomputeSettings:
             event_bus_name=_required(env, ENV_EVENT_BUS),
             archive_bucket=_required(env, ENV_ARCHIVE_BUCKET),
             archive_cache_dir=env.get(ENV_ARCHIVE_CACHE_DIR, "").strip() or DEFAULT_ARCHIVE_CACHE_DIR,
+            line_channels_secret_id=env.get(ENV_LINE_CHANNELS_SECRET, "").strip(),
+            line_api_base_url=env.get(ENV_LINE_API_BASE_URL, "").strip() or "https://api.line.me",
+            secrets_cache_seconds=_positive_int(env, ENV_SECRETS_CACHE_SECONDS, 300),
         )
 
 

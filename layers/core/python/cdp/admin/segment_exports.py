@@ -17,6 +17,7 @@ from cdp.admin.context import admin_context
 from cdp.clock import SystemClock, iso_from_ms
 from cdp.errors import BadRequest, NotFound, StoreUnavailable
 from cdp.ingestion.channels import LineChannels
+from cdp.segments.audience_sync import start_sync, stop_sync
 from cdp.segments.exports import (
     KIND_CSV,
     KIND_LINE,
@@ -62,11 +63,20 @@ def _json(status: int, body: dict[str, Any]) -> Response[str]:
 
 @router.post("/admin/v1/segments/<segment_id>/exports/line-audience")
 def export_line_audience(segment_id: str) -> Response[str]:
-    """{"channel"?: "default", "description"?}: 201 with the export record; 409 audience_too_small."""
+    """{"channel"?: "default", "description"?, "sync"?}: 201 with the export record; 409 audience_too_small.
+
+    `"sync": true` also keeps the new group in sync after every scheduled recompute (the record's
+    `sync`); `"sync": false` exports nothing and stops keeping the segment's audience in sync (200).
+    """
     body = _body()
-    unknown = sorted(set(body) - {"channel", "description"})
+    unknown = sorted(set(body) - {"channel", "description", "sync"})
     if unknown:
         raise BadRequest(f"unknown field `{unknown[0]}`", code="unknown_export_field")
+    sync = body.get("sync")
+    if sync is not None and not isinstance(sync, bool):
+        raise BadRequest("`sync` is true or false", code="invalid_sync")
+    if sync is False:
+        return _stop_sync(segment_id)
     channel_name = body.get("channel", "default")
     description = body.get("description", f"cdp segment {segment_id}")
     if not isinstance(channel_name, str) or not channel_name:
@@ -84,6 +94,7 @@ def export_line_audience(segment_id: str) -> Response[str]:
     channel = LineChannels(context.secrets, settings.line_channels_secret_id).find(channel_name)
     if channel is None or not channel.access_token:
         raise NotFound(f"no LINE channel {channel_name} with an access token", code="line_channel_not_found")
+    started = iso_from_ms(SystemClock().now_ms())  # members as of now at the latest are in the group
     selection = select_line_audience(member_profiles(segment_id, store, context.store), channel.provider_id)
     previous = next(
         (e for e in store.exports(segment_id) if e.get("kind") == KIND_LINE and e.get("channel") == channel_name),
@@ -108,8 +119,33 @@ def export_line_audience(segment_id: str) -> Response[str]:
         "requests": requests,
         "previousAudienceGroupId": previous.get("audienceGroupId") if previous else None,
     }
+    if sync:
+        record["sync"] = True
     store.put_export(segment_id, at, record)
+    if sync:
+        synced = start_sync(
+            store,
+            segment_id=segment_id,
+            channel=channel_name,
+            audience_group_id=group_id,
+            description=description.strip(),
+            uploaded=len(selection.user_ids),
+            built_at=started,
+            now=at,
+        )
+        return _json(201, {**record, "sync": _public(synced.as_dict())})
     return _json(201, record)
+
+
+def _stop_sync(segment_id: str) -> Response[str]:
+    store = _store()
+    _segment(store, segment_id)
+    stopped = stop_sync(store, segment_id)
+    return _json(200, {"segmentId": segment_id, "sync": None, "stopped": _public(stopped) if stopped else None})
+
+
+def _public(sync: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in sync.items() if key != "revision"}
 
 
 @router.post("/admin/v1/segments/<segment_id>/exports/hashed-csv")

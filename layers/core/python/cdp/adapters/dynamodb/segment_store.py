@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -181,6 +181,74 @@ class DynamoSegmentStore:
             raise unavailable(exc, "reading segment exports") from exc
         return [json.loads(item["doc"]["S"]) for item in response.get("Items", [])]
 
+    # LINE audience sync (cdp.segments.audience_sync): SEGMENT#<id> / AUDIENCE-SYNC ------------
+    def get_audience_sync(self, segment_id: str) -> dict[str, Any] | None:
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key=_audience_sync_key(segment_id), ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading a segment's LINE audience sync") from exc
+        return _audience_sync(item) if item else None
+
+    def put_audience_sync(self, segment_id: str, record: dict[str, Any], *, replacing: str | None) -> bool:
+        """Store the sync record; with `replacing`, only if the stored revision is still that one."""
+        doc = {key: value for key, value in record.items() if key != "revision"}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": {
+                **_audience_sync_key(segment_id),
+                "revision": _s(str(record["revision"])),
+                "doc": _s(json.dumps(doc, separators=(",", ":"), sort_keys=True)),
+            },
+        }
+        if replacing is not None:
+            request["ConditionExpression"] = "revision = :expected"
+            request["ExpressionAttributeValues"] = {":expected": _s(replacing)}
+        try:
+            self._client.put_item(**request)
+        except ClientError as exc:
+            if error_code(exc) == CONDITIONAL_CHECK_FAILED:
+                return False
+            raise unavailable(exc, "recording a segment's LINE audience sync") from exc
+        except BotoCoreError as exc:
+            raise unavailable(exc, "recording a segment's LINE audience sync") from exc
+        return True
+
+    def delete_audience_sync(self, segment_id: str) -> dict[str, Any] | None:
+        try:
+            old = self._client.delete_item(
+                TableName=self._table, Key=_audience_sync_key(segment_id), ReturnValues="ALL_OLD"
+            ).get("Attributes")
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "stopping a segment's LINE audience sync") from exc
+        return _audience_sync(old) if old else None
+
+    def changes_between(self, segment_id: str, *, after: str, until: str) -> Iterator[MembershipChange]:
+        """History items with after < at <= until, oldest first, read consistently, page by page."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": _s(segment_pk(segment_id)),
+                ":low": _s(f"HIST#{after}"),
+                ":high": _s(f"HIST#{until}$"),  # '$' sorts right after the '#' that ends the timestamp
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            try:
+                response = self._client.query(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise unavailable(exc, "reading segment history") from exc
+            for item in response.get("Items", []):
+                change = _change(segment_id, item)
+                if after < change.at <= until:
+                    yield change
+            if "LastEvaluatedKey" not in response:
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def enter(self, segment_id: str, profile_id: str, *, at: str, rule_version: int) -> bool:
         member = {
             "Put": {
@@ -336,3 +404,16 @@ def _change(segment_id: str, item: dict[str, Any]) -> MembershipChange:
         at=item["at"]["S"],
         rule_version=int(item["rule_version"]["N"]),
     )
+
+
+AUDIENCE_SYNC_SK = "AUDIENCE-SYNC"
+
+
+def _audience_sync_key(segment_id: str) -> dict[str, Any]:
+    return {"pk": _s(segment_pk(segment_id)), "sk": _s(AUDIENCE_SYNC_SK)}
+
+
+def _audience_sync(item: dict[str, Any]) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(item["doc"]["S"])
+    record["revision"] = item["revision"]["S"]
+    return record
