@@ -41,9 +41,9 @@ def build() -> SegmentRecompute:
     return SegmentRecompute(segments, evaluator, profiles, archive, clock)
 
 
-@functools.cache
 def audience_syncer() -> AudienceSyncer | None:
-    """None when this deployment has no LINE channels configured for the function."""
+    """None when this deployment has no LINE channels configured for the function. Built per
+    invocation: it costs nothing until a segment has a synced audience (the secret is read then)."""
     settings = SegmentRecomputeSettings.from_env()
     if not settings.line_channels_secret_id:
         return None
@@ -60,11 +60,15 @@ def audience_syncer() -> AudienceSyncer | None:
 def sync_audiences(reports: list[RecomputeReport]) -> list[dict[str, Any]]:
     """Each recomputed segment's synced LINE audience, brought up to date; failures only logged."""
     outcomes: list[dict[str, Any]] = []
+    try:
+        syncer = audience_syncer() if reports else None
+    except Exception:  # misconfigured: the recompute itself still stands
+        logger.exception("LINE audience sync is not configured correctly; nothing synced")
+        return outcomes
     for report in reports:
+        if syncer is None:
+            return outcomes
         try:
-            syncer = audience_syncer()
-            if syncer is None:
-                return outcomes
             outcome = syncer.sync(report.segment_id, rule_version=report.rule_version)
         except Exception:  # the recompute is done and recorded; the sync retries on the next run
             logger.exception("LINE audience sync failed", extra={"segment_id": report.segment_id})

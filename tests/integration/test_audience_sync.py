@@ -28,10 +28,7 @@ def line_api(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[LineApiF
     with LineApiFake() as fake:
         fake.register_channel(stack.config.line_channel_access_token, stack.config.line_bot_user_id)
         monkeypatch.setenv(ENV_LINE_API_BASE_URL, fake.base_url)
-        handler = stack.runtime.module("segment_recompute")
-        handler.audience_syncer.cache_clear()
         yield fake
-        handler.audience_syncer.cache_clear()
 
 
 def uid(n: int) -> str:
