@@ -129,7 +129,9 @@ class Stack:
 
     # local-only routes ------------------------------------------------------------------------
     def drain(self) -> dict[str, Any]:
-        response = self.http.post(self.url("/_local/drain"), timeout=60)
+        # Generous: on a loaded 2-core machine a 60-follower delivery fans out to the processor,
+        # the archive writer, the segment evaluator and merges, all on moto.
+        response = self.http.post(self.url("/_local/drain"), params={"timeout": "120"}, timeout=150)
         assert response.status_code == 200, response.text
         status: dict[str, Any] = response.json()
         assert status["drained"] is True
