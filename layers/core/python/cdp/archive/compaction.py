@@ -56,7 +56,7 @@ def day_of(key: str) -> str | None:
 
 
 def compact(bucket: ArchiveBucket, today: date) -> CompactionReport:
-    import duckdb
+    from cdp.archive.duck import connect
 
     report = CompactionReport()
     for kind, (columns, item_key) in KINDS.items():
@@ -77,9 +77,8 @@ def compact(bucket: ArchiveBucket, today: date) -> CompactionReport:
             out = Path(folder) / "out.parquet"
             listed = ", ".join(f"'{path}'" for path in paths)
             names = ", ".join(f'"{column}"' for column in columns)
-            db = duckdb.connect()
+            db = connect()
             try:
-                db.execute(f"SET temp_directory = '{folder}'")
                 report.rows_in[kind] = int(db.execute(f"SELECT count(*) FROM read_parquet([{listed}])").fetchone()[0])  # type: ignore[index]  # noqa: S608
                 db.execute(
                     f"""

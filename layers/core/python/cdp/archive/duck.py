@@ -48,6 +48,19 @@ def write_parquet(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str],
     return len(rows)
 
 
+def connect() -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that stays inside a Lambda function's memory: at most 70% of it, the
+    rest of a large sort or window spilled to /tmp (outside Lambda, DuckDB's own defaults)."""
+    db = duckdb.connect()
+    lambda_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    if lambda_mb.isdigit():
+        spill = Path(tempfile.gettempdir()) / "duckdb-spill"
+        spill.mkdir(parents=True, exist_ok=True)
+        db.execute(f"SET memory_limit = '{int(int(lambda_mb) * 0.7)}MB'")
+        db.execute(f"SET temp_directory = '{_quoted(str(spill))}'")
+    return db
+
+
 def open_archive(
     files: ArchiveFiles,
     now: datetime,
@@ -58,7 +71,7 @@ def open_archive(
     """A connection with the tables `profiles`, `events` and `segment_members` as of `now`."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    db = connection or duckdb.connect()
+    db = connection or connect()
     _load_changes(db, "profile_changes", files.profiles, PROFILE_COLUMNS)
     _load_changes(db, "event_changes", files.events, EVENT_COLUMNS)
     db.execute(
