@@ -10,7 +10,7 @@ from typing import Any
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.secrets import CachedSecrets
-from cdp.errors import Unauthorized
+from cdp.errors import BadRequest, Unauthorized
 from cdp.identity.identifiers import IdentifierNormalizer
 from cdp.settings import AdminApiSettings
 
@@ -32,6 +32,17 @@ def admin_context() -> AdminContext:
         store=DynamoProfileStore(client("dynamodb"), settings.core_table),
         normalizer=IdentifierNormalizer(settings.default_phone_region),
     )
+
+
+def json_object_body(router: Any) -> dict[str, Any]:
+    """The request body as a JSON object; 400 invalid_json otherwise."""
+    try:
+        body = router.current_event.json_body if router.current_event.body else None
+    except ValueError as exc:
+        raise BadRequest("the body must be JSON", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", code="invalid_json")
+    return body
 
 
 def require_admin_token(authorization: str | None) -> None:

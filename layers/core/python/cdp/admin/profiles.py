@@ -9,9 +9,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
-from cdp.admin.context import AdminContext, admin_context
+from cdp.admin.context import AdminContext, admin_context, json_object_body
 from cdp.clock import SystemClock
-from cdp.errors import BadRequest
 from cdp.identity.line_binding import NotConfigured
 from cdp.ingestion.channels import LineChannels
 from cdp.profiles.consent import consent_change_event, parse_consent_change
@@ -94,13 +93,7 @@ def change_tags(profile_id: str) -> tuple[dict[str, Any], int]:
 def _change_body(context: AdminContext) -> dict[str, Any]:
     if not context.settings.raw_events_table:
         raise NotConfigured("the admin API has no raw events table configured")
-    try:
-        body = router.current_event.json_body if router.current_event.body else None
-    except ValueError as exc:
-        raise BadRequest("the body must be JSON", code="invalid_json") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object", code="invalid_json")
-    return body
+    return json_object_body(router)
 
 
 def _raw_events(context: AdminContext) -> DynamoRawEventStore:

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
 from cdp.adapters.segment_schedules import SchedulerSegmentSchedules
-from cdp.admin.context import admin_context
+from cdp.admin.context import admin_context, json_object_body
 from cdp.clock import SystemClock, iso_from_ms
 from cdp.errors import BadRequest, Conflict, NotFound
 from cdp.profiles.views import current_profile
@@ -55,13 +55,7 @@ def _now() -> str:
 
 
 def _json_body() -> dict[str, Any]:
-    try:
-        body = router.current_event.json_body if router.current_event.body else None
-    except ValueError as exc:
-        raise BadRequest("the body must be JSON", code="invalid_json") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object", code="invalid_json")
-    return body
+    return json_object_body(router)
 
 
 def _definition(segment_id: str) -> SegmentDefinition:
