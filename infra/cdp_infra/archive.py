@@ -33,7 +33,7 @@ from constructs import Construct
 
 from infra.cdp_infra import constants
 from infra.cdp_infra.function_factory import FunctionFactory
-from infra.cdp_infra.routes import ARCHIVE_WRITER, RFM_SCORING, SEGMENT_RECOMPUTE
+from infra.cdp_infra.routes import ARCHIVE_COMPACTOR, ARCHIVE_WRITER, RFM_SCORING, SEGMENT_RECOMPUTE
 from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
 
 _PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -300,30 +300,13 @@ class ScheduledSegments(Construct):
             resource_arns=[core_table.table_arn],
         )
         raw_events.grant(self.rfm_function, "dynamodb:PutItem")
-        iam.Grant.add_to_principal(
-            grantee=self.scheduler_role,
-            actions=["lambda:InvokeFunction"],
-            resource_arns=[self.rfm_function.function_arn],
-        )
-        self.rfm_schedule = scheduler.CfnSchedule(
-            self,
+        self._daily(
+            self.rfm_function,
             "DailyRfm",
-            name="rfm-daily",
-            group_name=cast(str, self.schedule_group.name),
-            schedule_expression="cron(0 3 * * ? *)",
-            schedule_expression_timezone="Asia/Taipei",
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.rfm_function.function_arn,
-                role_arn=self.scheduler_role.role_arn,
-                input="{}",
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_retry_attempts=2, maximum_event_age_in_seconds=6 * 3600
-                ),
-            ),
-            description="RFM scores and groups over the configured window, daily",
+            "rfm-daily",
+            "cron(0 3 * * ? *)",
+            "RFM scores and groups over the configured window, daily",
         )
-        self.rfm_schedule.add_dependency(self.schedule_group)
 
     def wire_line_audiences(self, line_channels: secretsmanager.ISecret) -> None:
         """Synced LINE audiences (cdp.segments.audience_sync): after a run the function adds the
@@ -331,6 +314,54 @@ class ScheduledSegments(Construct):
         self.function.add_environment(settings.ENV_LINE_CHANNELS_SECRET, line_channels.secret_arn)
         self.function.add_environment(settings.ENV_SECRETS_CACHE_SECONDS, str(constants.SECRETS_CACHE_SECONDS))
         line_channels.grant_read(self.function)
+
+    def add_archive_compaction(self, archive: ProfileArchive) -> None:
+        """Once a day (02:30 Asia/Taipei), before RFM: closed days' files become one per kind."""
+        self.compactor = self._factory.create(
+            self,
+            ARCHIVE_COMPACTOR,
+            description="Compacts the archive: the files of closed days become one file per kind",
+            memory_size=constants.SEGMENT_RECOMPUTE_MEMORY_MB,
+            timeout=constants.SEGMENT_RECOMPUTE_TIMEOUT,
+            ephemeral_storage_mib=constants.SEGMENT_RECOMPUTE_TMP_MIB,
+            reserved_concurrent_executions=1,
+            environment={settings.ENV_ARCHIVE_BUCKET: archive.bucket.bucket_name},
+        )
+        archive.grant_read(self.compactor)
+        iam.Grant.add_to_principal(
+            grantee=self.compactor,
+            actions=["s3:PutObject", "s3:DeleteObject"],
+            resource_arns=[archive.bucket.arn_for_objects(f"{constants.ARCHIVE_PREFIX}/*")],
+        )
+        self._daily(
+            self.compactor, "DailyCompaction", "archive-compaction", "cron(30 2 * * ? *)", "Archive compaction, daily"
+        )
+
+    def _daily(
+        self, function: lambda_.Function, construct_id: str, name: str, expression: str, description: str
+    ) -> None:
+        iam.Grant.add_to_principal(
+            grantee=self.scheduler_role, actions=["lambda:InvokeFunction"], resource_arns=[function.function_arn]
+        )
+        schedule = scheduler.CfnSchedule(
+            self,
+            construct_id,
+            name=name,
+            group_name=cast(str, self.schedule_group.name),
+            schedule_expression=expression,
+            schedule_expression_timezone="Asia/Taipei",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=function.function_arn,
+                role_arn=self.scheduler_role.role_arn,
+                input="{}",
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=2, maximum_event_age_in_seconds=6 * 3600
+                ),
+            ),
+            description=description,
+        )
+        schedule.add_dependency(self.schedule_group)
 
     def _grant_invoke(self, grantee: iam.IGrantable) -> None:
         """The unqualified function only (grant_invoke would add every version and alias: `:*`)."""

@@ -27,6 +27,7 @@ from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.monitoring import Monitoring
 from infra.cdp_infra.routes import (
     ADMIN_API,
+    ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
     EVENT_PROCESSOR,
     IDENTITY_MERGE,
@@ -121,6 +122,7 @@ class CdpStack(Stack):
         self.scheduled_segments.add_rfm_scoring(
             raw_events=self.tables.raw_events, core_table=self.tables.core, archive=self.archive
         )
+        self.scheduled_segments.add_archive_compaction(self.archive)
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
@@ -130,6 +132,7 @@ class CdpStack(Stack):
             ARCHIVE_WRITER: self.archive.writer,
             SEGMENT_RECOMPUTE: self.scheduled_segments.function,
             RFM_SCORING: self.scheduled_segments.rfm_function,
+            ARCHIVE_COMPACTOR: self.scheduled_segments.compactor,
         }
         self.monitoring = Monitoring(
             self,

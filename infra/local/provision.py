@@ -20,6 +20,7 @@ from typing import Any
 from cdp import settings as env_names
 
 from infra.cdp_infra.routes import (
+    ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
     EVENT_PROCESSOR,
     HTTP_FUNCTIONS,
@@ -41,6 +42,7 @@ FUNCTION_FOLDERS = (
     ARCHIVE_WRITER,
     SEGMENT_RECOMPUTE,
     RFM_SCORING,
+    ARCHIVE_COMPACTOR,
 )
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 

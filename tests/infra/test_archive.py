@@ -10,7 +10,7 @@ from cdp import settings
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS
 
 from infra.cdp_infra.archive import hive_type
-from infra.cdp_infra.routes import ADMIN_API, ARCHIVE_WRITER, RFM_SCORING, SEGMENT_RECOMPUTE
+from infra.cdp_infra.routes import ADMIN_API, ARCHIVE_COMPACTOR, ARCHIVE_WRITER, RFM_SCORING, SEGMENT_RECOMPUTE
 from tests.infra.test_stack import _actions, _function, _function_id, _resources, _statements
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
@@ -54,12 +54,13 @@ def test_glue_tables_follow_the_archive_schema_with_partition_projection(synth: 
 
 def test_recompute_and_rfm_have_room_and_the_scheduler_may_only_start_them(synth: Any) -> None:
     t = synth.template
-    for name in (SEGMENT_RECOMPUTE, RFM_SCORING):
+    for name in (SEGMENT_RECOMPUTE, RFM_SCORING, ARCHIVE_COMPACTOR):
         function = _function(t, name)
-        assert function["MemorySize"] == 4096 and function["Timeout"] == 900
+        assert function["MemorySize"] == 8192 and function["Timeout"] == 900
         assert function["EphemeralStorage"] == {"Size": 10240}
-    (schedule,) = _resources(t, "AWS::Scheduler::Schedule").values()
-    props = schedule["Properties"]
+    schedules = {s["Properties"]["Name"]: s["Properties"] for s in _resources(t, "AWS::Scheduler::Schedule").values()}
+    assert schedules["archive-compaction"]["ScheduleExpression"] == "cron(30 2 * * ? *)"  # before RFM
+    props = schedules["rfm-daily"]
     assert props["ScheduleExpression"] == "cron(0 3 * * ? *)" and props["ScheduleExpressionTimezone"] == "Asia/Taipei"
     assert props["Target"]["Arn"] == {"Fn::GetAtt": [_function_id(t, RFM_SCORING), "Arn"]}
     roles = [

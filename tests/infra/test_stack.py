@@ -12,6 +12,7 @@ from cdp import settings
 from infra.cdp_infra import constants
 from infra.cdp_infra.routes import (
     ADMIN_API,
+    ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
     EVENT_PROCESSOR,
     IDENTITY_MERGE,
@@ -39,6 +40,7 @@ ALL_FUNCTIONS = (
     ARCHIVE_WRITER,
     SEGMENT_RECOMPUTE,
     RFM_SCORING,
+    ARCHIVE_COMPACTOR,
 )
 # Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
 UNSCOPED_ACTIONS = {
@@ -69,6 +71,7 @@ SETTINGS_BY_FUNCTION = {
     ARCHIVE_WRITER: settings.ArchiveWriterSettings,
     SEGMENT_RECOMPUTE: settings.SegmentRecomputeSettings,
     RFM_SCORING: settings.RfmSettings,
+    ARCHIVE_COMPACTOR: settings.ArchiveWriterSettings,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",
