@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from cdp.settings import ENV_ARCHIVE_CACHE_DIR as ARCHIVE_CACHE_ENV
 from cdp.settings import ENV_EVENT_BUS
 
 from infra.cdp_infra.routes import EVENT_PROCESSOR
@@ -46,6 +49,7 @@ class LocalStack:
         self.runtime = LambdaRuntime()
         self.lambda_service = LocalLambdaService(self.runtime, {})
         self._undo_lambda: Any = None
+        self._archive_cache: str | None = None
         self._stopping = threading.Event()
         self._targets_lock = threading.Lock()
         self._targets_in_flight = 0
@@ -91,6 +95,9 @@ class LocalStack:
         self.lambda_service.register(self.resources.function_arns)
         for env in self.resources.function_env.values():
             os.environ.update(env)  # one process hosts every function; the names do not collide
+        # Like each Lambda container's own /tmp: this stack's archive cache is its own.
+        self._archive_cache = tempfile.mkdtemp(prefix="cdp-local-archive-")
+        os.environ[ARCHIVE_CACHE_ENV] = self._archive_cache
         self.line_fake.start()
         self.line_fake.register_channel(self.config.line_channel_access_token, self.config.line_bot_user_id)
         os.environ["CDP_LINE_API_BASE_URL"] = self.line_fake.base_url
@@ -123,6 +130,8 @@ class LocalStack:
             self._moto.stop()
         if self._undo_lambda is not None:
             self._undo_lambda()
+        if self._archive_cache is not None:
+            shutil.rmtree(self._archive_cache, ignore_errors=True)
 
     def __enter__(self) -> LocalStack:
         return self.start()

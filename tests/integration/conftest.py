@@ -188,13 +188,20 @@ class Stack:
 
 
 @pytest.fixture
-def stack(aws: None, template: dict[str, Any], runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch) -> Stack:
+def stack(
+    aws: None,
+    template: dict[str, Any],
+    runtime: LambdaRuntime,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Stack:
     """The stack's resources in this test's moto account, and the functions' environment set."""
     created = Stack(resources=LocalResources(), config=LocalConfig.from_env(), runtime=runtime)
     created.resources = provision(template, created.client, created.config)
     for env in created.resources.function_env.values():
         for name, value in env.items():  # one process hosts every function; the names do not collide
             monkeypatch.setenv(name, value)
+    monkeypatch.setenv(env_names.ENV_ARCHIVE_CACHE_DIR, str(tmp_path_factory.mktemp("archive-cache")))
     return created
 
 

@@ -4,7 +4,10 @@ files gone from the bucket, e.g. after compaction, are dropped from the cache)."
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from cdp.adapters.dynamodb.errors import error_code, unavailable
 from cdp.archive.files import ArchiveFiles
 
 ARCHIVE_PREFIX = "archive/"
+STALE_CACHE_SECONDS = 3600
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
@@ -97,7 +101,7 @@ class S3Archive:
         if path.exists():
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".part")
+        partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")  # concurrent readers, one file each
         try:
             self._client.download_file(self._bucket, key, str(partial))
         except ClientError as exc:
@@ -110,9 +114,14 @@ class S3Archive:
         return path
 
     def _forget(self, kind: str, keep: set[Path]) -> None:
+        """Drop cached files gone from the bucket (compacted away) once they are an hour old: a
+        reader that listed the bucket a moment earlier may still be reading one."""
         folder = self._cache / self._bucket / ARCHIVE_PREFIX / kind
         if not folder.exists():
             return
-        for path in folder.rglob("*.parquet"):
-            if path not in keep:
-                path.unlink(missing_ok=True)
+        cutoff = time.time() - STALE_CACHE_SECONDS
+        for path in folder.rglob("*"):
+            if path.is_file() and path not in keep:
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
