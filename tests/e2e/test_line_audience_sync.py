@@ -4,6 +4,7 @@ LINE audience group (seen through the LINE fake); `"sync": false` stops it."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -82,7 +83,7 @@ def _group(stack: Stack, group_id: int) -> dict[str, Any]:
 def _fire(stack: Stack, segment_id: str) -> dict[str, Any]:
     fired = stack.http.post(stack.url("/_local/schedules/run"), params={"name": segment_id}, timeout=120).json()
     [run_result] = fired["fired"]
-    assert run_result["error"] is None, run_result
+    assert run_result["error"] is None, json.dumps(run_result, indent=1)
     result: dict[str, Any] = run_result["result"]
     return result
 
