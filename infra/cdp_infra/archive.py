@@ -236,27 +236,18 @@ class ScheduledSegments(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._factory = factory
-        self.function: lambda_.Function = factory.create(
-            self,
+        self._archive = archive
+        # One run at a time per segment is what the schedules give; a cap keeps a burst of
+        # "recompute now" calls from exhausting the account's concurrency.
+        self.function = self._archive_job(
             SEGMENT_RECOMPUTE,
-            description="Recomputes segments over the Parquet archive (DuckDB), checked against live profiles",
-            memory_size=constants.SEGMENT_RECOMPUTE_MEMORY_MB,
-            timeout=constants.SEGMENT_RECOMPUTE_TIMEOUT,
-            ephemeral_storage_mib=constants.SEGMENT_RECOMPUTE_TMP_MIB,
-            # One run at a time per segment is what the schedules give; a cap keeps a burst of
-            # "recompute now" calls from exhausting the account's concurrency.
-            reserved_concurrent_executions=5,
-            environment={
-                settings.ENV_CORE_TABLE: core_table.table_name,
-                settings.ENV_EVENT_BUS: bus.event_bus_name,
-                settings.ENV_ARCHIVE_BUCKET: archive.bucket.bucket_name,
-                settings.ENV_ARCHIVE_CACHE_DIR: settings.DEFAULT_ARCHIVE_CACHE_DIR,
-            },
+            "Recomputes segments over the Parquet archive (DuckDB), checked against live profiles",
+            concurrency=5,
+            environment={settings.ENV_CORE_TABLE: core_table.table_name, settings.ENV_EVENT_BUS: bus.event_bus_name},
         )
         grant_core_reads(self.function, core_table, core_gsi1_arn)
         grant_core_writes(self.function, core_table, ["dynamodb:PutItem", "dynamodb:DeleteItem"], [segment_key_prefix])
         bus.grant_put_events_to(self.function)
-        archive.grant_read(self.function)
         self.schedule_group = scheduler.CfnScheduleGroup(
             self, "Schedules", name=f"{Stack.of(self).stack_name}-segments"
         )
@@ -275,24 +266,17 @@ class ScheduledSegments(Construct):
         self, *, raw_events: dynamodb.ITable, core_table: dynamodb.ITable, archive: ProfileArchive
     ) -> None:
         """RFM over the archive once a day (03:00 Asia/Taipei), its scores written back as events."""
-        self.rfm_function = self._factory.create(
-            self,
+        self.rfm_function = self._archive_job(
             RFM_SCORING,
-            description="Scores RFM (quintiles over the population) from the archive; changed scores become events",
-            memory_size=constants.SEGMENT_RECOMPUTE_MEMORY_MB,
-            timeout=constants.SEGMENT_RECOMPUTE_TIMEOUT,
-            ephemeral_storage_mib=constants.SEGMENT_RECOMPUTE_TMP_MIB,
-            reserved_concurrent_executions=1,
+            "Scores RFM (quintiles over the population) from the archive; changed scores become events",
+            concurrency=1,
             environment={
                 settings.ENV_CORE_TABLE: core_table.table_name,
                 settings.ENV_RAW_EVENTS_TABLE: raw_events.table_name,
                 settings.ENV_RAW_EVENT_TTL_DAYS: str(constants.RAW_EVENT_TTL_DAYS),
-                settings.ENV_ARCHIVE_BUCKET: archive.bucket.bucket_name,
-                settings.ENV_ARCHIVE_CACHE_DIR: settings.DEFAULT_ARCHIVE_CACHE_DIR,
                 settings.ENV_RFM_WINDOW_DAYS: str(constants.RFM_WINDOW_DAYS),
             },
         )
-        archive.grant_read(self.rfm_function)
         # Profiles are read (BatchGetItem) to name each person by an identifier in the events.
         iam.Grant.add_to_principal(
             grantee=self.rfm_function,
@@ -317,17 +301,12 @@ class ScheduledSegments(Construct):
 
     def add_archive_compaction(self, archive: ProfileArchive) -> None:
         """Once a day (02:30 Asia/Taipei), before RFM: closed days' files become one per kind."""
-        self.compactor = self._factory.create(
-            self,
+        self.compactor = self._archive_job(
             ARCHIVE_COMPACTOR,
-            description="Compacts the archive: the files of closed days become one file per kind",
-            memory_size=constants.SEGMENT_RECOMPUTE_MEMORY_MB,
-            timeout=constants.SEGMENT_RECOMPUTE_TIMEOUT,
-            ephemeral_storage_mib=constants.SEGMENT_RECOMPUTE_TMP_MIB,
-            reserved_concurrent_executions=1,
-            environment={settings.ENV_ARCHIVE_BUCKET: archive.bucket.bucket_name},
+            "Compacts the archive: the files of closed days become one file per kind",
+            concurrency=1,
+            environment={},
         )
-        archive.grant_read(self.compactor)
         iam.Grant.add_to_principal(
             grantee=self.compactor,
             actions=["s3:PutObject", "s3:DeleteObject"],
@@ -336,6 +315,28 @@ class ScheduledSegments(Construct):
         self._daily(
             self.compactor, "DailyCompaction", "archive-compaction", "cron(30 2 * * ? *)", "Archive compaction, daily"
         )
+
+    def _archive_job(
+        self, name: str, description: str, *, concurrency: int, environment: dict[str, str]
+    ) -> lambda_.Function:
+        """A function that reads the whole archive with DuckDB: large memory, /tmp for the file
+        cache and spills, the longest timeout, and read access to the archive."""
+        function = self._factory.create(
+            self,
+            name,
+            description=description,
+            memory_size=constants.SEGMENT_RECOMPUTE_MEMORY_MB,
+            timeout=constants.SEGMENT_RECOMPUTE_TIMEOUT,
+            ephemeral_storage_mib=constants.SEGMENT_RECOMPUTE_TMP_MIB,
+            reserved_concurrent_executions=concurrency,
+            environment={
+                settings.ENV_ARCHIVE_BUCKET: self._archive.bucket.bucket_name,
+                settings.ENV_ARCHIVE_CACHE_DIR: settings.DEFAULT_ARCHIVE_CACHE_DIR,
+                **environment,
+            },
+        )
+        self._archive.grant_read(function)
+        return function
 
     def _daily(
         self, function: lambda_.Function, construct_id: str, name: str, expression: str, description: str
