@@ -36,7 +36,7 @@ class StreamDispatcher:
         self._mapping = mapping
         self._invoke = invoke
         self._dlq = on_failure_queue_url
-        self._iterators: dict[str, str] = {}
+        self._last_sequence: dict[str, str] = {}  # shard id -> the last sequence number read
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"stream-{mapping.function}", daemon=True)
         self._idle = threading.Condition()
@@ -88,24 +88,32 @@ class StreamDispatcher:
         return batch
 
     def _poll(self, limit: int) -> list[dict[str, Any]]:
-        self._refresh_shards()
         records: list[dict[str, Any]] = []
-        for shard_id, iterator in list(self._iterators.items()):
+        for shard_id in self._shard_ids():
             if len(records) >= limit:
                 break
-            response = self._streams.get_records(ShardIterator=iterator, Limit=limit - len(records))
-            self._iterators[shard_id] = response.get("NextShardIterator") or iterator
-            records.extend(response.get("Records", []))
+            # A fresh iterator after the last record read, on every poll: moto replaces a table's
+            # stream shard object when it rolls back a cancelled transaction, and an iterator it
+            # handed out earlier would then read the abandoned copy forever.
+            last = self._last_sequence.get(shard_id)
+            position = (
+                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last}
+                if last
+                else {"ShardIteratorType": "TRIM_HORIZON"}
+            )
+            iterator = self._streams.get_shard_iterator(StreamArn=self._stream_arn, ShardId=shard_id, **position)
+            response = self._streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=limit - len(records))
+            found = response.get("Records", [])
+            if found:
+                self._last_sequence[shard_id] = max(
+                    (r["dynamodb"]["SequenceNumber"] for r in found), key=lambda seq: (len(seq), seq)
+                )
+            records.extend(found)
         return records
 
-    def _refresh_shards(self) -> None:
+    def _shard_ids(self) -> list[str]:
         description = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
-        for shard in description.get("Shards", []):
-            shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = self._streams.get_shard_iterator(
-                    StreamArn=self._stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
+        return [shard["ShardId"] for shard in description.get("Shards", [])]
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
         pending = [self._lambda_record(record) for record in records]

@@ -43,6 +43,7 @@ def test_make_demo_runs_scenario_s1_and_prints_the_profile_summary() -> None:
         "stored once (1 duplicate)",
         "refused with 401 (invalid_signature)",
         "event.received",
+        "(never purchased AND LINE reachable): 0 of 1 people",
         "enters 「首購 8 折」 at once (✓); Amy is not in it",
         "Amy taps it: 302 → https://shop.example.com/new",
         "「VIP 新品搶先看」 members: 0 → 1",
