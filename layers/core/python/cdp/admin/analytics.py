@@ -27,7 +27,7 @@ from cdp.errors import BadRequest, Conflict, NotFound, StoreUnavailable
 from cdp.profiles.tags import tag_problem
 from cdp.profiles.views import current_profile
 from cdp.segments.rules import NAME_PATTERN, Rule, parse_rule, reads
-from cdp.segments.store import STATUS_ARCHIVED
+from cdp.segments.store import STATUS_ARCHIVED, member_ids
 from cdp.settings import SegmentAnalyticsSettings
 
 if TYPE_CHECKING:
@@ -68,12 +68,7 @@ def _open(rule: Rule | None, now: datetime) -> tuple[duckdb.DuckDBPyConnection, 
     if rule is not None:
         store = _segments()
         for segment_id in sorted(reads(rule).segments):
-            after: str | None = None
-            while True:
-                page, after = store.members(segment_id, limit=1000, after=after)
-                pairs.extend((segment_id, m.profile_id) for m in page)
-                if after is None:
-                    break
+            pairs.extend((segment_id, profile_id) for profile_id in member_ids(store, segment_id))
     db = open_archive(files, now, memberships=pairs)
     return db, as_of.astimezone(UTC).isoformat().replace("+00:00", "Z") if as_of else None
 

@@ -34,9 +34,8 @@ from cdp.ports import Clock
 from cdp.profiles.model import Profile
 from cdp.segments.realtime import CompiledSegment, SegmentEvaluator
 from cdp.segments.sql import to_sql
-from cdp.segments.store import SegmentStore, SizeSample
+from cdp.segments.store import SegmentStore, SizeSample, member_ids
 
-PAGE = 1000
 BATCH_GET = 100
 
 
@@ -116,7 +115,7 @@ class SegmentRecompute:
         files, as_of = self._archive.fetch()
         now = datetime.fromtimestamp(self._clock.now_ms() / 1000, tz=UTC)
         read_segments = sorted({dependency for segment in chosen for dependency in segment.reads.segments})
-        pairs = [(sid, pid) for sid in read_segments for pid in self._all_members(sid)]
+        pairs = [(sid, pid) for sid in read_segments for pid in member_ids(self._segments, sid)]
         db = open_archive(files, now, memberships=pairs)
         try:
             versions = dict(db.execute("SELECT profile_id, version FROM profiles").fetchall())
@@ -147,7 +146,7 @@ class SegmentRecompute:
         )
         selected = select_from_archive(db, segment, now)
         report.query_seconds = time.perf_counter() - started
-        current = set(self._all_members(segment.segment_id))
+        current = set(member_ids(self._segments, segment.segment_id))
         report.selected, report.members_before = len(selected), len(current)
         decisions = [(pid, True) for pid in sorted(selected.keys() - current)]
         decisions += [(pid, False) for pid in sorted(current - selected.keys())]
@@ -193,18 +192,10 @@ class SegmentRecompute:
         logger.info("segment recomputed", extra=report.as_dict())
         return report
 
-    def _all_members(self, segment_id: str) -> Iterator[str]:
-        after: str | None = None
-        while True:
-            page, after = self._segments.members(segment_id, limit=PAGE, after=after)
-            yield from (membership.profile_id for membership in page)
-            if after is None:
-                return
-
     def _refresh_members(self, db: duckdb.DuckDBPyConnection, segment_id: str) -> None:
         """Segments recomputed later in this run read this one's new memberships."""
         db.execute("DELETE FROM segment_members WHERE segment_id = ?", [segment_id])
-        rows = [(segment_id, pid) for pid in self._all_members(segment_id)]
+        rows = [(segment_id, pid) for pid in member_ids(self._segments, segment_id)]
         if rows:
             db.executemany("INSERT INTO segment_members VALUES (?, ?)", rows)
 

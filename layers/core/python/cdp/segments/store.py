@@ -15,7 +15,7 @@ one transaction with the history item, so a replayed evaluation changes and reco
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -265,3 +265,13 @@ class SegmentStore(Protocol):
     def sizes(self, segment_id: str, *, limit: int) -> list[SizeSample]:
         """The latest size samples, newest first."""
         ...
+
+
+def member_ids(store: SegmentStore, segment_id: str, *, page_size: int = 1000) -> Iterator[str]:
+    """Every member's profile id, read a page of memberships at a time."""
+    after: str | None = None
+    while True:
+        page, after = store.members(segment_id, limit=page_size, after=after)
+        yield from (membership.profile_id for membership in page)
+        if after is None:
+            return
