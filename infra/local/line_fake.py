@@ -5,8 +5,10 @@ would call LINE. The fake checks requests the way LINE does (bearer token, body 
 counts and lengths, recipient ID formats, retry keys, reply/link token lifetimes, quota) and
 records every accepted send so tests can assert on what would have reached users.
 
-Stdlib only, so it runs anywhere the project's Python runs. Numbers follow LINE's documentation
-(see ``NOTES-local-aws.md``, "LINE platform numbers") and the vendored OpenAPI specs. Error
+Stdlib only, so it runs anywhere the project's Python runs. Numbers follow LINE's Messaging API
+documentation (at most 5 messages per send, 2 MB bodies, 500 multicast recipients, narrowcast to
+at least 50, 10,000 IDs per audience upload, 1,000 audiences per channel kept 180 days, retry keys
+valid 24 h, link tokens 10 minutes) and the OpenAPI specs in ``vendor/line-openapi/``. Error
 ``message`` strings mimic LINE's where they are known; assert on status and ``property`` rather
 than on exact wording.
 

@@ -1,7 +1,7 @@
 """LINE webhook deliveries: signature verification and envelope validation (pure, stdlib only).
 
 This module sits on the webhook Lambda's cold path, so it imports nothing heavy. The contract
-is shared/specs/line-openapi/webhook.yml: a `CallbackRequest` with `destination` and `events`;
+is LINE's webhook.yml (vendored in vendor/line-openapi/): a `CallbackRequest` with `destination` and `events`;
 each event carries `type`, `timestamp`, `mode`, `webhookEventId` and `deliveryContext`.
 Event types are not whitelisted: LINE adds new ones, and unknown types are stored as they are.
 """
