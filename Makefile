@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo serve test test-unit test-integration test-infra test-e2e bench lint synth layer deploy clean
+.PHONY: install demo serve test test-unit test-integration test-infra test-e2e bench lint synth layer deploy replay clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
@@ -66,6 +66,10 @@ synth: $(STAMP) node_modules/.bin/cdk
 
 deploy: layer node_modules/.bin/cdk
 	@PATH=$(CURDIR)/$(BIN):$$PATH node_modules/.bin/cdk deploy --require-approval never
+
+# The processor's dead letters: `make replay ARGS="replay --dry-run"` (see python -m cdp_ops.replay -h).
+replay: $(STAMP)
+	@$(BIN)/python -m cdp_ops.replay $(ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out .build node_modules .pytest_cache .mypy_cache .ruff_cache

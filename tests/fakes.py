@@ -693,3 +693,71 @@ class FakeSegmentStore:
     def changes_between(self, segment_id: str, *, after: str, until: str) -> Iterator[MembershipChange]:
         found = [MembershipChange(*entry) for entry in self.history if entry[0] == segment_id]
         yield from sorted((c for c in found if after < c.at <= until), key=lambda c: (c.at, c.profile_id, c.action))
+
+
+class FakeStreamRecords:
+    """StreamRecords over a list of (sequence, event id, eventName) held in memory; `trimmed`
+    plays the stream after 24 hours."""
+
+    def __init__(self, records: Sequence[tuple[str, str, str]] = (), *, expires_at: int | None = None) -> None:
+        self.records = list(records)
+        self.expires_at = expires_at
+        self.trimmed = False
+
+    def keys(self, batch: Any) -> list[Any]:
+        from cdp.operations.dead_letters import StreamRecordKey, StreamRecordsGone, sequence_order
+
+        if self.trimmed:
+            raise StreamRecordsGone("trimmed")
+        low, high = sequence_order(batch.start_sequence), sequence_order(batch.end_sequence)
+        return [
+            StreamRecordKey(sequence, event_id, self.expires_at)
+            for sequence, event_id, name in self.records
+            if name == "INSERT" and low <= sequence_order(sequence) <= high
+        ]
+
+
+class FakeDeadLetterStore:
+    """DeadLetterStore: letters by event id, listed in key order like the adapter's query."""
+
+    def __init__(self) -> None:
+        self.letters: dict[str, Any] = {}
+
+    def put(self, letters: Sequence[Any]) -> None:
+        for letter in letters:
+            self.letters[letter.event_id] = letter
+
+    def pending(self, limit: int) -> list[Any]:
+        return [self.letters[key] for key in sorted(self.letters)][:limit]
+
+    def get(self, event_ids: Sequence[str]) -> list[Any]:
+        return [self.letters[event_id] for event_id in dict.fromkeys(event_ids) if event_id in self.letters]
+
+    def remove(self, event_ids: Sequence[str]) -> None:
+        for event_id in event_ids:
+            self.letters.pop(event_id, None)
+
+
+class FakeRawEventItems:
+    def __init__(self, items: dict[str, dict[str, Any]] | None = None) -> None:
+        self.items = dict(items or {})
+
+    def get(self, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {event_id: copy.deepcopy(self.items[event_id]) for event_id in event_ids if event_id in self.items}
+
+
+class FakeProcessorGateway:
+    """ProcessorGateway: records what it was given; `failing` ids fail, and APPLIED-like markers
+    make a repeated submit a no-op the way the processor's markers do."""
+
+    def __init__(self, failing: set[str] | None = None) -> None:
+        self.failing = set(failing or ())
+        self.calls: list[list[str]] = []
+        self.applied: list[str] = []
+
+    def submit(self, items: Any) -> set[str]:
+        self.calls.append(list(items))
+        for event_id in items:
+            if event_id not in self.failing and event_id not in self.applied:
+                self.applied.append(event_id)
+        return {event_id for event_id in items if event_id in self.failing}

@@ -43,6 +43,7 @@ class EventProcessing(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=constants.DLQ_RETENTION,
+            visibility_timeout=constants.DLQ_VISIBILITY_TIMEOUT,
         )
         Validations.of(self.dead_letter_queue).acknowledge(
             Acknowledgment(

@@ -28,6 +28,7 @@ ARCHIVE_WRITER = "archive_writer"  # the core table's stream -> the Parquet arch
 SEGMENT_RECOMPUTE = "segment_recompute"  # EventBridge Scheduler / the admin API, no route
 RFM_SCORING = "rfm_scoring"  # EventBridge Scheduler, daily, no route
 ARCHIVE_COMPACTOR = "archive_compactor"  # EventBridge Scheduler, daily, no route
+DLQ_ARCHIVER = "dlq_archiver"  # the processor's on-failure queue -> replayable dead letters, no route
 LINK_REDIRECT = "link_redirect"  # public: tracked-link clicks, no authentication
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, LINK_REDIRECT)

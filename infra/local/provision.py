@@ -22,6 +22,7 @@ from cdp import settings as env_names
 from infra.cdp_infra.routes import (
     ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
+    DLQ_ARCHIVER,
     EVENT_PROCESSOR,
     HTTP_FUNCTIONS,
     IDENTITY_MERGE,
@@ -43,6 +44,7 @@ FUNCTION_FOLDERS = (
     SEGMENT_RECOMPUTE,
     RFM_SCORING,
     ARCHIVE_COMPACTOR,
+    DLQ_ARCHIVER,
 )
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 
@@ -63,6 +65,16 @@ class StreamMapping:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueMapping:
+    """An SQS event source mapping: the local stack polls the queue and invokes the function."""
+
+    function: str
+    queue_logical_id: str
+    batch_size: int
+    report_batch_item_failures: bool
+
+
+@dataclass(frozen=True, slots=True)
 class EventTarget:
     """An EventBridge rule's Lambda target, delivered locally through a queue on the rule."""
 
@@ -77,6 +89,7 @@ class LocalResources:
     arns: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
     function_env: dict[str, dict[str, str]] = field(default_factory=dict)  # folder -> environment
     stream_mappings: list[StreamMapping] = field(default_factory=list)
+    queue_mappings: list[QueueMapping] = field(default_factory=list)
     stream_arns: dict[str, str] = field(default_factory=dict)  # table logical id -> stream ARN
     queue_urls: dict[str, str] = field(default_factory=dict)
     function_arns: dict[str, str] = field(default_factory=dict)  # ARN -> functions/<folder>
@@ -183,7 +196,11 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
     _fill_secrets(aws("secretsmanager"), out, config)
     for resource in resources.values():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":
-            out.stream_mappings.append(_stream_mapping(resource["Properties"], functions))
+            queue = _queue_mapping(resource["Properties"], functions, resources)
+            if queue is not None:
+                out.queue_mappings.append(queue)
+            else:
+                out.stream_mappings.append(_stream_mapping(resource["Properties"], functions))
     missing = set(FUNCTION_FOLDERS) - set(out.function_env)
     if missing:
         raise TemplateError(f"functions missing from the template: {sorted(missing)}")
@@ -312,6 +329,21 @@ def _fill_secrets(client: Any, out: LocalResources, config: LocalConfig) -> None
         for variable, value in values.items():
             if variable in env:
                 client.put_secret_value(SecretId=env[variable], SecretString=value)
+
+
+def _queue_mapping(props: dict[str, Any], functions: dict[str, str], resources: dict[str, Any]) -> QueueMapping | None:
+    source = props.get("EventSourceArn", {}).get("Fn::GetAtt", [None, None])
+    if resources.get(source[0], {}).get("Type") != "AWS::SQS::Queue":
+        return None
+    function_ref = props["FunctionName"].get("Ref")
+    if function_ref not in functions:
+        raise TemplateError(f"unsupported event source mapping: {props!r}")
+    return QueueMapping(
+        function=functions[function_ref],
+        queue_logical_id=source[0],
+        batch_size=int(props.get("BatchSize", 10)),
+        report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+    )
 
 
 def _stream_mapping(props: dict[str, Any], functions: dict[str, str]) -> StreamMapping:

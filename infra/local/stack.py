@@ -29,7 +29,7 @@ from infra.local.http_gateway import ApiGatewayEmulator, serve
 from infra.local.lambda_runtime import LambdaRuntime
 from infra.local.lambda_service import LocalLambdaService, install
 from infra.local.line_fake import LineApiFake
-from infra.local.provision import EventTarget, LocalResources, load_or_synthesize, provision
+from infra.local.provision import EventTarget, LocalResources, QueueMapping, load_or_synthesize, provision
 from infra.local.stream_dispatcher import StreamDispatcher
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
@@ -104,6 +104,7 @@ class LocalStack:
         self._observe_bus()
         self._start_dispatchers()
         self._start_event_targets()
+        self._start_queue_consumers()
         emulator = ApiGatewayEmulator(
             self.runtime.invoke,
             local_routes={
@@ -197,6 +198,62 @@ class LocalStack:
                 with self._targets_lock:
                     self._targets_in_flight -= 1
 
+    # SQS event source mappings (the processor's dead letters -> dlq_archiver) ---------------
+    def _start_queue_consumers(self) -> None:
+        assert self.resources is not None
+        for mapping in self.resources.queue_mappings:
+            thread = threading.Thread(
+                target=self._consume_queue, args=(mapping,), name=f"sqs-{mapping.function}", daemon=True
+            )
+            thread.start()
+
+    def _consume_queue(self, mapping: QueueMapping) -> None:
+        """Like Lambda's SQS poller: a batch per invocation; messages it did not report as failed
+        are deleted, the others come back after the visibility timeout."""
+        assert self.resources is not None
+        sqs = self.client("sqs")
+        url, arn = self.resources.queue_urls[mapping.queue_logical_id], self.resources.arns[mapping.queue_logical_id]
+        while not self._stopping.is_set():
+            try:
+                messages = sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=min(10, mapping.batch_size), AttributeNames=["All"]
+                ).get("Messages", [])
+            except Exception:
+                return
+            if not messages:
+                self._stopping.wait(0.1)
+                continue
+            with self._targets_lock:
+                self._targets_in_flight += 1
+            try:
+                records = [
+                    {
+                        "messageId": m["MessageId"],
+                        "receiptHandle": m["ReceiptHandle"],
+                        "body": m["Body"],
+                        "attributes": m.get("Attributes", {}),
+                        "messageAttributes": {},
+                        "md5OfBody": m.get("MD5OfBody", ""),
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": arn,
+                        "awsRegion": REGION,
+                    }
+                    for m in messages
+                ]
+                body, error = self.lambda_service.call(mapping.function, {"Records": records})
+                failed: set[str] = set()
+                if error is not None:
+                    failed = {m["MessageId"] for m in messages}
+                elif mapping.report_batch_item_failures:
+                    answer = json.loads(body or b"null") or {}
+                    failed = {f.get("itemIdentifier") for f in answer.get("batchItemFailures") or []}
+                for message in messages:
+                    if message["MessageId"] not in failed:
+                        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            finally:
+                with self._targets_lock:
+                    self._targets_in_flight -= 1
+
     def _event_targets_idle(self) -> bool:
         assert self.resources is not None
         sqs = self.client("sqs")
@@ -211,6 +268,13 @@ class LocalStack:
             if int(attributes["ApproximateNumberOfMessages"]) or int(
                 attributes["ApproximateNumberOfMessagesNotVisible"]
             ):
+                return False
+        for mapping in self.resources.queue_mappings:  # a message waiting for its consumer
+            waiting = sqs.get_queue_attributes(
+                QueueUrl=self.resources.queue_urls[mapping.queue_logical_id],
+                AttributeNames=["ApproximateNumberOfMessages"],
+            )["Attributes"]["ApproximateNumberOfMessages"]
+            if int(waiting):
                 return False
         return True
 

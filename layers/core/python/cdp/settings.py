@@ -359,3 +359,15 @@ class RfmSettings:
             archive_cache_dir=env.get(ENV_ARCHIVE_CACHE_DIR, "").strip() or DEFAULT_ARCHIVE_CACHE_DIR,
             window_days=_positive_int(env, ENV_RFM_WINDOW_DAYS, 365),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterArchiverSettings:
+    """The processor's on-failure queue in, dead letters (raw-event keys) in the core table out."""
+
+    core_table: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DeadLetterArchiverSettings:
+        env = os.environ if env is None else env
+        return cls(core_table=_required(env, ENV_CORE_TABLE))

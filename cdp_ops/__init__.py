@@ -1,0 +1,1 @@
+"""Operator tools run from a checkout against a deployed stack or the local stack."""
