@@ -6,13 +6,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
 from cdp.adapters.eventbridge import EventBridgePublisher
 from cdp.clock import SystemClock
 from cdp.domain_events import PROFILE_MERGED, PROFILE_UNMERGED, PROFILE_UPDATED
-from cdp.observability import logger
+from cdp.observability import SEGMENT_ENTERED, SEGMENT_EXITED, logger, metrics
 from cdp.segments.realtime import EvaluationResult, SegmentEvaluator
 from cdp.settings import SegmentEvaluatorSettings
 
@@ -48,9 +49,16 @@ def dispatch(evaluator: SegmentEvaluator, event: dict[str, Any]) -> list[Evaluat
     return []
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     results = dispatch(build(), event)
+    entered = sum(len(result.entered) for result in results)
+    exited = sum(len(result.exited) + sum(map(len, result.exited_elsewhere.values())) for result in results)
+    if entered:
+        metrics.add_metric(name=SEGMENT_ENTERED, unit=MetricUnit.Count, value=entered)
+    if exited:
+        metrics.add_metric(name=SEGMENT_EXITED, unit=MetricUnit.Count, value=exited)
     summary = {"detailType": event.get("detail-type"), "results": [result.as_dict() for result in results]}
     logger.info("segments evaluated", extra=summary)
     return summary

@@ -11,6 +11,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
@@ -20,8 +21,8 @@ from cdp.adapters.s3_archive import S3Archive
 from cdp.adapters.secrets import CachedSecrets
 from cdp.clock import SystemClock
 from cdp.ingestion.channels import LineChannels
-from cdp.observability import logger
-from cdp.segments.audience_sync import AudienceSyncer
+from cdp.observability import AUDIENCE_SYNC_FAILED, SEGMENT_ENTERED, SEGMENT_EXITED, logger, metrics
+from cdp.segments.audience_sync import MODE_FAILED, AudienceSyncer
 from cdp.segments.batch import RecomputeReport, SegmentRecompute
 from cdp.segments.realtime import SegmentEvaluator
 from cdp.settings import SegmentRecomputeSettings
@@ -64,6 +65,7 @@ def sync_audiences(reports: list[RecomputeReport]) -> list[dict[str, Any]]:
         syncer = audience_syncer() if reports else None
     except Exception:  # misconfigured: the recompute itself still stands
         logger.exception("LINE audience sync is not configured correctly; nothing synced")
+        metrics.add_metric(name=AUDIENCE_SYNC_FAILED, unit=MetricUnit.Count, value=len(reports))
         return outcomes
     for report in reports:
         if syncer is None:
@@ -72,13 +74,17 @@ def sync_audiences(reports: list[RecomputeReport]) -> list[dict[str, Any]]:
             outcome = syncer.sync(report.segment_id, rule_version=report.rule_version)
         except Exception:  # the recompute is done and recorded; the sync retries on the next run
             logger.exception("LINE audience sync failed", extra={"segment_id": report.segment_id})
+            metrics.add_metric(name=AUDIENCE_SYNC_FAILED, unit=MetricUnit.Count, value=1)
             outcomes.append({"segment_id": report.segment_id, "mode": "error"})
             continue
         if outcome is not None:
+            if outcome.mode == MODE_FAILED:  # LINE refused or failed: recorded on the sync, retried next run
+                metrics.add_metric(name=AUDIENCE_SYNC_FAILED, unit=MetricUnit.Count, value=1)
             outcomes.append(outcome.as_dict())
     return outcomes
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     segment_id = event.get("segment_id")
@@ -86,4 +92,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.warning("segment_id must be a string; nothing recomputed", extra={"event": event})
         return {"reports": []}
     reports = build().run([segment_id] if segment_id else None)
+    entered, exited = sum(report.entered for report in reports), sum(report.exited for report in reports)
+    if entered:
+        metrics.add_metric(name=SEGMENT_ENTERED, unit=MetricUnit.Count, value=entered)
+    if exited:
+        metrics.add_metric(name=SEGMENT_EXITED, unit=MetricUnit.Count, value=exited)
     return {"reports": [report.as_dict() for report in reports], "audience_syncs": sync_audiences(reports)}

@@ -77,13 +77,19 @@ STREAM_BATCHING_WINDOW = Duration.seconds(1)
 STREAM_RETRY_ATTEMPTS = 10
 STREAM_MAX_RECORD_AGE = Duration.days(1)
 DLQ_RETENTION = Duration.days(14)
+DLQ_VISIBILITY_TIMEOUT = Duration.minutes(2)  # at least the archiver's timeout (an SQS event source rule)
+DLQ_ARCHIVER_TIMEOUT = Duration.minutes(1)
+DEAD_LETTERS_ID = "ProcessorDeadLetters"
 
 # Domain event archive.
 EVENT_ARCHIVE_RETENTION = Duration.days(90)
 
 # Alarms.
 ITERATOR_AGE_ALARM_MS = 5 * 60 * 1000
+ARCHIVE_ITERATOR_AGE_ALARM_MS = 15 * 60 * 1000  # the archive may trail a little; segments read it
 ALARM_PERIOD = Duration.minutes(5)
+DASHBOARD_ID = "OperationsDashboard"
+DASHBOARD_PERIOD = Duration.minutes(5)
 
 # Member CSV imports.
 IMPORTS_ID = "MemberImports"

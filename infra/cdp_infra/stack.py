@@ -16,6 +16,7 @@ from constructs import Construct
 from infra.cdp_infra import constants
 from infra.cdp_infra.archive import ProfileArchive, ScheduledSegments
 from infra.cdp_infra.core_layer import CoreLayer
+from infra.cdp_infra.dead_letters import ProcessorDeadLetters
 from infra.cdp_infra.event_bus import DomainEventBus
 from infra.cdp_infra.event_processing import EventProcessing
 from infra.cdp_infra.function_factory import FunctionFactory
@@ -24,11 +25,12 @@ from infra.cdp_infra.imports_bucket import ImportsBucket
 from infra.cdp_infra.ingestion_api import IngestionApi
 from infra.cdp_infra.links import TRACKED_LINKS_ID, TrackedLinks
 from infra.cdp_infra.member_import import MemberImport
-from infra.cdp_infra.monitoring import Monitoring
+from infra.cdp_infra.monitoring import Monitoring, OperationsDashboard, Watched
 from infra.cdp_infra.routes import (
     ADMIN_API,
     ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
+    DLQ_ARCHIVER,
     EVENT_PROCESSOR,
     IDENTITY_MERGE,
     INGEST,
@@ -81,6 +83,14 @@ class CdpStack(Stack):
         self.processing = EventProcessing(
             self, constants.EVENT_PROCESSING_ID, factory=factory, tables=self.tables, bus=self.event_bus.bus
         )
+        self.dead_letters = ProcessorDeadLetters(
+            self,
+            constants.DEAD_LETTERS_ID,
+            factory=factory,
+            queue=self.processing.dead_letter_queue,
+            raw_events=self.tables.raw_events,
+            core_table=self.tables.core,
+        )
         self.identity = IdentityWorkflows(
             self,
             constants.IDENTITY_WORKFLOWS_ID,
@@ -126,6 +136,7 @@ class CdpStack(Stack):
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
+            DLQ_ARCHIVER: self.dead_letters.function,
             **self.member_import.functions,
             IDENTITY_MERGE: self.identity.function,
             SEGMENT_EVALUATOR: self.segments.function,
@@ -134,17 +145,25 @@ class CdpStack(Stack):
             RFM_SCORING: self.scheduled_segments.rfm_function,
             ARCHIVE_COMPACTOR: self.scheduled_segments.compactor,
         }
-        self.monitoring = Monitoring(
-            self,
-            constants.MONITORING_ID,
+        watched = Watched(
             functions=self.functions,
-            stream_consumer=self.processing.function,
-            dead_letter_queue=self.processing.dead_letter_queue,
             api=self.api.api,
+            stream_consumer=self.processing.function,
+            archive_writer=self.archive.writer,
+            dead_letter_queue=self.processing.dead_letter_queue,
+            dead_letter_archiver=self.dead_letters.function,
+            merge=self.identity.merge,
+            unmerge=self.identity.unmerge,
+            schedule_groups=[cast(str, self.scheduled_segments.schedule_group.name)],
+            ingest_functions=[http_functions[LINE_WEBHOOK], http_functions[INGEST]],
             event_dead_letter_queues={
                 SEGMENT_EVALUATOR: self.segments.dead_letter_queue,
                 ARCHIVE_WRITER: self.archive.dead_letter_queue,
             },
+        )
+        self.monitoring = Monitoring(self, constants.MONITORING_ID, watched=watched)
+        self.dashboard = OperationsDashboard(
+            self, constants.DASHBOARD_ID, watched=watched, alarms=self.monitoring.alarms
         )
 
         for key, value in constants.TAGS.items():
@@ -240,6 +259,7 @@ class CdpStack(Stack):
             "LinkSigningKeySecretArn": self.secrets.link_signing_key.secret_arn,
             "DeadLetterQueueUrl": self.processing.dead_letter_queue.queue_url,
             "AlarmTopicArn": self.monitoring.alarm_topic.topic_arn,
+            "OperationsDashboardName": self.dashboard.dashboard.dashboard_name,
             "ImportsBucketName": self.imports_bucket.bucket.bucket_name,
             "MergeStateMachineArn": self.identity.merge.state_machine_arn,
             "UnmergeStateMachineArn": self.identity.unmerge.state_machine_arn,

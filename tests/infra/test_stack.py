@@ -14,6 +14,7 @@ from infra.cdp_infra.routes import (
     ADMIN_API,
     ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
+    DLQ_ARCHIVER,
     EVENT_PROCESSOR,
     IDENTITY_MERGE,
     INGEST,
@@ -41,6 +42,7 @@ ALL_FUNCTIONS = (
     SEGMENT_RECOMPUTE,
     RFM_SCORING,
     ARCHIVE_COMPACTOR,
+    DLQ_ARCHIVER,
 )
 # Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
 UNSCOPED_ACTIONS = {
@@ -72,6 +74,7 @@ SETTINGS_BY_FUNCTION = {
     SEGMENT_RECOMPUTE: settings.SegmentRecomputeSettings,
     RFM_SCORING: settings.RfmSettings,
     ARCHIVE_COMPACTOR: settings.ArchiveWriterSettings,
+    DLQ_ARCHIVER: settings.DeadLetterArchiverSettings,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",
@@ -499,12 +502,12 @@ def _alarms(template: dict[str, Any], metric_name: str) -> list[dict[str, Any]]:
 
 
 def test_dead_letter_alarm_fires_on_the_first_message(synth: Any) -> None:
+    # The processor's queue is watched together with its archiver (tests/infra/test_monitoring.py).
     t = synth.template
-    dlq_id = _output_ref(t, "DeadLetterQueueUrl")
+    dlq_id = _output_ref(t, "SegmentDeadLetterQueueUrl")
     alarms = _alarms(t, "ApproximateNumberOfMessagesVisible")
     assert {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in alarms} == {
         dlq_id,
-        _output_ref(t, "SegmentDeadLetterQueueUrl"),
         _output_ref(t, "ArchiveDeadLetterQueueUrl"),
     }
     (alarm,) = [a for a in alarms if a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == dlq_id]
@@ -519,8 +522,8 @@ def test_every_function_has_an_errors_alarm_and_the_stream_and_api_are_watched(s
     t = synth.template
     watched = {alarm["Dimensions"][0]["Value"]["Ref"] for alarm in _alarms(t, "Errors")}
     assert watched == {_function_id(t, name) for name in ALL_FUNCTIONS}
-    (iterator_age,) = _alarms(t, "IteratorAge")
-    assert iterator_age["Dimensions"][0]["Value"] == {"Ref": _function_id(t, EVENT_PROCESSOR)}
+    watched_streams = {alarm["Dimensions"][0]["Value"]["Ref"] for alarm in _alarms(t, "IteratorAge")}
+    assert watched_streams == {_function_id(t, EVENT_PROCESSOR), _function_id(t, ARCHIVE_WRITER)}
     assert len(_alarms(t, "5XXError")) == 1
     topic = {"Ref": _output_ref(t, "AlarmTopicArn")}
     assert all(

@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
+import warnings
+
+from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
+
+# CloudWatch namespace of the product's own metrics (embedded metric format in the logs, so no
+# PutMetricData call or grant). The stack sets the same on every function; infra's dashboard and
+# alarms read these names (infra/cdp_infra/monitoring.py).
+METRICS_NAMESPACE = "LineCdp"
+metrics = Metrics(namespace=METRICS_NAMESPACE)
+# Most invocations count nothing (no one entered a segment, every sync went well): not a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+INGEST_REJECTED = "IngestRejected"  # events refused at the edge (ingest)
+SEGMENT_ENTERED = "SegmentEntered"  # people who entered a segment (real time and scheduled)
+SEGMENT_EXITED = "SegmentExited"
+AUDIENCE_SYNC_FAILED = "AudienceSyncFailed"  # a synced LINE audience not brought up to date
