@@ -201,7 +201,18 @@ def line_api_url(stack_url: str, line_api_port: int) -> str:
 
 
 @pytest.fixture(scope="session")
-def stack_url(tmp_path_factory: pytest.TempPathFactory, line_api_port: int) -> Iterator[str]:
+def aws_port() -> int:
+    """The stack's AWS (moto) endpoint port, pinned so operator tools can be pointed at it."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint(stack_url: str, aws_port: int) -> str:
+    return f"http://127.0.0.1:{aws_port}"
+
+
+@pytest.fixture(scope="session")
+def stack_url(tmp_path_factory: pytest.TempPathFactory, line_api_port: int, aws_port: int) -> Iterator[str]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("local-stack") / "serve.log"
@@ -209,7 +220,7 @@ def stack_url(tmp_path_factory: pytest.TempPathFactory, line_api_port: int) -> I
         process = subprocess.Popen(
             [sys.executable, "-m", "infra.local.serve"],
             cwd=ROOT,
-            env={**stack_env(port), "CDP_LINE_API_PORT": str(line_api_port)},
+            env={**stack_env(port), "CDP_LINE_API_PORT": str(line_api_port), "CDP_AWS_PORT": str(aws_port)},
             stdout=output,
             stderr=subprocess.STDOUT,
         )

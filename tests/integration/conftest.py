@@ -42,7 +42,7 @@ from infra.local.provision import LocalResources, load_or_synthesize, provision
 from tests.fixtures.line_events import CHANNEL_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("line_webhook", "ingest", "event_processor", "admin_api")
+FUNCTIONS = ("line_webhook", "ingest", "event_processor", "admin_api", "dlq_archiver")
 
 LINE_CHANNEL = LOCAL_CHANNEL  # the channel name (and provider id) the local config declares
 WRITE_KEY = "wk_it_9d3f1c7a5b"
