@@ -43,23 +43,30 @@ class DynamoStreamRecords:
         self._streams = streams
 
     def keys(self, batch: StreamBatch) -> list[StreamRecordKey]:
-        found: list[StreamRecordKey] = []
-        for shard_id in self._shards(batch):
-            found.extend(self._read_shard(batch, shard_id))
-            if found:
-                break
-        return found
-
-    def _shards(self, batch: StreamBatch) -> list[str]:
-        """The named shard; or every shard when the name is not one (a local stack's `local`)."""
-        try:
-            description = self._streams.describe_stream(StreamArn=batch.stream_arn)["StreamDescription"]
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable(exc, "describing the stream") from exc
-        shards = [shard["ShardId"] for shard in description.get("Shards", [])]
+        shards = self._shard_ids(batch.stream_arn)
         if batch.shard_id in shards:
-            return [batch.shard_id]
-        return shards
+            return self._read_shard(batch, batch.shard_id)
+        # Not a listed shard: a local stack names none (`local`), so look in each; in AWS a shard
+        # leaves the listing with its records, 24 hours after it closed.
+        for shard_id in shards:
+            found = self._read_shard(batch, shard_id)
+            if found:
+                return found
+        raise StreamRecordsGone(f"shard {batch.shard_id} is no longer in the stream")
+
+    def _shard_ids(self, stream_arn: str) -> list[str]:
+        shards: list[str] = []
+        request: dict[str, Any] = {"StreamArn": stream_arn}
+        while True:
+            try:
+                description = self._streams.describe_stream(**request)["StreamDescription"]
+            except (ClientError, BotoCoreError) as exc:
+                raise unavailable(exc, "describing the stream") from exc
+            shards.extend(shard["ShardId"] for shard in description.get("Shards", []))
+            last = description.get("LastEvaluatedShardId")
+            if not last:
+                return shards
+            request["ExclusiveStartShardId"] = last
 
     def _read_shard(self, batch: StreamBatch, shard_id: str) -> list[StreamRecordKey]:
         end = sequence_order(batch.end_sequence)
