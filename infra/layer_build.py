@@ -107,7 +107,7 @@ def stale_reason(build_dir: Path = BUILD_DIR) -> str | None:
     for name in LAYERS:
         directory, manifest = layer_dir(name, build_dir), manifest_path(name, build_dir)
         if not directory.is_dir() or not manifest.is_file():
-            return f"the {name} layer is not built ({directory.relative_to(REPO_ROOT)} is missing)"
+            return f"the {name} layer is not built ({_shown(directory)} is missing)"
         if json.loads(manifest.read_text(encoding="utf-8")).get("fingerprint") != current:
             return f"the {name} layer is older than layers/core/python/cdp, pyproject.toml or constraints.txt"
     return None
@@ -284,6 +284,10 @@ def function_sizes(
     return sizes
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def _excluded(path: Path) -> bool:
     return any(part == "__pycache__" or part.endswith(".egg-info") for part in path.parts) or path.suffix == ".pyc"
 
@@ -326,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "build":
             for name, size in build().items():
-                print(f"{layer_dir(name).relative_to(REPO_ROOT)}: {_mib(size)} unzipped")
+                print(f"{_shown(layer_dir(name))}: {_mib(size)} unzipped")
         for function, (own, total) in function_sizes(_layers_by_function()).items():
             flag = "  OVER THE 250 MB LIMIT" if total > LAMBDA_UNZIPPED_LIMIT else ""
             print(f"  {function:<18} {_mib(own):>10} code, {_mib(total):>10} with its layers{flag}")

@@ -36,8 +36,9 @@ class LayerAssets:
     built_for_lambda: bool
 
     @classmethod
-    def built(cls, build_dir: Path = layer_build.BUILD_DIR) -> LayerAssets:
-        """The layers `make layer` built, current with the code; refuses otherwise."""
+    def built(cls, build_dir: Path | None = None) -> LayerAssets:
+        """The layers `make layer` built (in .build/), current with the code; refuses otherwise."""
+        build_dir = build_dir or layer_build.BUILD_DIR
         reason = layer_build.stale_reason(build_dir)
         if reason is not None:
             raise LayerNotBuilt(
