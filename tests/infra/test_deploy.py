@@ -195,7 +195,10 @@ def test_sizes_concurrency_and_time_zone_follow_the_settings(overridden: dict[st
         assert function.get("ReservedConcurrentExecutions") == expected.get(name), name
         if name in expected:
             assert function["MemorySize"] == 8192
-    zones = {s["Properties"]["ScheduleExpressionTimezone"] for s in _resources(overridden, "AWS::Scheduler::Schedule").values()}
+    zones = {
+        s["Properties"]["ScheduleExpressionTimezone"]
+        for s in _resources(overridden, "AWS::Scheduler::Schedule").values()
+    }
     assert zones == {"Asia/Bangkok"}
 
 

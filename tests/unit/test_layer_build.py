@@ -45,7 +45,7 @@ def test_wheels_that_load_on_the_runtime_are_accepted(wheel: str) -> None:
     ],
 )
 def test_wheels_that_would_fail_at_import_are_refused(wheel: str) -> None:
-    with pytest.raises(LayerBuildError, match="does not run on the python3.11 arm64 runtime"):
+    with pytest.raises(LayerBuildError, match=r"does not run on the python3\.11 arm64 runtime"):
         layer_build.check_wheel_tags([_wheel(wheel)])
 
 
