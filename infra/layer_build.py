@@ -303,7 +303,7 @@ def _run(args: Sequence[str], *, what: str) -> None:
 
 
 def _mib(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MiB"
+    return f"{size / 1024 / 1024:.1f} MiB" if size >= 1024 * 1024 else f"{size / 1024:.1f} KiB"
 
 
 def _layers_by_function() -> dict[str, list[str]]:
