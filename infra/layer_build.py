@@ -319,11 +319,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         reqs = requirements()
-        if args.command == "check":
+        if args.command in ("check", "build"):
             missing = undeclared_imports(reqs, runtime_sources())
             if missing:
                 lines = [f"  {module}: {', '.join(sorted(files))}" for module, files in sorted(missing.items())]
                 raise LayerBuildError("imported but in no layer (pyproject.toml):\n" + "\n".join(lines))
+        if args.command == "check":
             for name, items in check_layers(reqs).items():
                 print(f"{name} layer resolves for python{PYTHON_VERSION} arm64 (glibc <= 2.26): ", end="")
                 print(", ".join(f"{item.name} {item.version}" for item in items))
@@ -331,9 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "build":
             for name, size in build().items():
                 print(f"{_shown(layer_dir(name))}: {_mib(size)} unzipped")
+        too_large = []
         for function, (own, total) in function_sizes(_layers_by_function()).items():
-            flag = "  OVER THE 250 MB LIMIT" if total > LAMBDA_UNZIPPED_LIMIT else ""
-            print(f"  {function:<18} {_mib(own):>10} code, {_mib(total):>10} with its layers{flag}")
+            print(f"  {function:<18} {_mib(own):>10} code, {_mib(total):>10} with its layers")
+            if total > LAMBDA_UNZIPPED_LIMIT:
+                too_large.append(function)
+        if too_large:
+            raise LayerBuildError(f"over Lambda's 250 MB unzipped limit with their layers: {', '.join(too_large)}")
     except LayerBuildError as exc:
         print(f"layer: {exc}", file=sys.stderr)
         return 1

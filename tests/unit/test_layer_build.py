@@ -91,3 +91,26 @@ def test_the_fingerprint_follows_the_code(tmp_path: Path) -> None:
     assert layer_build.fingerprint(source) == before  # bytecode is not code
     (source / "a.py").write_text("x = 2\n")
     assert layer_build.fingerprint(source) != before
+
+
+class _Readelf:
+    def __init__(self, output: str) -> None:
+        self.stdout = output
+
+
+def test_a_shared_object_needing_a_newer_glibc_than_the_runtime_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "fast.cpython-311-aarch64-linux-gnu.so").write_bytes(b"\x7fELF")
+    monkeypatch.setattr(layer_build.shutil, "which", lambda _name: "/usr/bin/readelf")
+    needs = "  0x0010: Name: GLIBC_2.17  Flags: none\n  0x0020: Name: GLIBCXX_3.4.22  Flags: none\n"
+    monkeypatch.setattr(layer_build.subprocess, "run", lambda *_a, **_k: _Readelf(needs))
+    layer_build.check_shared_objects(tmp_path)  # what duckdb 2.0.0's module needs: loads on AL2
+    newer = needs + "  0x0030: Name: GLIBC_2.28  Flags: none\n"
+    monkeypatch.setattr(layer_build.subprocess, "run", lambda *_a, **_k: _Readelf(newer))
+    with pytest.raises(LayerBuildError, match=r"needs GLIBC_2\.28; the runtime has GLIBC 2\.26"):
+        layer_build.check_shared_objects(tmp_path)
+    cxx = needs + "  0x0040: Name: GLIBCXX_3.4.29  Flags: none\n"
+    monkeypatch.setattr(layer_build.subprocess, "run", lambda *_a, **_k: _Readelf(cxx))
+    with pytest.raises(LayerBuildError, match=r"needs GLIBCXX_3\.4\.29"):
+        layer_build.check_shared_objects(tmp_path)
