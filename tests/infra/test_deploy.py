@@ -27,7 +27,7 @@ from infra.cdp_infra.routes import (
     SEGMENT_RECOMPUTE,
 )
 from tests.infra.conftest import Synth
-from tests.infra.test_stack import ALL_FUNCTIONS, _function, _function_id, _resources
+from tests.infra.test_stack import ALL_FUNCTIONS, _actions, _function, _function_id, _resources, _statements
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -211,3 +211,21 @@ def test_a_setting_that_cannot_work_refuses_the_synth() -> None:
         build_app(layers=LayerAssets.code_only(), context={"defaultPhoneRegion": "XX"})
     with pytest.raises(DeploySettingsError, match="scheduleTimeZone: 'Taipei'"):
         build_app(layers=LayerAssets.code_only(), context={"scheduleTimeZone": "Taipei"})
+
+
+# --- schedules -----------------------------------------------------------------------------------
+
+
+def test_the_daily_jobs_live_apart_from_the_segment_schedules_the_admin_api_manages(synth: Synth) -> None:
+    """Schedule names are unique per group: a segment with the id `rfm-daily` must neither collide
+    with the RFM job nor let the admin API update or delete it."""
+    t = synth.template
+    groups = {g["Properties"]["Name"]: key for key, g in _resources(t, "AWS::Scheduler::ScheduleGroup").items()}
+    jobs = [s["Properties"] for s in _resources(t, "AWS::Scheduler::Schedule").values()]
+    assert {s["Name"] for s in jobs} == {"rfm-daily", "archive-compaction"}
+    assert {s["GroupName"] for s in jobs} == {"LineCdp-jobs"}
+    admin = json.dumps([s for s in _statements(t, ADMIN_API) if any(a.startswith("scheduler:") for a in _actions(s))])
+    assert "schedule/LineCdp-segments/*" in admin
+    assert "LineCdp-jobs" not in admin and set(groups) == {"LineCdp-jobs", "LineCdp-segments"}
+    variables = _function(t, ADMIN_API)["Environment"]["Variables"]
+    assert variables[settings.ENV_SEGMENT_SCHEDULE_GROUP] == "LineCdp-segments"
