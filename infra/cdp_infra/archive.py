@@ -374,7 +374,7 @@ class ScheduledSegments(Construct):
             ),
             description=description,
         )
-        schedule.add_dependency(jobs_group)
+        schedule.add_resource_dependency(jobs_group)
 
     def _jobs_schedule_group(self) -> scheduler.CfnScheduleGroup:
         """The daily jobs' group, apart from the segments' group that the admin API manages."""

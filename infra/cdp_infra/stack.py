@@ -190,7 +190,7 @@ class CdpStack(Stack):
             memory_size=2048,
             timeout=Duration.seconds(29),
             ephemeral_storage_mib=4096,
-            analytics=True,
+            analytics=True,  # DuckDB for preview, search and reports, until they get a function of their own
             environment={
                 settings.ENV_CORE_TABLE: tables.core.table_name,
                 settings.ENV_RAW_EVENTS_TABLE: tables.raw_events.table_name,
