@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo serve test test-unit test-integration test-infra test-e2e bench lint synth layer deploy replay clean
+.PHONY: install demo serve test test-unit test-integration test-infra test-e2e bench lint synth layer layer-check deploy replay clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
@@ -49,13 +49,16 @@ lint: $(STAMP)
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
 
-# Lambda layer: the cdp package plus its runtime dependencies, built for Lambda (arm64, py3.11).
+# Lambda layers for arm64 / python3.11 (infra/layer_build.py): .build/layer-core (cdp and
+# pyproject's dependencies, every function) and .build/layer-analytics (the `analytics` extra:
+# DuckDB, archive readers only). Prints each layer's and each function's unzipped size.
 layer: $(STAMP)
-	@rm -rf .build/layer && mkdir -p .build/layer/python
-	@$(BIN)/pip install -q -c constraints.txt --target .build/layer/python \
-		--platform manylinux2014_aarch64 --implementation cp --python-version 3.11 --only-binary=:all: \
-		"aws-lambda-powertools[parser]" pydantic pynamodb phonenumbers email-validator orjson segno duckdb
-	@cp -r layers/core/python/cdp .build/layer/python/
+	@$(BIN)/python -m infra.layer_build build
+
+# Resolves every layer's dependencies for the Lambda runtime without installing them (CI runs it),
+# and checks that every third-party module the functions import is declared for a layer.
+layer-check: $(STAMP)
+	@$(BIN)/python -m infra.layer_build check
 
 node_modules/.bin/cdk: package.json
 	@npm install --no-audit --no-fund --silent

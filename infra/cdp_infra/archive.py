@@ -8,7 +8,10 @@
 - `ScheduledSegments`: `segment_recompute` runs the segment rules as SQL (DuckDB, in the
   function) over those files and checks every change against the live data (cdp.segments.batch).
   EventBridge Scheduler starts it per segment at the segment's cadence; the admin API creates,
-  updates and deletes those schedules in one schedule group, and can start a run at once.
+  updates and deletes those schedules in the segments' own schedule group, and can start a run at
+  once. The daily jobs (RFM, compaction) have a group of their own: schedule names are unique per
+  group, so a segment with any id can never collide with a job, and the admin API's grant on the
+  segments' group cannot touch the jobs.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from cdp import settings
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS
 from constructs import Construct
 
-from infra.cdp_infra import constants
+from infra.cdp_infra import constants, nag
+from infra.cdp_infra.deploy_settings import DeploySettings
 from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.routes import ARCHIVE_COMPACTOR, ARCHIVE_WRITER, RFM_SCORING, SEGMENT_RECOMPUTE
 from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
@@ -88,6 +92,7 @@ class ProfileArchive(Construct):
             description="Appends profile and timeline changes from the core table's stream to the Parquet archive",
             memory_size=1024,
             timeout=Duration.minutes(2),
+            analytics=True,  # writes Parquet with DuckDB
             environment={settings.ENV_ARCHIVE_BUCKET: self.bucket.bucket_name},
         )
         iam.Grant.add_to_principal(grantee=self.writer, actions=["s3:PutObject"], resource_arns=[self._objects()])
@@ -237,12 +242,14 @@ class ScheduledSegments(Construct):
         super().__init__(scope, construct_id)
         self._factory = factory
         self._archive = archive
-        # One run at a time per segment is what the schedules give; a cap keeps a burst of
-        # "recompute now" calls from exhausting the account's concurrency.
+        self._deploy = DeploySettings.of(self)
+        self._jobs_group: scheduler.CfnScheduleGroup | None = None
+        # One run at a time per segment is what the schedules give; reserved concurrency (a deploy
+        # setting, none by default so a new account can deploy) caps a burst of "recompute now" calls.
         self.function = self._archive_job(
             SEGMENT_RECOMPUTE,
             "Recomputes segments over the Parquet archive (DuckDB), checked against live profiles",
-            concurrency=5,
+            concurrency=self._deploy.segment_recompute_concurrency,
             environment={settings.ENV_CORE_TABLE: core_table.table_name, settings.ENV_EVENT_BUS: bus.event_bus_name},
         )
         grant_core_reads(self.function, core_table, core_gsi1_arn)
@@ -265,15 +272,16 @@ class ScheduledSegments(Construct):
     def add_rfm_scoring(
         self, *, raw_events: dynamodb.ITable, core_table: dynamodb.ITable, archive: ProfileArchive
     ) -> None:
-        """RFM over the archive once a day (03:00 Asia/Taipei), its scores written back as events."""
+        """RFM over the archive once a day (03:00 in the schedules' time zone), its scores written back
+        as events."""
         self.rfm_function = self._archive_job(
             RFM_SCORING,
             "Scores RFM (quintiles over the population) from the archive; changed scores become events",
-            concurrency=1,
+            concurrency=self._deploy.rfm_scoring_concurrency,
             environment={
                 settings.ENV_CORE_TABLE: core_table.table_name,
                 settings.ENV_RAW_EVENTS_TABLE: raw_events.table_name,
-                settings.ENV_RAW_EVENT_TTL_DAYS: str(constants.RAW_EVENT_TTL_DAYS),
+                settings.ENV_RAW_EVENT_TTL_DAYS: str(self._deploy.raw_event_ttl_days),
                 settings.ENV_RFM_WINDOW_DAYS: str(constants.RFM_WINDOW_DAYS),
             },
         )
@@ -300,11 +308,12 @@ class ScheduledSegments(Construct):
         line_channels.grant_read(self.function)
 
     def add_archive_compaction(self, archive: ProfileArchive) -> None:
-        """Once a day (02:30 Asia/Taipei), before RFM: closed days' files become one per kind."""
+        """Once a day (02:30 in the schedules' time zone), before RFM: closed days' files become one
+        per kind."""
         self.compactor = self._archive_job(
             ARCHIVE_COMPACTOR,
             "Compacts the archive: the files of closed days become one file per kind",
-            concurrency=1,
+            concurrency=self._deploy.archive_compactor_concurrency,
             environment={},
         )
         iam.Grant.add_to_principal(
@@ -317,18 +326,20 @@ class ScheduledSegments(Construct):
         )
 
     def _archive_job(
-        self, name: str, description: str, *, concurrency: int, environment: dict[str, str]
+        self, name: str, description: str, *, concurrency: int | None, environment: dict[str, str]
     ) -> lambda_.Function:
-        """A function that reads the whole archive with DuckDB: large memory, /tmp for the file
+        """A function that reads the whole archive with DuckDB: large memory (a deploy setting:
+        DuckDB takes 70% of it, then spills to /tmp, and memory brings vCPUs), /tmp for the file
         cache and spills, the longest timeout, and read access to the archive."""
         function = self._factory.create(
             self,
             name,
             description=description,
-            memory_size=constants.SEGMENT_RECOMPUTE_MEMORY_MB,
+            memory_size=self._deploy.archive_job_memory_mb,
             timeout=constants.SEGMENT_RECOMPUTE_TIMEOUT,
             ephemeral_storage_mib=constants.SEGMENT_RECOMPUTE_TMP_MIB,
             reserved_concurrent_executions=concurrency,
+            analytics=True,
             environment={
                 settings.ENV_ARCHIVE_BUCKET: self._archive.bucket.bucket_name,
                 settings.ENV_ARCHIVE_CACHE_DIR: settings.DEFAULT_ARCHIVE_CACHE_DIR,
@@ -344,13 +355,14 @@ class ScheduledSegments(Construct):
         iam.Grant.add_to_principal(
             grantee=self.scheduler_role, actions=["lambda:InvokeFunction"], resource_arns=[function.function_arn]
         )
+        jobs_group = self._jobs_schedule_group()
         schedule = scheduler.CfnSchedule(
             self,
             construct_id,
             name=name,
-            group_name=cast(str, self.schedule_group.name),
+            group_name=cast(str, jobs_group.name),
             schedule_expression=expression,
-            schedule_expression_timezone="Asia/Taipei",
+            schedule_expression_timezone=self._deploy.schedule_time_zone,
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=function.function_arn,
@@ -362,7 +374,20 @@ class ScheduledSegments(Construct):
             ),
             description=description,
         )
-        schedule.add_dependency(self.schedule_group)
+        schedule.add_resource_dependency(jobs_group)
+
+    @property
+    def jobs_schedule_group(self) -> scheduler.CfnScheduleGroup:
+        """The daily jobs' schedule group (watched by the schedule-failure alarms)."""
+        return self._jobs_schedule_group()
+
+    def _jobs_schedule_group(self) -> scheduler.CfnScheduleGroup:
+        """The daily jobs' group, apart from the segments' group that the admin API manages."""
+        if self._jobs_group is None:
+            self._jobs_group = scheduler.CfnScheduleGroup(
+                self, "JobSchedules", name=f"{Stack.of(self).stack_name}-jobs"
+            )
+        return self._jobs_group
 
     def _grant_invoke(self, grantee: iam.IGrantable) -> None:
         """The unqualified function only (grant_invoke would add every version and alias: `:*`)."""
@@ -392,7 +417,7 @@ class ScheduledSegments(Construct):
         self.scheduler_role.grant_pass_role(admin_api)
         Validations.of(cast(iam.IRole, admin_api.role)).acknowledge(
             Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/{Stack.of(self).stack_name}-segments/*]",
+                id=f"AwsSolutions-IAM5[Resource::{nag.arn_prefix(self, 'scheduler')}schedule/{group}/*]",
                 reason="One schedule per segment, named after it, in this stack's segment schedule group only.",
             )
         )

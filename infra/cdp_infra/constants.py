@@ -13,8 +13,9 @@ from aws_cdk import aws_logs as logs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
-LAYER_BUILD_DIR = REPO_ROOT / ".build" / "layer"  # `make layer`: python/ with deps + cdp
-LAYER_SOURCE_DIR = REPO_ROOT / "layers" / "core"  # code only, enough to synthesize and test
+# Code-only layer sources, enough to synthesize for tests; `make layer` builds the deployable ones.
+LAYER_SOURCE_DIR = REPO_ROOT / "layers" / "core"
+ANALYTICS_LAYER_SOURCE_DIR = REPO_ROOT / "layers" / "analytics"
 CDK_JSON = REPO_ROOT / "cdk.json"
 
 STACK_NAME = "LineCdp"
@@ -54,10 +55,10 @@ IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 # Environment variable not (yet) declared in cdp.settings: the processor's idempotency store.
 ENV_IDEMPOTENCY_TABLE = "CDP_IDEMPOTENCY_TABLE"
 
-# Runtime defaults handed to the functions (cdp.settings has the same defaults).
-RAW_EVENT_TTL_DAYS = 30
+# Runtime defaults handed to the functions (cdp.settings has the same defaults). What differs per
+# deployment (region, phone region, raw-event TTL, link base URL, schedule time zone, sizes and
+# reserved concurrency) is read from cdk context instead: deploy_settings.py, cdk.json.
 SECRETS_CACHE_SECONDS = 300
-DEFAULT_PHONE_REGION = "TW"
 PROFILE_TIMELINE_LIMIT = 20
 
 # Lambda.
@@ -112,7 +113,6 @@ ATHENA_RESULTS_PREFIX = "athena-results"
 ATHENA_RESULTS_RETENTION = Duration.days(7)
 ARCHIVE_DATABASE = "cdp_archive"
 ARCHIVE_FIRST_DAY = "2024-01-01"  # partition projection's first day
-SEGMENT_RECOMPUTE_MEMORY_MB = 8192  # DuckDB uses the memory (70%, then spills to /tmp) and the vCPUs that come with it
 SEGMENT_RECOMPUTE_TIMEOUT = Duration.minutes(15)
 SEGMENT_RECOMPUTE_TMP_MIB = 10240  # archive files are cached on /tmp between warm runs
 RFM_WINDOW_DAYS = 365  # RFM's window: orders of the last year (cdp.profiles.rfm)

@@ -14,6 +14,7 @@ from cdp import settings
 from constructs import Construct
 
 from infra.cdp_infra import constants
+from infra.cdp_infra.deploy_settings import DeploySettings
 from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.routes import EVENT_PROCESSOR
 from infra.cdp_infra.tables import CdpTables, grant_core_reads
@@ -61,7 +62,7 @@ class EventProcessing(Construct):
             environment={
                 settings.ENV_CORE_TABLE: tables.core.table_name,
                 settings.ENV_EVENT_BUS: bus.event_bus_name,
-                settings.ENV_DEFAULT_PHONE_REGION: constants.DEFAULT_PHONE_REGION,
+                settings.ENV_DEFAULT_PHONE_REGION: DeploySettings.of(self).default_phone_region,
             },
         )
         # Profiles, identifiers and timeline: read through the table and gsi1, write items

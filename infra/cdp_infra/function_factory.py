@@ -11,13 +11,18 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra import layer_build
 from infra.cdp_infra import constants
+from infra.cdp_infra.core_layer import Layers
 
 _DEFAULT_TIMEOUT = Duration.seconds(10)
 
 
 class FunctionFactory:
     """Builds every function the same way: Python 3.11 on arm64, the core layer, X-Ray, JSON logs.
+
+    Only functions that query the Parquet archive ask for the analytics layer (DuckDB, ~60 MB
+    unzipped): the others stay small and start fast.
 
     Each function gets its own role that starts empty (no AWS managed policy) and only receives
     what the caller grants, plus write access to its own log group. The log group is explicit so
@@ -28,11 +33,12 @@ class FunctionFactory:
     def __init__(
         self,
         *,
-        layer: lambda_.ILayerVersion,
+        layers: Layers,
         functions_dir: Path = constants.FUNCTIONS_DIR,
         log_retention: logs.RetentionDays = constants.LOG_RETENTION,
     ) -> None:
-        self._layer = layer
+        self._layers = layers
+        self.layers_by_function: dict[str, tuple[str, ...]] = {}  # `make layer` reports sizes from it
         self._functions_dir = functions_dir
         self._log_retention = log_retention
 
@@ -47,8 +53,17 @@ class FunctionFactory:
         timeout: Duration = _DEFAULT_TIMEOUT,
         reserved_concurrent_executions: int | None = None,
         ephemeral_storage_mib: int | None = None,
+        analytics: bool = False,
     ) -> lambda_.Function:
-        """Create the function for `functions/<name>/handler.py` inside its own construct `name`."""
+        """Create the function for `functions/<name>/handler.py` inside its own construct `name`.
+
+        `analytics=True` adds the analytics layer (DuckDB) for functions that query the archive.
+        """
+        layers: list[lambda_.ILayerVersion] = [self._layers.core]
+        self.layers_by_function[name] = (layer_build.CORE,)
+        if analytics:
+            layers.append(self._layers.analytics)
+            self.layers_by_function[name] = (layer_build.CORE, layer_build.ANALYTICS)
         container = Construct(scope, name)
         role = iam.Role(
             container,
@@ -66,7 +81,7 @@ class FunctionFactory:
             architecture=lambda_.Architecture.ARM_64,
             code=lambda_.Code.from_asset(str(self._functions_dir / name), exclude=["**/__pycache__"]),
             handler=constants.HANDLER,
-            layers=[self._layer],
+            layers=layers,
             role=role,
             memory_size=memory_size,
             timeout=timeout,

@@ -18,7 +18,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from cdp import settings
 from constructs import Construct
 
-from infra.cdp_infra import constants
+from infra.cdp_infra import constants, nag
 from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.routes import IDENTITY_MERGE
 from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
@@ -81,7 +81,7 @@ class IdentityWorkflows(Construct):
         machine.grant_execution(grantee, "states:DescribeExecution")
         logical_id = Stack.of(self).get_logical_id(machine.node.default_child)  # type: ignore[arg-type]
         executions = (
-            "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f"{nag.arn_prefix(self, 'states')}execution:"
             f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{logical_id}"}}]}}]}}:*'
         )
         Validations.of(grantee.node.scope).acknowledge(  # type: ignore[arg-type]

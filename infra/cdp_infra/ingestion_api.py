@@ -70,8 +70,10 @@ class IngestionApi(Construct):
             ),
         )
 
+        # One invoke permission per function for the whole API (`<api>/*/*/*`), not one per route:
+        # a function's resource policy is capped at 20 KB and the admin routes alone used ~18 KB.
         integrations = {
-            name: apigateway.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
+            name: apigateway.LambdaIntegration(function, proxy=True, scope_permission_to_method=False)
             for name, function in functions.items()
         }
         for route in routes:

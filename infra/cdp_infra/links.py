@@ -15,6 +15,7 @@ from cdp.adapters.dynamodb.link_store import PK_PREFIX as LINK_PK_PREFIX
 from constructs import Construct
 
 from infra.cdp_infra import constants
+from infra.cdp_infra.deploy_settings import DeploySettings
 from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.routes import LINK_REDIRECT
 from infra.cdp_infra.tables import CdpTables, grant_core_writes
@@ -48,7 +49,7 @@ class TrackedLinks(Construct):
             environment={
                 settings.ENV_CORE_TABLE: tables.core.table_name,
                 settings.ENV_RAW_EVENTS_TABLE: tables.raw_events.table_name,
-                settings.ENV_RAW_EVENT_TTL_DAYS: str(constants.RAW_EVENT_TTL_DAYS),
+                settings.ENV_RAW_EVENT_TTL_DAYS: str(DeploySettings.of(self).raw_event_ttl_days),
                 settings.ENV_LINK_SIGNING_SECRET: signing_key.secret_arn,
                 settings.ENV_SECRETS_CACHE_SECONDS: str(constants.SECRETS_CACHE_SECONDS),
                 settings.ENV_LINK_CACHE_SECONDS: str(LINK_CACHE_SECONDS),

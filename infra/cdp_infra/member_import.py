@@ -12,6 +12,7 @@ from cdp.imports.model import rejected_key, upload_key
 from constructs import Construct
 
 from infra.cdp_infra import constants
+from infra.cdp_infra.deploy_settings import DeploySettings
 from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.imports_bucket import ImportsBucket
 from infra.cdp_infra.routes import MEMBER_IMPORT
@@ -43,6 +44,7 @@ class MemberImport(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._tables, self._files = tables, files
+        deploy = DeploySettings.of(self)
         self.function = factory.create(
             self,
             MEMBER_IMPORT,
@@ -52,9 +54,9 @@ class MemberImport(Construct):
             environment={
                 settings.ENV_CORE_TABLE: tables.core.table_name,
                 settings.ENV_RAW_EVENTS_TABLE: tables.raw_events.table_name,
-                settings.ENV_RAW_EVENT_TTL_DAYS: str(constants.RAW_EVENT_TTL_DAYS),
+                settings.ENV_RAW_EVENT_TTL_DAYS: str(deploy.raw_event_ttl_days),
                 settings.ENV_IMPORTS_BUCKET: files.bucket.bucket_name,
-                settings.ENV_DEFAULT_PHONE_REGION: constants.DEFAULT_PHONE_REGION,
+                settings.ENV_DEFAULT_PHONE_REGION: deploy.default_phone_region,
             },
         )
         self.function.configure_async_invoke(

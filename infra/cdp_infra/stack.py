@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, cast
 
 from aws_cdk import CfnOutput, Duration, Stack, Tags
@@ -15,7 +14,8 @@ from constructs import Construct
 
 from infra.cdp_infra import constants
 from infra.cdp_infra.archive import ProfileArchive, ScheduledSegments
-from infra.cdp_infra.core_layer import CoreLayer
+from infra.cdp_infra.core_layer import LayerAssets, Layers
+from infra.cdp_infra.deploy_settings import DeploySettings
 from infra.cdp_infra.dead_letters import ProcessorDeadLetters
 from infra.cdp_infra.event_bus import DomainEventBus
 from infra.cdp_infra.event_processing import EventProcessing
@@ -58,13 +58,14 @@ class CdpStack(Stack):
     and puts LINE Login bindings as raw events.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, layer_asset: Path, **kwargs: Any) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, layer_assets: LayerAssets, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.deploy_settings = DeploySettings.of(self)
         self.tables = CdpTables(self, constants.TABLES_ID)
         self.secrets = CdpSecrets(self, constants.SECRETS_ID)
         self.event_bus = DomainEventBus(self, constants.EVENT_BUS_ID)
-        layer = CoreLayer(self, constants.CORE_LAYER_ID, asset_dir=layer_asset).layer
-        factory = FunctionFactory(layer=layer)
+        self.layers = Layers(self, constants.CORE_LAYER_ID, assets=layer_assets)
+        factory = self.factory = FunctionFactory(layers=self.layers)
 
         http_functions = self._http_functions(factory)
         # Tracked links: the public redirect is one more route of the same API.
@@ -72,7 +73,7 @@ class CdpStack(Stack):
             self, TRACKED_LINKS_ID, factory=factory, tables=self.tables, signing_key=self.secrets.link_signing_key
         )
         http_functions[LINK_REDIRECT] = self.links.function
-        self.links.wire_admin_api(http_functions[ADMIN_API], base_url=self.node.try_get_context("linkBaseUrl"))
+        self.links.wire_admin_api(http_functions[ADMIN_API], base_url=self.deploy_settings.link_base_url)
         self.api = IngestionApi(self, constants.API_ID, functions=http_functions)
         self.imports_bucket = ImportsBucket(self, constants.IMPORTS_BUCKET_ID)
         self.member_import = MemberImport(
@@ -154,7 +155,10 @@ class CdpStack(Stack):
             dead_letter_archiver=self.dead_letters.function,
             merge=self.identity.merge,
             unmerge=self.identity.unmerge,
-            schedule_groups=[cast(str, self.scheduled_segments.schedule_group.name)],
+            schedule_groups=[
+                cast(str, self.scheduled_segments.schedule_group.name),
+                cast(str, self.scheduled_segments.jobs_schedule_group.name),
+            ],
             ingest_functions=[http_functions[LINE_WEBHOOK], http_functions[INGEST]],
             event_dead_letter_queues={
                 SEGMENT_EVALUATOR: self.segments.dead_letter_queue,
@@ -172,10 +176,10 @@ class CdpStack(Stack):
 
     def _http_functions(self, factory: FunctionFactory) -> dict[str, lambda_.Function]:
         scope = Construct(self, constants.FUNCTIONS_ID)
-        tables, secrets = self.tables, self.secrets
+        tables, secrets, deploy = self.tables, self.secrets, self.deploy_settings
         raw_ingest_env = {
             settings.ENV_RAW_EVENTS_TABLE: tables.raw_events.table_name,
-            settings.ENV_RAW_EVENT_TTL_DAYS: str(constants.RAW_EVENT_TTL_DAYS),
+            settings.ENV_RAW_EVENT_TTL_DAYS: str(deploy.raw_event_ttl_days),
             settings.ENV_SECRETS_CACHE_SECONDS: str(constants.SECRETS_CACHE_SECONDS),
         }
 
@@ -208,14 +212,15 @@ class CdpStack(Stack):
             memory_size=2048,
             timeout=Duration.seconds(29),
             ephemeral_storage_mib=4096,
+            analytics=True,  # DuckDB for preview, search and reports, until they get a function of their own
             environment={
                 settings.ENV_CORE_TABLE: tables.core.table_name,
                 settings.ENV_RAW_EVENTS_TABLE: tables.raw_events.table_name,
-                settings.ENV_RAW_EVENT_TTL_DAYS: str(constants.RAW_EVENT_TTL_DAYS),
+                settings.ENV_RAW_EVENT_TTL_DAYS: str(deploy.raw_event_ttl_days),
                 settings.ENV_LINE_CHANNELS_SECRET: secrets.line_channels.secret_arn,
                 settings.ENV_ADMIN_TOKEN_SECRET: secrets.admin_token.secret_arn,
                 settings.ENV_SECRETS_CACHE_SECONDS: str(constants.SECRETS_CACHE_SECONDS),
-                settings.ENV_DEFAULT_PHONE_REGION: constants.DEFAULT_PHONE_REGION,
+                settings.ENV_DEFAULT_PHONE_REGION: deploy.default_phone_region,
                 settings.ENV_TIMELINE_LIMIT: str(constants.PROFILE_TIMELINE_LIMIT),
             },
         )

@@ -29,10 +29,11 @@ class Synth:
 
 def _synthesize(outdir: Path, *, local: bool) -> Synth:
     from infra.cdp_infra.app_factory import build_app
-    from infra.cdp_infra.constants import LAYER_SOURCE_DIR, STACK_NAME
+    from infra.cdp_infra.constants import STACK_NAME
+    from infra.cdp_infra.core_layer import LayerAssets
 
-    # The code-only layer keeps the synth fast and independent of `make layer`.
-    app = build_app(local=local, layer_asset=LAYER_SOURCE_DIR, outdir=str(outdir))
+    # The code-only layers keep the synth fast and independent of `make layer`.
+    app = build_app(layers=LayerAssets.code_only(), local=local, outdir=str(outdir))
     error = None
     try:
         app.synth()

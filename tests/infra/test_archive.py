@@ -56,12 +56,17 @@ def test_recompute_and_rfm_have_room_and_the_scheduler_may_only_start_them(synth
     t = synth.template
     for name in (SEGMENT_RECOMPUTE, RFM_SCORING, ARCHIVE_COMPACTOR):
         function = _function(t, name)
-        assert function["MemorySize"] == 8192 and function["Timeout"] == 900
+        # The deploy setting's default (cdk.json): the most a new account allows.
+        assert function["MemorySize"] == 3008 and function["Timeout"] == 900
         assert function["EphemeralStorage"] == {"Size": 10240}
     schedules = {s["Properties"]["Name"]: s["Properties"] for s in _resources(t, "AWS::Scheduler::Schedule").values()}
     assert schedules["archive-compaction"]["ScheduleExpression"] == "cron(30 2 * * ? *)"  # before RFM
     props = schedules["rfm-daily"]
     assert props["ScheduleExpression"] == "cron(0 3 * * ? *)" and props["ScheduleExpressionTimezone"] == "Asia/Taipei"
+    # The daily jobs have their own group: a segment schedule (named after any segment id) never meets them.
+    assert {s["GroupName"] for s in schedules.values()} == {"LineCdp-jobs"}
+    groups = {g["Properties"]["Name"] for g in _resources(t, "AWS::Scheduler::ScheduleGroup").values()}
+    assert groups == {"LineCdp-jobs", "LineCdp-segments"}
     assert props["Target"]["Arn"] == {"Fn::GetAtt": [_function_id(t, RFM_SCORING), "Arn"]}
     roles = [
         r

@@ -137,16 +137,22 @@ def test_archive_writer_lag_alarm(synth: Any) -> None:
     assert alarm["Threshold"] == constants.ARCHIVE_ITERATOR_AGE_ALARM_MS
 
 
-def test_failed_schedules_alarm_watches_the_schedule_group(synth: Any) -> None:
+def test_failed_schedules_alarms_watch_every_schedule_group(synth: Any) -> None:
     t = synth.template
-    alarm = _alarm(t, "ScheduleFailures")
-    metrics = _metrics(alarm)
-    assert _expression(alarm) == "targetErrors + dropped"
-    assert {m["MetricName"] for m in metrics.values()} == {"TargetErrorCount", "InvocationDroppedCount"}
-    (group,) = _resources(t, "AWS::Scheduler::ScheduleGroup").values()
-    for metric in metrics.values():
-        assert metric["Namespace"] == "AWS/Scheduler"
-        assert metric["Dimensions"] == [{"Name": "ScheduleGroup", "Value": group["Properties"]["Name"]}]
+    groups = {group["Properties"]["Name"] for group in _resources(t, "AWS::Scheduler::ScheduleGroup").values()}
+    assert len(groups) == 2  # the segments' schedules and the daily jobs
+    watched = set()
+    for alarm_id in ("ScheduleFailures", "ScheduleFailures1"):
+        alarm = _alarm(t, alarm_id)
+        metrics = _metrics(alarm)
+        assert _expression(alarm) == "targetErrors + dropped"
+        assert {m["MetricName"] for m in metrics.values()} == {"TargetErrorCount", "InvocationDroppedCount"}
+        (dimensions,) = {json.dumps(m["Dimensions"], sort_keys=True) for m in metrics.values()}
+        assert all(m["Namespace"] == "AWS/Scheduler" for m in metrics.values())
+        (dimension,) = json.loads(dimensions)
+        assert dimension["Name"] == "ScheduleGroup"
+        watched.add(json.dumps(dimension["Value"], sort_keys=True))
+    assert watched == {json.dumps(name, sort_keys=True) for name in groups}
 
 
 def test_failed_audience_syncs_alarm_reads_the_metric_the_recompute_writes(synth: Any) -> None:

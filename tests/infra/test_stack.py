@@ -29,6 +29,9 @@ from infra.cdp_infra.routes import (
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
+# The stack's region is a deploy setting (cdk.json); the tests synthesize account-agnostic.
+REGION = json.loads(constants.CDK_JSON.read_text(encoding="utf-8"))["context"]["region"]
+
 ALL_FUNCTIONS = (
     LINE_WEBHOOK,
     INGEST,
@@ -135,6 +138,15 @@ def _all_actions(statements: list[dict[str, Any]]) -> set[str]:
     return {action for statement in statements for action in _actions(statement)}
 
 
+def _core_layer_id(template: dict[str, Any]) -> str:
+    (layer_id,) = [
+        key
+        for key, layer in _resources(template, "AWS::Lambda::LayerVersion").items()
+        if layer["Properties"]["Description"].startswith("cdp domain library")
+    ]
+    return layer_id
+
+
 def _arn(logical_id: str) -> dict[str, Any]:
     return {"Fn::GetAtt": [logical_id, "Arn"]}
 
@@ -235,7 +247,7 @@ def test_every_function_shares_the_baseline(synth: Any, name: str) -> None:
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["LoggingConfig"]["LogFormat"] == "JSON"
     assert function["LoggingConfig"]["ApplicationLogLevel"] == "INFO"
-    assert function["Layers"] == [{"Ref": next(iter(_resources(synth.template, "AWS::Lambda::LayerVersion")))}]
+    assert function["Layers"][0] == {"Ref": _core_layer_id(synth.template)}  # core first; analytics may follow
     assert function["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == constants.SERVICE_NAME
     log_group = synth.template["Resources"][function["LoggingConfig"]["LogGroup"]["Ref"]]
     assert log_group["Type"] == "AWS::Logs::LogGroup"
@@ -592,7 +604,7 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
     invoke_versions = {f"AwsSolutions-IAM5[Resource::<{merge_function}.Arn>:*]"}
     machines = list(_resources(synth.template, "AWS::StepFunctions::StateMachine"))
     executions = {
-        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{REGION}:<AWS::AccountId>:execution:"
         f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{machine}"}}]}}]}}:*]'
         for machine in machines
     }
@@ -601,7 +613,7 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
     archive = synth.template["Outputs"]["ArchiveBucketName"]["Value"]["Ref"]
     archive_wildcards = {
         f"AwsSolutions-IAM5[Resource::<{archive}.Arn>/archive/*]",
-        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:{REGION}:<AWS::AccountId>:"
         "schedule/LineCdp-segments/*]",
     }
     assert set(acknowledged) == EXPECTED_ACKNOWLEDGEMENTS | objects | invoke_versions | executions | archive_wildcards
