@@ -15,8 +15,8 @@ from constructs import Construct
 from infra.cdp_infra import constants
 from infra.cdp_infra.archive import ProfileArchive, ScheduledSegments
 from infra.cdp_infra.core_layer import LayerAssets, Layers
-from infra.cdp_infra.deploy_settings import DeploySettings
 from infra.cdp_infra.dead_letters import ProcessorDeadLetters
+from infra.cdp_infra.deploy_settings import DeploySettings
 from infra.cdp_infra.event_bus import DomainEventBus
 from infra.cdp_infra.event_processing import EventProcessing
 from infra.cdp_infra.function_factory import FunctionFactory
