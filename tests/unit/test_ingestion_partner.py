@@ -285,3 +285,78 @@ def test_write_key_from_the_sdks_basic_auth_header_is_accepted(
 
     # Then the POS source is recognised
     assert (result.source, result.accepted) == (POS_SOURCE, 1)
+
+
+# values no store can keep: refused at the edge, naming the field --------------------------------
+UNSTORABLE = [
+    pytest.param('{"revenue": NaN}', "non_finite_number", "/properties/revenue", id="nan"),
+    pytest.param('{"age": Infinity}', "non_finite_number", "/properties/age", id="infinity"),
+    pytest.param('{"n": 18446744073709551616}', "integer_out_of_range", "/properties/n", id="2^64"),
+    pytest.param('{"name": "\\ud800"}', "invalid_encoding", "/properties/name", id="lone-surrogate"),
+]
+
+
+@pytest.mark.parametrize(("properties", "code", "field"), UNSTORABLE)
+def test_unstorable_value_in_a_batch_refuses_that_event_alone(
+    properties: str, code: str, field: str, write_keys: WriteKeys, raw_store: FakeRawEventStore, clock: FixedClock
+) -> None:
+    # Given a batch whose second event carries an unstorable property (as raw JSON text)
+    good = json.dumps({**ORDER, "messageId": "good-1"})
+    bad = json.dumps({**ORDER, "messageId": "bad-1", "properties": {}}).replace(
+        '"properties": {}', f'"properties": {properties}'
+    )
+    body = f'{{"batch": [{good}, {bad}]}}'.encode()
+
+    # When the batch is accepted
+    result = accept_partner_call(
+        call="batch", body=body, header_write_key=WRITE_KEY, write_keys=write_keys, store=raw_store, clock=clock
+    )
+
+    # Then the good event is stored and the bad one is refused by index, code and JSON pointer
+    assert result.accepted == 1
+    assert [r.as_dict() for r in result.rejected] == [
+        {"index": 1, "error": code, "message": result.rejected[0].message, "field": field}
+    ]
+    assert list(raw_store.events) == [partner_event_id(WRITE_KEY_SOURCE, "good-1")]
+
+
+@pytest.mark.parametrize(("properties", "code", "field"), UNSTORABLE)
+def test_unstorable_value_in_a_single_call_is_a_400_naming_the_field(
+    properties: str, code: str, field: str, write_keys: WriteKeys, raw_store: FakeRawEventStore, clock: FixedClock
+) -> None:
+    # Given /v1/track with an unstorable property
+    body = json.dumps({**ORDER, "properties": {}}).replace('"properties": {}', f'"properties": {properties}')
+
+    # When it is accepted
+    with pytest.raises(BadRequest) as raised:
+        accept_partner_call(
+            call="track",
+            body=body.encode(),
+            header_write_key=WRITE_KEY,
+            write_keys=write_keys,
+            store=raw_store,
+            clock=clock,
+        )
+
+    # Then nothing is stored and the answer names the field
+    assert (raised.value.code, raised.value.details) == (code, {"field": field})
+    assert raw_store.events == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        pytest.param(b'{"batch": [], "context": {"x": NaN}}', "non_finite_number", id="batch-context"),
+        pytest.param(b'{"batch": ' + b"[" * 5000 + b"]" * 5000 + b"}", "json_too_deep", id="deep"),
+    ],
+)
+def test_batch_level_problems_refuse_the_whole_body(
+    body: bytes, code: str, write_keys: WriteKeys, raw_store: FakeRawEventStore, clock: FixedClock
+) -> None:
+    # Given a batch whose shared part (applied to every event) or structure is unreadable
+    # When / Then the whole body is a 400
+    with pytest.raises(BadRequest) as raised:
+        accept_partner_call(
+            call="batch", body=body, header_write_key=WRITE_KEY, write_keys=write_keys, store=raw_store, clock=clock
+        )
+    assert raised.value.code == code

@@ -17,6 +17,7 @@ from cdp.clock import SystemClock
 from cdp.errors import BadRequest, PayloadTooLarge, StoreUnavailable
 from cdp.http import raw_body
 from cdp.imports.uploads import MAX_BODY_BYTES, PRESIGNED_SECONDS, ImportUploads, check_csv_media_type
+from cdp.json_input import loads as strict_json
 
 router = Router()  # type: ignore[no-untyped-call]
 MAX_JSON_BYTES = 4096
@@ -69,10 +70,7 @@ def create_member_import() -> Response[str]:
 
 
 def _create_presigned(body: bytes) -> Response[str]:
-    try:
-        request = json.loads(body or b"{}")
-    except ValueError as exc:
-        raise BadRequest("the body is not valid JSON", code="invalid_json") from exc
+    request = strict_json(body or b"{}")
     if not isinstance(request, dict) or request.get("upload") != "presigned":
         raise BadRequest(
             'send the CSV file as the body (Content-Type text/csv), or {"upload": "presigned"} for a presigned upload',

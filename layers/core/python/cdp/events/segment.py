@@ -17,6 +17,7 @@ from typing import Any
 
 from cdp.clock import iso_from_ms, ms_from_datetime
 from cdp.errors import BadRequest
+from cdp.json_input import check_values, loads, problems
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -50,12 +51,13 @@ def parse_request(call: str, body: bytes) -> SegmentRequest:
     """Parse the whole body. Only a body that cannot be read at all raises (400)."""
     if call not in CALL_TYPES and call not in BATCH_CALLS:
         raise BadRequest(f"unknown call {call!r}", code="unknown_call")
-    try:
-        document = json.loads(body) if body else None
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise BadRequest("body is not valid JSON", code="invalid_json") from exc
+    # Values are checked per event (validate_event) so that one bad event is refused alone;
+    # everything outside `batch` applies to all events and is checked here.
+    document = loads(body, check=False) if body else None
     if not isinstance(document, dict):
         raise BadRequest("body must be a JSON object", code="invalid_body")
+    if call in BATCH_CALLS:
+        check_values({key: value for key, value in document.items() if key != "batch"})
     write_key = document.get("writeKey")
     body_write_key = write_key if isinstance(write_key, str) and write_key else None
     if call in BATCH_CALLS:
@@ -73,6 +75,8 @@ def validate_event(
     """Return the event as stored (server fields set), or raise InvalidEvent with a reason code."""
     if not isinstance(item, dict):
         raise InvalidEvent("invalid_event", "event must be a JSON object")
+    for problem in problems(item):  # NaN, Infinity, integers past 64 bits, lone surrogates
+        raise InvalidEvent(problem.code, problem.message, problem.field)
     event = {key: value for key, value in item.items() if key not in SERVER_FIELDS}
     for key, value in shared.items():
         own = event.get(key)
