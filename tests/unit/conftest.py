@@ -25,6 +25,7 @@ from tests.unit.builders import (
     LINE_PROVIDER,
     POS_SOURCE,
     POS_WRITE_KEY,
+    SECOND_CHANNEL,
     WRITE_KEY,
     WRITE_KEY_SOURCE,
     WRITE_KEYS_SECRET_ID,
@@ -75,6 +76,7 @@ def secrets() -> FakeSecrets:
                     "providerId": LINE_PROVIDER,
                 },
                 "no-provider-oa": {"channelSecret": "f" * 32, "channelAccessToken": "t"},
+                SECOND_CHANNEL: {"channelSecret": "f" * 32, "channelAccessToken": "t", "providerId": "2009"},
             },
             WRITE_KEYS_SECRET_ID: {"keys": {WRITE_KEY: WRITE_KEY_SOURCE, POS_WRITE_KEY: POS_SOURCE}},
         }
