@@ -21,6 +21,7 @@ from cdp.events.raw import RawEvent
 from cdp.identity.account_link import LinkNonce
 from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import MergeLedger, TimelineEntry
+from cdp.ingestion.rejections import MAX_RECORDED_PER_REQUEST, IngestRejection
 from cdp.profiles.model import Profile
 from cdp.profiles.processor import CommitOutcome
 from cdp.segments.store import Membership, MembershipChange, SegmentDefinition, SizeSample
@@ -93,6 +94,22 @@ class FakeSecrets:
             return json.loads(self.get_text(secret_id))
         except ValueError as exc:
             raise StoreUnavailable(f"secret {secret_id} is not valid JSON") from exc
+
+
+class FakeRejectionLog:
+    """RejectionLog: kept in memory, newest first on read; `fail` makes record raise like the adapter."""
+
+    def __init__(self) -> None:
+        self.records: list[IngestRejection] = []
+        self.fail = False
+
+    def record(self, rejections: Sequence[IngestRejection]) -> None:
+        if self.fail:
+            raise StoreUnavailable("recording ingest rejections failed: ProvisionedThroughputExceededException")
+        self.records.extend(rejections[:MAX_RECORDED_PER_REQUEST])
+
+    def recent(self, *, now_ms: int, limit: int) -> list[IngestRejection]:
+        return sorted(self.records, key=lambda r: r.received_at, reverse=True)[:limit]
 
 
 class FakePublisher:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from cdp.admin import analytics, identity, line, links, profiles, segment_exports, segments, tags
+from cdp.admin import analytics, identity, ingest_rejections, line, links, profiles, segment_exports, segments, tags
 from cdp.admin import imports as member_imports
 from cdp.admin.context import admin_auth_middleware
 from cdp.errors import CdpError
@@ -28,6 +28,7 @@ app.include_router(segments.router)
 app.include_router(segment_exports.router)
 app.include_router(tags.router)
 app.include_router(links.router)
+app.include_router(ingest_rejections.router)
 
 
 @app.exception_handler(CdpError)

@@ -17,7 +17,14 @@ from cdp.identity.identifiers import IdentifierNormalizer
 from cdp.ingestion.channels import LineChannels, WriteKeys
 from cdp.profiles.processor import EventProcessor
 
-from tests.fakes import FakeProfileStore, FakePublisher, FakeRawEventStore, FakeSecrets, FixedClock
+from tests.fakes import (
+    FakeProfileStore,
+    FakePublisher,
+    FakeRawEventStore,
+    FakeRejectionLog,
+    FakeSecrets,
+    FixedClock,
+)
 from tests.fixtures.line_events import CHANNEL_SECRET
 from tests.unit.builders import (
     LINE_CHANNEL,
@@ -63,6 +70,11 @@ def publisher() -> FakePublisher:
 @pytest.fixture
 def profile_store() -> FakeProfileStore:
     return FakeProfileStore()
+
+
+@pytest.fixture
+def rejection_log() -> FakeRejectionLog:
+    return FakeRejectionLog()
 
 
 @pytest.fixture
