@@ -6,7 +6,7 @@ import json
 
 import pytest
 from cdp.errors import BadRequest
-from cdp.json_input import MAX_JSON_DEPTH, loads, nesting_depth, pointer
+from cdp.json_input import MAX_JSON_DEPTH, loads, nesting_depth, parse, pointer, problems
 
 
 @pytest.mark.parametrize(
@@ -55,17 +55,21 @@ def test_10000_levels_are_refused_before_any_recursion() -> None:
 
 
 def test_depth_limit_is_exact_and_brackets_in_strings_do_not_count() -> None:
-    # Given nesting at the limit, one over, and brackets inside strings (with escaped quotes)
+    # Given nesting at the limit, one over, 900 levels (under Python's own recursion guard), and
+    # brackets inside strings
     at_limit = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
-    over = "[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1)
+    over = '{"a":' + "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH + "}"
     in_strings = json.dumps({"s": "[[[[{{{{" * 100, "t": 'x\\"[[[['})
 
     # When / Then
     assert loads(at_limit) is not None
-    with pytest.raises(BadRequest, match="limit"):
-        loads(over)
-    assert nesting_depth(in_strings) == 1
-    assert loads(in_strings)["s"].startswith("[[[[")
+    for body in (over, "[" * 900 + "]" * 900):
+        with pytest.raises(BadRequest) as raised:
+            loads(body)
+        assert raised.value.code == "json_too_deep"
+    assert nesting_depth(json.loads(in_strings)) == 1
+    assert nesting_depth(json.loads(at_limit)) == MAX_JSON_DEPTH
+    assert nesting_depth(7) == 0
 
 
 @pytest.mark.parametrize("body", [b"{", b"\xff\xfe", b'{"a": 1,}', b"[1 2]"], ids=repr)
@@ -75,12 +79,23 @@ def test_invalid_json_is_invalid_json(body: bytes) -> None:
     assert raised.value.code == "invalid_json"
 
 
-def test_check_false_leaves_values_to_the_caller() -> None:
-    # Given a batch whose second event holds NaN
-    document = loads(b'{"batch": [{"a": 1}, {"a": NaN}]}', check=False)
+def test_parse_leaves_values_to_the_caller_and_says_when_to_look() -> None:
+    # Given a batch whose second event holds NaN, and one whose text cannot hold a bad value
+    suspect = parse(b'{"batch": [{"a": 1}, {"a": NaN}]}')
+    clean = parse('{"batch": [{"a": 1, "b": "新品", "c": 1.5e10}]}'.encode())
 
-    # When / Then the document is read, and the caller refuses only that event
-    assert document["batch"][0] == {"a": 1}
+    # When / Then the first is read and flagged, and the caller can refuse only that event
+    assert suspect.suspect and not clean.suspect
+    assert [next(problems(event), None) is None for event in suspect.document["batch"]] == [True, False]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": NaN}', '{"a": -Infinity}', '{"a": "\\udc00"}', '{"a": 12345678901234567890}', '{"a": 1e400}'],
+)
+def test_every_unstorable_value_makes_the_text_suspect(text: str) -> None:
+    # The fast path may only skip the walk when none of these can be in the document
+    assert parse(text).suspect
 
 
 def test_pointer_escapes_rfc6901() -> None:

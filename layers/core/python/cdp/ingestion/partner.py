@@ -83,7 +83,13 @@ def accept_partner_call(
     seen: set[str] = set()
     for index, item in enumerate(request.items):
         try:
-            event = validate_event(item, single_call=request.single_call, shared=request.shared, received_at_ms=now_ms)
+            event = validate_event(
+                item,
+                single_call=request.single_call,
+                shared=request.shared,
+                received_at_ms=now_ms,
+                walk_values=request.suspect,
+            )
         except InvalidEvent as exc:
             described = describe(
                 item,
