@@ -21,6 +21,7 @@ from cdp.events.raw import RawEvent
 from cdp.identity.account_link import LinkNonce
 from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import MergeLedger, TimelineEntry
+from cdp.ingestion.rejections import MAX_RECORDED_PER_REQUEST, IngestRejection
 from cdp.profiles.model import Profile
 from cdp.profiles.processor import CommitOutcome
 from cdp.segments.store import Membership, MembershipChange, SegmentDefinition, SizeSample
@@ -59,24 +60,56 @@ class FakeRawEventStore:
 
 
 class FakeSecrets:
-    """SecretSource: values are JSON-able objects or raw strings; an unknown id fails like the adapter."""
+    """SecretSource: values are JSON-able objects or raw strings; an unknown id fails like the adapter.
 
-    def __init__(self, values: dict[str, Any] | None = None) -> None:
+    With `caching=True` it keeps the first value read per id until `refresh`, like the adapter's
+    TTL cache, so a value changed in `values` stays unseen until then.
+    """
+
+    def __init__(self, values: dict[str, Any] | None = None, *, caching: bool = False) -> None:
         self.values: dict[str, Any] = dict(values or {})
         self.reads: list[str] = []
+        self.refreshes: list[str] = []
+        self._caching = caching
+        self._cache: dict[str, str] = {}
 
     def get_text(self, secret_id: str) -> str:
         self.reads.append(secret_id)
+        if self._caching and secret_id in self._cache:
+            return self._cache[secret_id]
         if secret_id not in self.values:
             raise StoreUnavailable(f"secret {secret_id} not found")
         value = self.values[secret_id]
-        return value if isinstance(value, str) else json.dumps(value)
+        text = value if isinstance(value, str) else json.dumps(value)
+        if self._caching:
+            self._cache[secret_id] = text
+        return text
+
+    def refresh(self, secret_id: str) -> None:
+        self.refreshes.append(secret_id)
+        self._cache.pop(secret_id, None)
 
     def get_json(self, secret_id: str) -> Any:
         try:
             return json.loads(self.get_text(secret_id))
         except ValueError as exc:
             raise StoreUnavailable(f"secret {secret_id} is not valid JSON") from exc
+
+
+class FakeRejectionLog:
+    """RejectionLog: kept in memory, newest first on read; `fail` makes record raise like the adapter."""
+
+    def __init__(self) -> None:
+        self.records: list[IngestRejection] = []
+        self.fail = False
+
+    def record(self, rejections: Sequence[IngestRejection]) -> None:
+        if self.fail:
+            raise StoreUnavailable("recording ingest rejections failed: ProvisionedThroughputExceededException")
+        self.records.extend(rejections[:MAX_RECORDED_PER_REQUEST])
+
+    def recent(self, *, now_ms: int, limit: int) -> list[IngestRejection]:
+        return sorted(self.records, key=lambda r: r.received_at, reverse=True)[:limit]
 
 
 class FakePublisher:

@@ -6,14 +6,17 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from cdp.admin import analytics, identity, line, links, profiles, segment_exports, segments, tags
+from cdp.admin import analytics, identity, ingest_rejections, line, links, profiles, segment_exports, segments, tags
 from cdp.admin import imports as member_imports
 from cdp.admin.context import admin_auth_middleware
 from cdp.errors import CdpError
 from cdp.http import error_body
+from cdp.json_input import loads as strict_json
 from cdp.observability import logger
 
-app = APIGatewayRestResolver()
+# Every route's `json_body` goes through the one strict reader: NaN/Infinity, integers past 64
+# bits, lone surrogates and deep nesting answer 400 with a code and the field's JSON pointer.
+app = APIGatewayRestResolver(json_body_deserializer=strict_json)
 app.use(middlewares=[admin_auth_middleware])
 # Before profiles: its static /profiles/search must win over /profiles/<profile_id>.
 app.include_router(analytics.router)
@@ -25,6 +28,7 @@ app.include_router(segments.router)
 app.include_router(segment_exports.router)
 app.include_router(tags.router)
 app.include_router(links.router)
+app.include_router(ingest_rejections.router)
 
 
 @app.exception_handler(CdpError)

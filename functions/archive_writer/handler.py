@@ -1,5 +1,6 @@
 """The core table's stream -> the Parquet archive (cdp.archive): one profile file and one event
-file per stream batch, named after the batch so a redelivery overwrites instead of duplicating."""
+file per stream batch, named after the batch so a redelivery overwrites instead of duplicating.
+Records the archive cannot encode are quarantined with their reason (cdp.archive.writer)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from typing import Any
 
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.archive_stream import archive_batch
-from cdp.adapters.s3_archive import EVENTS, PROFILES, S3Archive
-from cdp.archive.duck import write_parquet
-from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS
+from cdp.adapters.s3_archive import S3Archive
+from cdp.archive.writer import write_batch
 from cdp.observability import logger
 from cdp.settings import ArchiveWriterSettings
 
@@ -26,12 +26,10 @@ def archive() -> S3Archive:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     batch = archive_batch(event.get("Records") or [])
-    written: dict[str, Any] = {"profiles": len(batch.profiles), "events": len(batch.events), "keys": []}
     with tempfile.TemporaryDirectory() as folder:
-        for kind, rows, columns in ((PROFILES, batch.profiles, PROFILE_COLUMNS), (EVENTS, batch.events, EVENT_COLUMNS)):
-            if rows:
-                path = Path(folder) / f"{kind}.parquet"
-                write_parquet(rows, columns, path)
-                written["keys"].append(archive().put(kind, batch.day, batch.name, path))
-    logger.info("archived", extra=written)
+        written = write_batch(batch, archive(), Path(folder))
+    if "quarantined" in written:
+        logger.error("archive records quarantined", extra=written)
+    else:
+        logger.info("archived", extra=written)
     return written

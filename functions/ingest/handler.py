@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from cdp.adapters.aws import client
+from cdp.adapters.dynamodb.ingest_rejections import DynamoIngestRejections
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.secrets import CachedSecrets
 from cdp.clock import SystemClock
@@ -14,23 +16,30 @@ from cdp.events.segment import MAX_BATCH_BYTES
 from cdp.http import error_response, header, json_response, raw_body
 from cdp.ingestion.channels import WriteKeys, write_key_from_basic_auth
 from cdp.ingestion.partner import accept_partner_call
-from cdp.observability import logger
+from cdp.observability import INGEST_REJECTED, logger, metrics
 from cdp.settings import PartnerIngestSettings
 
 
 @functools.cache
-def build() -> tuple[WriteKeys, DynamoRawEventStore]:
+def build() -> tuple[WriteKeys, DynamoRawEventStore, DynamoIngestRejections | None]:
     settings = PartnerIngestSettings.from_env()
     secrets = CachedSecrets(client("secretsmanager"), settings.secrets_cache_seconds)
     store = DynamoRawEventStore(client("dynamodb"), settings.raw_events_table, settings.raw_event_ttl_days * 86400)
-    return WriteKeys(secrets, settings.write_keys_secret_id), store
+    rejections = DynamoIngestRejections(client("dynamodb"), settings.core_table) if settings.core_table else None
+    return WriteKeys(secrets, settings.write_keys_secret_id), store, rejections
+
+
+def count_rejected(events: int) -> None:
+    """One EMF line for the invocation's rejected events (nothing written when there are none)."""
+    metrics.add_metric(name=INGEST_REJECTED, unit=MetricUnit.Count, value=events)
+    metrics.flush_metrics()
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     call = str(event.get("path") or event.get("resource") or "").rstrip("/").rsplit("/", 1)[-1]
     try:
-        write_keys, store = build()
+        write_keys, store, rejections = build()
         result = accept_partner_call(
             call=call,
             body=raw_body(event, max_bytes=MAX_BATCH_BYTES),
@@ -38,9 +47,12 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             write_keys=write_keys,
             store=store,
             clock=SystemClock(),
+            rejections=rejections,
         )
     except CdpError as error:
         logger.warning("ingest refused", extra={"call": call, "error": error.code, "status": error.status})
+        if 400 <= error.status < 500 and error.status != 401:
+            count_rejected(1)
         return error_response(error)
     except Exception:  # answer 5xx with a body: LINE and the SDKs retry, and nothing was half-acknowledged
         logger.exception("ingest failed")
@@ -55,4 +67,18 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "rejected": len(result.rejected),
         },
     )
+    for rejection in result.recorded:  # the reason and how to find the event; no event content
+        logger.warning(
+            "ingest event refused",
+            extra={
+                "call": call,
+                "source": result.source,
+                "index": rejection.index,
+                "error": rejection.error,
+                "field": rejection.field,
+                "message_id": rejection.message_id,
+            },
+        )
+    if result.rejected:
+        count_rejected(len(result.rejected))
     return json_response(200, result.as_dict())

@@ -23,7 +23,7 @@ def build() -> tuple[LineChannels, DynamoRawEventStore]:
     settings = LineWebhookSettings.from_env()
     secrets = CachedSecrets(client("secretsmanager"), settings.secrets_cache_seconds)
     store = DynamoRawEventStore(client("dynamodb"), settings.raw_events_table, settings.raw_event_ttl_days * 86400)
-    return LineChannels(secrets, settings.line_channels_secret_id), store
+    return LineChannels(secrets, settings.line_channels_secret_id, SystemClock()), store
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -54,7 +54,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "rejected": len(result.rejected),
         },
     )
-    if result.rejected:
+    rejected = [
+        {"index": r.index, "error": r.reason, "message": r.message, **({"field": r.field} if r.field else {})}
+        for r in result.rejected
+    ]
+    for r in result.rejected:  # reasons and positions only: no event content in logs
+        logger.warning(
+            "webhook event refused", extra={"channel": channel, "index": r.index, "error": r.reason, "field": r.field}
+        )
+    if any(not r.conformant for r in result.rejected):
         # Good events are stored; the malformed ones are named so the problem is visible.
         return json_response(
             400,
@@ -62,7 +70,12 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "error": "invalid_events",
                 "message": "some events were malformed; the others were stored",
                 "stored": result.stored,
-                "rejected": [{"index": r.index, "error": r.reason, "message": r.message} for r in result.rejected],
+                "rejected": rejected,
             },
         )
-    return json_response(200, {"stored": result.stored, "duplicates": result.duplicates})
+    body: dict[str, Any] = {"stored": result.stored, "duplicates": result.duplicates}
+    if rejected:
+        # Valid LINE events that cannot be kept (too large): a redelivery would be refused the same
+        # way, so LINE is told the delivery arrived; the refusal is in the log and in the answer.
+        body["rejected"] = rejected
+    return json_response(200, body)

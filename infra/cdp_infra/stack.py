@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from cdp import settings
 from cdp.adapters.dynamodb.identity_rules import PK_PREFIX as RULES_PK_PREFIX
+from cdp.adapters.dynamodb.ingest_rejections import PK_PREFIX as INGEST_REJECTIONS_PK_PREFIX
 from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
 from constructs import Construct
 
@@ -198,10 +199,16 @@ class CdpStack(Stack):
             description="Segment/RudderStack-compatible HTTP ingestion for web, POS, CRM and apps",
             memory_size=512,
             timeout=Duration.seconds(15),
-            environment={**raw_ingest_env, settings.ENV_WRITE_KEYS_SECRET: secrets.write_keys.secret_arn},
+            environment={
+                **raw_ingest_env,
+                settings.ENV_WRITE_KEYS_SECRET: secrets.write_keys.secret_arn,
+                settings.ENV_CORE_TABLE: tables.core.table_name,
+            },
         )
         tables.raw_events.grant(ingest, "dynamodb:PutItem")
         secrets.write_keys.grant_read(ingest)
+        # Rejected events are recorded for GET /admin/v1/ingest/rejections: those items only.
+        grant_core_writes(ingest, tables.core, ["dynamodb:BatchWriteItem"], [INGEST_REJECTIONS_PK_PREFIX])
 
         admin_api = factory.create(
             scope,

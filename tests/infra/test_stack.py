@@ -406,10 +406,24 @@ def test_raw_writers_can_only_put_raw_events_and_read_their_secret(synth: Any, n
     t = synth.template
     statements = _statements(t, name)
     dynamodb = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
-    assert dynamodb == [
-        {"Action": "dynamodb:PutItem", "Effect": "Allow", "Resource": _arn(_output_ref(t, "RawEventsTableName"))}
-    ]
-    dumped = json.dumps(statements)
+    raw_events = {
+        "Action": "dynamodb:PutItem",
+        "Effect": "Allow",
+        "Resource": _arn(_output_ref(t, "RawEventsTableName")),
+    }
+    if name == INGEST:  # and its rejections, for GET /admin/v1/ingest/rejections: those items only
+        assert dynamodb == [
+            raw_events,
+            {
+                "Action": "dynamodb:BatchWriteItem",
+                "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["INGEST_REJECTIONS#*"]}},
+                "Effect": "Allow",
+                "Resource": _arn(_output_ref(t, "CoreTableName")),
+            },
+        ]
+    else:
+        assert dynamodb == [raw_events]
+    dumped = json.dumps([s for s in statements if s not in dynamodb])
     for other in ("CoreTableName", "IdempotencyTableName", "EventBusName", "AdminTokenSecretArn"):
         assert _output_ref(t, other) not in dumped, f"{name} can reach {other}"
     secrets = [s for s in statements if any(a.startswith("secretsmanager:") for a in _actions(s))]

@@ -122,3 +122,30 @@ def test_the_timeline_pages_newest_first(stack: Stack, profiles: DynamoProfileSt
     third, end = profiles.timeline_before("amy", limit=2, before=cursor)
     ids = [e["eventId"] for e in first + second + third]
     assert sorted(ids) == [f"e{n}" for n in range(5)] and len(set(ids)) == 5 and end is None
+
+
+def test_a_record_the_archive_cannot_encode_is_quarantined_and_its_batch_lands(
+    stack: Stack, profiles: DynamoProfileStore, tmp_path: Path
+) -> None:
+    # Given a profile whose traits hold an integer past 64 bits (stored before the edge refused them)
+    fold(profiles, "amy", "e1", traits={"city": "Taipei", "points": 2**64})
+    fold(profiles, "ben", "e2", traits={"city": "Tainan"})
+    records = _core_stream_records(stack)
+
+    # When the stream batch reaches the writer
+    written = stack.invoke("archive_writer", {"Records": records})
+
+    # Then only amy's profile change is set aside, with its reason; everyone else lands
+    assert written["quarantined"] == {"profiles": 1}
+    bucket = stack.env("archive_writer", ENV_ARCHIVE_BUCKET)
+    s3 = stack.client("s3")
+    (quarantine_key,) = [key for key in written["keys"] if key.startswith("archive/quarantine/profiles/")]
+    (line,) = s3.get_object(Bucket=bucket, Key=quarantine_key)["Body"].read().splitlines()
+    assert b"64-bit" in line and b'"profile_id": "amy"' in line and b"18446744073709551616" in line
+    archive = S3Archive(s3, bucket, tmp_path)
+    files, _ = archive.fetch()
+    db = open_archive(files, NOW)
+    assert db.execute("SELECT profile_id FROM profiles ORDER BY 1").fetchall() == [("ben",)]
+    assert db.execute("SELECT event_id FROM events ORDER BY 1").fetchall() == [("e1",), ("e2",)]
+    # a redelivery writes the same files, the quarantine included
+    assert stack.invoke("archive_writer", {"Records": records})["keys"] == written["keys"]

@@ -12,7 +12,7 @@ from cdp.adapters.dynamodb.raw_events import raw_event_from_item
 from cdp.events.raw import partner_event_id
 
 from infra.local.config import LOCAL_WRITE_KEY_SOURCE
-from tests.integration.conftest import WRITE_KEY, Stack, api_event, response_json
+from tests.integration.conftest import ADMIN_TOKEN, WRITE_KEY, Stack, api_event, response_json
 
 SOURCE = LOCAL_WRITE_KEY_SOURCE  # the source the stack's write key maps to
 
@@ -217,3 +217,92 @@ def test_an_sdk_retry_without_message_id_is_stored_once(stack: Stack) -> None:
         call(stack, "/v1/batch", {"batch": [event], "sentAt": sent_at}, authorization=basic(WRITE_KEY))
 
     assert len(stored_ids(stack)) == 1
+
+
+# values no store can keep, and the rejections log ---------------------------------------------------
+def test_nan_infinity_and_a_2_64_trait_are_refused_per_event_and_listed_for_the_admin(stack: Stack) -> None:
+    good = json.dumps(track("ok-1"))
+    body = (
+        '{"batch": ['
+        + good
+        + ',{"type":"identify","userId":"M-1","messageId":"bad-1","traits":{"points":18446744073709551616}}'
+        + ',{"type":"track","event":"Order Completed","userId":"M-1","messageId":"bad-2","properties":{"revenue":NaN}}'
+        + ',{"type":"identify","userId":"M-1","messageId":"bad-3","traits":{"age":Infinity,"email":"amy@example.com"}}'
+        + "]}"
+    ).encode()
+
+    response = call(stack, "/v1/batch", None, authorization=basic(WRITE_KEY), raw=body)
+
+    assert response["statusCode"] == 200, response
+    payload = response_json(response)
+    assert payload["accepted"] == 1
+    assert [(r["index"], r["error"], r["field"]) for r in payload["rejected"]] == [
+        (1, "integer_out_of_range", "/traits/points"),
+        (2, "non_finite_number", "/properties/revenue"),
+        (3, "non_finite_number", "/traits/age"),
+    ]
+    assert set(stack.raw_items()) == {partner_event_id(SOURCE, "ok-1")}
+
+    listed = stack.invoke(
+        "admin_api",
+        api_event(
+            "GET",
+            "/admin/v1/ingest/rejections",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            query={"limit": "2"},
+        ),
+    )
+    assert listed["statusCode"] == 200, listed
+    document = response_json(listed)
+    assert document["retention_days"] == 7
+    rejections = document["rejections"]
+    assert [(r["message_id"], r["error"], r["field"], r["source"]) for r in rejections] == [
+        ("bad-3", "non_finite_number", "/traits/age", SOURCE),
+        ("bad-2", "non_finite_number", "/properties/revenue", SOURCE),
+    ]  # newest first (index breaks the tie within one request)
+    assert rejections[1]["event"] == "Order Completed" and rejections[1]["type"] == "track"
+    assert "amy@example.com" not in listed["body"]
+
+
+def test_the_rejections_route_refuses_a_bad_limit(stack: Stack) -> None:
+    response = stack.invoke(
+        "admin_api",
+        api_event(
+            "GET",
+            "/admin/v1/ingest/rejections",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            query={"limit": "0"},
+        ),
+    )
+    assert (response["statusCode"], response_json(response)["error"]) == (400, "invalid_limit")
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        pytest.param(
+            b'{"userId":"M-1","event":"x","properties":{"name":"\\ud800"}}', "invalid_encoding", id="surrogate"
+        ),
+        pytest.param(
+            b'{"userId":"M-1","event":"x","properties":' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+            "json_too_deep",
+            id="deep",
+        ),
+    ],
+)
+def test_a_single_call_with_a_lone_surrogate_or_deep_nesting_is_400(stack: Stack, raw: bytes, code: str) -> None:
+    response = call(stack, "/v1/track", None, authorization=basic(WRITE_KEY), raw=raw)
+    assert (response["statusCode"], response_json(response)["error"]) == (400, code)
+
+
+def test_rejected_events_are_counted_as_an_emf_metric(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = {"batch": [track("ok-m1"), {"type": "track", "userId": "M-1", "messageId": "no-name"}]}
+    capsys.readouterr()
+
+    response = call(stack, "/v1/batch", batch, authorization=basic(WRITE_KEY))
+
+    assert response["statusCode"] == 200
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    (metric,) = [m for m in emf if "IngestRejected" in m]
+    assert metric["IngestRejected"] == [1.0] or metric["IngestRejected"] == 1.0
+    assert metric["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LineCdp"

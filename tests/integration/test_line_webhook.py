@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from cdp.adapters.dynamodb.raw_events import raw_event_from_item
@@ -181,3 +182,43 @@ def test_a_body_sent_without_base64_is_accepted_too(stack: Stack) -> None:
 
     assert response["statusCode"] == 200, response
     assert set(stack.raw_items()) == {pk(event)}
+
+
+def test_an_event_too_large_to_store_is_refused_alone_and_the_delivery_answers_200(stack: Stack) -> None:
+    # One signed event over the raw-event item limit used to answer 503 on every redelivery.
+    good = line_events.follow()
+    huge = line_events.text_message("大" * 200_000)  # 600 KB of UTF-8: over DynamoDB's 400 KB item limit
+    body, signature = signed_delivery(CHANNEL_SECRET, [good, huge])
+
+    response = deliver(stack, body, signature)
+
+    assert response["statusCode"] == 200, response
+    payload = response_json(response)
+    assert payload["stored"] == 1
+    assert [(r["index"], r["error"]) for r in payload["rejected"]] == [(1, "event_too_large")]
+    assert set(stack.raw_items()) == {pk(good)}
+
+
+def test_a_lone_surrogate_in_a_signed_event_is_400_naming_the_field(stack: Stack) -> None:
+    good = line_events.follow()
+    bad = line_events.text_message("x")
+    body = json.dumps({"destination": line_events.BOT_USER_ID, "events": [good, bad]}).replace('"x"', '"\\ud800"')
+    encoded = body.encode()
+
+    response = deliver(stack, encoded, line_events.sign(CHANNEL_SECRET, encoded))
+
+    assert response["statusCode"] == 400
+    payload = response_json(response)
+    assert payload["rejected"][0]["error"] == "invalid_encoding"
+    assert payload["rejected"][0]["field"] == "/events/1/message/text"
+    assert set(stack.raw_items()) == {pk(good)}
+
+
+def test_deep_nesting_and_nan_in_the_envelope_are_400(stack: Stack) -> None:
+    for raw, code in (
+        (b'{"destination": "U1", "events": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "json_too_deep"),
+        (b'{"destination": NaN, "events": []}', "non_finite_number"),
+    ):
+        response = deliver(stack, raw, line_events.sign(CHANNEL_SECRET, raw))
+        assert response["statusCode"] == 400, response
+        assert response_json(response)["error"] == code

@@ -290,3 +290,39 @@ def test_lines_link_preview_fetch_is_redirected_but_not_a_click(links_stack: Sta
     assert preview["statusCode"] == 302 and preview["headers"]["Location"].startswith("https://shop.example.com/new")
     assert raw_clicks(links_stack) == []
     assert clicks_of(links_stack, "pushed-1") == {"total": 0, "known": 0, "anonymous": 0}
+
+
+@pytest.mark.parametrize(
+    ("destination", "location"),
+    [
+        pytest.param("https://shop.example.com/新品", "https://shop.example.com/%E6%96%B0%E5%93%81", id="cjk"),
+        pytest.param(
+            "https://ร้านค้า.ไทย/สินค้า",
+            "https://xn--42c5b3a1dc8kd.xn--o3cw4h/%E0%B8%AA%E0%B8%B4%E0%B8%99%E0%B8%84%E0%B9%89%E0%B8%B2",
+            id="thai",
+        ),
+    ],
+)
+def test_a_non_ascii_destination_is_stored_as_a_uri_and_redirects_with_an_ascii_location(
+    links_stack: Stack, destination: str, location: str
+) -> None:
+    created = create(links_stack, url=destination)
+    assert created["url"] == location
+
+    response = click(links_stack, created["code"])
+
+    assert response["statusCode"] == 302
+    sent = urlsplit(response["headers"]["Location"])
+    assert response["headers"]["Location"].isascii()
+    assert f"{sent.scheme}://{sent.netloc}{sent.path}" == location
+
+
+def test_a_link_stored_before_uri_form_still_redirects_with_an_ascii_location(links_stack: Stack) -> None:
+    # A destination written before links were kept in URI form (straight into the store)
+    store = DynamoLinkStore(client("dynamodb"), links_stack.core_table)
+    store.create(Link(code="old-iri", url="https://shop.example.com/新品", src="poster", created_at=iso_from_ms(0)))
+
+    response = click(links_stack, "old-iri")
+
+    assert response["statusCode"] == 302
+    assert response["headers"]["Location"].startswith("https://shop.example.com/%E6%96%B0%E5%93%81?cdp_aid=")

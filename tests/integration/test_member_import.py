@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 import requests
+from botocore.awsrequest import AWSResponse
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.imports import DynamoImportStore
 from cdp.adapters.lambda_invoke import LambdaImportStarter
 from cdp.admin.context import admin_context
 from cdp.events.raw import partner_event_id
 from cdp.imports.model import ChunkCommit, ScanCheckpoint
+from cdp.imports.uploads import MAX_BODY_BYTES, MAX_INLINE_BODY_BYTES
 from cdp.settings import ENV_MEMBER_IMPORT_FUNCTION
 
 from infra.local.lambda_runtime import LambdaContext
@@ -297,6 +299,26 @@ def test_a_body_too_big_to_hold_is_refused_with_a_pointer_to_the_presigned_uploa
     assert started.calls == []
 
 
+def test_an_inline_body_over_what_lambda_accepts_is_413_with_a_pointer_to_the_presigned_upload(
+    stack: Stack, started: StartCalls
+) -> None:
+    # Under the 25 MB decompressed limit, but over what a 6 MB Lambda request holds once base64-encoded
+    rows = (MAX_INLINE_BODY_BYTES // 12) + 1
+    body = b"member_id\n" + b"".join(b"M%010d\n" % row for row in range(rows))
+    assert MAX_INLINE_BODY_BYTES < len(body) < MAX_BODY_BYTES
+
+    response = upload(stack, body)
+
+    assert response["statusCode"] == 413, response
+    error = response_json(response)
+    assert error["error"] == "inline_upload_too_large"
+    assert '{"upload": "presigned"}' in error["message"]
+    assert error["details"]["limit_bytes"] == MAX_INLINE_BODY_BYTES
+    assert started.calls == []
+    # the limit is what fits in Lambda's 6 MB request once base64-encoded, with room for headers
+    assert (MAX_INLINE_BODY_BYTES + 2) // 3 * 4 + 64 * 1024 <= 6 * 1024 * 1024
+
+
 def test_the_two_step_presigned_upload(stack: Stack, started: StartCalls) -> None:
     response = admin(
         stack,
@@ -428,3 +450,41 @@ def test_a_plain_text_body_is_read_too(stack: Stack, started: StartCalls) -> Non
     plain = stack.invoke("admin_api", event)
     assert plain["statusCode"] == 202, plain
     assert response_json(plain)["rows_total"] == 5
+
+
+def test_a_missing_upload_answered_403_as_s3_does_without_list_bucket_is_409_not_503(
+    stack: Stack, started: StartCalls
+) -> None:
+    # In AWS the admin function has s3:GetObject on uploads but no s3:ListBucket: S3 then answers a
+    # HeadObject of a key that does not exist with 403 (moto answers 404; make it answer like S3).
+    class _Empty:
+        def stream(self) -> Iterator[bytes]:
+            yield b""
+
+    def forbidden(request: Any, **_: Any) -> AWSResponse:
+        return AWSResponse(request.url, 403, {"x-amz-request-id": "R1"}, _Empty())
+
+    response = admin(
+        stack,
+        "POST",
+        "/admin/v1/imports/members",
+        resource="/admin/v1/imports/members",
+        body=json.dumps({"upload": "presigned"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    created = response_json(response)
+    events = client("s3").meta.events
+    events.register("before-send.s3.HeadObject", forbidden)
+    try:
+        early = admin(
+            stack,
+            "POST",
+            created["start_url"],
+            resource="/admin/v1/imports/{id}/start",
+            path_parameters={"id": created["import_id"]},
+        )
+    finally:
+        events.unregister("before-send.s3.HeadObject", forbidden)
+
+    assert (early["statusCode"], response_json(early)["error"]) == (409, "upload_missing")
+    assert started.calls == []

@@ -15,6 +15,7 @@ from tests.fixtures.line_events import BOT_USER_ID
 LINE_CHANNELS_SECRET_ID = "cdp/line-channels"
 WRITE_KEYS_SECRET_ID = "cdp/write-keys"
 LINE_CHANNEL = "main-oa"
+SECOND_CHANNEL = "store-oa"  # a second channel with its own provider
 LINE_PROVIDER = "2001234567"
 WRITE_KEY = "wk_live_5f2c9a1e7b3d4c8a"
 WRITE_KEY_SOURCE = "web-shop"

@@ -17,7 +17,14 @@ from cdp.identity.identifiers import IdentifierNormalizer
 from cdp.ingestion.channels import LineChannels, WriteKeys
 from cdp.profiles.processor import EventProcessor
 
-from tests.fakes import FakeProfileStore, FakePublisher, FakeRawEventStore, FakeSecrets, FixedClock
+from tests.fakes import (
+    FakeProfileStore,
+    FakePublisher,
+    FakeRawEventStore,
+    FakeRejectionLog,
+    FakeSecrets,
+    FixedClock,
+)
 from tests.fixtures.line_events import CHANNEL_SECRET
 from tests.unit.builders import (
     LINE_CHANNEL,
@@ -25,6 +32,7 @@ from tests.unit.builders import (
     LINE_PROVIDER,
     POS_SOURCE,
     POS_WRITE_KEY,
+    SECOND_CHANNEL,
     WRITE_KEY,
     WRITE_KEY_SOURCE,
     WRITE_KEYS_SECRET_ID,
@@ -65,6 +73,11 @@ def profile_store() -> FakeProfileStore:
 
 
 @pytest.fixture
+def rejection_log() -> FakeRejectionLog:
+    return FakeRejectionLog()
+
+
+@pytest.fixture
 def secrets() -> FakeSecrets:
     return FakeSecrets(
         {
@@ -75,6 +88,7 @@ def secrets() -> FakeSecrets:
                     "providerId": LINE_PROVIDER,
                 },
                 "no-provider-oa": {"channelSecret": "f" * 32, "channelAccessToken": "t"},
+                SECOND_CHANNEL: {"channelSecret": "f" * 32, "channelAccessToken": "t", "providerId": "2009"},
             },
             WRITE_KEYS_SECRET_ID: {"keys": {WRITE_KEY: WRITE_KEY_SOURCE, POS_WRITE_KEY: POS_SOURCE}},
         }

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from cdp.errors import StoreUnavailable
-from cdp.ingestion.channels import LineChannels, WriteKeys, write_key_from_basic_auth
+from cdp.ingestion.channels import ChannelMisconfigured, LineChannels, WriteKeys, write_key_from_basic_auth
 
 from tests.fixtures.line_events import CHANNEL_SECRET
 from tests.unit.builders import LINE_CHANNEL, LINE_CHANNELS_SECRET_ID, LINE_PROVIDER, WRITE_KEYS_SECRET_ID
@@ -138,13 +138,42 @@ def test_unusable_line_channel_is_not_found(document: Any, make_secrets: type[Fa
     assert channels.find(LINE_CHANNEL) is None
 
 
+@pytest.mark.parametrize("provider", [None, "", "  ", True, {"id": "2001"}], ids=repr)
+def test_channel_without_a_provider_id_is_refused_not_guessed(provider: Any, make_secrets: type[FakeSecrets]) -> None:
+    # Given a channel entry with a secret but no usable `providerId`
+    entry: dict[str, Any] = {"channelSecret": "s1", "channelAccessToken": "t"}
+    if provider is not None:
+        entry["providerId"] = provider
+    channels = LineChannels(make_secrets({LINE_CHANNELS_SECRET_ID: {LINE_CHANNEL: entry}}), LINE_CHANNELS_SECRET_ID)
+
+    # When it is looked up
+    with pytest.raises(ChannelMisconfigured) as raised:
+        channels.find(LINE_CHANNEL)
+
+    # Then the refusal names the channel and the missing setting (the channel name is not a provider)
+    assert raised.value.code == "line_channel_misconfigured"
+    assert raised.value.details == {"channel": LINE_CHANNEL, "missing": "providerId"}
+    assert "providerId" in raised.value.message
+
+
+def test_numeric_provider_id_is_read_as_text(make_secrets: type[FakeSecrets]) -> None:
+    # Given a provider id written as a JSON number
+    document = {LINE_CHANNEL: {"channelSecret": "s1", "providerId": 2001234567}}
+    channels = LineChannels(make_secrets({LINE_CHANNELS_SECRET_ID: document}), LINE_CHANNELS_SECRET_ID)
+
+    # When / Then it scopes identities like its text form
+    channel = channels.find(LINE_CHANNEL)
+    assert channel is not None and channel.provider_id == "2001234567"
+
+
 def test_providers_lists_each_configured_provider_once(make_secrets: type[FakeSecrets]) -> None:
-    # Given two channels of one provider, one of another, and an unusable entry
+    # Given two channels of one provider, one of another, an unusable entry and one without provider
     document = {
         "tw": {"channelSecret": "s1", "providerId": "2001"},
         "tw-store": {"channelSecret": "s2", "providerId": "2001"},
         "jp": {"channelSecret": "s3", "providerId": "3001"},
         "broken": {"channelAccessToken": "t"},
+        "no-provider": {"channelSecret": "s4"},
     }
     channels = LineChannels(make_secrets({LINE_CHANNELS_SECRET_ID: document}), LINE_CHANNELS_SECRET_ID)
 

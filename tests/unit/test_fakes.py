@@ -9,6 +9,7 @@ import pytest
 from cdp.events.canonical import EventNormalizer
 from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import MergeStore
+from cdp.ingestion.rejections import RejectionLog
 from cdp.ports import Clock, EventPublisher, RawEventStore, SecretSource
 from cdp.profiles.model import Profile
 from cdp.profiles.processor import CommitOutcome, ProfileStore
@@ -33,6 +34,7 @@ def _parameters(function: Any) -> list[tuple[str, Any]]:
         ("secrets", [SecretSource]),
         ("publisher", [EventPublisher]),
         ("clock", [Clock]),
+        ("rejection_log", [RejectionLog]),
     ],
 )
 def test_fake_implements_its_ports_with_the_same_signatures(

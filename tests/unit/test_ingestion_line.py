@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cdp.clock import iso_from_ms
 from cdp.errors import BadRequest, NotFound, Unauthorized
+from cdp.events.line_webhook import MAX_EVENT_BYTES
 from cdp.events.raw import line_event_id
-from cdp.ingestion.channels import LineChannels
+from cdp.ingestion.channels import REFRESH_INTERVAL_MS, ChannelMisconfigured, LineChannels
 from cdp.ingestion.line import accept_line_delivery
 
+from tests.fakes import FakeSecrets
 from tests.fixtures import line_events as line
 from tests.fixtures.line_events import BOT_USER_ID, CHANNEL_SECRET
-from tests.unit.builders import LINE_CHANNEL, LINE_PROVIDER, NOW_MS
+from tests.unit.builders import LINE_CHANNEL, LINE_CHANNELS_SECRET_ID, LINE_PROVIDER, NOW_MS, SECOND_CHANNEL
 
 if TYPE_CHECKING:
     from tests.unit.conftest import FakeRawEventStore, FixedClock
@@ -55,18 +58,20 @@ def test_delivery_events_are_stored_with_channel_provider_and_destination(
         assert raw.payload == event
 
 
-def test_channel_without_provider_id_scopes_by_channel_name(
+def test_channel_without_provider_id_is_refused_with_the_missing_setting(
     line_channels: LineChannels, raw_store: FakeRawEventStore, clock: FixedClock
 ) -> None:
     # Given a channel configured without `providerId`
     body, signature = line.signed_delivery("f" * 32, [line.follow()])
 
     # When a delivery for it is accepted
-    _accept(body, signature, channels=line_channels, store=raw_store, clock=clock, channel="no-provider-oa")
+    with pytest.raises(ChannelMisconfigured) as raised:
+        _accept(body, signature, channels=line_channels, store=raw_store, clock=clock, channel="no-provider-oa")
 
-    # Then the channel name stands in for the provider
-    (raw,) = raw_store.events.values()
-    assert raw.provider == "no-provider-oa"
+    # Then nothing is stored under a guessed provider, and the answer names the missing setting
+    assert raw_store.events == {}
+    assert raised.value.code == "line_channel_misconfigured"
+    assert raised.value.details == {"channel": "no-provider-oa", "missing": "providerId"}
 
 
 def test_unknown_channel_is_not_found(
@@ -178,7 +183,7 @@ def test_same_webhook_event_id_on_two_channels_is_two_events(
 
     # When both are accepted
     a = _accept(body_a, signature_a, channels=line_channels, store=raw_store, clock=clock)
-    b = _accept(body_b, signature_b, channels=line_channels, store=raw_store, clock=clock, channel="no-provider-oa")
+    b = _accept(body_b, signature_b, channels=line_channels, store=raw_store, clock=clock, channel=SECOND_CHANNEL)
 
     # Then the dedup key is per channel: both are stored
     assert (a.stored, b.stored) == (1, 1)
@@ -214,3 +219,138 @@ def test_verification_request_stores_nothing(
     # Then it succeeds with nothing stored
     assert (result.stored, result.duplicates, result.rejected) == (0, 0, [])
     assert raw_store.events == {}
+
+
+# a channel filled in (or a secret rotated) while the channels secret is cached ---------------
+def _stale_channels(clock: FixedClock, channels: dict[str, Any]) -> tuple[FakeSecrets, LineChannels]:
+    secrets = FakeSecrets({LINE_CHANNELS_SECRET_ID: channels}, caching=True)
+    line_channels = LineChannels(secrets, LINE_CHANNELS_SECRET_ID, clock)
+    line_channels.find(LINE_CHANNEL)  # the container read (and cached) the secret before the change
+    return secrets, line_channels
+
+
+def test_new_channel_is_found_after_one_refresh(raw_store: FakeRawEventStore, clock: FixedClock) -> None:
+    # Given a cached channels secret, then an operator adds a channel
+    secrets, channels = _stale_channels(clock, {})
+    secrets.values[LINE_CHANNELS_SECRET_ID] = {
+        LINE_CHANNEL: {"channelSecret": CHANNEL_SECRET, "providerId": LINE_PROVIDER}
+    }
+    body, signature = line.signed_delivery(CHANNEL_SECRET, [line.follow()])
+
+    # When LINE's Verify (or the first delivery) arrives
+    result = _accept(body, signature, channels=channels, store=raw_store, clock=clock)
+
+    # Then the secret was re-read once and the event stored
+    assert result.stored == 1
+    assert secrets.refreshes == [LINE_CHANNELS_SECRET_ID]
+
+
+def test_rotated_secret_is_read_again_on_a_failed_signature(raw_store: FakeRawEventStore, clock: FixedClock) -> None:
+    # Given a cached channel secret, then the operator rotates it
+    secrets, channels = _stale_channels(
+        clock, {LINE_CHANNEL: {"channelSecret": "old" * 8, "providerId": LINE_PROVIDER}}
+    )
+    secrets.values[LINE_CHANNELS_SECRET_ID] = {
+        LINE_CHANNEL: {"channelSecret": CHANNEL_SECRET, "providerId": LINE_PROVIDER}
+    }
+    body, signature = line.signed_delivery(CHANNEL_SECRET, [line.follow()])
+
+    # When a delivery signed with the new secret arrives
+    result = _accept(body, signature, channels=channels, store=raw_store, clock=clock)
+
+    # Then it is verified against the fresh secret
+    assert result.stored == 1
+    assert secrets.refreshes == [LINE_CHANNELS_SECRET_ID]
+
+
+def test_refresh_is_rate_limited_per_container(raw_store: FakeRawEventStore, clock: FixedClock) -> None:
+    # Given a stranger probing channel names that do not exist
+    secrets, channels = _stale_channels(clock, {})
+    body, signature = line.signed_delivery(CHANNEL_SECRET, [line.follow()])
+
+    # When three probes arrive within the refresh interval, and one after it
+    for _ in range(3):
+        with pytest.raises(NotFound):
+            _accept(body, signature, channels=channels, store=raw_store, clock=clock, channel="nope")
+        clock.advance(REFRESH_INTERVAL_MS // 4)
+    clock.advance(REFRESH_INTERVAL_MS)
+    with pytest.raises(NotFound):
+        _accept(body, signature, channels=channels, store=raw_store, clock=clock, channel="nope")
+
+    # Then the secret was re-read once per interval, not once per probe
+    assert secrets.refreshes == [LINE_CHANNELS_SECRET_ID] * 2
+
+
+def test_valid_signature_never_refreshes(
+    line_channels: LineChannels, secrets: FakeSecrets, raw_store: FakeRawEventStore, clock: FixedClock
+) -> None:
+    # Given a known channel and a correctly signed delivery
+    channels = LineChannels(secrets, LINE_CHANNELS_SECRET_ID, clock)
+    body, signature = line.signed_delivery(CHANNEL_SECRET, [line.follow()])
+
+    # When it is accepted
+    _accept(body, signature, channels=channels, store=raw_store, clock=clock)
+
+    # Then the cache was trusted
+    assert secrets.refreshes == []
+
+
+# values no store can keep, and an event too large for one item --------------------------------
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        pytest.param("\ud800", "invalid_encoding", id="lone-surrogate"),
+        pytest.param(float("nan"), "non_finite_number", id="nan"),
+        pytest.param(2**64, "integer_out_of_range", id="2^64"),
+    ],
+)
+def test_unstorable_value_in_one_event_refuses_that_event_alone(
+    text: Any, code: str, line_channels: LineChannels, raw_store: FakeRawEventStore, clock: FixedClock
+) -> None:
+    # Given a signed delivery whose second event carries an unstorable value
+    good = line.follow()
+    bad = line.text_message()
+    bad["message"]["text"] = text
+    # ASCII-escaped as a sender may write it: `\ud800`, `NaN` and big integers are valid to json
+    body = json.dumps({"destination": line.BOT_USER_ID, "events": [good, bad]}).encode()
+    signature = line.sign(CHANNEL_SECRET, body)
+
+    # When it is accepted
+    result = _accept(body, signature, channels=line_channels, store=raw_store, clock=clock)
+
+    # Then the good event is stored and the bad one is named with its field
+    assert result.stored == 1
+    (rejected,) = result.rejected
+    assert (rejected.index, rejected.reason, rejected.field) == (1, code, "/events/1/message/text")
+    assert not rejected.conformant
+
+
+def test_event_over_the_size_limit_is_refused_alone_and_the_delivery_is_conformant(
+    line_channels: LineChannels, raw_store: FakeRawEventStore, clock: FixedClock
+) -> None:
+    # Given a signed delivery with one event larger than a stored item can hold (DynamoDB: 400 KB)
+    good = line.follow()
+    huge = line.text_message("長" * (MAX_EVENT_BYTES // 3 + 1))
+    body, signature = line.signed_delivery(CHANNEL_SECRET, [good, huge])
+
+    # When it is accepted
+    result = _accept(body, signature, channels=line_channels, store=raw_store, clock=clock)
+
+    # Then only the oversized event is refused, as LINE-conformant (the delivery is answered 200)
+    assert result.stored == 1
+    (rejected,) = result.rejected
+    assert (rejected.index, rejected.reason, rejected.conformant) == (1, "event_too_large", True)
+    assert list(raw_store.events) == [line_event_id(LINE_CHANNEL, good["webhookEventId"])]
+
+
+def test_deeply_nested_delivery_is_a_400_not_a_crash(
+    line_channels: LineChannels, raw_store: FakeRawEventStore, clock: FixedClock
+) -> None:
+    # Given a signed body nested 10,000 levels deep
+    body = b'{"destination": "U1", "events": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
+    signature = line.sign(CHANNEL_SECRET, body)
+
+    # When / Then
+    with pytest.raises(BadRequest) as raised:
+        _accept(body, signature, channels=line_channels, store=raw_store, clock=clock)
+    assert raised.value.code == "json_too_deep"

@@ -12,11 +12,12 @@ from cdp.errors import BadRequest, Unauthorized
 from cdp.events.raw import partner_event_id
 from cdp.ingestion.channels import WriteKeys, write_key_from_basic_auth
 from cdp.ingestion.partner import accept_partner_call
+from cdp.ingestion.rejections import MAX_RECORDED_PER_REQUEST
 
 from tests.unit.builders import NOW_MS, POS_SOURCE, POS_WRITE_KEY, WRITE_KEY, WRITE_KEY_SOURCE
 
 if TYPE_CHECKING:
-    from tests.unit.conftest import FakeRawEventStore, FixedClock
+    from tests.unit.conftest import FakeRawEventStore, FakeRejectionLog, FixedClock
 
 
 def _body(document: Any) -> bytes:
@@ -285,3 +286,202 @@ def test_write_key_from_the_sdks_basic_auth_header_is_accepted(
 
     # Then the POS source is recognised
     assert (result.source, result.accepted) == (POS_SOURCE, 1)
+
+
+# values no store can keep: refused at the edge, naming the field --------------------------------
+UNSTORABLE = [
+    pytest.param('{"revenue": NaN}', "non_finite_number", "/properties/revenue", id="nan"),
+    pytest.param('{"age": Infinity}', "non_finite_number", "/properties/age", id="infinity"),
+    pytest.param('{"n": 18446744073709551616}', "integer_out_of_range", "/properties/n", id="2^64"),
+    pytest.param('{"name": "\\ud800"}', "invalid_encoding", "/properties/name", id="lone-surrogate"),
+]
+
+
+@pytest.mark.parametrize(("properties", "code", "field"), UNSTORABLE)
+def test_unstorable_value_in_a_batch_refuses_that_event_alone(
+    properties: str, code: str, field: str, write_keys: WriteKeys, raw_store: FakeRawEventStore, clock: FixedClock
+) -> None:
+    # Given a batch whose second event carries an unstorable property (as raw JSON text)
+    good = json.dumps({**ORDER, "messageId": "good-1"})
+    bad = json.dumps({**ORDER, "messageId": "bad-1", "properties": {}}).replace(
+        '"properties": {}', f'"properties": {properties}'
+    )
+    body = f'{{"batch": [{good}, {bad}]}}'.encode()
+
+    # When the batch is accepted
+    result = accept_partner_call(
+        call="batch", body=body, header_write_key=WRITE_KEY, write_keys=write_keys, store=raw_store, clock=clock
+    )
+
+    # Then the good event is stored and the bad one is refused by index, code and JSON pointer
+    assert result.accepted == 1
+    assert [r.as_dict() for r in result.rejected] == [
+        {"index": 1, "error": code, "message": result.rejected[0].message, "field": field}
+    ]
+    assert list(raw_store.events) == [partner_event_id(WRITE_KEY_SOURCE, "good-1")]
+
+
+@pytest.mark.parametrize(("properties", "code", "field"), UNSTORABLE)
+def test_unstorable_value_in_a_single_call_is_a_400_naming_the_field(
+    properties: str, code: str, field: str, write_keys: WriteKeys, raw_store: FakeRawEventStore, clock: FixedClock
+) -> None:
+    # Given /v1/track with an unstorable property
+    body = json.dumps({**ORDER, "properties": {}}).replace('"properties": {}', f'"properties": {properties}')
+
+    # When it is accepted
+    with pytest.raises(BadRequest) as raised:
+        accept_partner_call(
+            call="track",
+            body=body.encode(),
+            header_write_key=WRITE_KEY,
+            write_keys=write_keys,
+            store=raw_store,
+            clock=clock,
+        )
+
+    # Then nothing is stored and the answer names the field
+    assert (raised.value.code, raised.value.details) == (code, {"field": field})
+    assert raw_store.events == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        pytest.param(b'{"batch": [], "context": {"x": NaN}}', "non_finite_number", id="batch-context"),
+        pytest.param(b'{"batch": ' + b"[" * 5000 + b"]" * 5000 + b"}", "json_too_deep", id="deep"),
+    ],
+)
+def test_batch_level_problems_refuse_the_whole_body(
+    body: bytes, code: str, write_keys: WriteKeys, raw_store: FakeRawEventStore, clock: FixedClock
+) -> None:
+    # Given a batch whose shared part (applied to every event) or structure is unreadable
+    # When / Then the whole body is a 400
+    with pytest.raises(BadRequest) as raised:
+        accept_partner_call(
+            call="batch", body=body, header_write_key=WRITE_KEY, write_keys=write_keys, store=raw_store, clock=clock
+        )
+    assert raised.value.code == code
+
+
+# the rejections log (GET /admin/v1/ingest/rejections) ---------------------------------------------
+def test_batch_rejections_are_recorded_with_how_to_find_the_event_and_no_content(
+    write_keys: WriteKeys, raw_store: FakeRawEventStore, clock: FixedClock, rejection_log: FakeRejectionLog
+) -> None:
+    # Given a batch with a good event, a track without a name and an event with NaN revenue
+    bad_track = {"type": "track", "userId": "M0001", "messageId": "m-2", "properties": {"email": "amy@example.com"}}
+    body = _body({"batch": [ORDER, bad_track]})[:-2] + b',{"type":"track","event":"Order Completed",'
+    body += b'"userId":"M0002","messageId":"m-3","properties":{"revenue":NaN}}]}'
+
+    # When it is accepted with a rejections log
+    result = accept_partner_call(
+        call="batch",
+        body=body,
+        header_write_key=WRITE_KEY,
+        write_keys=write_keys,
+        store=raw_store,
+        clock=clock,
+        rejections=rejection_log,
+    )
+
+    # Then both rejections are recorded with reason, field and ids, and nothing of their content
+    assert result.accepted == 1
+    assert [r.as_dict() for r in rejection_log.records] == [
+        {
+            "received_at": iso_from_ms(NOW_MS),
+            "source": WRITE_KEY_SOURCE,
+            "call": "batch",
+            "error": "missing_event_name",
+            "message": "track needs a non-empty `event` name",
+            "index": 1,
+            "field": "event",
+            "message_id": "m-2",
+            "type": "track",
+        },
+        {
+            "received_at": iso_from_ms(NOW_MS),
+            "source": WRITE_KEY_SOURCE,
+            "call": "batch",
+            "error": "non_finite_number",
+            "message": rejection_log.records[1].message,
+            "index": 2,
+            "field": "/properties/revenue",
+            "message_id": "m-3",
+            "type": "track",
+            "event": "Order Completed",
+        },
+    ]
+    assert "amy@example.com" not in json.dumps([r.as_dict() for r in rejection_log.records])
+
+
+def test_a_refused_single_call_and_an_unreadable_body_from_a_known_key_are_recorded(
+    write_keys: WriteKeys, raw_store: FakeRawEventStore, clock: FixedClock, rejection_log: FakeRejectionLog
+) -> None:
+    for body in (_body({"userId": "M0001", "messageId": "m-9"}), b"{not json"):
+        with pytest.raises(BadRequest):
+            accept_partner_call(
+                call="track",
+                body=body,
+                header_write_key=WRITE_KEY,
+                write_keys=write_keys,
+                store=raw_store,
+                clock=clock,
+                rejections=rejection_log,
+            )
+
+    assert [(r.error, r.index, r.message_id, r.type) for r in rejection_log.records] == [
+        ("missing_event_name", None, "m-9", "track"),
+        ("invalid_json", None, None, "track"),
+    ]
+
+
+def test_strangers_are_never_recorded(
+    write_keys: WriteKeys, raw_store: FakeRawEventStore, clock: FixedClock, rejection_log: FakeRejectionLog
+) -> None:
+    # Given unreadable bodies with no key, and with a wrong body key
+    for body in (b"{not json", _body({"writeKey": "wk_wrong", "batch": [{"type": "track"}]})):
+        with pytest.raises((BadRequest, Unauthorized)):
+            accept_partner_call(
+                call="batch",
+                body=body,
+                header_write_key=None,
+                write_keys=write_keys,
+                store=raw_store,
+                clock=clock,
+                rejections=rejection_log,
+            )
+
+    # Then nothing was written for them
+    assert rejection_log.records == []
+
+
+def test_recording_is_capped_per_request_and_its_failure_never_fails_the_call(
+    write_keys: WriteKeys, raw_store: FakeRawEventStore, clock: FixedClock, rejection_log: FakeRejectionLog
+) -> None:
+    # Given a batch of 40 bad events and one good one
+    batch = [{"type": "track", "userId": f"M{i}", "messageId": f"m-{i}"} for i in range(40)] + [ORDER]
+
+    result = _call("batch", {"batch": batch}, write_keys=write_keys, store=raw_store, clock=clock)
+    capped = accept_partner_call(
+        call="batch",
+        body=_body({"batch": batch}),
+        header_write_key=WRITE_KEY,
+        write_keys=write_keys,
+        store=raw_store,
+        clock=clock,
+        rejections=rejection_log,
+    )
+    rejection_log.fail = True
+    failing = accept_partner_call(
+        call="batch",
+        body=_body({"batch": batch}),
+        header_write_key=WRITE_KEY,
+        write_keys=write_keys,
+        store=raw_store,
+        clock=clock,
+        rejections=rejection_log,
+    )
+
+    # Then every rejection is answered, 25 are recorded, and a failing log changes no answer
+    assert len(result.rejected) == len(capped.rejected) == len(failing.rejected) == 40
+    assert len(rejection_log.records) == MAX_RECORDED_PER_REQUEST
+    assert failing.as_dict()["rejected"] == capped.as_dict()["rejected"]

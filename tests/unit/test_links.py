@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from cdp.errors import BadRequest, Conflict
 from cdp.identity.identifiers import Identifier
-from cdp.links.model import GENERATED_CODE_ALPHABET, GENERATED_CODE_LENGTH, generate_code, new_link, url_problem
+from cdp.links.model import (
+    GENERATED_CODE_ALPHABET,
+    GENERATED_CODE_LENGTH,
+    generate_code,
+    iri_to_uri,
+    new_link,
+    url_problem,
+)
 from cdp.links.personal import (
     parse_personal_request,
     person_for_line_user,
@@ -18,6 +25,7 @@ from cdp.links.personal import (
     public_base_url,
     redirect_url,
 )
+from cdp.links.redirect import destination_with_anonymous_id
 from cdp.links.tokens import PersonRef, sign_token, verify_token
 from cdp.profiles.model import Profile
 from hypothesis import given
@@ -246,3 +254,58 @@ def test_redirect_urls_carry_the_source_and_the_token_encoded() -> None:
         "https://go.brand.tw/r/spring?src=store-taipei-101"
     )
     assert redirect_url("http://h", "c", token="v1.a-b_c.d") == "http://h/r/c?u=v1.a-b_c.d"
+
+
+# non-ASCII destinations (IRI -> URI) -----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("iri", "uri"),
+    [
+        pytest.param("https://shop.example.com/新品", "https://shop.example.com/%E6%96%B0%E5%93%81", id="cjk-path"),
+        pytest.param(
+            "https://shop.example.com/สินค้า?หมวด=ใหม่#ลด",
+            "https://shop.example.com/%E0%B8%AA%E0%B8%B4%E0%B8%99%E0%B8%84%E0%B9%89%E0%B8%B2"
+            "?%E0%B8%AB%E0%B8%A1%E0%B8%A7%E0%B8%94=%E0%B9%83%E0%B8%AB%E0%B8%A1%E0%B9%88#%E0%B8%A5%E0%B8%94",
+            id="thai-path-query-fragment",
+        ),
+        pytest.param("https://例え.jp/セール", "https://xn--r8jz45g.jp/%E3%82%BB%E3%83%BC%E3%83%AB", id="idn-host-jp"),
+        pytest.param("https://ร้านค้า.ไทย:8443/", "https://xn--42c5b3a1dc8kd.xn--o3cw4h:8443/", id="idn-host-th"),
+        pytest.param("https://a.example/x%20y?q=a&b=%E6%96%B0", "https://a.example/x%20y?q=a&b=%E6%96%B0", id="ascii"),
+        pytest.param("http://[2001:db8::1]:8080/新", "http://[2001:db8::1]:8080/%E6%96%B0", id="ipv6"),
+    ],
+)
+def test_destinations_are_stored_in_uri_form(iri: str, uri: str) -> None:
+    # Given a create request with a non-ASCII (IRI) destination
+    # When it is validated
+    link = new_link({"url": iri, "src": "line-rich-menu"}, created_at=NOW_ISO, code="sale")
+
+    # Then the stored and shown URL is its ASCII URI form, and converting again changes nothing
+    assert link.url == uri
+    assert link.url.isascii()
+    assert iri_to_uri(link.url) == link.url
+
+
+def test_a_host_idna_refuses_is_a_400_on_url() -> None:
+    # Given a host with a label IDNA cannot encode (a bare combining mark)
+    with pytest.raises(BadRequest) as raised:
+        new_link({"url": "https://\u0301bad.example/", "src": "x"}, created_at=NOW_ISO, code="sale")
+
+    # Then the answer names the field
+    assert (raised.value.code, raised.value.details) == ("invalid_link_url", {"field": "url"})
+
+
+def test_a_destination_too_long_once_encoded_is_refused() -> None:
+    # Given 700 Thai characters: under 2,048 characters as typed, 6,300 once percent-encoded
+    url = "https://shop.example.com/" + "ก" * 700
+
+    with pytest.raises(BadRequest) as raised:
+        new_link({"url": url, "src": "x"}, created_at=NOW_ISO, code="sale")
+    assert raised.value.code == "invalid_link_url"
+
+
+@given(st.text(min_size=0, max_size=40))
+def test_the_redirect_location_is_always_ascii(path: str) -> None:
+    # Whatever a stored destination holds (links kept before URI form), the Location is ASCII
+    url = "https://shop.example.com/" + "".join(ch for ch in path if ch.isprintable() and not ch.isspace())
+    location = destination_with_anonymous_id(url, "aid-1")
+    assert location.isascii()
+    assert location.startswith("https://shop.example.com/")

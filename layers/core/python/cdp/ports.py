@@ -22,6 +22,10 @@ class SecretSource(Protocol):
 
     def get_text(self, secret_id: str) -> str: ...
 
+    def refresh(self, secret_id: str) -> None:
+        """Forget any cached value: the next read goes to the store."""
+        ...
+
 
 class EventPublisher(Protocol):
     def publish(self, events: Sequence[DomainEvent]) -> None:

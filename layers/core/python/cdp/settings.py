@@ -94,11 +94,16 @@ class LineWebhookSettings(RawIngestSettings):
 @dataclass(frozen=True, slots=True)
 class PartnerIngestSettings(RawIngestSettings):
     write_keys_secret_id: str = ""
+    core_table: str = ""  # where rejections are recorded (INGEST_REJECTIONS# items); unset: not recorded
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PartnerIngestSettings:
         env = os.environ if env is None else env
-        return cls(**_raw_ingest_fields(env), write_keys_secret_id=_required(env, ENV_WRITE_KEYS_SECRET))
+        return cls(
+            **_raw_ingest_fields(env),
+            write_keys_secret_id=_required(env, ENV_WRITE_KEYS_SECRET),
+            core_table=env.get(ENV_CORE_TABLE, "").strip(),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ all the local runtime changes: handlers do not know where they run.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 import boto3
@@ -18,11 +19,18 @@ _CONFIG = Config(
     read_timeout=5,
     max_pool_connections=32,  # the ingest paths write events concurrently
 )
-# Presigned URLs (import uploads and downloads) must be SigV4 on the bucket's regional endpoint.
-_SERVICE_CONFIG = {"s3": Config(signature_version="s3v4")}
+
+
+def s3_config() -> Config:
+    """Presigned URLs (import uploads, downloads, exports) must be SigV4 on the bucket's regional
+    virtual host, `<bucket>.s3.<region>.amazonaws.com`: botocore's default presigns on the global
+    `<bucket>.s3.amazonaws.com`, which answers a new bucket outside us-east-1 with a 307 redirect
+    that breaks the signature. A custom endpoint (the local runtime) keeps path-style addressing."""
+    custom = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return Config(signature_version="s3v4", s3={} if custom else {"addressing_style": "virtual"})
 
 
 @functools.cache
 def client(service: str) -> Any:
-    config = _CONFIG.merge(_SERVICE_CONFIG[service]) if service in _SERVICE_CONFIG else _CONFIG
+    config = _CONFIG.merge(s3_config()) if service == "s3" else _CONFIG
     return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]

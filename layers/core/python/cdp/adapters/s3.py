@@ -13,6 +13,12 @@ from cdp.adapters.dynamodb.errors import error_code, unavailable
 RANGE_BYTES = 1024 * 1024  # one ranged GET per MiB: no connection is held open across slow chunks
 PART_BYTES = 8 * 1024 * 1024  # multipart parts must be at least 5 MiB (but the last)
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+# S3 answers a missing key with 403 to a caller without s3:ListBucket (it will not say whether a key
+# exists to someone who may not list). The functions' policies grant s3:GetObject on every key this
+# adapter asks about (the synthesized-policy tests check it), so here a 403 means "absent". S3
+# documents the 404 for callers with ListBucket on the bucket, unconditioned: granting that would
+# let these functions list every import and export key, for nothing but a status code.
+_FORBIDDEN = {"403", "AccessDenied", "Forbidden"}
 
 
 class S3ImportFiles:
@@ -77,10 +83,11 @@ class S3ImportFiles:
             offset += len(data)
 
     def size(self, key: str) -> int | None:
+        """The object's size, None when it does not exist (404, or 403 without ListBucket)."""
         try:
             return int(self._client.head_object(Bucket=self._bucket, Key=key)["ContentLength"])
         except ClientError as exc:
-            if error_code(exc) in _MISSING:
+            if error_code(exc) in _MISSING | _FORBIDDEN:
                 return None
             raise unavailable(exc, f"reading {key}") from exc
         except BotoCoreError as exc:

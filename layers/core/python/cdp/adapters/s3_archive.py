@@ -15,19 +15,16 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cdp.adapters.dynamodb.errors import error_code, unavailable
-from cdp.archive.files import ArchiveFiles
+from cdp.archive.files import EVENTS, PROFILES, ArchiveFiles
 
 ARCHIVE_PREFIX = "archive/"
+QUARANTINE_PREFIX = f"{ARCHIVE_PREFIX}quarantine/"  # not under archive/<kind>/: readers never list it
 STALE_CACHE_SECONDS = 3600
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
 class _Gone(Exception):
     """A listed file was deleted (compacted) before it could be read."""
-
-
-PROFILES = "profiles"
-EVENTS = "events"
 
 
 class S3Archive:
@@ -40,6 +37,15 @@ class S3Archive:
         key = f"{ARCHIVE_PREFIX}{kind}/dt={day}/{name}.parquet"
         try:
             self._client.upload_file(str(path), self._bucket, key)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, f"writing {key}") from exc
+        return key
+
+    def quarantine(self, kind: str, day: str, name: str, data: bytes) -> str:
+        """Rows of a batch the archive could not encode, kept with their reasons for an operator."""
+        key = f"{QUARANTINE_PREFIX}{kind}/dt={day}/{name}.ndjson"
+        try:
+            self._client.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType="application/x-ndjson")
         except (ClientError, BotoCoreError) as exc:
             raise unavailable(exc, f"writing {key}") from exc
         return key

@@ -33,6 +33,10 @@ class CachedSecrets:
             self._cache[secret_id] = (now, value)
         return value
 
+    def refresh(self, secret_id: str) -> None:
+        with self._lock:
+            self._cache.pop(secret_id, None)
+
     def get_json(self, secret_id: str) -> Any:
         text = self.get_text(secret_id)
         try:

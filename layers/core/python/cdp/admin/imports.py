@@ -16,7 +16,15 @@ from cdp.admin.context import admin_context
 from cdp.clock import SystemClock
 from cdp.errors import BadRequest, PayloadTooLarge, StoreUnavailable
 from cdp.http import raw_body
-from cdp.imports.uploads import MAX_BODY_BYTES, PRESIGNED_SECONDS, ImportUploads, check_csv_media_type
+from cdp.imports.uploads import (
+    MAX_BODY_BYTES,
+    MAX_FILE_BYTES,
+    MAX_INLINE_BODY_BYTES,
+    PRESIGNED_SECONDS,
+    ImportUploads,
+    check_csv_media_type,
+)
+from cdp.json_input import loads as strict_json
 
 router = Router()  # type: ignore[no-untyped-call]
 MAX_JSON_BYTES = 4096
@@ -56,6 +64,7 @@ def create_member_import() -> Response[str]:
     if content_type.split(";", 1)[0].strip().lower() == "application/json":
         return _create_presigned(raw_body(event.raw_event, max_bytes=MAX_JSON_BYTES))
     check_csv_media_type(content_type)
+    _check_inline_size(event.raw_event)
     uploads = _uploads()
     try:
         body = raw_body(event.raw_event, max_bytes=MAX_BODY_BYTES)
@@ -68,11 +77,22 @@ def create_member_import() -> Response[str]:
     return _json(202, view, {"Location": view["status_url"]})
 
 
+def _check_inline_size(raw_event: dict[str, Any]) -> None:
+    """413 `inline_upload_too_large` over what AWS can deliver inline, on every runtime alike."""
+    body = raw_event.get("body") or ""
+    size = len(body) // 4 * 3 if raw_event.get("isBase64Encoded") else len(str(body).encode("utf-8"))
+    if size > MAX_INLINE_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"an inline CSV body is at most {MAX_INLINE_BODY_BYTES} bytes as sent (Lambda's 6 MB request "
+            f'limit, base64-encoded); this one is {size}. Send {{"upload": "presigned"}} as JSON and PUT the '
+            f"file to the returned URL (up to {MAX_FILE_BYTES} bytes)",
+            code="inline_upload_too_large",
+            details={"limit_bytes": MAX_INLINE_BODY_BYTES, "presigned": {"upload": "presigned"}},
+        )
+
+
 def _create_presigned(body: bytes) -> Response[str]:
-    try:
-        request = json.loads(body or b"{}")
-    except ValueError as exc:
-        raise BadRequest("the body is not valid JSON", code="invalid_json") from exc
+    request = strict_json(body or b"{}")
     if not isinstance(request, dict) or request.get("upload") != "presigned":
         raise BadRequest(
             'send the CSV file as the body (Content-Type text/csv), or {"upload": "presigned"} for a presigned upload',

@@ -19,6 +19,7 @@ from cdp.http import raw_body
 from cdp.identity.account_link import AccountLinks
 from cdp.identity.line_binding import LineBinding, NotConfigured
 from cdp.ingestion.channels import LineChannels
+from cdp.json_input import loads as strict_json
 
 MAX_BODY_BYTES = 16 * 1024  # an ID token is about 1 KB
 
@@ -59,10 +60,7 @@ def line_binding() -> LineBinding:
 
 def _json_object(event: dict[str, Any]) -> dict[str, Any]:
     body = raw_body(event, max_bytes=MAX_BODY_BYTES)
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest("the body must be a JSON object", code="invalid_json") from exc
+    document = strict_json(body)
     if not isinstance(document, dict):
         raise BadRequest("the body must be a JSON object", code="invalid_json")
     return document

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,40 @@ from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS, REMOVE
 from cdp.profiles.computed import MONEY_DIGITS, WINDOWS_DAYS
 
 
-def write_parquet(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str], path: Path) -> int:
-    """Write rows (missing keys are NULL) as one zstd Parquet file; the number of rows written."""
+@dataclass(frozen=True, slots=True)
+class UnwritableRow:
+    """A row the archive cannot hold (e.g. an integer past 64 bits in its traits), and why."""
+
+    row: Mapping[str, Any]
+    reason: str
+
+
+def write_parquet(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Mapping[str, str],
+    path: Path,
+    *,
+    unwritable: list[UnwritableRow] | None = None,
+) -> int:
+    """Write rows (missing keys are NULL) as one zstd Parquet file; the number of rows written.
+
+    With `unwritable`, a row that cannot be encoded is set aside there and the others are
+    written (one poison record must not hold back its batch); without it, it raises.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
     with tempfile.NamedTemporaryFile("wb", suffix=".ndjson", delete=False) as staging:
         for row in rows:
-            staging.write(orjson.dumps({name: row.get(name) for name in columns}))
+            try:
+                line = orjson.dumps({name: row.get(name) for name in columns})
+            except orjson.JSONEncodeError as exc:
+                if unwritable is None:
+                    raise
+                unwritable.append(UnwritableRow(row, str(exc)))
+                continue
+            staging.write(line)
             staging.write(b"\n")
+            written += 1
     try:
         connection = duckdb.connect()
         try:
@@ -45,7 +73,7 @@ def write_parquet(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str],
             connection.close()
     finally:
         os.unlink(staging.name)
-    return len(rows)
+    return written
 
 
 def connect() -> duckdb.DuckDBPyConnection:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+PROFILES = "profiles"  # archive/<kind>/ of profile changes
+EVENTS = "events"  # archive/<kind>/ of timeline changes
+
 
 @dataclass(frozen=True, slots=True)
 class ArchiveFiles:

@@ -16,8 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdp.errors import BadRequest, Unauthorized
+from cdp.json_input import check_values, has_problem, parse, problems
 
 MAX_BODY_BYTES = 1024 * 1024  # LINE webhook bodies are small; anything over 1 MB is not LINE.
+# One event as stored (UTF-8 JSON). A real LINE event is a few KB (a text message holds at most
+# 5,000 characters); the raw-event item must stay well under DynamoDB's 400 KB item limit.
+MAX_EVENT_BYTES = 64 * 1024
+EVENT_TOO_LARGE = "event_too_large"
 EVENT_MODES = ("active", "standby")
 MAX_TIMESTAMP_MS = 4_102_444_800_000  # 2100-01-01: anything later cannot be a real event time
 
@@ -52,6 +57,13 @@ class RejectedEvent:
     index: int
     reason: str
     message: str
+    field: str | None = None  # JSON pointer of the offending value, when there is one
+
+    @property
+    def conformant(self) -> bool:
+        """The event is valid LINE but cannot be kept (too large): LINE did nothing wrong, so the
+        delivery is answered 200 and LINE stops redelivering; the refusal is recorded instead."""
+        return self.reason == EVENT_TOO_LARGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +75,12 @@ class WebhookDelivery:
 
 def parse_delivery(body: bytes) -> WebhookDelivery:
     """Parse a verified body. Envelope errors raise; a single malformed event is set aside."""
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise BadRequest("body is not valid JSON", code="invalid_json") from exc
+    parsed = parse(body)  # values are checked per event: one bad event is set aside alone
+    document = parsed.document
     if not isinstance(document, dict):
         raise BadRequest("body must be a JSON object", code="invalid_webhook_shape")
+    if parsed.suspect:
+        check_values({key: value for key, value in document.items() if key != "events"})
     destination = document.get("destination")
     events = document.get("events")
     if not isinstance(destination, str) or not destination:
@@ -78,11 +90,23 @@ def parse_delivery(body: bytes) -> WebhookDelivery:
     valid: list[dict[str, Any]] = []
     rejected: list[RejectedEvent] = []
     for index, event in enumerate(events):
+        value_problem = (
+            next(problems(event, f"/events/{index}"), None) if parsed.suspect and has_problem(event) else None
+        )
+        if value_problem is not None:
+            rejected.append(RejectedEvent(index, value_problem.code, value_problem.message, value_problem.field))
+            continue
         problem = _event_problem(event)
-        if problem is None:
-            valid.append(event)
-        else:
+        if problem is not None:
             rejected.append(RejectedEvent(index, "invalid_event", problem))
+            continue
+        size = len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        if size > MAX_EVENT_BYTES:
+            rejected.append(
+                RejectedEvent(index, EVENT_TOO_LARGE, f"event is {size} bytes, the limit is {MAX_EVENT_BYTES}")
+            )
+            continue
+        valid.append(event)
     return WebhookDelivery(destination=destination, events=valid, rejected=rejected)
 
 

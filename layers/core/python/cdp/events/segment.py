@@ -17,6 +17,7 @@ from typing import Any
 
 from cdp.clock import iso_from_ms, ms_from_datetime
 from cdp.errors import BadRequest
+from cdp.json_input import check_values, has_problem, parse, problems
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -44,18 +45,21 @@ class SegmentRequest:
     body_write_key: str | None
     shared: dict[str, Any]  # batch-level context / integrations / sentAt applied to each event
     single_call: str | None  # "track" for /v1/track; None for /v1/batch
+    suspect: bool = True  # the body may hold NaN, 2^64, a lone surrogate...: validate_event walks values
 
 
 def parse_request(call: str, body: bytes) -> SegmentRequest:
     """Parse the whole body. Only a body that cannot be read at all raises (400)."""
     if call not in CALL_TYPES and call not in BATCH_CALLS:
         raise BadRequest(f"unknown call {call!r}", code="unknown_call")
-    try:
-        document = json.loads(body) if body else None
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise BadRequest("body is not valid JSON", code="invalid_json") from exc
-    if not isinstance(document, dict):
+    # Values are checked per event (validate_event) so that one bad event is refused alone;
+    # everything outside `batch` applies to all events and is checked here.
+    parsed = parse(body) if body else None
+    document = parsed.document if parsed else None
+    if parsed is None or not isinstance(document, dict):
         raise BadRequest("body must be a JSON object", code="invalid_body")
+    if call in BATCH_CALLS and parsed.suspect:
+        check_values({key: value for key, value in document.items() if key != "batch"})
     write_key = document.get("writeKey")
     body_write_key = write_key if isinstance(write_key, str) and write_key else None
     if call in BATCH_CALLS:
@@ -63,16 +67,25 @@ def parse_request(call: str, body: bytes) -> SegmentRequest:
         if not isinstance(batch, list):
             raise BadRequest("`batch` must be an array of events", code="invalid_batch")
         shared = {key: document[key] for key in ("context", "integrations", "sentAt") if key in document}
-        return SegmentRequest(items=batch, body_write_key=body_write_key, shared=shared, single_call=None)
-    return SegmentRequest(items=[document], body_write_key=body_write_key, shared={}, single_call=call)
+        return SegmentRequest(
+            items=batch, body_write_key=body_write_key, shared=shared, single_call=None, suspect=parsed.suspect
+        )
+    return SegmentRequest(
+        items=[document], body_write_key=body_write_key, shared={}, single_call=call, suspect=parsed.suspect
+    )
 
 
 def validate_event(
-    item: Any, *, single_call: str | None, shared: dict[str, Any], received_at_ms: int
+    item: Any, *, single_call: str | None, shared: dict[str, Any], received_at_ms: int, walk_values: bool = True
 ) -> dict[str, Any]:
-    """Return the event as stored (server fields set), or raise InvalidEvent with a reason code."""
+    """Return the event as stored (server fields set), or raise InvalidEvent with a reason code.
+
+    `walk_values=False` skips looking for NaN, Infinity, integers past 64 bits and lone surrogates,
+    for a request whose text cannot hold any (SegmentRequest.suspect)."""
     if not isinstance(item, dict):
         raise InvalidEvent("invalid_event", "event must be a JSON object")
+    for problem in problems(item) if walk_values and has_problem(item) else ():
+        raise InvalidEvent(problem.code, problem.message, problem.field)
     event = {key: value for key, value in item.items() if key not in SERVER_FIELDS}
     for key, value in shared.items():
         own = event.get(key)

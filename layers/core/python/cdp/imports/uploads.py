@@ -30,6 +30,12 @@ from cdp.ports import Clock
 MAX_FILE_BYTES = 50 * 1024 * 1024  # any upload; 100k member rows are ~10 MB
 # A body is held in the admin function's memory, decompressed: bigger files take the presigned path.
 MAX_BODY_BYTES = 25 * 1024 * 1024
+# What can arrive inline at all: Lambda refuses a synchronous request over 6 MB, and API Gateway
+# passes the body base64-encoded (binary media types `*/*`) inside the event with its headers and
+# request context. Over this, a body the function received locally would be cut off in AWS.
+LAMBDA_REQUEST_PAYLOAD_BYTES = 6 * 1024 * 1024
+EVENT_ENVELOPE_BYTES = 64 * 1024  # headers (twice: single and multi-value) and request context
+MAX_INLINE_BODY_BYTES = (LAMBDA_REQUEST_PAYLOAD_BYTES - EVENT_ENVELOPE_BYTES) // 4 * 3  # 4,669,440
 PRESIGNED_SECONDS = 900
 CSV_MEDIA_TYPES = frozenset(
     {

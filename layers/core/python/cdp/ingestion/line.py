@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from cdp.clock import iso_from_ms
 from cdp.errors import NotFound
-from cdp.events.line_webhook import RejectedEvent, parse_delivery, verify_signature
+from cdp.events.line_webhook import RejectedEvent, parse_delivery, signature_is_valid, verify_signature
 from cdp.events.raw import RawEvent, line_event_id
 from cdp.ingestion.channels import LineChannels
 from cdp.ports import Clock, RawEventStore
@@ -29,6 +29,10 @@ def accept_line_delivery(
     clock: Clock,
 ) -> LineDeliveryResult:
     channel = channels.find(channel_name)
+    # The secret is cached: a channel just filled in (or a rotated secret) looks unknown or
+    # unsigned until the cache expires. Re-read it once (rate-limited) before refusing.
+    if (channel is None or not signature_is_valid(channel.secret, body, signature)) and channels.refresh():
+        channel = channels.find(channel_name)
     if channel is None:
         raise NotFound(f"no LINE channel named {channel_name!r} is configured", code="unknown_channel")
     verify_signature(channel.secret, body, signature)  # before the body is parsed at all

@@ -8,7 +8,9 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import idna
 
 from cdp.errors import BadRequest
 from cdp.profiles.tags import tag_problem
@@ -90,6 +92,52 @@ def url_problem(url: Any) -> str | None:
     return None
 
 
+# RFC 3986: what a URI may hold as it is (unreserved, reserved, and `%` of an existing escape).
+URI_SAFE = "!#$&'()*+,/:;=?@[]~-._%"
+
+
+def iri_to_uri(url: str) -> str:
+    """The ASCII URI form of an IRI (RFC 3987 section 3.1): an IDNA (UTS #46) host, and UTF-8
+    percent-escapes for every other character a URI may not hold. ASCII URIs come back unchanged,
+    existing escapes are kept, so converting twice changes nothing. Raises ValueError when the
+    host is not a valid internationalized domain name."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host.isascii():
+        host = idna.encode(host, uts46=True).decode("ascii")
+    netloc = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            quote(parts.path, safe=URI_SAFE),
+            quote(parts.query, safe=URI_SAFE),
+            quote(parts.fragment, safe=URI_SAFE),
+        )
+    )
+
+
+def destination_uri(body_url: str) -> str:
+    """`url` of a create request as stored: its URI form, refused (400) if the host is not IDNA."""
+    try:
+        uri = iri_to_uri(body_url)
+    except ValueError as exc:  # idna.IDNAError is a UnicodeError
+        raise BadRequest(
+            "`url` has a host that is not a valid internationalized domain name",
+            code="invalid_link_url",
+            details={"field": "url"},
+        ) from exc
+    if len(uri) > MAX_URL_LENGTH:
+        raise BadRequest(
+            f"`url` is at most {MAX_URL_LENGTH} characters once percent-encoded",
+            code="invalid_link_url",
+            details={"field": "url"},
+        )
+    return uri
+
+
 def new_link(body: Mapping[str, Any], *, created_at: str, code: str | None = None) -> Link:
     """Validate a create request; 400 with a machine-readable code naming what is wrong.
 
@@ -142,7 +190,7 @@ def new_link(body: Mapping[str, Any], *, created_at: str, code: str | None = Non
         raise ValueError("a link needs a code: pass a generated one")
     return Link(
         code=final_code,
-        url=str(body["url"]),
+        url=destination_uri(str(body["url"])),
         src=str(src),
         created_at=created_at,
         campaign=campaign,

@@ -40,7 +40,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from cdp.clock import iso_from_ms
 from cdp.errors import CdpError
 from cdp.events.raw import RawEvent, partner_event_id
-from cdp.links.model import Link, valid_code, valid_src
+from cdp.links.model import URI_SAFE, Link, iri_to_uri, valid_code, valid_src
 from cdp.links.tokens import PersonRef, verify_token
 from cdp.ports import Clock, RawEventStore
 from cdp.profiles.tag_rules import LINK_CLICK_EVENT, LINK_CLICK_SOURCE
@@ -136,11 +136,23 @@ class ClickOutcome:
 
 
 def destination_with_anonymous_id(url: str, anonymous_id: str) -> str:
-    """`url` with `cdp_aid=<id>` in its query (replacing one already there), the rest untouched."""
-    parts = urlsplit(url)
+    """`url` with `cdp_aid=<id>` in its query (replacing one already there), the rest untouched.
+
+    The answer is always ASCII (a Location header must be): links stored before destinations
+    were kept in URI form are converted here."""
+    parts = urlsplit(ascii_location(url))
     kept = [pair for pair in parts.query.split("&") if pair and pair.split("=", 1)[0] != ANONYMOUS_ID_PARAM]
     kept.append(f"{ANONYMOUS_ID_PARAM}={quote(anonymous_id, safe='')}")
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))
+
+
+def ascii_location(url: str) -> str:
+    if url.isascii():
+        return url
+    try:
+        return iri_to_uri(url)
+    except (UnicodeError, ValueError):  # a host IDNA refuses: still never send raw non-ASCII bytes
+        return quote(url, safe=URI_SAFE)
 
 
 def is_preview_bot(user_agent: str | None) -> bool:
