@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import requests
 
+from infra.local import aws_calls
+from infra.local.stack import ENV_AWS_CALLS_FILE
 from tests.fixtures.line_events import Event, sign, signed_delivery
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -204,12 +206,13 @@ def line_api_url(stack_url: str, line_api_port: int) -> str:
 def stack_url(tmp_path_factory: pytest.TempPathFactory, line_api_port: int) -> Iterator[str]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("local-stack") / "serve.log"
+    state = tmp_path_factory.mktemp("local-stack")
+    log, calls = state / "serve.log", state / "aws-calls.json"
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "infra.local.serve"],
             cwd=ROOT,
-            env={**stack_env(port), "CDP_LINE_API_PORT": str(line_api_port)},
+            env={**stack_env(port), "CDP_LINE_API_PORT": str(line_api_port), ENV_AWS_CALLS_FILE: str(calls)},
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -218,6 +221,8 @@ def stack_url(tmp_path_factory: pytest.TempPathFactory, line_api_port: int) -> I
         yield base_url
     finally:
         _stop(process)
+        if calls.exists():  # the functions' AWS calls, for the IAM check at the end of the session
+            aws_calls.RECORDER.load(calls)
 
 
 @pytest.fixture(scope="session")
