@@ -47,7 +47,7 @@ def moto_stack(template: dict[str, Any]) -> Iterator[Aws]:
             for logical_id, resource in template["Resources"].items():
                 if resource["Type"] == "AWS::DynamoDB::Table":
                     _create_table(dynamodb, f"contract-{logical_id}", resource["Properties"], out, logical_id)
-            tables = {logical_id: name for logical_id, name in out.names.items()}
+            tables = dict(out.names)
             s3 = boto3.client("s3", region_name=REGION)
             s3.create_bucket(Bucket="contract-files", CreateBucketConfiguration={"LocationConstraint": REGION})
             yield Aws(

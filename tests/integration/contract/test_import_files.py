@@ -25,7 +25,7 @@ def key() -> str:
 
 
 def test_put_then_read_size_and_read_from_an_offset(files: Any) -> None:
-    name, data = key(), "member_id,email\nM1,a@example.com\nM2,b@example.com\n".encode()
+    name, data = key(), b"member_id,email\nM1,a@example.com\nM2,b@example.com\n"
     files.put(name, data, "text/csv")
     assert files.read(name) == data
     assert files.size(name) == len(data)
