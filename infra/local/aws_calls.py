@@ -27,6 +27,7 @@ from infra.local.config import REGION
 
 ACCOUNT = "123456789012"  # moto's account, as provisioned
 _function: contextvars.ContextVar[str | None] = contextvars.ContextVar("cdp_local_function", default=None)
+_unchecked: contextvars.ContextVar[bool] = contextvars.ContextVar("cdp_local_unchecked", default=False)
 
 
 @contextlib.contextmanager
@@ -37,6 +38,17 @@ def running(function: str) -> Iterator[None]:
         yield
     finally:
         _function.reset(token)
+
+
+@contextlib.contextmanager
+def unchecked() -> Iterator[None]:
+    """Calls a test makes deliberately impossible (e.g. a function pointed at a missing resource
+    to see the failure path): not the deployed stack's calls, so not checked against its policies."""
+    token = _unchecked.set(True)
+    try:
+        yield
+    finally:
+        _unchecked.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +150,7 @@ _installed = False
 
 def _on_params(params: Mapping[str, Any], model: Any, **_: Any) -> None:
     function = _function.get()
-    if function is not None:
+    if function is not None and not _unchecked.get():
         RECORDER.record(function, model.service_model.service_name, model.name, params)
 
 
