@@ -96,6 +96,7 @@ class Recorder:
     def __init__(self) -> None:
         self.requests: set[IamRequest] = set()
         self.unmapped: set[tuple[str, str]] = set()  # (function, service.Operation)
+        self.problems: list[str] = []  # e.g. a process whose records never arrived
         self.calls = 0
         self.key_schemas: dict[str, dict[str | None, str]] = {}  # table name -> {index or None: hash key}
         # What the policies are checked against: the template and its local names and ARNs.
@@ -173,7 +174,7 @@ def _propagate_context_to_thread_pools() -> None:
     def submit_in_context(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         return submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
 
-    ThreadPoolExecutor.submit = submit_in_context  # type: ignore[method-assign]
+    ThreadPoolExecutor.submit = submit_in_context  # type: ignore[method-assign,assignment]
 
 
 def table_key_schemas(template: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, dict[str | None, str]]:

@@ -223,6 +223,8 @@ def stack_url(tmp_path_factory: pytest.TempPathFactory, line_api_port: int) -> I
         _stop(process)
         if calls.exists():  # the functions' AWS calls, for the IAM check at the end of the session
             aws_calls.RECORDER.load(calls)
+        else:
+            aws_calls.RECORDER.problems.append(f"the local stack wrote no AWS-call records ({calls}); see {log}")
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _own_report(session: pytest.Session) -> dict[str, Any] | None:
     recorder = aws_calls.RECORDER
-    if not recorder.requests and not recorder.unmapped:
+    if not recorder.requests and not recorder.unmapped and not recorder.problems:
         return None
     try:
         return check(recorder).as_json()

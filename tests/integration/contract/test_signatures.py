@@ -1,0 +1,74 @@
+"""Every fake and adapter of the contract suite has each port method with the port's parameters."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+from cdp.adapters.dynamodb.imports import DynamoImportStore
+from cdp.adapters.dynamodb.link_nonces import DynamoLinkNonceStore
+from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
+from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
+from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
+from cdp.adapters.line_api import LineApiClient, LineAudienceApi
+from cdp.adapters.s3 import S3ImportFiles
+from cdp.adapters.secrets import CachedSecrets
+from cdp.identity.account_link import LinkNonceStore
+from cdp.identity.line_binding import LineApi
+from cdp.identity.merge import MergeStore
+from cdp.imports.ports import ImportFiles, ImportStore, RawEventWriter
+from cdp.ports import RawEventStore, SecretSource
+from cdp.profiles.processor import ProfileStore
+from cdp.profiles.views import ProfileReader
+from cdp.segments.audience_sync import SyncStore
+from cdp.segments.exports import AudienceApi
+from cdp.segments.store import SegmentStore
+
+from tests.fakes import (
+    FakeAudienceApi,
+    FakeLineApi,
+    FakeLinkNonceStore,
+    FakeProfileStore,
+    FakeRawEventStore,
+    FakeSecrets,
+    FakeSegmentStore,
+)
+from tests.fakes_imports import FakeImportFiles, FakeImportStore, FakeRawEventWriter
+
+PORTS: list[tuple[type, list[type]]] = [
+    (RawEventStore, [FakeRawEventStore, DynamoRawEventStore]),
+    (RawEventWriter, [FakeRawEventWriter, DynamoRawEventStore]),
+    (SecretSource, [FakeSecrets, CachedSecrets]),
+    (LinkNonceStore, [FakeLinkNonceStore, DynamoLinkNonceStore]),
+    (SegmentStore, [FakeSegmentStore, DynamoSegmentStore]),
+    (SyncStore, [FakeSegmentStore, DynamoSegmentStore]),
+    (ImportStore, [FakeImportStore, DynamoImportStore]),
+    (ImportFiles, [FakeImportFiles, S3ImportFiles]),
+    (ProfileStore, [FakeProfileStore, DynamoProfileStore]),
+    (ProfileReader, [FakeProfileStore, DynamoProfileStore]),
+    (MergeStore, [FakeProfileStore, DynamoProfileStore]),
+    (LineApi, [FakeLineApi, LineApiClient]),
+    (AudienceApi, [FakeAudienceApi, LineAudienceApi]),
+]
+
+
+def _methods(protocol: type) -> list[str]:
+    names = set()
+    for klass in protocol.__mro__:
+        names |= {n for n, m in vars(klass).items() if inspect.isfunction(m) and not n.startswith("_")}
+    return sorted(names)
+
+
+def _parameters(function: Any) -> list[tuple[str, Any]]:
+    return [(p.name, p.kind) for p in inspect.signature(function).parameters.values()]
+
+
+@pytest.mark.parametrize(("port", "implementations"), PORTS, ids=[port.__name__ for port, _ in PORTS])
+def test_fake_and_adapter_have_the_ports_methods(port: type, implementations: list[type]) -> None:
+    for implementation in implementations:
+        for name in _methods(port):
+            assert _parameters(getattr(implementation, name)) == _parameters(getattr(port, name)), (
+                implementation.__name__,
+                name,
+            )
