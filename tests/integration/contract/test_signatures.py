@@ -11,6 +11,7 @@ from cdp.adapters.dynamodb.link_nonces import DynamoLinkNonceStore
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
+from cdp.adapters.eventbridge import EventBridgePublisher
 from cdp.adapters.line_api import LineApiClient, LineAudienceApi
 from cdp.adapters.s3 import S3ImportFiles
 from cdp.adapters.secrets import CachedSecrets
@@ -18,7 +19,7 @@ from cdp.identity.account_link import LinkNonceStore
 from cdp.identity.line_binding import LineApi
 from cdp.identity.merge import MergeStore
 from cdp.imports.ports import ImportFiles, ImportStore, RawEventWriter
-from cdp.ports import RawEventStore, SecretSource
+from cdp.ports import EventPublisher, RawEventStore, SecretSource
 from cdp.profiles.processor import ProfileStore
 from cdp.profiles.views import ProfileReader
 from cdp.segments.audience_sync import SyncStore
@@ -30,6 +31,7 @@ from tests.fakes import (
     FakeLineApi,
     FakeLinkNonceStore,
     FakeProfileStore,
+    FakePublisher,
     FakeRawEventStore,
     FakeSecrets,
     FakeSegmentStore,
@@ -40,6 +42,7 @@ PORTS: list[tuple[type, list[type]]] = [
     (RawEventStore, [FakeRawEventStore, DynamoRawEventStore]),
     (RawEventWriter, [FakeRawEventWriter, DynamoRawEventStore]),
     (SecretSource, [FakeSecrets, CachedSecrets]),
+    (EventPublisher, [FakePublisher, EventBridgePublisher]),
     (LinkNonceStore, [FakeLinkNonceStore, DynamoLinkNonceStore]),
     (SegmentStore, [FakeSegmentStore, DynamoSegmentStore]),
     (SyncStore, [FakeSegmentStore, DynamoSegmentStore]),
