@@ -789,3 +789,38 @@ class FakeAudienceApi:
             raise LineApiError("LINE refused our credentials", code="line_auth_failed")
         if any(not _LINE_USER_ID.match(user_id) for user_id in user_ids):
             raise LineApiError("LINE answered 400 while uploading an audience: invalid audience ID")
+
+
+# Tracked links (cdp.links) ------------------------------------------------------------------------
+from cdp.links.model import ClickCounts, Link  # noqa: E402  (appended section)
+
+
+class FakeLinkStore:
+    """LinkReader and ClickCounter (and create) as DynamoLinkStore: a new link starts at zero clicks;
+    a click on a link that is not there fails like the adapter's conditional update."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, Link] = {}
+
+    def create(self, link: Link) -> bool:
+        if link.code in self.links:
+            return False
+        self.links[link.code] = dataclasses.replace(link, clicks=ClickCounts())
+        return True
+
+    def get(self, code: str, *, consistent: bool = False) -> Link | None:
+        return self.links.get(code)
+
+    def count_click(self, code: str, *, known: bool) -> None:
+        link = self.links.get(code)
+        if link is None:
+            raise StoreUnavailable("counting a click failed: ConditionalCheckFailedException")
+        clicks = link.clicks
+        self.links[code] = dataclasses.replace(
+            link,
+            clicks=ClickCounts(
+                total=clicks.total + 1,
+                known=clicks.known + (1 if known else 0),
+                anonymous=clicks.anonymous + (0 if known else 1),
+            ),
+        )
