@@ -114,7 +114,7 @@ class Recorder:
         call = f"{service}.{operation}"
         try:
             found = iam_requests(service, operation, params, self.key_schemas)
-        except UnmappedCall:
+        except Exception:  # never break the call itself; botocore validates the parameters next
             with self._lock:
                 self.unmapped.add((function, call))
             return
@@ -132,6 +132,7 @@ class Recorder:
                 "calls": self.calls,
                 "requests": [request.as_json() for request in self.requests],
                 "unmapped": sorted(self.unmapped),
+                "problems": self.problems,
             }
         path.write_text(json.dumps(data))
 
@@ -143,6 +144,7 @@ class Recorder:
             self.calls += int(data["calls"])
             self.requests.update(IamRequest.from_json(item) for item in data["requests"])
             self.unmapped.update((function, call) for function, call in data["unmapped"])
+            self.problems.extend(data["problems"])
 
 
 RECORDER = Recorder()

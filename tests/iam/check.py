@@ -215,7 +215,7 @@ class _Signature:
 def check(recorder: Recorder, *, node: str | None = None) -> Report:
     report = Report(calls=recorder.calls, requests=len(recorder.requests), problems=list(recorder.problems))
     report.problems.extend(
-        f"{function}: no IAM mapping for {call} (add it to infra/local/aws_calls.py)"
+        f"{function}: {call} could not be mapped to IAM requests (add or fix its mapping in infra/local/aws_calls.py)"
         for function, call in sorted(recorder.unmapped)
     )
     if not recorder.requests:
