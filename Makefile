@@ -26,19 +26,20 @@ demo: $(STAMP)
 serve: $(STAMP)
 	@$(BIN)/python -m infra.local.serve
 
-test: $(STAMP)
-	@$(BIN)/python -m pytest -n 2 --dist loadgroup tests/unit tests/integration tests/infra tests/e2e -q
+# The suite checks every AWS call the functions make against their IAM policies (tests/iam, Node).
+test: $(STAMP) node_modules/.bin/cdk
+	@$(BIN)/python -m pytest -n 2 --dist loadgroup tests/unit tests/iam tests/integration tests/infra tests/e2e -q
 
 test-unit: $(STAMP)
 	@$(BIN)/python -m pytest tests/unit -q
 
-test-integration: $(STAMP)
+test-integration: $(STAMP) node_modules/.bin/cdk
 	@$(BIN)/python -m pytest tests/integration -q
 
 test-infra: $(STAMP)
 	@$(BIN)/python -m pytest tests/infra -q
 
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) node_modules/.bin/cdk
 	@$(BIN)/python -m pytest tests/e2e -q
 
 bench: $(STAMP)

@@ -794,3 +794,134 @@ class FakeProcessorGateway:
             if event_id not in self.failing and event_id not in self.applied:
                 self.applied.append(event_id)
         return {event_id for event_id in items if event_id in self.failing}
+
+
+# LINE Messaging API and LINE Login, as the adapters (cdp.adapters.line_api) present them ----------
+import itertools  # noqa: E402  (appended section)
+import re  # noqa: E402
+import time  # noqa: E402
+
+from cdp.adapters.line_api import LineApiError  # noqa: E402
+from cdp.errors import BadRequest, NotFound  # noqa: E402
+
+_LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
+_MAX_AUDIENCE_IDS = 10_000
+
+
+class FakeLineApi:
+    """LineApi as LineApiClient answers: link tokens only for well-formed user ids of a known channel
+    token; ID tokens checked for audience and expiry the way LINE Login's verify does."""
+
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
+        self.now = now
+        self.access_tokens: set[str] = set()
+        self.link_tokens: list[tuple[str, str]] = []  # (access token, user id)
+        self._claims: dict[str, dict[str, Any]] = {}
+        self._counter = itertools.count(1)
+
+    def register_channel(self, access_token: str) -> None:
+        self.access_tokens.add(access_token)
+
+    def issue_id_token(self, user_id: str, channel_id: str, *, expires_in: int = 3600) -> str:
+        issued = int(self.now())
+        token = f"idtoken-{next(self._counter)}"
+        self._claims[token] = {
+            "iss": "https://access.line.me",
+            "sub": user_id,
+            "aud": channel_id,
+            "exp": issued + expires_in,
+            "iat": issued,
+            "auth_time": issued,
+            "amr": ["linesso"],
+        }
+        return token
+
+    def issue_link_token(self, *, access_token: str, user_id: str) -> str:
+        if access_token not in self.access_tokens:
+            raise LineApiError("LINE refused our credentials while issuing a link token", code="line_auth_failed")
+        if not _LINE_USER_ID.match(user_id):
+            raise NotFound(f"LINE could not issue a link token for {user_id}", code="line_user_not_found")
+        self.link_tokens.append((access_token, user_id))
+        return f"linktoken{next(self._counter)}"
+
+    def verify_id_token(self, *, id_token: str, client_id: str) -> dict[str, Any]:
+        claims = self._claims.get(id_token)
+        if claims is None:
+            raise BadRequest("LINE rejected the ID token: Invalid IdToken.", code="invalid_id_token")
+        if claims["aud"] != client_id:
+            raise BadRequest("LINE rejected the ID token: Invalid IdToken Audience.", code="invalid_id_token")
+        if self.now() >= claims["exp"]:
+            raise BadRequest("LINE rejected the ID token: IdToken expired.", code="invalid_id_token")
+        return dict(claims)
+
+
+class FakeAudienceApi:
+    """AudienceApi as LineAudienceApi answers: groups per channel token, add is a union, 1 to 10,000 ids a call."""
+
+    def __init__(self) -> None:
+        self.access_tokens: set[str] = set()
+        self.groups: dict[int, tuple[str, set[str]]] = {}  # id -> (owning channel token, members)
+        self._next_id = 1_234_567_890_000
+
+    def register_channel(self, access_token: str) -> None:
+        self.access_tokens.add(access_token)
+
+    def members(self, audience_group_id: int) -> set[str] | None:
+        group = self.groups.get(audience_group_id)
+        return set(group[1]) if group else None
+
+    def create_audience(self, *, access_token: str, description: str, user_ids: list[str]) -> int:
+        self._check(access_token, user_ids)
+        self._next_id += 1
+        self.groups[self._next_id] = (access_token, set(user_ids))
+        return self._next_id
+
+    def add_to_audience(self, *, access_token: str, audience_group_id: int, user_ids: list[str]) -> None:
+        self._check(access_token, user_ids)
+        group = self.groups.get(audience_group_id)
+        if group is None or group[0] != access_token:
+            raise LineApiError("LINE answered 400 while adding to an audience group: audience group not found")
+        group[1].update(user_ids)
+
+    def _check(self, access_token: str, user_ids: list[str]) -> None:
+        if not 0 < len(user_ids) <= _MAX_AUDIENCE_IDS:
+            raise ValueError(f"an audience upload carries 1 to {_MAX_AUDIENCE_IDS} ids, got {len(user_ids)}")
+        if access_token not in self.access_tokens:
+            raise LineApiError("LINE refused our credentials", code="line_auth_failed")
+        if any(not _LINE_USER_ID.match(user_id) for user_id in user_ids):
+            raise LineApiError("LINE answered 400 while uploading an audience: invalid audience ID")
+
+
+# Tracked links (cdp.links) ------------------------------------------------------------------------
+from cdp.links.model import ClickCounts, Link  # noqa: E402  (appended section)
+
+
+class FakeLinkStore:
+    """LinkReader and ClickCounter (and create) as DynamoLinkStore: a new link starts at zero clicks;
+    a click on a link that is not there fails like the adapter's conditional update."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, Link] = {}
+
+    def create(self, link: Link) -> bool:
+        if link.code in self.links:
+            return False
+        self.links[link.code] = dataclasses.replace(link, clicks=ClickCounts())
+        return True
+
+    def get(self, code: str, *, consistent: bool = False) -> Link | None:
+        return self.links.get(code)
+
+    def count_click(self, code: str, *, known: bool) -> None:
+        link = self.links.get(code)
+        if link is None:
+            raise StoreUnavailable("counting a click failed: ConditionalCheckFailedException")
+        clicks = link.clicks
+        self.links[code] = dataclasses.replace(
+            link,
+            clicks=ClickCounts(
+                total=clicks.total + 1,
+                known=clicks.known + (1 if known else 0),
+                anonymous=clicks.anonymous + (0 if known else 1),
+            ),
+        )

@@ -23,7 +23,8 @@ class FakeImportStore:
         self.refused_commits: list[tuple[str, int]] = []
 
     def create(self, record: ImportRecord) -> None:
-        assert record.import_id not in self.records
+        if record.import_id in self.records:  # like the adapter's conditional put: a store failure
+            raise StoreUnavailable("creating an import: the id exists", details={"aws_error": "ConditionalCheckFailed"})
         self.records[record.import_id] = copy.deepcopy(record)
 
     def get(self, import_id: str) -> ImportRecord | None:
@@ -81,6 +82,8 @@ class FakeImportStore:
         rejected_key: str | None = None,
         error: tuple[str, str] | None = None,
     ) -> bool:
+        if status == COMPLETED and at_row is None:
+            raise ValueError("completing an import needs the checkpoint it ends at")
         record = self.records.get(import_id)
         if record is None or record.status != RUNNING:
             return False
@@ -112,10 +115,14 @@ class FakeImportFiles:
         self.put(key, b"".join(parts), content_type)
 
     def read(self, key: str) -> bytes:
+        if key not in self.objects:  # the adapter: S3 answers NoSuchKey, a store failure
+            raise StoreUnavailable(f"reading {key}", details={"aws_error": "NoSuchKey"})
         return self.objects[key]
 
     def read_from(self, key: str, offset: int) -> Iterator[bytes]:
         self.reads_from.append((key, offset))
+        if key not in self.objects:
+            raise FileNotFoundError(key)
         data = self.objects[key]
         for start in range(offset, len(data), self.chunk_bytes):
             yield data[start : start + self.chunk_bytes]

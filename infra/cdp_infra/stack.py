@@ -11,6 +11,7 @@ from cdp import settings
 from cdp.adapters.dynamodb.identity_rules import PK_PREFIX as RULES_PK_PREFIX
 from cdp.adapters.dynamodb.ingest_rejections import PK_PREFIX as INGEST_REJECTIONS_PK_PREFIX
 from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
+from cdp.adapters.dynamodb.tag_rules import PK_PREFIX as TAG_RULES_PK_PREFIX
 from constructs import Construct
 
 from infra.cdp_infra import constants
@@ -110,8 +111,9 @@ class CdpStack(Stack):
             core_gsi1_arn=self.tables.core_gsi1_arn,
             bus=self.event_bus.bus,
         )
-        # Segment definitions and memberships are managed through the admin API.
-        self._grant_core_items(http_functions[ADMIN_API], ["dynamodb:PutItem"], "SEGMENT#")
+        # Segment definitions and memberships are managed through the admin API; stopping a
+        # segment's LINE audience sync deletes its sync record (under the segment's key).
+        self._grant_core_items(http_functions[ADMIN_API], ["dynamodb:PutItem", "dynamodb:DeleteItem"], SEGMENT_KEY_PREFIX)
         self.archive = ProfileArchive(
             self,
             constants.ARCHIVE_ID,
@@ -243,14 +245,14 @@ class CdpStack(Stack):
 
     def _wire_identity(self, admin_api: lambda_.Function) -> None:
         """The processor starts merges and consumes link nonces; the admin API starts unmerges
-        and edits the identity rules. Writes are limited to those items by their key prefix."""
+        and edits the identity and tag rules. Writes are limited to those items by their key prefix."""
         processor = self.processing.function
         processor.add_environment(settings.ENV_MERGE_STATE_MACHINE, self.identity.merge.state_machine_arn)
         self.identity.grant_restart_checks(self.identity.merge, processor)
         self._grant_core_items(processor, ["dynamodb:UpdateItem"], LINK_NONCE_PK_PREFIX)
         admin_api.add_environment(settings.ENV_UNMERGE_STATE_MACHINE, self.identity.unmerge.state_machine_arn)
         self.identity.grant_restart_checks(self.identity.unmerge, admin_api)
-        self._grant_core_items(admin_api, ["dynamodb:PutItem"], RULES_PK_PREFIX)
+        grant_core_writes(admin_api, self.tables.core, ["dynamodb:PutItem"], [RULES_PK_PREFIX, TAG_RULES_PK_PREFIX])
 
     def _grant_core_items(self, grantee: lambda_.Function, actions: list[str], key_prefix: str) -> None:
         grant_core_writes(grantee, self.tables.core, actions, [key_prefix])

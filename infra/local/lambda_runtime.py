@@ -11,6 +11,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from infra.local import aws_calls
+
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 
 
@@ -62,4 +64,5 @@ class LambdaRuntime:
             return self._modules[name]
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
-        return self.module(name).lambda_handler(event, LambdaContext(function_name=f"cdp-local-{name}"))
+        with aws_calls.running(name):  # the AWS calls made inside are this function's (its role's)
+            return self.module(name).lambda_handler(event, LambdaContext(function_name=f"cdp-local-{name}"))

@@ -24,6 +24,7 @@ from cdp.settings import ENV_ARCHIVE_CACHE_DIR as ARCHIVE_CACHE_ENV
 from cdp.settings import ENV_EVENT_BUS
 
 from infra.cdp_infra.routes import EVENT_PROCESSOR
+from infra.local import aws_calls
 from infra.local.config import LOCAL_CHANNEL, REGION, LocalConfig
 from infra.local.http_gateway import ApiGatewayEmulator, serve
 from infra.local.lambda_runtime import LambdaRuntime
@@ -32,6 +33,8 @@ from infra.local.line_fake import LineApiFake
 from infra.local.provision import EventTarget, LocalResources, QueueMapping, load_or_synthesize, provision
 from infra.local.stream_dispatcher import StreamDispatcher
 
+# Where to write the functions' AWS calls when the stack stops (the IAM check of the e2e suite).
+ENV_AWS_CALLS_FILE = "CDP_AWS_CALLS_FILE"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 
 
@@ -86,12 +89,15 @@ class LocalStack:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call is noise
         self._environment()
+        if os.environ.get(ENV_AWS_CALLS_FILE):
+            aws_calls.install()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self._moto.start()
         # Before provisioning: moto picks its executing Step Functions backend per request.
         self._undo_lambda = install(self.lambda_service)
         template = load_or_synthesize(Path(self.config.state_dir))
         self.resources = provision(template, self.client, self.config)
+        aws_calls.RECORDER.provisioned(template, self.resources.names, self.resources.arns)
         self.lambda_service.register(self.resources.function_arns)
         for env in self.resources.function_env.values():
             os.environ.update(env)  # one process hosts every function; the names do not collide
@@ -133,6 +139,9 @@ class LocalStack:
             self._undo_lambda()
         if self._archive_cache is not None:
             shutil.rmtree(self._archive_cache, ignore_errors=True)
+        calls_file = os.environ.get(ENV_AWS_CALLS_FILE)
+        if calls_file:
+            aws_calls.RECORDER.dump(Path(calls_file))
 
     def __enter__(self) -> LocalStack:
         return self.start()

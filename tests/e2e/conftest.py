@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import requests
 
+from infra.local import aws_calls
+from infra.local.stack import ENV_AWS_CALLS_FILE
 from tests.fixtures.line_events import Event, sign, signed_delivery
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,12 +217,18 @@ def aws_endpoint(stack_url: str, aws_port: int) -> str:
 def stack_url(tmp_path_factory: pytest.TempPathFactory, line_api_port: int, aws_port: int) -> Iterator[str]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("local-stack") / "serve.log"
+    state = tmp_path_factory.mktemp("local-stack")
+    log, calls = state / "serve.log", state / "aws-calls.json"
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "infra.local.serve"],
             cwd=ROOT,
-            env={**stack_env(port), "CDP_LINE_API_PORT": str(line_api_port), "CDP_AWS_PORT": str(aws_port)},
+            env={
+                **stack_env(port),
+                "CDP_LINE_API_PORT": str(line_api_port),
+                "CDP_AWS_PORT": str(aws_port),
+                ENV_AWS_CALLS_FILE: str(calls),
+            },
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -229,6 +237,10 @@ def stack_url(tmp_path_factory: pytest.TempPathFactory, line_api_port: int, aws_
         yield base_url
     finally:
         _stop(process)
+        if calls.exists():  # the functions' AWS calls, for the IAM check at the end of the session
+            aws_calls.RECORDER.load(calls)
+        else:
+            aws_calls.RECORDER.problems.append(f"the local stack wrote no AWS-call records ({calls}); see {log}")
 
 
 @pytest.fixture(scope="session")

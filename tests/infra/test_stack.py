@@ -445,10 +445,20 @@ def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_even
         "dynamodb:Query",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",  # import status items only (tests/infra/test_member_import.py)
+        "dynamodb:DeleteItem",  # a segment's LINE audience sync record, below
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
     }
     raw, core = _output_ref(t, "RawEventsTableName"), _output_ref(t, "CoreTableName")
+    deletes = [s for s in statements if "dynamodb:DeleteItem" in _actions(s)]
+    assert [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in deletes] == [["SEGMENT#*"]]
+    assert all(s["Resource"] == _arn(core) for s in deletes)
+    config_puts = [
+        s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        for s in statements
+        if "dynamodb:PutItem" in _actions(s) and "CONFIG#identity-rules#*" in json.dumps(s.get("Condition"))
+    ]
+    assert config_puts == [["CONFIG#identity-rules#*", "CONFIG#tag-rules#*"]]  # the admin edits both rule sets
     puts = [s for s in statements if "dynamodb:PutItem" in _actions(s)]
     # LINE Login bindings: plain puts on the raw events table, nothing else there
     raw_statements = [s for s in statements if raw in json.dumps(s["Resource"])]

@@ -36,6 +36,7 @@ from cdp.admin.identity import identity_admin
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
+from infra.local import aws_calls
 from infra.local.config import LOCAL_CHANNEL, REGION, LocalConfig
 from infra.local.lambda_runtime import LambdaRuntime
 from infra.local.provision import LocalResources, load_or_synthesize, provision
@@ -198,6 +199,7 @@ def stack(
     """The stack's resources in this test's moto account, and the functions' environment set."""
     created = Stack(resources=LocalResources(), config=LocalConfig.from_env(), runtime=runtime)
     created.resources = provision(template, created.client, created.config)
+    aws_calls.RECORDER.provisioned(template, created.resources.names, created.resources.arns)  # for the IAM check
     for env in created.resources.function_env.values():
         for name, value in env.items():  # one process hosts every function; the names do not collide
             monkeypatch.setenv(name, value)
