@@ -1,14 +1,20 @@
-"""POST /v1/{batch,track,identify,page,screen,group,alias}: Segment-compatible ingestion."""
+"""POST /v1/{batch,track,identify,page,screen,group,alias,import}: Segment-compatible ingestion.
+
+Every answer, errors included, carries the CORS headers of the deploy's allowed origins (cdp.cors),
+so browser SDKs can read it; API Gateway answers the preflight.
+"""
 
 from __future__ import annotations
 
 import functools
 from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.secrets import CachedSecrets
 from cdp.clock import SystemClock
+from cdp.cors import response_headers
 from cdp.errors import CdpError
 from cdp.events.segment import MAX_BATCH_BYTES
 from cdp.http import error_response, header, json_response, raw_body
@@ -19,18 +25,33 @@ from cdp.settings import PartnerIngestSettings
 
 
 @functools.cache
-def build() -> tuple[WriteKeys, DynamoRawEventStore]:
+def build() -> tuple[WriteKeys, DynamoRawEventStore, tuple[str, ...]]:
     settings = PartnerIngestSettings.from_env()
     secrets = CachedSecrets(client("secretsmanager"), settings.secrets_cache_seconds)
     store = DynamoRawEventStore(client("dynamodb"), settings.raw_events_table, settings.raw_event_ttl_days * 86400)
-    return WriteKeys(secrets, settings.write_keys_secret_id), store
+    return WriteKeys(secrets, settings.write_keys_secret_id), store, settings.allowed_origins
 
 
-@logger.inject_lambda_context(clear_state=True)
+def cors_headers(event: dict[str, Any]) -> dict[str, str]:
+    try:
+        allowed = build()[2]
+    except Exception:  # a broken setting is answered (and logged) by the call itself
+        return {}
+    return response_headers(allowed, header(event, "origin"))
+
+
+# The request id is every log line's correlation_id: API Gateway answers it in x-amzn-RequestId.
+@logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    response = answer(event)
+    response["headers"] = {**response["headers"], **cors_headers(event)}
+    return response
+
+
+def answer(event: dict[str, Any]) -> dict[str, Any]:
     call = str(event.get("path") or event.get("resource") or "").rstrip("/").rsplit("/", 1)[-1]
     try:
-        write_keys, store = build()
+        write_keys, store, _ = build()
         result = accept_partner_call(
             call=call,
             body=raw_body(event, max_bytes=MAX_BATCH_BYTES),
