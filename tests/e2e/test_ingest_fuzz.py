@@ -1,0 +1,198 @@
+"""The public API against its OpenAPI document (docs/openapi/public.yaml), over HTTP on the local stack.
+
+Schemathesis generates requests from the document, valid ones (positive) and ones that break a
+constraint (negative), a bounded number per operation so the file stays around a minute on two
+cores. Every answer must be no 5xx, a documented status, a documented content type, and match
+its documented schema and headers. Then what a browser does: a CORS preflight and a batch with
+`Origin`, and API Gateway's own errors in the project's error shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.e2e.conftest import LINE_CHANNEL, LINE_SECRET, ROOT, WRITE_KEY, Stack, unique
+from tests.fixtures.line_events import sign
+
+pytestmark = pytest.mark.e2e
+
+SPEC = ROOT / "docs" / "openapi" / "public.yaml"
+SCHEMA = schemathesis.openapi.from_path(SPEC)
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+# Examples per operation and mode (10 operations x 2 modes + 2 preflights, x 20: 440 requests).
+EXAMPLES = 20
+OPERATIONS = [
+    ("POST", path) for path in ("/v1/batch", "/v1/import", "/v1/track", "/v1/identify", "/v1/page", "/v1/screen")
+] + [
+    ("POST", "/v1/group"),
+    ("POST", "/v1/alias"),
+    ("POST", "/line/webhook/{channel}"),
+    ("GET", "/r/{code}"),
+    ("OPTIONS", "/v1/batch"),
+    ("OPTIONS", "/v1/track"),
+]
+BASIC = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+RUN: Counter[str] = Counter()  # requests sent per operation, for the summary
+
+
+@pytest.fixture(scope="module")
+def link_code(stack: Stack) -> str:
+    """A real link, so that generated clicks reach the redirect and its event, not only the 404."""
+    code = unique("fuzz")
+    created = stack.http.post(
+        stack.url("/admin/v1/links"),
+        json={"code": code, "url": "https://shop.example.com/fuzz", "src": "fuzz"},
+        headers={"Authorization": "Bearer local-dev-admin-token"},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    return code
+
+
+def send(stack: Stack, case: Any, link: str) -> requests.Response:
+    """The generated request, with what no schema can generate: a write key, a LINE signature."""
+    kwargs = case.as_transport_kwargs(base_url=stack.base_url)
+    kwargs["timeout"] = 30
+    kwargs["allow_redirects"] = False  # the redirect's destination is not ours to call
+    method, path = case.operation.method.upper(), case.operation.path
+    if path.startswith("/v1/") and method == "POST":
+        kwargs["headers"]["Authorization"] = BASIC
+    if path == "/line/webhook/{channel}":
+        kwargs["url"] = stack.url(f"/line/webhook/{LINE_CHANNEL}")
+        body = kwargs.pop("json", None)
+        data = kwargs.pop("data", None)
+        raw = data if isinstance(data, bytes) else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        kwargs["data"] = raw
+        kwargs["headers"]["x-line-signature"] = sign(LINE_SECRET, raw)
+    if path == "/r/{code}" and len(str(case.path_parameters.get("code", ""))) % 2:  # some clicks on a real link
+        kwargs["url"] = stack.url(f"/r/{link}")
+    return stack.http.request(**kwargs)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
+def test_operation_conforms_to_the_document(
+    stack: Stack, link_code: str, method: str, path: str, mode: GenerationMode
+) -> None:
+    if method == "OPTIONS" and mode is GenerationMode.NEGATIVE:
+        pytest.skip("a preflight has only optional string headers: there is nothing to make invalid")
+    operation = SCHEMA[path][method]
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,  # the same requests on every run: a failure here is reproducible
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case: Any) -> None:
+        response = send(stack, case, link_code)
+        RUN[f"{method} {path}"] += 1
+        case.validate_response(response, checks=CHECKS)
+
+    check()
+
+
+def test_every_public_operation_was_fuzzed() -> None:
+    if not RUN:
+        pytest.skip("run with the fuzz tests")
+    documented = {
+        f"{method.upper()} {path}"
+        for path, item in SCHEMA.raw_schema["paths"].items()
+        for method in item
+        if method in ("get", "post")
+    }
+    assert documented <= set(RUN), f"not fuzzed: {sorted(documented - set(RUN))}"
+
+
+# What a browser SDK does ------------------------------------------------------------------------
+def test_a_browser_preflight_and_batch_get_the_cors_headers(stack: Stack) -> None:
+    origin = "https://shop.example.com"
+    preflight = stack.http.options(
+        stack.url("/v1/batch"),
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,content-encoding",
+        },
+        timeout=30,
+    )
+    assert preflight.status_code == 204, preflight.text
+    assert preflight.headers["Access-Control-Allow-Origin"] in ("*", origin)
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"].split(",")
+    allowed = {h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type", "content-encoding"} <= allowed
+    assert int(preflight.headers["Access-Control-Max-Age"]) > 0
+
+    message_id = unique("cors")
+    batch = {
+        "batch": [{"type": "track", "event": "Page Scrolled", "anonymousId": unique("a"), "messageId": message_id}]
+    }
+    sent = stack.http.post(
+        stack.url("/v1/batch"),
+        data=gzip.compress(json.dumps(batch).encode()),
+        headers={
+            "Origin": origin,
+            "Authorization": BASIC,
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        },
+        timeout=30,
+    )
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["accepted"] == 1
+    assert sent.headers["Access-Control-Allow-Origin"] in ("*", origin)
+
+    # An error answer is readable by the page too (else the SDK sees only a network error).
+    refused = stack.http.post(
+        stack.url("/v1/track"),
+        json={"event": "x"},
+        headers={"Origin": origin, "Authorization": "Basic eDo="},
+        timeout=30,
+    )
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_write_key"
+    assert refused.headers["Access-Control-Allow-Origin"] in ("*", origin)
+
+
+# API Gateway's own answers ----------------------------------------------------------------------
+def test_gateway_errors_use_the_error_shape_and_carry_the_request_id(stack: Stack) -> None:
+    typo = stack.http.post(stack.url("/v1/trak"), json={}, headers={"Authorization": BASIC}, timeout=30)
+    assert typo.status_code == 404
+    assert typo.json() == {
+        "error": "route_not_found",
+        "message": "no route for this method and path",
+        "requestId": typo.headers["x-amzn-RequestId"],
+    }
+    too_large = stack.http.post(
+        stack.url("/v1/batch"), data=b" " * (10 * 1024 * 1024 + 1), headers={"Authorization": BASIC}, timeout=60
+    )
+    assert too_large.status_code == 413
+    assert too_large.json()["error"] == "payload_too_large"
+    assert too_large.json()["requestId"] == too_large.headers["x-amzn-RequestId"]
+    # Answers of the functions carry the request id in the header as well (their log's correlation_id).
+    answered = stack.segment("track", {"event": "x", "userId": unique("u")})
+    assert answered.status_code == 200 and answered.headers["x-amzn-RequestId"]
