@@ -1,4 +1,5 @@
-"""POST /v1/{batch,track,identify,page,screen,group,alias,import}: Segment-compatible ingestion.
+"""POST /v1/{batch,track,identify,page,screen,group,alias,import} (and analytics.js's /v1/{b,t,i,p,s,g,a}):
+Segment-compatible ingestion.
 
 Every answer, errors included, carries the CORS headers of the deploy's allowed origins (cdp.cors),
 so browser SDKs can read it; API Gateway answers the preflight.
@@ -18,6 +19,7 @@ from cdp.cors import response_headers
 from cdp.errors import CdpError
 from cdp.events.segment import MAX_BATCH_BYTES
 from cdp.http import error_response, header, json_response, raw_body
+from cdp.ingestion.calls import call_from_path
 from cdp.ingestion.channels import WriteKeys, write_key_from_basic_auth
 from cdp.ingestion.partner import accept_partner_call
 from cdp.observability import logger
@@ -49,7 +51,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def answer(event: dict[str, Any]) -> dict[str, Any]:
-    call = str(event.get("path") or event.get("resource") or "").rstrip("/").rsplit("/", 1)[-1]
+    call = call_from_path(str(event.get("resource") or event.get("path") or ""))
     try:
         write_keys, store, _ = build()
         result = accept_partner_call(
