@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from infra.cdp_infra.routes import ROUTES, Route
 
@@ -138,8 +138,8 @@ class ApiGatewayEmulator:
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route, pattern in self._routes:
             found = pattern.match(path)
-            if found and route.method == method:
-                return route, found.groupdict()
+            if found and route.method == method:  # API Gateway hands path parameters over decoded
+                return route, {name: unquote(value) for name, value in found.groupdict().items()}
         return None
 
     def handle(

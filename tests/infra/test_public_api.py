@@ -13,6 +13,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match, Template
+from cdp import cors
 
 from infra.cdp_infra.api_responses import GATEWAY_ERRORS
 from infra.cdp_infra.ingestion_api import IngestionApi
@@ -71,7 +72,7 @@ def test_each_ingest_path_has_a_mock_cors_preflight(template: Any, path: str) ->
                                     "method.response.header.Access-Control-Allow-Origin": "'*'",
                                     "method.response.header.Access-Control-Allow-Methods": "'OPTIONS,POST'",
                                     "method.response.header.Access-Control-Allow-Headers": (
-                                        "'Authorization,Content-Type,Content-Encoding'"
+                                        f"'{','.join(cors.ALLOW_HEADERS)}'"
                                     ),
                                     "method.response.header.Access-Control-Max-Age": "'7200'",
                                 },

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 
 ANY_ORIGIN = "*"
 ALLOW_METHODS = ("OPTIONS", "POST")
-ALLOW_HEADERS = ("Authorization", "Content-Type", "Content-Encoding")
+# AnonymousId: RudderStack's JavaScript SDK sends it (base64) with every event.
+ALLOW_HEADERS = ("Authorization", "Content-Type", "Content-Encoding", "AnonymousId")
 # Chromium caps a preflight's cache at 2 h; longer values buy nothing.
 MAX_AGE_SECONDS = 7200
 
