@@ -56,7 +56,7 @@ OPERATIONS = [
 ]
 BASIC = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
 RUN: Counter[str] = Counter()  # requests sent per operation, for the summary
-SKIPPED: Counter[str] = Counter()  # generated but not sent (beyond_store_range)
+TAMED: Counter[str] = Counter()  # requests whose out-of-range numbers were replaced (tame)
 
 
 @pytest.fixture(scope="module")
@@ -73,30 +73,44 @@ def link_code(stack: Stack) -> str:
     return code
 
 
-def beyond_store_range(value: Any) -> bool:
-    """A number no store can keep: an integer of 2**63 or more, a float past DynamoDB's 1e125.
+MAX_BATCH_EVENTS = 3  # every accepted event is processed by the stack the other e2e tests share
 
-    The ingest API accepts these today and they fail later, in the processor and the archive
-    writer, where their retries hold up the stream the other e2e tests share. Refusing them with a
-    400 naming the field belongs to the event validation (cdp.events.segment); until it does, they
-    are not sent here. Strings cannot carry lone surrogates (hypothesis excludes them).
+
+def tame(value: Any) -> tuple[Any, bool]:
+    """The body with numbers no store can keep replaced by 0, and batches cut to a few events.
+
+    Integers of 2**63 or more and floats past DynamoDB's 1e125 are accepted by the ingest API
+    today and fail later (the archive writer's Parquet write, the stores' number range), where their
+    retries hold up the stream the other e2e tests share. Refusing them with a 400 naming the field
+    belongs to the event validation (cdp.events.segment); until it does, they are sent as 0. Strings
+    carry no lone surrogates (hypothesis does not generate them). Returns (body, changed).
     """
-    if isinstance(value, bool):
-        return False
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value, False
     if isinstance(value, int):
-        return abs(value) >= 2**63
+        return (0, True) if abs(value) >= 2**63 else (value, False)
     if isinstance(value, float):
-        return value != value or abs(value) > 9.9e125 or 0 < abs(value) < 1e-128
+        out = value != value or abs(value) > 9.9e125 or 0 < abs(value) < 1e-128
+        return (0, True) if out else (value, False)
     if isinstance(value, dict):
-        return any(beyond_store_range(item) for item in value.values())
+        items = {key: tame(item) for key, item in value.items()}
+        for key in ("batch", "events"):  # a Segment batch, a LINE delivery
+            if isinstance(value.get(key), list) and len(value[key]) > MAX_BATCH_EVENTS:
+                items[key] = tame(value[key][:MAX_BATCH_EVENTS])
+        return {key: item for key, (item, _) in items.items()}, any(changed for _, changed in items.values())
     if isinstance(value, list):
-        return any(beyond_store_range(item) for item in value)
-    return False
+        tamed = [tame(item) for item in value]
+        return [item for item, _ in tamed], any(changed for _, changed in tamed)
+    return value, False
 
 
 def send(stack: Stack, case: Any, link: str) -> requests.Response:
     """The generated request, with what no schema can generate: a write key, a LINE signature."""
     kwargs = case.as_transport_kwargs(base_url=stack.base_url)
+    if "json" in kwargs:
+        kwargs["json"], changed = tame(kwargs["json"])
+        if changed:
+            TAMED[f"{case.operation.method.upper()} {case.operation.path}"] += 1
     kwargs["timeout"] = 30
     kwargs["allow_redirects"] = False  # the redirect's destination is not ours to call
     method, path = case.operation.method.upper(), case.operation.path
@@ -132,9 +146,6 @@ def test_operation_conforms_to_the_document(
         suppress_health_check=list(HealthCheck),
     )
     def check(case: Any) -> None:
-        if beyond_store_range(case.body):
-            SKIPPED[f"{method} {path}"] += 1
-            return
         response = send(stack, case, link_code)
         RUN[f"{method} {path}"] += 1
         case.validate_response(response, checks=CHECKS)
@@ -152,7 +163,9 @@ def test_every_public_operation_was_fuzzed() -> None:
         if method in ("get", "post") and "x-alias-of" not in operation  # aliases run the same code
     }
     assert documented <= set(RUN), f"not fuzzed: {sorted(documented - set(RUN))}"
-    print(f"schemathesis: {len(RUN)} operations, {sum(RUN.values())} requests: {dict(RUN)}; not sent: {dict(SKIPPED)}")
+    print(
+        f"schemathesis: {len(RUN)} operations, {sum(RUN.values())} requests: {dict(RUN)}; numbers replaced in: {dict(TAMED)}"
+    )
 
 
 # What a browser SDK does ------------------------------------------------------------------------
