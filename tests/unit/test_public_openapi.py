@@ -10,6 +10,7 @@ import base64
 import gzip
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,11 +25,10 @@ from openapi_spec_validator import validate
 from infra.cdp_infra.api_responses import GATEWAY_ERRORS
 from infra.cdp_infra.routes import ROUTES
 from infra.local.lambda_runtime import LambdaRuntime
-from tests.e2e.conftest import ROOT
 from tests.fakes import FakeRawEventStore, FakeSecrets, FixedClock
 from tests.fixtures.line_events import sign
 
-SPEC_PATH = ROOT / "docs" / "openapi" / "public.yaml"
+SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi" / "public.yaml"
 WRITE_KEY = "wk-test"
 CHANNEL_SECRET = "channel-secret"
 LINK_CODE = "spring-sale"
