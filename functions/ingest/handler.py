@@ -1,19 +1,27 @@
-"""POST /v1/{batch,track,identify,page,screen,group,alias}: Segment-compatible ingestion."""
+"""POST /v1/{batch,track,identify,page,screen,group,alias,import} (and analytics.js's /v1/{b,t,i,p,s,g,a}):
+Segment-compatible ingestion.
+
+Every answer, errors included, carries the CORS headers of the deploy's allowed origins (cdp.cors),
+so browser SDKs can read it; API Gateway answers the preflight.
+"""
 
 from __future__ import annotations
 
 import functools
 from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.ingest_rejections import DynamoIngestRejections
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.secrets import CachedSecrets
 from cdp.clock import SystemClock
+from cdp.cors import response_headers
 from cdp.errors import CdpError
 from cdp.events.segment import MAX_BATCH_BYTES
 from cdp.http import error_response, header, json_response, raw_body
+from cdp.ingestion.calls import call_from_path
 from cdp.ingestion.channels import WriteKeys, write_key_from_basic_auth
 from cdp.ingestion.partner import accept_partner_call
 from cdp.observability import INGEST_REJECTED, logger, metrics
@@ -21,12 +29,12 @@ from cdp.settings import PartnerIngestSettings
 
 
 @functools.cache
-def build() -> tuple[WriteKeys, DynamoRawEventStore, DynamoIngestRejections | None]:
+def build() -> tuple[WriteKeys, DynamoRawEventStore, DynamoIngestRejections | None, tuple[str, ...]]:
     settings = PartnerIngestSettings.from_env()
     secrets = CachedSecrets(client("secretsmanager"), settings.secrets_cache_seconds)
     store = DynamoRawEventStore(client("dynamodb"), settings.raw_events_table, settings.raw_event_ttl_days * 86400)
     rejections = DynamoIngestRejections(client("dynamodb"), settings.core_table) if settings.core_table else None
-    return WriteKeys(secrets, settings.write_keys_secret_id), store, rejections
+    return WriteKeys(secrets, settings.write_keys_secret_id), store, rejections, settings.allowed_origins
 
 
 def count_rejected(events: int) -> None:
@@ -35,11 +43,26 @@ def count_rejected(events: int) -> None:
     metrics.flush_metrics()
 
 
-@logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    call = str(event.get("path") or event.get("resource") or "").rstrip("/").rsplit("/", 1)[-1]
+def cors_headers(event: dict[str, Any]) -> dict[str, str]:
     try:
-        write_keys, store, rejections = build()
+        allowed = build()[3]
+    except Exception:  # a broken setting is answered (and logged) by the call itself
+        return {}
+    return response_headers(allowed, header(event, "origin"))
+
+
+# The request id is every log line's correlation_id: API Gateway answers it in x-amzn-RequestId.
+@logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    response = answer(event)
+    response["headers"] = {**response["headers"], **cors_headers(event)}
+    return response
+
+
+def answer(event: dict[str, Any]) -> dict[str, Any]:
+    call = call_from_path(str(event.get("resource") or event.get("path") or ""))
+    try:
+        write_keys, store, rejections, _ = build()
         result = accept_partner_call(
             call=call,
             body=raw_body(event, max_bytes=MAX_BATCH_BYTES),

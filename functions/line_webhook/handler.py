@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.secrets import CachedSecrets
@@ -26,7 +27,8 @@ def build() -> tuple[LineChannels, DynamoRawEventStore]:
     return LineChannels(secrets, settings.line_channels_secret_id, SystemClock()), store
 
 
-@logger.inject_lambda_context(clear_state=True)
+# The request id is every log line's correlation_id: API Gateway answers it in x-amzn-RequestId.
+@logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     channel = (event.get("pathParameters") or {}).get("channel", "")
     try:

@@ -7,6 +7,7 @@ import functools
 import html
 from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.link_store import DynamoLinkStore
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
@@ -85,7 +86,8 @@ def not_found_response(event: dict[str, Any], code: str) -> dict[str, Any]:
     return json_response(404, body, {**NO_STORE, "X-Error": "link_not_found"})
 
 
-@logger.inject_lambda_context(clear_state=True)
+# The request id is every log line's correlation_id: API Gateway answers it in x-amzn-RequestId.
+@logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     code = str((event.get("pathParameters") or {}).get("code") or "")
     request = ClickRequest(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from cdp import cors
 from constructs import Construct
 
 from infra.cdp_infra import constants
-from infra.cdp_infra.routes import ROUTES, Route
+from infra.cdp_infra.api_responses import GATEWAY_ERRORS
+from infra.cdp_infra.routes import INGEST, ROUTES, Route
 
 
 class IngestionApi(Construct):
@@ -31,6 +33,7 @@ class IngestionApi(Construct):
         *,
         functions: Mapping[str, lambda_.IFunction],
         routes: tuple[Route, ...] = ROUTES,
+        allowed_origins: tuple[str, ...] = (cors.ANY_ORIGIN,),
     ) -> None:
         super().__init__(scope, construct_id)
         missing = sorted({route.function for route in routes} - set(functions))
@@ -79,6 +82,8 @@ class IngestionApi(Construct):
         for route in routes:
             resource = self.api.root.resource_for_path(route.path)
             resource.add_method(route.method, integrations[route.function])
+        self._add_gateway_responses(allowed_origins)
+        self._add_ingest_preflight(routes, allowed_origins)
 
         Validations.of(self).acknowledge(
             Acknowledgment(
@@ -115,6 +120,36 @@ class IngestionApi(Construct):
                 reason="The AWS-documented policy for API Gateway's account-level logging role.",
             ),
         )
+
+    def _add_gateway_responses(self, allowed_origins: tuple[str, ...]) -> None:
+        """API Gateway's own errors in the project's shape (infra/cdp_infra/api_responses.py).
+
+        They carry a fixed Access-Control-Allow-Origin when one value can be right for every
+        request (`*` or a single origin): a browser SDK then reads a 429 or 413 like any error.
+        """
+        headers = {}
+        if len(allowed_origins) == 1:
+            headers["Access-Control-Allow-Origin"] = f"'{allowed_origins[0]}'"
+        for error in GATEWAY_ERRORS:
+            self.api.add_gateway_response(
+                f"{error.response_type.title().replace('_', '')}Response",
+                type=apigateway.ResponseType.of(error.response_type),
+                status_code=str(error.status) if error.status is not None else None,
+                response_headers=headers or None,
+                templates={"application/json": error.template()},
+            )
+
+    def _add_ingest_preflight(self, routes: tuple[Route, ...], allowed_origins: tuple[str, ...]) -> None:
+        """OPTIONS on each /v1/* resource, answered by API Gateway (no function call), cached by browsers."""
+        if not allowed_origins:
+            return
+        for path in sorted({route.path for route in routes if route.function == INGEST}):
+            self.api.root.resource_for_path(path).add_cors_preflight(
+                allow_origins=list(allowed_origins),
+                allow_methods=list(cors.ALLOW_METHODS),
+                allow_headers=list(cors.ALLOW_HEADERS),
+                max_age=Duration.seconds(cors.MAX_AGE_SECONDS),
+            )
 
     @property
     def url(self) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdp.ingestion.calls import SHORT_CALLS
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -40,6 +42,8 @@ ROUTES: tuple[Route, ...] = (
     # Some SDKs (segment-analytics-python with `sync_mode`, rudder with retries) send the same
     # payload to /v1/import; accept it as an alias of /v1/batch.
     Route("POST", "/v1/import", INGEST),
+    # analytics.js (Segment's browser library) posts to one-letter paths: /v1/t, /v1/b, ...
+    *(Route("POST", f"/v1/{short}", INGEST) for short in SHORT_CALLS),
     Route("GET", "/admin/v1/profiles/lookup", ADMIN_API),
     Route("GET", "/admin/v1/profiles/{id}", ADMIN_API),
     Route("GET", "/admin/v1/profiles/{id}/merges", ADMIN_API),

@@ -119,6 +119,9 @@ def load_or_synthesize(cache_dir: Path) -> dict[str, Any]:
         *sorted(Path("infra/cdp_infra").glob("*.py")),
         Path("cdk.json"),
         Path("layers/core/python/cdp/settings.py"),
+        # Domain constants the API construct reads: CORS headers, analytics.js's short paths.
+        Path("layers/core/python/cdp/cors.py"),
+        Path("layers/core/python/cdp/ingestion/calls.py"),
     ]
     digest = hashlib.sha256()
     for path in sources:

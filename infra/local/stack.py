@@ -26,7 +26,7 @@ from cdp.settings import ENV_EVENT_BUS
 from infra.cdp_infra.routes import EVENT_PROCESSOR
 from infra.local import aws_calls
 from infra.local.config import LOCAL_CHANNEL, REGION, LocalConfig
-from infra.local.http_gateway import ApiGatewayEmulator, serve
+from infra.local.http_gateway import ApiGatewayEmulator, GatewayConfig, serve
 from infra.local.lambda_runtime import LambdaRuntime
 from infra.local.lambda_service import LocalLambdaService, install
 from infra.local.line_fake import LineApiFake
@@ -120,6 +120,7 @@ class LocalStack:
                 ("GET", "/_local/status"): lambda *_: (200, self.status()),
                 ("POST", "/_local/schedules/run"): self._schedules_route,
             },
+            config=GatewayConfig.from_template(template),
         )
         self._http = serve(emulator, "127.0.0.1", self.http_port)
         threading.Thread(target=self._http.serve_forever, name="http", daemon=True).start()

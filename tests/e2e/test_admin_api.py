@@ -112,9 +112,11 @@ def test_profile_by_id_matches_the_lookup(stack: Stack, member_with_phone: tuple
         ("GET", "/"),
     ],
 )
-def test_unknown_routes_answer_403_like_api_gateway(stack: Stack, method: str, path: str) -> None:
+def test_unknown_routes_answer_the_gateway_404_in_the_error_shape(stack: Stack, method: str, path: str) -> None:
+    # API Gateway's "Missing Authentication Token" (403), answered through its gateway response.
     response = stack.http.request(
         method, stack.url(path), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
     )
-    assert response.status_code == 403
-    assert response.json() == {"message": "Missing Authentication Token"}
+    assert response.status_code == 404
+    body = response.json()
+    assert (body["error"], body["requestId"]) == ("route_not_found", response.headers["x-amzn-RequestId"])

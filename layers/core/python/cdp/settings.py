@@ -12,12 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cdp.cors import ANY_ORIGIN, parse_origins
+
 # Environment variable names shared with infra/ and infra/local/.
 ENV_RAW_EVENTS_TABLE = "CDP_RAW_EVENTS_TABLE"
 ENV_CORE_TABLE = "CDP_CORE_TABLE"
 ENV_EVENT_BUS = "CDP_EVENT_BUS_NAME"
 ENV_LINE_CHANNELS_SECRET = "CDP_LINE_CHANNELS_SECRET_ID"
 ENV_WRITE_KEYS_SECRET = "CDP_WRITE_KEYS_SECRET_ID"
+ENV_INGEST_ALLOWED_ORIGINS = "CDP_INGEST_ALLOWED_ORIGINS"  # cdp.cors: `*` or origins
 ENV_ADMIN_TOKEN_SECRET = "CDP_ADMIN_TOKEN_SECRET_ID"
 ENV_RAW_EVENT_TTL_DAYS = "CDP_RAW_EVENT_TTL_DAYS"
 ENV_SECRETS_CACHE_SECONDS = "CDP_SECRETS_CACHE_SECONDS"
@@ -95,14 +98,20 @@ class LineWebhookSettings(RawIngestSettings):
 class PartnerIngestSettings(RawIngestSettings):
     write_keys_secret_id: str = ""
     core_table: str = ""  # where rejections are recorded (INGEST_REJECTIONS# items); unset: not recorded
+    allowed_origins: tuple[str, ...] = (ANY_ORIGIN,)  # browsers' origins allowed by CORS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PartnerIngestSettings:
         env = os.environ if env is None else env
+        try:
+            origins = parse_origins(env.get(ENV_INGEST_ALLOWED_ORIGINS, ANY_ORIGIN))
+        except ValueError as exc:
+            raise SettingsError(f"{ENV_INGEST_ALLOWED_ORIGINS}: {exc}") from exc
         return cls(
             **_raw_ingest_fields(env),
             write_keys_secret_id=_required(env, ENV_WRITE_KEYS_SECRET),
             core_table=env.get(ENV_CORE_TABLE, "").strip(),
+            allowed_origins=origins,
         )
 
 
