@@ -206,7 +206,7 @@ def observe_ingest(runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch, call
     stores: list[Any] = [FakeRawEventStore(), FailingStore(StoreUnavailable("down")), FailingStore(RuntimeError())]
     observed: set[tuple[int, str]] = set()
     for store in stores:
-        monkeypatch.setattr(module, "build", lambda store=store: (keys, store, ("*",)))
+        monkeypatch.setattr(module, "build", lambda store=store: (keys, store, None, ("*",)))
         bodies = ingest_bodies(call)
         if not isinstance(store, FakeRawEventStore):  # one good call that reaches the failing store
             kind = SHORT_CALLS.get(call, call)
