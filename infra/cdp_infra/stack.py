@@ -203,10 +203,16 @@ class CdpStack(Stack):
             scope,
             LINE_WEBHOOK,
             description="Verifies LINE webhook signatures and stores each event once",
-            environment={**raw_ingest_env, settings.ENV_LINE_CHANNELS_SECRET: secrets.line_channels.secret_arn},
+            environment={
+                **raw_ingest_env,
+                settings.ENV_LINE_CHANNELS_SECRET: secrets.line_channels.secret_arn,
+                settings.ENV_CORE_TABLE: tables.core.table_name,
+            },
         )
         tables.raw_events.grant(line_webhook, "dynamodb:PutItem")
         secrets.line_channels.grant_read(line_webhook)
+        # Refused events are recorded for GET /admin/v1/ingest/rejections: those items only.
+        grant_core_writes(line_webhook, tables.core, ["dynamodb:BatchWriteItem"], [INGEST_REJECTIONS_PK_PREFIX])
 
         ingest = factory.create(
             scope,

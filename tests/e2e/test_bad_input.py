@@ -58,6 +58,9 @@ def test_one_event_over_the_item_limit_is_refused_alone_and_the_delivery_answers
     assert (again.status_code, again.json()["stored"], again.json()["duplicates"]) == (200, 0, 1)
     stack.drain()
     assert stack.lookup("line", good_user)["profile_id"]
+    listed = stack.admin_get("/admin/v1/ingest/rejections", limit="200").json()["rejections"]
+    mine = [r for r in listed if r.get("message_id") == huge["webhookEventId"]]
+    assert [(r["call"], r["error"], r["type"]) for r in mine] == [("line_webhook", "event_too_large", "message")] * 2
 
 
 @pytest.mark.parametrize(

@@ -412,18 +412,16 @@ def test_raw_writers_can_only_put_raw_events_and_read_their_secret(synth: Any, n
         "Effect": "Allow",
         "Resource": _arn(_output_ref(t, "RawEventsTableName")),
     }
-    if name == INGEST:  # and its rejections, for GET /admin/v1/ingest/rejections: those items only
-        assert dynamodb == [
-            raw_events,
-            {
-                "Action": "dynamodb:BatchWriteItem",
-                "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["INGEST_REJECTIONS#*"]}},
-                "Effect": "Allow",
-                "Resource": _arn(_output_ref(t, "CoreTableName")),
-            },
-        ]
-    else:
-        assert dynamodb == [raw_events]
+    # and their refused events, for GET /admin/v1/ingest/rejections: those items only
+    assert dynamodb == [
+        raw_events,
+        {
+            "Action": "dynamodb:BatchWriteItem",
+            "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["INGEST_REJECTIONS#*"]}},
+            "Effect": "Allow",
+            "Resource": _arn(_output_ref(t, "CoreTableName")),
+        },
+    ]
     dumped = json.dumps([s for s in statements if s not in dynamodb])
     for other in ("CoreTableName", "IdempotencyTableName", "EventBusName", "AdminTokenSecretArn"):
         assert _output_ref(t, other) not in dumped, f"{name} can reach {other}"

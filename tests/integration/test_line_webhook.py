@@ -12,7 +12,7 @@ from cdp.events.raw import line_event_id
 
 from tests.fixtures import line_events
 from tests.fixtures.line_events import CHANNEL_SECRET, signed_delivery
-from tests.integration.conftest import LINE_CHANNEL, Stack, api_event, response_json
+from tests.integration.conftest import ADMIN_TOKEN, LINE_CHANNEL, Stack, api_event, response_json
 
 RESOURCE = "/line/webhook/{channel}"
 
@@ -197,6 +197,19 @@ def test_an_event_too_large_to_store_is_refused_alone_and_the_delivery_answers_2
     assert payload["stored"] == 1
     assert [(r["index"], r["error"]) for r in payload["rejected"]] == [(1, "event_too_large")]
     assert set(stack.raw_items()) == {pk(good)}
+    # and the refusal is recorded for the admin's rejections list, without the event's text
+    listed = stack.invoke(
+        "admin_api",
+        api_event("GET", "/admin/v1/ingest/rejections", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}),
+    )
+    (recorded,) = response_json(listed)["rejections"]
+    assert (recorded["call"], recorded["source"], recorded["error"]) == (
+        "line_webhook",
+        LINE_CHANNEL,
+        "event_too_large",
+    )
+    assert (recorded["message_id"], recorded["type"]) == (huge["webhookEventId"], "message")
+    assert "大" not in listed["body"]
 
 
 def test_a_lone_surrogate_in_a_signed_event_is_400_naming_the_field(stack: Stack) -> None:

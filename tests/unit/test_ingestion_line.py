@@ -19,7 +19,7 @@ from tests.fixtures.line_events import BOT_USER_ID, CHANNEL_SECRET
 from tests.unit.builders import LINE_CHANNEL, LINE_CHANNELS_SECRET_ID, LINE_PROVIDER, NOW_MS, SECOND_CHANNEL
 
 if TYPE_CHECKING:
-    from tests.unit.conftest import FakeRawEventStore, FixedClock
+    from tests.unit.conftest import FakeRawEventStore, FakeRejectionLog, FixedClock
 
 
 def _accept(
@@ -354,3 +354,50 @@ def test_deeply_nested_delivery_is_a_400_not_a_crash(
     with pytest.raises(BadRequest) as raised:
         _accept(body, signature, channels=line_channels, store=raw_store, clock=clock)
     assert raised.value.code == "json_too_deep"
+
+
+def test_refused_events_are_recorded_with_their_id_and_type_but_not_their_content(
+    line_channels: LineChannels, raw_store: FakeRawEventStore, clock: FixedClock, rejection_log: FakeRejectionLog
+) -> None:
+    # Given a verified delivery with a good event, a malformed one and one too large to store
+    good = line.follow()
+    bad_mode = line.postback(mode="replay")
+    huge = line.text_message("長" * (MAX_EVENT_BYTES // 3 + 1))
+    body, signature = line.signed_delivery(CHANNEL_SECRET, [good, bad_mode, huge])
+
+    # When it is accepted with a rejections log
+    accept_line_delivery(
+        channel_name=LINE_CHANNEL,
+        body=body,
+        signature=signature,
+        channels=line_channels,
+        store=raw_store,
+        clock=clock,
+        rejections=rejection_log,
+    )
+
+    # Then each refusal is kept with the channel, the event's id and type, and no text
+    assert [(r.index, r.error, r.message_id, r.type, r.source, r.call) for r in rejection_log.records] == [
+        (1, "invalid_event", bad_mode["webhookEventId"], "postback", LINE_CHANNEL, "line_webhook"),
+        (2, "event_too_large", huge["webhookEventId"], "message", LINE_CHANNEL, "line_webhook"),
+    ]
+    assert "長" not in json.dumps([r.as_dict() for r in rejection_log.records], ensure_ascii=False)
+
+
+def test_nothing_is_recorded_for_an_unsigned_delivery(
+    line_channels: LineChannels, raw_store: FakeRawEventStore, clock: FixedClock, rejection_log: FakeRejectionLog
+) -> None:
+    body, _ = line.signed_delivery(CHANNEL_SECRET, [line.postback(mode="replay")])
+
+    with pytest.raises(Unauthorized):
+        accept_line_delivery(
+            channel_name=LINE_CHANNEL,
+            body=body,
+            signature="forged",
+            channels=line_channels,
+            store=raw_store,
+            clock=clock,
+            rejections=rejection_log,
+        )
+
+    assert rejection_log.records == []

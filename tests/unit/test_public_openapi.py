@@ -244,11 +244,11 @@ def observe_webhook(runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch) -> 
             observed.add((response["statusCode"], json.loads(response["body"])["error"]))
 
     for store in (FakeRawEventStore(), FailingStore(StoreUnavailable("down")), FailingStore(RuntimeError())):
-        monkeypatch.setattr(module, "build", lambda store=store: (channels, store))
+        monkeypatch.setattr(module, "build", lambda store=store: (channels, store, None))
         for document in bodies:
             raw = json.dumps(document).encode()
             send(raw, {"x-line-signature": sign(CHANNEL_SECRET, raw)})
-    monkeypatch.setattr(module, "build", lambda: (channels, FakeRawEventStore()))
+    monkeypatch.setattr(module, "build", lambda: (channels, FakeRawEventStore(), None))
     for raw in (b"{nope", b"[" * 100_000):
         send(raw, {"x-line-signature": sign(CHANNEL_SECRET, raw)})
     send(b"{}", {})

@@ -87,11 +87,16 @@ class RawIngestSettings:
 @dataclass(frozen=True, slots=True)
 class LineWebhookSettings(RawIngestSettings):
     line_channels_secret_id: str = ""
+    core_table: str = ""  # where refused events are recorded (INGEST_REJECTIONS# items); unset: not recorded
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LineWebhookSettings:
         env = os.environ if env is None else env
-        return cls(**_raw_ingest_fields(env), line_channels_secret_id=_required(env, ENV_LINE_CHANNELS_SECRET))
+        return cls(
+            **_raw_ingest_fields(env),
+            line_channels_secret_id=_required(env, ENV_LINE_CHANNELS_SECRET),
+            core_table=env.get(ENV_CORE_TABLE, "").strip(),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ Event types are not whitelisted: LINE adds new ones, and unknown types are store
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -58,6 +59,9 @@ class RejectedEvent:
     reason: str
     message: str
     field: str | None = None  # JSON pointer of the offending value, when there is one
+    event: Any = dataclasses.field(
+        default=None, repr=False, compare=False
+    )  # as sent: for its id and type, never logged
 
     @property
     def conformant(self) -> bool:
@@ -94,16 +98,18 @@ def parse_delivery(body: bytes) -> WebhookDelivery:
             next(problems(event, f"/events/{index}"), None) if parsed.suspect and has_problem(event) else None
         )
         if value_problem is not None:
-            rejected.append(RejectedEvent(index, value_problem.code, value_problem.message, value_problem.field))
+            rejected.append(RejectedEvent(index, value_problem.code, value_problem.message, value_problem.field, event))
             continue
         problem = _event_problem(event)
         if problem is not None:
-            rejected.append(RejectedEvent(index, "invalid_event", problem))
+            rejected.append(RejectedEvent(index, "invalid_event", problem, event=event))
             continue
         size = len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
         if size > MAX_EVENT_BYTES:
             rejected.append(
-                RejectedEvent(index, EVENT_TOO_LARGE, f"event is {size} bytes, the limit is {MAX_EVENT_BYTES}")
+                RejectedEvent(
+                    index, EVENT_TOO_LARGE, f"event is {size} bytes, the limit is {MAX_EVENT_BYTES}", event=event
+                )
             )
             continue
         valid.append(event)

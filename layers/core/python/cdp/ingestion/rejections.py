@@ -25,14 +25,14 @@ MAX_LIST_LIMIT = 200
 @dataclass(frozen=True, slots=True)
 class IngestRejection:
     received_at: str  # ISO-8601 UTC, ms
-    source: str  # the write key's source name (never the key itself)
-    call: str  # the /v1/<call> route
+    source: str  # the write key's source name (never the key itself), or the LINE channel's name
+    call: str  # the /v1/<call> route, or `line_webhook`
     error: str  # the stable reason code the sender got
     message: str
     index: int | None = None  # the event's position in a batch; None for a single call
     field: str | None = None
-    message_id: str | None = None
-    type: str | None = None
+    message_id: str | None = None  # LINE: the webhookEventId
+    type: str | None = None  # LINE: the webhook event type (`message`, `follow`, ...)
     event: str | None = None  # a track call's event name
 
     def as_dict(self) -> dict[str, Any]:
@@ -93,6 +93,28 @@ def describe(
     )
 
 
+LINE_WEBHOOK_CALL = "line_webhook"
+MAX_LINE_TYPE_LENGTH = 64
+
+
+def describe_line_event(
+    event: Any, *, received_at: str, channel: str, error: str, message: str, index: int, field: str | None
+) -> IngestRejection:
+    """A refused LINE webhook event: its webhookEventId and type, never its content."""
+    item = event if isinstance(event, dict) else {}
+    return IngestRejection(
+        received_at=received_at,
+        source=channel,
+        call=LINE_WEBHOOK_CALL,
+        error=error,
+        message=_safe(message),
+        index=index,
+        field=_safe(field) if field is not None else None,
+        message_id=_identifier(item.get("webhookEventId"), MAX_MESSAGE_ID_LENGTH),
+        type=_identifier(item.get("type"), MAX_LINE_TYPE_LENGTH),
+    )
+
+
 def _identifier(value: Any, limit: int) -> str | None:
     """Printable text only (no lone surrogates or control characters), cut to `limit`."""
     if not isinstance(value, str) or not value.strip() or not value.isprintable():
@@ -113,4 +135,5 @@ __all__ = [
     "IngestRejection",
     "RejectionLog",
     "describe",
+    "describe_line_event",
 ]
