@@ -25,7 +25,8 @@ from cdp.domain_events import (
     PROFILE_UPDATED,
     DomainEvent,
 )
-from cdp.events.canonical import CanonicalEvent, EventNormalizer
+from cdp.events import names
+from cdp.events.canonical import DERIVED_KEYS, CanonicalEvent, Derivation, EventNormalizer
 from cdp.events.raw import RawEvent
 from cdp.identity.identifiers import Identifier
 from cdp.identity.resolver import Conflict, owner_of, resolve, separation_key
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 MAX_ATTEMPTS = 6
 MAX_POINTER_HOPS = 8
-ACCOUNT_LINKED = "LINE Account Linked"
+ACCOUNT_LINKED = names.ACCOUNT_LINKED
 RETRY_BASE_SECONDS = 0.01
 
 
@@ -188,25 +189,25 @@ class EventProcessor:
         return result
 
     def _derive(self, event: CanonicalEvent) -> None:
-        """Tags and traits the workspace's tag rules read from a LINE message or postback, written
-        into the event so the timeline keeps them and a rebuild does not depend on later rules.
-        A tracked-link click derives its acquisition source and the link's tags the same way."""
+        """Tags and traits the workspace's tag rules read from a LINE message or postback, kept
+        with the event (`event.derived`) so the timeline keeps them and a rebuild does not depend
+        on later rules. A tracked-link click derives its acquisition source and the link's tags
+        the same way."""
         link_click = is_tracked_link_click(event)
         if (event.origin != "line" and not link_click) or event.type != "track":
             return
-        for key in ("derivedTags", "derivedTraits", "tagRulesVersion"):
+        for key in DERIVED_KEYS:  # a sender cannot pass its own derivation off as ours
             event.properties.pop(key, None)
+        event.derived = None
         if link_click:
             tags = link_click_tags(event.properties)
             if tags:
-                event.properties["derivedTags"] = tags
+                event.derived = Derivation(tags=tags)
             return
         rules = self._tag_rules()
         derived = rules.derive(event.event, event.properties)
         if derived:
-            event.properties["derivedTags"] = derived.tags
-            event.properties["derivedTraits"] = derived.traits
-            event.properties["tagRulesVersion"] = rules.version
+            event.derived = Derivation(tags=derived.tags, traits=derived.traits, rules_version=rules.version)
 
     def _bind_account_link(self, event: CanonicalEvent) -> None:
         """`accountLink` webhook: the nonce we issued maps back to the member it was issued for."""
