@@ -9,7 +9,6 @@ are retried from a fresh read.
 from __future__ import annotations
 
 import enum
-import itertools
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +28,8 @@ from cdp.events import names
 from cdp.events.canonical import DERIVED_KEYS, CanonicalEvent, Derivation, EventNormalizer
 from cdp.events.raw import RawEvent
 from cdp.identity.identifiers import Identifier
-from cdp.identity.resolver import Conflict, owner_of, resolve, separation_key
+from cdp.identity.resolver import Conflict, owner_of, resolve
+from cdp.identity.roots import BrokenPointer, follow_roots
 from cdp.identity.rules import DEFAULT_RULES, IdentityRules
 from cdp.ports import Clock, EventPublisher
 from cdp.profiles.model import Profile, apply_event
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from cdp.identity.account_link import LinkOutcome
 
 MAX_ATTEMPTS = 6
-MAX_POINTER_HOPS = 8
 ACCOUNT_LINKED = names.ACCOUNT_LINKED
 RETRY_BASE_SECONDS = 0.01
 
@@ -289,46 +288,11 @@ class EventProcessor:
         }
 
     def _roots(self, profile_ids: set[str]) -> tuple[dict[str, Profile], set[str], list[tuple[str, str, str]]]:
-        """Each owning profile and, keyed by its id, the profile it was merged (or is merging) into;
-        and which pairs of those roots an unmerge separated.
-
-        Owners are usually roots already (a merge moves the claims), so the separation records
-        of the owners' pairs are read in the same request as the profiles.
-        """
-        separations = _pairs(profile_ids)
-        loaded, separated = self._store.load(sorted(profile_ids), separations) if profile_ids else ({}, set())
-        missing = profile_ids - set(loaded)
-        if missing:
-            raise ProcessingConflict(f"identifiers point at missing profiles {sorted(missing)}")
-        roots: dict[str, Profile] = {}
-        resume: dict[str, tuple[str, str, str]] = {}
-        for profile_id in profile_ids:
-            profile = loaded[profile_id]
-            for _hop in range(MAX_POINTER_HOPS + 1):
-                pointer = profile.merged_into or profile.merging_into
-                if not pointer:
-                    break
-                if _hop == MAX_POINTER_HOPS:
-                    raise ProcessingConflict(f"{profile_id} points through more than {MAX_POINTER_HOPS} merges")
-                if profile.merging_into and profile.merging_by:
-                    resume[profile.merging_by] = (profile.merging_into, profile.profile_id, profile.merging_by)
-                target = loaded.get(pointer) or self._store.get(pointer)
-                if target is None:
-                    raise ProcessingConflict(f"{profile.profile_id} points at missing profile {pointer}")
-                loaded[pointer] = profile = target
-            roots[profile_id] = profile
-            roots[profile.profile_id] = profile
-        for root in {root.profile_id: root for root in roots.values()}.values():
-            # The survivor's side of a merge under way: its claims may already have moved, so no
-            # event passes through the loser's pointer any more.
-            merges = [merge_id for merge_id in root.pending_merges if not merge_id.startswith("unmerge:")]
-            losers = root.incoming_from if len(root.incoming_from) == len(merges) else [""] * len(merges)
-            for merge_id, loser in zip(merges, losers, strict=True):
-                resume.setdefault(merge_id, (root.profile_id, loser, merge_id))
-        unread = sorted(set(_pairs({root.profile_id for root in roots.values()})) - set(separations))
-        if unread:
-            separated |= self._store.separated(unread)
-        return roots, separated, [resume[merge_id] for merge_id in sorted(resume)]
+        try:
+            found = follow_roots(self._store, profile_ids)
+        except BrokenPointer as exc:
+            raise ProcessingConflict(str(exc)) from exc
+        return found.by_owner, found.separated, found.resume
 
     def _domain_events(self, result: ProcessResult, now: str) -> list[DomainEvent]:
         event = result.event
@@ -414,7 +378,3 @@ class EventProcessor:
                 )
             )
         return published
-
-
-def _pairs(profile_ids: set[str]) -> list[str]:
-    return [separation_key(a, b) for a, b in itertools.combinations(sorted(profile_ids), 2)]
