@@ -84,6 +84,9 @@ MIX = {
     "new_person_share": 0.05,  # events that create a profile
     "merge_share": 0.002,  # events that make two profiles one
 }
+RAW_EVENT_TTL_DAYS = 30  # infra/cdp_infra/constants.py
+APPLIED_MARKER_TTL_DAYS = 35  # cdp.adapters.dynamodb.profile_store
+ITEM_OVERHEAD_BYTES = 100  # DynamoDB stores 100 bytes of index overhead per item
 STREAM_BATCH = {"event_processor": (100, 1.0), "archive_writer": (1000, 30.0)}  # (max records, window s)
 
 
@@ -892,6 +895,16 @@ def report(measured: dict[str, Any]) -> dict[str, Any]:
         per_million["total_without_api_gateway"] = round(per_million["total"] - per_million["api_gateway_rest"], 2)
         month_events = per_day * 30
         stored = per_event["stored_bytes_per_event"]
+        paths = measured["paths"]
+        raw_bytes = MIX["line_share"] * _mean_bytes(paths["line_webhook"], "RAW") + (
+            1 - MIX["line_share"]
+        ) * _mean_bytes(paths["ingest"], "RAW")
+        marker_bytes = _mean_bytes(paths["processor_known_person"], "APPLIED")
+        # items that expire: what is held at any time once traffic is steady
+        held_gb = {
+            "dynamodb_raw_events": (raw_bytes + ITEM_OVERHEAD_BYTES) * per_day * RAW_EVENT_TTL_DAYS / 1e9,
+            "dynamodb_applied_markers": (marker_bytes + ITEM_OVERHEAD_BYTES) * per_day * APPLIED_MARKER_TTL_DAYS / 1e9,
+        }
         storage_month_gb = {k: v * month_events / 1e9 for k, v in stored.items()}
         out[label] = {
             **{k: v for k, v in per_event.items() if k != "usd"},
@@ -901,6 +914,8 @@ def report(measured: dict[str, Any]) -> dict[str, Any]:
             ),
             "usd_per_month": round(per_million["total"] * month_events / 1e6, 2),
             "storage_added_per_month_gb": {k: round(v, 2) for k, v in storage_month_gb.items()},
+            "storage_held_gb": {k: round(v, 2) for k, v in held_gb.items()},
+            "usd_storage_held_per_month": round(sum(held_gb.values()) * PRICES["dynamodb_storage_per_gb_month"], 2),
             "usd_storage_added_per_month": round(
                 storage_month_gb["dynamodb_timeline"] * PRICES["dynamodb_storage_per_gb_month"]
                 + storage_month_gb["s3_archive"] * PRICES["s3_standard_per_gb_month"],
@@ -908,6 +923,10 @@ def report(measured: dict[str, Any]) -> dict[str, Any]:
             ),
         }
     return out
+
+
+def _mean_bytes(path: dict[str, Any], kind: str) -> float:
+    return float(path["item_bytes"].get(kind, {}).get("mean", 0))
 
 
 def summary(result: dict[str, Any]) -> list[str]:
@@ -922,6 +941,12 @@ def summary(result: dict[str, Any]) -> list[str]:
         lines.append(f"  US$ per 1,000,000 events at {label.replace('_', ' ')}: {per_million['total']:.2f}")
         lines.extend(f"    {name:28s} {value:8.3f}" for name, value in per_million.items() if name != "total")
         lines.append(f"    per month: US$ {result[label]['usd_per_month']:.2f}")
+        lines.append(
+            f"    storage: timeline +{result[label]['storage_added_per_month_gb']['dynamodb_timeline']} GB/month "
+            f"(US$ {result[label]['usd_storage_added_per_month']:.2f} more each month), raw events and markers "
+            f"held {sum(result[label]['storage_held_gb'].values()):.1f} GB (US$ "
+            f"{result[label]['usd_storage_held_per_month']:.2f}/month)"
+        )
     return lines
 
 

@@ -9,9 +9,9 @@
 - tracked links: a "Link Clicked" recorded by the link redirect (cdp.links) tags the person with
   `source:<src>` and the link's own tags (source `link`); see `link_click_tags`.
 
-The processor writes what the rules derive into the event (`properties.derivedTags`,
-`properties.derivedTraits`, `properties.tagRulesVersion`) before folding it, so the timeline keeps
-it and a rebuild gives the same profile whatever the rules are by then.
+The processor keeps what the rules derive with the event (`CanonicalEvent.derived`, stored in the
+timeline as `properties.derivedTags`, `properties.derivedTraits`, `properties.tagRulesVersion`)
+before folding it, so a rebuild gives the same profile whatever the rules are by then.
 
 Stored as configuration (core table) and changed through the admin API; validated here so a bad
 rule set is a 400 naming the bad field, never a half-applied configuration.
