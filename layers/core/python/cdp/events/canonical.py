@@ -186,7 +186,7 @@ class CanonicalEvent:
         """The inverse of `as_dict`: timelines are re-folded into profiles after an unmerge."""
         line_value = document.get("lineIdentifier")
         properties = dict(document.get("properties") or {})
-        derived = Derivation.lift(properties)
+        derived = Derivation.lift(properties) if document["type"] == "track" else None  # only track events derive
         return cls(
             event_id=document["eventId"],
             message_id=document["messageId"],
