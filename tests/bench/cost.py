@@ -568,11 +568,9 @@ def measure() -> dict[str, Any]:
     from cdp.segments.store import SegmentDefinition
 
     from infra.local.lambda_runtime import LambdaContext, LambdaRuntime
-    from infra.local.provision import _functions
     from tests.bench.run import api_event, moto_stack, segment_batch
 
     with moto_stack() as (resources, config):
-        template = resources.template if hasattr(resources, "template") else None
         meter = Meter(boto3.client("dynamodb"))
         for service in ("dynamodb", "events", "stepfunctions", "s3"):
             meter.attach(aws.client(service))
@@ -580,13 +578,14 @@ def measure() -> dict[str, Any]:
         handler = logger.registered_handler
         original_stream = handler.setStream(LogCounter(meter))  # type: ignore[attr-defined]
         logger.setLevel("INFO")
+        from cdp.adapters.dynamodb import raw_events
+
+        parallel_writes = raw_events.MAX_PARALLEL_WRITES
         core_table = resources.function_env["event_processor"]["CDP_CORE_TABLE"]
         raw_arn, core_arn = _stream_arns(resources)
         raw_table = raw_arn.split("/")[1]
         try:
             # The edge: one raw-event put per event (sequential here, so moto's time can be removed).
-            from cdp.adapters.dynamodb import raw_events
-
             raw_events.MAX_PARALLEL_WRITES = 1
             webhook = runtime.module("line_webhook")
             body, signature = _signed(config.line_channel_secret, [])
@@ -660,8 +659,9 @@ def measure() -> dict[str, Any]:
             _archive_writer(meter, runtime, core_arn)
         finally:
             handler.setStream(original_stream)  # type: ignore[attr-defined]
+            raw_events.MAX_PARALLEL_WRITES = parallel_writes
             logger.setLevel("ERROR")
-        memory = _memory_by_function(resources, template, _functions)
+        memory = _memory_by_function()
     paths = {name: tally.per_event(PARALLEL.get(name, 1)) for name, tally in meter.tallies.items()}
     return {"paths": paths, "memory_mb": memory}
 
@@ -677,12 +677,13 @@ def _stream_arns(resources: Any) -> tuple[str, str]:
     return raw, core
 
 
-def _memory_by_function(resources: Any, template: Any, functions: Any) -> dict[str, int]:
-    from infra.local.provision import load_or_synthesize
+def _memory_by_function() -> dict[str, int]:
+    """Each function's memory size, as the synthesized template sets it."""
+    from infra.local.provision import _functions, load_or_synthesize
     from tests.bench.run import ROOT
 
-    template = template or load_or_synthesize(ROOT / ".local")
-    found = functions(template["Resources"])
+    template = load_or_synthesize(ROOT / ".local")
+    found = _functions(template["Resources"])
     return {
         folder: int(template["Resources"][logical_id]["Properties"].get("MemorySize", 128))
         for logical_id, folder in found.items()
