@@ -1,4 +1,5 @@
-"""Process one raw event: normalise, resolve the person, fold the event into the profile.
+"""Process one raw event: normalise it (and keep what the tag rules derive from it), resolve the
+person, apply (fold) the event to their profile, commit; then publish the domain events.
 
 Idempotent: the store commits the event's "applied" marker, the timeline entry, the profile
 and the identifier claims in one transaction, so a replayed stream record is recognised and
@@ -28,7 +29,7 @@ from cdp.events import names
 from cdp.events.canonical import DERIVED_KEYS, CanonicalEvent, Derivation, EventNormalizer
 from cdp.events.raw import RawEvent
 from cdp.identity.identifiers import Identifier
-from cdp.identity.resolver import Conflict, owner_of, resolve
+from cdp.identity.resolver import Conflict, Resolution, owner_of, resolve
 from cdp.identity.roots import BrokenPointer, follow_roots
 from cdp.identity.rules import DEFAULT_RULES, IdentityRules
 from cdp.ports import Clock, EventPublisher
@@ -117,6 +118,17 @@ class ProcessResult:
     # Merges under way that this event's identifiers passed through: (survivor, loser, merge id).
     # Asking again resumes one whose run failed; while it runs, the request is a no-op.
     resume: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Target:
+    """One attempt's resolution: the profile to fold into, as read, and what the event claims."""
+
+    profile: Profile
+    expected_version: int
+    resolution: Resolution
+    attach: list[Identifier]
+    resume: list[tuple[str, str, str]]
 
 
 class NoMerges:
@@ -227,45 +239,18 @@ class EventProcessor:
             event.identifiers.append(member)
 
     def _apply(self, event: CanonicalEvent, now: str, rules: IdentityRules) -> ProcessResult:
+        """resolve -> apply -> commit, from a fresh read after each lost race."""
         for attempt in range(MAX_ATTEMPTS):
             if attempt:  # lost a race: back off with jitter so hot profiles do not retry in lockstep
                 time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2**attempt))
-            claims = self._store.owners(event.identifiers)
-            roots, separated, resume = self._roots(set(claims.values()))
-            incoming = self._incoming(roots)
-            owners = {
-                key: owner_of(roots[profile_id], *incoming.get(roots[profile_id].profile_id, []))
-                for key, profile_id in claims.items()
-            }
-            resolution = resolve(event.identifiers, owners, event_id=event.event_id, rules=rules, separated=separated)
-            # A loaded root was read for this attempt only, so it is safe to fold into.
-            profile = Profile.new(resolution.profile_id, now) if resolution.is_new else roots[resolution.profile_id]
-            expected_version = profile.version
-            # Only what this profile itself owns or claims now: identifiers of profiles being
-            # merged in arrive with the merge, so an unmerge can tell them apart again.
-            attach = [
-                i for i in event.identifiers if i in resolution.claim or claims.get(i.key) == resolution.profile_id
-            ]
-            changes = apply_event(profile, event, attach, now)
-            profile.version = expected_version + 1
-            result = ProcessResult(
-                event,
-                profile.profile_id,
-                "applied",
-                changes,
-                resolution.conflicts,
-                merge_from=resolution.merge_from,
-                resume=resume,
-            )
-            # The events to publish are committed with the profile: if publishing fails, the
-            # retried record finds them on the marker instead of recomputing "no change".
-            result.published = self._domain_events(result, now)
+            target = self._resolve(event, now, rules)
+            result = self._fold(event, target, now)
             outcome = self._store.commit(
                 event=event,
-                profile=profile,
-                expected_version=expected_version,
-                claims=resolution.claim,
-                attached=attach,
+                profile=target.profile,
+                expected_version=target.expected_version,
+                claims=target.resolution.claim,
+                attached=target.attach,
                 applied_at=now,
                 events=result.published,
             )
@@ -276,6 +261,41 @@ class EventProcessor:
                 replay.published = self._store.applied_events(event.event_id) or self._domain_events(replay, now)
                 return replay
         raise ProcessingConflict(f"event {event.event_id} lost {MAX_ATTEMPTS} races in a row")
+
+    def _resolve(self, event: CanonicalEvent, now: str, rules: IdentityRules) -> _Target:
+        """The person the event is about: the owners of its identifiers, followed to their roots."""
+        claims = self._store.owners(event.identifiers)
+        roots, separated, resume = self._roots(set(claims.values()))
+        incoming = self._incoming(roots)
+        owners = {
+            key: owner_of(roots[profile_id], *incoming.get(roots[profile_id].profile_id, []))
+            for key, profile_id in claims.items()
+        }
+        resolution = resolve(event.identifiers, owners, event_id=event.event_id, rules=rules, separated=separated)
+        # A loaded root was read for this attempt only, so it is safe to fold into.
+        profile = Profile.new(resolution.profile_id, now) if resolution.is_new else roots[resolution.profile_id]
+        # Only what this profile itself owns or claims now: identifiers of profiles being
+        # merged in arrive with the merge, so an unmerge can tell them apart again.
+        attach = [i for i in event.identifiers if i in resolution.claim or claims.get(i.key) == resolution.profile_id]
+        return _Target(profile, profile.version, resolution, attach, resume)
+
+    def _fold(self, event: CanonicalEvent, target: _Target, now: str) -> ProcessResult:
+        """Fold the event into the resolved profile; the domain events it raises."""
+        changes = apply_event(target.profile, event, target.attach, now)
+        target.profile.version = target.expected_version + 1
+        result = ProcessResult(
+            event,
+            target.profile.profile_id,
+            "applied",
+            changes,
+            target.resolution.conflicts,
+            merge_from=target.resolution.merge_from,
+            resume=target.resume,
+        )
+        # The events to publish are committed with the profile: if publishing fails, the
+        # retried record finds them on the marker instead of recomputing "no change".
+        result.published = self._domain_events(result, now)
+        return result
 
     def _incoming(self, roots: dict[str, Profile]) -> dict[str, list[Profile]]:
         """Profiles being merged into a root: their identifiers count against its limits too."""
