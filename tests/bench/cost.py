@@ -666,7 +666,7 @@ def measure() -> dict[str, Any]:
     return {"paths": paths, "memory_mb": memory}
 
 
-PARALLEL = {"line_webhook": 1, "ingest": 16}  # the raw store writes a delivery's events 16 at a time
+PARALLEL = {"line_webhook": 1, "ingest": min(16, int(MIX["partner_events_per_request"]))}  # 16 writes at a time
 
 
 def _stream_arns(resources: Any) -> tuple[str, str]:
