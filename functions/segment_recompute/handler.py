@@ -2,8 +2,7 @@
 {"segment_id": ...} per segment (its cadence), or by the admin API's "recompute now".
 
 After each segment's run, its LINE audience is brought up to date if one is kept in sync
-(cdp.segments.audience_sync). That step never fails the recompute: its errors are logged and
-recorded on the sync record, and the next run retries."""
+(cdp.segments.audience_sync.sync_recomputed), without ever failing the recompute."""
 
 from __future__ import annotations
 
@@ -21,9 +20,9 @@ from cdp.adapters.s3_archive import S3Archive
 from cdp.adapters.secrets import CachedSecrets
 from cdp.clock import SystemClock
 from cdp.ingestion.channels import LineChannels
-from cdp.observability import AUDIENCE_SYNC_FAILED, SEGMENT_ENTERED, SEGMENT_EXITED, logger, metrics
-from cdp.segments.audience_sync import MODE_FAILED, AudienceSyncer
-from cdp.segments.batch import RecomputeReport, SegmentRecompute
+from cdp.observability import SEGMENT_ENTERED, SEGMENT_EXITED, logger, metrics
+from cdp.segments.audience_sync import AudienceSyncer, sync_recomputed
+from cdp.segments.batch import SegmentRecompute
 from cdp.segments.realtime import SegmentEvaluator
 from cdp.settings import SegmentRecomputeSettings
 
@@ -58,32 +57,6 @@ def audience_syncer() -> AudienceSyncer | None:
     )
 
 
-def sync_audiences(reports: list[RecomputeReport]) -> list[dict[str, Any]]:
-    """Each recomputed segment's synced LINE audience, brought up to date; failures only logged."""
-    outcomes: list[dict[str, Any]] = []
-    try:
-        syncer = audience_syncer() if reports else None
-    except Exception:  # misconfigured: the recompute itself still stands
-        logger.exception("LINE audience sync is not configured correctly; nothing synced")
-        metrics.add_metric(name=AUDIENCE_SYNC_FAILED, unit=MetricUnit.Count, value=len(reports))
-        return outcomes
-    for report in reports:
-        if syncer is None:
-            return outcomes
-        try:
-            outcome = syncer.sync(report.segment_id, rule_version=report.rule_version)
-        except Exception:  # the recompute is done and recorded; the sync retries on the next run
-            logger.exception("LINE audience sync failed", extra={"segment_id": report.segment_id})
-            metrics.add_metric(name=AUDIENCE_SYNC_FAILED, unit=MetricUnit.Count, value=1)
-            outcomes.append({"segment_id": report.segment_id, "mode": "error"})
-            continue
-        if outcome is not None:
-            if outcome.mode == MODE_FAILED:  # LINE refused or failed: recorded on the sync, retried next run
-                metrics.add_metric(name=AUDIENCE_SYNC_FAILED, unit=MetricUnit.Count, value=1)
-            outcomes.append(outcome.as_dict())
-    return outcomes
-
-
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -97,4 +70,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name=SEGMENT_ENTERED, unit=MetricUnit.Count, value=entered)
     if exited:
         metrics.add_metric(name=SEGMENT_EXITED, unit=MetricUnit.Count, value=exited)
-    return {"reports": [report.as_dict() for report in reports], "audience_syncs": sync_audiences(reports)}
+    return {
+        "reports": [report.as_dict() for report in reports],
+        "audience_syncs": sync_recomputed(reports, audience_syncer),
+    }

@@ -1,4 +1,5 @@
-"""`make bench`: cold-start imports, DynamoDB calls per event and in-process throughput.
+"""`make bench`: cold-start imports, DynamoDB calls per event, in-process throughput, and what one
+event costs on AWS (tests/bench/cost.py: capacity units per path, US$ per 1,000,000 events).
 
 Throughput runs the real handlers against moto in-process, so the numbers include moto's own
 cost per call (a real DynamoDB round trip is ~5-10 ms instead); the calls-per-event counts are
@@ -363,7 +364,7 @@ def member_import_throughput() -> dict[str, Any]:
 
 
 def main() -> None:
-    from tests.bench import identity, segments_batch
+    from tests.bench import cost, identity, segments_batch
 
     started = datetime.now(tz=UTC)
     results = {
@@ -376,6 +377,7 @@ def main() -> None:
         "member_import_in_memory": member_import_throughput(),
         "identity": identity.run_all(),
         "segments": segments_batch.run_all(),
+        "cost": cost.run(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
@@ -386,6 +388,7 @@ def main() -> None:
     print(f"webhook module import: {webhook_import} ms (budget 300 ms) -> {'OK' if webhook_import < 300 else 'OVER'}")
     print("\n".join(identity.summary(results["identity"])))
     print("\n".join(segments_batch.summary(results["segments"])))
+    print("\n".join(cost.summary(results["cost"])))
 
 
 if __name__ == "__main__":

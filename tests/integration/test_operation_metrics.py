@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from cdp.observability import AUDIENCE_SYNC_FAILED, METRICS_NAMESPACE, SEGMENT_ENTERED, SEGMENT_EXITED, metrics
-from cdp.segments.audience_sync import MODE_FAILED, SyncOutcome
+from cdp.segments.audience_sync import MODE_FAILED, SyncOutcome, sync_recomputed
 from cdp.segments.batch import RecomputeReport
 from cdp.segments.realtime import EvaluationResult
 
@@ -59,11 +59,8 @@ def test_failed_audience_syncs_are_counted_whether_line_failed_or_the_sync_raise
             mode = MODE_FAILED if segment_id == "refused" else "add"
             return SyncOutcome(segment_id, mode, "aud-1")
 
-    module = recompute_module()
-    monkeypatch.setattr(module, "audience_syncer", lambda: Syncer())
-
     # When the recompute brings the audiences up to date
-    outcomes = module.sync_audiences([report("refused"), report("raises"), report("fine")])
+    outcomes = sync_recomputed([report("refused"), report("raises"), report("fine")], lambda: Syncer())
 
     # Then two failures are counted, and the recompute's answer says which
     assert [o["mode"] for o in outcomes] == [MODE_FAILED, "error", "add"]
@@ -73,13 +70,10 @@ def test_failed_audience_syncs_are_counted_whether_line_failed_or_the_sync_raise
 def test_a_misconfigured_sync_counts_every_segment_it_could_not_sync(
     monkeypatch: pytest.MonkeyPatch, emitted: Any
 ) -> None:
-    module = recompute_module()
-
     def broken() -> None:
         raise ValueError("LINE channels secret is not JSON")
 
-    monkeypatch.setattr(module, "audience_syncer", broken)
-    assert module.sync_audiences([report("a"), report("b")]) == []
+    assert sync_recomputed([report("a"), report("b")], broken) == []
     assert emitted() == {AUDIENCE_SYNC_FAILED: 2}
 
 

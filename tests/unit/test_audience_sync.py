@@ -370,3 +370,47 @@ def test_net_changes_keep_each_persons_latest_action() -> None:
     ]
     latest = net_changes(changes)
     assert {pid: c.action for pid, c in latest.items()} == {"a": "exited", "b": "entered", "c": "exited"}
+
+
+class _Report:
+    def __init__(self, segment_id: str) -> None:
+        self.segment_id, self.rule_version = segment_id, 1
+
+
+class _Outcome:
+    mode = "delta"
+
+    def __init__(self, segment_id: str) -> None:
+        self.segment_id = segment_id
+
+    def as_dict(self) -> dict[str, str]:
+        return {"segment_id": self.segment_id, "mode": self.mode}
+
+
+class _Syncer:
+    """Syncs `ok`, has no audience for `none`, fails on anything else."""
+
+    def sync(self, segment_id: str, *, rule_version: int | None = None) -> _Outcome | None:
+        if segment_id == "ok":
+            return _Outcome(segment_id)
+        if segment_id == "none":
+            return None
+        raise RuntimeError("LINE is down")
+
+
+def test_syncing_after_a_recompute_never_fails_it() -> None:
+    from cdp.segments.audience_sync import sync_recomputed
+
+    reports = [_Report("ok"), _Report("none"), _Report("broken")]
+    assert sync_recomputed(reports, lambda: _Syncer()) == [  # type: ignore[arg-type,return-value]
+        {"segment_id": "ok", "mode": "delta"},
+        {"segment_id": "broken", "mode": "error"},
+    ]
+    assert sync_recomputed(reports, lambda: None) == []  # no LINE channels in this deployment
+
+    def misconfigured() -> None:
+        raise RuntimeError("no such secret")
+
+    assert sync_recomputed(reports, misconfigured) == []
+    built: list[bool] = []
+    assert sync_recomputed([], lambda: built.append(True)) == [] and not built  # type: ignore[func-returns-value]

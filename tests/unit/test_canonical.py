@@ -561,3 +561,33 @@ def test_line_event_with_an_odd_sub_object_is_normalised_not_fatal(
     # Then the event is still recorded for its user, with the odd part kept as sent
     assert event.identifiers == [LINE_USER]
     assert event.properties[key] == "unexpected"
+
+
+def test_a_stored_derivation_reads_back_as_the_events_typed_field_and_is_stored_unchanged() -> None:
+    from cdp.events.canonical import CanonicalEvent, Derivation
+
+    from tests.unit.builders import canonical
+
+    derived = canonical(event_id="e-1", timestamp=NOW_ISO, event="LINE Message Received", origin="line")
+    derived.properties = {"text": "尺寸"}
+    derived.derived = Derivation(tags=[{"tag": "asked:size", "source": "keyword"}], traits={}, rules_version=3)
+    stored = derived.as_dict()
+    assert stored["properties"] == {
+        "text": "尺寸",
+        "derivedTags": [{"tag": "asked:size", "source": "keyword"}],
+        "derivedTraits": {},
+        "tagRulesVersion": 3,
+    }
+    again = CanonicalEvent.from_dict(stored)
+    assert again.derived == derived.derived and again.properties == {"text": "尺寸"}
+    assert again.as_dict() == stored
+
+    # a sender's own properties of those names stay properties: on other types, or of another type
+    identify = canonical(event_id="e-2", timestamp=NOW_ISO, type="identify", event=None)
+    identify.properties = {"derivedTags": [{"tag": "x"}]}
+    odd = canonical(event_id="e-3", timestamp=NOW_ISO)
+    odd.properties = {"derivedTags": "vip", "tagRulesVersion": True}
+    for event in (identify, odd):
+        read = CanonicalEvent.from_dict(event.as_dict())
+        assert read.derived is None and read.properties == event.properties
+        assert read.as_dict() == event.as_dict()

@@ -278,7 +278,7 @@ def test_an_anonymous_click_tags_the_visitor_with_its_source_and_the_links_tags(
         "interest:dress": "link",
     }
     assert {"tag:source:store-kaohsiung", "tag:interest:dress"} <= set(result.changes)
-    assert result.event.properties["derivedTags"] == [
+    assert result.event.as_dict()["properties"]["derivedTags"] == [
         {"tag": "source:store-kaohsiung", "source": "link"},
         {"tag": "interest:dress", "source": "link"},
     ]

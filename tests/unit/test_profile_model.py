@@ -368,3 +368,54 @@ def test_orders_sum_revenue_per_currency_and_keep_first_and_last_order() -> None
     assert profile.order_count == 4
     assert profile.revenue == {"TWD": 6200.5, "USD": 30.0}
     assert (profile.first_order_at, profile.last_order_at) == ("2026-05-01T00:00:00.000Z", "2026-05-04T00:00:00.000Z")
+
+
+def _stored(document: dict[str, Any], version: int = 1) -> Profile:
+    import json
+
+    from cdp.adapters.dynamodb.profile_store import profile_from_item
+
+    return profile_from_item({"doc": {"S": json.dumps(document)}, "version": {"N": str(version)}})
+
+
+def test_the_stored_document_leaves_defaults_out_and_reads_back_the_same() -> None:
+    from cdp.adapters.dynamodb.profile_store import profile_to_document
+
+    fresh = _profile()
+    assert set(profile_to_document(fresh)) == {"profile_id", "created_at", "updated_at"}
+    assert _stored(profile_to_document(fresh), version=0) == fresh
+    folded = _profile()
+    apply_event(folded, _identify("e-1", "2026-11-20T10:00:00.000Z", {"city": "Taipei"}), [], NOW_ISO)
+    apply_event(folded, _follow("e-2", "2026-11-20T11:00:00.000Z", "friend"), [], NOW_ISO)
+    folded.version = 2
+    document = profile_to_document(folded)
+    assert "merged_into" not in document and "tags" not in document and "pending_merges" not in document
+    assert _stored(document, version=2) == folded
+
+
+def test_documents_written_with_every_field_read_as_before() -> None:
+    """What the writer stored until it left defaults out: nulls, empty lists, zero counters, the
+    `tags` copy and the full computed state. Existing items read as the same profile."""
+    from cdp.adapters.dynamodb.profile_store import profile_to_document
+
+    profile = _profile()
+    apply_event(profile, _identify("e-1", "2026-11-20T10:00:00.000Z", {"city": "Taipei"}), [], NOW_ISO)
+    profile.version = 1
+    old = {
+        "merged_into": None,
+        "merging_into": None,
+        "merging_by": None,
+        "pending_merges": [],
+        "incoming_from": [],
+        "rejected_identifiers": [],
+        "consent": {},
+        "revenue": {},
+        "order_count": 0,
+        "first_order_at": None,
+        "last_order_at": None,
+        "tags": profile.tags,
+        "tag_state": {},
+        "computed": profile.computed.as_dict(),
+        **profile_to_document(profile),
+    }
+    assert _stored(old) == profile

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from cdp.domain_events import PROFILE_UPDATED
 from cdp.errors import BadRequest
-from cdp.events.canonical import EventNormalizer
+from cdp.events.canonical import CanonicalEvent, EventNormalizer
 from cdp.profiles.model import Profile, rebuild_profile
 from cdp.profiles.processor import EventProcessor
 from cdp.profiles.tag_rules import MAX_TEXT_MATCHED, NO_TAG_RULES, TagRules, parse_postback
@@ -118,7 +118,8 @@ def test_the_processor_tags_with_the_rules_and_the_timeline_keeps_what_they_deri
     profile = store.profiles[asked.profile_id or ""]
     assert set(profile.tags) == {"asked:size", "survey:size"}
     assert profile.traits["size"].value == "M"
-    assert answered.event.properties["tagRulesVersion"] == 3
+    assert answered.event.derived is not None and answered.event.derived.rules_version == 3
+    assert answered.event.as_dict()["properties"]["tagRulesVersion"] == 3  # stored where it always was
 
     # Rules change later (or go away): a rebuild from the timeline gives the same tags and traits
     current[0] = NO_TAG_RULES
@@ -138,6 +139,11 @@ def test_partner_events_cannot_claim_derived_tags() -> None:
     event = canonical(event_id="e-1", timestamp=NOW_ISO, event="LINE Message Received")
     event.properties = {"derivedTags": [{"tag": "vip", "source": "rule"}], "derivedTraits": {"tier": "gold"}}
     profile = rebuild_profile("p", NOW_ISO, [(event, [], NOW_ISO)], NOW_ISO)
+    assert (profile.tags, profile.traits) == ({}, {})
+    # read back from a stored timeline, the keys become the event's derivation: still not the person's
+    stored = CanonicalEvent.from_dict(event.as_dict())
+    assert stored.derived is not None and stored.as_dict() == event.as_dict()
+    profile = rebuild_profile("p", NOW_ISO, [(stored, [], NOW_ISO)], NOW_ISO)
     assert (profile.tags, profile.traits) == ({}, {})
     assert isinstance(profile, Profile)
 

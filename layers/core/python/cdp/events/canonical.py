@@ -87,6 +87,41 @@ EXTERNAL_ID_TYPES = {
 }
 
 
+# Where a derivation is stored: inside `properties`, under these keys (its place since it began),
+# so stored timelines, the archive, the timeline API and segment rules see what they always saw.
+DERIVED_TAGS, DERIVED_TRAITS, TAG_RULES_VERSION = "derivedTags", "derivedTraits", "tagRulesVersion"
+DERIVED_KEYS = (DERIVED_TAGS, DERIVED_TRAITS, TAG_RULES_VERSION)
+
+
+@dataclass(slots=True)
+class Derivation:
+    """What the processor derived from an event (tag rules on a LINE message or postback, a
+    tracked link's tags), kept with the event so a rebuild folds the same whatever the rules are
+    by then. None means "not derived", as distinct from derived and empty."""
+
+    tags: list[dict[str, Any]] | None = None  # [{tag, source}]
+    traits: dict[str, Any] | None = None
+    rules_version: int | None = None
+
+    def as_properties(self) -> dict[str, Any]:
+        stored = {DERIVED_TAGS: self.tags, DERIVED_TRAITS: self.traits, TAG_RULES_VERSION: self.rules_version}
+        return {key: value for key, value in stored.items() if value is not None}
+
+    @classmethod
+    def lift(cls, properties: dict[str, Any]) -> Derivation | None:
+        """Take a stored derivation out of `properties` (only well-typed values: anything else was
+        a sender's own property and stays where it is)."""
+        tags, traits, version = (properties.get(key) for key in DERIVED_KEYS)
+        derivation = cls(
+            tags=tags if isinstance(tags, list) else None,
+            traits=traits if isinstance(traits, dict) else None,
+            rules_version=version if isinstance(version, int) and not isinstance(version, bool) else None,
+        )
+        for key in derivation.as_properties():
+            properties.pop(key)
+        return derivation if derivation.as_properties() else None
+
+
 @dataclass(slots=True)
 class CanonicalEvent:
     event_id: str  # the raw event id: the processing idempotency key
@@ -107,6 +142,13 @@ class CanonicalEvent:
     rejected_identifiers: list[RejectedIdentifier] = field(default_factory=list)
     line_follow: str | None = None  # "friend" / "blocked" when the event changes follow state
     line_identifier: Identifier | None = None
+    derived: Derivation | None = None  # set by the processor only (cdp.profiles.processor)
+
+    def stored_properties(self) -> dict[str, Any]:
+        """`properties` as stored and as rules read them: with the derivation, if any."""
+        if self.derived is None:
+            return self.properties
+        return {**self.properties, **self.derived.as_properties()}
 
     def as_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -118,7 +160,7 @@ class CanonicalEvent:
             "receivedAt": self.received_at,
             "origin": self.origin,
             "source": self.source,
-            "properties": self.properties,
+            "properties": self.stored_properties(),
             "context": self.context,
             "identifiers": [{"type": i.type, "value": i.value} for i in self.identifiers],
         }
@@ -143,6 +185,8 @@ class CanonicalEvent:
     def from_dict(cls, document: dict[str, Any]) -> CanonicalEvent:
         """The inverse of `as_dict`: timelines are re-folded into profiles after an unmerge."""
         line_value = document.get("lineIdentifier")
+        properties = dict(document.get("properties") or {})
+        derived = Derivation.lift(properties) if document["type"] == "track" else None  # only track events derive
         return cls(
             event_id=document["eventId"],
             message_id=document["messageId"],
@@ -155,7 +199,7 @@ class CanonicalEvent:
             source=document["source"],
             user_id=document.get("userId"),
             anonymous_id=document.get("anonymousId"),
-            properties=dict(document.get("properties") or {}),
+            properties=properties,
             traits=dict(document.get("traits") or {}),
             context=dict(document.get("context") or {}),
             identifiers=[Identifier(i["type"], i["value"]) for i in document.get("identifiers", [])],
@@ -164,6 +208,7 @@ class CanonicalEvent:
             ],
             line_follow=document.get("lineFollow"),
             line_identifier=Identifier("line", line_value) if line_value else None,
+            derived=derived,
         )
 
 

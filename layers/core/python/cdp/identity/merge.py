@@ -30,6 +30,7 @@ from cdp.errors import Conflict, NotFound
 from cdp.events.canonical import CanonicalEvent
 from cdp.identity.identifiers import Identifier
 from cdp.identity.resolver import choose_survivor, owner_of, separation_key
+from cdp.identity.roots import MAX_POINTER_HOPS
 from cdp.identity.rules import IdentityRules
 from cdp.ports import Clock, EventPublisher
 from cdp.profiles.model import Profile, merge_profiles, rebuild_profile
@@ -37,7 +38,6 @@ from cdp.profiles.model import Profile, merge_profiles, rebuild_profile
 TRANSACTION_ITEMS = 100  # DynamoDB TransactWriteItems limit
 TIMELINE_CHUNK = (TRANSACTION_ITEMS - 2) // 2  # a delete and a put per entry, plus the ledger update
 CLAIMS_CHUNK = TRANSACTION_ITEMS - 1
-MAX_POINTER_HOPS = 8
 MAX_RACES = 8
 MAX_SEPARATION_CHECKS = 100  # one BatchGetItem
 

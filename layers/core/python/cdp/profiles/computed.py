@@ -31,21 +31,20 @@ Definitions
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from cdp.events import names
 from cdp.events.canonical import CanonicalEvent
-
-if TYPE_CHECKING:
-    from cdp.profiles.model import Profile
 
 WORKSPACE_CURRENCY = "TWD"
 WINDOWS_DAYS = (30, 90, 365)
 BUCKET_DAYS = 366
-MESSAGE_EVENT = "LINE Message Received"
-POSTBACK_EVENT = "LINE Postback"
-CLICK_EVENTS = frozenset({"Link Clicked", "LINE Link Clicked"})
+MESSAGE_EVENT = names.MESSAGE_RECEIVED
+POSTBACK_EVENT = names.POSTBACK
+CLICK_EVENTS = names.CLICK_EVENTS
 MONEY_DIGITS = 4
 
 
@@ -182,7 +181,37 @@ def preferred_store(state: ComputedState) -> str | None:
     return max(ranked, key=lambda item: (item[1].orders, item[1].last_at))[0]
 
 
-def computed_traits(profile: Profile, now: str) -> dict[str, Any]:
+class _Stamp(Protocol):
+    @property
+    def value(self) -> Any: ...
+    @property
+    def at(self) -> str: ...
+
+
+class ProfileFigures(Protocol):
+    """What computed traits read of a profile (cdp.profiles.model.Profile): typed here so this
+    module does not import the model that folds into it."""
+
+    @property
+    def computed(self) -> ComputedState: ...
+    @property
+    def revenue(self) -> dict[str, float]: ...
+    @property
+    def order_count(self) -> int: ...
+    @property
+    def first_seen_at(self) -> str | None: ...
+    @property
+    def last_seen_at(self) -> str | None: ...
+    @property
+    def first_order_at(self) -> str | None: ...
+    @property
+    def last_order_at(self) -> str | None: ...
+    @property
+    def traits(self) -> Mapping[str, _Stamp]: ...
+    def channel_mix(self) -> str | None: ...
+
+
+def computed_traits(profile: ProfileFigures, now: str) -> dict[str, Any]:
     """The computed traits of a profile as evaluated at `now` (ISO-8601 UTC)."""
     state = profile.computed
     ltv = round(profile.revenue.get(WORKSPACE_CURRENCY, 0.0), MONEY_DIGITS)
@@ -210,7 +239,7 @@ def computed_traits(profile: Profile, now: str) -> dict[str, Any]:
     }
 
 
-def _rfm(profile: Profile) -> dict[str, Any] | None:
+def _rfm(profile: ProfileFigures) -> dict[str, Any] | None:
     """The latest scheduled RFM scores (traits written by the RFM run), or None before any."""
     group = profile.traits.get("rfm_group")
     if group is None:

@@ -10,18 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdp.events import names
 from cdp.events.canonical import CanonicalEvent
 from cdp.identity.identifiers import Identifier
 from cdp.profiles.computed import ComputedState, apply_engagement, apply_order, merge_computed
-from cdp.profiles.tag_rules import MESSAGE_EVENT, POSTBACK_EVENT, is_tracked_link_click
+from cdp.profiles.tag_rules import is_tracked_link_click
 from cdp.profiles.tags import TAG_EVENTS, tag_source, valid_tag
 
 MAX_REJECTED_KEPT = 20
-ORDER_EVENT = "Order Completed"
+ORDER_EVENT = names.ORDER_COMPLETED
 DEFAULT_CURRENCY = "TWD"
 # Identify traits that are identifiers are kept as identifiers, not copied into traits.
 IDENTITY_TRAIT_KEYS = frozenset({"member_id", "memberId"})
-DERIVING_EVENTS = frozenset({MESSAGE_EVENT, POSTBACK_EVENT})
+DERIVING_EVENTS = frozenset({names.MESSAGE_RECEIVED, names.POSTBACK})
 
 
 @dataclass(slots=True)
@@ -185,13 +186,13 @@ def legacy_tag(entry: dict[str, Any]) -> Stamped:
 
 def _tag_changes(event: CanonicalEvent) -> list[tuple[Any, bool, str]]:
     """(tag, added, source): a "Tag Added" / "Tag Removed" track event ({"tag", "source"}), or the
-    tags the workspace's rules derived from a LINE message or postback (`derivedTags`)."""
+    tags the workspace's rules derived from a LINE message or postback (`event.derived`)."""
     if event.type != "track":
         return []
     added = TAG_EVENTS.get(event.event or "")
     if added is not None:
         return [(event.properties.get("tag"), added, tag_source(event.properties.get("source")))]
-    derived = event.properties.get("derivedTags") if _derives(event) else None
+    derived = event.derived.tags if event.derived is not None and _derives(event) else None
     if not isinstance(derived, list):
         return []
     return [(entry.get("tag"), True, tag_source(entry.get("source"))) for entry in derived if isinstance(entry, dict)]
@@ -204,7 +205,8 @@ def _derives(event: CanonicalEvent) -> bool:
 
 
 def _derived_traits(event: CanonicalEvent) -> dict[str, Any]:
-    traits = event.properties.get("derivedTraits") if event.type == "track" and _derives(event) else None
+    derivation = event.derived if event.type == "track" and _derives(event) else None
+    traits = derivation.traits if derivation is not None else None
     return {k: v for k, v in traits.items() if isinstance(k, str)} if isinstance(traits, dict) else {}
 
 

@@ -1,4 +1,5 @@
-"""Process one raw event: normalise, resolve the person, fold the event into the profile.
+"""Process one raw event: normalise it (and keep what the tag rules derive from it), resolve the
+person, apply (fold) the event to their profile, commit; then publish the domain events.
 
 Idempotent: the store commits the event's "applied" marker, the timeline entry, the profile
 and the identifier claims in one transaction, so a replayed stream record is recognised and
@@ -9,7 +10,6 @@ are retried from a fresh read.
 from __future__ import annotations
 
 import enum
-import itertools
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -25,10 +25,12 @@ from cdp.domain_events import (
     PROFILE_UPDATED,
     DomainEvent,
 )
-from cdp.events.canonical import CanonicalEvent, EventNormalizer
+from cdp.events import names
+from cdp.events.canonical import DERIVED_KEYS, CanonicalEvent, Derivation, EventNormalizer
 from cdp.events.raw import RawEvent
 from cdp.identity.identifiers import Identifier
-from cdp.identity.resolver import Conflict, owner_of, resolve, separation_key
+from cdp.identity.resolver import Conflict, Resolution, owner_of, resolve
+from cdp.identity.roots import BrokenPointer, follow_roots
 from cdp.identity.rules import DEFAULT_RULES, IdentityRules
 from cdp.ports import Clock, EventPublisher
 from cdp.profiles.model import Profile, apply_event
@@ -38,8 +40,7 @@ if TYPE_CHECKING:
     from cdp.identity.account_link import LinkOutcome
 
 MAX_ATTEMPTS = 6
-MAX_POINTER_HOPS = 8
-ACCOUNT_LINKED = "LINE Account Linked"
+ACCOUNT_LINKED = names.ACCOUNT_LINKED
 RETRY_BASE_SECONDS = 0.01
 
 
@@ -119,6 +120,17 @@ class ProcessResult:
     resume: list[tuple[str, str, str]] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _Target:
+    """One attempt's resolution: the profile to fold into, as read, and what the event claims."""
+
+    profile: Profile
+    expected_version: int
+    resolution: Resolution
+    attach: list[Identifier]
+    resume: list[tuple[str, str, str]]
+
+
 class NoMerges:
     """For deployments and tests without the merge workflow: conflicts stay recorded only."""
 
@@ -188,25 +200,25 @@ class EventProcessor:
         return result
 
     def _derive(self, event: CanonicalEvent) -> None:
-        """Tags and traits the workspace's tag rules read from a LINE message or postback, written
-        into the event so the timeline keeps them and a rebuild does not depend on later rules.
-        A tracked-link click derives its acquisition source and the link's tags the same way."""
+        """Tags and traits the workspace's tag rules read from a LINE message or postback, kept
+        with the event (`event.derived`) so the timeline keeps them and a rebuild does not depend
+        on later rules. A tracked-link click derives its acquisition source and the link's tags
+        the same way."""
         link_click = is_tracked_link_click(event)
         if (event.origin != "line" and not link_click) or event.type != "track":
             return
-        for key in ("derivedTags", "derivedTraits", "tagRulesVersion"):
+        for key in DERIVED_KEYS:  # a sender cannot pass its own derivation off as ours
             event.properties.pop(key, None)
+        event.derived = None
         if link_click:
             tags = link_click_tags(event.properties)
             if tags:
-                event.properties["derivedTags"] = tags
+                event.derived = Derivation(tags=tags)
             return
         rules = self._tag_rules()
         derived = rules.derive(event.event, event.properties)
         if derived:
-            event.properties["derivedTags"] = derived.tags
-            event.properties["derivedTraits"] = derived.traits
-            event.properties["tagRulesVersion"] = rules.version
+            event.derived = Derivation(tags=derived.tags, traits=derived.traits, rules_version=rules.version)
 
     def _bind_account_link(self, event: CanonicalEvent) -> None:
         """`accountLink` webhook: the nonce we issued maps back to the member it was issued for."""
@@ -227,45 +239,18 @@ class EventProcessor:
             event.identifiers.append(member)
 
     def _apply(self, event: CanonicalEvent, now: str, rules: IdentityRules) -> ProcessResult:
+        """resolve -> apply -> commit, from a fresh read after each lost race."""
         for attempt in range(MAX_ATTEMPTS):
             if attempt:  # lost a race: back off with jitter so hot profiles do not retry in lockstep
                 time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2**attempt))
-            claims = self._store.owners(event.identifiers)
-            roots, separated, resume = self._roots(set(claims.values()))
-            incoming = self._incoming(roots)
-            owners = {
-                key: owner_of(roots[profile_id], *incoming.get(roots[profile_id].profile_id, []))
-                for key, profile_id in claims.items()
-            }
-            resolution = resolve(event.identifiers, owners, event_id=event.event_id, rules=rules, separated=separated)
-            # A loaded root was read for this attempt only, so it is safe to fold into.
-            profile = Profile.new(resolution.profile_id, now) if resolution.is_new else roots[resolution.profile_id]
-            expected_version = profile.version
-            # Only what this profile itself owns or claims now: identifiers of profiles being
-            # merged in arrive with the merge, so an unmerge can tell them apart again.
-            attach = [
-                i for i in event.identifiers if i in resolution.claim or claims.get(i.key) == resolution.profile_id
-            ]
-            changes = apply_event(profile, event, attach, now)
-            profile.version = expected_version + 1
-            result = ProcessResult(
-                event,
-                profile.profile_id,
-                "applied",
-                changes,
-                resolution.conflicts,
-                merge_from=resolution.merge_from,
-                resume=resume,
-            )
-            # The events to publish are committed with the profile: if publishing fails, the
-            # retried record finds them on the marker instead of recomputing "no change".
-            result.published = self._domain_events(result, now)
+            target = self._resolve(event, now, rules)
+            result = self._fold(event, target, now)
             outcome = self._store.commit(
                 event=event,
-                profile=profile,
-                expected_version=expected_version,
-                claims=resolution.claim,
-                attached=attach,
+                profile=target.profile,
+                expected_version=target.expected_version,
+                claims=target.resolution.claim,
+                attached=target.attach,
                 applied_at=now,
                 events=result.published,
             )
@@ -276,6 +261,41 @@ class EventProcessor:
                 replay.published = self._store.applied_events(event.event_id) or self._domain_events(replay, now)
                 return replay
         raise ProcessingConflict(f"event {event.event_id} lost {MAX_ATTEMPTS} races in a row")
+
+    def _resolve(self, event: CanonicalEvent, now: str, rules: IdentityRules) -> _Target:
+        """The person the event is about: the owners of its identifiers, followed to their roots."""
+        claims = self._store.owners(event.identifiers)
+        roots, separated, resume = self._roots(set(claims.values()))
+        incoming = self._incoming(roots)
+        owners = {
+            key: owner_of(roots[profile_id], *incoming.get(roots[profile_id].profile_id, []))
+            for key, profile_id in claims.items()
+        }
+        resolution = resolve(event.identifiers, owners, event_id=event.event_id, rules=rules, separated=separated)
+        # A loaded root was read for this attempt only, so it is safe to fold into.
+        profile = Profile.new(resolution.profile_id, now) if resolution.is_new else roots[resolution.profile_id]
+        # Only what this profile itself owns or claims now: identifiers of profiles being
+        # merged in arrive with the merge, so an unmerge can tell them apart again.
+        attach = [i for i in event.identifiers if i in resolution.claim or claims.get(i.key) == resolution.profile_id]
+        return _Target(profile, profile.version, resolution, attach, resume)
+
+    def _fold(self, event: CanonicalEvent, target: _Target, now: str) -> ProcessResult:
+        """Fold the event into the resolved profile; the domain events it raises."""
+        changes = apply_event(target.profile, event, target.attach, now)
+        target.profile.version = target.expected_version + 1
+        result = ProcessResult(
+            event,
+            target.profile.profile_id,
+            "applied",
+            changes,
+            target.resolution.conflicts,
+            merge_from=target.resolution.merge_from,
+            resume=target.resume,
+        )
+        # The events to publish are committed with the profile: if publishing fails, the
+        # retried record finds them on the marker instead of recomputing "no change".
+        result.published = self._domain_events(result, now)
+        return result
 
     def _incoming(self, roots: dict[str, Profile]) -> dict[str, list[Profile]]:
         """Profiles being merged into a root: their identifiers count against its limits too."""
@@ -288,46 +308,11 @@ class EventProcessor:
         }
 
     def _roots(self, profile_ids: set[str]) -> tuple[dict[str, Profile], set[str], list[tuple[str, str, str]]]:
-        """Each owning profile and, keyed by its id, the profile it was merged (or is merging) into;
-        and which pairs of those roots an unmerge separated.
-
-        Owners are usually roots already (a merge moves the claims), so the separation records
-        of the owners' pairs are read in the same request as the profiles.
-        """
-        separations = _pairs(profile_ids)
-        loaded, separated = self._store.load(sorted(profile_ids), separations) if profile_ids else ({}, set())
-        missing = profile_ids - set(loaded)
-        if missing:
-            raise ProcessingConflict(f"identifiers point at missing profiles {sorted(missing)}")
-        roots: dict[str, Profile] = {}
-        resume: dict[str, tuple[str, str, str]] = {}
-        for profile_id in profile_ids:
-            profile = loaded[profile_id]
-            for _hop in range(MAX_POINTER_HOPS + 1):
-                pointer = profile.merged_into or profile.merging_into
-                if not pointer:
-                    break
-                if _hop == MAX_POINTER_HOPS:
-                    raise ProcessingConflict(f"{profile_id} points through more than {MAX_POINTER_HOPS} merges")
-                if profile.merging_into and profile.merging_by:
-                    resume[profile.merging_by] = (profile.merging_into, profile.profile_id, profile.merging_by)
-                target = loaded.get(pointer) or self._store.get(pointer)
-                if target is None:
-                    raise ProcessingConflict(f"{profile.profile_id} points at missing profile {pointer}")
-                loaded[pointer] = profile = target
-            roots[profile_id] = profile
-            roots[profile.profile_id] = profile
-        for root in {root.profile_id: root for root in roots.values()}.values():
-            # The survivor's side of a merge under way: its claims may already have moved, so no
-            # event passes through the loser's pointer any more.
-            merges = [merge_id for merge_id in root.pending_merges if not merge_id.startswith("unmerge:")]
-            losers = root.incoming_from if len(root.incoming_from) == len(merges) else [""] * len(merges)
-            for merge_id, loser in zip(merges, losers, strict=True):
-                resume.setdefault(merge_id, (root.profile_id, loser, merge_id))
-        unread = sorted(set(_pairs({root.profile_id for root in roots.values()})) - set(separations))
-        if unread:
-            separated |= self._store.separated(unread)
-        return roots, separated, [resume[merge_id] for merge_id in sorted(resume)]
+        try:
+            found = follow_roots(self._store, profile_ids)
+        except BrokenPointer as exc:
+            raise ProcessingConflict(str(exc)) from exc
+        return found.by_owner, found.separated, found.resume
 
     def _domain_events(self, result: ProcessResult, now: str) -> list[DomainEvent]:
         event = result.event
@@ -413,7 +398,3 @@ class EventProcessor:
                 )
             )
         return published
-
-
-def _pairs(profile_ids: set[str]) -> list[str]:
-    return [separation_key(a, b) for a, b in itertools.combinations(sorted(profile_ids), 2)]

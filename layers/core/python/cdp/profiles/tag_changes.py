@@ -4,10 +4,10 @@ unmerges and is rebuilt with the profile."""
 
 from __future__ import annotations
 
+from cdp.events.names import TAG_ADDED, TAG_REMOVED
 from cdp.events.raw import RawEvent
 from cdp.profiles.consent import admin_event
 from cdp.profiles.model import Profile
-from cdp.profiles.tags import TAG_ADDED, TAG_REMOVED
 
 TAGS_SOURCE = "admin-tags"
 

@@ -9,9 +9,9 @@
 - tracked links: a "Link Clicked" recorded by the link redirect (cdp.links) tags the person with
   `source:<src>` and the link's own tags (source `link`); see `link_click_tags`.
 
-The processor writes what the rules derive into the event (`properties.derivedTags`,
-`properties.derivedTraits`, `properties.tagRulesVersion`) before folding it, so the timeline keeps
-it and a rebuild gives the same profile whatever the rules are by then.
+The processor keeps what the rules derive with the event (`CanonicalEvent.derived`, stored in the
+timeline as `properties.derivedTags`, `properties.derivedTraits`, `properties.tagRulesVersion`)
+before folding it, so a rebuild gives the same profile whatever the rules are by then.
 
 Stored as configuration (core table) and changed through the admin API; validated here so a bad
 rule set is a 400 naming the bad field, never a half-applied configuration.
@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from cdp.errors import BadRequest
+from cdp.events import names
 from cdp.profiles.tags import tag_problem
 
 if TYPE_CHECKING:
     from cdp.events.canonical import CanonicalEvent
 
-MESSAGE_EVENT = "LINE Message Received"
-POSTBACK_EVENT = "LINE Postback"
+MESSAGE_EVENT = names.MESSAGE_RECEIVED
+POSTBACK_EVENT = names.POSTBACK
 MATCH_MODES = ("contains", "equals", "regex")
 MAX_RULES = 200
 MAX_PATTERN_LENGTH = 200
@@ -42,7 +43,7 @@ TRAIT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 PARAM_NAME = re.compile(r"[^\x00-\x1f=&]{1,64}")
 # Clicks on tracked links: recorded by the redirect function as partner events of this source
 # (a reserved name: no write key should use it), so only those clicks derive tags.
-LINK_CLICK_EVENT = "Link Clicked"
+LINK_CLICK_EVENT = names.LINK_CLICKED
 LINK_CLICK_SOURCE = "tracked-links"
 LINK_SOURCE_TAG_GROUP = "source"
 

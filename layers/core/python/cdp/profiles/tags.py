@@ -9,15 +9,11 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cdp.errors import BadRequest
+from cdp.events.names import TAG_ADDED, TAG_REMOVED
 
-if TYPE_CHECKING:
-    from cdp.profiles.model import Profile
-
-TAG_ADDED = "Tag Added"
-TAG_REMOVED = "Tag Removed"
 TAG_EVENTS = {TAG_ADDED: True, TAG_REMOVED: False}
 MAX_TAG_LENGTH = 64
 TAG_SOURCES = ("rule", "link", "postback", "keyword", "import", "manual", "api")
@@ -76,7 +72,18 @@ def parse_tag_change(body: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return add, remove
 
 
-def tag_coverage(profiles: Iterable[Profile]) -> dict[str, Any]:
+class TaggedProfile(Protocol):
+    """What tag coverage reads of a profile (cdp.profiles.model.Profile)."""
+
+    @property
+    def merged_into(self) -> str | None: ...
+    @property
+    def line_status(self) -> str: ...
+    @property
+    def tags(self) -> Mapping[str, Any]: ...
+
+
+def tag_coverage(profiles: Iterable[TaggedProfile]) -> dict[str, Any]:
     """Share of reachable LINE friends (line_status friend) with at least one tag, overall and
     per tag group (the part before ':'; tags without one count under no group)."""
     friends = 0

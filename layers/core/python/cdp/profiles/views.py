@@ -7,12 +7,12 @@ from typing import Any, Protocol
 from cdp.clock import SystemClock, iso_from_ms
 from cdp.errors import BadRequest, NotFound
 from cdp.identity.identifiers import Identifier, IdentifierNormalizer, line_identifier
+from cdp.identity.roots import MAX_POINTER_HOPS
 from cdp.profiles.computed import computed_traits
 from cdp.profiles.consent import reachability
 from cdp.profiles.model import Profile
 
 LOOKUP_TYPES = ("email", "phone", "member_id", "line", "anonymous_id", "wechat_unionid", "wechat_openid", "idfa")
-MAX_POINTER_HOPS = 8  # merged profiles leave a pointer; a chain longer than this is corrupt
 
 
 class ProfileReader(Protocol):

@@ -32,15 +32,17 @@ concurrent stop, re-export or second run is never overwritten.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from cdp.clock import iso_from_ms, ms_from_datetime
 from cdp.errors import CdpError, Conflict, NotFound
 from cdp.ingestion.channels import LineChannel
-from cdp.observability import logger
+from cdp.observability import AUDIENCE_SYNC_FAILED, logger, metrics
 from cdp.ports import Clock
 from cdp.segments.exports import (
     MIN_LINE_AUDIENCE,
@@ -395,3 +397,46 @@ class AudienceSyncer:
             self._api.add_to_audience(access_token=channel.access_token, audience_group_id=group_id, user_ids=part)
             requests += 1
         return requests
+
+
+class RecomputedSegment(Protocol):
+    @property
+    def segment_id(self) -> str: ...
+    @property
+    def rule_version(self) -> int: ...
+
+
+def sync_recomputed(
+    reports: Sequence[RecomputedSegment], syncer: Callable[[], AudienceSyncer | None]
+) -> list[dict[str, Any]]:
+    """After a recompute: each segment's synced LINE audience brought up to date. Never fails the
+    recompute, which is done and recorded: a misconfigured deployment syncs nothing, a failed sync
+    is logged, answered as `{"mode": "error"}` and retried by the next run. `syncer` is None when
+    the deployment has no LINE channels; it is built only when there is something to sync."""
+    outcomes: list[dict[str, Any]] = []
+    try:
+        found = syncer() if reports else None
+    except Exception:  # misconfigured: the recompute itself still stands
+        logger.exception("LINE audience sync is not configured correctly; nothing synced")
+        count_failed_syncs(len(reports))
+        return outcomes
+    if found is None:
+        return outcomes
+    for report in reports:
+        try:
+            outcome = found.sync(report.segment_id, rule_version=report.rule_version)
+        except Exception:  # the recompute is done and recorded; the sync retries on the next run
+            logger.exception("LINE audience sync failed", extra={"segment_id": report.segment_id})
+            count_failed_syncs(1)
+            outcomes.append({"segment_id": report.segment_id, "mode": "error"})
+            continue
+        if outcome is not None:
+            if outcome.mode == MODE_FAILED:  # LINE refused or failed: recorded on the sync, retried next run
+                count_failed_syncs(1)
+            outcomes.append(outcome.as_dict())
+    return outcomes
+
+
+def count_failed_syncs(syncs: int) -> None:
+    """The AudienceSyncFailed metric (EMF, flushed by the recompute handler's log_metrics)."""
+    metrics.add_metric(name=AUDIENCE_SYNC_FAILED, unit=MetricUnit.Count, value=syncs)

@@ -34,5 +34,5 @@ def event_fact(event: CanonicalEvent) -> EventFact | None:
     moment = datetime.fromisoformat(event.timestamp.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    properties: dict[str, Any] = {**event.properties, "context": {"channel": event.channel}}
+    properties: dict[str, Any] = {**event.stored_properties(), "context": {"channel": event.channel}}
     return EventFact(event.event, moment, properties)

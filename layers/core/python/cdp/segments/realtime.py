@@ -44,11 +44,11 @@ from cdp.clock import iso_from_ms
 from cdp.domain_events import SEGMENT_ENTERED, SEGMENT_EXITED, DomainEvent
 from cdp.errors import BadRequest
 from cdp.identity.merge import TimelineEntry
+from cdp.identity.roots import MAX_POINTER_HOPS
 from cdp.observability import logger
 from cdp.ports import Clock, EventPublisher
 from cdp.profiles.computed import CLICK_EVENTS, MESSAGE_EVENT, POSTBACK_EVENT
 from cdp.profiles.model import ORDER_EVENT, Profile
-from cdp.profiles.views import MAX_POINTER_HOPS
 from cdp.segments.evaluate import EventFact, evaluate
 from cdp.segments.facts import event_fact, facts_from_profile
 from cdp.segments.rules import Rule, RuleReads, reads

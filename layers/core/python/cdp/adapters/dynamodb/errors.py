@@ -8,6 +8,8 @@ from cdp.errors import StoreUnavailable
 
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
 TRANSACTION_CANCELED = "TransactionCanceledException"
+# A single-item write that met an ongoing transaction on its item: a lost race, like a failed condition.
+TRANSACTION_CONFLICT = "TransactionConflictException"
 
 
 def error_code(exc: ClientError) -> str:

@@ -1,0 +1,18 @@
+"""The event names the domain reads: one catalogue, so folding, tag rules, computed traits and
+segments agree on them and import them from here instead of from each other."""
+
+from __future__ import annotations
+
+# LINE webhook events, as cdp.events.canonical names them
+MESSAGE_RECEIVED = "LINE Message Received"
+POSTBACK = "LINE Postback"
+ACCOUNT_LINKED = "LINE Account Linked"
+# clicks: "Link Clicked" is what the tracked-link redirect records; partners may send either
+LINK_CLICKED = "Link Clicked"
+LINE_LINK_CLICKED = "LINE Link Clicked"
+CLICK_EVENTS = frozenset({LINK_CLICKED, LINE_LINK_CLICKED})
+# Segment e-commerce spec
+ORDER_COMPLETED = "Order Completed"
+# tags as events (cdp.profiles.tags)
+TAG_ADDED = "Tag Added"
+TAG_REMOVED = "Tag Removed"
