@@ -109,8 +109,11 @@ def test_one_schedule_per_segment_created_updated_and_deleted(stack: Stack) -> N
     assert found["Target"]["Arn"] == target and found["Target"]["Input"] == '{"segment_id": "vip"}'
     schedules.delete("vip")
     schedules.delete("vip")  # already gone: fine
-    names = sorted(s["Name"] for s in scheduler.list_schedules(GroupName=group)["Schedules"])
-    assert names == ["archive-compaction", "rfm-daily"]  # the daily jobs stay
+    assert scheduler.list_schedules(GroupName=group)["Schedules"] == []
+    # The daily jobs live in a group of their own, out of the segments' name space, and stay
+    jobs = sorted((s["GroupName"], s["Name"]) for s in scheduler.list_schedules()["Schedules"])
+    assert [name for _, name in jobs] == ["archive-compaction", "rfm-daily"]
+    assert {job_group for job_group, _ in jobs} != {group}
 
 
 def test_the_timeline_pages_newest_first(stack: Stack, profiles: DynamoProfileStore) -> None:

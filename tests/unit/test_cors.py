@@ -80,7 +80,7 @@ def test_the_ingest_function_adds_cors_to_every_answer_and_logs_the_request_id(m
     runtime = LambdaRuntime()
     module = runtime.module("ingest")
     keys = WriteKeys(FakeSecrets({"keys": {"writeKey": "wk"}}), "keys")
-    monkeypatch.setattr(module, "build", lambda: (keys, FakeRawEventStore(), (SHOP,)))
+    monkeypatch.setattr(module, "build", lambda: (keys, FakeRawEventStore(), None, (SHOP,)))
     auth = "Basic " + base64.b64encode(b"wk:").decode()
     accepted = _call(runtime, {"Origin": SHOP, "Authorization": auth}, {"userId": "u", "event": "Viewed"})
     assert accepted["statusCode"] == 200
