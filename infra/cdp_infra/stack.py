@@ -101,7 +101,9 @@ class CdpStack(Stack):
         )
         # Segment definitions and memberships are managed through the admin API; stopping a
         # segment's LINE audience sync deletes its sync record (under the segment's key).
-        self._grant_core_items(http_functions[ADMIN_API], ["dynamodb:PutItem", "dynamodb:DeleteItem"], SEGMENT_KEY_PREFIX)
+        self._grant_core_items(
+            http_functions[ADMIN_API], ["dynamodb:PutItem", "dynamodb:DeleteItem"], SEGMENT_KEY_PREFIX
+        )
         self.archive = ProfileArchive(
             self,
             constants.ARCHIVE_ID,
