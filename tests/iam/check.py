@@ -172,6 +172,7 @@ class Denial:
 class Report:
     calls: int = 0
     requests: int = 0  # distinct (function, action, resource, condition values)
+    actions: list[str] = field(default_factory=list)  # distinct "function action"
     simulations: int = 0
     denials: list[Denial] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # unmapped calls, unknown functions, invalid requests
@@ -185,6 +186,7 @@ class Report:
             "calls": self.calls,
             "requests": self.requests,
             "simulations": self.simulations,
+            "actions": self.actions,
             "denials": [d.describe() for d in self.denials],
             "problems": self.problems,
         }
@@ -213,7 +215,12 @@ class _Signature:
 
 
 def check(recorder: Recorder, *, node: str | None = None) -> Report:
-    report = Report(calls=recorder.calls, requests=len(recorder.requests), problems=list(recorder.problems))
+    report = Report(
+        calls=recorder.calls,
+        requests=len(recorder.requests),
+        actions=sorted({f"{r.function} {r.action}" for r in recorder.requests}),
+        problems=list(recorder.problems),
+    )
     report.problems.extend(
         f"{function}: {call} could not be mapped to IAM requests (add or fix its mapping in infra/local/aws_calls.py)"
         for function, call in sorted(recorder.unmapped)

@@ -34,6 +34,7 @@ def _own_report(session: pytest.Session) -> dict[str, Any] | None:
             "calls": recorder.calls,
             "requests": len(recorder.requests),
             "simulations": 0,
+            "actions": [],
             "denials": [],
             "problems": [str(error)],
         }
@@ -68,11 +69,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     calls = sum(r["calls"] for r in reports)
     requests = sum(r["requests"] for r in reports)
     simulations = sum(r["simulations"] for r in reports)
+    actions = len({a for r in reports for a in r.get("actions", [])})
     denials = [d for r in reports for d in r["denials"]]
     problems = [p for r in reports for p in r["problems"]]
     line = (
-        f"IAM check: {calls} AWS calls by functions, {requests} distinct IAM requests, "
-        f"{simulations} policy simulations, {len(denials)} denied, {len(problems)} problems"
+        f"IAM check: {calls} AWS calls by functions, {requests} distinct IAM requests "
+        f"({actions} function x action pairs), {simulations} policy simulations, "
+        f"{len(denials)} denied, {len(problems)} problems"
     )
     if not denials and not problems:
         terminalreporter.write_line(line)
