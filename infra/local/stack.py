@@ -6,6 +6,7 @@ ones from functions/; only endpoints and credentials (environment) say they are 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from cdp.settings import ENV_ARCHIVE_CACHE_DIR as ARCHIVE_CACHE_ENV
 from cdp.settings import ENV_EVENT_BUS
 
 from infra.cdp_infra.routes import EVENT_PROCESSOR
+from infra.local import moto_patches
 from infra.local.config import LOCAL_CHANNEL, REGION, LocalConfig
 from infra.local.http_gateway import ApiGatewayEmulator, serve
 from infra.local.lambda_runtime import LambdaRuntime
@@ -49,6 +51,7 @@ class LocalStack:
         self.runtime = LambdaRuntime()
         self.lambda_service = LocalLambdaService(self.runtime, {})
         self._undo_lambda: Any = None
+        self._undo_moto_patches: Any = None
         self._archive_cache: str | None = None
         self._stopping = threading.Event()
         self._targets_lock = threading.Lock()
@@ -86,6 +89,9 @@ class LocalStack:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call is noise
         self._environment()
+        # Before the first request: moto as shipped copies whole tables per transaction and keeps
+        # every stream record and iterator, so a long `make serve` would grow without bound.
+        self._undo_moto_patches = moto_patches.install()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self._moto.start()
         # Before provisioning: moto picks its executing Step Functions backend per request.
@@ -122,6 +128,9 @@ class LocalStack:
         self._stopping.set()
         for dispatcher in self.dispatchers:
             dispatcher.stop()
+        if self.resources is not None:
+            for mapping in self.resources.stream_mappings:
+                moto_patches.unregister_consumer(self.resources.stream_arns[mapping.table_logical_id], mapping.function)
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -130,6 +139,8 @@ class LocalStack:
             self._moto.stop()
         if self._undo_lambda is not None:
             self._undo_lambda()
+        if self._undo_moto_patches is not None:
+            self._undo_moto_patches()
         if self._archive_cache is not None:
             shutil.rmtree(self._archive_cache, ignore_errors=True)
 
@@ -156,13 +167,17 @@ class LocalStack:
         assert self.resources is not None
         for mapping in self.resources.stream_mappings:
             queue = mapping.on_failure_queue_logical_id
+            stream_arn = self.resources.stream_arns[mapping.table_logical_id]
+            # The stream may drop what every mapping has read (past a kept tail): memory stays flat.
+            moto_patches.register_consumer(stream_arn, mapping.function)
             dispatcher = StreamDispatcher(
                 streams=self.client("dynamodbstreams"),
                 sqs=self.client("sqs"),
-                stream_arn=self.resources.stream_arns[mapping.table_logical_id],
+                stream_arn=stream_arn,
                 mapping=mapping,
                 invoke=self.runtime.invoke,
                 on_failure_queue_url=self.resources.queue_urls.get(queue) if queue else None,
+                on_read=functools.partial(moto_patches.consumer_read, stream_arn, mapping.function),
             )
             dispatcher.start()
             self.dispatchers.append(dispatcher)
@@ -308,6 +323,7 @@ class LocalStack:
             "processed": sum(d.processed for d in self.dispatchers),
             "invocations": sum(d.invocations for d in self.dispatchers),
             "failed_batches": sum(d.failed_batches for d in self.dispatchers),
+            "streams": [dispatcher.status() for dispatcher in self.dispatchers],
             "running_workflows": self.running_workflows(),
             "line_api_url": self.line_fake.base_url,
         }
