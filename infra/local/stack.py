@@ -22,13 +22,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from cdp.settings import ENV_ARCHIVE_CACHE_DIR as ARCHIVE_CACHE_ENV
-from cdp.settings import ENV_EVENT_BUS
+from cdp.settings import ENV_CORE_TABLE, ENV_EVENT_BUS, ENV_RAW_EVENTS_TABLE
 
-from infra.cdp_infra.routes import EVENT_PROCESSOR
+from infra.cdp_infra.routes import EVENT_PROCESSOR, INGEST
 from infra.local import moto_patches
 from infra.local.config import LOCAL_CHANNEL, REGION, LocalConfig
+from infra.local.faults import FaultInjectingRuntime, FaultPlan, FaultPlanError, Faults, install_sdk_hook
 from infra.local.http_gateway import ApiGatewayEmulator, serve
-from infra.local.lambda_runtime import LambdaRuntime
 from infra.local.lambda_service import LocalLambdaService, install
 from infra.local.line_fake import LineApiFake
 from infra.local.provision import EventTarget, LocalResources, load_or_synthesize, provision
@@ -48,10 +48,12 @@ class LocalStack:
         self.config = config or LocalConfig.from_env()
         self.aws_port = self.config.aws_port or free_port()
         self.http_port = self.config.http_port or free_port()
-        self.runtime = LambdaRuntime()
+        self.faults = Faults()  # none until asked for (`/_local/faults`, CDP_LOCAL_FAULTS)
+        self.runtime = FaultInjectingRuntime(self.faults)
         self.lambda_service = LocalLambdaService(self.runtime, {})
         self._undo_lambda: Any = None
         self._undo_moto_patches: Any = None
+        self._undo_fault_hook: Any = None
         self._archive_cache: str | None = None
         self._stopping = threading.Event()
         self._targets_lock = threading.Lock()
@@ -101,6 +103,7 @@ class LocalStack:
         self.lambda_service.register(self.resources.function_arns)
         for env in self.resources.function_env.values():
             os.environ.update(env)  # one process hosts every function; the names do not collide
+        self._start_faults()
         # Like each Lambda container's own /tmp: this stack's archive cache is its own.
         self._archive_cache = tempfile.mkdtemp(prefix="cdp-local-archive-")
         os.environ[ARCHIVE_CACHE_ENV] = self._archive_cache
@@ -118,6 +121,9 @@ class LocalStack:
                 ("GET", "/_local/events"): self._events_route,
                 ("GET", "/_local/status"): lambda *_: (200, self.status()),
                 ("POST", "/_local/schedules/run"): self._schedules_route,
+                ("GET", "/_local/faults"): lambda *_: (200, self.faults.snapshot()),
+                ("POST", "/_local/faults"): self._faults_route,
+                ("DELETE", "/_local/faults"): self._clear_faults_route,
             },
         )
         self._http = serve(emulator, "127.0.0.1", self.http_port)
@@ -141,6 +147,8 @@ class LocalStack:
             self._undo_lambda()
         if self._undo_moto_patches is not None:
             self._undo_moto_patches()
+        if self._undo_fault_hook is not None:
+            self._undo_fault_hook()
         if self._archive_cache is not None:
             shutil.rmtree(self._archive_cache, ignore_errors=True)
 
@@ -162,6 +170,27 @@ class LocalStack:
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("CDP_LOCAL_LOG_LEVEL", "INFO"),
             }
         )
+
+    def _start_faults(self) -> None:
+        assert self.resources is not None
+        self.faults.raw_table = self.resources.function_env[INGEST][ENV_RAW_EVENTS_TABLE]
+        self.faults.core_table = self.resources.function_env[EVENT_PROCESSOR][ENV_CORE_TABLE]
+        self._undo_fault_hook = install_sdk_hook(self.faults)
+        configured = os.environ.get("CDP_LOCAL_FAULTS", "").strip()
+        if configured:
+            self.faults.configure(FaultPlan.from_json(json.loads(configured)))
+
+    def _faults_route(self, _path: str, _query: dict[str, str], body: bytes) -> tuple[int, Any]:
+        try:
+            plan = FaultPlan.from_json(json.loads(body or b"{}"))
+        except (ValueError, FaultPlanError) as error:
+            return 400, {"error": "invalid_faults", "message": str(error)}
+        self.faults.configure(plan)
+        return 200, self.faults.snapshot()
+
+    def _clear_faults_route(self, *_: Any) -> tuple[int, Any]:
+        self.faults.clear()
+        return 200, self.faults.snapshot()
 
     def _start_dispatchers(self) -> None:
         assert self.resources is not None
@@ -324,6 +353,7 @@ class LocalStack:
             "invocations": sum(d.invocations for d in self.dispatchers),
             "failed_batches": sum(d.failed_batches for d in self.dispatchers),
             "streams": [dispatcher.status() for dispatcher in self.dispatchers],
+            "aws_endpoint": self.aws_endpoint,
             "running_workflows": self.running_workflows(),
             "line_api_url": self.line_fake.base_url,
         }

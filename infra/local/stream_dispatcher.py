@@ -126,6 +126,7 @@ class StreamDispatcher:
             "bisections": self.bisections,
             "failed_batches": self.failed_batches,
             "discarded_records": self.discarded_records,
+            "on_failure_queue_url": self._dlq,
         }
 
     # loop ------------------------------------------------------------------------------------
