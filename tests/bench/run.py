@@ -363,7 +363,7 @@ def member_import_throughput() -> dict[str, Any]:
 
 
 def main() -> None:
-    from tests.bench import identity, segments_batch
+    from tests.bench import identity, segments_batch, soak
 
     started = datetime.now(tz=UTC)
     results = {
@@ -376,6 +376,8 @@ def main() -> None:
         "member_import_in_memory": member_import_throughput(),
         "identity": identity.run_all(),
         "segments": segments_batch.run_all(),
+        # The whole local stack over HTTP (its own process): memory and rate stay flat.
+        "local_stack_soak": soak.run(int(os.environ.get("CDP_BENCH_SOAK_EVENTS", "5000"))),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
@@ -386,6 +388,7 @@ def main() -> None:
     print(f"webhook module import: {webhook_import} ms (budget 300 ms) -> {'OK' if webhook_import < 300 else 'OVER'}")
     print("\n".join(identity.summary(results["identity"])))
     print("\n".join(segments_batch.summary(results["segments"])))
+    print("\n".join(soak.summary(results["local_stack_soak"])))
 
 
 if __name__ == "__main__":

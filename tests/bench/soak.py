@@ -56,6 +56,15 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (what a step costs, whatever the machine's load)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def events(start: int, count: int, run: str) -> list[dict[str, Any]]:
     """A shop's traffic: each person is identified once (member id, email), then views and buys."""
     batch: list[dict[str, Any]] = []
@@ -223,7 +232,7 @@ def run(total: int = 5000, step: int = 1000) -> dict[str, Any]:
             watch = Watch(server)
             try:
                 for start in range(0, total, step):
-                    began = time.monotonic()
+                    began, cpu_before = time.monotonic(), cpu_seconds(server.process.pid)
                     post_step(session, server.base_url, start, step, run_id)
                     posted = time.monotonic()
                     drained = drain(session, server.base_url, began + STEP_TIMEOUT_SECONDS)
@@ -234,6 +243,7 @@ def run(total: int = 5000, step: int = 1000) -> dict[str, Any]:
                             "post_s": round(posted - began, 1),
                             "step_s": round(elapsed, 1),
                             "events_per_s": round(step / elapsed, 1),
+                            "server_cpu_s": round(cpu_seconds(server.process.pid) - cpu_before, 1),
                             "rss_mb": rss_mb(server.process.pid),
                             "drained": drained,
                         }
@@ -261,6 +271,7 @@ def run(total: int = 5000, step: int = 1000) -> dict[str, Any]:
     if len(steps) >= 2 and steps[0]["drained"] and steps[-1]["drained"]:
         result["last_to_first_rate"] = round(steps[-1]["events_per_s"] / steps[0]["events_per_s"], 2)
         result["rss_growth_after_first_step_mb"] = round(steps[-1]["rss_mb"] - steps[0]["rss_mb"], 1)
+        result["last_to_first_cpu"] = round(steps[-1]["server_cpu_s"] / max(steps[0]["server_cpu_s"], 0.1), 2)
     if outcome != "completed":
         result["server_log_tail"] = log_tail
     return result
@@ -270,7 +281,8 @@ def summary(result: dict[str, Any]) -> list[str]:
     lines = [f"local stack soak ({result['events']} events, steps of {result['step']}): {result['outcome']}"]
     for entry in result["steps"]:
         lines.append(
-            f"  {entry['events_sent']:>6} events: {entry['events_per_s']:>7} events/s, RSS {entry['rss_mb']} MiB"
+            f"  {entry['events_sent']:>6} events: {entry['events_per_s']:>7} events/s, "
+            f"server CPU {entry.get('server_cpu_s')} s, RSS {entry['rss_mb']} MiB"
         )
     if "last_to_first_rate" in result:
         lines.append(
