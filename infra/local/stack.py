@@ -6,6 +6,7 @@ ones from functions/; only endpoints and credentials (environment) say they are 
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import logging
@@ -34,6 +35,7 @@ from infra.local.line_fake import LineApiFake
 from infra.local.provision import EventTarget, LocalResources, load_or_synthesize, provision
 from infra.local.stream_dispatcher import StreamDispatcher
 
+OBSERVED_EVENTS = 20_000
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 
 
@@ -58,11 +60,16 @@ class LocalStack:
         self._stopping = threading.Event()
         self._targets_lock = threading.Lock()
         self._targets_in_flight = 0
+        self._targets_wake = threading.Condition()  # drain wakes idle rule targets to look at once
         self.resources: LocalResources | None = None
         self.dispatchers: list[StreamDispatcher] = []
-        self.observed: list[dict[str, Any]] = []
+        # The newest published events (`/_local/events`); older ones drop off, so memory stays flat.
+        self.observed: collections.deque[dict[str, Any]] = collections.deque(
+            maxlen=int(os.environ.get("CDP_LOCAL_OBSERVED_EVENTS", str(OBSERVED_EVENTS)))
+        )
         self._observed_lock = threading.Lock()
         self._observer_queue: str | None = None
+        self._observer_sqs: Any = None
         self._moto: Any = None
         self._http: Any = None
         self.line_fake = LineApiFake(port=self.config.line_api_port)
@@ -132,6 +139,8 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stopping.set()
+        with self._targets_wake:
+            self._targets_wake.notify_all()
         for dispatcher in self.dispatchers:
             dispatcher.stop()
         if self.resources is not None:
@@ -223,14 +232,18 @@ class LocalStack:
     def _deliver_events(self, target: EventTarget) -> None:
         """Like EventBridge's asynchronous Lambda invoke: one event per invocation, retried on error."""
         sqs = self.client("sqs")
+        idle_delay = 0.05
         while not self._stopping.is_set():
             try:
                 messages = sqs.receive_message(QueueUrl=target.queue_url, MaxNumberOfMessages=10).get("Messages", [])
             except Exception:
                 return
             if not messages:
-                self._stopping.wait(0.05)
+                with self._targets_wake:
+                    self._targets_wake.wait(idle_delay)
+                idle_delay = min(0.25, idle_delay * 2)
                 continue
+            idle_delay = 0.05
             with self._targets_lock:
                 self._targets_in_flight += 1
             try:
@@ -269,29 +282,49 @@ class LocalStack:
         events.put_rule(Name="cdp-local-observer", EventBusName=bus, EventPattern=json.dumps({"source": ["cdp"]}))
         events.put_targets(Rule="cdp-local-observer", EventBusName=bus, Targets=[{"Id": "observer", "Arn": arn}])
         self._observer_queue = url
+        self._observer_sqs = self.client("sqs")
+        threading.Thread(target=self._keep_observer_queue_short, name="observer", daemon=True).start()
 
     def observed_events(self) -> list[dict[str, Any]]:
+        self._pull_observed()
+        with self._observed_lock:
+            return list(self.observed)
+
+    def _pull_observed(self) -> int:
+        """Move what the observer queue holds into `observed`; how many messages were moved."""
         if self._observer_queue is None:
-            return []
-        sqs = self.client("sqs")
+            return 0
+        sqs = self._observer_sqs
+        moved = 0
         while True:
             messages = sqs.receive_message(QueueUrl=self._observer_queue, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
-                break
+                return moved
             with self._observed_lock:
                 self.observed.extend(json.loads(m["Body"]) for m in messages)
             sqs.delete_message_batch(
                 QueueUrl=self._observer_queue,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
             )
-        with self._observed_lock:
-            return list(self.observed)
+            moved += len(messages)
+
+    def _keep_observer_queue_short(self) -> None:
+        """moto's SQS counts a queue's messages on every send (O(queue)): never let this one grow."""
+        while not self._stopping.is_set():
+            try:
+                moved = self._pull_observed()
+            except Exception:  # the endpoint is going away at shutdown
+                moved = 0
+            if not moved:
+                self._stopping.wait(0.5)
 
     # local-only routes -----------------------------------------------------------------------
     def drain(self, timeout: float = 30.0) -> bool:
         """Until streams are idle and no identity workflow runs (a merge may start more work)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            with self._targets_wake:
+                self._targets_wake.notify_all()
             remaining = max(0.1, deadline - time.monotonic())
             if not all(dispatcher.wait_idle(remaining) for dispatcher in self.dispatchers):
                 return False

@@ -41,6 +41,7 @@ from infra.local.config import REGION
 from infra.local.provision import LOCAL_ACCOUNT, StreamMapping
 
 IDLE_POLL_SECONDS = 0.05
+MAX_IDLE_POLL_SECONDS = 0.25  # Lambda polls a DynamoDB stream shard four times a second
 RETRY_BACKOFF_SECONDS = 0.05
 MAX_BACKOFF_SECONDS = 2.0
 FUNCTION_ERROR = "Unhandled"
@@ -90,6 +91,7 @@ class StreamDispatcher:
         self._iterators: dict[str, str] = {}  # shard id -> the iterator to read next
         self._last_sequence: dict[str, str] = {}  # shard id -> the last sequence number read
         self._stop = threading.Event()
+        self._poke = threading.Event()  # poll now (someone waits for the stream to be drained)
         self._thread = threading.Thread(target=self._run, name=f"stream-{mapping.function}", daemon=True)
         self._idle = threading.Condition()
         self._empty_polls = 0
@@ -109,13 +111,21 @@ class StreamDispatcher:
 
     def stop(self) -> None:
         self._stop.set()
+        self._poke.set()
         self._thread.join(timeout=5)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until a poll that started after this call found the stream drained."""
+        deadline = time.monotonic() + timeout
         with self._idle:
             target = self._empty_polls + 2
-            return self._idle.wait_for(lambda: self._empty_polls >= target, timeout=timeout)
+            while self._empty_polls < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._poke.set()  # an idle dispatcher polls at once instead of at its next tick
+                self._idle.wait(min(remaining, IDLE_POLL_SECONDS))
+            return True
 
     def status(self) -> dict[str, Any]:
         return {
@@ -131,6 +141,7 @@ class StreamDispatcher:
 
     # loop ------------------------------------------------------------------------------------
     def _run(self) -> None:
+        idle_delay = IDLE_POLL_SECONDS
         while not self._stop.is_set():
             delivered = False
             try:
@@ -144,11 +155,15 @@ class StreamDispatcher:
                     return
                 continue
             if delivered:
+                idle_delay = IDLE_POLL_SECONDS
                 continue
             with self._idle:
                 self._empty_polls += 1
                 self._idle.notify_all()
-            self._stop.wait(IDLE_POLL_SECONDS)
+            # Idle: poll less and less often, up to Lambda's rate (a long `make serve` stays cheap).
+            self._poke.wait(idle_delay)
+            self._poke.clear()
+            idle_delay = min(MAX_IDLE_POLL_SECONDS, idle_delay * 2)
 
     def _collect_batch(self, shard_id: str) -> list[dict[str, Any]]:
         deadline = time.monotonic() + self._mapping.batching_window_seconds
