@@ -23,6 +23,7 @@ Here instead:
 - Stream records older than 24 hours are trimmed, and so are records every local consumer has
   read beyond the newest `KEEP_READ_RECORDS` (a local bound; the cloud keeps them on disk).
   A position before the trim horizon answers TrimmedDataAccessException, like DynamoDB.
+  (CDP_LOCAL_STREAM_KEEP_READ_RECORDS sets that tail; the default keeps 10,000 per stream.)
 - A shard iterator expires 15 minutes after it was last handed out (DynamoDB: 15 minutes), at
   most MAX_ITERATORS are kept, and a read that returns nothing hands back the same iterator.
 """
@@ -32,6 +33,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -55,7 +57,7 @@ from moto.dynamodb.models.table import StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 
 STREAM_RETENTION_SECONDS = 24 * 3600
-KEEP_READ_RECORDS = 10_000
+KEEP_READ_RECORDS = int(os.environ.get("CDP_LOCAL_STREAM_KEEP_READ_RECORDS", "10000"))
 ITERATOR_LIFETIME_SECONDS = 15 * 60
 MAX_ITERATORS = 10_000
 TRIM_INTERVAL_SECONDS = 1.0
