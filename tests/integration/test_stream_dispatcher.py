@@ -356,9 +356,7 @@ def test_records_past_the_maximum_age_are_not_sent(stack: Stack, stored: list[st
     assert message["DDBStreamBatchInfo"]["batchSize"] == EVENTS
 
 
-def test_records_already_too_old_never_reach_the_function(
-    stack: Stack, stored: list[str], dispatch: Dispatch
-) -> None:
+def test_records_already_too_old_never_reach_the_function(stack: Stack, stored: list[str], dispatch: Dispatch) -> None:
     fake = FakeLambda(lambda records: {})
 
     dispatcher = dispatch(fake, clock=lambda: time.time() + 3600, max_record_age_seconds=60)
