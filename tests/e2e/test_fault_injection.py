@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -39,8 +38,8 @@ SEED = 20261206
 FAULTS = {
     "seed": SEED,
     "raw_write_failure_rate": 0.04,
-    "processor_death_before_commit_rate": 0.03,
-    "processor_death_after_commit_rate": 0.03,
+    "processor_death_before_commit_rate": 0.04,
+    "processor_death_after_commit_rate": 0.04,
     "merge_step_failures": 1,
     "merge_step": "move",
 }
@@ -192,7 +191,7 @@ def given_up(status: dict[str, Any]) -> list[str]:
 
 
 def test_no_good_event_is_lost_or_doubled_under_faults(base_url: str) -> None:
-    run = uuid.uuid4().hex[:10]
+    run = "run1"  # the stack is this module's own: fixed ids make the raw-write faults reproducible from the seed
     session = requests.Session()
     batches, poison = traffic(run)
     plan = {**FAULTS, "poison_message_ids": [poison]}
