@@ -55,13 +55,18 @@ class TemplateError(RuntimeError):
 
 @dataclass(slots=True)
 class StreamMapping:
+    """An event source mapping of the template, with Lambda's defaults for what it leaves out."""
+
     function: str
     table_logical_id: str
     batch_size: int
     batching_window_seconds: int
-    max_retries: int
+    max_retries: int  # -1: until the records expire
     report_batch_item_failures: bool
     on_failure_queue_logical_id: str | None
+    bisect_on_function_error: bool = False
+    max_record_age_seconds: int = -1  # -1: the stream's retention (24 h)
+    filter_patterns: tuple[str, ...] = ()  # FilterCriteria: a record is sent if any pattern matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +364,8 @@ def _stream_mapping(props: dict[str, Any], functions: dict[str, str]) -> StreamM
     source = props.get("EventSourceArn", {}).get("Fn::GetAtt", [None, None])
     if function_ref not in functions or source[1] != "StreamArn":
         raise TemplateError(f"unsupported event source mapping: {props!r}")
+    if int(props.get("ParallelizationFactor", 1)) != 1 or props.get("TumblingWindowInSeconds"):
+        raise TemplateError(f"the local stream dispatcher has no parallelization or tumbling windows: {props!r}")
     destination = (props.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")
     on_failure = destination["Fn::GetAtt"][0] if isinstance(destination, dict) and "Fn::GetAtt" in destination else None
     return StreamMapping(
@@ -366,7 +373,14 @@ def _stream_mapping(props: dict[str, Any], functions: dict[str, str]) -> StreamM
         table_logical_id=source[0],
         batch_size=int(props.get("BatchSize", 100)),
         batching_window_seconds=int(props.get("MaximumBatchingWindowInSeconds", 0)),
-        max_retries=int(props.get("MaximumRetryAttempts", 3)),
+        max_retries=int(props.get("MaximumRetryAttempts", -1)),
         report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
         on_failure_queue_logical_id=on_failure,
+        bisect_on_function_error=bool(props.get("BisectBatchOnFunctionError", False)),
+        max_record_age_seconds=int(props.get("MaximumRecordAgeInSeconds", -1)),
+        filter_patterns=tuple(
+            str(entry["Pattern"])
+            for entry in (props.get("FilterCriteria") or {}).get("Filters", [])
+            if "Pattern" in entry
+        ),
     )

@@ -6,6 +6,8 @@ ones from functions/; only endpoints and credentials (environment) say they are 
 
 from __future__ import annotations
 
+import collections
+import functools
 import json
 import logging
 import os
@@ -21,13 +23,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from cdp.settings import ENV_ARCHIVE_CACHE_DIR as ARCHIVE_CACHE_ENV
-from cdp.settings import ENV_EVENT_BUS
+from cdp.settings import ENV_CORE_TABLE, ENV_EVENT_BUS, ENV_RAW_EVENTS_TABLE
 
-from infra.cdp_infra.routes import EVENT_PROCESSOR
-from infra.local import aws_calls
+from infra.cdp_infra.routes import EVENT_PROCESSOR, INGEST
+from infra.local import aws_calls, moto_patches
 from infra.local.config import LOCAL_CHANNEL, REGION, LocalConfig
+from infra.local.faults import FaultInjectingRuntime, FaultPlan, FaultPlanError, Faults, install_sdk_hook
 from infra.local.http_gateway import ApiGatewayEmulator, GatewayConfig, serve
-from infra.local.lambda_runtime import LambdaRuntime
 from infra.local.lambda_service import LocalLambdaService, install
 from infra.local.line_fake import LineApiFake
 from infra.local.provision import EventTarget, LocalResources, QueueMapping, load_or_synthesize, provision
@@ -35,6 +37,7 @@ from infra.local.stream_dispatcher import StreamDispatcher
 
 # Where to write the functions' AWS calls when the stack stops (the IAM check of the e2e suite).
 ENV_AWS_CALLS_FILE = "CDP_AWS_CALLS_FILE"
+OBSERVED_EVENTS = 20_000
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 
 
@@ -49,18 +52,26 @@ class LocalStack:
         self.config = config or LocalConfig.from_env()
         self.aws_port = self.config.aws_port or free_port()
         self.http_port = self.config.http_port or free_port()
-        self.runtime = LambdaRuntime()
+        self.faults = Faults()  # none until asked for (`/_local/faults`, CDP_LOCAL_FAULTS)
+        self.runtime = FaultInjectingRuntime(self.faults)
         self.lambda_service = LocalLambdaService(self.runtime, {})
         self._undo_lambda: Any = None
+        self._undo_moto_patches: Any = None
+        self._undo_fault_hook: Any = None
         self._archive_cache: str | None = None
         self._stopping = threading.Event()
         self._targets_lock = threading.Lock()
         self._targets_in_flight = 0
+        self._targets_wake = threading.Condition()  # drain wakes idle rule targets to look at once
         self.resources: LocalResources | None = None
         self.dispatchers: list[StreamDispatcher] = []
-        self.observed: list[dict[str, Any]] = []
+        # The newest published events (`/_local/events`); older ones drop off, so memory stays flat.
+        self.observed: collections.deque[dict[str, Any]] = collections.deque(
+            maxlen=int(os.environ.get("CDP_LOCAL_OBSERVED_EVENTS", str(OBSERVED_EVENTS)))
+        )
         self._observed_lock = threading.Lock()
         self._observer_queue: str | None = None
+        self._observer_sqs: Any = None
         self._moto: Any = None
         self._http: Any = None
         self.line_fake = LineApiFake(port=self.config.line_api_port)
@@ -91,6 +102,9 @@ class LocalStack:
         self._environment()
         if os.environ.get(ENV_AWS_CALLS_FILE):
             aws_calls.install()
+        # Before the first request: moto as shipped copies whole tables per transaction and keeps
+        # every stream record and iterator, so a long `make serve` would grow without bound.
+        self._undo_moto_patches = moto_patches.install()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self._moto.start()
         # Before provisioning: moto picks its executing Step Functions backend per request.
@@ -101,6 +115,7 @@ class LocalStack:
         self.lambda_service.register(self.resources.function_arns)
         for env in self.resources.function_env.values():
             os.environ.update(env)  # one process hosts every function; the names do not collide
+        self._start_faults()
         # Like each Lambda container's own /tmp: this stack's archive cache is its own.
         self._archive_cache = tempfile.mkdtemp(prefix="cdp-local-archive-")
         os.environ[ARCHIVE_CACHE_ENV] = self._archive_cache
@@ -119,6 +134,9 @@ class LocalStack:
                 ("GET", "/_local/events"): self._events_route,
                 ("GET", "/_local/status"): lambda *_: (200, self.status()),
                 ("POST", "/_local/schedules/run"): self._schedules_route,
+                ("GET", "/_local/faults"): lambda *_: (200, self.faults.snapshot()),
+                ("POST", "/_local/faults"): self._faults_route,
+                ("DELETE", "/_local/faults"): self._clear_faults_route,
             },
             config=GatewayConfig.from_template(template),
         )
@@ -128,8 +146,13 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stopping.set()
+        with self._targets_wake:
+            self._targets_wake.notify_all()
         for dispatcher in self.dispatchers:
             dispatcher.stop()
+        if self.resources is not None:
+            for mapping in self.resources.stream_mappings:
+                moto_patches.unregister_consumer(self.resources.stream_arns[mapping.table_logical_id], mapping.function)
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -138,6 +161,10 @@ class LocalStack:
             self._moto.stop()
         if self._undo_lambda is not None:
             self._undo_lambda()
+        if self._undo_moto_patches is not None:
+            self._undo_moto_patches()
+        if self._undo_fault_hook is not None:
+            self._undo_fault_hook()
         if self._archive_cache is not None:
             shutil.rmtree(self._archive_cache, ignore_errors=True)
         calls_file = os.environ.get(ENV_AWS_CALLS_FILE)
@@ -163,17 +190,42 @@ class LocalStack:
             }
         )
 
+    def _start_faults(self) -> None:
+        assert self.resources is not None
+        self.faults.raw_table = self.resources.function_env[INGEST][ENV_RAW_EVENTS_TABLE]
+        self.faults.core_table = self.resources.function_env[EVENT_PROCESSOR][ENV_CORE_TABLE]
+        self._undo_fault_hook = install_sdk_hook(self.faults)
+        configured = os.environ.get("CDP_LOCAL_FAULTS", "").strip()
+        if configured:
+            self.faults.configure(FaultPlan.from_json(json.loads(configured)))
+
+    def _faults_route(self, _path: str, _query: dict[str, str], body: bytes) -> tuple[int, Any]:
+        try:
+            plan = FaultPlan.from_json(json.loads(body or b"{}"))
+        except (ValueError, FaultPlanError) as error:
+            return 400, {"error": "invalid_faults", "message": str(error)}
+        self.faults.configure(plan)
+        return 200, self.faults.snapshot()
+
+    def _clear_faults_route(self, *_: Any) -> tuple[int, Any]:
+        self.faults.clear()
+        return 200, self.faults.snapshot()
+
     def _start_dispatchers(self) -> None:
         assert self.resources is not None
         for mapping in self.resources.stream_mappings:
             queue = mapping.on_failure_queue_logical_id
+            stream_arn = self.resources.stream_arns[mapping.table_logical_id]
+            # The stream may drop what every mapping has read (past a kept tail): memory stays flat.
+            moto_patches.register_consumer(stream_arn, mapping.function)
             dispatcher = StreamDispatcher(
                 streams=self.client("dynamodbstreams"),
                 sqs=self.client("sqs"),
-                stream_arn=self.resources.stream_arns[mapping.table_logical_id],
+                stream_arn=stream_arn,
                 mapping=mapping,
                 invoke=self.runtime.invoke,
                 on_failure_queue_url=self.resources.queue_urls.get(queue) if queue else None,
+                on_read=functools.partial(moto_patches.consumer_read, stream_arn, mapping.function),
             )
             dispatcher.start()
             self.dispatchers.append(dispatcher)
@@ -190,14 +242,18 @@ class LocalStack:
     def _deliver_events(self, target: EventTarget) -> None:
         """Like EventBridge's asynchronous Lambda invoke: one event per invocation, retried on error."""
         sqs = self.client("sqs")
+        idle_delay = 0.05
         while not self._stopping.is_set():
             try:
                 messages = sqs.receive_message(QueueUrl=target.queue_url, MaxNumberOfMessages=10).get("Messages", [])
             except Exception:
                 return
             if not messages:
-                self._stopping.wait(0.05)
+                with self._targets_wake:
+                    self._targets_wake.wait(idle_delay)
+                idle_delay = min(0.25, idle_delay * 2)
                 continue
+            idle_delay = 0.05
             with self._targets_lock:
                 self._targets_in_flight += 1
             try:
@@ -299,29 +355,49 @@ class LocalStack:
         events.put_rule(Name="cdp-local-observer", EventBusName=bus, EventPattern=json.dumps({"source": ["cdp"]}))
         events.put_targets(Rule="cdp-local-observer", EventBusName=bus, Targets=[{"Id": "observer", "Arn": arn}])
         self._observer_queue = url
+        self._observer_sqs = self.client("sqs")
+        threading.Thread(target=self._keep_observer_queue_short, name="observer", daemon=True).start()
 
     def observed_events(self) -> list[dict[str, Any]]:
+        self._pull_observed()
+        with self._observed_lock:
+            return list(self.observed)
+
+    def _pull_observed(self) -> int:
+        """Move what the observer queue holds into `observed`; how many messages were moved."""
         if self._observer_queue is None:
-            return []
-        sqs = self.client("sqs")
+            return 0
+        sqs = self._observer_sqs
+        moved = 0
         while True:
             messages = sqs.receive_message(QueueUrl=self._observer_queue, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
-                break
+                return moved
             with self._observed_lock:
                 self.observed.extend(json.loads(m["Body"]) for m in messages)
             sqs.delete_message_batch(
                 QueueUrl=self._observer_queue,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
             )
-        with self._observed_lock:
-            return list(self.observed)
+            moved += len(messages)
+
+    def _keep_observer_queue_short(self) -> None:
+        """moto's SQS counts a queue's messages on every send (O(queue)): never let this one grow."""
+        while not self._stopping.is_set():
+            try:
+                moved = self._pull_observed()
+            except Exception:  # the endpoint is going away at shutdown
+                moved = 0
+            if not moved:
+                self._stopping.wait(0.5)
 
     # local-only routes -----------------------------------------------------------------------
     def drain(self, timeout: float = 30.0) -> bool:
         """Until streams are idle and no identity workflow runs (a merge may start more work)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            with self._targets_wake:
+                self._targets_wake.notify_all()
             remaining = max(0.1, deadline - time.monotonic())
             if not all(dispatcher.wait_idle(remaining) for dispatcher in self.dispatchers):
                 return False
@@ -382,6 +458,8 @@ class LocalStack:
             "processed": sum(d.processed for d in self.dispatchers),
             "invocations": sum(d.invocations for d in self.dispatchers),
             "failed_batches": sum(d.failed_batches for d in self.dispatchers),
+            "streams": [dispatcher.status() for dispatcher in self.dispatchers],
+            "aws_endpoint": self.aws_endpoint,
             "running_workflows": self.running_workflows(),
             "line_api_url": self.line_fake.base_url,
         }

@@ -364,7 +364,7 @@ def member_import_throughput() -> dict[str, Any]:
 
 
 def main() -> None:
-    from tests.bench import cost, identity, segments_batch
+    from tests.bench import cost, identity, segments_batch, soak
 
     started = datetime.now(tz=UTC)
     results = {
@@ -378,6 +378,8 @@ def main() -> None:
         "identity": identity.run_all(),
         "segments": segments_batch.run_all(),
         "cost": cost.run(),
+        # The whole local stack over HTTP (its own process): memory and rate stay flat.
+        "local_stack_soak": soak.run(int(os.environ.get("CDP_BENCH_SOAK_EVENTS", "5000"))),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
@@ -389,6 +391,7 @@ def main() -> None:
     print("\n".join(identity.summary(results["identity"])))
     print("\n".join(segments_batch.summary(results["segments"])))
     print("\n".join(cost.summary(results["cost"])))
+    print("\n".join(soak.summary(results["local_stack_soak"])))
 
 
 if __name__ == "__main__":
