@@ -106,6 +106,7 @@ ATHENA_RESULTS_PREFIX = "athena-results"
 ATHENA_RESULTS_RETENTION = Duration.days(7)
 ARCHIVE_DATABASE = "cdp_archive"
 ARCHIVE_FIRST_DAY = "2024-01-01"  # partition projection's first day
+ADMIN_API_MEMORY_MB = 512  # admin CRUD: DynamoDB calls and small JSON; exports stream page by page
 SEGMENT_RECOMPUTE_MEMORY_MB = 8192  # DuckDB uses the memory (70%, then spills to /tmp) and the vCPUs that come with it
 SEGMENT_RECOMPUTE_TIMEOUT = Duration.minutes(15)
 SEGMENT_RECOMPUTE_TMP_MIB = 10240  # archive files are cached on /tmp between warm runs

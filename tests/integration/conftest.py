@@ -31,8 +31,6 @@ import botocore.session
 import pytest
 from cdp import settings as env_names
 from cdp.adapters import aws as aws_clients
-from cdp.admin.context import admin_context
-from cdp.admin.identity import identity_admin
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
@@ -42,7 +40,7 @@ from infra.local.provision import LocalResources, load_or_synthesize, provision
 from tests.fixtures.line_events import CHANNEL_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("line_webhook", "ingest", "event_processor", "admin_api")
+FUNCTIONS = ("line_webhook", "ingest", "event_processor", "admin_api", "admin_query")
 
 LINE_CHANNEL = LOCAL_CHANNEL  # the channel name (and provider id) the local config declares
 WRITE_KEY = "wk_it_9d3f1c7a5b"
@@ -103,8 +101,6 @@ def runtime() -> LambdaRuntime:
 
 def _clear_caches(runtime: LambdaRuntime) -> None:
     aws_clients.client.cache_clear()
-    admin_context.cache_clear()
-    identity_admin.cache_clear()
     for name in FUNCTIONS:
         build = getattr(runtime.module(name), "build", None)
         if build is not None:

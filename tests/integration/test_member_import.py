@@ -15,7 +15,6 @@ import requests
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.imports import DynamoImportStore
 from cdp.adapters.lambda_invoke import LambdaImportStarter
-from cdp.admin.context import admin_context
 from cdp.events.raw import partner_event_id
 from cdp.imports.model import ChunkCommit, ScanCheckpoint
 from cdp.settings import ENV_MEMBER_IMPORT_FUNCTION
@@ -357,7 +356,7 @@ def test_the_import_stays_queued_when_the_worker_cannot_be_started(
 ) -> None:
     # A function that does not exist: Lambda's Invoke fails, the upload is still kept and queued
     monkeypatch.setenv(ENV_MEMBER_IMPORT_FUNCTION, "arn:aws:lambda:ap-northeast-1:123456789012:function:missing")
-    admin_context.cache_clear()
+    stack.runtime.module("admin_api").build.cache_clear()
     response = upload(stack, CSV_TEXT.encode())
     assert response["statusCode"] == 202, response
     import_id = response_json(response)["import_id"]
@@ -365,7 +364,7 @@ def test_the_import_stays_queued_when_the_worker_cannot_be_started(
     path = {"resource": "/admin/v1/imports/{id}/start", "path_parameters": {"id": import_id}}
     retry = admin(stack, "POST", f"/admin/v1/imports/{import_id}/start", **path)  # type: ignore[arg-type]
     assert (retry["statusCode"], response_json(retry)["status"]) == (202, "queued")
-    admin_context.cache_clear()
+    stack.runtime.module("admin_api").build.cache_clear()
 
 
 @pytest.mark.parametrize(

@@ -37,13 +37,19 @@ ENV_LINK_CACHE_SECONDS = "CDP_LINK_CACHE_SECONDS"
 
 
 class SettingsError(RuntimeError):
-    """A function started without the configuration it needs: fail the cold start loudly."""
+    """A function started without the configuration it needs: fail the cold start loudly.
+
+    `setting` names the environment variable, so an answer can say which one is missing."""
+
+    def __init__(self, message: str, *, setting: str = "") -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
-        raise SettingsError(f"missing required environment variable {name}")
+        raise SettingsError(f"missing required environment variable {name}", setting=name)
     return value
 
 
@@ -54,9 +60,9 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError as exc:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+        raise SettingsError(f"{name} must be an integer, got {raw!r}", setting=name) from exc
     if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {value}")
+        raise SettingsError(f"{name} must be positive, got {value}", setting=name)
     return value
 
 
@@ -267,6 +273,8 @@ ENV_SEGMENT_RECOMPUTE_FUNCTION = "CDP_SEGMENT_RECOMPUTE_FUNCTION"
 ENV_SEGMENT_RECOMPUTE_FUNCTION_ARN = "CDP_SEGMENT_RECOMPUTE_FUNCTION_ARN"
 ENV_SEGMENT_SCHEDULE_GROUP = "CDP_SEGMENT_SCHEDULE_GROUP"
 ENV_SEGMENT_SCHEDULER_ROLE_ARN = "CDP_SEGMENT_SCHEDULER_ROLE_ARN"
+ENV_QUERY_SYNC_MAX_BYTES = "CDP_QUERY_SYNC_MAX_BYTES"
+DEFAULT_QUERY_SYNC_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_ARCHIVE_CACHE_DIR = "/tmp/cdp-archive"  # noqa: S108 (Lambda's only writable disk)
 
 
@@ -320,6 +328,8 @@ class SegmentAnalyticsSettings:
     recompute_function_arn: str = ""
     schedule_group: str = ""
     scheduler_role_arn: str = ""
+    # Archives bigger than this answer preview/search/reports as a job (202, then poll).
+    query_sync_max_bytes: int = DEFAULT_QUERY_SYNC_MAX_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SegmentAnalyticsSettings:
@@ -331,6 +341,7 @@ class SegmentAnalyticsSettings:
             recompute_function_arn=env.get(ENV_SEGMENT_RECOMPUTE_FUNCTION_ARN, "").strip(),
             schedule_group=env.get(ENV_SEGMENT_SCHEDULE_GROUP, "").strip(),
             scheduler_role_arn=env.get(ENV_SEGMENT_SCHEDULER_ROLE_ARN, "").strip(),
+            query_sync_max_bytes=_positive_int(env, ENV_QUERY_SYNC_MAX_BYTES, DEFAULT_QUERY_SYNC_MAX_BYTES),
         )
 
 
