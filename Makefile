@@ -55,7 +55,7 @@ layer: $(STAMP)
 	@$(BIN)/pip install -q -c constraints.txt --target .build/layer/python \
 		--platform manylinux2014_aarch64 --implementation cp --python-version 3.11 --only-binary=:all: \
 		"aws-lambda-powertools[parser]" pydantic pynamodb phonenumbers email-validator orjson segno duckdb
-	@cp -r layers/core/python/cdp .build/layer/python/
+	@cp -r layers/core/python/cdp layers/core/python/cdp_api .build/layer/python/
 
 node_modules/.bin/cdk: package.json
 	@npm install --no-audit --no-fund --silent

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+LOCAL_FUNCTION_PREFIX = "cdp-local-"  # the context's function name: cdp-local-<folder>
 
 
 @dataclass(slots=True)
@@ -62,4 +63,4 @@ class LambdaRuntime:
             return self._modules[name]
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
-        return self.module(name).lambda_handler(event, LambdaContext(function_name=f"cdp-local-{name}"))
+        return self.module(name).lambda_handler(event, LambdaContext(function_name=f"{LOCAL_FUNCTION_PREFIX}{name}"))

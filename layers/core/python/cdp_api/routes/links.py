@@ -88,7 +88,7 @@ def link_qr(
     code: str,
     format: Annotated[QrFormat, Query(description="svg (default) or png")] = "svg",
     src: Annotated[str | None, Query(description="a source slug added to the URL, e.g. store-taipei-101")] = None,
-) -> Response[Any]:
+):  # type: ignore[no-untyped-def]  # no return annotation: powertools would serialize the PNG bytes as text
     """The QR code of `<public base>/r/<code>` (`?src=` adds a source; `?format=png` for PNG)."""
     from cdp.links.qr import qr_png, qr_svg  # segno is needed here only
 
