@@ -35,6 +35,11 @@ def ok(status: int = 200, description: str = "OK", **extra: Any) -> dict[int, di
     return {status: {"description": description, **extra}}
 
 
+def json_object(status: int = 200, description: str = "OK") -> dict[int, dict[str, Any]]:
+    """For routes that build their own `Response` (headers, statuses): a JSON object."""
+    return {status: {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}}
+
+
 def finish(document: dict[str, Any], *, public_paths: frozenset[str]) -> dict[str, Any]:
     """The error answers every route shares, and 400 in place of powertools' 422."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})

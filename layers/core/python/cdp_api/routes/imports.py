@@ -13,7 +13,7 @@ from cdp.imports.uploads import MAX_BODY_BYTES, PRESIGNED_SECONDS, check_csv_med
 from pydantic import ValidationError
 
 from cdp_api.context import admin_context
-from cdp_api.docs import errors, ok
+from cdp_api.docs import errors, json_object, ok
 from cdp_api.errors import validation_error
 from cdp_api.models import PresignedImport
 
@@ -40,10 +40,14 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 @router.post(
     "/admin/v1/imports/members",
-    responses={**ok(201, "Presigned upload created"), **ok(202, "Import accepted"), **errors(413, 415)},
+    responses={
+        **json_object(201, "Presigned upload created"),
+        **json_object(202, "Import accepted"),
+        **errors(413, 415),
+    },
     openapi_extensions={"x-cdp-request-body": CSV_OR_PRESIGNED},
 )
-def create_member_import() -> Response[str]:
+def create_member_import():  # type: ignore[no-untyped-def]  # a built Response: no annotation, or powertools documents a string
     """The CSV as the body (text/csv, optionally gzip), or `{"upload": "presigned"}` for big files."""
     event = router.current_event
     content_type = event.get_header_value("content-type") or ""
@@ -88,8 +92,8 @@ def _create_presigned(body: bytes) -> Response[str]:
     return _json(201, view, {"Location": view["status_url"]})
 
 
-@router.post("/admin/v1/imports/<import_id>/start", responses={**ok(202, "Import started"), **errors(404, 409)})
-def start_import(import_id: str) -> Response[str]:
+@router.post("/admin/v1/imports/<import_id>/start", responses={**json_object(202, "Import started"), **errors(404, 409)})
+def start_import(import_id: str):  # type: ignore[no-untyped-def]  # a built Response: no annotation, or powertools documents a string
     """Start an import whose file was uploaded to its presigned URL."""
     record = admin_context().uploads().start(import_id)
     return _json(202, record.view())
@@ -101,8 +105,8 @@ def get_import(import_id: str) -> dict[str, Any]:
     return admin_context().uploads().get(import_id).view()
 
 
-@router.get("/admin/v1/imports/<import_id>/rejected", responses={**ok(303, "See Other"), **errors(404, 409)})
-def get_rejected_rows(import_id: str) -> Response[str]:
+@router.get("/admin/v1/imports/<import_id>/rejected", responses={**json_object(303, "See Other: the file is at `Location`"), **errors(404, 409)})
+def get_rejected_rows(import_id: str):  # type: ignore[no-untyped-def]  # a built Response: no annotation, or powertools documents a string
     """303 to a short-lived download of the rejected-rows CSV (it can be bigger than a Lambda response)."""
     record, url = admin_context().uploads().rejected_rows_url(import_id)
     body = {
