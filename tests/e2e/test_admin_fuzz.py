@@ -61,7 +61,7 @@ def admin_schema(stack_url: str) -> Iterator[Any]:
     for segment_id in _segment_ids(stack_url) - segments:
         requests.delete(f"{stack_url}/admin/v1/segments/{segment_id}", headers=AUTH, timeout=10)
     operations = len(CALLS)
-    print(f"\nadmin fuzz: {operations} operations, {sum(CALLS.values())} requests")  # noqa: T201
+    print(f"\nadmin fuzz: {operations} operations, {sum(CALLS.values())} requests")
 
 
 def test_admin_operations_answer_as_documented(admin_schema: Any) -> None:

@@ -10,7 +10,14 @@ from cdp import settings
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS
 
 from infra.cdp_infra.archive import hive_type
-from infra.cdp_infra.routes import ADMIN_API, ADMIN_QUERY, ARCHIVE_COMPACTOR, ARCHIVE_WRITER, RFM_SCORING, SEGMENT_RECOMPUTE
+from infra.cdp_infra.routes import (
+    ADMIN_API,
+    ADMIN_QUERY,
+    ARCHIVE_COMPACTOR,
+    ARCHIVE_WRITER,
+    RFM_SCORING,
+    SEGMENT_RECOMPUTE,
+)
 from tests.infra.test_stack import _actions, _function, _function_id, _resources, _statements
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]

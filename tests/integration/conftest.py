@@ -55,6 +55,8 @@ def admin_function(method: str, path: str) -> str:
         if route.method == method and pattern.match(path):
             return route.function
     return ADMIN_API
+
+
 FUNCTIONS = ("line_webhook", "ingest", "event_processor", "admin_api", "admin_query")
 
 LINE_CHANNEL = LOCAL_CHANNEL  # the channel name (and provider id) the local config declares

@@ -80,20 +80,20 @@ class AdminFunction:
             self.app.include_router(router)
         app = self.app
 
-        @app.exception_handler(CdpError)
+        @app.exception_handler(CdpError)  # type: ignore[untyped-decorator]
         def _domain_error(error: CdpError) -> Response[str]:
             return error_answer(error, app.current_event.raw_event)
 
-        @app.exception_handler(RequestValidationError)
+        @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
         def _invalid_request(error: RequestValidationError) -> Response[str]:
             return error_answer(validation_error(list(error.errors())), app.current_event.raw_event)
 
-        @app.exception_handler(UnicodeDecodeError)
+        @app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
         def _not_utf8(_error: UnicodeDecodeError) -> Response[str]:
             problem = BadRequest("the body must be UTF-8 JSON", code="invalid_json")
             return error_answer(problem, app.current_event.raw_event)
 
-        @app.exception_handler(SettingsError)
+        @app.exception_handler(SettingsError)  # type: ignore[untyped-decorator]
         def _misconfigured(error: SettingsError) -> Response[str]:
             missing = ConfigurationMissing(str(error), setting=error.setting)
             return error_answer(missing, app.current_event.raw_event)

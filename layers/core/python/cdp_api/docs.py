@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from cdp_api.errors import ErrorBody
 
@@ -22,22 +24,27 @@ _DESCRIPTIONS = {
 }
 
 
-def errors(*statuses: int) -> dict[int, dict[str, Any]]:
+Responses = dict[int, OpenAPIResponse]
+
+
+def errors(*statuses: int) -> Responses:
     """`responses=` for a route: its own error statuses, with the error schema."""
     return {status: _error(status) for status in statuses}
 
 
-def _error(status: int) -> dict[str, Any]:
-    return {"description": _DESCRIPTIONS.get(status, "Error"), "content": {"application/json": {"model": ErrorBody}}}
+def _error(status: int) -> OpenAPIResponse:
+    content = {"application/json": {"model": ErrorBody}}
+    return cast(OpenAPIResponse, {"description": _DESCRIPTIONS.get(status, "Error"), "content": content})
 
 
-def ok(status: int = 200, description: str = "OK", **extra: Any) -> dict[int, dict[str, Any]]:
-    return {status: {"description": description, **extra}}
+def ok(status: int = 200, description: str = "OK", **extra: Any) -> Responses:
+    return {status: cast(OpenAPIResponse, {"description": description, **extra})}
 
 
-def json_object(status: int = 200, description: str = "OK") -> dict[int, dict[str, Any]]:
+def json_object(status: int = 200, description: str = "OK") -> Responses:
     """For routes that build their own `Response` (headers, statuses): a JSON object."""
-    return {status: {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}}
+    content = {"application/json": {"schema": {"type": "object"}}}
+    return {status: cast(OpenAPIResponse, {"description": description, "content": content})}
 
 
 def finish(document: dict[str, Any], *, public_paths: frozenset[str]) -> dict[str, Any]:

@@ -70,7 +70,9 @@ class TagChange(Body):
 
 
 class Unmerge(Body):
-    merge_id: Annotated[StrictStr, Field(min_length=1, alias="mergeId"), coded("missing_merge_id", "`mergeId` is required")]
+    merge_id: Annotated[
+        StrictStr, Field(min_length=1, alias="mergeId"), coded("missing_merge_id", "`mergeId` is required")
+    ]
 
 
 # --- rules ---------------------------------------------------------------------------------

@@ -92,7 +92,9 @@ def _create_presigned(body: bytes) -> Response[str]:
     return _json(201, view, {"Location": view["status_url"]})
 
 
-@router.post("/admin/v1/imports/<import_id>/start", responses={**json_object(202, "Import started"), **errors(404, 409)})
+@router.post(
+    "/admin/v1/imports/<import_id>/start", responses={**json_object(202, "Import started"), **errors(404, 409)}
+)
 def start_import(import_id: str):  # type: ignore[no-untyped-def]  # a built Response: no annotation, or powertools documents a string
     """Start an import whose file was uploaded to its presigned URL."""
     record = admin_context().uploads().start(import_id)
@@ -105,7 +107,10 @@ def get_import(import_id: str) -> dict[str, Any]:
     return admin_context().uploads().get(import_id).view()
 
 
-@router.get("/admin/v1/imports/<import_id>/rejected", responses={**json_object(303, "See Other: the file is at `Location`"), **errors(404, 409)})
+@router.get(
+    "/admin/v1/imports/<import_id>/rejected",
+    responses={**json_object(303, "See Other: the file is at `Location`"), **errors(404, 409)},
+)
 def get_rejected_rows(import_id: str):  # type: ignore[no-untyped-def]  # a built Response: no annotation, or powertools documents a string
     """303 to a short-lived download of the rejected-rows CSV (it can be bigger than a Lambda response)."""
     record, url = admin_context().uploads().rejected_rows_url(import_id)

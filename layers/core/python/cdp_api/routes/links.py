@@ -84,11 +84,11 @@ def get_link(code: str) -> dict[str, Any]:
         **errors(404),
     },
 )
-def link_qr(
+def link_qr(  # type: ignore[no-untyped-def]  # no return annotation: powertools would serialize PNG bytes as text
     code: str,
     format: Annotated[QrFormat, Query(description="svg (default) or png")] = "svg",
     src: Annotated[str | None, Query(description="a source slug added to the URL, e.g. store-taipei-101")] = None,
-):  # type: ignore[no-untyped-def]  # no return annotation: powertools would serialize the PNG bytes as text
+):
     """The QR code of `<public base>/r/<code>` (`?src=` adds a source; `?format=png` for PNG)."""
     from cdp.links.qr import qr_png, qr_svg  # segno is needed here only
 

@@ -24,11 +24,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from cdp.archive.jobs import JOB_TTL_SECONDS, STATUS_RUNNING, QueryJob, job_url, runs_async
 from cdp.clock import SystemClock, iso_from_ms
 from cdp.errors import BadRequest, CdpError, NotFound, StoreUnavailable
+from cdp.observability import logger
 from cdp.profiles.tags import tag_problem
 from cdp.profiles.views import current_profile
 from cdp.segments.rules import NAME_PATTERN, Rule, parse_rule, reads
 from cdp.segments.store import member_ids
-from cdp.observability import logger
 
 from cdp_api.context import admin_context, serving_function
 from cdp_api.docs import errors, ok
@@ -150,24 +150,27 @@ def _answer(kind: str, request: dict[str, Any]) -> tuple[dict[str, Any], int]:
     return job.view(), 202
 
 
+def _at() -> str:
+    return iso_from_ms(SystemClock().now_ms())
+
+
 def run_job(job_id: str) -> None:
     """The asynchronous half: run a stored query once and store its answer (or its error)."""
     jobs = admin_context().query_jobs()
     job = jobs.get(job_id)
     if job is None or job.status != STATUS_RUNNING:
         return  # expired, or a redelivery of a finished job
-    at = lambda: iso_from_ms(SystemClock().now_ms())  # noqa: E731
     try:
         result = QUERIES[job.kind](job.request)
     except CdpError as error:
         body = {"error": error.code, "message": error.message, "status": error.status}
-        jobs.finish(job_id, at=at(), error=body)
+        jobs.finish(job_id, at=_at(), error=body)
         return
     except Exception:
         logger.exception("query job failed", extra={"job_id": job_id, "kind": job.kind})
-        jobs.finish(job_id, at=at(), error={"error": "query_failed", "message": "the query failed", "status": 500})
+        jobs.finish(job_id, at=_at(), error={"error": "query_failed", "message": "the query failed", "status": 500})
         return
-    jobs.finish(job_id, at=at(), result=result)
+    jobs.finish(job_id, at=_at(), result=result)
 
 
 # --- routes --------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from cdp_api.models import LineAudienceExport
 router = Router()  # type: ignore[no-untyped-call]
 PRESIGNED_SECONDS = 15 * 60
 EXPORTS_PREFIX = "exports"
+DEFAULT_EXPORT = LineAudienceExport()  # an empty body: the default channel, no sync
 
 
 def _segment(store: DynamoSegmentStore, segment_id: str) -> None:
@@ -42,7 +43,7 @@ def _segment(store: DynamoSegmentStore, segment_id: str) -> None:
     responses={**ok(200, "Sync stopped"), **ok(201, "Exported"), **errors(404, 409, 502)},
 )
 def export_line_audience(
-    segment_id: str, request: Annotated[LineAudienceExport, Body()] = LineAudienceExport()
+    segment_id: str, request: Annotated[LineAudienceExport, Body()] = DEFAULT_EXPORT
 ) -> tuple[dict[str, Any], int]:
     """{"channel"?: "default", "description"?, "sync"?}: 201 with the export record; 409 audience_too_small.
 

@@ -159,9 +159,7 @@ def segment_history(
     }
 
 
-@router.post(
-    "/admin/v1/segments/<segment_id>/recompute", status_code=202, responses={**ok(202), **errors(404, 409)}
-)
+@router.post("/admin/v1/segments/<segment_id>/recompute", status_code=202, responses={**ok(202), **errors(404, 409)})
 def recompute_now(segment_id: str) -> dict[str, Any]:
     """Start the scheduled recompute for this segment now (asynchronously): 202."""
     context = admin_context()
