@@ -8,33 +8,31 @@ import contextvars
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdp.adapters.aws import client
-from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
-from cdp.adapters.dynamodb.imports import DynamoImportStore
-from cdp.adapters.dynamodb.link_nonces import DynamoLinkNonceStore
-from cdp.adapters.dynamodb.link_store import DynamoLinkStore
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
-from cdp.adapters.dynamodb.query_jobs import DynamoQueryJobs
-from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
-from cdp.adapters.dynamodb.tag_rules import DynamoTagRules
-from cdp.adapters.lambda_invoke import LambdaImportStarter
-from cdp.adapters.line_api import LineApiClient
-from cdp.adapters.s3 import S3ImportFiles
-from cdp.adapters.s3_archive import S3Archive
 from cdp.adapters.secrets import CachedSecrets
-from cdp.adapters.segment_schedules import SchedulerSegmentSchedules
-from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
 from cdp.clock import SystemClock
 from cdp.errors import CdpError
-from cdp.identity.account_link import AccountLinks
 from cdp.identity.identifiers import IdentifierNormalizer
-from cdp.identity.line_binding import LineBinding
-from cdp.imports.uploads import ImportUploads
 from cdp.ingestion.channels import LineChannels
 from cdp.settings import AdminApiSettings, SegmentAnalyticsSettings
+
+if TYPE_CHECKING:
+    from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
+    from cdp.adapters.dynamodb.link_store import DynamoLinkStore
+    from cdp.adapters.dynamodb.query_jobs import DynamoQueryJobs
+    from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
+    from cdp.adapters.dynamodb.tag_rules import DynamoTagRules
+    from cdp.adapters.line_api import LineApiClient
+    from cdp.adapters.s3 import S3ImportFiles
+    from cdp.adapters.s3_archive import S3Archive
+    from cdp.adapters.segment_schedules import SchedulerSegmentSchedules
+    from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
+    from cdp.identity.line_binding import LineBinding
+    from cdp.imports.uploads import ImportUploads
 
 
 class ConfigurationMissing(CdpError):
@@ -53,7 +51,8 @@ class ConfigurationMissing(CdpError):
 @dataclass(frozen=True, slots=True)
 class AdminContext:
     """Settings, cached clients and the stores; the other adapters are thin wrappers over them,
-    cheap to build per request."""
+    cheap to build per request (and imported when first built: the cold start pays only for
+    what a request uses)."""
 
     settings: AdminApiSettings
     analytics: SegmentAnalyticsSettings
@@ -77,18 +76,28 @@ class AdminContext:
         return DynamoSegmentStore(client("dynamodb"), self.settings.core_table)
 
     def identity_rules(self) -> DynamoIdentityRules:
+        from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
+
         return DynamoIdentityRules(client("dynamodb"), self.settings.core_table)
 
     def tag_rules(self) -> DynamoTagRules:
+        from cdp.adapters.dynamodb.tag_rules import DynamoTagRules
+
         return DynamoTagRules(client("dynamodb"), self.settings.core_table)
 
     def links(self) -> DynamoLinkStore:
+        from cdp.adapters.dynamodb.link_store import DynamoLinkStore
+
         return DynamoLinkStore(client("dynamodb"), self.settings.core_table)
 
     def query_jobs(self) -> DynamoQueryJobs:
+        from cdp.adapters.dynamodb.query_jobs import DynamoQueryJobs
+
         return DynamoQueryJobs(client("dynamodb"), self.settings.core_table)
 
     def raw_events(self) -> DynamoRawEventStore:
+        from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
+
         if not self.settings.raw_events_table:
             raise ConfigurationMissing("no raw events table is configured", setting="CDP_RAW_EVENTS_TABLE")
         return DynamoRawEventStore(
@@ -104,14 +113,20 @@ class AdminContext:
         return LineChannels(self.secrets, self.settings.line_channels_secret_id)
 
     def line_api(self) -> LineApiClient:
+        from cdp.adapters.line_api import LineApiClient
+
         return LineApiClient(self.settings.line_api_base_url)
 
     def identity_workflows(self) -> StepFunctionsIdentityWorkflows:
+        from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
+
         return StepFunctionsIdentityWorkflows(
             client("stepfunctions"), unmerge_arn=self.settings.unmerge_state_machine_arn
         )
 
     def import_files(self) -> S3ImportFiles:
+        from cdp.adapters.s3 import S3ImportFiles
+
         if not self.settings.imports_bucket:
             raise ConfigurationMissing(
                 "imports are not configured on this deployment",
@@ -121,6 +136,10 @@ class AdminContext:
         return S3ImportFiles(client("s3"), self.settings.imports_bucket)
 
     def uploads(self) -> ImportUploads:
+        from cdp.adapters.dynamodb.imports import DynamoImportStore
+        from cdp.adapters.lambda_invoke import LambdaImportStarter
+        from cdp.imports.uploads import ImportUploads
+
         files = self.import_files()
         starter = None
         if self.settings.member_import_function:
@@ -133,6 +152,10 @@ class AdminContext:
         )
 
     def line_binding(self) -> LineBinding:
+        from cdp.adapters.dynamodb.link_nonces import DynamoLinkNonceStore
+        from cdp.identity.account_link import AccountLinks
+        from cdp.identity.line_binding import LineBinding
+
         clock = SystemClock()
         return LineBinding(
             channels=self.line_channels(),
@@ -149,6 +172,8 @@ class AdminContext:
 
     def schedules(self) -> SchedulerSegmentSchedules | None:
         """The per-segment recompute schedules, when this deployment has the scheduler wired."""
+        from cdp.adapters.segment_schedules import SchedulerSegmentSchedules
+
         analytics = self.analytics
         if not (analytics.schedule_group and analytics.recompute_function_arn and analytics.scheduler_role_arn):
             return None
@@ -160,6 +185,8 @@ class AdminContext:
         )
 
     def archive(self) -> S3Archive:
+        from cdp.adapters.s3_archive import S3Archive
+
         if not self.analytics.archive_bucket:
             raise ConfigurationMissing(
                 "the profile archive is not configured on this deployment",
