@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import threading
 import time
 import uuid
@@ -58,6 +59,9 @@ class LambdaRuntime:
                 if spec is None or spec.loader is None:
                     raise FileNotFoundError(path)
                 module = importlib.util.module_from_spec(spec)
+                # Imported like Lambda imports a handler: a module in sys.modules, so pydantic
+                # models defined in it resolve their annotations against its namespace.
+                sys.modules[spec.name] = module
                 spec.loader.exec_module(module)
                 self._modules[name] = module
             return self._modules[name]
