@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import cdp_api.app as app_module
+import pytest
+from aws_lambda_powertools.event_handler.api_gateway import Router
 from cdp.settings import ENV_CORE_TABLE, SettingsError
 from cdp_api.app import AdminFunction
 from cdp_api.context import AdminContext
@@ -44,3 +47,18 @@ def test_the_document_is_served_without_the_token_or_the_configuration() -> None
     answer = function(_event("/admin/v1/openapi.json"), None)
     assert answer["statusCode"] == 200
     assert json.loads(answer["body"])["info"]["title"] == "CDP admin API"
+
+
+def test_an_unexpected_failure_answers_500_internal_error_with_the_request_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    router = Router()  # type: ignore[no-untyped-call]
+
+    @router.get("/admin/v1/broken")
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app_module, "require_admin_token", lambda _authorization: None)
+    answer = AdminFunction((router,), _unconfigured)(_event("/admin/v1/broken"), None)
+    body = json.loads(answer["body"])
+    assert (answer["statusCode"], body["error"], body["request_id"]) == (500, "internal_error", "req-123")

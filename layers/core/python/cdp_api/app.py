@@ -98,6 +98,15 @@ class AdminFunction:
             missing = ConfigurationMissing(str(error), setting=error.setting)
             return error_answer(missing, app.current_event.raw_event)
 
+        @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+        def _unexpected(_error: Exception) -> Response[str]:
+            # A bug, not bad input: logged with its traceback and the request id, answered in the
+            # same shape (not the gateway's bare 502).
+            logger.exception("admin request failed")
+            problem = CdpError("the request failed; retry, or report the request id", code="internal_error")
+            problem.status = 500
+            return error_answer(problem, app.current_event.raw_event)
+
         @app.not_found
         def _no_route(_error: Exception) -> Response[str]:
             event = app.current_event
