@@ -19,7 +19,7 @@ from pydantic_core import PydanticCustomError
 class ErrorBody(BaseModel):
     """Every error answer."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     error: str = Field(description="a stable, machine-readable code", examples=["invalid_version"])
     message: str = Field(description="what is wrong, for a person")

@@ -16,7 +16,7 @@ Json = dict[str, Any]
 class Body(BaseModel):
     """A JSON object with exactly these fields; an unknown one answers `unknown_field_code`."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
     unknown_field_code: ClassVar[str] = "unknown_field"
     # A required field the domain has always named by its own code when it is absent.
     missing_codes: ClassVar[dict[str, str]] = {}
