@@ -36,6 +36,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 CONSTRAINTS = REPO_ROOT / "constraints.txt"
 CDP_SOURCE = REPO_ROOT / "layers" / "core" / "python" / "cdp"
+# The packages the core layer ships: the domain library and the admin API's HTTP layer beside it.
+PACKAGE_SOURCES = (CDP_SOURCE, CDP_SOURCE.parent / "cdp_api")
 BUILD_DIR = REPO_ROOT / ".build"
 
 CORE = "core"
@@ -91,11 +93,14 @@ def canonical_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def fingerprint(source: Path = CDP_SOURCE, pyproject: Path = PYPROJECT, constraints: Path = CONSTRAINTS) -> str:
-    """What the built layers were made from: the cdp code, the requirements and the pins."""
+def fingerprint(
+    sources: tuple[Path, ...] = PACKAGE_SOURCES, pyproject: Path = PYPROJECT, constraints: Path = CONSTRAINTS
+) -> str:
+    """What the built layers were made from: the packages' code, the requirements and the pins."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in source.rglob("*") if p.is_file() and not _excluded(p)):
-        digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes())
+    for source in sources:
+        for path in sorted(p for p in source.rglob("*") if p.is_file() and not _excluded(p)):
+            digest.update(f"{source.name}/{path.relative_to(source)}".encode() + b"\0" + path.read_bytes())
     digest.update(json.dumps(requirements(pyproject), sort_keys=True).encode())
     digest.update(constraints.read_bytes())
     return digest.hexdigest()
@@ -199,7 +204,7 @@ def undeclared_imports(reqs: Mapping[str, Sequence[str]], sources: Iterable[Path
                 names = [node.module]
             for name in names:
                 top = name.split(".", 1)[0]
-                if top in sys.stdlib_module_names or top in {"cdp", "__future__"}:
+                if top in sys.stdlib_module_names or top in {"cdp", "cdp_api", "__future__"}:
                     continue
                 owners = module_owners.get(top, {canonical_name(top)})
                 if not owners & declared:
@@ -208,8 +213,9 @@ def undeclared_imports(reqs: Mapping[str, Sequence[str]], sources: Iterable[Path
 
 
 def runtime_sources() -> list[Path]:
-    """The code that runs in Lambda: the cdp package and every function's entry point."""
-    return sorted(CDP_SOURCE.rglob("*.py")) + sorted((REPO_ROOT / "functions").glob("*/*.py"))
+    """The code that runs in Lambda: the layer's packages and every function's entry point."""
+    packages = [path for source in PACKAGE_SOURCES for path in sorted(source.rglob("*.py"))]
+    return packages + sorted((REPO_ROOT / "functions").glob("*/*.py"))
 
 
 # --- build ---------------------------------------------------------------------------------------
@@ -228,7 +234,8 @@ def build(build_dir: Path = BUILD_DIR) -> dict[str, int]:
         site = directory / "python"
         _run(pip_install_args(site, layer_reqs), what=f"installing the {name} layer")
         if name == CORE:
-            shutil.copytree(CDP_SOURCE, site / "cdp", ignore=shutil.ignore_patterns(*_EXCLUDED_NAMES))
+            for source in PACKAGE_SOURCES:
+                shutil.copytree(source, site / source.name, ignore=shutil.ignore_patterns(*_EXCLUDED_NAMES))
         shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: not callable in Lambda
         for cache in list(site.rglob("__pycache__")):
             shutil.rmtree(cache)

@@ -1,49 +1,28 @@
-"""Admin API (Bearer token). Routes live in cdp.admin.* routers; errors map to one JSON shape here."""
+"""Admin API, CRUD side (Bearer token): profiles, identity, segments, exports, links, LINE
+binding, imports, and the OpenAPI document. Archive queries are the admin_query function's.
+
+The composition root: the adapters are built here once per warm container."""
 
 from __future__ import annotations
 
-import json
+import functools
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from cdp.admin import analytics, identity, ingest_rejections, line, links, profiles, segment_exports, segments, tags
-from cdp.admin import imports as member_imports
-from cdp.admin.context import admin_auth_middleware
-from cdp.errors import CdpError
-from cdp.http import error_body
-from cdp.json_input import loads as strict_json
+from aws_lambda_powertools.logging import correlation_paths
 from cdp.observability import logger
-
-# Every route's `json_body` goes through the one strict reader: NaN/Infinity, integers past 64
-# bits, lone surrogates and deep nesting answer 400 with a code and the field's JSON pointer.
-app = APIGatewayRestResolver(json_body_deserializer=strict_json)
-app.use(middlewares=[admin_auth_middleware])
-# Before profiles: its static /profiles/search must win over /profiles/<profile_id>.
-app.include_router(analytics.router)
-app.include_router(profiles.router)
-app.include_router(member_imports.router)
-app.include_router(identity.router)
-app.include_router(line.router)
-app.include_router(segments.router)
-app.include_router(segment_exports.router)
-app.include_router(tags.router)
-app.include_router(links.router)
-app.include_router(ingest_rejections.router)
+from cdp_api.app import AdminFunction
+from cdp_api.context import AdminContext
+from cdp_api.routes.groups import CRUD_ROUTERS
 
 
-@app.exception_handler(CdpError)
-def handle_domain_error(error: CdpError) -> Response[str]:
-    return Response(
-        status_code=error.status, content_type=content_types.APPLICATION_JSON, body=json.dumps(error_body(error))
-    )
+@functools.cache
+def build() -> AdminContext:
+    return AdminContext.from_env()
 
 
-@app.not_found
-def handle_not_found(_error: Exception) -> Response[str]:
-    body = {"error": "route_not_found", "message": f"no route {app.current_event.http_method} {app.current_event.path}"}
-    return Response(status_code=404, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+admin = AdminFunction(CRUD_ROUTERS, build)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return admin(event, context)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import parse
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.imports import DynamoImportStore
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
@@ -15,6 +16,14 @@ from cdp.identity.identifiers import IdentifierNormalizer
 from cdp.imports.worker import MemberImportWorker
 from cdp.observability import logger
 from cdp.settings import MemberImportSettings
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ImportInvocation(BaseModel):
+    """`{"importId": ...}`: from the admin API's start, or this function's own continuation."""
+
+    model_config = ConfigDict(extra="ignore")
+    importId: str = Field(min_length=1, max_length=128)
 
 
 @functools.cache
@@ -31,7 +40,7 @@ def build() -> MemberImportWorker:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    import_id = str(event["importId"])
+    import_id = parse(event=event, model=ImportInvocation).importId
     logger.append_keys(import_id=import_id)
     # The continuation is this same function (and version), asked asynchronously to resume from the checkpoint.
     continuation = LambdaImportStarter(client("lambda"), context.invoked_function_arn)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from aws_lambda_powertools.utilities.parser import parse
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
@@ -15,6 +16,14 @@ from cdp.clock import SystemClock
 from cdp.observability import logger
 from cdp.profiles.rfm_job import RfmJob
 from cdp.settings import RfmSettings
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+
+
+class RfmInput(BaseModel):
+    """The schedule's input (`{}`), or `{"window_days": N}` for a one-off run."""
+
+    model_config = ConfigDict(extra="ignore")
+    window_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
 
 
 @functools.cache
@@ -35,8 +44,9 @@ def job(window_days: int) -> RfmJob:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    window = event.get("window_days", settings().window_days)
-    if not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= 3650:
+    try:
+        window = parse(event=event, model=RfmInput).window_days
+    except ValidationError:
         logger.warning("window_days must be 1 to 3650; nothing scored", extra={"event": event})
         return {"error": "invalid_window_days"}
-    return job(window).run().as_dict()
+    return job(window or settings().window_days).run().as_dict()

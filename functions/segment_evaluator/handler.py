@@ -7,6 +7,7 @@ import functools
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
@@ -16,6 +17,30 @@ from cdp.domain_events import PROFILE_MERGED, PROFILE_UNMERGED, PROFILE_UPDATED
 from cdp.observability import SEGMENT_ENTERED, SEGMENT_EXITED, logger, metrics
 from cdp.segments.realtime import EvaluationResult, SegmentEvaluator
 from cdp.settings import SegmentEvaluatorSettings
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ProfileChangeData(BaseModel):
+    """`detail.data` of profile.updated / profile.merged / profile.unmerged (cdp.domain_events)."""
+
+    model_config = ConfigDict(extra="ignore")
+    profileId: str = Field(min_length=1)
+    mergedProfileId: str | None = None
+    restoredProfileId: str | None = None
+    changes: list[Any] = []
+
+
+class ProfileChangeDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    data: ProfileChangeData
+
+
+class ProfileChange(BaseModel):
+    """The EventBridge event, as far as this function reads it."""
+
+    model_config = ConfigDict(extra="ignore")
+    detail_type: str = Field(alias="detail-type")
+    detail: ProfileChangeDetail
 
 
 @functools.cache
@@ -32,16 +57,16 @@ def build() -> SegmentEvaluator:
 
 def dispatch(evaluator: SegmentEvaluator, event: dict[str, Any]) -> list[EvaluationResult]:
     name = event.get("detail-type")
-    data = (event.get("detail") or {}).get("data") or {}
-    profile_id, other = data.get("profileId"), data.get("mergedProfileId") or data.get("restoredProfileId")
-    if not isinstance(profile_id, str) or not profile_id:
+    try:
+        change = parse(event=event, model=ProfileChange)
+    except ValidationError:  # a malformed event is logged, not retried until the DLQ
         logger.warning("no profileId; ignored", extra={"detail_type": name})
         return []
+    data = change.detail.data
+    profile_id, other = data.profileId, data.mergedProfileId or data.restoredProfileId
     if name == PROFILE_UPDATED:
-        changes = data.get("changes")
-        names = [change for change in changes if isinstance(change, str)] if isinstance(changes, list) else []
-        return [evaluator.on_profile_changed(profile_id, names)]
-    if name in (PROFILE_MERGED, PROFILE_UNMERGED) and isinstance(other, str) and other:
+        return [evaluator.on_profile_changed(profile_id, [c for c in data.changes if isinstance(c, str)])]
+    if name in (PROFILE_MERGED, PROFILE_UNMERGED) and other:
         if name == PROFILE_MERGED:
             return [evaluator.on_profile_merged(profile_id, other)]
         return evaluator.on_profile_unmerged(profile_id, other)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
@@ -25,6 +26,15 @@ from cdp.segments.audience_sync import AudienceSyncer, sync_recomputed
 from cdp.segments.batch import SegmentRecompute
 from cdp.segments.realtime import SegmentEvaluator
 from cdp.settings import SegmentRecomputeSettings
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+
+
+class RecomputeInput(BaseModel):
+    """EventBridge Scheduler's input (`{"segment_id": ...}`, or `{}` for every segment) or the
+    admin API's "recompute now"."""
+
+    model_config = ConfigDict(extra="ignore")
+    segment_id: StrictStr | None = None
 
 
 @functools.cache
@@ -60,8 +70,9 @@ def audience_syncer() -> AudienceSyncer | None:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    segment_id = event.get("segment_id")
-    if segment_id is not None and not isinstance(segment_id, str):
+    try:
+        segment_id = parse(event=event, model=RecomputeInput).segment_id
+    except ValidationError:
         logger.warning("segment_id must be a string; nothing recomputed", extra={"event": event})
         return {"reports": []}
     reports = build().run([segment_id] if segment_id else None)

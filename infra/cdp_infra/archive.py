@@ -395,16 +395,19 @@ class ScheduledSegments(Construct):
             grantee=grantee, actions=["lambda:InvokeFunction"], resource_arns=[self.function.function_arn]
         )
 
-    def wire_admin_api(self, admin_api: lambda_.Function, archive: ProfileArchive) -> None:
-        """Preview/search/health read the archive; saving a segment manages its schedule."""
+    def wire_admin_query(self, admin_query: lambda_.Function, archive: ProfileArchive) -> None:
+        """Preview, search and reports read the archive (the admin API's query function only)."""
+        admin_query.add_environment(settings.ENV_ARCHIVE_BUCKET, archive.bucket.bucket_name)
+        admin_query.add_environment(settings.ENV_ARCHIVE_CACHE_DIR, settings.DEFAULT_ARCHIVE_CACHE_DIR)
+        archive.grant_read(admin_query)
+
+    def wire_admin_api(self, admin_api: lambda_.Function) -> None:
+        """Saving a segment manages its schedule; "recompute now" starts the recompute."""
         group = cast(str, self.schedule_group.name)
-        admin_api.add_environment(settings.ENV_ARCHIVE_BUCKET, archive.bucket.bucket_name)
-        admin_api.add_environment(settings.ENV_ARCHIVE_CACHE_DIR, settings.DEFAULT_ARCHIVE_CACHE_DIR)
         admin_api.add_environment(settings.ENV_SEGMENT_RECOMPUTE_FUNCTION, self.function.function_name)
         admin_api.add_environment(settings.ENV_SEGMENT_RECOMPUTE_FUNCTION_ARN, self.function.function_arn)
         admin_api.add_environment(settings.ENV_SEGMENT_SCHEDULE_GROUP, group)
         admin_api.add_environment(settings.ENV_SEGMENT_SCHEDULER_ROLE_ARN, self.scheduler_role.role_arn)
-        archive.grant_read(admin_api)
         self._grant_invoke(admin_api)
         admin_api.add_to_role_policy(
             iam.PolicyStatement(

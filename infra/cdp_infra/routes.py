@@ -22,7 +22,8 @@ class Route:
 LINE_WEBHOOK = "line_webhook"
 INGEST = "ingest"
 EVENT_PROCESSOR = "event_processor"
-ADMIN_API = "admin_api"
+ADMIN_API = "admin_api"  # admin CRUD: small and quick to start, narrow grants
+ADMIN_QUERY = "admin_query"  # admin archive queries (DuckDB): preview, search, reports, their jobs
 MEMBER_IMPORT = "member_import"  # started asynchronously by the admin API, no route
 IDENTITY_MERGE = "identity_merge"
 SEGMENT_EVALUATOR = "segment_evaluator"
@@ -33,7 +34,7 @@ ARCHIVE_COMPACTOR = "archive_compactor"  # EventBridge Scheduler, daily, no rout
 DLQ_ARCHIVER = "dlq_archiver"  # the processor's on-failure queue -> replayable dead letters, no route
 LINK_REDIRECT = "link_redirect"  # public: tracked-link clicks, no authentication
 
-HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, LINK_REDIRECT)
+HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, ADMIN_QUERY, LINK_REDIRECT)
 SEGMENT_CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
 
 ROUTES: tuple[Route, ...] = (
@@ -44,6 +45,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/import", INGEST),
     # analytics.js (Segment's browser library) posts to one-letter paths: /v1/t, /v1/b, ...
     *(Route("POST", f"/v1/{short}", INGEST) for short in SHORT_CALLS),
+    # The admin API's own description (no token needed): OpenAPI 3.1 and a Swagger UI page.
+    Route("GET", "/admin/v1/openapi.json", ADMIN_API),
+    Route("GET", "/admin/v1/docs", ADMIN_API),
     Route("GET", "/admin/v1/profiles/lookup", ADMIN_API),
     Route("GET", "/admin/v1/profiles/{id}", ADMIN_API),
     Route("GET", "/admin/v1/profiles/{id}/merges", ADMIN_API),
@@ -70,13 +74,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/segments/{id}/members", ADMIN_API),
     Route("POST", "/admin/v1/segments/{id}/exports/line-audience", ADMIN_API),
     Route("POST", "/admin/v1/segments/{id}/exports/hashed-csv", ADMIN_API),
-    Route("POST", "/admin/v1/segments/preview", ADMIN_API),
+    Route("POST", "/admin/v1/segments/preview", ADMIN_QUERY),
     Route("GET", "/admin/v1/segments/{id}/history", ADMIN_API),
     Route("POST", "/admin/v1/segments/{id}/recompute", ADMIN_API),
-    Route("GET", "/admin/v1/profiles/search", ADMIN_API),
+    Route("GET", "/admin/v1/profiles/search", ADMIN_QUERY),
     Route("GET", "/admin/v1/profiles/{id}/timeline", ADMIN_API),
-    Route("GET", "/admin/v1/reports/data-health", ADMIN_API),
-    Route("GET", "/admin/v1/reports/customer-groups", ADMIN_API),
+    Route("GET", "/admin/v1/reports/data-health", ADMIN_QUERY),
+    Route("GET", "/admin/v1/reports/customer-groups", ADMIN_QUERY),
+    Route("GET", "/admin/v1/jobs/{id}", ADMIN_QUERY),
     Route("POST", "/admin/v1/links", ADMIN_API),
     Route("GET", "/admin/v1/links/{code}", ADMIN_API),
     Route("GET", "/admin/v1/links/{code}/qr.svg", ADMIN_API),

@@ -11,6 +11,7 @@ from cdp import cors, settings
 from cdp.adapters.dynamodb.identity_rules import PK_PREFIX as RULES_PK_PREFIX
 from cdp.adapters.dynamodb.ingest_rejections import PK_PREFIX as INGEST_REJECTIONS_PK_PREFIX
 from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
+from cdp.adapters.dynamodb.query_jobs import PK_PREFIX as QUERY_JOB_PK_PREFIX
 from cdp.adapters.dynamodb.tag_rules import PK_PREFIX as TAG_RULES_PK_PREFIX
 from constructs import Construct
 
@@ -30,6 +31,7 @@ from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.monitoring import Monitoring, OperationsDashboard, Watched
 from infra.cdp_infra.routes import (
     ADMIN_API,
+    ADMIN_QUERY,
     ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
     DLQ_ARCHIVER,
@@ -135,7 +137,8 @@ class CdpStack(Stack):
             archive=self.archive,
             segment_key_prefix=SEGMENT_KEY_PREFIX,
         )
-        self.scheduled_segments.wire_admin_api(http_functions[ADMIN_API], self.archive)
+        self.scheduled_segments.wire_admin_api(http_functions[ADMIN_API])
+        self.scheduled_segments.wire_admin_query(http_functions[ADMIN_QUERY], self.archive)
         self.scheduled_segments.wire_line_audiences(self.secrets.line_channels)
         self.scheduled_segments.add_rfm_scoring(
             raw_events=self.tables.raw_events, core_table=self.tables.core, archive=self.archive
@@ -231,27 +234,28 @@ class CdpStack(Stack):
         # Rejected events are recorded for GET /admin/v1/ingest/rejections: those items only.
         grant_core_writes(ingest, tables.core, ["dynamodb:BatchWriteItem"], [INGEST_REJECTIONS_PK_PREFIX])
 
+        admin_env = {
+            settings.ENV_CORE_TABLE: tables.core.table_name,
+            settings.ENV_LINE_CHANNELS_SECRET: secrets.line_channels.secret_arn,
+            settings.ENV_ADMIN_TOKEN_SECRET: secrets.admin_token.secret_arn,
+            settings.ENV_SECRETS_CACHE_SECONDS: str(constants.SECRETS_CACHE_SECONDS),
+            settings.ENV_DEFAULT_PHONE_REGION: deploy.default_phone_region,
+            settings.ENV_TIMELINE_LIMIT: str(constants.PROFILE_TIMELINE_LIMIT),
+        }
         admin_api = factory.create(
             scope,
             ADMIN_API,
-            description="Admin API: profiles, segments, preview and reports, links, LINE binding, imports",
-            # Preview, search and reports run DuckDB over the archive (cached on /tmp): memory brings
-            # vCPUs, and the timeout is API Gateway's own limit.
-            memory_size=2048,
+            description="Admin API: profiles, identity, segments, exports, links, LINE binding, imports",
+            # CRUD over the core table; the timeout is API Gateway's own limit.
+            memory_size=constants.ADMIN_API_MEMORY_MB,
             timeout=Duration.seconds(29),
-            ephemeral_storage_mib=4096,
-            analytics=True,  # DuckDB for preview, search and reports, until they get a function of their own
             environment={
-                settings.ENV_CORE_TABLE: tables.core.table_name,
+                **admin_env,
                 settings.ENV_RAW_EVENTS_TABLE: tables.raw_events.table_name,
                 settings.ENV_RAW_EVENT_TTL_DAYS: str(deploy.raw_event_ttl_days),
-                settings.ENV_LINE_CHANNELS_SECRET: secrets.line_channels.secret_arn,
-                settings.ENV_ADMIN_TOKEN_SECRET: secrets.admin_token.secret_arn,
-                settings.ENV_SECRETS_CACHE_SECONDS: str(constants.SECRETS_CACHE_SECONDS),
-                settings.ENV_DEFAULT_PHONE_REGION: deploy.default_phone_region,
-                settings.ENV_TIMELINE_LIMIT: str(constants.PROFILE_TIMELINE_LIMIT),
             },
         )
+        admin_query = self._admin_query(factory, scope, admin_env)
         grant_core_reads(admin_api, tables.core, tables.core_gsi1_arn)
         secrets.admin_token.grant_read(admin_api)
         # LINE binding: link tokens need the channel token, nonces live in the core table, and a
@@ -260,7 +264,36 @@ class CdpStack(Stack):
         tables.raw_events.grant(admin_api, "dynamodb:PutItem")
         secrets.line_channels.grant_read(admin_api)
 
-        return {LINE_WEBHOOK: line_webhook, INGEST: ingest, ADMIN_API: admin_api}
+        return {LINE_WEBHOOK: line_webhook, INGEST: ingest, ADMIN_API: admin_api, ADMIN_QUERY: admin_query}
+
+    def _admin_query(self, factory: FunctionFactory, scope: Construct, admin_env: dict[str, str]) -> lambda_.Function:
+        """Preview, search and reports: DuckDB over the archive, sized like the recompute (memory
+        brings vCPUs, /tmp caches the archive). A request API Gateway would cut at 29 s runs as a
+        job of this same function, up to its own timeout."""
+        tables, secrets = self.tables, self.secrets
+        admin_query = factory.create(
+            scope,
+            ADMIN_QUERY,
+            description="Admin API archive queries: segment preview, profile search, reports (DuckDB), as jobs when big",
+            memory_size=self.deploy_settings.archive_job_memory_mb,
+            timeout=constants.SEGMENT_RECOMPUTE_TIMEOUT,
+            ephemeral_storage_mib=constants.SEGMENT_RECOMPUTE_TMP_MIB,
+            analytics=True,  # DuckDB: the only API function that carries the analytics layer
+            environment=admin_env,
+        )
+        grant_core_reads(admin_query, tables.core, tables.core_gsi1_arn)
+        secrets.admin_token.grant_read(admin_query)
+        secrets.line_channels.grant_read(admin_query)  # a bare LINE user id is looked up per provider
+        self._grant_core_items(admin_query, ["dynamodb:PutItem", "dynamodb:UpdateItem"], QUERY_JOB_PK_PREFIX)
+        # A job is this function invoking itself: a policy of its own, since the role's default
+        # policy cannot name the function it is attached to (a dependency cycle).
+        iam.Policy(
+            admin_query,
+            "RunJobs",
+            roles=[cast(iam.IRole, admin_query.role)],
+            statements=[iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[admin_query.function_arn])],
+        )
+        return admin_query
 
     def _wire_identity(self, admin_api: lambda_.Function) -> None:
         """The processor starts merges and consumes link nonces; the admin API starts unmerges

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import threading
 import time
 import uuid
@@ -14,6 +15,7 @@ from typing import Any
 from infra.local import aws_calls
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+LOCAL_FUNCTION_PREFIX = "cdp-local-"  # the context's function name: cdp-local-<folder>
 
 
 @dataclass(slots=True)
@@ -59,10 +61,15 @@ class LambdaRuntime:
                 if spec is None or spec.loader is None:
                     raise FileNotFoundError(path)
                 module = importlib.util.module_from_spec(spec)
+                # Imported like Lambda imports a handler: a module in sys.modules, so pydantic
+                # models defined in it resolve their annotations against its namespace.
+                sys.modules[spec.name] = module
                 spec.loader.exec_module(module)
                 self._modules[name] = module
             return self._modules[name]
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
         with aws_calls.running(name):  # the AWS calls made inside are this function's (its role's)
-            return self.module(name).lambda_handler(event, LambdaContext(function_name=f"cdp-local-{name}"))
+            return self.module(name).lambda_handler(
+                event, LambdaContext(function_name=f"{LOCAL_FUNCTION_PREFIX}{name}")
+            )

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from infra.local.lambda_runtime import LambdaRuntime
+from infra.local.lambda_runtime import LOCAL_FUNCTION_PREFIX, LambdaRuntime
 
 Invoke = Callable[[str, dict[str, Any]], Any]
 ASYNC_RETRIES = 2  # Lambda's default for asynchronous invocations
@@ -39,7 +39,10 @@ class LocalLambdaService:
         """By ARN, by function name, or by a qualified ARN (`...:function:name:alias`)."""
         name = function_name.split(":function:")[-1].split(":")[0]
         by_name = {arn.split(":function:")[-1]: folder for arn, folder in self._functions.items()}
-        return self._functions.get(function_name) or self._functions.get(name) or by_name.get(name)
+        # The local runtime's context names a function `cdp-local-<folder>` (a function invoking itself).
+        local = name.removeprefix(LOCAL_FUNCTION_PREFIX) if name.startswith(LOCAL_FUNCTION_PREFIX) else None
+        own = local if local in set(self._functions.values()) else None
+        return self._functions.get(function_name) or self._functions.get(name) or by_name.get(name) or own
 
     def call_async(self, folder: str, payload: dict[str, Any]) -> None:
         """`InvocationType=Event`: like Lambda, an error is retried twice, a minute apart in the

@@ -473,6 +473,8 @@ class LocalStack:
                 f"  LINE channel `{LOCAL_CHANNEL}` secret:        {self.config.line_channel_secret}   (CDP_LINE_CHANNEL_SECRET)",
                 f"  write key:                        {self.config.write_key}   (CDP_WRITE_KEY)",
                 f"  admin token:                      {self.config.admin_token}   (CDP_ADMIN_TOKEN)",
+                f"  admin API docs (Swagger UI):      {self.base_url}/admin/v1/docs   (Authorize with the admin token)",
+                f"  admin API OpenAPI document:       {self.base_url}/admin/v1/openapi.json",
             ]
         )
 

@@ -132,3 +132,33 @@ def test_preview_search_health_and_a_scheduled_time_based_segment(stack: Stack) 
     assert archived.status_code == 200
     gone = stack.http.post(stack.url("/_local/schedules/run"), params={"name": segment_id}, timeout=60).json()
     assert gone["fired"] == []
+
+
+def test_a_query_asked_to_run_as_a_job_answers_202_and_its_result_is_polled(stack: Stack) -> None:
+    run = unique("job")
+    _customer(stack, f"{run}-a", f"{run} 林小姐", order_days_ago=3, tags=[])
+    rule = {"attribute": {"field": "traits.name", "op": "starts_with", "value": run}}
+    at_once = _wait_for_archive(stack, rule, expected=1)
+    assert at_once["count"] == 1  # a small archive answers at once
+
+    asked = stack.http.post(
+        stack.url("/admin/v1/segments/preview"),
+        json={"rule": rule, "sample": 5},
+        headers={**ADMIN, "Prefer": "respond-async"},
+        timeout=60,
+    )
+    assert asked.status_code == 202, asked.text
+    job = asked.json()
+    assert job["status"] == "running" and job["status_url"] == f"/admin/v1/jobs/{job['job_id']}"
+    deadline = time.monotonic() + 60
+    while job["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        polled = _admin(stack, "GET", job["status_url"])
+        assert polled.status_code == 200, polled.text
+        job = polled.json()
+    assert job["status"] == "done", job
+    assert job["result"]["count"] == 1 and job["result"]["sample"] == at_once["sample"]
+
+    missing = _admin(stack, "GET", "/admin/v1/jobs/nope")
+    assert missing.status_code == 404 and missing.json()["error"] == "job_not_found"
+    assert missing.json()["request_id"]

@@ -10,7 +10,14 @@ from cdp import settings
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS
 
 from infra.cdp_infra.archive import hive_type
-from infra.cdp_infra.routes import ADMIN_API, ARCHIVE_COMPACTOR, ARCHIVE_WRITER, RFM_SCORING, SEGMENT_RECOMPUTE
+from infra.cdp_infra.routes import (
+    ADMIN_API,
+    ADMIN_QUERY,
+    ARCHIVE_COMPACTOR,
+    ARCHIVE_WRITER,
+    RFM_SCORING,
+    SEGMENT_RECOMPUTE,
+)
 from tests.infra.test_stack import _actions, _function, _function_id, _resources, _statements
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
@@ -83,15 +90,17 @@ def test_recompute_and_rfm_have_room_and_the_scheduler_may_only_start_them(synth
     assert {a for s in statements for a in _actions(s)} == {"lambda:InvokeFunction"}
 
 
-def test_the_admin_api_manages_schedules_in_its_group_only_and_reads_the_archive(synth: Any) -> None:
+def test_the_admin_api_manages_schedules_in_its_group_only_and_the_query_function_reads_the_archive(
+    synth: Any,
+) -> None:
     t = synth.template
     statements = _statements(t, ADMIN_API)
     scheduling = [s for s in statements if any(a.startswith("scheduler:") for a in _actions(s))]
     assert len(scheduling) == 1 and "schedule/LineCdp-segments/*" in json.dumps(scheduling[0]["Resource"])
     assert "scheduler:DeleteScheduleGroup" not in _actions(scheduling[0])
+    assert settings.ENV_ARCHIVE_BUCKET in _function(t, ADMIN_QUERY)["Environment"]["Variables"]
     variables = _function(t, ADMIN_API)["Environment"]["Variables"]
     for name in (
-        settings.ENV_ARCHIVE_BUCKET,
         settings.ENV_SEGMENT_SCHEDULE_GROUP,
         settings.ENV_SEGMENT_SCHEDULER_ROLE_ARN,
     ):

@@ -12,6 +12,7 @@ from cdp import settings
 from infra.cdp_infra import constants
 from infra.cdp_infra.routes import (
     ADMIN_API,
+    ADMIN_QUERY,
     ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
     DLQ_ARCHIVER,
@@ -36,6 +37,7 @@ ALL_FUNCTIONS = (
     LINE_WEBHOOK,
     INGEST,
     ADMIN_API,
+    ADMIN_QUERY,
     EVENT_PROCESSOR,
     MEMBER_IMPORT,
     IDENTITY_MERGE,
@@ -69,6 +71,7 @@ SETTINGS_BY_FUNCTION = {
     INGEST: settings.PartnerIngestSettings,
     EVENT_PROCESSOR: settings.ProcessorSettings,
     ADMIN_API: settings.AdminApiSettings,
+    ADMIN_QUERY: settings.AdminApiSettings,
     MEMBER_IMPORT: settings.MemberImportSettings,
     IDENTITY_MERGE: settings.IdentityWorkflowSettings,
     SEGMENT_EVALUATOR: settings.SegmentEvaluatorSettings,
@@ -473,6 +476,42 @@ def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_even
     assert sorted(r["Ref"] for r in readable) == sorted(
         _output_ref(t, name) for name in ("AdminTokenSecretArn", "LineChannelsSecretArn", "LinkSigningKeySecretArn")
     )
+
+
+def test_the_admin_crud_function_is_small_and_cannot_read_the_archive(synth: Any) -> None:
+    t = synth.template
+    admin = _function(t, ADMIN_API)
+    assert admin["MemorySize"] <= 512 and "EphemeralStorage" not in admin and admin["Timeout"] == 29
+    assert settings.ENV_ARCHIVE_BUCKET not in admin["Environment"]["Variables"]
+    assert not [
+        s
+        for s in _statements(t, ADMIN_API)
+        if any(a.startswith("s3:GetObject") for a in _actions(s)) and "archive" in json.dumps(s["Resource"]).lower()
+    ]
+
+
+def test_the_admin_query_function_is_sized_for_duckdb_and_runs_its_own_jobs(synth: Any) -> None:
+    t = synth.template
+    query = _function(t, ADMIN_QUERY)
+    assert query["MemorySize"] == constants.SEGMENT_RECOMPUTE_MEMORY_MB
+    assert query["EphemeralStorage"] == {"Size": constants.SEGMENT_RECOMPUTE_TMP_MIB}
+    assert settings.ENV_ARCHIVE_BUCKET in query["Environment"]["Variables"]
+    statements = _statements(t, ADMIN_QUERY)
+    writes = [s for s in statements if {"dynamodb:PutItem", "dynamodb:UpdateItem"} & set(_actions(s))]
+    assert writes and all(
+        s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["QUERYJOB#*"] for s in writes
+    )
+    invokes = [s for s in statements if "lambda:InvokeFunction" in _actions(s)]
+    function_id = _function_id(t, ADMIN_QUERY)
+    assert [s["Resource"] for s in invokes] == [{"Fn::GetAtt": [function_id, "Arn"]}]
+    routed = {(r.method, r.path) for r in ROUTES if r.function == ADMIN_QUERY}
+    assert routed == {
+        ("POST", "/admin/v1/segments/preview"),
+        ("GET", "/admin/v1/profiles/search"),
+        ("GET", "/admin/v1/reports/data-health"),
+        ("GET", "/admin/v1/reports/customer-groups"),
+        ("GET", "/admin/v1/jobs/{id}"),
+    }
 
 
 def test_admin_api_gets_the_line_binding_configuration(synth: Any) -> None:

@@ -17,6 +17,7 @@ import base64
 import contextlib
 import fcntl
 import json
+import re
 import threading
 import time
 import uuid
@@ -31,11 +32,10 @@ import botocore.session
 import pytest
 from cdp import settings as env_names
 from cdp.adapters import aws as aws_clients
-from cdp.admin.context import admin_context
-from cdp.admin.identity import identity_admin
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
+from infra.cdp_infra.routes import ADMIN_API, ADMIN_QUERY, ROUTES
 from infra.local import aws_calls
 from infra.local.config import LOCAL_CHANNEL, REGION, LocalConfig
 from infra.local.lambda_runtime import LambdaRuntime
@@ -43,7 +43,22 @@ from infra.local.provision import LocalResources, load_or_synthesize, provision
 from tests.fixtures.line_events import CHANNEL_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("line_webhook", "ingest", "event_processor", "admin_api", "dlq_archiver")
+_ADMIN_ROUTES = [
+    (route, re.compile("^" + re.sub(r"\\\{(\w+)\\\}", "[^/]+", re.escape(route.path)) + "$"))
+    for route in sorted(ROUTES, key=lambda r: "{" in r.path)
+    if route.function in (ADMIN_API, ADMIN_QUERY)
+]
+
+
+def admin_function(method: str, path: str) -> str:
+    """The admin API is one surface served by two functions: the route table picks, as API Gateway does."""
+    for route, pattern in _ADMIN_ROUTES:
+        if route.method == method and pattern.match(path):
+            return route.function
+    return ADMIN_API
+
+
+FUNCTIONS = ("line_webhook", "ingest", "event_processor", "admin_api", "admin_query", "dlq_archiver")
 
 LINE_CHANNEL = LOCAL_CHANNEL  # the channel name (and provider id) the local config declares
 WRITE_KEY = "wk_it_9d3f1c7a5b"
@@ -104,8 +119,6 @@ def runtime() -> LambdaRuntime:
 
 def _clear_caches(runtime: LambdaRuntime) -> None:
     aws_clients.client.cache_clear()
-    admin_context.cache_clear()
-    identity_admin.cache_clear()
     for name in FUNCTIONS:
         build = getattr(runtime.module(name), "build", None)
         if build is not None:
@@ -176,6 +189,8 @@ class Stack:
         return self.resources.queue_urls[queue]
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        if function == ADMIN_API and "httpMethod" in event:
+            function = admin_function(event["httpMethod"], event["path"])
         return self.runtime.invoke(function, event)
 
     def scan(self, table: str) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ from botocore.awsrequest import AWSResponse
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.imports import DynamoImportStore
 from cdp.adapters.lambda_invoke import LambdaImportStarter
-from cdp.admin.context import admin_context
 from cdp.events.raw import partner_event_id
 from cdp.imports.model import ChunkCommit, ScanCheckpoint
 from cdp.imports.uploads import MAX_BODY_BYTES, MAX_INLINE_BODY_BYTES
@@ -381,7 +380,7 @@ def test_the_import_stays_queued_when_the_worker_cannot_be_started(
     # A function that does not exist: Lambda's Invoke fails, the upload is still kept and queued.
     # (Not the stack's configuration, so its calls are not held against the admin role's policy.)
     monkeypatch.setenv(ENV_MEMBER_IMPORT_FUNCTION, "arn:aws:lambda:ap-northeast-1:123456789012:function:missing")
-    admin_context.cache_clear()
+    stack.runtime.module("admin_api").build.cache_clear()
     with aws_calls.unchecked():
         response = upload(stack, CSV_TEXT.encode())
     assert response["statusCode"] == 202, response
@@ -391,7 +390,7 @@ def test_the_import_stays_queued_when_the_worker_cannot_be_started(
     with aws_calls.unchecked():
         retry = admin(stack, "POST", f"/admin/v1/imports/{import_id}/start", **path)  # type: ignore[arg-type]
     assert (retry["statusCode"], response_json(retry)["status"]) == (202, "queued")
-    admin_context.cache_clear()
+    stack.runtime.module("admin_api").build.cache_clear()
 
 
 @pytest.mark.parametrize(

@@ -85,12 +85,12 @@ def test_the_fingerprint_follows_the_code(tmp_path: Path) -> None:
     source = tmp_path / "cdp"
     source.mkdir()
     (source / "a.py").write_text("x = 1\n")
-    before = layer_build.fingerprint(source)
+    before = layer_build.fingerprint((source,))
     (source / "__pycache__").mkdir()
     (source / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
-    assert layer_build.fingerprint(source) == before  # bytecode is not code
+    assert layer_build.fingerprint((source,)) == before  # bytecode is not code
     (source / "a.py").write_text("x = 2\n")
-    assert layer_build.fingerprint(source) != before
+    assert layer_build.fingerprint((source,)) != before
 
 
 class _Readelf:

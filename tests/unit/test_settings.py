@@ -127,3 +127,22 @@ def test_settings_are_read_from_os_environ_by_default(monkeypatch: pytest.Monkey
         "cdp-bus",
         "TW",
     )
+
+
+def test_a_missing_or_bad_setting_names_its_variable() -> None:
+    with pytest.raises(s.SettingsError) as missing:
+        s.AdminApiSettings.from_env({s.ENV_ADMIN_TOKEN_SECRET: "cdp/admin-token"})
+    assert missing.value.setting == s.ENV_CORE_TABLE
+    with pytest.raises(s.SettingsError) as bad:
+        s.AdminApiSettings.from_env({**ADMIN, s.ENV_TIMELINE_LIMIT: "-3"})
+    assert bad.value.setting == s.ENV_TIMELINE_LIMIT
+
+
+def test_every_settings_field_names_its_variable() -> None:
+    import dataclasses
+
+    classes = [c for c in vars(s).values() if isinstance(c, type) and issubclass(c, s.Settings) and c is not s.Settings]
+    assert len(classes) >= 13
+    for cls in classes:
+        for field in dataclasses.fields(cls):
+            assert field.metadata["env"].name.startswith("CDP_"), (cls.__name__, field.name)

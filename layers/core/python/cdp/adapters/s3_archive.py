@@ -74,6 +74,20 @@ class S3Archive:
             raise unavailable(exc, f"listing the {kind} archive") from exc
         return sorted(found)
 
+    def total_bytes(self) -> int:
+        """The archive's size in Parquet bytes: what decides whether a query answers at once."""
+        total = 0
+        try:
+            for kind in (PROFILES, EVENTS):
+                pages = self._client.get_paginator("list_objects_v2").paginate(
+                    Bucket=self._bucket, Prefix=f"{ARCHIVE_PREFIX}{kind}/"
+                )
+                for page in pages:
+                    total += sum(int(item.get("Size", 0)) for item in page.get("Contents", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "listing the archive") from exc
+        return total
+
     def download(self, key: str, path: Path) -> None:
         try:
             self._client.download_file(self._bucket, key, str(path))

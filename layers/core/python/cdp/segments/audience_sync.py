@@ -1,6 +1,6 @@
 """A segment's LINE audience kept in sync with the segment after every scheduled recompute.
 
-Turned on by a LINE audience export with `{"sync": true}` (cdp.admin.segment_exports), which creates
+Turned on by a LINE audience export with `{"sync": true}` (cdp_api.routes.segment_exports), which creates
 the group and stores the sync record `SEGMENT#<id> / AUDIENCE-SYNC`. After each recompute run of
 the segment, `AudienceSyncer.sync` brings the group up to date with the segment's membership
 changes since the record's `cursor` (membership history, cdp.segments.store): whoever entered, in

@@ -2,82 +2,54 @@
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-
-from cdp.adapters.aws import client
-from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
-from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
-from cdp.admin.context import admin_context
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from cdp.errors import BadRequest, Conflict, NotFound
 from cdp.identity.merge import STATUS_MERGED, STATUS_REJECTED, STATUS_UNMERGED, STATUS_UNMERGING, MergeLedger
 from cdp.identity.rules import IdentityRules
 
+from cdp_api.context import admin_context
+from cdp_api.docs import errors, ok
+from cdp_api.models import IdentityRulesDocument, Unmerge
+
 router = Router()  # type: ignore[no-untyped-call]
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityAdmin:
-    rules: DynamoIdentityRules
-    workflows: StepFunctionsIdentityWorkflows
-
-
-@functools.cache
-def identity_admin() -> IdentityAdmin:
-    settings = admin_context().settings
-    return IdentityAdmin(
-        rules=DynamoIdentityRules(client("dynamodb"), settings.core_table),
-        workflows=StepFunctionsIdentityWorkflows(
-            client("stepfunctions"), unmerge_arn=settings.unmerge_state_machine_arn
-        ),
-    )
-
-
-def _json_body() -> dict[str, Any]:
-    try:
-        body = router.current_event.json_body
-    except ValueError as exc:
-        raise BadRequest("the body must be JSON", code="invalid_json") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object", code="invalid_json")
-    return body
 
 
 @router.get("/admin/v1/identity/rules")
 def get_rules() -> dict[str, Any]:
-    return identity_admin().rules.get().as_dict()
+    """The identity rules: blocked values, how many identifiers of a type one profile may hold, priority."""
+    return admin_context().identity_rules().get().as_dict()
 
 
-@router.put("/admin/v1/identity/rules")
-def put_rules() -> dict[str, Any]:
+@router.put("/admin/v1/identity/rules", responses={**ok(), **errors(409)})
+def put_rules(document: Annotated[IdentityRulesDocument, Body()]) -> dict[str, Any]:
     """Replace the rules; `version` must be the version read (compare-and-set, 409 if stale)."""
-    body = _json_body()
-    expected = body.get("version", 0)
-    if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
-        raise BadRequest("`version` must be the rules version you read (0 for none)", code="invalid_version")
+    body = document.fields()
     rules = IdentityRules.from_dict(body)
-    return identity_admin().rules.put(rules, expected_version=expected).as_dict()
+    return admin_context().identity_rules().put(rules, expected_version=document.version).as_dict()
 
 
-@router.get("/admin/v1/merges/<merge_id>")
+@router.get("/admin/v1/merges/<merge_id>", responses={**ok(), **errors(404)})
 def get_merge(merge_id: str) -> dict[str, Any]:
+    """One merge's ledger: who merged into whom, why, and its status."""
     return _ledger(merge_id).as_dict()
 
 
 @router.get("/admin/v1/profiles/<profile_id>/merges")
 def list_merges(profile_id: str) -> dict[str, Any]:
+    """The merges into this profile."""
     ledgers = admin_context().store.merges_into(profile_id)
     return {"profile_id": profile_id, "merges": [ledger.as_dict() for ledger in ledgers]}
 
 
-@router.post("/admin/v1/profiles/<profile_id>/unmerge")
-def unmerge(profile_id: str) -> tuple[dict[str, Any], int]:
-    merge_id = _json_body().get("mergeId")
-    if not isinstance(merge_id, str) or not merge_id:
-        raise BadRequest("`mergeId` is required (see GET /admin/v1/profiles/{id}/merges)", code="missing_merge_id")
+@router.post(
+    "/admin/v1/profiles/<profile_id>/unmerge", status_code=202, responses={**ok(200), **ok(202), **errors(404, 409)}
+)
+def unmerge(profile_id: str, request: Annotated[Unmerge, Body()]) -> tuple[dict[str, Any], int]:
+    """Undo a finished merge (asynchronously: 202 and the ledger's URL); 200 when already undone."""
+    merge_id = request.merge_id
     ledger = _ledger(merge_id)
     if profile_id not in (ledger.survivor, ledger.loser):
         raise BadRequest(f"merge {merge_id} did not involve {profile_id}", code="merge_not_of_profile")
@@ -92,7 +64,8 @@ def unmerge(profile_id: str) -> tuple[dict[str, Any], int]:
         raise Conflict(
             f"merge {merge_id} is {ledger.status}; only a finished merge can be undone", code="merge_not_finished"
         )
-    survivor = admin_context().store.get(ledger.survivor)
+    context = admin_context()
+    survivor = context.store.get(ledger.survivor)
     if ledger.status == STATUS_MERGED and survivor is not None:
         if survivor.merged_into or survivor.merging_into:
             raise Conflict(
@@ -104,7 +77,7 @@ def unmerge(profile_id: str) -> tuple[dict[str, Any], int]:
             raise Conflict(
                 f"{ledger.survivor} is receiving another merge right now; try again in a minute", code="survivor_busy"
             )
-    execution = identity_admin().workflows.start_unmerge(merge_id, requested_by=f"admin:{profile_id}")
+    execution = context.identity_workflows().start_unmerge(merge_id, requested_by=f"admin:{profile_id}")
     return {"mergeId": merge_id, "status": STATUS_UNMERGING, "execution": execution, "statusUrl": status_url}, 202
 
 

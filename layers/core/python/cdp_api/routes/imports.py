@@ -7,44 +7,33 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-
-from cdp.adapters.aws import client
-from cdp.adapters.dynamodb.imports import DynamoImportStore
-from cdp.adapters.lambda_invoke import LambdaImportStarter
-from cdp.adapters.s3 import S3ImportFiles
-from cdp.admin.context import admin_context
-from cdp.clock import SystemClock
-from cdp.errors import BadRequest, PayloadTooLarge, StoreUnavailable
+from cdp.errors import BadRequest, PayloadTooLarge
 from cdp.http import raw_body
 from cdp.imports.uploads import (
     MAX_BODY_BYTES,
     MAX_FILE_BYTES,
     MAX_INLINE_BODY_BYTES,
     PRESIGNED_SECONDS,
-    ImportUploads,
     check_csv_media_type,
 )
 from cdp.json_input import loads as strict_json
+from pydantic import ValidationError
+
+from cdp_api.context import admin_context
+from cdp_api.docs import errors, json_object, ok
+from cdp_api.errors import validation_error
+from cdp_api.models import PresignedImport
 
 router = Router()  # type: ignore[no-untyped-call]
 MAX_JSON_BYTES = 4096
-
-
-def _uploads() -> ImportUploads:
-    # Built per request from cached clients: cheap, and never holds a client from another account.
-    context = admin_context()
-    settings = context.settings
-    if not settings.imports_bucket:
-        raise StoreUnavailable("imports are not configured on this deployment", code="imports_not_configured")
-    starter = None
-    if settings.member_import_function:
-        starter = LambdaImportStarter(client("lambda"), settings.member_import_function)
-    return ImportUploads(
-        store=DynamoImportStore(client("dynamodb"), settings.core_table),
-        files=S3ImportFiles(client("s3"), settings.imports_bucket),
-        starter=starter,
-        clock=SystemClock(),
-    )
+# The request body is CSV or a small JSON object, read here (not by the validation layer).
+CSV_OR_PRESIGNED = {
+    "required": True,
+    "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "application/json": {"schema": {"$ref": "#/components/schemas/PresignedImport"}},
+    },
+}
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
@@ -56,8 +45,16 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     )
 
 
-@router.post("/admin/v1/imports/members")
-def create_member_import() -> Response[str]:
+@router.post(
+    "/admin/v1/imports/members",
+    responses={
+        **json_object(201, "Presigned upload created"),
+        **json_object(202, "Import accepted"),
+        **errors(413, 415),
+    },
+    openapi_extensions={"x-cdp-request-body": CSV_OR_PRESIGNED},
+)
+def create_member_import():  # type: ignore[no-untyped-def]  # a built Response: no annotation, or powertools documents a string
     """The CSV as the body (text/csv, optionally gzip), or `{"upload": "presigned"}` for big files."""
     event = router.current_event
     content_type = event.get_header_value("content-type") or ""
@@ -65,7 +62,7 @@ def create_member_import() -> Response[str]:
         return _create_presigned(raw_body(event.raw_event, max_bytes=MAX_JSON_BYTES))
     check_csv_media_type(content_type)
     _check_inline_size(event.raw_event)
-    uploads = _uploads()
+    uploads = admin_context().uploads()
     try:
         body = raw_body(event.raw_event, max_bytes=MAX_BODY_BYTES)
     except PayloadTooLarge as error:
@@ -93,12 +90,16 @@ def _check_inline_size(raw_event: dict[str, Any]) -> None:
 
 def _create_presigned(body: bytes) -> Response[str]:
     request = strict_json(body or b"{}")
-    if not isinstance(request, dict) or request.get("upload") != "presigned":
+    if not isinstance(request, dict):
         raise BadRequest(
             'send the CSV file as the body (Content-Type text/csv), or {"upload": "presigned"} for a presigned upload',
             code="invalid_import_request",
         )
-    record, url = _uploads().create_presigned()
+    try:
+        PresignedImport.model_validate(request)
+    except ValidationError as exc:
+        raise validation_error([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+    record, url = admin_context().uploads().create_presigned()
     view = record.view()
     view["upload"] = {
         "method": "PUT",
@@ -110,21 +111,28 @@ def _create_presigned(body: bytes) -> Response[str]:
     return _json(201, view, {"Location": view["status_url"]})
 
 
-@router.post("/admin/v1/imports/<import_id>/start")
-def start_import(import_id: str) -> Response[str]:
-    record = _uploads().start(import_id)
+@router.post(
+    "/admin/v1/imports/<import_id>/start", responses={**json_object(202, "Import started"), **errors(404, 409)}
+)
+def start_import(import_id: str):  # type: ignore[no-untyped-def]  # a built Response: no annotation, or powertools documents a string
+    """Start an import whose file was uploaded to its presigned URL."""
+    record = admin_context().uploads().start(import_id)
     return _json(202, record.view())
 
 
-@router.get("/admin/v1/imports/<import_id>")
+@router.get("/admin/v1/imports/<import_id>", responses={**ok(), **errors(404)})
 def get_import(import_id: str) -> dict[str, Any]:
-    return _uploads().get(import_id).view()
+    """Status and progress: rows read, imported, rejected, with warnings."""
+    return admin_context().uploads().get(import_id).view()
 
 
-@router.get("/admin/v1/imports/<import_id>/rejected")
-def get_rejected_rows(import_id: str) -> Response[str]:
+@router.get(
+    "/admin/v1/imports/<import_id>/rejected",
+    responses={**json_object(303, "See Other: the file is at `Location`"), **errors(404, 409)},
+)
+def get_rejected_rows(import_id: str):  # type: ignore[no-untyped-def]  # a built Response: no annotation, or powertools documents a string
     """303 to a short-lived download of the rejected-rows CSV (it can be bigger than a Lambda response)."""
-    record, url = _uploads().rejected_rows_url(import_id)
+    record, url = admin_context().uploads().rejected_rows_url(import_id)
     body = {
         "import_id": record.import_id,
         "rows": record.rows_rejected + record.rows_with_warnings,

@@ -7,31 +7,30 @@ type and event name, the write key's source and when it arrived; never the event
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.ingest_rejections import DynamoIngestRejections
-from cdp.admin.context import admin_context
 from cdp.clock import SystemClock
-from cdp.errors import BadRequest
 from cdp.ingestion.rejections import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, RETENTION_DAYS
+
+from cdp_api.context import admin_context
+from cdp_api.docs import errors, ok
+from cdp_api.errors import coded
 
 router = Router()  # type: ignore[no-untyped-call]
 
+Limit = Annotated[int, coded("invalid_limit", f"`limit` is a whole number from 1 to {MAX_LIST_LIMIT}")]
 
-@router.get("/admin/v1/ingest/rejections")
-def list_ingest_rejections() -> dict[str, Any]:
-    """?limit=1-200 (default 50), ?source=<write key source>: 200 {"rejections": [...], "retention_days"}."""
-    query = router.current_event.query_string_parameters or {}
-    raw_limit = query.get("limit")
-    limit = DEFAULT_LIST_LIMIT
-    if raw_limit is not None:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST_LIMIT:
-            raise BadRequest(f"`limit` is a whole number from 1 to {MAX_LIST_LIMIT}", code="invalid_limit")
-        limit = int(raw_limit)
-    source = query.get("source")
+
+@router.get("/admin/v1/ingest/rejections", responses={**ok(), **errors()})
+def list_ingest_rejections(
+    limit: Annotated[Limit, Query(ge=1, le=MAX_LIST_LIMIT, description="how many, newest first")] = DEFAULT_LIST_LIMIT,
+    source: Annotated[str | None, Query(description="only this write key's source")] = None,
+) -> dict[str, Any]:
+    """200 {"rejections": [...], "retention_days"}."""
     log = DynamoIngestRejections(client("dynamodb"), admin_context().settings.core_table)
     # Filtering by source reads up to the maximum and keeps that source's entries.
     found = log.recent(now_ms=SystemClock().now_ms(), limit=MAX_LIST_LIMIT if source else limit)

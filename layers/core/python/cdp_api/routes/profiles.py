@@ -1,31 +1,31 @@
-"""Profile reads: lookup by identifier and the 360 view."""
+"""Profile reads (lookup by identifier, the 360 view) and changes recorded as events (consent, tags)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-
-from cdp.adapters.aws import client
-from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
-from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
-from cdp.admin.context import AdminContext, admin_context, json_object_body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from cdp.clock import SystemClock
-from cdp.identity.line_binding import NotConfigured
-from cdp.ingestion.channels import LineChannels
 from cdp.profiles.consent import consent_change_event, parse_consent_change
 from cdp.profiles.tag_changes import tag_change_events
 from cdp.profiles.tags import parse_tag_change
 from cdp.profiles.views import current_profile, find_profile_id, lookup_identifier, profile_view
 
+from cdp_api.context import admin_context
+from cdp_api.docs import errors, ok
+from cdp_api.models import ConsentChange, TagChange
+
 router = Router()  # type: ignore[no-untyped-call]
 
 
-@router.get("/admin/v1/profiles/lookup")
-def lookup_profile() -> dict[str, Any]:
-    id_type = router.current_event.get_query_string_value("type")
-    value = router.current_event.get_query_string_value("value")
-    return _view(owner_of(id_type, value))
+@router.get("/admin/v1/profiles/lookup", responses={**ok(), **errors(404)})
+def lookup_profile(
+    type: Annotated[str | None, Query(description="identifier type: email, phone, line, member_id, ...")] = None,
+    value: Annotated[str | None, Query(description="the identifier's value")] = None,
+) -> dict[str, Any]:
+    """The profile holding one identifier."""
+    return _view(owner_of(type, value))
 
 
 def owner_of(id_type: str | None, value: str | None) -> str:
@@ -34,7 +34,7 @@ def owner_of(id_type: str | None, value: str | None) -> str:
     providers = [context.settings.default_line_provider]
     if id_type == "line" and value and ":" not in value and context.settings.line_channels_secret_id:
         # A bare LINE user id: it can only be one provider's, so try each configured provider.
-        providers += LineChannels(context.secrets, context.settings.line_channels_secret_id).providers()
+        providers += context.line_channels().providers()
     candidates = [
         lookup_identifier(context.normalizer, id_type, value, line_provider=provider)
         for provider in dict.fromkeys(providers)
@@ -43,12 +43,13 @@ def owner_of(id_type: str | None, value: str | None) -> str:
     return owner or find_profile_id(context.store, candidates[0])  # 404 names the first candidate
 
 
-@router.post("/admin/v1/profiles/<profile_id>/consent")
-def change_consent(profile_id: str) -> tuple[dict[str, Any], int]:
-    """Opt in or out: recorded as an event on the person's timeline, applied by the processor."""
+@router.post("/admin/v1/profiles/<profile_id>/consent", status_code=202, responses={**ok(202), **errors(404)})
+def change_consent(profile_id: str, change: Annotated[ConsentChange, Body()]) -> dict[str, Any]:
+    """Opt in or out: recorded as an event on the person's timeline, applied by the processor.
+    An `Idempotency-Key` header makes a retried request the same event."""
     context = admin_context()
-    body = _change_body(context)
-    channel, purpose, granted = parse_consent_change(body)
+    raw_events = context.raw_events()
+    channel, purpose, granted = parse_consent_change(change.fields())
     profile = current_profile(context.store, profile_id)
     event = consent_change_event(
         profile,
@@ -58,20 +59,21 @@ def change_consent(profile_id: str) -> tuple[dict[str, Any], int]:
         now_ms=SystemClock().now_ms(),
         request_key=router.current_event.get_header_value("idempotency-key"),
     )
-    (stored,) = _raw_events(context).store_once([event])
+    (stored,) = raw_events.store_once([event])
     return {
         "profileId": profile.profile_id,
         "eventId": event.event_id,
         "consent": {f"{channel}:{purpose}": granted},
         "duplicate": not stored,
-    }, 202
+    }
 
 
-@router.post("/admin/v1/profiles/<profile_id>/tags")
-def change_tags(profile_id: str) -> tuple[dict[str, Any], int]:
+@router.post("/admin/v1/profiles/<profile_id>/tags", status_code=202, responses={**ok(202), **errors(404)})
+def change_tags(profile_id: str, change: Annotated[TagChange, Body()]) -> dict[str, Any]:
     """{"add": [...], "remove": [...]}: each a "Tag Added" / "Tag Removed" event on the timeline."""
     context = admin_context()
-    add, remove = parse_tag_change(_change_body(context))
+    raw_events = context.raw_events()
+    add, remove = parse_tag_change(change.fields())
     profile = current_profile(context.store, profile_id)
     events = tag_change_events(
         profile,
@@ -80,30 +82,19 @@ def change_tags(profile_id: str) -> tuple[dict[str, Any], int]:
         now_ms=SystemClock().now_ms(),
         request_key=router.current_event.get_header_value("idempotency-key"),
     )
-    stored = _raw_events(context).store_once(events)
+    stored = raw_events.store_once(events)
     return {
         "profileId": profile.profile_id,
         "eventIds": [event.event_id for event in events],
         "add": add,
         "remove": remove,
         "duplicate": not any(stored),
-    }, 202
+    }
 
 
-def _change_body(context: AdminContext) -> dict[str, Any]:
-    if not context.settings.raw_events_table:
-        raise NotConfigured("the admin API has no raw events table configured")
-    return json_object_body(router)
-
-
-def _raw_events(context: AdminContext) -> DynamoRawEventStore:
-    return DynamoRawEventStore(
-        client("dynamodb"), context.settings.raw_events_table, context.settings.raw_event_ttl_days * 86400
-    )
-
-
-@router.get("/admin/v1/profiles/<profile_id>")
+@router.get("/admin/v1/profiles/<profile_id>", responses={**ok(), **errors(404)})
 def get_profile(profile_id: str) -> dict[str, Any]:
+    """The 360 view: identifiers, traits, consent, tags, segments and the latest events."""
     return _view(profile_id)
 
 
@@ -111,10 +102,9 @@ def _view(profile_id: str) -> dict[str, Any]:
     """The 360 view, with the person's segments and where the rest of the timeline is."""
     context = admin_context()
     view = profile_view(context.store, profile_id, timeline_limit=context.settings.timeline_limit)
-    segments = DynamoSegmentStore(client("dynamodb"), context.settings.core_table)
     view["segments"] = [
         {"segment_id": m.segment_id, "entered_at": m.entered_at, "rule_version": m.rule_version}
-        for m in segments.memberships(view["profile_id"])
+        for m in context.segments().memberships(view["profile_id"])
     ]
     view["timeline_url"] = f"/admin/v1/profiles/{view['profile_id']}/timeline"
     return view

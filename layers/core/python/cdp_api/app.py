@@ -1,0 +1,124 @@
+"""An admin function: powertools' REST resolver with request validation, the bearer-token check,
+and every error answered in one shape with the request id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from cdp.errors import BadRequest, CdpError, NotFound, PayloadTooLarge, Unauthorized
+from cdp.json_input import loads as strict_json
+from cdp.observability import logger
+from cdp.settings import SettingsError
+
+from cdp_api.auth import require_admin_token
+from cdp_api.context import AdminContext, ConfigurationMissing, serving
+from cdp_api.errors import validation_error
+
+# Served without the token: the document describes the API, it holds no data.
+PUBLIC_PATHS = frozenset({"/admin/v1/openapi.json", "/admin/v1/docs"})
+MAX_JSON_BYTES = 1024 * 1024  # rules and requests are a few KB; CSV imports are read separately
+
+
+def _load_json(text: str) -> Any:
+    """JSON bodies for the validation layer, through the one strict reader (cdp.json_input):
+    NaN/Infinity, integers past 64 bits, lone surrogates and deep nesting answer 400 with a code
+    and the field's JSON pointer."""
+    if len(text) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"a JSON body is at most {MAX_JSON_BYTES} bytes")
+    return strict_json(text)
+
+
+def request_id(event: Mapping[str, Any]) -> str | None:
+    context = event.get("requestContext") or {}
+    value = context.get("requestId") if isinstance(context, Mapping) else None
+    return str(value) if value else None
+
+
+def error_answer(error: CdpError, event: Mapping[str, Any]) -> Response[str]:
+    body: dict[str, Any] = {"error": error.code, "message": error.message, "request_id": request_id(event)}
+    if error.details is not None:
+        body["details"] = error.details
+    log = logger.warning if error.status >= 500 else logger.info
+    log("admin request refused", extra={"error": error.code, "status": error.status})
+    return Response(
+        status_code=error.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+    )
+
+
+class AdminFunction:
+    """The resolver of one admin function and its composition root (`build`)."""
+
+    def __init__(self, routers: Iterable[Router], build: Callable[[], AdminContext]) -> None:
+        self.build = build
+        self.app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_load_json)
+        for router in routers:
+            self.app.include_router(router)
+        app = self.app
+
+        @app.exception_handler(CdpError)  # type: ignore[untyped-decorator]
+        def _domain_error(error: CdpError) -> Response[str]:
+            return error_answer(error, app.current_event.raw_event)
+
+        @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+        def _invalid_request(error: RequestValidationError) -> Response[str]:
+            return error_answer(validation_error(list(error.errors())), app.current_event.raw_event)
+
+        @app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
+        def _not_utf8(_error: UnicodeDecodeError) -> Response[str]:
+            problem = BadRequest("the body must be UTF-8 JSON", code="invalid_json")
+            return error_answer(problem, app.current_event.raw_event)
+
+        @app.exception_handler(SettingsError)  # type: ignore[untyped-decorator]
+        def _misconfigured(error: SettingsError) -> Response[str]:
+            missing = ConfigurationMissing(str(error), setting=error.setting)
+            return error_answer(missing, app.current_event.raw_event)
+
+        @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+        def _unexpected(_error: Exception) -> Response[str]:
+            # A bug, not bad input: logged with its traceback and the request id, answered in the
+            # same shape (not the gateway's bare 502).
+            logger.exception("admin request failed")
+            problem = CdpError("the request failed; retry, or report the request id", code="internal_error")
+            problem.status = 500
+            return error_answer(problem, app.current_event.raw_event)
+
+        @app.not_found
+        def _no_route(_error: Exception) -> Response[str]:
+            event = app.current_event
+            problem = NotFound(f"no route {event.http_method} {event.path}", code="route_not_found")
+            return error_answer(problem, event.raw_event)
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with serving(self.build, str(getattr(context, "invoked_function_arn", "") or "")):
+            if event.get("path") not in PUBLIC_PATHS:
+                try:
+                    require_admin_token(_header(event, "authorization"))
+                except (Unauthorized, SettingsError, ConfigurationMissing) as exc:
+                    error = (
+                        ConfigurationMissing(str(exc), setting=exc.setting) if isinstance(exc, SettingsError) else exc
+                    )
+                    return _proxy(error_answer(error, event))
+            return self.app.resolve(event, context)
+
+
+def _header(event: Mapping[str, Any], name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name:
+            return str(value) if value is not None else None
+    return None
+
+
+def _proxy(response: Response[str]) -> dict[str, Any]:
+    return {
+        "statusCode": response.status_code,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": response.body,
+        "isBase64Encoded": False,
+    }

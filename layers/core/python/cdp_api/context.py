@@ -1,0 +1,227 @@
+"""The adapters admin routes use, wired in one place; each admin function builds it once per
+warm container in its handler (the composition root) and hands it to the routes per request."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cdp.adapters.aws import client
+from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
+from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
+from cdp.adapters.secrets import CachedSecrets
+from cdp.clock import SystemClock
+from cdp.errors import CdpError
+from cdp.identity.identifiers import IdentifierNormalizer
+from cdp.ingestion.channels import LineChannels
+from cdp.settings import AdminApiSettings, SegmentAnalyticsSettings
+
+if TYPE_CHECKING:
+    from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
+    from cdp.adapters.dynamodb.link_store import DynamoLinkStore
+    from cdp.adapters.dynamodb.query_jobs import DynamoQueryJobs
+    from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
+    from cdp.adapters.dynamodb.tag_rules import DynamoTagRules
+    from cdp.adapters.line_api import LineApiClient
+    from cdp.adapters.s3 import S3ImportFiles
+    from cdp.adapters.s3_archive import S3Archive
+    from cdp.adapters.segment_schedules import SchedulerSegmentSchedules
+    from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
+    from cdp.identity.line_binding import LineBinding
+    from cdp.imports.uploads import ImportUploads
+
+
+class ConfigurationMissing(CdpError):
+    """A route needs a setting this deployment lacks: an operator problem, not "retry later".
+
+    500 (never 503, which clients retry) with the setting named in `details.setting`.
+    """
+
+    status = 500
+    code = "configuration_missing"
+
+    def __init__(self, message: str, *, setting: str, code: str | None = None) -> None:
+        super().__init__(message, code=code, details={"setting": setting})
+
+
+@dataclass(frozen=True, slots=True)
+class AdminContext:
+    """Settings, cached clients and the stores; the other adapters are thin wrappers over them,
+    cheap to build per request (and imported when first built: the cold start pays only for
+    what a request uses)."""
+
+    settings: AdminApiSettings
+    analytics: SegmentAnalyticsSettings
+    secrets: CachedSecrets
+    store: DynamoProfileStore
+    normalizer: IdentifierNormalizer
+
+    @classmethod
+    def from_env(cls) -> AdminContext:
+        settings = AdminApiSettings.from_env()
+        return cls(
+            settings=settings,
+            analytics=SegmentAnalyticsSettings.from_env(),
+            secrets=CachedSecrets(client("secretsmanager"), settings.secrets_cache_seconds),
+            store=DynamoProfileStore(client("dynamodb"), settings.core_table),
+            normalizer=IdentifierNormalizer(settings.default_phone_region),
+        )
+
+    # --- the core table -------------------------------------------------------------------
+    def segments(self) -> DynamoSegmentStore:
+        return DynamoSegmentStore(client("dynamodb"), self.settings.core_table)
+
+    def identity_rules(self) -> DynamoIdentityRules:
+        from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
+
+        return DynamoIdentityRules(client("dynamodb"), self.settings.core_table)
+
+    def tag_rules(self) -> DynamoTagRules:
+        from cdp.adapters.dynamodb.tag_rules import DynamoTagRules
+
+        return DynamoTagRules(client("dynamodb"), self.settings.core_table)
+
+    def links(self) -> DynamoLinkStore:
+        from cdp.adapters.dynamodb.link_store import DynamoLinkStore
+
+        return DynamoLinkStore(client("dynamodb"), self.settings.core_table)
+
+    def query_jobs(self) -> DynamoQueryJobs:
+        from cdp.adapters.dynamodb.query_jobs import DynamoQueryJobs
+
+        return DynamoQueryJobs(client("dynamodb"), self.settings.core_table)
+
+    def raw_events(self) -> DynamoRawEventStore:
+        from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
+
+        if not self.settings.raw_events_table:
+            raise ConfigurationMissing("no raw events table is configured", setting="CDP_RAW_EVENTS_TABLE")
+        return DynamoRawEventStore(
+            client("dynamodb"), self.settings.raw_events_table, self.settings.raw_event_ttl_days * 86400
+        )
+
+    # --- other services ---------------------------------------------------------------------
+    def line_channels(self) -> LineChannels:
+        if not self.settings.line_channels_secret_id:
+            raise ConfigurationMissing(
+                "no LINE channels are configured", setting="CDP_LINE_CHANNELS_SECRET_ID", code="line_not_configured"
+            )
+        return LineChannels(self.secrets, self.settings.line_channels_secret_id)
+
+    def line_api(self) -> LineApiClient:
+        from cdp.adapters.line_api import LineApiClient
+
+        return LineApiClient(self.settings.line_api_base_url)
+
+    def identity_workflows(self) -> StepFunctionsIdentityWorkflows:
+        from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
+
+        return StepFunctionsIdentityWorkflows(
+            client("stepfunctions"), unmerge_arn=self.settings.unmerge_state_machine_arn
+        )
+
+    def import_files(self) -> S3ImportFiles:
+        from cdp.adapters.s3 import S3ImportFiles
+
+        if not self.settings.imports_bucket:
+            raise ConfigurationMissing(
+                "imports are not configured on this deployment",
+                setting="CDP_IMPORTS_BUCKET",
+                code="imports_not_configured",
+            )
+        return S3ImportFiles(client("s3"), self.settings.imports_bucket)
+
+    def uploads(self) -> ImportUploads:
+        from cdp.adapters.dynamodb.imports import DynamoImportStore
+        from cdp.adapters.lambda_invoke import LambdaImportStarter
+        from cdp.imports.uploads import ImportUploads
+
+        files = self.import_files()
+        starter = None
+        if self.settings.member_import_function:
+            starter = LambdaImportStarter(client("lambda"), self.settings.member_import_function)
+        return ImportUploads(
+            store=DynamoImportStore(client("dynamodb"), self.settings.core_table),
+            files=files,
+            starter=starter,
+            clock=SystemClock(),
+        )
+
+    def line_binding(self) -> LineBinding:
+        from cdp.adapters.dynamodb.link_nonces import DynamoLinkNonceStore
+        from cdp.identity.account_link import AccountLinks
+        from cdp.identity.line_binding import LineBinding
+
+        clock = SystemClock()
+        return LineBinding(
+            channels=self.line_channels(),
+            line_api=self.line_api(),
+            links=AccountLinks(
+                DynamoLinkNonceStore(client("dynamodb"), self.settings.core_table),
+                clock,
+                self.settings.link_nonce_ttl_seconds,
+            ),
+            raw_events=self.raw_events(),
+            normalizer=self.normalizer,
+            clock=clock,
+        )
+
+    def schedules(self) -> SchedulerSegmentSchedules | None:
+        """The per-segment recompute schedules, when this deployment has the scheduler wired."""
+        from cdp.adapters.segment_schedules import SchedulerSegmentSchedules
+
+        analytics = self.analytics
+        if not (analytics.schedule_group and analytics.recompute_function_arn and analytics.scheduler_role_arn):
+            return None
+        return SchedulerSegmentSchedules(
+            client("scheduler"),
+            group=analytics.schedule_group,
+            target_arn=analytics.recompute_function_arn,
+            role_arn=analytics.scheduler_role_arn,
+        )
+
+    def archive(self) -> S3Archive:
+        from cdp.adapters.s3_archive import S3Archive
+
+        if not self.analytics.archive_bucket:
+            raise ConfigurationMissing(
+                "the profile archive is not configured on this deployment",
+                setting="CDP_ARCHIVE_BUCKET",
+                code="archive_not_configured",
+            )
+        return S3Archive(client("s3"), self.analytics.archive_bucket, Path(self.analytics.archive_cache_dir))
+
+    def lambda_client(self) -> Any:
+        return client("lambda")
+
+
+_CURRENT: contextvars.ContextVar[Callable[[], AdminContext]] = contextvars.ContextVar("admin_context")
+_FUNCTION: contextvars.ContextVar[str] = contextvars.ContextVar("admin_function", default="")
+
+
+@contextlib.contextmanager
+def serving(build: Callable[[], AdminContext], function_arn: str = "") -> Iterator[None]:
+    """Routes called inside see the context `build` gives (the handler's cached one) and the
+    ARN of the function serving them (a query job is run by the same function)."""
+    token, function = _CURRENT.set(build), _FUNCTION.set(function_arn)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+        _FUNCTION.reset(function)
+
+
+def serving_function() -> str:
+    return _FUNCTION.get()
+
+
+def admin_context() -> AdminContext:
+    try:
+        build = _CURRENT.get()
+    except LookupError as exc:
+        raise RuntimeError("admin routes run inside an admin function's handler (cdp_api.context.serving)") from exc
+    return build()

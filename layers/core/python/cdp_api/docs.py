@@ -1,0 +1,72 @@
+"""OpenAPI helpers: error answers per route, and the finishing pass over the generated document
+(the errors every admin route can answer, 400 instead of powertools' 422, the bearer scheme)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
+from cdp_api.errors import ErrorBody
+
+ERROR_SCHEMA_REF = "#/components/schemas/ErrorBody"
+_DESCRIPTIONS = {
+    303: "See Other: the download is at `Location`",
+    400: "Bad request: `error` names the problem, `details` the field and its location",
+    401: "No valid admin Bearer token (`invalid_admin_token`)",
+    404: "Not found",
+    409: "Conflict with the stored state",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    500: "A setting this deployment needs is missing (`configuration_missing`, `details.setting`)",
+    502: "An upstream service (LINE) refused or failed",
+    503: "A store or service is unavailable right now: retry",
+}
+
+
+Responses = dict[int, OpenAPIResponse]
+
+
+def errors(*statuses: int) -> Responses:
+    """`responses=` for a route: its own error statuses, with the error schema."""
+    return {status: _error(status) for status in statuses}
+
+
+def _error(status: int) -> OpenAPIResponse:
+    content = {"application/json": {"model": ErrorBody}}
+    return cast(OpenAPIResponse, {"description": _DESCRIPTIONS.get(status, "Error"), "content": content})
+
+
+def ok(status: int = 200, description: str = "OK", **extra: Any) -> Responses:
+    return {status: cast(OpenAPIResponse, {"description": description, **extra})}
+
+
+def json_object(status: int = 200, description: str = "OK") -> Responses:
+    """For routes that build their own `Response` (headers, statuses): a JSON object."""
+    content = {"application/json": {"schema": {"type": "object"}}}
+    return {status: cast(OpenAPIResponse, {"description": description, "content": content})}
+
+
+def finish(document: dict[str, Any], *, public_paths: frozenset[str]) -> dict[str, Any]:
+    """The error answers every route shares, and 400 in place of powertools' 422."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    document["components"]["securitySchemes"] = {
+        "adminToken": {"type": "http", "scheme": "bearer", "description": "the admin token (Secrets Manager)"}
+    }
+    error_content = {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            validated = responses.pop("422", None) is not None or bool(operation.get("parameters"))
+            shared = [500, 503]
+            if validated or "requestBody" in operation:
+                shared.append(400)
+            if path not in public_paths:
+                shared.append(401)
+                operation["security"] = [{"adminToken": []}]
+            for status in shared:
+                responses.setdefault(str(status), {"description": _DESCRIPTIONS[status], "content": error_content})
+    return document

@@ -1,0 +1,185 @@
+"""Request bodies of the admin API, one pydantic model each: the shape is checked here (400 with
+a stable code per field), the meaning by the domain (rules, tags, URLs, LINE ids)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic_core import PydanticCustomError
+
+from cdp_api.errors import coded, custom_code
+
+Json = dict[str, Any]
+
+
+class Body(BaseModel):
+    """A JSON object with exactly these fields; an unknown one answers `unknown_field_code`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+    unknown_field_code: ClassVar[str] = "unknown_field"
+    # A required field the domain has always named by its own code when it is absent.
+    missing_codes: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for code in (cls.unknown_field_code, *cls.missing_codes.values()):
+            custom_code(code)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = {field.alias or name for name, field in cls.model_fields.items()}
+            unknown = sorted(str(key) for key in data if key not in known)
+            if unknown:
+                raise PydanticCustomError(cls.unknown_field_code, "unknown field `{field}`", {"field": unknown[0]})
+            for field, code in cls.missing_codes.items():
+                if field not in data:
+                    raise PydanticCustomError(code, "`{field}` is required", {"field": field})
+        return data
+
+    def fields(self) -> Json:
+        """What the client sent (the domain parsers read these by their wire names)."""
+        return self.model_dump(by_alias=True, exclude_unset=True)
+
+
+Version = Annotated[StrictInt, Field(ge=0), coded("invalid_version", "`version` must be the version you read")]
+
+
+# --- profiles ------------------------------------------------------------------------------
+class ConsentChange(Body):
+    unknown_field_code = "unknown_consent_field"
+    missing_codes = {"channel": "invalid_consent_channel", "granted": "invalid_consent_value"}
+    channel: Annotated[StrictStr, coded("invalid_consent_channel", "`channel` is a consent channel")] = Field(
+        description="line, email, sms, push", examples=["email"]
+    )
+    purpose: Annotated[
+        StrictStr, coded("invalid_consent_purpose", "`purpose` is a lower-case word such as marketing")
+    ] = "marketing"
+    granted: Annotated[StrictBool, coded("invalid_consent_value", "`granted` must be true or false")]
+
+
+TagList = Annotated[list[StrictStr], coded("invalid_tag_list", "a list of tags")]
+
+
+class TagChange(Body):
+    unknown_field_code = "unknown_tag_field"
+    add: TagList = []
+    remove: TagList = []
+
+
+class Unmerge(Body):
+    merge_id: Annotated[
+        StrictStr, Field(min_length=1, alias="mergeId"), coded("missing_merge_id", "`mergeId` is required")
+    ]
+
+
+# --- rules ---------------------------------------------------------------------------------
+class IdentityRulesDocument(Body):
+    unknown_field_code = "unknown_rule_field"
+    version: Version = 0
+    blocked_values: Annotated[
+        list[StrictStr] | None, coded("invalid_blocked_values", "`blocked_values` is a list of strings")
+    ] = None
+    max_per_type: Annotated[
+        dict[str, StrictInt] | None, coded("invalid_max_per_type", "`max_per_type` maps identifier types to counts")
+    ] = None
+    priority: Annotated[
+        list[StrictStr] | None, coded("invalid_priority", "`priority` is a list of identifier types")
+    ] = None
+
+
+class TagRulesDocument(Body):
+    unknown_field_code = "unknown_rule_field"
+    version: Version = 0
+    keywords: Annotated[list[Json], coded("invalid_tag_rules", "`keywords` is a list of keyword rules")] = []
+    postbacks: Annotated[list[Json], coded("invalid_tag_rules", "`postbacks` is a list of postback rules")] = []
+
+
+# --- LINE ----------------------------------------------------------------------------------
+class LinkTokenRequest(Body):
+    line_user_id: StrictStr | None = Field(default=None, alias="lineUserId", description="U + 32 hex digits")
+    member_id: StrictStr | None = Field(default=None, alias="memberId", description="the brand's member id")
+    channel: StrictStr | None = Field(default=None, description="a configured LINE channel name")
+
+
+class LoginBinding(Body):
+    id_token: StrictStr | None = Field(default=None, alias="idToken", description="the LINE Login ID token")
+    member_id: StrictStr | None = Field(default=None, alias="memberId")
+    channel: StrictStr | None = None
+
+
+# --- segments ------------------------------------------------------------------------------
+Rule = Annotated[Json, coded("invalid_segment_rule", "`rule` is a rule object")]
+Refresh = Annotated[StrictInt | None, coded("invalid_refresh", "`refresh_minutes` is 15 to 10080")]
+
+
+class SegmentCreate(Body):
+    unknown_field_code = "unknown_segment_field"
+    missing_codes = {"rule": "invalid_segment_rule"}
+    id: Annotated[StrictStr | None, coded("invalid_segment_id", "`id` is a slug")] = None
+    name: Annotated[StrictStr | None, coded("invalid_segment_name", "`name` is text")] = None
+    rule: Rule
+    refresh_minutes: Refresh = None
+
+
+class SegmentUpdate(Body):
+    unknown_field_code = "unknown_segment_field"
+    missing_codes = {"version": "invalid_version"}
+    name: Annotated[StrictStr | None, coded("invalid_segment_name", "`name` is text")] = None
+    rule: Rule | None = None
+    refresh_minutes: Refresh = None
+    version: Annotated[
+        StrictInt, Field(ge=1), coded("invalid_version", "`version` must be the segment version you read")
+    ]
+
+
+class SegmentPreview(Body):
+    unknown_field_code = "unknown_preview_field"
+    missing_codes = {"rule": "invalid_segment_rule"}
+    rule: Rule
+    sample: Annotated[
+        StrictInt, Field(ge=1, le=100), coded("invalid_sample", "`sample` is a whole number from 1 to 100")
+    ] = 20
+
+
+class LineAudienceExport(Body):
+    unknown_field_code = "unknown_export_field"
+    channel: Annotated[StrictStr, Field(min_length=1), coded("invalid_channel", "`channel` is a LINE channel name")] = (
+        "default"
+    )
+    description: Annotated[
+        StrictStr | None, coded("invalid_audience_description", "`description` is 1 to 120 characters")
+    ] = None
+    sync: Annotated[StrictBool | None, coded("invalid_sync", "`sync` is true or false")] = None
+
+
+# --- links ---------------------------------------------------------------------------------
+class LinkCreate(Body):
+    unknown_field_code = "unknown_link_field"
+    missing_codes = {"url": "invalid_link_url", "src": "invalid_link_src"}
+    url: Annotated[StrictStr, coded("invalid_link_url", "`url` is an http(s) URL")] = Field(
+        examples=["https://shop.example.com/spring"]
+    )
+    src: Annotated[StrictStr, coded("invalid_link_src", "`src` is a source slug")] = Field(examples=["line"])
+    code: Annotated[StrictStr | None, coded("invalid_link_code", "`code` is 3-64 letters, digits, - or _")] = None
+    campaign: Annotated[StrictStr | None, coded("invalid_link_campaign", "`campaign` is a slug")] = None
+    tags: Annotated[list[StrictStr] | None, coded("invalid_link_tags", "`tags` is a list of tags")] = None
+
+
+class PersonalLink(Body):
+    unknown_field_code = "unknown_link_field"
+    profile_id: StrictStr | None = None
+    line_user_id: StrictStr | None = None
+    line_provider: StrictStr | None = None
+    channel: StrictStr = "line"
+
+
+# --- imports -------------------------------------------------------------------------------
+class PresignedImport(Body):
+    unknown_field_code = "invalid_import_request"
+    missing_codes = {"upload": "invalid_import_request"}
+    upload: Annotated[
+        Literal["presigned"], coded("invalid_import_request", '{"upload": "presigned"} asks for a presigned upload')
+    ]

@@ -1,0 +1,38 @@
+"""One OpenAPI document for both admin functions: their routers in one resolver, built only to
+describe them (never to serve), then finished with the shared error answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+from cdp_api import docs
+from cdp_api.app import PUBLIC_PATHS
+from cdp_api.models import PresignedImport
+from cdp_api.routes.groups import CRUD_ROUTERS, query_routers
+
+TITLE = "CDP admin API"
+VERSION = "1"
+DESCRIPTION = (
+    "Profiles, identity, segments, exports, links, LINE binding, imports (the admin_api function) and "
+    "archive queries (the admin_query function). Every route but this document needs the admin "
+    "Bearer token. Errors answer `{error, message, request_id, details?}`."
+)
+
+
+def admin_openapi() -> dict[str, Any]:
+    resolver = APIGatewayRestResolver(enable_validation=True)
+    for router in (*CRUD_ROUTERS, *query_routers()):
+        resolver.include_router(router)
+    document: dict[str, Any] = resolver.get_openapi_schema(
+        title=TITLE, version=VERSION, description=DESCRIPTION
+    ).model_dump(mode="json", by_alias=True, exclude_none=True)
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["PresignedImport"] = PresignedImport.model_json_schema(ref_template="#/components/schemas/{model}")
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            body = operation.pop("x-cdp-request-body", None)
+            if body is not None:
+                operation["requestBody"] = body
+    return docs.finish(document, public_paths=PUBLIC_PATHS)

@@ -1,0 +1,64 @@
+"""The admin functions' edge: configuration errors and refused tokens answer the error shape with
+the request id, before any route runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import cdp_api.app as app_module
+import pytest
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from cdp.settings import ENV_CORE_TABLE, SettingsError
+from cdp_api.app import AdminFunction
+from cdp_api.context import AdminContext
+
+
+def _event(path: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "httpMethod": "GET",
+        "path": path,
+        "resource": path,
+        "headers": headers or {},
+        "queryStringParameters": None,
+        "body": None,
+        "isBase64Encoded": False,
+        "requestContext": {"requestId": "req-123", "resourcePath": path, "httpMethod": "GET", "stage": "v1"},
+    }
+
+
+def _unconfigured() -> AdminContext:
+    raise SettingsError(f"missing required environment variable {ENV_CORE_TABLE}", setting=ENV_CORE_TABLE)
+
+
+def test_a_missing_setting_answers_500_configuration_missing_naming_it() -> None:
+    function = AdminFunction((), _unconfigured)
+    answer = function(_event("/admin/v1/segments", {"Authorization": "Bearer x"}), None)
+    body = json.loads(answer["body"])
+    assert answer["statusCode"] == 500
+    assert body["error"] == "configuration_missing" and body["details"] == {"setting": ENV_CORE_TABLE}
+    assert body["request_id"] == "req-123"
+
+
+def test_the_document_is_served_without_the_token_or_the_configuration() -> None:
+    from cdp_api.routes import docs
+
+    function = AdminFunction((docs.router,), _unconfigured)
+    answer = function(_event("/admin/v1/openapi.json"), None)
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"])["info"]["title"] == "CDP admin API"
+
+
+def test_an_unexpected_failure_answers_500_internal_error_with_the_request_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    router = Router()  # type: ignore[no-untyped-call]
+
+    @router.get("/admin/v1/broken")
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app_module, "require_admin_token", lambda _authorization: None)
+    answer = AdminFunction((router,), _unconfigured)(_event("/admin/v1/broken"), None)
+    body = json.loads(answer["body"])
+    assert (answer["statusCode"], body["error"], body["request_id"]) == (500, "internal_error", "req-123")
