@@ -26,8 +26,9 @@ demo: $(STAMP)
 serve: $(STAMP)
 	@$(BIN)/python -m infra.local.serve
 
-# The suite checks every AWS call the functions make against their IAM policies (tests/iam, Node).
-test: $(STAMP) node_modules/.bin/cdk
+# Lint gates the suite (ruff, mypy strict on cdp and cdp_api). The suite checks every AWS call the
+# functions make against their IAM policies (tests/iam, Node).
+test: $(STAMP) lint node_modules/.bin/cdk
 	@$(BIN)/python -m pytest -n 2 --dist loadgroup tests/unit tests/iam tests/integration tests/infra tests/e2e -q
 
 test-unit: $(STAMP)
