@@ -733,19 +733,10 @@ def _archive_writer(meter: Meter, runtime: Any, stream_arn: str) -> None:
     from cdp.adapters import aws
 
     from infra.local.lambda_runtime import LambdaContext
+    from tests.bench.run import read_stream
 
     streams = aws.client("dynamodbstreams")
-    records: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(
-            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            response = streams.get_records(ShardIterator=iterator, Limit=1000)
-            records.extend(response["Records"])
-            if not response["Records"]:
-                break
-            iterator = response.get("NextShardIterator")
+    records = read_stream(streams, stream_arn)
     for record in records:
         moment = record["dynamodb"].get("ApproximateCreationDateTime")
         if moment is not None and not isinstance(moment, int | float):

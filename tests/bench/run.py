@@ -219,15 +219,10 @@ def _signed_warmup(config: Any) -> tuple[bytes, dict[str, str]]:
     return body, {"x-line-signature": signature}
 
 
-def _processor(runtime: Any, counter: CallCounter, resources: Any, context: Any) -> dict[str, Any]:
-    """Drain the raw stream filled above through the processor in Lambda-sized batches."""
-    from cdp.adapters import aws
-
-    streams = aws.client("dynamodbstreams")
-    stream_arn = next(iter(resources.stream_arns.values()))
-    shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+def read_stream(streams: Any, stream_arn: str) -> list[dict[str, Any]]:
+    """Every record of a stream, from the horizon (the bench's tables are fresh)."""
     records: list[dict[str, Any]] = []
-    for shard in shards:
+    for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
         iterator = streams.get_shard_iterator(
             StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
@@ -237,6 +232,16 @@ def _processor(runtime: Any, counter: CallCounter, resources: Any, context: Any)
             if not response["Records"]:
                 break
             iterator = response.get("NextShardIterator")
+    return records
+
+
+def _processor(runtime: Any, counter: CallCounter, resources: Any, context: Any) -> dict[str, Any]:
+    """Drain the raw stream filled above through the processor in Lambda-sized batches."""
+    from cdp.adapters import aws
+
+    streams = aws.client("dynamodbstreams")
+    stream_arn = next(iter(resources.stream_arns.values()))
+    records = read_stream(streams, stream_arn)
     for record in records:
         record["dynamodb"].pop("ApproximateCreationDateTime", None)
         record["eventSource"] = "aws:dynamodb"
