@@ -421,6 +421,18 @@ def _sqs(operation: str, params: Mapping[str, Any], _schemas: Mapping[str, Any])
     return [(f"sqs:{action}", arn, {})]
 
 
+def _dynamodbstreams(operation: str, params: Mapping[str, Any], _schemas: Mapping[str, Any]) -> list[Request]:
+    if operation == "ListStreams":  # no resource-level permission
+        return [("dynamodb:ListStreams", "*", {})]
+    if operation in ("DescribeStream", "GetShardIterator"):
+        arn = params["StreamArn"]
+    elif operation == "GetRecords":  # an iterator is `<stream ARN>|<version>|<opaque>`, in AWS as in moto
+        arn = params["ShardIterator"].split("|", 1)[0]
+    else:
+        raise UnmappedCall(f"dynamodbstreams.{operation}")
+    return [(f"dynamodb:{operation}", arn, {})]
+
+
 def _sts(operation: str, _params: Mapping[str, Any], _schemas: Mapping[str, Any]) -> list[Request]:
     if operation != "GetCallerIdentity":  # the one call that needs no permission
         raise UnmappedCall(f"sts.{operation}")
@@ -437,4 +449,5 @@ _MAPPERS = {
     "lambda": _lambda,
     "sqs": _sqs,
     "sts": _sts,
+    "dynamodbstreams": _dynamodbstreams,
 }

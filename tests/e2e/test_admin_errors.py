@@ -34,7 +34,7 @@ def test_every_error_carries_a_request_id_and_a_stable_code(stack: Stack) -> Non
         (invalid, 400, "invalid_version"),
         (bad_query, 400, "invalid_status"),
         (not_json, 400, "invalid_json"),
-        (too_deep, 400, "invalid_json"),
+        (too_deep, 400, "json_too_deep"),
     ]
     for response, status, code in answers:
         body = response.json()

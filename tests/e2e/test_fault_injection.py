@@ -169,12 +169,20 @@ def archived(status: dict[str, Any], run: str) -> list[tuple[str, str]]:
 
 
 def given_up(status: dict[str, Any]) -> list[str]:
-    """The raw event ids in the stream ranges of the processor's on-failure messages."""
+    """The raw event ids kept for a replay: the dead letters dlq_archiver made of the processor's
+    on-failure messages, and any message it has not taken yet."""
+    from cdp.adapters.dead_letters import PROCESSOR_PK
+
     (processor,) = [s for s in status["streams"] if s["function"] == "event_processor"]
     session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local")
     sqs = session.client("sqs", endpoint_url=status["aws_endpoint"], region_name="ap-northeast-1")
     streams = session.client("dynamodbstreams", endpoint_url=status["aws_endpoint"], region_name="ap-northeast-1")
-    found: list[str] = []
+    dynamodb = session.client("dynamodb", endpoint_url=status["aws_endpoint"], region_name="ap-northeast-1")
+    (core,) = [t for t in dynamodb.list_tables()["TableNames"] if t.startswith("cdp-local-TablesCore")]
+    letters = dynamodb.query(
+        TableName=core, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": PROCESSOR_PK}}
+    )
+    found: list[str] = [item["sk"]["S"] for item in letters["Items"]]
     messages = sqs.receive_message(QueueUrl=processor["on_failure_queue_url"], MaxNumberOfMessages=10)
     for message in messages.get("Messages", []):
         info = json.loads(message["Body"])["DDBStreamBatchInfo"]

@@ -17,6 +17,7 @@ from infra import layer_build
 from infra.cdp_infra import constants
 from infra.cdp_infra.routes import (
     ADMIN_API,
+    ADMIN_QUERY,
     ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
     EVENT_PROCESSOR,
@@ -32,7 +33,7 @@ from tests.infra.test_stack import ALL_FUNCTIONS, _actions, _function, _function
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
 # The functions that query the Parquet archive with DuckDB; every other function stays on the core layer.
-ANALYTICS_FUNCTIONS = {ADMIN_API, ARCHIVE_WRITER, SEGMENT_RECOMPUTE, RFM_SCORING, ARCHIVE_COMPACTOR}
+ANALYTICS_FUNCTIONS = {ADMIN_QUERY, ARCHIVE_WRITER, SEGMENT_RECOMPUTE, RFM_SCORING, ARCHIVE_COMPACTOR}
 
 
 def _layers(template: dict[str, Any]) -> dict[str, str]:

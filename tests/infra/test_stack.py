@@ -10,6 +10,7 @@ from aws_cdk.assertions import Match
 from cdp import settings
 
 from infra.cdp_infra import constants
+from infra.cdp_infra.deploy_settings import NEW_ACCOUNT_MAX_MEMORY_MB
 from infra.cdp_infra.routes import (
     ADMIN_API,
     ADMIN_QUERY,
@@ -493,7 +494,7 @@ def test_the_admin_crud_function_is_small_and_cannot_read_the_archive(synth: Any
 def test_the_admin_query_function_is_sized_for_duckdb_and_runs_its_own_jobs(synth: Any) -> None:
     t = synth.template
     query = _function(t, ADMIN_QUERY)
-    assert query["MemorySize"] == constants.SEGMENT_RECOMPUTE_MEMORY_MB
+    assert query["MemorySize"] == NEW_ACCOUNT_MAX_MEMORY_MB  # the archiveJobMemoryMb default
     assert query["EphemeralStorage"] == {"Size": constants.SEGMENT_RECOMPUTE_TMP_MIB}
     assert settings.ENV_ARCHIVE_BUCKET in query["Environment"]["Variables"]
     statements = _statements(t, ADMIN_QUERY)
