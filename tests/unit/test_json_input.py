@@ -19,6 +19,8 @@ from cdp.json_input import MAX_JSON_DEPTH, loads, nesting_depth, parse, pointer,
         pytest.param(b'{"traits": {"n": 18446744073709551616}}', "integer_out_of_range", "/traits/n", id="2^64"),
         pytest.param(b'{"n": 9223372036854775808}', "integer_out_of_range", "/n", id="2^63"),
         pytest.param(b'{"n": -9223372036854775809}', "integer_out_of_range", "/n", id="-2^63-1"),
+        pytest.param(b'{"p": {"x": 1e200}}', "number_out_of_range", "/p/x", id="float-past-1e126"),
+        pytest.param(b'{"p": [-1e-200]}', "number_out_of_range", "/p/0", id="float-under-1e-130"),
         pytest.param(b'{"name": "a\\ud800b"}', "invalid_encoding", "/name", id="lone-surrogate"),
         pytest.param(b'{"k": {"\\udfff": 1}}', "invalid_encoding", "/k/\udfff", id="surrogate-key"),
         pytest.param(b'{"a/b": {"c~d": [NaN]}}', "non_finite_number", "/a~1b/c~0d/0", id="pointer-escapes"),
@@ -37,8 +39,11 @@ def test_unstorable_values_are_refused_naming_the_field(body: bytes, code: str, 
 
 
 def test_64_bit_edges_and_ordinary_values_pass() -> None:
-    # Given the extremes of a signed 64-bit integer, a big finite float and valid non-BMP text
-    body = json.dumps({"max": 2**63 - 1, "min": -(2**63), "f": 1.5e308, "emoji": "😀", "th": "สินค้าใหม่"})
+    # Given the extremes of a signed 64-bit integer, the extremes of DynamoDB's number range, zero
+    # and valid non-BMP text
+    body = json.dumps(
+        {"max": 2**63 - 1, "min": -(2**63), "f": 9.99e125, "g": -1e-130, "z": 0.0, "emoji": "😀", "th": "สินค้าใหม่"}
+    )
 
     # When / Then it reads unchanged
     assert loads(body.encode()) == json.loads(body)
@@ -91,7 +96,14 @@ def test_parse_leaves_values_to_the_caller_and_says_when_to_look() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ['{"a": NaN}', '{"a": -Infinity}', '{"a": "\\udc00"}', '{"a": 12345678901234567890}', '{"a": 1e400}'],
+    [
+        '{"a": NaN}',
+        '{"a": -Infinity}',
+        '{"a": "\\udc00"}',
+        '{"a": 12345678901234567890}',
+        '{"a": 1e400}',
+        '{"a": 1e200}',
+    ],
 )
 def test_every_unstorable_value_makes_the_text_suspect(text: str) -> None:
     # The fast path may only skip the walk when none of these can be in the document

@@ -175,12 +175,17 @@ def ingest_bodies(call: str) -> Iterator[tuple[bytes, dict[str, str]]]:
         # Cases refused at the edge (numbers, depth): they must be documented once they are codes.
         {**good, "properties": {"revenue": float("nan")}},
         {**good, "traits": {"big": 2**70}},
+        {**good, "properties": {"price": 1e200}},
+        {**good, "traits": {"name": "\ud800"}, "timestamp": "2024-05-01T00:00:00Z"},
         "not an object",
     ]
     typed = [{"type": "track", **event} if isinstance(event, dict) else event for event in events]
     batch_items = [*typed, {**good, "type": "alias", "previousId": None}, {"userId": "u"}]
     if call in ("batch", "import"):
         yield json.dumps({"batch": batch_items}).encode(), auth
+        # Outside the events, a value no store can keep refuses the whole request
+        for envelope in ({"x": float("nan")}, {"x": 2**70}, {"x": 1e200}, {"x": "\ud800"}):
+            yield json.dumps({"batch": [good], "context": envelope}).encode(), auth
         yield json.dumps({"batch": {}}).encode(), auth
         yield (
             json.dumps({"batch": [{**good, "type": "track"}, {**good, "type": "alias", "messageId": "m"}]}).encode(),
@@ -230,6 +235,7 @@ def observe_webhook(runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch) -> 
     event = {"type": "follow", "webhookEventId": "01H", "timestamp": 1714550400000, "mode": "active"}
     bodies = [
         {"destination": "U1", "events": [event]},
+        *({"destination": "U1", "events": [], "x": bad} for bad in (float("nan"), 2**70, 1e200, "\ud800")),
         {"destination": "U1", "events": [event, {"type": "follow"}]},
         {"destination": "", "events": []},
         [],

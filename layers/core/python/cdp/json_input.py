@@ -2,7 +2,7 @@
 
 Python's json accepts what no store downstream can keep: `NaN`, `Infinity` and `-Infinity`,
 numbers that overflow to infinity (`1e999`), integers past 64 bits (Parquet and DynamoDB
-consumers break on them), escaped lone surrogates (`"\\ud800"`, not encodable as UTF-8), and
+consumers break on them), finite floats outside DynamoDB's number range (`1e200`, `1e-200`), escaped lone surrogates (`"\\ud800"`, not encodable as UTF-8), and
 nesting deep enough to raise RecursionError. Each is refused here with a 400 whose code is
 stable and whose `details.field` is the JSON pointer (RFC 6901) of the offending value.
 
@@ -24,12 +24,17 @@ from cdp.errors import BadRequest
 MAX_JSON_DEPTH = 64  # Segment events, LINE events and admin bodies nest a handful of levels
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# DynamoDB's number range (the profile and timeline stores): magnitudes from 1e-130 to just under
+# 1e126. A float outside it is finite here and refused by every write later, for good.
+NUMBER_MAX = 9.9999999999999999999999999999999999999e125
+NUMBER_MIN = 1e-130
 
 # Stable error codes (documented in the API descriptions; clients match on them).
 INVALID_JSON = "invalid_json"
 JSON_TOO_DEEP = "json_too_deep"
 NON_FINITE_NUMBER = "non_finite_number"
 INTEGER_OUT_OF_RANGE = "integer_out_of_range"
+NUMBER_OUT_OF_RANGE = "number_out_of_range"
 INVALID_ENCODING = "invalid_encoding"
 
 
@@ -124,8 +129,13 @@ def _bad_scalar(value: Any) -> bool:
     if isinstance(value, int):
         return not INT64_MIN <= value <= INT64_MAX
     if isinstance(value, float):
-        return not math.isfinite(value)
+        return not math.isfinite(value) or _out_of_range(value)
     return False
+
+
+def _out_of_range(value: float) -> bool:
+    magnitude = abs(value)
+    return magnitude > NUMBER_MAX or 0 < magnitude < NUMBER_MIN
 
 
 def check_values(value: Any, at: str = "") -> None:
@@ -152,6 +162,10 @@ def problems(value: Any, at: str = "") -> Iterator[JsonProblem]:
     elif isinstance(value, float):
         if not math.isfinite(value):
             yield JsonProblem(NON_FINITE_NUMBER, f"`{at or '/'}` must be a finite number (not NaN or Infinity)", at)
+        elif _out_of_range(value):
+            yield JsonProblem(
+                NUMBER_OUT_OF_RANGE, f"`{at or '/'}` is outside the storable range (magnitudes 1e-130 to 1e126)", at
+            )
     elif isinstance(value, dict):
         for key, item in value.items():
             here = pointer(at, key)
@@ -178,6 +192,7 @@ __all__ = [
     "JSON_TOO_DEEP",
     "MAX_JSON_DEPTH",
     "NON_FINITE_NUMBER",
+    "NUMBER_OUT_OF_RANGE",
     "JsonProblem",
     "Parsed",
     "check_values",
