@@ -9,8 +9,11 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from cdp.errors import BadRequest, CdpError, NotFound, PayloadTooLarge, Unauthorized
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from cdp.errors import BadRequest, CdpError, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from cdp.json_input import loads as strict_json
 from cdp.observability import logger
 from cdp.settings import SettingsError
@@ -70,6 +73,11 @@ class AdminFunction:
         def _invalid_request(error: RequestValidationError) -> Response[str]:
             return error_answer(validation_error(list(error.errors())), app.current_event.raw_event)
 
+        @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
+        def _unsupported_media(_error: RequestUnsupportedContentType) -> Response[str]:
+            problem = UnsupportedMediaType("send the body as application/json", code="unsupported_media_type")
+            return error_answer(problem, app.current_event.raw_event)
+
         @app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
         def _not_utf8(_error: UnicodeDecodeError) -> Response[str]:
             problem = BadRequest("the body must be UTF-8 JSON", code="invalid_json")
@@ -105,7 +113,28 @@ class AdminFunction:
                         ConfigurationMissing(str(exc), setting=exc.setting) if isinstance(exc, SettingsError) else exc
                     )
                     return _proxy(error_answer(error, event))
-            return self.app.resolve(event, context)
+            return self.app.resolve(_json_by_default(event), context)
+
+
+# Bodies sent as these are read as JSON: `curl -d` sends form-encoded by default, and no admin
+# route takes form data. CSV imports choose by their Content-Type, so they are left as sent.
+_READ_AS_JSON = frozenset({"", "application/x-www-form-urlencoded", "text/plain"})
+_OWN_CONTENT_TYPES = ("/admin/v1/imports/",)
+
+
+def _json_by_default(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with a body's Content-Type set to JSON when the client sent none or a form's."""
+    path = str(event.get("path") or "")
+    sent = (_header(event, "content-type") or "").split(";", 1)[0].strip().lower()
+    if not event.get("body") or sent not in _READ_AS_JSON or path.startswith(_OWN_CONTENT_TYPES):
+        return event
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    headers["Content-Type"] = content_types.APPLICATION_JSON
+    multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"}
+    if event.get("multiValueHeaders") is not None:
+        multi["Content-Type"] = [content_types.APPLICATION_JSON]
+        return {**event, "headers": headers, "multiValueHeaders": multi}
+    return {**event, "headers": headers}
 
 
 def _header(event: Mapping[str, Any], name: str) -> str | None:

@@ -64,6 +64,8 @@ def finish(document: dict[str, Any], *, public_paths: frozenset[str]) -> dict[st
             shared = [500, 503]
             if validated or "requestBody" in operation:
                 shared.append(400)
+            if "requestBody" in operation:  # a body that is not JSON (nor sent without a type, or as a form)
+                shared.append(415)
             if path not in public_paths:
                 shared.append(401)
                 operation["security"] = [{"adminToken": []}]
