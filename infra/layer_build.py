@@ -2,7 +2,7 @@
 
 Two layers, declared in pyproject.toml so that the dev install and the layers cannot disagree:
 
-- `core`: the `cdp` package and `[project] dependencies`; every function carries it.
+- `core`: the `cdp` and `cdp_api` packages and `[project] dependencies`; every function carries it.
 - `analytics`: the `analytics` extra (DuckDB); only the functions that query the Parquet archive
   add it (infra: `FunctionFactory.create(..., analytics=True)`).
 
@@ -114,7 +114,9 @@ def stale_reason(build_dir: Path = BUILD_DIR) -> str | None:
         if not directory.is_dir() or not manifest.is_file():
             return f"the {name} layer is not built ({_shown(directory)} is missing)"
         if json.loads(manifest.read_text(encoding="utf-8")).get("fingerprint") != current:
-            return f"the {name} layer is older than layers/core/python/cdp, pyproject.toml or constraints.txt"
+            return (
+                f"the {name} layer is older than layers/core/python (cdp, cdp_api), pyproject.toml or constraints.txt"
+            )
     return None
 
 

@@ -71,8 +71,6 @@ API_STAGE = "prod"
 API_THROTTLE_RATE = 1000  # requests per second, steady state
 API_THROTTLE_BURST = 2000
 API_ACCESS_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
-# cdk context key: the browser origins allowed to call /v1/* (cdp.cors; default "*").
-CONTEXT_INGEST_ALLOWED_ORIGINS = "ingestAllowedOrigins"
 
 # Stream processing.
 STREAM_BATCH_SIZE = 100

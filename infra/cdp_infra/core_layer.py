@@ -1,4 +1,4 @@
-"""The Lambda layers: `core` (the `cdp` library and its dependencies, every function) and
+"""The Lambda layers: `core` (the `cdp` library, the `cdp_api` HTTP layer and their dependencies, every function) and
 `analytics` (DuckDB, only the functions that query the Parquet archive).
 
 A deploy needs the layers `make layer` builds (infra/layer_build.py); the code-only sources in
@@ -65,7 +65,9 @@ class Layers(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, assets: LayerAssets) -> None:
         super().__init__(scope, construct_id)
         self.core = self._layer(
-            "Layer", assets.core, "cdp domain library and its runtime dependencies (python3.11, arm64)"
+            "Layer",
+            assets.core,
+            "cdp domain library, cdp_api HTTP layer and their runtime dependencies (python3.11, arm64)",
         )
         self.analytics = self._layer(
             "Analytics", assets.analytics, "DuckDB for the functions that query the Parquet archive (python3.11, arm64)"

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+from cdp.cors import ANY_ORIGIN, parse_origins
 from constructs import Construct
 
 # cdk context keys.
@@ -33,6 +34,7 @@ ARCHIVE_JOB_MEMORY_MB = "archiveJobMemoryMb"
 SEGMENT_RECOMPUTE_CONCURRENCY = "segmentRecomputeReservedConcurrency"
 RFM_SCORING_CONCURRENCY = "rfmScoringReservedConcurrency"
 ARCHIVE_COMPACTOR_CONCURRENCY = "archiveCompactorReservedConcurrency"
+INGEST_ALLOWED_ORIGINS = "ingestAllowedOrigins"
 
 KEYS = (
     REGION,
@@ -45,6 +47,7 @@ KEYS = (
     SEGMENT_RECOMPUTE_CONCURRENCY,
     RFM_SCORING_CONCURRENCY,
     ARCHIVE_COMPACTOR_CONCURRENCY,
+    INGEST_ALLOWED_ORIGINS,
 )
 
 _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}")
@@ -73,6 +76,9 @@ class DeploySettings:
     segment_recompute_concurrency: int | None  # None: no reserved concurrency
     rfm_scoring_concurrency: int | None
     archive_compactor_concurrency: int | None
+    # Browsers' origins allowed by CORS on /v1/*: ("*",) like Segment's API (write keys are public
+    # in browser code), named origins, or () for no browser access (the context's "").
+    ingest_allowed_origins: tuple[str, ...] = (ANY_ORIGIN,)
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any], *, account: str | None = None) -> DeploySettings:
@@ -98,6 +104,7 @@ class DeploySettings:
             "segment_recompute_concurrency": read(SEGMENT_RECOMPUTE_CONCURRENCY, _concurrency),
             "rfm_scoring_concurrency": read(RFM_SCORING_CONCURRENCY, _concurrency),
             "archive_compactor_concurrency": read(ARCHIVE_COMPACTOR_CONCURRENCY, _concurrency),
+            "ingest_allowed_origins": read(INGEST_ALLOWED_ORIGINS, _origins),
         }
         if errors:
             raise DeploySettingsError(
@@ -187,6 +194,14 @@ def _base_url(key: str, value: Any) -> str | None:
             f"{key}: {url!r} must be an https URL without query, fragment or credentials (e.g. https://go.example.com)"
         )
     return url.rstrip("/")
+
+
+def _origins(key: str, value: Any) -> tuple[str, ...]:
+    """Unset: any origin; "" (or an empty list): none; else "*" or https origins, listed or comma-separated."""
+    try:
+        return parse_origins(ANY_ORIGIN if value is None else value)
+    except ValueError as exc:
+        raise DeploySettingsError(f"{key}: {exc}") from exc
 
 
 def _time_zone(key: str, value: Any) -> str:

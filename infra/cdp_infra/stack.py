@@ -7,7 +7,7 @@ from typing import Any, cast
 from aws_cdk import CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from cdp import cors, settings
+from cdp import settings
 from cdp.adapters.dynamodb.identity_rules import PK_PREFIX as RULES_PK_PREFIX
 from cdp.adapters.dynamodb.ingest_rejections import PK_PREFIX as INGEST_REJECTIONS_PK_PREFIX
 from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
@@ -71,7 +71,7 @@ class CdpStack(Stack):
         self.layers = Layers(self, constants.CORE_LAYER_ID, assets=layer_assets)
         factory = self.factory = FunctionFactory(layers=self.layers)
 
-        allowed_origins = self._ingest_allowed_origins()
+        allowed_origins = self.deploy_settings.ingest_allowed_origins
         http_functions = self._http_functions(factory)
         http_functions[INGEST].add_environment(settings.ENV_INGEST_ALLOWED_ORIGINS, ",".join(allowed_origins))
         # Tracked links: the public redirect is one more route of the same API.
@@ -116,7 +116,8 @@ class CdpStack(Stack):
             bus=self.event_bus.bus,
         )
         # Segment definitions and memberships are managed through the admin API; stopping a
-        # segment's LINE audience sync deletes its sync record (under the segment's key).
+        # segment's LINE audience sync deletes its sync record (under the segment's key). LeadingKeys
+        # cannot narrow a grant by sort key, so DeleteItem reaches every item under SEGMENT#<id>.
         self._grant_core_items(
             http_functions[ADMIN_API], ["dynamodb:PutItem", "dynamodb:DeleteItem"], SEGMENT_KEY_PREFIX
         )
@@ -183,15 +184,6 @@ class CdpStack(Stack):
         for key, value in constants.TAGS.items():
             Tags.of(self).add(key, value)
         self._outputs()
-
-    def _ingest_allowed_origins(self) -> tuple[str, ...]:
-        """cdk context `ingestAllowedOrigins`: "*" (the default, like Segment's API: write keys are
-        public in browser code), a list or comma-separated origins, or "" for no browser access."""
-        value = self.node.try_get_context(constants.CONTEXT_INGEST_ALLOWED_ORIGINS)
-        try:
-            return cors.parse_origins(cors.ANY_ORIGIN if value is None else value)
-        except ValueError as exc:
-            raise ValueError(f"cdk context {constants.CONTEXT_INGEST_ALLOWED_ORIGINS}: {exc}") from exc
 
     def _http_functions(self, factory: FunctionFactory) -> dict[str, lambda_.Function]:
         scope = Construct(self, constants.FUNCTIONS_ID)

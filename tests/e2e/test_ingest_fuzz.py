@@ -138,22 +138,26 @@ def test_operation_conforms_to_the_document(
         RUN[f"{method} {path}"] += 1
         case.validate_response(response, checks=CHECKS)
 
+    before = RUN[f"{method} {path}"]
     check()
+    assert RUN[f"{method} {path}"] > before, f"no request was generated for {method} {path} ({mode.value})"
 
 
-def test_every_public_operation_was_fuzzed() -> None:
-    if not RUN:
-        pytest.skip("run with the fuzz tests")
+def test_every_public_operation_is_fuzzed() -> None:
+    # Each operation's own test above proves it sent requests; this proves none is left out
+    # (checked on the list, so it holds whatever order the workers run the tests in).
     documented = {
         f"{method.upper()} {path}"
         for path, item in SCHEMA.raw_schema["paths"].items()
         for method, operation in item.items()
         if method in ("get", "post") and "x-alias-of" not in operation  # aliases run the same code
     }
-    assert documented <= set(RUN), f"not fuzzed: {sorted(documented - set(RUN))}"
-    print(
-        f"schemathesis: {len(RUN)} operations, {sum(RUN.values())} requests: {dict(RUN)}; numbers replaced in: {dict(TAMED)}"
-    )
+    fuzzed = {f"{method} {path}" for method, path in OPERATIONS}
+    assert documented <= fuzzed, f"not fuzzed: {sorted(documented - fuzzed)}"
+    if RUN:
+        print(
+            f"schemathesis: {len(RUN)} operations, {sum(RUN.values())} requests: {dict(RUN)}; batches cut in: {dict(TAMED)}"
+        )
 
 
 # What a browser SDK does ------------------------------------------------------------------------

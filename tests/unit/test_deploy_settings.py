@@ -35,6 +35,28 @@ def test_cdk_json_defaults_deploy_on_a_new_account() -> None:
     assert settings.segment_recompute_concurrency is None
     assert settings.rfm_scoring_concurrency is None
     assert settings.archive_compactor_concurrency is None
+    assert settings.ingest_allowed_origins == ("*",)  # browser SDKs may send, like Segment's API
+
+
+@pytest.mark.parametrize(
+    ("value", "origins"),
+    [
+        (None, ("*",)),
+        ("", ()),
+        ("https://shop.example.com, https://www.example.com", ("https://shop.example.com", "https://www.example.com")),
+        (["https://shop.example.com"], ("https://shop.example.com",)),
+    ],
+)
+def test_ingest_allowed_origins(value: Any, origins: tuple[str, ...]) -> None:
+    context = {k: v for k, v in _cdk_json_context().items() if k != ds.INGEST_ALLOWED_ORIGINS}
+    if value is not None:
+        context[ds.INGEST_ALLOWED_ORIGINS] = value
+    assert DeploySettings.from_context(context).ingest_allowed_origins == origins
+
+
+def test_a_bad_origin_refuses_synth_naming_the_key() -> None:
+    with pytest.raises(DeploySettingsError, match=ds.INGEST_ALLOWED_ORIGINS):
+        DeploySettings.from_context(_with(ingestAllowedOrigins="shop.example.com/path"))
 
 
 def test_every_key_has_a_default_in_cdk_json() -> None:

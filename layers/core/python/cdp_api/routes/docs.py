@@ -47,6 +47,6 @@ def get_docs():  # type: ignore[no-untyped-def]  # a built Response: no annotati
         (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
         "",
         None,
-        persist_authorization=True,
+        persist_authorization=False,  # the admin token never stays in the browser's storage
     )
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=page)
