@@ -285,6 +285,8 @@ def main() -> None:
     os.environ.setdefault("CDP_LOCAL_LOG_LEVEL", "ERROR")
     os.environ.setdefault("CDP_PORT", "0")
     os.environ.setdefault("CDP_SEGMENT_DEFINITIONS_CACHE_SECONDS", "1")  # new segments apply within a second
+    # The functions' CloudWatch metric lines (EMF on stdout) are for CloudWatch, not for the story.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     say("Starting the local stack (embedded AWS on 127.0.0.1, LINE API fake)…")
     with LocalStack() as stack:
         say(stack.describe())

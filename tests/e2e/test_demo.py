@@ -51,3 +51,4 @@ def test_make_demo_runs_scenario_s1_and_prints_the_profile_summary() -> None:
     ):
         assert line in result.stdout, f"{line!r} missing from the demo output:\n{output}"
     assert "Traceback" not in output
+    assert '"_aws"' not in output  # no raw CloudWatch metric lines in a story told to marketers
