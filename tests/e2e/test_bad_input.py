@@ -14,6 +14,7 @@ import requests
 
 from tests.e2e.conftest import ADMIN_TOKEN, BOT_USER_ID, HTTP_TIMEOUT_SECONDS, WRITE_KEY, Stack, now_ms, unique
 from tests.fixtures.line_events import follow, text_message, user_id, user_source
+from tests.fixtures.links import NON_ASCII_DESTINATIONS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -158,14 +159,7 @@ def test_an_admin_body_with_nan_or_a_lone_surrogate_is_400_naming_the_field(stac
 
 @pytest.mark.parametrize(
     ("destination", "location"),
-    [
-        pytest.param("https://shop.example.com/新品", "https://shop.example.com/%E6%96%B0%E5%93%81", id="cjk"),
-        pytest.param(
-            "https://ร้านค้า.ไทย/สินค้า",
-            "https://xn--42c5b3a1dc8kd.xn--o3cw4h/%E0%B8%AA%E0%B8%B4%E0%B8%99%E0%B8%84%E0%B9%89%E0%B8%B2",
-            id="thai-idn",
-        ),
-    ],
+    NON_ASCII_DESTINATIONS,
 )
 def test_a_link_to_a_non_ascii_url_redirects_with_an_ascii_location(
     stack: Stack, destination: str, location: str

@@ -22,6 +22,7 @@ from cdp.links.tokens import PersonRef, verify_token
 
 from tests.fixtures import line_events
 from tests.fixtures.line_events import BASE_TIMESTAMP_MS, CHANNEL_SECRET, signed_delivery
+from tests.fixtures.links import NON_ASCII_DESTINATIONS
 from tests.integration.conftest import ADMIN_TOKEN, LINE_CHANNEL, RawStream, Stack, api_event, response_json
 
 SIGNING_KEY = "it-link-signing-key-0123456789abcdef0123456789abcdef"
@@ -294,14 +295,7 @@ def test_lines_link_preview_fetch_is_redirected_but_not_a_click(links_stack: Sta
 
 @pytest.mark.parametrize(
     ("destination", "location"),
-    [
-        pytest.param("https://shop.example.com/新品", "https://shop.example.com/%E6%96%B0%E5%93%81", id="cjk"),
-        pytest.param(
-            "https://ร้านค้า.ไทย/สินค้า",
-            "https://xn--42c5b3a1dc8kd.xn--o3cw4h/%E0%B8%AA%E0%B8%B4%E0%B8%99%E0%B8%84%E0%B9%89%E0%B8%B2",
-            id="thai",
-        ),
-    ],
+    NON_ASCII_DESTINATIONS,
 )
 def test_a_non_ascii_destination_is_stored_as_a_uri_and_redirects_with_an_ascii_location(
     links_stack: Stack, destination: str, location: str

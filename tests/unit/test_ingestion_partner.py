@@ -461,25 +461,21 @@ def test_recording_is_capped_per_request_and_its_failure_never_fails_the_call(
     batch = [{"type": "track", "userId": f"M{i}", "messageId": f"m-{i}"} for i in range(40)] + [ORDER]
 
     result = _call("batch", {"batch": batch}, write_keys=write_keys, store=raw_store, clock=clock)
-    capped = accept_partner_call(
-        call="batch",
-        body=_body({"batch": batch}),
-        header_write_key=WRITE_KEY,
-        write_keys=write_keys,
-        store=raw_store,
-        clock=clock,
-        rejections=rejection_log,
-    )
+
+    def recorded_call() -> Any:
+        return accept_partner_call(
+            call="batch",
+            body=_body({"batch": batch}),
+            header_write_key=WRITE_KEY,
+            write_keys=write_keys,
+            store=raw_store,
+            clock=clock,
+            rejections=rejection_log,
+        )
+
+    capped = recorded_call()
     rejection_log.fail = True
-    failing = accept_partner_call(
-        call="batch",
-        body=_body({"batch": batch}),
-        header_write_key=WRITE_KEY,
-        write_keys=write_keys,
-        store=raw_store,
-        clock=clock,
-        rejections=rejection_log,
-    )
+    failing = recorded_call()
 
     # Then every rejection is answered, 25 are recorded, and a failing log changes no answer
     assert len(result.rejected) == len(capped.rejected) == len(failing.rejected) == 40
