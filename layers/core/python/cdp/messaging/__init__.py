@@ -1,0 +1,1 @@
+"""Messaging: templates, the one send point, and the providers behind it."""
