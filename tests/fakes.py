@@ -193,6 +193,30 @@ class FakeProfileStore:
     def applied_events(self, event_id: str) -> list[DomainEvent]:
         return list(self.applied_domain_events.get(event_id, []))
 
+    def record_timeline(
+        self, *, event: CanonicalEvent, profile: Profile, attached: Sequence[Identifier], applied_at: str
+    ) -> None:
+        if f"EVENT#{event.timestamp}#{event.event_id}" not in self.timelines.get(profile.profile_id, {}):
+            self._put_timeline(event, profile.profile_id, (), attached, applied_at)
+
+    def _put_timeline(
+        self,
+        event: CanonicalEvent,
+        profile_id: str,
+        claims: Sequence[Identifier],
+        attached: Sequence[Identifier],
+        applied_at: str,
+    ) -> None:
+        sort_key = f"EVENT#{event.timestamp}#{event.event_id}"
+        self.timelines.setdefault(profile_id, {})[sort_key] = TimelineEntry(
+            profile_id=profile_id,
+            sort_key=sort_key,
+            document=copy.deepcopy(event.as_dict()),
+            applied_at=applied_at,
+            claimed=tuple(i.key for i in claims),
+            attached=tuple(i.key for i in attached),
+        )
+
     def _commit(
         self,
         event: CanonicalEvent,
@@ -209,16 +233,7 @@ class FakeProfileStore:
         if any(identifier.key in self.claims for identifier in claims):
             return CommitOutcome.CLAIM_LOST
         self.applied[event.event_id] = profile.profile_id
-        entries = self.timelines.setdefault(profile.profile_id, {})
-        sort_key = f"EVENT#{event.timestamp}#{event.event_id}"
-        entries[sort_key] = TimelineEntry(
-            profile_id=profile.profile_id,
-            sort_key=sort_key,
-            document=copy.deepcopy(event.as_dict()),
-            applied_at=applied_at,
-            claimed=tuple(i.key for i in claims),
-            attached=tuple(i.key for i in attached),
-        )
+        self._put_timeline(event, profile.profile_id, claims, attached, applied_at)
         self.profiles[profile.profile_id] = copy.deepcopy(profile)
         for identifier in claims:
             self.claims[identifier.key] = profile.profile_id

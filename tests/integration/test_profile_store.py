@@ -38,6 +38,7 @@ def commit(
     expected = profile.version
     apply_event(profile, event, list(claims), NOW)
     profile.version = expected + 1
+    profile.remember_applied(event.event_id)
     return store.commit(event=event, profile=profile, expected_version=expected, claims=claims)
 
 
@@ -128,7 +129,10 @@ def test_a_stale_expected_version_is_profile_changed(
     # "Create" over an existing profile is a lost race as well.
     assert commit(store, second, Profile.new(profile_id, NOW), []) is CommitOutcome.PROFILE_CHANGED
 
-    assert stack.scan(stack.core_table) == before  # the cancelled transaction wrote nothing
+    # Only the lost single-write commit's marker is left, for its retry to take over; no timeline
+    # entry, no profile change.
+    left = [item for item in stack.scan(stack.core_table) if item not in before]
+    assert [(item["pk"]["S"], item["base_version"]["N"]) for item in left] == [(f"APPLIED#{second.event_id}", "1")]
     profile = store.get(profile_id)
     assert profile is not None
     assert (profile.version, profile.traits["tier"].value) == (2, "gold")

@@ -7,6 +7,8 @@ out-of-order delivery converge on the same profile.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,10 +74,33 @@ class Profile:
     pending_merges: list[str] = field(default_factory=list)  # merges into this profile under way
     incoming_from: list[str] = field(default_factory=list)  # their losers: identifiers on the way here
     computed: ComputedState = field(default_factory=ComputedState)  # see cdp.profiles.computed
+    # Not part of the document: the newest events folded in, as (event token, version the fold
+    # wrote), and the lowest version from which every fold is listed (None: not known). A replayed
+    # event the profile lists was applied even if the rest of its commit was lost
+    # (see DynamoProfileStore.commit).
+    applied_recent: list[tuple[str, int]] = field(default_factory=list, compare=False, repr=False)
+    applied_covers_from: int | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def new(cls, profile_id: str, now: str) -> Profile:
         return cls(profile_id=profile_id, created_at=now, updated_at=now)
+
+    def has_applied(self, event_id: str) -> bool:
+        token = applied_token(event_id)
+        return any(listed == token for listed, _ in self.applied_recent)
+
+    def lists_folds_from(self, version: int) -> bool:
+        """Whether a fold that wrote `version` would still be listed in `applied_recent`."""
+        return self.applied_covers_from is not None and version >= self.applied_covers_from
+
+    def remember_applied(self, event_id: str) -> None:
+        """List the fold that wrote the current version; the oldest listed drops off."""
+        if self.applied_covers_from is None:
+            self.applied_covers_from = self.version
+        self.applied_recent.append((applied_token(event_id), self.version))
+        while len(self.applied_recent) > APPLIED_RECENT_LIMIT:
+            _, dropped_version = self.applied_recent.pop(0)
+            self.applied_covers_from = dropped_version + 1
 
     @property
     def tags(self) -> dict[str, dict[str, str]]:
@@ -112,6 +137,14 @@ class Profile:
 
 
 SYSTEM_CHANNEL = "system"
+# Folds listed per profile: a replay comes within seconds to minutes of a crash (stream retries), by
+# which time a person rarely has 16 more events. Each costs about 20 bytes of the profile item.
+APPLIED_RECENT_LIMIT = 16
+
+
+def applied_token(event_id: str) -> str:
+    """A short, fixed-size stand-in for an event id (72 bits: collisions are out of reach)."""
+    return base64.urlsafe_b64encode(hashlib.blake2b(event_id.encode(), digest_size=9).digest()).decode()
 
 
 def apply_event(profile: Profile, event: CanonicalEvent, attach: list[Identifier], now: str) -> list[str]:
@@ -309,6 +342,10 @@ def merge_profiles(survivor: Profile, loser: Profile, now: str) -> Profile:
         pending_merges=list(survivor.pending_merges),
         incoming_from=[pid for pid in survivor.incoming_from if pid != loser.profile_id],
         computed=merge_computed(survivor.computed, loser.computed),
+        # the loser's folds are not the survivor's: a replay of one of them is recognised by its
+        # APPLIED marker naming the loser
+        applied_recent=list(survivor.applied_recent),
+        applied_covers_from=survivor.applied_covers_from,
     )
     return merged
 

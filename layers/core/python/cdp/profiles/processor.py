@@ -2,8 +2,9 @@
 person, apply (fold) the event to their profile, commit; then publish the domain events.
 
 Idempotent: the store commits the event's "applied" marker, the timeline entry, the profile
-and the identifier claims in one transaction, so a replayed stream record is recognised and
-changes nothing. Lost races (another event claimed an identifier first, or updated the profile)
+(which lists the newest events folded into it) and the identifier claims, so a replayed stream
+record is recognised and changes nothing (how, without a transaction for a known person: see
+`DynamoProfileStore.commit`). Lost races (another event claimed an identifier first, or updated the profile)
 are retried from a fresh read.
 """
 
@@ -80,6 +81,12 @@ class ProfileStore(Protocol):
         events: Sequence[DomainEvent] = (),
     ) -> CommitOutcome:
         """All or nothing; `events` are kept with the APPLIED marker (see applied_events)."""
+        ...
+
+    def record_timeline(
+        self, *, event: CanonicalEvent, profile: Profile, attached: Sequence[Identifier], applied_at: str
+    ) -> None:
+        """Write an applied event's timeline entry again (idempotent: the entry's key is the event's)."""
         ...
 
     def was_applied(self, event_id: str) -> str | None:
@@ -244,6 +251,10 @@ class EventProcessor:
             if attempt:  # lost a race: back off with jitter so hot profiles do not retry in lockstep
                 time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2**attempt))
             target = self._resolve(event, now, rules)
+            if target.profile.has_applied(event.event_id):
+                # A replay after the profile was written: its timeline entry may not have been.
+                self._store.record_timeline(event=event, profile=target.profile, attached=target.attach, applied_at=now)
+                return self._replayed(event, now)
             result = self._fold(event, target, now)
             outcome = self._store.commit(
                 event=event,
@@ -257,10 +268,14 @@ class EventProcessor:
             if outcome is CommitOutcome.APPLIED:
                 return result
             if outcome is CommitOutcome.ALREADY_APPLIED:
-                replay = ProcessResult(event, self._store.was_applied(event.event_id), "already_applied")
-                replay.published = self._store.applied_events(event.event_id) or self._domain_events(replay, now)
-                return replay
+                return self._replayed(event, now)
         raise ProcessingConflict(f"event {event.event_id} lost {MAX_ATTEMPTS} races in a row")
+
+    def _replayed(self, event: CanonicalEvent, now: str) -> ProcessResult:
+        """The event was applied before: publish again what its commit kept, change nothing."""
+        replay = ProcessResult(event, self._store.was_applied(event.event_id), "already_applied")
+        replay.published = self._store.applied_events(event.event_id) or self._domain_events(replay, now)
+        return replay
 
     def _resolve(self, event: CanonicalEvent, now: str, rules: IdentityRules) -> _Target:
         """The person the event is about: the owners of its identifiers, followed to their roots."""
@@ -283,6 +298,7 @@ class EventProcessor:
         """Fold the event into the resolved profile; the domain events it raises."""
         changes = apply_event(target.profile, event, target.attach, now)
         target.profile.version = target.expected_version + 1
+        target.profile.remember_applied(event.event_id)
         result = ProcessResult(
             event,
             target.profile.profile_id,

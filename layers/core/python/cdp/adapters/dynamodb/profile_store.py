@@ -127,7 +127,23 @@ def profile_from_item(item: dict[str, Any]) -> Profile:
         pending_merges=list(doc.get("pending_merges", [])),
         incoming_from=list(doc.get("incoming_from", [])),
         computed=ComputedState.from_dict(doc.get("computed")),
+        applied_recent=[_listed_fold(entry) for entry in item["recent"]["S"].split()] if "recent" in item else [],
+        applied_covers_from=int(item["recent_from"]["N"]) if "recent_from" in item else None,
     )
+
+
+def _listed_fold(entry: str) -> tuple[str, int]:
+    token, _, version = entry.rpartition(":")
+    return token, int(version)
+
+
+def _unfinished(marker: dict[str, Any], profile: Profile) -> bool:
+    """Whether an existing APPLIED marker was left by a single-write commit that never wrote its
+    profile: it was on this profile, and the profile would list that fold, had it been written
+    (`profile` is this attempt's fold, which already lists this event and nothing else new)."""
+    if "base_version" not in marker or marker.get("profile_id", {}).get("S") != profile.profile_id:
+        return False
+    return profile.lists_folds_from(int(marker["base_version"]["N"]) + 1)
 
 
 def _dumps(value: Any) -> str:
@@ -217,7 +233,14 @@ class DynamoProfileStore:
 
     def was_applied(self, event_id: str) -> str | None:
         item = self._get_item(f"APPLIED#{event_id}", "APPLIED")
-        return item["profile_id"]["S"] if item else None
+        if not item:
+            return None
+        profile_id: str = item["profile_id"]["S"]
+        if "base_version" in item:  # a single-write commit: finished once its profile lists it
+            profile = self.get(profile_id)
+            if profile is not None and _unfinished(item, profile) and not profile.has_applied(event_id):
+                return None
+        return profile_id
 
     def applied_events(self, event_id: str) -> list[DomainEvent]:
         item = self._get_item(f"APPLIED#{event_id}", "APPLIED")
@@ -282,36 +305,71 @@ class DynamoProfileStore:
         applied_at: str = "",
         events: Sequence[DomainEvent] = (),
     ) -> CommitOutcome:
-        marker_expiry = epoch_seconds(event.received_at) + APPLIED_MARKER_TTL_SECONDS
+        """A new person or new identifier claims: one transaction. A known person's event (most
+        events): three single-item writes, which bill once per KB where a transaction bills twice.
+
+        The single writes keep exactly-once through the profile's list of recent folds:
+        1. the APPLIED marker, naming the profile and the version folded from (`base_version`);
+        2. the profile, on condition of its version, listing this event;
+        3. the timeline entry (its key is the event's: writing it again changes nothing).
+        A replay the profile lists was applied: the processor writes its timeline entry again
+        (`record_timeline`), in case the crash came before step 3. Otherwise a marker left by a
+        crash before step 2 is taken over and the commit finishes. A marker with no `base_version`
+        (a transaction's), one on another profile (merged since), or one whose fold the profile
+        would no longer list (16 folds later) counts as applied, as before.
+        """
+        marker = self._marker(event, profile, events)
+        timeline = self._timeline_put(event, profile, claims, attached, applied_at)
+        if claims or expected_version == 0:
+            return self._commit_in_transaction(marker, timeline, profile, expected_version, claims)
+        marker["Item"]["base_version"] = {"N": str(expected_version)}
+        try:
+            self._client.put_item(**marker, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as exc:
+            if error_code(exc) != CONDITIONAL_CHECK_FAILED:
+                raise unavailable(exc, "committing an event") from exc
+            if not _unfinished(exc.response.get("Item") or {}, profile):
+                return CommitOutcome.ALREADY_APPLIED
+            self._write(marker | {"ConditionExpression": "attribute_exists(base_version)"}, "committing an event")
+        except BotoCoreError as exc:
+            raise unavailable(exc, "committing an event") from exc
+        try:
+            self._client.put_item(**self._profile_put(profile, expected_version))
+        except ClientError as exc:
+            if error_code(exc) in (CONDITIONAL_CHECK_FAILED, TRANSACTION_CONFLICT):
+                return CommitOutcome.PROFILE_CHANGED  # the marker stays; the retry takes it over
+            raise unavailable(exc, "committing an event") from exc
+        except BotoCoreError as exc:
+            raise unavailable(exc, "committing an event") from exc
+        self._write(timeline, "committing an event")
+        return CommitOutcome.APPLIED
+
+    def record_timeline(
+        self, *, event: CanonicalEvent, profile: Profile, attached: Sequence[Identifier], applied_at: str
+    ) -> None:
+        put = self._timeline_put(event, profile, (), attached, applied_at)
+        put["ConditionExpression"] = "attribute_not_exists(pk)"  # keep the first write's applied_at
+        try:
+            self._client.put_item(**put)
+        except ClientError as exc:
+            if error_code(exc) != CONDITIONAL_CHECK_FAILED:
+                raise unavailable(exc, "writing a timeline entry") from exc
+        except BotoCoreError as exc:
+            raise unavailable(exc, "writing a timeline entry") from exc
+
+    def _commit_in_transaction(
+        self,
+        marker: dict[str, Any],
+        timeline: dict[str, Any],
+        profile: Profile,
+        expected_version: int,
+        claims: Sequence[Identifier],
+    ) -> CommitOutcome:
+        # A marker left by an unfinished single-write commit (see `commit`) may be taken over.
+        marker["ConditionExpression"] = "attribute_not_exists(pk) OR attribute_exists(base_version)"
         items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {
-                        "pk": _s(f"APPLIED#{event.event_id}"),
-                        "sk": _s("APPLIED"),
-                        "profile_id": _s(profile.profile_id),
-                        "expires_at": {"N": str(marker_expiry)},
-                        "events": _s(_dumps([domain_event.to_record() for domain_event in events])),
-                    },
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {
-                        "pk": _s(profile_pk(profile.profile_id)),
-                        "sk": _s(f"EVENT#{event.timestamp}#{event.event_id}"),
-                        "event_name": _s(event.event or event.type),
-                        "channel": _s(event.channel),
-                        "doc": _s(_dumps(event.as_dict())),
-                        "applied_at": _s(applied_at or profile.updated_at),
-                        "claimed": _s(_dumps([i.key for i in claims])),
-                        "attached": _s(_dumps([i.key for i in attached])),
-                    },
-                }
-            },
+            {"Put": marker},
+            {"Put": timeline},
             {"Put": self._profile_put(profile, expected_version)},
         ]
         items.extend(
@@ -340,6 +398,47 @@ class DynamoProfileStore:
         except BotoCoreError as exc:
             raise unavailable(exc, "committing an event") from exc
         return CommitOutcome.APPLIED
+
+    def _marker(self, event: CanonicalEvent, profile: Profile, events: Sequence[DomainEvent]) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Item": {
+                "pk": _s(f"APPLIED#{event.event_id}"),
+                "sk": _s("APPLIED"),
+                "profile_id": _s(profile.profile_id),
+                "expires_at": {"N": str(epoch_seconds(event.received_at) + APPLIED_MARKER_TTL_SECONDS)},
+                "events": _s(_dumps([domain_event.to_record() for domain_event in events])),
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+
+    def _timeline_put(
+        self,
+        event: CanonicalEvent,
+        profile: Profile,
+        claims: Sequence[Identifier],
+        attached: Sequence[Identifier],
+        applied_at: str,
+    ) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Item": {
+                "pk": _s(profile_pk(profile.profile_id)),
+                "sk": _s(f"EVENT#{event.timestamp}#{event.event_id}"),
+                "event_name": _s(event.event or event.type),
+                "channel": _s(event.channel),
+                "doc": _s(_dumps(event.as_dict())),
+                "applied_at": _s(applied_at or profile.updated_at),
+                "claimed": _s(_dumps([i.key for i in claims])),
+                "attached": _s(_dumps([i.key for i in attached])),
+            },
+        }
+
+    def _write(self, put: dict[str, Any], doing: str) -> None:
+        try:
+            self._client.put_item(**put)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, doing) from exc
 
     # merges ---------------------------------------------------------------------------------
     def get_ledger(self, merge_id: str) -> MergeLedger | None:
@@ -551,6 +650,9 @@ class DynamoProfileStore:
                 "doc": _s(_dumps(profile_to_document(profile))),
             },
         }
+        if profile.applied_recent and profile.applied_covers_from is not None:
+            put["Item"]["recent"] = _s(" ".join(f"{token}:{version}" for token, version in profile.applied_recent))
+            put["Item"]["recent_from"] = {"N": str(profile.applied_covers_from)}
         if expected_version == 0:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
