@@ -10,8 +10,10 @@ runtime around handler invocations and around the AWS SDK calls those handlers m
   InternalServerError reaches the caller), so ingest answers 5xx and the sender retries.
 - `processor_death_before_commit_rate` / `processor_death_after_commit_rate`: the event
   processor's invocation dies (like a Lambda timeout or out-of-memory exit, nothing in the
-  handler can catch it) just before its TransactWriteItems on the core table, or just after
-  it committed. The event source mapping sees a function error.
+  handler can catch it) just before or just after a commit write on the core table: the
+  TransactWriteItems of a new person or claim, or any of the three single writes (marker,
+  profile, timeline entry) of a known person's event, so a death can fall between them. The
+  event source mapping sees a function error.
 - `merge_step_failures` (with `merge_step`, an action name, or any step): that many identity
   workflow steps die right after doing their work; Step Functions retries them.
 - `poison_message_ids`: raw events (by messageId / webhookEventId) that reach the processor
@@ -180,7 +182,7 @@ class Faults:
 
     def _is_commit(self, operation: str, params: Mapping[str, Any]) -> bool:
         return (
-            operation == "TransactWriteItems"
+            operation in ("TransactWriteItems", "PutItem")
             and current_function() == EVENT_PROCESSOR
             and self.core_table in _tables(operation, params)
         )
