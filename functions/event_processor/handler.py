@@ -17,6 +17,7 @@ from cdp.adapters.dynamodb.tag_rules import DynamoTagRules
 from cdp.adapters.eventbridge import EventBridgePublisher
 from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
 from cdp.clock import SystemClock
+from cdp.domain_events import parse_received_selection
 from cdp.events.canonical import EventNormalizer
 from cdp.identity.account_link import AccountLinks
 from cdp.identity.identifiers import IdentifierNormalizer
@@ -48,6 +49,7 @@ def build() -> EventProcessor:
         ),
         account_links=AccountLinks(DynamoLinkNonceStore(dynamodb, settings.core_table), clock),
         tag_rules=CachedConfig(DynamoTagRules(dynamodb, settings.core_table).get, settings.rules_cache_seconds),
+        received=parse_received_selection(settings.publish_event_received),
     )
 
 

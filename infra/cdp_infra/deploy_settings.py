@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from cdp.cors import ANY_ORIGIN, parse_origins
+from cdp.domain_events import RECEIVED_ALL, RECEIVED_NONE, parse_received_selection
 from constructs import Construct
 
 # cdk context keys.
@@ -35,6 +36,7 @@ SEGMENT_RECOMPUTE_CONCURRENCY = "segmentRecomputeReservedConcurrency"
 RFM_SCORING_CONCURRENCY = "rfmScoringReservedConcurrency"
 ARCHIVE_COMPACTOR_CONCURRENCY = "archiveCompactorReservedConcurrency"
 INGEST_ALLOWED_ORIGINS = "ingestAllowedOrigins"
+PUBLISH_EVENT_RECEIVED = "publishEventReceived"
 
 KEYS = (
     REGION,
@@ -48,6 +50,7 @@ KEYS = (
     RFM_SCORING_CONCURRENCY,
     ARCHIVE_COMPACTOR_CONCURRENCY,
     INGEST_ALLOWED_ORIGINS,
+    PUBLISH_EVENT_RECEIVED,
 )
 
 _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}")
@@ -79,6 +82,9 @@ class DeploySettings:
     # Browsers' origins allowed by CORS on /v1/*: ("*",) like Segment's API (write keys are public
     # in browser code), named origins, or () for no browser access (the context's "").
     ingest_allowed_origins: tuple[str, ...] = (ANY_ORIGIN,)
+    # Which processed events go on the bus as `event.received` (each a paid EventBridge entry):
+    # "all", "none" (cdk.json), or event names separated by commas.
+    publish_event_received: str = RECEIVED_ALL
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any], *, account: str | None = None) -> DeploySettings:
@@ -105,6 +111,7 @@ class DeploySettings:
             "rfm_scoring_concurrency": read(RFM_SCORING_CONCURRENCY, _concurrency),
             "archive_compactor_concurrency": read(ARCHIVE_COMPACTOR_CONCURRENCY, _concurrency),
             "ingest_allowed_origins": read(INGEST_ALLOWED_ORIGINS, _origins),
+            "publish_event_received": read(PUBLISH_EVENT_RECEIVED, _received_selection),
         }
         if errors:
             raise DeploySettingsError(
@@ -202,6 +209,22 @@ def _origins(key: str, value: Any) -> tuple[str, ...]:
         return parse_origins(ANY_ORIGIN if value is None else value)
     except ValueError as exc:
         raise DeploySettingsError(f"{key}: {exc}") from exc
+
+
+def _received_selection(key: str, value: Any) -> str:
+    """Unset: all; "none"; or event names, listed or comma-separated."""
+    if value is None:
+        return RECEIVED_ALL
+    text = ",".join(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else value
+    if not isinstance(text, str):
+        raise DeploySettingsError(f"{key}: expected all, none or event names, got {value!r}")
+    try:
+        selection = parse_received_selection(text)
+    except ValueError as exc:
+        raise DeploySettingsError(f"{key}: {exc}") from exc
+    if selection is None:
+        return RECEIVED_ALL
+    return ",".join(sorted(selection)) if selection else RECEIVED_NONE
 
 
 def _time_zone(key: str, value: Any) -> str:

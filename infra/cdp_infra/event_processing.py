@@ -63,6 +63,7 @@ class EventProcessing(Construct):
                 settings.ENV_CORE_TABLE: tables.core.table_name,
                 settings.ENV_EVENT_BUS: bus.event_bus_name,
                 settings.ENV_DEFAULT_PHONE_REGION: DeploySettings.of(self).default_phone_region,
+                settings.ENV_PUBLISH_EVENT_RECEIVED: DeploySettings.of(self).publish_event_received,
             },
         )
         # Profiles, identifiers and timeline: read through the table and gsi1, write items

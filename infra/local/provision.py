@@ -104,15 +104,21 @@ class LocalResources:
 
 def synthesize_template() -> dict[str, Any]:
     """Synthesize the stack in-process (offline) and return its CloudFormation template."""
+    from cdp.domain_events import RECEIVED_ALL
+
     from infra.cdp_infra import constants
     from infra.cdp_infra.app_factory import build_app
     from infra.cdp_infra.core_layer import LayerAssets
+    from infra.cdp_infra.deploy_settings import PUBLISH_EVENT_RECEIVED
     from infra.cdp_infra.deploy_settings import REGION as REGION_KEY
 
     with tempfile.TemporaryDirectory(prefix="cdp-synth-") as outdir:
         # Functions run on the development environment's packages: the code-only layers suffice.
-        # The region is the local endpoint's, whatever cdk.json deploys to.
-        app = build_app(layers=LayerAssets.code_only(), local=True, context={REGION_KEY: REGION}, outdir=outdir)
+        # The region is the local endpoint's, whatever cdk.json deploys to. Every processed event
+        # is published, so `/_local/events` shows the whole flow (a deployment publishes none
+        # unless asked: each is a paid EventBridge entry).
+        context = {REGION_KEY: REGION, PUBLISH_EVENT_RECEIVED: RECEIVED_ALL}
+        app = build_app(layers=LayerAssets.code_only(), local=True, context=context, outdir=outdir)
         assembly = app.synth()
         template: dict[str, Any] = assembly.get_stack_by_name(constants.STACK_NAME).template
     return template

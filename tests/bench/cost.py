@@ -24,6 +24,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import threading
 import time
 import uuid
@@ -31,6 +32,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from cdp.settings import ENV_PUBLISH_EVENT_RECEIVED
 
 from tests.bench import capacity
 
@@ -557,6 +560,14 @@ def _signed(secret: str, events: list[dict[str, Any]]) -> tuple[bytes, str]:
     return body, base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
+def _deployed_received_selection() -> str:
+    from infra.cdp_infra import constants
+    from infra.cdp_infra.deploy_settings import DeploySettings
+
+    context = json.loads(constants.CDK_JSON.read_text(encoding="utf-8"))["context"]
+    return DeploySettings.from_context(context).publish_event_received
+
+
 def measure() -> dict[str, Any]:
     """Run every path on moto with the meter attached; per-event figures of each path."""
     import base64
@@ -571,6 +582,8 @@ def measure() -> dict[str, Any]:
     from tests.bench.run import api_event, moto_stack, segment_batch
 
     with moto_stack() as (resources, config):
+        # Priced as deployed: the local stack publishes every event.received, cdk.json none.
+        os.environ[ENV_PUBLISH_EVENT_RECEIVED] = _deployed_received_selection()
         meter = Meter(boto3.client("dynamodb"))
         for service in ("dynamodb", "events", "stepfunctions", "s3"):
             meter.attach(aws.client(service))

@@ -288,6 +288,7 @@ def test_environment_points_at_the_right_resources(synth: Any) -> None:
     assert processor[settings.ENV_CORE_TABLE] == {"Ref": core}
     assert processor[settings.ENV_EVENT_BUS] == {"Ref": _output_ref(t, "EventBusName")}
     assert constants.ENV_IDEMPOTENCY_TABLE not in processor  # processing idempotency lives in the core table
+    assert processor[settings.ENV_PUBLISH_EVENT_RECEIVED] == "none"  # cdk.json: nothing consumes it
     admin = _function(t, ADMIN_API)["Environment"]["Variables"]
     assert admin[settings.ENV_ADMIN_TOKEN_SECRET] == {"Ref": _output_ref(t, "AdminTokenSecretArn")}
 

@@ -131,3 +131,29 @@ def test_every_problem_is_reported_at_once() -> None:
         DeploySettings.from_context(_with(defaultPhoneRegion="ZZ", scheduleTimeZone="Mars/Olympus"))
     assert "defaultPhoneRegion" in str(refused.value)
     assert "scheduleTimeZone" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "selection"),
+    [
+        (None, "all"),
+        ("none", "none"),
+        ("", "none"),
+        ("Order Completed, Product Added", "Order Completed,Product Added"),
+        (["Order Completed"], "Order Completed"),
+    ],
+)
+def test_publish_event_received(value: Any, selection: str) -> None:
+    context = {k: v for k, v in _cdk_json_context().items() if k != ds.PUBLISH_EVENT_RECEIVED}
+    if value is not None:
+        context[ds.PUBLISH_EVENT_RECEIVED] = value
+    assert DeploySettings.from_context(context).publish_event_received == selection
+
+
+def test_cdk_json_publishes_no_event_received_and_a_bad_selection_refuses_synth() -> None:
+    # Nothing in the stack consumes event.received; each is a paid EventBridge entry (docs/costs.md).
+    assert DeploySettings.from_context(_cdk_json_context()).publish_event_received == "none"
+    with pytest.raises(DeploySettingsError, match=ds.PUBLISH_EVENT_RECEIVED):
+        DeploySettings.from_context(_with(publishEventReceived="Order Completed,,"))
+    with pytest.raises(DeploySettingsError, match=ds.PUBLISH_EVENT_RECEIVED):
+        DeploySettings.from_context(_with(publishEventReceived=3))

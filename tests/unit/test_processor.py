@@ -5,11 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cdp.domain_events import EVENT_RECEIVED, IDENTITY_CONFLICT, MERGE_REQUESTED, PROFILE_UPDATED
+from cdp.domain_events import (
+    EVENT_RECEIVED,
+    IDENTITY_CONFLICT,
+    MERGE_REQUESTED,
+    PROFILE_UPDATED,
+    parse_received_selection,
+)
+from cdp.events.canonical import EventNormalizer
 from cdp.identity.identifiers import Identifier, line_identifier
 from cdp.identity.resolver import new_profile_id
 from cdp.profiles.processor import MAX_ATTEMPTS, CommitOutcome, EventProcessor, ProcessingConflict
 
+from tests import fakes
 from tests.fixtures import line_events as line
 from tests.fixtures.line_events import USER_ID
 from tests.unit.builders import LINE_PROVIDER, NOW_ISO, line_raw, partner_raw
@@ -297,3 +305,53 @@ def test_identifier_owned_by_a_missing_profile_is_an_error(
     with pytest.raises(ProcessingConflict):
         processor.process(_identify("m-1", userId="M0001"))
     assert publisher.published == []
+
+
+@pytest.mark.parametrize(
+    ("selection", "published"),
+    [
+        (None, [EVENT_RECEIVED, PROFILE_UPDATED, EVENT_RECEIVED, PROFILE_UPDATED]),
+        (frozenset(), [PROFILE_UPDATED, PROFILE_UPDATED]),
+        (frozenset({"Order Completed"}), [PROFILE_UPDATED, EVENT_RECEIVED, PROFILE_UPDATED]),
+    ],
+)
+def test_event_received_is_published_for_the_selected_events_only(
+    event_normalizer: EventNormalizer,
+    profile_store: FakeProfileStore,
+    clock: FixedClock,
+    selection: frozenset[str] | None,
+    published: list[str],
+) -> None:
+    # Given a deployment that publishes event.received for all, none, or only orders
+    publisher = fakes.FakePublisher()
+    processor = EventProcessor(event_normalizer, profile_store, publisher, clock, received=selection)
+
+    # When a person is identified, then orders
+    processor.process(_identify("m-sel-1", userId="M0001", traits={"name": "林小美"}))
+    processor.process(
+        partner_raw(
+            {
+                "type": "track",
+                "event": "Order Completed",
+                "userId": "M0001",
+                "messageId": "m-sel-2",
+                "properties": {"revenue": 5},
+            }
+        )
+    )
+
+    # Then the profile changes always reach the bus, event.received only as selected
+    assert publisher.names() == published
+
+
+@pytest.mark.parametrize(
+    ("spec", "selection"),
+    [("all", None), (" ALL ", None), ("none", frozenset()), ("", frozenset()), ("A, B", frozenset({"A", "B"}))],
+)
+def test_received_selection_is_read_from_its_setting(spec: str, selection: frozenset[str] | None) -> None:
+    assert parse_received_selection(spec) == selection
+
+
+def test_a_received_selection_with_an_empty_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="event names separated by commas"):
+        parse_received_selection("Order Completed,,")

@@ -22,6 +22,24 @@ PROFILE_UNMERGED = "profile.unmerged"
 SEGMENT_ENTERED = "segment.entered"
 SEGMENT_EXITED = "segment.exited"
 
+# Which events the processor publishes as `event.received` (one EventBridge entry per event, US$ 1
+# per million): "all", "none", or event names separated by commas (e.g. "Order Completed").
+RECEIVED_ALL = "all"
+RECEIVED_NONE = "none"
+
+
+def parse_received_selection(spec: str) -> frozenset[str] | None:
+    """None: every event; else the event names to publish (empty: none)."""
+    text = spec.strip()
+    if text.lower() == RECEIVED_ALL:
+        return None
+    if text.lower() in (RECEIVED_NONE, ""):
+        return frozenset()
+    names = [name.strip() for name in text.split(",")]
+    if any(not name for name in names):
+        raise ValueError(f"{spec!r}: expected all, none or event names separated by commas")
+    return frozenset(names)
+
 
 @dataclass(frozen=True, slots=True)
 class DomainEvent:

@@ -24,6 +24,7 @@ ENV_CORE_TABLE = "CDP_CORE_TABLE"
 ENV_EVENT_BUS = "CDP_EVENT_BUS_NAME"
 ENV_LINE_CHANNELS_SECRET = "CDP_LINE_CHANNELS_SECRET_ID"
 ENV_WRITE_KEYS_SECRET = "CDP_WRITE_KEYS_SECRET_ID"
+ENV_PUBLISH_EVENT_RECEIVED = "CDP_PUBLISH_EVENT_RECEIVED"  # cdp.domain_events: all, none or names
 ENV_INGEST_ALLOWED_ORIGINS = "CDP_INGEST_ALLOWED_ORIGINS"  # cdp.cors: `*` or origins
 ENV_ADMIN_TOKEN_SECRET = "CDP_ADMIN_TOKEN_SECRET_ID"
 ENV_RAW_EVENT_TTL_DAYS = "CDP_RAW_EVENT_TTL_DAYS"
@@ -170,6 +171,7 @@ class ProcessorSettings(Settings):
     default_phone_region: str = env(ENV_DEFAULT_PHONE_REGION, "TW", kind="upper")
     merge_state_machine_arn: str = env(ENV_MERGE_STATE_MACHINE, "")  # unset: conflicts are recorded, nothing merged
     rules_cache_seconds: int = positive(ENV_RULES_CACHE_SECONDS, 60)
+    publish_event_received: str = env(ENV_PUBLISH_EVENT_RECEIVED, "all")
 
 
 @dataclass(frozen=True, slots=True)

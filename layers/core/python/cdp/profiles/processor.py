@@ -157,6 +157,7 @@ class EventProcessor:
         merges: MergeRequester | None = None,
         account_links: AccountLinker | None = None,
         tag_rules: Callable[[], TagRules] = lambda: NO_TAG_RULES,
+        received: frozenset[str] | None = None,
     ) -> None:
         self._normalizers: dict[int, EventNormalizer] = {}
         self._normalizer_for = (
@@ -170,6 +171,7 @@ class EventProcessor:
         self._merges = merges or NoMerges()
         self._account_links = account_links
         self._tag_rules = tag_rules
+        self._received = received  # which events go on the bus as event.received; None: all
 
     def _normalizer(self, rules: IdentityRules) -> EventNormalizer:
         if self._fixed_normalizer is not None:
@@ -349,7 +351,8 @@ class EventProcessor:
                 "source": event.source,
             },
         )
-        published = [received]
+        wanted = self._received is None or (event.event or event.type) in self._received
+        published = [received] if wanted else []
         rejected_link = event.properties.get("linkRejectedReason") if event.event == ACCOUNT_LINKED else None
         if rejected_link:
             published.append(
