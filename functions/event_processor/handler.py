@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -26,6 +27,7 @@ from cdp.profiles.processor import EventProcessor
 from cdp.settings import ProcessorSettings
 
 batch = BatchProcessor(event_type=EventType.DynamoDBStreams)
+outcomes: Counter[str] = Counter()  # this invocation's, for its one log line
 
 
 @functools.cache
@@ -58,7 +60,8 @@ def record_handler(record: DynamoDBRecord) -> None:
         return  # TTL expiry (REMOVE) carries nothing to process; raw events are never modified
     raw = raw_event_from_item(record.raw_event["dynamodb"]["NewImage"])
     result = build().process(raw)
-    logger.info(
+    outcomes[result.outcome] += 1
+    logger.debug(
         "event processed",
         extra={"event_id": raw.event_id, "outcome": result.outcome, "profile_id": result.profile_id},
     )
@@ -66,4 +69,17 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)
+    outcomes.clear()
+    response: dict[str, Any] = dict(
+        process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)
+    )
+    # One line per batch, not per event: CloudWatch bills each logged byte (docs/costs.md); DEBUG
+    # logs each event. Failed records are named with their errors, for the retry and the DLQ.
+    failed = [failure["itemIdentifier"] for failure in response.get("batchItemFailures") or []]
+    summary = {"records": len(event.get("Records") or []), "failed": len(failed), **dict(outcomes)}
+    if failed:
+        errors = [f"{type(info[1]).__name__}: {info[1]}" for info in batch.exceptions if info[1] is not None]
+        logger.warning("batch processed with failures", extra={**summary, "sequence_numbers": failed, "errors": errors})
+    else:
+        logger.info("batch processed", extra=summary)
+    return response

@@ -85,5 +85,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if exited:
         metrics.add_metric(name=SEGMENT_EXITED, unit=MetricUnit.Count, value=exited)
     summary = {"detailType": event.get("detail-type"), "results": [result.as_dict() for result in results]}
-    logger.info("segments evaluated", extra=summary)
+    # Most profile changes move nobody between segments: only moves are worth a paid log line.
+    (logger.info if entered or exited else logger.debug)("segments evaluated", extra=summary)
     return summary

@@ -195,8 +195,8 @@ def test_failed_batch_is_kept_as_keys_and_replayed_through_the_processor(
     code, report = run_cli(stack, "replay")
     assert code == 0 and sorted(report["replayed"]) == sorted(raw_items)
     after = [item for item in stack.scan(stack.core_table) if item["pk"]["S"] != PROCESSOR_PK]
-    assert sorted(map(json.dumps, after)) == sorted(
-        json.dumps(item) for item in before if item["pk"]["S"] != PROCESSOR_PK
+    assert sorted(json.dumps(item, default=repr) for item in after) == sorted(
+        json.dumps(item, default=repr) for item in before if item["pk"]["S"] != PROCESSOR_PK
     )
 
 

@@ -419,3 +419,26 @@ def test_documents_written_with_every_field_read_as_before() -> None:
         **profile_to_document(profile),
     }
     assert _stored(old) == profile
+
+
+def test_a_profile_lists_its_newest_folds_and_knows_from_which_version_the_list_is_complete() -> None:
+    from cdp.profiles.model import APPLIED_RECENT_LIMIT
+
+    profile = Profile.new("p_ring", "2024-05-01T00:00:00.000Z")
+    profile.version = 7  # a profile from before folds were listed: nothing earlier is known
+    assert not profile.lists_folds_from(7)
+    for n in range(APPLIED_RECENT_LIMIT + 3):
+        profile.version += 2 if n == 5 else 1  # one merge wrote a version between two folds
+        profile.remember_applied(f"e-{n}")
+
+    assert len(profile.applied_recent) == APPLIED_RECENT_LIMIT
+    assert (
+        not profile.has_applied("e-2")
+        and profile.has_applied("e-3")
+        and profile.has_applied(f"e-{APPLIED_RECENT_LIMIT + 2}")
+    )
+    # The newest 16 folds wrote versions 11..27 (with the merge's version among them): every fold
+    # of the newest 16 versions is listed, an older one may not be.
+    assert profile.version == 27
+    assert profile.applied_covers_from == 27 - APPLIED_RECENT_LIMIT + 1
+    assert profile.lists_folds_from(12) and not profile.lists_folds_from(11)

@@ -7,7 +7,6 @@ out-of-order delivery converge on the same profile.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,11 +73,10 @@ class Profile:
     pending_merges: list[str] = field(default_factory=list)  # merges into this profile under way
     incoming_from: list[str] = field(default_factory=list)  # their losers: identifiers on the way here
     computed: ComputedState = field(default_factory=ComputedState)  # see cdp.profiles.computed
-    # Not part of the document: the newest events folded in, as (event token, version the fold
-    # wrote), and the lowest version from which every fold is listed (None: not known). A replayed
-    # event the profile lists was applied even if the rest of its commit was lost
-    # (see DynamoProfileStore.commit).
-    applied_recent: list[tuple[str, int]] = field(default_factory=list, compare=False, repr=False)
+    # Not part of the document: tokens of the newest events folded in, oldest first, and the lowest
+    # version from which every fold is listed (None: not known). A replayed event the profile lists
+    # was applied even if the rest of its commit was lost (see DynamoProfileStore.commit).
+    applied_recent: list[bytes] = field(default_factory=list, compare=False, repr=False)
     applied_covers_from: int | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -86,8 +84,7 @@ class Profile:
         return cls(profile_id=profile_id, created_at=now, updated_at=now)
 
     def has_applied(self, event_id: str) -> bool:
-        token = applied_token(event_id)
-        return any(listed == token for listed, _ in self.applied_recent)
+        return applied_token(event_id) in self.applied_recent
 
     def lists_folds_from(self, version: int) -> bool:
         """Whether a fold that wrote `version` would still be listed in `applied_recent`."""
@@ -97,10 +94,12 @@ class Profile:
         """List the fold that wrote the current version; the oldest listed drops off."""
         if self.applied_covers_from is None:
             self.applied_covers_from = self.version
-        self.applied_recent.append((applied_token(event_id), self.version))
-        while len(self.applied_recent) > APPLIED_RECENT_LIMIT:
-            _, dropped_version = self.applied_recent.pop(0)
-            self.applied_covers_from = dropped_version + 1
+        self.applied_recent.append(applied_token(event_id))
+        if len(self.applied_recent) > APPLIED_RECENT_LIMIT:
+            del self.applied_recent[:-APPLIED_RECENT_LIMIT]
+            # The newest N folds wrote N of the newest versions at least (a merge also writes one),
+            # so every fold of the last N versions is among them.
+            self.applied_covers_from = max(self.applied_covers_from, self.version - APPLIED_RECENT_LIMIT + 1)
 
     @property
     def tags(self) -> dict[str, dict[str, str]]:
@@ -138,13 +137,15 @@ class Profile:
 
 SYSTEM_CHANNEL = "system"
 # Folds listed per profile: a replay comes within seconds to minutes of a crash (stream retries), by
-# which time a person rarely has 16 more events. Each costs about 20 bytes of the profile item.
+# which time a person rarely has 16 more events. Each costs 8 bytes of the profile item.
 APPLIED_RECENT_LIMIT = 16
+APPLIED_TOKEN_BYTES = 8
 
 
-def applied_token(event_id: str) -> str:
-    """A short, fixed-size stand-in for an event id (72 bits: collisions are out of reach)."""
-    return base64.urlsafe_b64encode(hashlib.blake2b(event_id.encode(), digest_size=9).digest()).decode()
+def applied_token(event_id: str) -> bytes:
+    """A fixed-size stand-in for an event id: a new event taken for one of 16 listed by chance is
+    16 in 2^64, about once in 10^9 years at a million events a day."""
+    return hashlib.blake2b(event_id.encode(), digest_size=APPLIED_TOKEN_BYTES).digest()
 
 
 def apply_event(profile: Profile, event: CanonicalEvent, attach: list[Identifier], now: str) -> list[str]:

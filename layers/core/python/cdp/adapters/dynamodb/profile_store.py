@@ -32,7 +32,7 @@ from cdp.events.canonical import CanonicalEvent
 from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import MergeLedger, TimelineEntry
 from cdp.profiles.computed import ComputedState
-from cdp.profiles.model import Profile, Stamped, legacy_tag
+from cdp.profiles.model import APPLIED_TOKEN_BYTES, Profile, Stamped, legacy_tag
 from cdp.profiles.processor import CommitOutcome
 
 APPLIED_MARKER_TTL_SECONDS = 35 * 86400  # longer than any stream retention or redelivery window
@@ -127,14 +127,13 @@ def profile_from_item(item: dict[str, Any]) -> Profile:
         pending_merges=list(doc.get("pending_merges", [])),
         incoming_from=list(doc.get("incoming_from", [])),
         computed=ComputedState.from_dict(doc.get("computed")),
-        applied_recent=[_listed_fold(entry) for entry in item["recent"]["S"].split()] if "recent" in item else [],
+        applied_recent=_tokens(item["recent"]["B"]) if "recent" in item else [],
         applied_covers_from=int(item["recent_from"]["N"]) if "recent_from" in item else None,
     )
 
 
-def _listed_fold(entry: str) -> tuple[str, int]:
-    token, _, version = entry.rpartition(":")
-    return token, int(version)
+def _tokens(packed: bytes) -> list[bytes]:
+    return [packed[i : i + APPLIED_TOKEN_BYTES] for i in range(0, len(packed), APPLIED_TOKEN_BYTES)]
 
 
 def _unfinished(marker: dict[str, Any], profile: Profile) -> bool:
@@ -651,7 +650,7 @@ class DynamoProfileStore:
             },
         }
         if profile.applied_recent and profile.applied_covers_from is not None:
-            put["Item"]["recent"] = _s(" ".join(f"{token}:{version}" for token, version in profile.applied_recent))
+            put["Item"]["recent"] = {"B": b"".join(profile.applied_recent)}
             put["Item"]["recent_from"] = {"N": str(profile.applied_covers_from)}
         if expected_version == 0:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
