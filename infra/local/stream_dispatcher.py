@@ -25,6 +25,7 @@ and asks for a new one after its last record only when DynamoDB Streams refuses 
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -344,9 +345,20 @@ class StreamDispatcher:
             "eventVersion": record.get("eventVersion", "1.1"),
             "eventSource": "aws:dynamodb",
             "awsRegion": record.get("awsRegion", REGION),
-            "dynamodb": dynamodb,
+            "dynamodb": _as_json(dynamodb),
             "eventSourceARN": self._stream_arn,
         }
+
+
+def _as_json(value: Any) -> Any:
+    """What Lambda's JSON event carries: binary attributes (`B`, `BS`) base64-encoded."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, dict):
+        return {key: _as_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_json(item) for item in value]
+    return value
 
 
 def _iso(epoch: float | None) -> str | None:

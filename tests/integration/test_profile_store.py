@@ -193,3 +193,20 @@ def test_latest_events_are_newest_first_and_limited(store: DynamoProfileStore) -
     ]
     assert len(store.latest_events("p_timeline", 20)) == 5
     assert store.latest_events("p_nobody", 20) == []
+
+
+def test_a_profile_read_from_a_lambda_stream_record_keeps_its_listed_folds(
+    store: DynamoProfileStore, amy: tuple[str, CanonicalEvent], stack: Stack
+) -> None:
+    import base64
+
+    from cdp.adapters.dynamodb.profile_store import profile_from_item
+
+    profile_id, event = amy
+    item = stack.client("dynamodb").get_item(
+        TableName=stack.core_table, Key={"pk": {"S": f"PROFILE#{profile_id}"}, "sk": {"S": "PROFILE"}}
+    )["Item"]
+    # Lambda's JSON event carries binary attributes base64-encoded; boto3 gives bytes.
+    as_delivered = {**item, "recent": {"B": base64.b64encode(item["recent"]["B"]).decode()}}
+    assert profile_from_item(as_delivered).applied_recent == profile_from_item(item).applied_recent
+    assert profile_from_item(as_delivered).has_applied(event.event_id)

@@ -170,7 +170,9 @@ def drive(world: World, events: Sequence[Event], steps: Sequence[MergeSteps]) ->
             world.store.before_commit.append(lambda store, racing=racing: [_advance(world, w) for w in racing])
         during_merges += any(e.state in ("move", "finish") for e in world.merges.pending)
         world.process(event.raw())
-        assert not world.store.before_commit, "every event commits"
+        if world.store.before_commit:  # a replay its profile lists ends before committing
+            assert world.store.was_applied(event.raw().event_id), "every new event commits"
+            world.store.before_commit.pop()(world.store)
         assert_markers(world)
         world.clock.advance(1)
     while world.merges.pending:

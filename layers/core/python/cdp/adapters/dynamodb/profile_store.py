@@ -12,6 +12,7 @@ Item layout (pk / sk):
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -132,8 +133,10 @@ def profile_from_item(item: dict[str, Any]) -> Profile:
     )
 
 
-def _tokens(packed: bytes) -> list[bytes]:
-    return [packed[i : i + APPLIED_TOKEN_BYTES] for i in range(0, len(packed), APPLIED_TOKEN_BYTES)]
+def _tokens(packed: bytes | str) -> list[bytes]:
+    """From boto3 (bytes) or from a Lambda stream record's JSON (base64)."""
+    data = base64.b64decode(packed) if isinstance(packed, str) else packed
+    return [data[i : i + APPLIED_TOKEN_BYTES] for i in range(0, len(data), APPLIED_TOKEN_BYTES)]
 
 
 def _unfinished(marker: dict[str, Any], profile: Profile) -> bool:
