@@ -57,6 +57,9 @@ def stack_env(port: int) -> dict[str, str]:
         "CDP_SEGMENT_DEFINITIONS_CACHE_SECONDS": "1",
     }
     env.pop("CDP_LOCAL_STATE_DIR", None)  # keep `.local`: the synthesized template is cached there
+    # The built-in LINE fake, whatever LINE endpoint the shell running the tests points at.
+    env.pop("CDP_LINE_API_BASE_URL", None)
+    env.pop("CDP_LINE_DATA_API_BASE_URL", None)
     return env
 
 
