@@ -1190,7 +1190,7 @@ class LineApiFake:
         rich_menu_id = body.get("richMenuId")
         if not isinstance(rich_menu_id, str) or not rich_menu_id:
             errors.append(("May not be empty", "richMenuId"))
-        if errors:
+        if errors or not isinstance(rich_menu_id, str):
             raise _bad_request(errors)
         with self._lock:
             self._applicable_rich_menu(rich_menu_id)
@@ -1279,8 +1279,8 @@ class LineApiFake:
             self.set_rate_limit(str(body["operation"]), per_second)
             return _Response(200, {})
         if (method, path) == ("GET", "/__fake__/rich-menus"):
-            user = (req.query.get("user") or [None])[0]
-            if user is not None:
+            user = (req.query.get("user") or [""])[0]
+            if user:
                 return _Response(200, {"userId": user, "richMenuId": self.rich_menu_of(user)})
             return _Response(200, self.rich_menus())
         if (method, path) == ("POST", "/__fake__/fail-next"):

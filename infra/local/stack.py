@@ -88,6 +88,7 @@ class LocalStack:
         # LINE fake and the scheduler. Real time until `POST /_local/clock` moves it.
         self.clock = LocalClock()
         self._undo_clock: Any = None
+        self._line_env_before: dict[str, str | None] = {}
         self.scheduler = LocalScheduler(lambda: self.client("scheduler"), self.clock, self._deliver_schedule)
         # The built-in LINE fake only when no LINE endpoint is given: with CDP_LINE_API_BASE_URL
         # set, the functions talk to that endpoint exactly as to LINE.
@@ -185,6 +186,11 @@ class LocalStack:
             self._http.server_close()
         if self.line_fake is not None:
             self.line_fake.stop()
+        for name, value in self._line_env_before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         if self._moto is not None:
             self._moto.stop()
         if self._undo_lambda is not None:
@@ -225,9 +231,11 @@ class LocalStack:
             return  # the given endpoint stays as it is, and so does CDP_LINE_DATA_API_BASE_URL
         self.line_fake.start()
         self.line_fake.register_channel(self.config.line_channel_access_token, self.config.line_bot_user_id)
-        # The fake answers both LINE hosts (api.line.me and api-data.line.me).
-        os.environ[ENV_LINE_API_BASE_URL] = self.line_fake.base_url
-        os.environ[ENV_LINE_DATA_API_BASE_URL] = self.line_fake.base_url
+        # The fake answers both LINE hosts (api.line.me and api-data.line.me). Put back at stop: a
+        # later stack in this process must not take a stopped fake for a given endpoint.
+        for name in (ENV_LINE_API_BASE_URL, ENV_LINE_DATA_API_BASE_URL):
+            self._line_env_before[name] = os.environ.get(name)
+            os.environ[name] = self.line_fake.base_url
 
     @property
     def line_api_base_url(self) -> str:
