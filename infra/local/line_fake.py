@@ -61,6 +61,7 @@ MAX_AUDIENCE_DESCRIPTION = 120
 AUDIENCE_LIFETIME_SECONDS = 180 * 24 * 3600
 LINK_TOKEN_TTL_SECONDS = 10 * 60
 RETRY_KEY_TTL_SECONDS = 24 * 3600
+JST_OFFSET_SECONDS = 9 * 3600  # the monthly message count starts again at 00:00 JST on the 1st
 REPLY_TOKEN_TTL_SECONDS = 60
 ID_TOKEN_TTL_SECONDS = 3600
 NARROWCAST_MIN_RECIPIENTS = 50
@@ -185,6 +186,7 @@ class _Channel:
     bot_user_id: str
     quota: int | None
     consumption: int = 0
+    month: str = ""  # the JST month `consumption` counts
     retry_keys: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -491,8 +493,17 @@ class LineApiFake:
             return copy.deepcopy(self._calls)
 
     def consumption(self, bot_user_id: str | None = None) -> int:
+        """Messages counted this month (LINE's months start at 00:00 JST on the 1st)."""
         with self._lock:
-            return sum(c.consumption for c in self._channels.values() if bot_user_id in (None, c.bot_user_id))
+            channels = [c for c in self._channels.values() if bot_user_id in (None, c.bot_user_id)]
+            return sum(self._month_usage(c) for c in channels)
+
+    def _month_usage(self, channel: _Channel) -> int:
+        """The channel's consumption, started again when the clock has entered a new JST month."""
+        month = time.strftime("%Y-%m", time.gmtime(self.now() + JST_OFFSET_SECONDS))
+        if channel.month != month:
+            channel.month, channel.consumption = month, 0
+        return channel.consumption
 
     def link_tokens(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -715,7 +726,8 @@ class LineApiFake:
             if endpoint == "narrowcast" and extra["narrowcast"]["progress"]["phase"] == "failed":
                 delivered = []
             billable = 0 if endpoint == "reply" else len(set(delivered))
-            if channel.quota is not None and channel.consumption + billable > channel.quota:
+            used = self._month_usage(channel)
+            if channel.quota is not None and used + billable > channel.quota:
                 raise _ApiError(429, {"message": "You have reached your monthly limit."})
             if endpoint == "reply":
                 self._reply_tokens[body["replyToken"]]["used"] = True
@@ -843,7 +855,7 @@ class LineApiFake:
             chosen = chosen[: limit["max"]]
         truncated_by_quota = False
         if limit.get("upToRemainingQuota") and channel.quota is not None:
-            remaining = max(channel.quota - channel.consumption, 0)
+            remaining = max(channel.quota - self._month_usage(channel), 0)
             truncated_by_quota = len(chosen) > remaining
             chosen = chosen[:remaining]
         now = self.now()
@@ -919,7 +931,7 @@ class LineApiFake:
 
     def _handle_consumption(self, req: _Request, channel: _Channel, request_id: str) -> _Response:
         with self._lock:
-            return _Response(200, {"totalUsage": channel.consumption})
+            return _Response(200, {"totalUsage": self._month_usage(channel)})
 
     def _handle_profile(self, req: _Request, channel: _Channel, request_id: str, user_id: str) -> _Response:
         with self._lock:

@@ -1,11 +1,12 @@
-"""The LINE API fake's rich menus, rate limits and shared clock, over real HTTP."""
+"""The LINE API fake's rich menus, rate limits, shared clock and monthly count, over real HTTP."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -175,3 +176,17 @@ def test_the_control_routes_set_quota_rate_limits_and_show_rich_menus(fake: Line
     assert fake.control("POST", "rate-limit", {}, b'{"operation": "multicast", "perSecond": 0}')[0] == 200
     fake.set_quota(None)
     assert call(fake, "POST", "/v2/bot/message/multicast", body).status_code == 429
+
+
+def test_the_monthly_count_starts_again_at_midnight_jst_on_the_first() -> None:
+    clock = LocalClock()
+    clock.set(datetime(2027, 1, 31, 23, 59, 0, tzinfo=ZoneInfo("Asia/Tokyo")))
+    with LineApiFake(clock=clock, monthly_quota=2) as fake:
+        fake.register_channel(TOKEN, BOT)
+        body = {"to": [new_user_id(), new_user_id()], "messages": [{"type": "text", "text": "hi"}]}
+        assert call(fake, "POST", "/v2/bot/message/multicast", body).status_code == 200
+        assert call(fake, "POST", "/v2/bot/message/multicast", body).status_code == 429
+        clock.advance(timedelta(minutes=1))  # February, in Tokyo
+        assert call(fake, "GET", "/v2/bot/message/quota/consumption").json() == {"totalUsage": 0}
+        assert call(fake, "POST", "/v2/bot/message/multicast", body).status_code == 200
+        assert fake.consumption() == 2
