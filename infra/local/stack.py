@@ -33,7 +33,7 @@ from cdp.settings import (
 )
 
 from infra.cdp_infra.routes import EVENT_PROCESSOR, INGEST
-from infra.local import aws_calls, moto_patches
+from infra.local import aws_calls, moto_patches, outbox
 from infra.local.clock import ClockError, LocalClock, parse_duration, parse_instant
 from infra.local.config import LOCAL_CHANNEL, REGION, LocalConfig
 from infra.local.faults import FaultInjectingRuntime, FaultPlan, FaultPlanError, Faults, install_sdk_hook
@@ -161,6 +161,11 @@ class LocalStack:
                 ("GET", "/_local/clock"): lambda *_: (200, self.clock.snapshot()),
                 ("POST", "/_local/clock"): self._clock_route,
                 **line_routes.routes(),
+                ("GET", "/_local/email/sent"): lambda _p, query, _b: (
+                    200,
+                    {"sent": outbox.sent_email(query.get("to"))},
+                ),
+                ("GET", "/_local/sms/sent"): lambda _p, query, _b: (200, {"sent": outbox.sent_sms(query.get("to"))}),
                 ("GET", "/_local/faults"): lambda *_: (200, self.faults.snapshot()),
                 ("POST", "/_local/faults"): self._faults_route,
                 ("DELETE", "/_local/faults"): self._clear_faults_route,
