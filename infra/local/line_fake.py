@@ -349,6 +349,12 @@ class LineApiFake:
         with self._lock:
             self._fail_queue.extend([(status, after_accept)] * n)
 
+    def slow_next(self, n: int = 1, seconds: float = 5.0) -> None:
+        """Accept and record the next ``n`` sends but answer each only after ``seconds`` (a client
+        timeout while LINE delivered: its retry with the same retry key gets 409)."""
+        with self._lock:
+            self._slow_queue.extend([float(seconds)] * n)
+
     def issue_reply_token(self, user_id: str | None, bot_user_id: str | None = None) -> str:
         """A reply token as a webhook event would carry it: single use, valid ``reply_token_ttl`` seconds."""
         token = secrets.token_hex(16)
@@ -542,6 +548,7 @@ class LineApiFake:
         self._sent: list[dict[str, Any]] = []
         self._calls: list[dict[str, Any]] = []
         self._fail_queue: list[tuple[int, bool]] = []
+        self._slow_queue: list[float] = []
         self._reply_tokens: dict[str, dict[str, Any]] = {}
         self._link_tokens: dict[str, dict[str, Any]] = {}
         self._id_tokens: dict[str, dict[str, Any]] = {}
@@ -761,7 +768,10 @@ class LineApiFake:
             if failure is not None:
                 self._fail_queue.pop(0)
                 raise self._status_error(failure[0])
+            delay = self._slow_queue.pop(0) if self._slow_queue else 0.0
 
+        if delay:  # accepted and recorded; the answer comes late (a client with a shorter timeout gives up)
+            time.sleep(delay)
         if endpoint in ("push", "reply"):
             return _Response(200, {"sentMessages": copy.deepcopy(sent_messages)})
         return _Response(202 if endpoint == "narrowcast" else 200, {})
@@ -1298,6 +1308,12 @@ class LineApiFake:
         if (method, path) == ("POST", "/__fake__/fail-next"):
             self.fail_next(body.get("n", 1), body.get("status", 429), after_accept=bool(body.get("afterAccept")))
             return _Response(200, {})
+        if (method, path) == ("POST", "/__fake__/slow-next"):
+            seconds = body.get("seconds", 5)
+            if not isinstance(seconds, int | float) or not 0 < seconds <= 60:
+                raise _ApiError(400, {"message": "seconds must be a number in (0, 60]"})
+            self.slow_next(int(body.get("n", 1)), float(seconds))
+            return _Response(200, {})
         if (method, path) == ("POST", "/__fake__/reply-tokens"):
             return _Response(200, {"replyToken": self.issue_reply_token(body.get("userId"), body.get("botUserId"))})
         if (method, path) == ("POST", "/__fake__/id-tokens"):
@@ -1336,6 +1352,7 @@ CONTROL_ROUTES = (
     ("POST", "quota"),
     ("POST", "rate-limit"),
     ("POST", "fail-next"),
+    ("POST", "slow-next"),
     ("POST", "reply-tokens"),
     ("POST", "id-tokens"),
     ("POST", "account-link"),

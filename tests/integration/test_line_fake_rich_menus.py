@@ -35,7 +35,8 @@ def fake() -> Iterator[LineApiFake]:
 
 def call(fake: LineApiFake, method: str, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
     headers = {"Authorization": f"Bearer {TOKEN}", **kwargs.pop("headers", {})}
-    return requests.request(method, fake.base_url + path, json=body, headers=headers, timeout=10, **kwargs)
+    kwargs.setdefault("timeout", 10)
+    return requests.request(method, fake.base_url + path, json=body, headers=headers, **kwargs)
 
 
 def menu_with_image(fake: LineApiFake) -> str:
@@ -190,3 +191,14 @@ def test_the_monthly_count_starts_again_at_midnight_jst_on_the_first() -> None:
         assert call(fake, "GET", "/v2/bot/message/quota/consumption").json() == {"totalUsage": 0}
         assert call(fake, "POST", "/v2/bot/message/multicast", body).status_code == 200
         assert fake.consumption() == 2
+
+
+def test_a_slow_answer_is_delivered_once_and_the_retry_after_a_client_timeout_gets_409(fake: LineApiFake) -> None:
+    user, key = new_user_id(), str(uuid.uuid4())
+    body = {"to": user, "messages": [{"type": "text", "text": "hi"}]}
+    fake.slow_next(1, seconds=1.0)
+    with pytest.raises(requests.Timeout):
+        call(fake, "POST", "/v2/bot/message/push", body, headers={"X-Line-Retry-Key": key}, timeout=0.3)
+    retry = call(fake, "POST", "/v2/bot/message/push", body, headers={"X-Line-Retry-Key": key})
+    assert retry.status_code == 409 and retry.headers["x-line-accepted-request-id"]
+    assert len(fake.sent(to=user)) == 1
