@@ -55,6 +55,7 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_MESSAGES = 5
 MAX_TEXT_LENGTH = 5000
 MAX_MULTICAST_RECIPIENTS = 500
+MAX_QUICK_REPLY_ITEMS = 13
 MAX_AUDIENCE_IDS_PER_REQUEST = 10_000
 MAX_AUDIENCE_GROUPS_PER_CHANNEL = 1_000
 MAX_AUDIENCE_DESCRIPTION = 120
@@ -1441,6 +1442,16 @@ def _validate_messages(messages: Any) -> list[tuple[str, str]]:
         alt_text = message.get("altText")
         if kind in ALT_TEXT_LIMITS and isinstance(alt_text, str) and len(alt_text) > ALT_TEXT_LIMITS[kind]:
             errors.append((f"Length must be between 0 and {ALT_TEXT_LIMITS[kind]}", f"{prefix}.altText"))
+        quick_reply = message.get("quickReply")
+        if quick_reply is not None:
+            items = quick_reply.get("items") if isinstance(quick_reply, dict) else None
+            if not isinstance(items, list) or not 1 <= len(items) <= MAX_QUICK_REPLY_ITEMS:
+                errors.append((f"Size must be between 1 and {MAX_QUICK_REPLY_ITEMS}", f"{prefix}.quickReply.items"))
+            else:
+                for j, item in enumerate(items):
+                    action = item.get("action") if isinstance(item, dict) else None
+                    if not isinstance(action, dict) or not isinstance(action.get("type"), str):
+                        errors.append(("May not be empty", f"{prefix}.quickReply.items[{j}].action"))
         for name in URL_FIELDS:
             url = message.get(name)
             if url not in (None, "") and not (isinstance(url, str) and url.startswith("https://") and len(url) <= 2000):

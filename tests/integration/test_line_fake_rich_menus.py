@@ -202,3 +202,20 @@ def test_a_slow_answer_is_delivered_once_and_the_retry_after_a_client_timeout_ge
     retry = call(fake, "POST", "/v2/bot/message/push", body, headers={"X-Line-Retry-Key": key})
     assert retry.status_code == 409 and retry.headers["x-line-accepted-request-id"]
     assert len(fake.sent(to=user)) == 1
+
+
+def test_quick_replies_hold_1_to_13_items_each_with_an_action(fake: LineApiFake) -> None:
+    item = {"type": "action", "action": {"type": "message", "label": "S", "text": "S"}}
+    user = new_user_id()
+
+    def push(quick_reply: Any) -> requests.Response:
+        message = {"type": "text", "text": "尺寸？", "quickReply": quick_reply}
+        return call(fake, "POST", "/v2/bot/message/push", {"to": user, "messages": [message]})
+
+    assert push({"items": [item] * 13}).status_code == 200
+    too_many = push({"items": [item] * 14})
+    assert too_many.status_code == 400
+    assert too_many.json()["details"][0]["property"] == "messages[0].quickReply.items"
+    no_action = push({"items": [{"type": "action"}]})
+    assert no_action.json()["details"][0]["property"] == "messages[0].quickReply.items[0].action"
+    assert len(fake.sent()) == 1
