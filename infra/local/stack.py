@@ -171,6 +171,7 @@ class LocalStack:
                 ("DELETE", "/_local/faults"): self._clear_faults_route,
             },
             config=GatewayConfig.from_template(template),
+            clock=self.clock.now,
         )
         self._http = serve(emulator, "127.0.0.1", self.http_port)
         threading.Thread(target=self._http.serve_forever, name="http", daemon=True).start()
