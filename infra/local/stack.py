@@ -506,7 +506,7 @@ class LocalStack:
         return fired
 
     def _deliver_schedule(self, target: dict[str, Any], payload: Any) -> tuple[str | None, Any]:
-        """A due schedule's target: a function of the stack, an SQS queue or a state machine."""
+        """A due schedule's target: a function of the stack, an SQS queue, a state machine or an event bus."""
         arn = str(target.get("Arn", ""))
         folder = self.lambda_service.folder(arn)
         if folder is not None:
@@ -524,6 +524,16 @@ class LocalStack:
         if service == "states":
             started = self.client("stepfunctions").start_execution(stateMachineArn=arn, input=message)
             return None, {"executionArn": started["executionArn"]}
+        if service == "events":  # an event bus: the schedule's EventBridgeParameters name the event
+            parameters = target.get("EventBridgeParameters") or {}
+            entry = {
+                "EventBusName": arn,
+                "Source": parameters.get("Source", "aws.scheduler"),
+                "DetailType": parameters.get("DetailType", "Scheduled Event"),
+                "Detail": message,
+            }
+            answer = self.client("events").put_events(Entries=[entry])
+            return (None if not answer.get("FailedEntryCount") else json.dumps(answer["Entries"])), answer["Entries"]
         return f"the local scheduler cannot invoke {arn!r}", None
 
     def _schedules_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:

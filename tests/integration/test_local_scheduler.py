@@ -175,3 +175,31 @@ def test_eventbridge_cron_reads_days_from_sunday_as_1_and_the_year_field(
 def test_expressions_the_service_would_refuse_are_reported_not_fired(expression: str, zone: str) -> None:
     with pytest.raises(ScheduleExpressionError):
         Expression.parse(expression, zone)
+
+
+def test_the_stack_delivers_to_queues_buses_and_says_what_it_cannot_invoke(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra.local.stack import LocalStack
+
+    monkeypatch.delenv("CDP_LINE_API_BASE_URL", raising=False)
+    stack = LocalStack()  # not started: only its delivery of schedule targets is used
+    monkeypatch.setattr(stack, "client", lambda service: boto3.client(service, region_name="ap-northeast-1"))
+    sqs = boto3.client("sqs", region_name="ap-northeast-1")
+    url = sqs.create_queue(QueueName="campaign-runs")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events", region_name="ap-northeast-1")
+    bus_arn = events.create_event_bus(Name="cdp")["EventBusArn"]
+    events.put_rule(Name="all", EventBusName="cdp", EventPattern=json.dumps({"source": ["cdp.campaigns"]}))
+    events.put_targets(Rule="all", EventBusName="cdp", Targets=[{"Id": "q", "Arn": queue_arn}])
+
+    error, _ = stack._deliver_schedule({"Arn": queue_arn}, {"campaign": "c1"})
+    assert error is None
+    bridge = {"Arn": bus_arn, "EventBridgeParameters": {"Source": "cdp.campaigns", "DetailType": "Campaign Due"}}
+    error, _ = stack._deliver_schedule(bridge, {"campaign": "c2"})
+    assert error is None
+    bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+    assert {"campaign": "c1"} in bodies
+    assert [b["detail"] for b in bodies if isinstance(b, dict) and "detail" in b] == [{"campaign": "c2"}]
+    error, result = stack._deliver_schedule({"Arn": "arn:aws:sns:ap-northeast-1:123456789012:topic"}, {})
+    assert error is not None and "cannot invoke" in error and result is None
