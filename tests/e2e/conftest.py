@@ -172,6 +172,18 @@ class Stack:
         sent: list[dict[str, Any]] = response.json()["sent"]
         return sent
 
+    def line_control(self, name: str, body: Any = None) -> Any:
+        """`POST /_local/line/<name>` (reply-tokens, fail-next, slow-next, quota, rate-limit, blocks...)."""
+        response = self.http.post(self.url(f"/_local/line/{name}"), json=body or {}, timeout=HTTP_TIMEOUT_SECONDS)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def line_reply_token(self, user_id: str) -> str:
+        """A reply token the stack's LINE fake will honour (valid 60 s of the stack's clock, once),
+        for the `replyToken` of a webhook event a test makes up."""
+        token: str = self.line_control("reply-tokens", {"userId": user_id, "botUserId": BOT_USER_ID})["replyToken"]
+        return token
+
     def received(self, message_id: str) -> list[dict[str, Any]]:
         """`event.received` domain events for one messageId (LINE: the webhookEventId)."""
         return [e for e in self.published("event.received") if e["detail"]["data"]["messageId"] == message_id]

@@ -18,14 +18,7 @@ def test_moving_the_stack_clock_expires_the_fakes_reply_tokens_and_sends_are_lis
     clock: Stack, line_api_url: str
 ) -> None:
     user = "U" + uuid.uuid4().hex
-    tokens = []
-    for _ in range(2):
-        issued = clock.http.post(
-            clock.url("/_local/line/reply-tokens"), json={"userId": user}, timeout=HTTP_TIMEOUT_SECONDS
-        )
-        assert issued.status_code == 200, issued.text
-        tokens.append(issued.json()["replyToken"])
-    fresh, stale = tokens
+    fresh, stale = clock.line_reply_token(user), clock.line_reply_token(user)
     auth = {"Authorization": f"Bearer {ACCESS_TOKEN}"}
     messages = [{"type": "text", "text": "尺寸表請看這裡"}]
     first = requests.post(
