@@ -161,11 +161,8 @@ class LocalStack:
                 ("GET", "/_local/clock"): lambda *_: (200, self.clock.snapshot()),
                 ("POST", "/_local/clock"): self._clock_route,
                 **line_routes.routes(),
-                ("GET", "/_local/email/sent"): lambda _p, query, _b: (
-                    200,
-                    {"sent": outbox.sent_email(query.get("to"))},
-                ),
-                ("GET", "/_local/sms/sent"): lambda _p, query, _b: (200, {"sent": outbox.sent_sms(query.get("to"))}),
+                ("GET", "/_local/email/sent"): self._email_route,
+                ("GET", "/_local/sms/sent"): self._sms_route,
                 ("GET", "/_local/faults"): lambda *_: (200, self.faults.snapshot()),
                 ("POST", "/_local/faults"): self._faults_route,
                 ("DELETE", "/_local/faults"): self._clear_faults_route,
@@ -574,6 +571,12 @@ class LocalStack:
             return 200, self.move_clock(change)
         except ClockError as error:
             return 400, {"error": "invalid_clock", "message": str(error)}
+
+    def _email_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:
+        return 200, {"sent": outbox.sent_email(query.get("to"))}
+
+    def _sms_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:
+        return 200, {"sent": outbox.sent_sms(query.get("to"))}
 
     def _events_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:
         events = self.observed_events()
