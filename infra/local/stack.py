@@ -148,7 +148,7 @@ class LocalStack:
         self._start_queue_consumers()
         self.scheduler.sync()  # the template's schedules count from the start
         self.scheduler.start()
-        line_routes = LineFakeRoutes(self.line_fake, self.line_api_url)
+        line_routes = LineFakeRoutes(self.line_fake, self.line_api_url, after_reset=self._register_line_channel)
         emulator = ApiGatewayEmulator(
             self.runtime.invoke,
             local_routes={
@@ -233,12 +233,16 @@ class LocalStack:
         if self.line_fake is None:
             return  # the given endpoint stays as it is, and so does CDP_LINE_DATA_API_BASE_URL
         self.line_fake.start()
-        self.line_fake.register_channel(self.config.line_channel_access_token, self.config.line_bot_user_id)
+        self._register_line_channel()
         # The fake answers both LINE hosts (api.line.me and api-data.line.me). Put back at stop: a
         # later stack in this process must not take a stopped fake for a given endpoint.
         for name in (ENV_LINE_API_BASE_URL, ENV_LINE_DATA_API_BASE_URL):
             self._line_env_before[name] = os.environ.get(name)
             os.environ[name] = self.line_fake.base_url
+
+    def _register_line_channel(self) -> None:
+        if self.line_fake is not None:
+            self.line_fake.register_channel(self.config.line_channel_access_token, self.config.line_bot_user_id)
 
     @property
     def line_api_base_url(self) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import requests
+
 from infra.local.line_fake import CONTROL_ROUTES, LineApiFake, new_user_id
 from infra.local.line_routes import LineFakeRoutes
 
@@ -29,3 +31,24 @@ def test_without_the_fake_every_route_says_so() -> None:
         status, answer = route("", {}, b"")
         assert status == 404 and answer["error"] == "line_fake_not_running"
         assert "https://api.line.me" in answer["message"]
+
+
+def test_a_full_reset_keeps_the_stacks_channel() -> None:
+    with LineApiFake() as fake:
+        registered: list[str] = []
+
+        def register() -> None:
+            fake.register_channel("token", "U" + "e" * 32)
+            registered.append("again")
+
+        register()
+        routes = LineFakeRoutes(fake, after_reset=register).routes()
+        assert routes[("POST", "/_local/line/reset")]("", {"full": "1"}, b"")[0] == 200
+        assert registered == ["again", "again"]
+        pushed = requests.post(
+            f"{fake.base_url}/v2/bot/message/push",
+            json={"to": new_user_id(), "messages": [{"type": "text", "text": "hi"}]},
+            headers={"Authorization": "Bearer token"},
+            timeout=10,
+        )
+        assert pushed.status_code == 200  # the channel's token still works
