@@ -77,6 +77,20 @@ class Demo:
     def drain(self) -> None:
         self.http.post(f"{self.base}/_local/drain").raise_for_status()
 
+    def line_received(self, to: str | None = None) -> list[dict[str, Any]] | None:
+        """What the LINE API accepted (the built-in fake's records), oldest first; None, said out
+        loud, when the stack talks to another LINE endpoint (CDP_LINE_API_BASE_URL)."""
+        params = {"to": to} if to else {}
+        response = self.http.get(f"{self.base}/_local/line/sent", params=params, timeout=10)
+        if response.status_code == 404 and response.json().get("error") == "line_fake_not_running":
+            say(
+                f"   (LINE is {self.stack.line_api_base_url}, not the built-in fake: what it received cannot be shown here)"
+            )
+            return None
+        response.raise_for_status()
+        sent: list[dict[str, Any]] = response.json()["sent"]
+        return sent
+
     # the story -------------------------------------------------------------------------------
     def run(self) -> None:
         client = self.segment_client()
@@ -97,7 +111,7 @@ class Demo:
         client.identify("M1", {"email": "Amy@Example.com "}, anonymous_id=browser)
         client.flush()
         say("③ LINE 官方帳號: LINE user U1 adds the brand as a friend and asks a question.")
-        now = int(time.time() * 1000)
+        now = self.stack.clock.now_ms()  # LINE stamps events with its clock: the stack's
         follow = _line_event("follow", now, follow={"isUnblocked": False})
         question = _line_event(
             "message", now + 1500, message={"type": "text", "id": "5123456789", "text": "請問有新品嗎？"}
@@ -120,11 +134,22 @@ class Demo:
             json={"lineUserId": AMY_LINE_USER, "memberId": "M1"},
             headers=self.admin,
         )
-        link.raise_for_status()
+        if not link.ok:  # another LINE endpoint (CDP_LINE_API_BASE_URL) may not know this user
+            say(f"   The LINE API at {self.stack.line_api_base_url} refused the link token ({link.status_code}: "
+                f"{link.json().get('error')}); Amy's LINE account stays unlinked.")  # fmt: skip
+            self.drain()
+            self.report()
+            self.segments()
+            return
         issued = link.json()
         say(f"   The shop asked the CDP for a link: LINE issued link token {issued['linkToken'][:10]}…, the CDP")
         say(f"   bound a single-use nonce to M1 (valid until {issued['expiresAt']}) and returned the LINE URL.")
-        linked = self.stack.line_fake.account_link_event(issued["linkToken"], issued["nonce"])
+        if self.stack.line_fake is not None:
+            linked = self.stack.line_fake.account_link_event(issued["linkToken"], issued["nonce"])
+        else:  # LINE would send this webhook after Amy confirms; the demo plays that part
+            linked = _line_event(
+                "accountLink", self.stack.clock.now_ms(), link={"result": "ok", "nonce": issued["nonce"]}
+            )
         answer = self.line(linked)
         reused = self.line({**linked, "webhookEventId": f"01J{uuid.uuid4().hex[:23].upper()}"})
         say(f"   Amy confirmed in LINE; LINE's accountLink webhook answered {answer.status_code}. A replay of the")
@@ -161,7 +186,7 @@ class Demo:
             preview = self.admin_call("POST", "/admin/v1/segments/preview", {"rule": FIRST_PURCHASE})
         say(f"   Preview of 「首購 8 折」 (never purchased AND LINE reachable): {preview['count']} of "
             f"{preview['population']} people, in {preview['query_ms']:.0f} ms. Amy is not one: she bought in store.")  # fmt: skip
-        now = int(time.time() * 1000)
+        now = self.stack.clock.now_ms()  # LINE stamps events with its clock: the stack's
         self.line(_line_event("follow", now, user=NEW_FRIEND, follow={"isUnblocked": False}))
         self.drain()
         newcomer = self.lookup("line", NEW_FRIEND)["profile_id"]
@@ -192,6 +217,19 @@ class Demo:
             f"({'✓' if amy in after else '✗'}), so she gets the preview, not the first-purchase coupon.")  # fmt: skip
         tags = self.lookup("member_id", "M1")["tags"]
         say("   Her tags now: " + ", ".join(f"{tag} ({entry['source']})" for tag, entry in tags.items()))
+        self.what_line_received()
+
+    def what_line_received(self) -> None:
+        say()
+        say("What the LINE Messaging API received")
+        sent = self.line_received()
+        if sent is None:
+            return
+        if not sent:
+            say("   no message was sent to LINE")
+        for record in sent:
+            texts = [m.get("text") or m.get("altText") or m["type"] for m in record["messages"]]
+            say(f"   • {record['endpoint']} to {', '.join(record['recipients'])}: " + " | ".join(texts))
 
     def before_link(self) -> None:
         amy = self.lookup("member_id", "M1")

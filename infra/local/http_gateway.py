@@ -128,8 +128,11 @@ class ApiGatewayEmulator:
         invoke: Invoke,
         local_routes: dict[tuple[str, str], LocalRoute] | None = None,
         config: GatewayConfig | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock`: epoch seconds of the stack's clock, which stamps `requestTimeEpoch`."""
         self._invoke = invoke
+        self._clock = clock
         # Static paths before templated ones, as API Gateway prefers the most specific resource.
         self._routes = sorted(((route, _compile(route)) for route in ROUTES), key=lambda r: "{" in r[0].path)
         self._local_routes = local_routes or {}
@@ -230,8 +233,8 @@ class ApiGatewayEmulator:
             headers["Vary"] = ["Origin"]
         return preflight.status, headers, b""
 
-    @staticmethod
     def _event(
+        self,
         route: Route,
         method: str,
         path: str,
@@ -268,7 +271,7 @@ class ApiGatewayEmulator:
                 "path": f"/local{path}",
                 "stage": "local",
                 "requestId": request_id,
-                "requestTimeEpoch": int(time.time() * 1000),
+                "requestTimeEpoch": int(self._clock() * 1000),
                 "accountId": "000000000000",
                 "apiId": "local",
                 "identity": {"sourceIp": client_ip, "userAgent": single.get("User-Agent")},

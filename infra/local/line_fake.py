@@ -12,10 +12,20 @@ valid 24 h, link tokens 10 minutes) and the OpenAPI specs in ``vendor/line-opena
 ``message`` strings mimic LINE's where they are known; assert on status and ``property`` rather
 than on exact wording.
 
+Rich menus: create, image upload (the ``api-data.line.me`` path), per-user link and unlink, bulk
+link and unlink (up to 500 users), the default rich menu; :meth:`LineApiFake.rich_menu_of` tells
+which menu a user sees. Rate limits: :meth:`LineApiFake.set_rate_limit` answers 429 past N
+requests per second of one operation, as LINE does per endpoint.
+
+Time: the fake reads a clock (``now()``); standalone it keeps its own, which
+:meth:`LineApiFake.advance_time` moves; the local stack passes its shared clock, so moving the
+stack's clock (``POST /_local/clock``) also ages reply tokens, retry keys and link tokens here.
+
 Simplifications, deliberate: every registered channel shares one friend list (``add_user``);
 a well-formed user ID that was never added is treated as a friend; narrowcast completes
 synchronously and ignores demographic filters (recorded only); reply sends are free and blocked
-recipients are not delivered, so neither counts towards quota consumption.
+recipients are not delivered, so neither counts towards quota consumption; rich menu links
+apply at once (LINE's bulk link is asynchronous) and rich menus are shared by every channel.
 """
 
 from __future__ import annotations
@@ -32,8 +42,10 @@ import string
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -43,15 +55,22 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_MESSAGES = 5
 MAX_TEXT_LENGTH = 5000
 MAX_MULTICAST_RECIPIENTS = 500
+MAX_QUICK_REPLY_ITEMS = 13
 MAX_AUDIENCE_IDS_PER_REQUEST = 10_000
 MAX_AUDIENCE_GROUPS_PER_CHANNEL = 1_000
 MAX_AUDIENCE_DESCRIPTION = 120
 AUDIENCE_LIFETIME_SECONDS = 180 * 24 * 3600
 LINK_TOKEN_TTL_SECONDS = 10 * 60
 RETRY_KEY_TTL_SECONDS = 24 * 3600
+JST_OFFSET_SECONDS = 9 * 3600  # the monthly message count starts again at 00:00 JST on the 1st
 REPLY_TOKEN_TTL_SECONDS = 60
 ID_TOKEN_TTL_SECONDS = 3600
 NARROWCAST_MIN_RECIPIENTS = 50
+MAX_RICH_MENUS = 1000
+MAX_RICH_MENU_AREAS = 20
+MAX_RICH_MENU_IMAGE_BYTES = 1024 * 1024
+MAX_BULK_RICH_MENU_USERS = 500
+RICH_MENU_IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
 
 USER_ID_RE = re.compile(r"^U[0-9a-f]{32}$")
 CHAT_ID_RE = re.compile(r"^[UCR][0-9a-f]{32}$")
@@ -116,6 +135,26 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+class _OwnClock:
+    """The fake's clock when it runs alone: real time plus what ``advance_time`` added."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return time.time() + self._offset
+
+    def advance(self, duration: timedelta) -> None:
+        with self._lock:
+            self._offset += duration.total_seconds()
+
+    def real(self) -> None:
+        with self._lock:
+            self._offset = 0.0
+
+
 class LinkTokenError(Exception):
     """Raised by :meth:`LineApiFake.consume_link_token` when LINE would reject the link token."""
 
@@ -148,6 +187,7 @@ class _Channel:
     bot_user_id: str
     quota: int | None
     consumption: int = 0
+    month: str = ""  # the JST month `consumption` counts
     retry_keys: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -185,6 +225,7 @@ class _Route:
     pattern: re.Pattern[str]
     handler: Callable[..., _Response]
     auth: bool = True
+    operation: str = ""  # what a rate limit counts (send routes: the endpoint name)
 
 
 class LineApiFake:
@@ -198,9 +239,14 @@ class LineApiFake:
         monthly_quota: int | None = None,
         narrowcast_min_recipients: int = NARROWCAST_MIN_RECIPIENTS,
         reply_token_ttl: float = REPLY_TOKEN_TTL_SECONDS,
+        clock: Any = None,
     ) -> None:
+        """``clock``: anything with ``now()`` (epoch seconds) and ``advance(timedelta)``, e.g. the
+        local stack's shared clock; without one the fake keeps its own."""
         self.host = host
         self.port = port
+        self._owns_clock = clock is None
+        self.clock: Any = _OwnClock() if clock is None else clock
         self.narrowcast_min_recipients = narrowcast_min_recipients
         self.reply_token_ttl = reply_token_ttl
         self._default_quota = monthly_quota
@@ -210,6 +256,8 @@ class LineApiFake:
         self._channels: dict[str, _Channel] = {}
         self._users: dict[str, _User] = {}
         self._blocked: set[str] = set()
+        self._rate_limits: dict[str, int] = {}
+        self._rate_windows: dict[str, deque[float]] = {}
         self._clear_activity()
         self._routes = self._build_routes()
 
@@ -301,6 +349,12 @@ class LineApiFake:
         """
         with self._lock:
             self._fail_queue.extend([(status, after_accept)] * n)
+
+    def slow_next(self, n: int = 1, seconds: float = 5.0) -> None:
+        """Accept and record the next ``n`` sends but answer each only after ``seconds`` (a client
+        timeout while LINE delivered: its retry with the same retry key gets 409)."""
+        with self._lock:
+            self._slow_queue.extend([float(seconds)] * n)
 
     def issue_reply_token(self, user_id: str | None, bot_user_id: str | None = None) -> str:
         """A reply token as a webhook event would carry it: single use, valid ``reply_token_ttl`` seconds."""
@@ -396,18 +450,33 @@ class LineApiFake:
             return event
 
     def advance_time(self, seconds: float) -> None:
-        """Move the fake's clock forward to expire link/reply/ID tokens, retry keys and audiences."""
-        with self._lock:
-            self._clock_offset += seconds
+        """Move the clock forward to expire link/reply/ID tokens, retry keys and audiences (with a
+        shared clock, everything that reads it moves too)."""
+        self.clock.advance(timedelta(seconds=seconds))
 
     def now(self) -> float:
+        return float(self.clock.now())
+
+    def set_rate_limit(self, operation: str, per_second: int | None) -> None:
+        """Answer 429 to requests of ``operation`` (``push``, ``multicast``, ``reply``, ``narrowcast``,
+        ``broadcast``, ``richmenu.link``, ``richmenu.bulk``) past ``per_second`` in any second of real
+        time; ``None`` lifts the limit."""
         with self._lock:
-            return time.time() + self._clock_offset
+            if per_second is None:
+                self._rate_limits.pop(operation, None)
+            else:
+                self._rate_limits[operation] = int(per_second)
+            self._rate_windows.pop(operation, None)
 
     def reset(self, *, full: bool = False) -> None:
-        """Forget sends, tokens, audiences and consumption; ``full`` also drops channels and users."""
+        """Forget sends, tokens, audiences, rich menus and consumption (and the fake's own clock
+        offset); ``full`` also drops channels and users."""
         with self._lock:
             self._clear_activity()
+            self._rate_limits.clear()
+            self._rate_windows.clear()
+            if self._owns_clock:
+                self.clock.real()
             if full:
                 self._channels.clear()
                 self._users.clear()
@@ -431,12 +500,38 @@ class LineApiFake:
             return copy.deepcopy(self._calls)
 
     def consumption(self, bot_user_id: str | None = None) -> int:
+        """Messages counted this month (LINE's months start at 00:00 JST on the 1st)."""
         with self._lock:
-            return sum(c.consumption for c in self._channels.values() if bot_user_id in (None, c.bot_user_id))
+            channels = [c for c in self._channels.values() if bot_user_id in (None, c.bot_user_id)]
+            return sum(self._month_usage(c) for c in channels)
+
+    def _month_usage(self, channel: _Channel) -> int:
+        """The channel's consumption, started again when the clock has entered a new JST month."""
+        month = time.strftime("%Y-%m", time.gmtime(self.now() + JST_OFFSET_SECONDS))
+        if channel.month != month:
+            channel.month, channel.consumption = month, 0
+        return channel.consumption
 
     def link_tokens(self) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(list(self._link_tokens.values()))
+
+    def rich_menu_of(self, user_id: str) -> str | None:
+        """The rich menu a user sees: the one linked to them, else the default (None: neither)."""
+        with self._lock:
+            return self._user_rich_menus.get(user_id) or self._default_rich_menu
+
+    def rich_menus(self) -> dict[str, Any]:
+        """Every rich menu (with whether its image is uploaded), the per-user links and the default."""
+        with self._lock:
+            return {
+                "richMenus": [
+                    {**copy.deepcopy(menu["object"]), "imageUploaded": menu["image"] is not None}
+                    for menu in self._rich_menus.values()
+                ],
+                "links": dict(sorted(self._user_rich_menus.items())),
+                "default": self._default_rich_menu,
+            }
 
     def audience(self, audience_group_id: int) -> dict[str, Any] | None:
         """An audience including its member IDs, which LINE's API never returns."""
@@ -454,24 +549,50 @@ class LineApiFake:
         self._sent: list[dict[str, Any]] = []
         self._calls: list[dict[str, Any]] = []
         self._fail_queue: list[tuple[int, bool]] = []
+        self._slow_queue: list[float] = []
         self._reply_tokens: dict[str, dict[str, Any]] = {}
         self._link_tokens: dict[str, dict[str, Any]] = {}
         self._id_tokens: dict[str, dict[str, Any]] = {}
         self._audiences: dict[int, dict[str, Any]] = {}
         self._next_audience_id = 1_234_567_890_000
         self._next_job_id = 10_000_000
-        self._clock_offset = 0.0
+        self._rich_menus: dict[str, dict[str, Any]] = {}
+        self._user_rich_menus: dict[str, str] = {}
+        self._default_rich_menu: str | None = None
         for channel in getattr(self, "_channels", {}).values():
             channel.consumption = 0
             channel.retry_keys.clear()
 
     def _build_routes(self) -> list[_Route]:
-        def route(method: str, pattern: str, handler: Callable[..., _Response], *, auth: bool = True) -> _Route:
-            return _Route(method, re.compile(f"^{pattern}$"), handler, auth)
+        def route(
+            method: str, pattern: str, handler: Callable[..., _Response], *, auth: bool = True, operation: str = ""
+        ) -> _Route:
+            return _Route(method, re.compile(f"^{pattern}$"), handler, auth, operation)
 
         send = self._handle_send
+        menu = r"(?P<rich_menu_id>[^/]+)"
+        user = r"(?P<user_id>[^/]+)"
         return [
             route("POST", r"/v2/bot/message/(?P<endpoint>push|reply|multicast|narrowcast|broadcast)", send),
+            route("POST", r"/v2/bot/richmenu", self._handle_rich_menu_create),
+            route("POST", r"/v2/bot/richmenu/validate", self._handle_rich_menu_validate),
+            route("GET", r"/v2/bot/richmenu/list", self._handle_rich_menu_list),
+            route("POST", r"/v2/bot/richmenu/bulk/link", self._handle_rich_menu_bulk_link, operation="richmenu.bulk"),
+            route(
+                "POST", r"/v2/bot/richmenu/bulk/unlink", self._handle_rich_menu_bulk_unlink, operation="richmenu.bulk"
+            ),
+            route("POST", rf"/v2/bot/richmenu/{menu}/content", self._handle_rich_menu_image),
+            route("GET", rf"/v2/bot/richmenu/{menu}/content", self._handle_rich_menu_image_get),
+            route("GET", rf"/v2/bot/richmenu/{menu}", self._handle_rich_menu_get),
+            route("DELETE", rf"/v2/bot/richmenu/{menu}", self._handle_rich_menu_delete),
+            route("POST", rf"/v2/bot/user/all/richmenu/{menu}", self._handle_default_rich_menu_set),
+            route("GET", r"/v2/bot/user/all/richmenu", self._handle_default_rich_menu_get),
+            route("DELETE", r"/v2/bot/user/all/richmenu", self._handle_default_rich_menu_cancel),
+            route(
+                "POST", rf"/v2/bot/user/{user}/richmenu/{menu}", self._handle_rich_menu_link, operation="richmenu.link"
+            ),
+            route("GET", rf"/v2/bot/user/{user}/richmenu", self._handle_rich_menu_of_user),
+            route("DELETE", rf"/v2/bot/user/{user}/richmenu", self._handle_rich_menu_unlink, operation="richmenu.link"),
             route("GET", r"/v2/bot/message/progress/narrowcast", self._handle_narrowcast_progress),
             route("GET", r"/v2/bot/message/quota", self._handle_quota),
             route("GET", r"/v2/bot/message/quota/consumption", self._handle_consumption),
@@ -526,10 +647,25 @@ class LineApiFake:
             if len(req.body) > MAX_BODY_BYTES:
                 raise _ApiError(413, {"message": "Request Entity Too Large"})
             channel = self._authenticate(req) if candidate.auth else None
+            self._count_rate(candidate.operation or match.groupdict().get("endpoint") or "")
             return candidate.handler(req, channel, request_id, **match.groupdict())
         if allowed:
             raise _ApiError(405, {"message": "Method Not Allowed"}, {"Allow": ", ".join(allowed)})
         raise _ApiError(404, {"message": "Not found"})
+
+    def _count_rate(self, operation: str) -> None:
+        """A sliding one-second window of real time per limited operation, as LINE counts."""
+        with self._lock:
+            limit = self._rate_limits.get(operation)
+            if limit is None:
+                return
+            window = self._rate_windows.setdefault(operation, deque())
+            now = time.monotonic()
+            while window and now - window[0] >= 1.0:
+                window.popleft()
+            if len(window) >= limit:
+                raise _ApiError(429, {"message": STATUS_MESSAGES[429]})
+            window.append(now)
 
     def _authenticate(self, req: _Request) -> _Channel:
         header = req.header("authorization") or ""
@@ -598,7 +734,8 @@ class LineApiFake:
             if endpoint == "narrowcast" and extra["narrowcast"]["progress"]["phase"] == "failed":
                 delivered = []
             billable = 0 if endpoint == "reply" else len(set(delivered))
-            if channel.quota is not None and channel.consumption + billable > channel.quota:
+            used = self._month_usage(channel)
+            if channel.quota is not None and used + billable > channel.quota:
                 raise _ApiError(429, {"message": "You have reached your monthly limit."})
             if endpoint == "reply":
                 self._reply_tokens[body["replyToken"]]["used"] = True
@@ -632,7 +769,10 @@ class LineApiFake:
             if failure is not None:
                 self._fail_queue.pop(0)
                 raise self._status_error(failure[0])
+            delay = self._slow_queue.pop(0) if self._slow_queue else 0.0
 
+        if delay:  # accepted and recorded; the answer comes late (a client with a shorter timeout gives up)
+            time.sleep(delay)
         if endpoint in ("push", "reply"):
             return _Response(200, {"sentMessages": copy.deepcopy(sent_messages)})
         return _Response(202 if endpoint == "narrowcast" else 200, {})
@@ -726,7 +866,7 @@ class LineApiFake:
             chosen = chosen[: limit["max"]]
         truncated_by_quota = False
         if limit.get("upToRemainingQuota") and channel.quota is not None:
-            remaining = max(channel.quota - channel.consumption, 0)
+            remaining = max(channel.quota - self._month_usage(channel), 0)
             truncated_by_quota = len(chosen) > remaining
             chosen = chosen[:remaining]
         now = self.now()
@@ -802,7 +942,7 @@ class LineApiFake:
 
     def _handle_consumption(self, req: _Request, channel: _Channel, request_id: str) -> _Response:
         with self._lock:
-            return _Response(200, {"totalUsage": channel.consumption})
+            return _Response(200, {"totalUsage": self._month_usage(channel)})
 
     def _handle_profile(self, req: _Request, channel: _Channel, request_id: str, user_id: str) -> _Response:
         with self._lock:
@@ -957,6 +1097,160 @@ class LineApiFake:
     def _audience_status(self, group: dict[str, Any]) -> str:
         return "EXPIRED" if self.now() >= group["expireTimestamp"] else "READY"
 
+    # ------------------------------------------------------------------ internals: rich menus
+
+    def _handle_rich_menu_create(self, req: _Request, channel: _Channel, request_id: str) -> _Response:
+        body = self._json_body(req)
+        errors = _validate_rich_menu(body)
+        if errors:
+            raise _bad_request(errors)
+        with self._lock:
+            if len(self._rich_menus) >= MAX_RICH_MENUS:
+                raise _ApiError(400, {"message": f"The number of rich menus exceeds the limit ({MAX_RICH_MENUS})"})
+            rich_menu_id = f"richmenu-{secrets.token_hex(16)}"
+            fields = ("size", "selected", "name", "chatBarText", "areas")
+            self._rich_menus[rich_menu_id] = {
+                "object": {"richMenuId": rich_menu_id, **{k: copy.deepcopy(body[k]) for k in fields}},
+                "image": None,
+            }
+        return _Response(200, {"richMenuId": rich_menu_id})
+
+    def _handle_rich_menu_validate(self, req: _Request, channel: _Channel, request_id: str) -> _Response:
+        errors = _validate_rich_menu(self._json_body(req))
+        if errors:
+            raise _bad_request(errors)
+        return _Response(200, {})
+
+    def _handle_rich_menu_list(self, req: _Request, channel: _Channel, request_id: str) -> _Response:
+        with self._lock:
+            return _Response(200, {"richmenus": [copy.deepcopy(m["object"]) for m in self._rich_menus.values()]})
+
+    def _handle_rich_menu_get(self, req: _Request, channel: _Channel, request_id: str, rich_menu_id: str) -> _Response:
+        with self._lock:
+            menu = self._rich_menus.get(rich_menu_id)
+            if menu is None:
+                raise _ApiError(404, {"message": "Not found"})
+            return _Response(200, copy.deepcopy(menu["object"]))
+
+    def _handle_rich_menu_delete(
+        self, req: _Request, channel: _Channel, request_id: str, rich_menu_id: str
+    ) -> _Response:
+        with self._lock:
+            if self._rich_menus.pop(rich_menu_id, None) is None:
+                raise _ApiError(404, {"message": "Not found"})
+            # Users linked to a deleted rich menu fall back to the default, as on LINE.
+            self._user_rich_menus = {u: m for u, m in self._user_rich_menus.items() if m != rich_menu_id}
+            if self._default_rich_menu == rich_menu_id:
+                self._default_rich_menu = None
+        return _Response(200, {})
+
+    def _handle_rich_menu_image(
+        self, req: _Request, channel: _Channel, request_id: str, rich_menu_id: str
+    ) -> _Response:
+        """The ``api-data.line.me`` upload: JPEG or PNG, at most 1 MB, once per rich menu."""
+        content_type = (req.header("content-type") or "").split(";")[0].strip().lower()
+        if content_type not in RICH_MENU_IMAGE_TYPES:
+            raise _ApiError(415, {"message": "Unsupported Media Type: use image/jpeg or image/png"})
+        if not req.body:
+            raise _ApiError(400, {"message": "The image is empty"})
+        if len(req.body) > MAX_RICH_MENU_IMAGE_BYTES:
+            raise _ApiError(413, {"message": "Request Entity Too Large"})
+        with self._lock:
+            menu = self._rich_menus.get(rich_menu_id)
+            if menu is None:
+                raise _ApiError(404, {"message": "Not found"})
+            if menu["image"] is not None:
+                raise _ApiError(400, {"message": "An image has already been uploaded to the richmenu"})
+            menu["image"] = (content_type, bytes(req.body))
+        return _Response(200, {})
+
+    def _handle_rich_menu_image_get(
+        self, req: _Request, channel: _Channel, request_id: str, rich_menu_id: str
+    ) -> _Response:
+        with self._lock:
+            menu = self._rich_menus.get(rich_menu_id)
+            if menu is None or menu["image"] is None:
+                raise _ApiError(404, {"message": "Not found"})
+            content_type, data = menu["image"]
+        return _Response(200, data, {"Content-Type": content_type})
+
+    def _applicable_rich_menu(self, rich_menu_id: str) -> None:
+        """LINE links or defaults only an existing rich menu whose image is uploaded."""
+        menu = self._rich_menus.get(rich_menu_id)
+        if menu is None:
+            raise _ApiError(404, {"message": "richmenu not found"})
+        if menu["image"] is None:
+            raise _ApiError(400, {"message": "An image has not been uploaded to the richmenu"})
+
+    def _handle_rich_menu_link(
+        self, req: _Request, channel: _Channel, request_id: str, user_id: str, rich_menu_id: str
+    ) -> _Response:
+        if not USER_ID_RE.match(user_id):
+            raise _ApiError(400, {"message": "The value for the 'userId' parameter is invalid"})
+        with self._lock:
+            self._applicable_rich_menu(rich_menu_id)
+            self._user_rich_menus[user_id] = rich_menu_id
+        return _Response(200, {})
+
+    def _handle_rich_menu_unlink(self, req: _Request, channel: _Channel, request_id: str, user_id: str) -> _Response:
+        if not USER_ID_RE.match(user_id):
+            raise _ApiError(400, {"message": "The value for the 'userId' parameter is invalid"})
+        with self._lock:
+            self._user_rich_menus.pop(user_id, None)
+        return _Response(200, {})
+
+    def _handle_rich_menu_of_user(self, req: _Request, channel: _Channel, request_id: str, user_id: str) -> _Response:
+        """Only a menu linked to the user; the default is not reported here (as on LINE)."""
+        with self._lock:
+            linked = self._user_rich_menus.get(user_id)
+        if linked is None:
+            raise _ApiError(404, {"message": "the user has no richmenu"})
+        return _Response(200, {"richMenuId": linked})
+
+    def _handle_rich_menu_bulk_link(self, req: _Request, channel: _Channel, request_id: str) -> _Response:
+        body = self._json_body(req)
+        errors = _bulk_user_errors(body.get("userIds"))
+        rich_menu_id = body.get("richMenuId")
+        if not isinstance(rich_menu_id, str) or not rich_menu_id:
+            errors.append(("May not be empty", "richMenuId"))
+        if errors or not isinstance(rich_menu_id, str):
+            raise _bad_request(errors)
+        with self._lock:
+            self._applicable_rich_menu(rich_menu_id)
+            for user_id in body["userIds"]:
+                self._user_rich_menus[user_id] = rich_menu_id
+        return _Response(202, {})
+
+    def _handle_rich_menu_bulk_unlink(self, req: _Request, channel: _Channel, request_id: str) -> _Response:
+        body = self._json_body(req)
+        errors = _bulk_user_errors(body.get("userIds"))
+        if errors:
+            raise _bad_request(errors)
+        with self._lock:
+            for user_id in body["userIds"]:
+                self._user_rich_menus.pop(user_id, None)
+        return _Response(202, {})
+
+    def _handle_default_rich_menu_set(
+        self, req: _Request, channel: _Channel, request_id: str, rich_menu_id: str
+    ) -> _Response:
+        with self._lock:
+            self._applicable_rich_menu(rich_menu_id)
+            self._default_rich_menu = rich_menu_id
+        return _Response(200, {})
+
+    def _handle_default_rich_menu_get(self, req: _Request, channel: _Channel, request_id: str) -> _Response:
+        with self._lock:
+            default = self._default_rich_menu
+        if default is None:
+            raise _ApiError(404, {"message": "no default richmenu"})
+        return _Response(200, {"richMenuId": default})
+
+    def _handle_default_rich_menu_cancel(self, req: _Request, channel: _Channel, request_id: str) -> _Response:
+        with self._lock:
+            self._default_rich_menu = None
+        return _Response(200, {})
+
     # ------------------------------------------------------------------ internals: control API
 
     def _handle_control(self, req: _Request) -> _Response:
@@ -992,8 +1286,34 @@ class LineApiFake:
         if (method, path) == ("POST", "/__fake__/blocks"):
             self.block_user(body["userId"])
             return _Response(200, {})
+        if (method, path) == ("POST", "/__fake__/unblocks"):
+            self.unblock_user(body["userId"])
+            return _Response(200, {})
+        if (method, path) == ("POST", "/__fake__/quota"):
+            limit = body.get("limit")
+            if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+                raise _ApiError(400, {"message": "limit must be a whole number >= 0, or null for no limit"})
+            self.set_quota(limit, body.get("botUserId"))
+            return _Response(200, {"limit": limit, "totalUsage": self.consumption(body.get("botUserId"))})
+        if (method, path) == ("POST", "/__fake__/rate-limit"):
+            per_second = body.get("perSecond")
+            if per_second is not None and (not isinstance(per_second, int) or per_second < 0):
+                raise _ApiError(400, {"message": "perSecond must be a whole number >= 0, or null for no limit"})
+            self.set_rate_limit(str(body["operation"]), per_second)
+            return _Response(200, {})
+        if (method, path) == ("GET", "/__fake__/rich-menus"):
+            user = (req.query.get("user") or [""])[0]
+            if user:
+                return _Response(200, {"userId": user, "richMenuId": self.rich_menu_of(user)})
+            return _Response(200, self.rich_menus())
         if (method, path) == ("POST", "/__fake__/fail-next"):
             self.fail_next(body.get("n", 1), body.get("status", 429), after_accept=bool(body.get("afterAccept")))
+            return _Response(200, {})
+        if (method, path) == ("POST", "/__fake__/slow-next"):
+            seconds = body.get("seconds", 5)
+            if not isinstance(seconds, int | float) or not 0 < seconds <= 60:
+                raise _ApiError(400, {"message": "seconds must be a number in (0, 60]"})
+            self.slow_next(int(body.get("n", 1)), float(seconds))
             return _Response(200, {})
         if (method, path) == ("POST", "/__fake__/reply-tokens"):
             return _Response(200, {"replyToken": self.issue_reply_token(body.get("userId"), body.get("botUserId"))})
@@ -1011,6 +1331,33 @@ class LineApiFake:
             return _Response(200, self.account_link_event(body["linkToken"], body["nonce"]))
         raise _ApiError(404, {"message": "Not found"})
 
+    def control(self, method: str, name: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
+        """One ``/__fake__/<name>`` control request made in process (the local stack's
+        ``/_local/line/<name>`` routes): its status and JSON answer."""
+        request = _Request(method, f"/__fake__/{name}", {k: [v] for k, v in query.items()}, {}, body)
+        response = self._handle(request)
+        return response.status, response.body
+
+
+# The control routes (``/__fake__/<name>``), also served by the local stack as ``/_local/line/<name>``.
+CONTROL_ROUTES = (
+    ("GET", "sent"),
+    ("GET", "calls"),
+    ("GET", "link-tokens"),
+    ("GET", "rich-menus"),
+    ("POST", "reset"),
+    ("POST", "channels"),
+    ("POST", "users"),
+    ("POST", "blocks"),
+    ("POST", "unblocks"),
+    ("POST", "quota"),
+    ("POST", "rate-limit"),
+    ("POST", "fail-next"),
+    ("POST", "slow-next"),
+    ("POST", "reply-tokens"),
+    ("POST", "id-tokens"),
+    ("POST", "account-link"),
+)
 
 _AUDIENCE_CREATE_FIELDS = (
     "audienceGroupId",
@@ -1095,11 +1442,74 @@ def _validate_messages(messages: Any) -> list[tuple[str, str]]:
         alt_text = message.get("altText")
         if kind in ALT_TEXT_LIMITS and isinstance(alt_text, str) and len(alt_text) > ALT_TEXT_LIMITS[kind]:
             errors.append((f"Length must be between 0 and {ALT_TEXT_LIMITS[kind]}", f"{prefix}.altText"))
+        quick_reply = message.get("quickReply")
+        if quick_reply is not None:
+            items = quick_reply.get("items") if isinstance(quick_reply, dict) else None
+            if not isinstance(items, list) or not 1 <= len(items) <= MAX_QUICK_REPLY_ITEMS:
+                errors.append((f"Size must be between 1 and {MAX_QUICK_REPLY_ITEMS}", f"{prefix}.quickReply.items"))
+            else:
+                for j, item in enumerate(items):
+                    action = item.get("action") if isinstance(item, dict) else None
+                    if not isinstance(action, dict) or not isinstance(action.get("type"), str):
+                        errors.append(("May not be empty", f"{prefix}.quickReply.items[{j}].action"))
         for name in URL_FIELDS:
             url = message.get(name)
             if url not in (None, "") and not (isinstance(url, str) and url.startswith("https://") and len(url) <= 2000):
                 errors.append(("Must be an HTTPS URL of at most 2000 characters", f"{prefix}.{name}"))
     return errors
+
+
+def _validate_rich_menu(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """The rich menu object's documented limits: size 800-2500 x >= 250 (ratio >= 1.45), 1-20 areas
+    inside it, each with an action, name <= 300, chatBarText <= 14."""
+    errors: list[tuple[str, str]] = []
+    size = body.get("size")
+    width = size.get("width") if isinstance(size, dict) else None
+    height = size.get("height") if isinstance(size, dict) else None
+    if not isinstance(width, int) or isinstance(width, bool) or not 800 <= width <= 2500:
+        errors.append(("Must be between 800 and 2500", "size.width"))
+    if not isinstance(height, int) or isinstance(height, bool) or height < 250:
+        errors.append(("Must be at least 250", "size.height"))
+    elif isinstance(width, int) and width / height < 1.45:
+        errors.append(("The aspect ratio (width / height) must be at least 1.45", "size"))
+    if not isinstance(body.get("selected"), bool):
+        errors.append(("Must be a boolean", "selected"))
+    for name, limit in (("name", 300), ("chatBarText", 14)):
+        value = body.get(name)
+        if not isinstance(value, str) or not value:
+            errors.append(("May not be empty", name))
+        elif len(value) > limit:
+            errors.append((f"Length must be between 1 and {limit}", name))
+    areas = body.get("areas")
+    if not isinstance(areas, list) or not 1 <= len(areas) <= MAX_RICH_MENU_AREAS:
+        errors.append((f"Size must be between 1 and {MAX_RICH_MENU_AREAS}", "areas"))
+        return errors
+    for i, area in enumerate(areas):
+        bounds = area.get("bounds") if isinstance(area, dict) else None
+        if not isinstance(bounds, dict) or not all(
+            isinstance(bounds.get(k), int) and bounds[k] >= 0 for k in ("x", "y", "width", "height")
+        ):
+            errors.append(("May not be empty", f"areas[{i}].bounds"))
+        elif (
+            isinstance(width, int)
+            and isinstance(height, int)
+            and (bounds["x"] + bounds["width"] > width or bounds["y"] + bounds["height"] > height)
+        ):
+            errors.append(("The area must be inside the rich menu", f"areas[{i}].bounds"))
+        action = area.get("action") if isinstance(area, dict) else None
+        if not isinstance(action, dict) or not isinstance(action.get("type"), str):
+            errors.append(("May not be empty", f"areas[{i}].action"))
+    return errors
+
+
+def _bulk_user_errors(user_ids: Any) -> list[tuple[str, str]]:
+    if not isinstance(user_ids, list) or not 1 <= len(user_ids) <= MAX_BULK_RICH_MENU_USERS:
+        return [(f"Size must be between 1 and {MAX_BULK_RICH_MENU_USERS}", "userIds")]
+    return [
+        ("Invalid user ID", f"userIds[{i}]")
+        for i, uid in enumerate(user_ids)
+        if not (isinstance(uid, str) and USER_ID_RE.match(uid))
+    ]
 
 
 def _validate_recipient(node: Any, prop: str, depth: int = 0) -> list[tuple[str, str]]:
@@ -1159,11 +1569,15 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         response = self.fake._handle(req)
-        payload = b"" if response.body is None else json.dumps(response.body, ensure_ascii=False).encode()
+        headers = dict(response.headers)
+        if isinstance(response.body, bytes):  # rich menu images
+            payload = response.body
+        else:
+            payload = b"" if response.body is None else json.dumps(response.body, ensure_ascii=False).encode()
+            headers["Content-Type"] = "application/json"
         self.send_response(response.status)
-        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
-        for name, value in response.headers.items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)

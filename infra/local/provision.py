@@ -303,8 +303,12 @@ def _functions(resources: dict[str, Any]) -> dict[str, str]:
 
 
 def _create_schedule(client: Any, props: dict[str, Any], out: LocalResources) -> None:
-    """A schedule of the template (e.g. the daily RFM run): the local stack fires it on request."""
+    """A schedule of the template (e.g. the daily RFM run): the local scheduler fires it when due
+    in its time zone, or on request (`/_local/schedules/run`)."""
     target = props["Target"]
+    optional = {
+        key: props[key] for key in ("ScheduleExpressionTimezone", "State", "Description") if props.get(key) is not None
+    }
     client.create_schedule(
         Name=_resolve(props["Name"], out),
         GroupName=_resolve(props.get("GroupName", "default"), out),
@@ -315,6 +319,7 @@ def _create_schedule(client: Any, props: dict[str, Any], out: LocalResources) ->
             "RoleArn": _resolve(target["RoleArn"], out),
             "Input": target.get("Input", "{}"),
         },
+        **optional,
     )
 
 

@@ -22,17 +22,27 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from cdp.clock import install_time_source
 from cdp.settings import ENV_ARCHIVE_CACHE_DIR as ARCHIVE_CACHE_ENV
-from cdp.settings import ENV_CORE_TABLE, ENV_EVENT_BUS, ENV_RAW_EVENTS_TABLE
+from cdp.settings import (
+    ENV_CORE_TABLE,
+    ENV_EVENT_BUS,
+    ENV_LINE_API_BASE_URL,
+    ENV_LINE_DATA_API_BASE_URL,
+    ENV_RAW_EVENTS_TABLE,
+)
 
 from infra.cdp_infra.routes import EVENT_PROCESSOR, INGEST
-from infra.local import aws_calls, moto_patches
+from infra.local import aws_calls, moto_patches, outbox
+from infra.local.clock import ClockError, LocalClock, parse_duration, parse_instant
 from infra.local.config import LOCAL_CHANNEL, REGION, LocalConfig
 from infra.local.faults import FaultInjectingRuntime, FaultPlan, FaultPlanError, Faults, install_sdk_hook
 from infra.local.http_gateway import ApiGatewayEmulator, GatewayConfig, serve
 from infra.local.lambda_service import LocalLambdaService, install
 from infra.local.line_fake import LineApiFake
+from infra.local.line_routes import LineFakeRoutes
 from infra.local.provision import EventTarget, LocalResources, QueueMapping, load_or_synthesize, provision
+from infra.local.scheduler import LocalScheduler
 from infra.local.stream_dispatcher import StreamDispatcher
 
 # Where to write the functions' AWS calls when the stack stops (the IAM check of the e2e suite).
@@ -74,7 +84,18 @@ class LocalStack:
         self._observer_sqs: Any = None
         self._moto: Any = None
         self._http: Any = None
-        self.line_fake = LineApiFake(port=self.config.line_api_port)
+        # One clock for everything the stack runs: the functions (behind the clock port), the
+        # LINE fake and the scheduler. Real time until `POST /_local/clock` moves it.
+        self.clock = LocalClock()
+        self._undo_clock: Any = None
+        self._line_env_before: dict[str, str | None] = {}
+        self.scheduler = LocalScheduler(lambda: self.client("scheduler"), self.clock, self._deliver_schedule)
+        # The built-in LINE fake only when no LINE endpoint is given: with CDP_LINE_API_BASE_URL
+        # set, the functions talk to that endpoint exactly as to LINE.
+        self.line_api_url = os.environ.get(ENV_LINE_API_BASE_URL, "").strip() or None
+        self.line_fake: LineApiFake | None = (
+            LineApiFake(port=self.config.line_api_port, clock=self.clock) if self.line_api_url is None else None
+        )
 
     @property
     def aws_endpoint(self) -> str:
@@ -100,6 +121,7 @@ class LocalStack:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call is noise
         self._environment()
+        self._undo_clock = install_time_source(self.clock.now_ms)
         if os.environ.get(ENV_AWS_CALLS_FILE):
             aws_calls.install()
         # Before the first request: moto as shipped copies whole tables per transaction and keeps
@@ -119,13 +141,14 @@ class LocalStack:
         # Like each Lambda container's own /tmp: this stack's archive cache is its own.
         self._archive_cache = tempfile.mkdtemp(prefix="cdp-local-archive-")
         os.environ[ARCHIVE_CACHE_ENV] = self._archive_cache
-        self.line_fake.start()
-        self.line_fake.register_channel(self.config.line_channel_access_token, self.config.line_bot_user_id)
-        os.environ["CDP_LINE_API_BASE_URL"] = self.line_fake.base_url
+        self._start_line_api()
         self._observe_bus()
         self._start_dispatchers()
         self._start_event_targets()
         self._start_queue_consumers()
+        self.scheduler.sync()  # the template's schedules count from the start
+        self.scheduler.start()
+        line_routes = LineFakeRoutes(self.line_fake, self.line_api_url, after_reset=self._register_line_channel)
         emulator = ApiGatewayEmulator(
             self.runtime.invoke,
             local_routes={
@@ -134,11 +157,18 @@ class LocalStack:
                 ("GET", "/_local/events"): self._events_route,
                 ("GET", "/_local/status"): lambda *_: (200, self.status()),
                 ("POST", "/_local/schedules/run"): self._schedules_route,
+                ("GET", "/_local/schedules"): lambda *_: (200, {"schedules": self.scheduler.snapshot()}),
+                ("GET", "/_local/clock"): lambda *_: (200, self.clock.snapshot()),
+                ("POST", "/_local/clock"): self._clock_route,
+                **line_routes.routes(),
+                ("GET", "/_local/email/sent"): self._email_route,
+                ("GET", "/_local/sms/sent"): self._sms_route,
                 ("GET", "/_local/faults"): lambda *_: (200, self.faults.snapshot()),
                 ("POST", "/_local/faults"): self._faults_route,
                 ("DELETE", "/_local/faults"): self._clear_faults_route,
             },
             config=GatewayConfig.from_template(template),
+            clock=self.clock.now,
         )
         self._http = serve(emulator, "127.0.0.1", self.http_port)
         threading.Thread(target=self._http.serve_forever, name="http", daemon=True).start()
@@ -146,6 +176,7 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.scheduler.stop()
         with self._targets_wake:
             self._targets_wake.notify_all()
         for dispatcher in self.dispatchers:
@@ -156,7 +187,13 @@ class LocalStack:
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
-        self.line_fake.stop()
+        if self.line_fake is not None:
+            self.line_fake.stop()
+        for name, value in self._line_env_before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         if self._moto is not None:
             self._moto.stop()
         if self._undo_lambda is not None:
@@ -167,6 +204,8 @@ class LocalStack:
             self._undo_fault_hook()
         if self._archive_cache is not None:
             shutil.rmtree(self._archive_cache, ignore_errors=True)
+        if self._undo_clock is not None:
+            install_time_source(self._undo_clock)
         calls_file = os.environ.get(ENV_AWS_CALLS_FILE)
         if calls_file:
             aws_calls.RECORDER.dump(Path(calls_file))
@@ -189,6 +228,25 @@ class LocalStack:
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("CDP_LOCAL_LOG_LEVEL", "INFO"),
             }
         )
+
+    def _start_line_api(self) -> None:
+        if self.line_fake is None:
+            return  # the given endpoint stays as it is, and so does CDP_LINE_DATA_API_BASE_URL
+        self.line_fake.start()
+        self._register_line_channel()
+        # The fake answers both LINE hosts (api.line.me and api-data.line.me). Put back at stop: a
+        # later stack in this process must not take a stopped fake for a given endpoint.
+        for name in (ENV_LINE_API_BASE_URL, ENV_LINE_DATA_API_BASE_URL):
+            self._line_env_before[name] = os.environ.get(name)
+            os.environ[name] = self.line_fake.base_url
+
+    def _register_line_channel(self) -> None:
+        if self.line_fake is not None:
+            self.line_fake.register_channel(self.config.line_channel_access_token, self.config.line_bot_user_id)
+
+    @property
+    def line_api_base_url(self) -> str:
+        return self.line_fake.base_url if self.line_fake is not None else str(self.line_api_url)
 
     def _start_faults(self) -> None:
         assert self.resources is not None
@@ -226,6 +284,8 @@ class LocalStack:
                 invoke=self.runtime.invoke,
                 on_failure_queue_url=self.resources.queue_urls.get(queue) if queue else None,
                 on_read=functools.partial(moto_patches.consumer_read, stream_arn, mapping.function),
+                clock=self.clock.now,
+                stamp_offset=lambda: self.clock.offset,
             )
             dispatcher.start()
             self.dispatchers.append(dispatcher)
@@ -427,24 +487,100 @@ class LocalStack:
         return (200 if drained else 504), {"drained": drained, **self.status()}
 
     def run_schedules(self, name: str | None = None) -> list[dict[str, Any]]:
-        """Fire EventBridge Scheduler schedules now (all, or the one named), as the service would
-        when they fall due: their target function with their input, one after another."""
+        """Fire EventBridge Scheduler schedules now (all, or the one named), whether due or not:
+        their target with their input, one after another. What falls due fires by itself."""
         scheduler = self.client("scheduler")
         fired: list[dict[str, Any]] = []
-        for listed in scheduler.list_schedules().get("Schedules", []):
-            if name is not None and listed["Name"] != name:
-                continue
-            schedule = scheduler.get_schedule(Name=listed["Name"], GroupName=listed["GroupName"])
-            folder = self.lambda_service.folder(schedule["Target"]["Arn"])
-            if folder is None or schedule.get("State") == "DISABLED":
-                continue
-            payload = json.loads(schedule["Target"].get("Input") or "{}")
-            body, error = self.lambda_service.call(folder, payload)
-            fired.append({"schedule": listed["Name"], "function": folder, "error": error, "result": json.loads(body)})
+        for page in scheduler.get_paginator("list_schedules").paginate():
+            for listed in page.get("Schedules", []):
+                if name is not None and listed["Name"] != name:
+                    continue
+                schedule = scheduler.get_schedule(Name=listed["Name"], GroupName=listed["GroupName"])
+                folder = self.lambda_service.folder(schedule["Target"]["Arn"])
+                if folder is None or schedule.get("State") == "DISABLED":
+                    continue
+                payload = json.loads(schedule["Target"].get("Input") or "{}")
+                body, error = self.lambda_service.call(folder, payload)
+                fired.append(
+                    {"schedule": listed["Name"], "function": folder, "error": error, "result": json.loads(body)}
+                )
         return fired
+
+    def _deliver_schedule(self, target: dict[str, Any], payload: Any) -> tuple[str | None, Any]:
+        """A due schedule's target: a function of the stack, an SQS queue, a state machine or an event bus."""
+        arn = str(target.get("Arn", ""))
+        folder = self.lambda_service.folder(arn)
+        if folder is not None:
+            body, error = self.lambda_service.call(folder, payload)
+            try:
+                return error, json.loads(body) if body else None
+            except json.JSONDecodeError:
+                return error, body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        message = payload if isinstance(payload, str) else json.dumps(payload)
+        service = arn.split(":")[2] if arn.count(":") >= 5 else ""
+        if service == "sqs":
+            sqs = self.client("sqs")
+            url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[1])["QueueUrl"]
+            return None, {"MessageId": sqs.send_message(QueueUrl=url, MessageBody=message)["MessageId"]}
+        if service == "states":
+            started = self.client("stepfunctions").start_execution(stateMachineArn=arn, input=message)
+            return None, {"executionArn": started["executionArn"]}
+        if service == "events":  # an event bus: the schedule's EventBridgeParameters name the event
+            parameters = target.get("EventBridgeParameters") or {}
+            entry = {
+                "EventBusName": arn,
+                "Source": parameters.get("Source", "aws.scheduler"),
+                "DetailType": parameters.get("DetailType", "Scheduled Event"),
+                "Detail": message,
+            }
+            answer = self.client("events").put_events(Entries=[entry])
+            return (None if not answer.get("FailedEntryCount") else json.dumps(answer["Entries"])), answer["Entries"]
+        return f"the local scheduler cannot invoke {arn!r}", None
 
     def _schedules_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:
         return 200, {"fired": self.run_schedules(query.get("name"))}
+
+    def move_clock(self, change: dict[str, Any]) -> dict[str, Any]:
+        """Set, advance or reset the clock, then fire every schedule occurrence it passed, in order."""
+        actions = [key for key in ("set", "advance", "real") if key in change]
+        unknown = sorted(set(change) - {"set", "advance", "real"})
+        if unknown:
+            raise ClockError(f"unknown field(s) {', '.join(unknown)}: give one of set, advance, real")
+        if len(actions) != 1:
+            raise ClockError("give exactly one of set (a date-time), advance (a duration) or real (true)")
+        if "real" in change and change["real"] is not True:
+            raise ClockError("real must be true (back to the machine's time)")
+        moment = parse_instant(change["set"]) if "set" in change else None
+        duration = parse_duration(change["advance"]) if "advance" in change else None
+
+        def move() -> None:
+            if moment is not None:
+                self.clock.set(moment)
+            elif duration is not None:
+                self.clock.advance(duration)
+            else:
+                self.clock.real()
+
+        fired = self.scheduler.move(move)
+        return {**self.clock.snapshot(), "fired": fired}
+
+    def _clock_route(self, _path: str, _query: dict[str, str], body: bytes) -> tuple[int, Any]:
+        try:
+            change = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {"error": "invalid_json", "message": "the body is not JSON"}
+        if not isinstance(change, dict):
+            return 400, {"error": "invalid_clock", "message": "the body must be a JSON object"}
+        try:
+            return 200, self.move_clock(change)
+        except ClockError as error:
+            return 400, {"error": "invalid_clock", "message": str(error)}
+
+    def _email_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:
+        return 200, {"sent": outbox.sent_email(query.get("to"))}
+
+    def _sms_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:
+        return 200, {"sent": outbox.sent_sms(query.get("to"))}
 
     def _events_route(self, _path: str, query: dict[str, str], _body: bytes) -> tuple[int, Any]:
         events = self.observed_events()
@@ -461,7 +597,9 @@ class LocalStack:
             "streams": [dispatcher.status() for dispatcher in self.dispatchers],
             "aws_endpoint": self.aws_endpoint,
             "running_workflows": self.running_workflows(),
-            "line_api_url": self.line_fake.base_url,
+            "line_api_url": self.line_api_base_url,
+            "line_fake": self.line_fake is not None,
+            "clock": self.clock.snapshot(),
         }
 
     def describe(self) -> str:
@@ -469,7 +607,12 @@ class LocalStack:
             [
                 f"  API (same routes as API Gateway): {self.base_url}",
                 f"  AWS (moto) endpoint:              {self.aws_endpoint}",
-                f"  LINE Messaging API fake:          {self.line_fake.base_url}",
+                (
+                    f"  LINE Messaging API fake:          {self.line_api_base_url}"
+                    if self.line_fake is not None
+                    else f"  LINE Messaging API (CDP_LINE_API_BASE_URL, no fake): {self.line_api_base_url}"
+                ),
+                f"  clock:                            {self._clock_words()}   (GET/POST /_local/clock)",
                 f"  LINE channel `{LOCAL_CHANNEL}` secret:        {self.config.line_channel_secret}   (CDP_LINE_CHANNEL_SECRET)",
                 f"  write key:                        {self.config.write_key}   (CDP_WRITE_KEY)",
                 f"  admin token:                      {self.config.admin_token}   (CDP_ADMIN_TOKEN)",
@@ -477,6 +620,10 @@ class LocalStack:
                 f"  admin API OpenAPI document:       {self.base_url}/admin/v1/openapi.json",
             ]
         )
+
+    def _clock_words(self) -> str:
+        state = self.clock.snapshot()
+        return f"virtual, now {state['now']}" if state["virtual"] else "real time"
 
 
 def wait_until_healthy(base_url: str, timeout: float = 60.0) -> None:

@@ -77,9 +77,12 @@ class StreamDispatcher:
         on_failure_queue_url: str | None,
         clock: Callable[[], float] = time.time,
         on_read: Callable[[str], None] | None = None,
+        stamp_offset: Callable[[], float] = lambda: 0.0,
     ) -> None:
         """`on_read(sequence_number)`: told the last sequence number read, so the stream can drop
-        what every local reader has already read."""
+        what every local reader has already read. `stamp_offset()`: seconds the stack's clock is
+        ahead of the machine's; moto stamps records with the machine's time, the functions see the
+        stack's, as a stream in the cloud stamps them with the time of the change."""
         self._streams = streams
         self._sqs = sqs
         self._stream_arn = stream_arn
@@ -88,6 +91,7 @@ class StreamDispatcher:
         self._dlq = on_failure_queue_url
         self._clock = clock
         self._on_read = on_read
+        self._stamp_offset = stamp_offset
         self._filters = [_pattern(raw) for raw in mapping.filter_patterns]
         self._iterators: dict[str, str] = {}  # shard id -> the iterator to read next
         self._last_sequence: dict[str, str] = {}  # shard id -> the last sequence number read
@@ -338,7 +342,7 @@ class StreamDispatcher:
         dynamodb = dict(record["dynamodb"])
         created = dynamodb.get("ApproximateCreationDateTime")
         if hasattr(created, "timestamp"):  # boto3 parsed it; Lambda delivers epoch seconds
-            dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
+            dynamodb["ApproximateCreationDateTime"] = int(created.timestamp() + self._stamp_offset())
         return {
             "eventID": record.get("eventID"),
             "eventName": record.get("eventName"),

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,9 @@ def stack_env(port: int) -> dict[str, str]:
         "CDP_SEGMENT_DEFINITIONS_CACHE_SECONDS": "1",
     }
     env.pop("CDP_LOCAL_STATE_DIR", None)  # keep `.local`: the synthesized template is cached there
+    # The built-in LINE fake, whatever LINE endpoint the shell running the tests points at.
+    env.pop("CDP_LINE_API_BASE_URL", None)
+    env.pop("CDP_LINE_DATA_API_BASE_URL", None)
     return env
 
 
@@ -145,6 +149,40 @@ class Stack:
         assert response.status_code == 200, response.text
         events: list[dict[str, Any]] = response.json()["events"]
         return events
+
+    def move_clock(self, **change: Any) -> dict[str, Any]:
+        """`POST /_local/clock` (`set=`, `advance=` or `real=True`): the clock after the move and the
+        schedule occurrences it fired. Tests that move it use the `clock` fixture, which puts the
+        shared stack back on real time afterwards."""
+        response = self.http.post(self.url("/_local/clock"), json=change, timeout=300)
+        assert response.status_code == 200, response.text
+        moved: dict[str, Any] = response.json()
+        return moved
+
+    def clock_now(self) -> datetime:
+        state = self.http.get(self.url("/_local/clock"), timeout=HTTP_TIMEOUT_SECONDS).json()
+        return datetime.fromisoformat(state["now"].replace("Z", "+00:00"))
+
+    def line_sent(self, to: str | None = None) -> list[dict[str, Any]]:
+        """What the stack's LINE fake accepted (`/_local/line/sent`), oldest first."""
+        response = self.http.get(
+            self.url("/_local/line/sent"), params={"to": to} if to else {}, timeout=HTTP_TIMEOUT_SECONDS
+        )
+        assert response.status_code == 200, response.text
+        sent: list[dict[str, Any]] = response.json()["sent"]
+        return sent
+
+    def line_control(self, name: str, body: Any = None) -> Any:
+        """`POST /_local/line/<name>` (reply-tokens, fail-next, slow-next, quota, rate-limit, blocks...)."""
+        response = self.http.post(self.url(f"/_local/line/{name}"), json=body or {}, timeout=HTTP_TIMEOUT_SECONDS)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def line_reply_token(self, user_id: str) -> str:
+        """A reply token the stack's LINE fake will honour (valid 60 s of the stack's clock, once),
+        for the `replyToken` of a webhook event a test makes up."""
+        token: str = self.line_control("reply-tokens", {"userId": user_id, "botUserId": BOT_USER_ID})["replyToken"]
+        return token
 
     def received(self, message_id: str) -> list[dict[str, Any]]:
         """`event.received` domain events for one messageId (LINE: the webhookEventId)."""
@@ -246,3 +284,13 @@ def stack_url(tmp_path_factory: pytest.TempPathFactory, line_api_port: int, aws_
 @pytest.fixture(scope="session")
 def stack(stack_url: str) -> Stack:
     return Stack(stack_url)
+
+
+@pytest.fixture
+def clock(stack: Stack) -> Iterator[Stack]:
+    """For a test that moves the shared stack's clock: real time again when it ends, so the tests
+    after it see the machine's time (schedules that fired ahead do not fire again)."""
+    try:
+        yield stack
+    finally:
+        stack.move_clock(real=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
-from cdp.clock import epoch_seconds, iso_from_ms, ms_from_datetime
+from cdp.clock import SystemClock, epoch_seconds, install_time_source, iso_from_ms, ms_from_datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -42,3 +43,16 @@ def test_ms_from_datetime_drops_sub_millisecond_precision() -> None:
 
 def test_epoch_seconds_reads_the_iso_form() -> None:
     assert epoch_seconds("2024-05-01T10:00:54.321Z") == 1_714_557_654
+
+
+def test_system_clock_reads_the_installed_time_source_and_the_machine_clock_again_after() -> None:
+    # Given a runtime that installs its own time source (the local stack's shared clock)
+    previous = install_time_source(lambda: 1_798_124_400_000)
+    try:
+        # Then every SystemClock reads it, as epoch ms and as an aware datetime
+        assert SystemClock().now_ms() == 1_798_124_400_000
+        assert SystemClock().now() == datetime(2026, 12, 24, 15, 0, tzinfo=UTC)
+    finally:
+        install_time_source(previous)
+    # And once put back, the machine's clock answers again
+    assert abs(SystemClock().now_ms() - time.time_ns() // 1_000_000) < 5_000

@@ -37,6 +37,8 @@ ENV_UNMERGE_STATE_MACHINE = "CDP_UNMERGE_STATE_MACHINE_ARN"
 ENV_RULES_CACHE_SECONDS = "CDP_IDENTITY_RULES_CACHE_SECONDS"
 ENV_SEGMENT_CACHE_SECONDS = "CDP_SEGMENT_DEFINITIONS_CACHE_SECONDS"
 ENV_LINE_API_BASE_URL = "CDP_LINE_API_BASE_URL"
+# api-data.line.me: rich menu images, message content, audience uploads by file.
+ENV_LINE_DATA_API_BASE_URL = "CDP_LINE_DATA_API_BASE_URL"
 ENV_LINK_NONCE_TTL_SECONDS = "CDP_LINK_NONCE_TTL_SECONDS"
 # Tracked links (cdp.links): the personal-link signing key, the public base URL, the redirect's cache.
 ENV_LINK_SIGNING_SECRET = "CDP_LINK_SIGNING_SECRET_ID"
@@ -58,6 +60,7 @@ ENV_RFM_WINDOW_DAYS = "CDP_RFM_WINDOW_DAYS"
 DEFAULT_QUERY_SYNC_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_ARCHIVE_CACHE_DIR = "/tmp/cdp-archive"  # noqa: S108 (Lambda's only writable disk)
 DEFAULT_LINE_API_BASE_URL = "https://api.line.me"
+DEFAULT_LINE_DATA_API_BASE_URL = "https://api-data.line.me"
 
 
 class SettingsError(RuntimeError):
@@ -200,6 +203,7 @@ class AdminApiSettings(Settings):
     raw_event_ttl_days: int = positive(ENV_RAW_EVENT_TTL_DAYS, 30)
     line_channels_secret_id: str = env(ENV_LINE_CHANNELS_SECRET, "")
     line_api_base_url: str = env(ENV_LINE_API_BASE_URL, DEFAULT_LINE_API_BASE_URL)
+    line_data_api_base_url: str = env(ENV_LINE_DATA_API_BASE_URL, DEFAULT_LINE_DATA_API_BASE_URL)
     link_nonce_ttl_seconds: int = positive(ENV_LINK_NONCE_TTL_SECONDS, 600)
     unmerge_state_machine_arn: str = env(ENV_UNMERGE_STATE_MACHINE, "")
     # Tracked links: unset signing key leaves personal links unconfigured; unset base URL means
@@ -261,6 +265,7 @@ class SegmentRecomputeSettings(Settings):
     # LINE audiences kept in sync (cdp.segments.audience_sync); unset secret id: no syncing.
     line_channels_secret_id: str = env(ENV_LINE_CHANNELS_SECRET, "")
     line_api_base_url: str = env(ENV_LINE_API_BASE_URL, DEFAULT_LINE_API_BASE_URL)
+    line_data_api_base_url: str = env(ENV_LINE_DATA_API_BASE_URL, DEFAULT_LINE_DATA_API_BASE_URL)
     secrets_cache_seconds: int = positive(ENV_SECRETS_CACHE_SECONDS, 300)
 
 

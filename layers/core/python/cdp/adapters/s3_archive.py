@@ -139,6 +139,7 @@ class S3Archive:
         folder = self._cache / self._bucket / ARCHIVE_PREFIX / kind
         if not folder.exists():
             return
+        # Compared with the files' mtimes, which the machine's clock wrote: not the product's time.
         cutoff = time.time() - STALE_CACHE_SECONDS
         for path in folder.rglob("*"):
             if path.is_file() and path not in keep:

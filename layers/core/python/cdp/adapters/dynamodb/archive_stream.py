@@ -17,6 +17,7 @@ from typing import Any
 
 from cdp.adapters.dynamodb.profile_store import profile_from_item
 from cdp.archive.rows import event_removal, event_row, padded_seq, profile_removal, profile_row
+from cdp.clock import SystemClock
 
 PROFILE_PREFIX = "PROFILE#"
 PROFILE_SK = "PROFILE"
@@ -37,7 +38,7 @@ class ArchiveBatch:
 
     @property
     def day(self) -> str:
-        return (self.first_change_at or datetime.now(UTC)).strftime("%Y-%m-%d")
+        return (self.first_change_at or SystemClock().now()).strftime("%Y-%m-%d")
 
 
 def archive_batch(records: Iterable[Mapping[str, Any]]) -> ArchiveBatch:
