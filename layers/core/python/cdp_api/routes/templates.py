@@ -10,6 +10,7 @@ Liquid and the LINE validator are imported on first use, not at cold start.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -142,15 +143,13 @@ def update_template(template_id: str, request: Annotated[TemplateUpdate, Body()]
         latest = current.latest_version + 1
         channels = tuple(content.channels)
         new_version = TemplateVersion(template_id=template_id, version=latest, content=content, created_at=now)
-    revised = type(current)(
-        template_id=template_id,
+    revised = dataclasses.replace(
+        current,
         name=sent.get("name") or current.name,
         description=(sent["description"] or "") if "description" in sent else current.description,
         latest_version=latest,
         channels=channels,
-        created_at=current.created_at,
         updated_at=now,
-        status=current.status,
     )
     if not store.replace(
         revised, expected_version=current.latest_version, expected_status=STATUS_ACTIVE, new_version=new_version
@@ -172,21 +171,10 @@ def archive_template(template_id: str) -> dict[str, Any]:
     if current.status == STATUS_ARCHIVED:
         return current.as_dict()
     now = _now()
-    archived = type(current)(
-        template_id=template_id,
-        name=current.name,
-        description=current.description,
-        latest_version=current.latest_version,
-        channels=current.channels,
-        created_at=current.created_at,
-        updated_at=now,
-        status=STATUS_ARCHIVED,
-        archived_at=now,
-    )
-    if (
-        not admin_context()
-        .templates()
-        .replace(archived, expected_version=current.latest_version, expected_status=STATUS_ACTIVE, new_version=None)
+    archived = dataclasses.replace(current, status=STATUS_ARCHIVED, updated_at=now, archived_at=now)
+    store = admin_context().templates()
+    if not store.replace(
+        archived, expected_version=current.latest_version, expected_status=STATUS_ACTIVE, new_version=None
     ):
         raise Conflict(f"template {template_id} changed meanwhile; try again", code="template_version_conflict")
     return archived.as_dict()
