@@ -933,20 +933,20 @@ class FakeTemplateStore:
     only while its latest version and status are the ones read."""
 
     def __init__(self) -> None:
-        self.templates: dict[str, Template] = {}
+        self.records: dict[str, Template] = {}
         self.template_versions: dict[tuple[str, int], TemplateVersion] = {}
 
     def create(self, template: Template, first: TemplateVersion) -> bool:
-        if template.template_id in self.templates:
+        if template.template_id in self.records:
             return False
-        self.templates[template.template_id] = template
+        self.records[template.template_id] = template
         self.template_versions[(first.template_id, first.version)] = copy.deepcopy(first)
         return True
 
     def replace(
         self, template: Template, *, expected_version: int, expected_status: str, new_version: TemplateVersion | None
     ) -> bool:
-        stored = self.templates.get(template.template_id)
+        stored = self.records.get(template.template_id)
         if stored is None or stored.latest_version != expected_version or stored.status != expected_status:
             return False
         if new_version is not None:
@@ -954,11 +954,11 @@ class FakeTemplateStore:
             if key in self.template_versions:
                 return False
             self.template_versions[key] = copy.deepcopy(new_version)
-        self.templates[template.template_id] = template
+        self.records[template.template_id] = template
         return True
 
     def get(self, template_id: str) -> Template | None:
-        return self.templates.get(template_id)
+        return self.records.get(template_id)
 
     def version(self, template_id: str, version: int) -> TemplateVersion | None:
         found = self.template_versions.get((template_id, version))
@@ -972,4 +972,4 @@ class FakeTemplateStore:
         )
 
     def templates(self) -> list[Template]:
-        return [self.templates[key] for key in sorted(self.templates)]
+        return [self.records[key] for key in sorted(self.records)]
