@@ -2,14 +2,15 @@
 
 The component schemas are shipped as JSON beside this module (`line_message_schemas.json`,
 extracted by `python -m infra.vendor_line_schemas`) and turned into one JSON Schema (draft
-2020-12) for a compiled validator (jsonschema_rs), built on first use and cached per process:
+2020-12) for the `jsonschema` validator, built on first use and cached per process:
 
 - OpenAPI `discriminator`s are resolved here, since JSON Schema validators ignore them: where a
   schema names a base (`Message`, `Action`, `FlexComponent`, `Template`, ...), the object's `type`
   must be one of the mapping's keys and the mapped schema applies (`if type == k then $ref`);
   a mapped schema reaching its base through `allOf` gets the base without the dispatch.
-- Every object is exactly as the spec defines it: a property the spec does not name is refused
-  (`unevaluatedProperties: false`), so a typo never reaches LINE silently.
+- Every object is exactly as the spec defines it: its `allOf` parts (its base's properties and its
+  own) are merged into one object with `additionalProperties: false`, so a property the spec
+  does not name is refused and a typo never reaches LINE silently.
 - LINE's documented limits the schemas lack are added as JSON Schema too (`_LIMITS`, each with
   the reference section it comes from), plus the Flex JSON sizes, checked after the schema.
 
@@ -28,7 +29,6 @@ from typing import Any, Literal
 
 Mode = Literal["template", "rendered"]
 _REF = "#/components/schemas/"
-_BASE = ".base"  # suffix of a discriminator base without its dispatch
 _DROPPED = frozenset({"discriminator", "externalDocs", "description", "example", "default", "format"})
 
 # Size limits of Flex containers, measured as compact UTF-8 JSON. LINE reference, "Flex Message"
@@ -197,11 +197,8 @@ def json_schema(mode: Mode) -> dict[str, Any]:
     defs: dict[str, Any] = {}
     for name, schema in schemas.items():
         discriminator = schema.get("discriminator")
-        body = _converted(schema, own_base=bases.get(name))
-        overlay = limits.get(name)
         if discriminator:
             prop = discriminator["propertyName"]
-            defs[name + _BASE] = body if overlay is None else {"allOf": [body, overlay]}
             mapping = {key: str(ref).removeprefix(_REF) for key, ref in discriminator["mapping"].items()}
             defs[name] = {
                 "type": "object",
@@ -216,13 +213,16 @@ def json_schema(mode: Mode) -> dict[str, Any]:
                 ],
             }
             continue
-        parts = [body] if overlay is None else [body, overlay]
-        if name in bases:  # reached directly (e.g. a carousel's bubbles): its own type only
-            prop = schemas[bases[name]]["discriminator"]["propertyName"]
-            parts.append({"required": [prop], "properties": {prop: {"const": keys[name]}}})
-        definition: dict[str, Any] = {"allOf": parts}
-        if _is_object(schema):
-            definition["unevaluatedProperties"] = False
+        properties, required = _flattened(schema, schemas)
+        converted = {prop: _converted(sub) for prop, sub in properties.items()}
+        if name in bases:  # its own `type` only, also where it is reached directly (a carousel's bubbles)
+            converted[schemas[bases[name]]["discriminator"]["propertyName"]] = {"const": keys[name]}
+        # Exactly the properties the spec defines (the base's and its own, merged below).
+        definition: dict[str, Any] = {"type": "object", "properties": converted, "additionalProperties": False}
+        if required:
+            definition["required"] = required
+        if name in limits:
+            definition["allOf"] = [limits[name]]
         defs[name] = definition
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -234,14 +234,27 @@ def json_schema(mode: Mode) -> dict[str, Any]:
     }
 
 
-def _is_object(schema: dict[str, Any]) -> bool:
-    return schema.get("type") == "object" or "properties" in schema or "allOf" in schema
+def _flattened(schema: dict[str, Any], schemas: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """An object's properties and required names with its `allOf` parts (its base's included)
+    merged in, so that `additionalProperties: false` states "only what the spec defines" (and a
+    validator need not track evaluated properties through `allOf`, which is slow)."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for part in schema.get("allOf", []):
+        if "$ref" in part:
+            part = schemas[str(part["$ref"]).removeprefix(_REF)]
+        more, needed = _flattened(part, schemas)
+        properties.update(more)
+        required += [name for name in needed if name not in required]
+    properties.update(schema.get("properties", {}))
+    required += [name for name in schema.get("required", []) if name not in required]
+    return properties, required
 
 
-def _converted(node: Any, *, own_base: str | None) -> Any:
+def _converted(node: Any) -> Any:
     """An OpenAPI 3.0 schema as JSON Schema: refs into `$defs`, annotations dropped."""
     if isinstance(node, list):
-        return [_converted(item, own_base=own_base) for item in node]
+        return [_converted(item) for item in node]
     if not isinstance(node, dict):
         return node
     out: dict[str, Any] = {}
@@ -249,14 +262,11 @@ def _converted(node: Any, *, own_base: str | None) -> Any:
         if key in _DROPPED or key.startswith("x-"):
             continue
         if key == "$ref" and isinstance(value, str):
-            target = value.removeprefix(_REF)
-            out[key] = f"#/$defs/{target}{_BASE if target == own_base else ''}"
+            out[key] = "#/$defs/" + value.removeprefix(_REF)
         elif key == "properties" and isinstance(value, dict):
-            out[key] = {prop: _converted(sub, own_base=None) for prop, sub in value.items()}
-        elif key == "allOf":
-            out[key] = [_converted(item, own_base=own_base) for item in value]
+            out[key] = {prop: _converted(sub) for prop, sub in value.items()}
         else:
-            out[key] = _converted(value, own_base=None)
+            out[key] = _converted(value)
     if node.get("nullable") is True and isinstance(out.get("type"), str):
         out["type"] = [out["type"], "null"]
     out.pop("nullable", None)
@@ -265,56 +275,51 @@ def _converted(node: Any, *, own_base: str | None) -> Any:
 
 @functools.cache
 def _validator(mode: Mode) -> Any:
-    import jsonschema_rs  # compiled on first use: the admin API's cold start does not pay for it
+    import jsonschema  # built on first use: the admin API's cold start does not pay for it
 
-    return jsonschema_rs.validator_for(json_schema(mode))
+    return jsonschema.Draft202012Validator(json_schema(mode))
 
 
 def line_problem(messages: Any, *, mode: Mode) -> LineProblem | None:
     """The first problem of a messages array (the deepest the schema reports), or None."""
-    validator = _validator(mode)
-    errors = list(validator.iter_errors(messages))
+    errors = list(_validator(mode).iter_errors(messages))
     if errors:
-        error = max(errors, key=lambda e: len(e.instance_path))
-        path: list[Any] = list(error.instance_path)
-        unexpected = getattr(error.kind, "unexpected", None)
-        if unexpected:
-            path.append(unexpected[0])
-            return LineProblem(_pointer(path), "this property is not in LINE's message object")
+        error = max(errors, key=lambda e: len(e.absolute_path))
+        path: list[Any] = list(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            defined = error.schema.get("properties", {})
+            unexpected = sorted(str(key) for key in error.instance if key not in defined)
+            return LineProblem(_pointer([*path, unexpected[0]]), "this property is not in LINE's message object")
         return LineProblem(_pointer(path), _reason(error))
     return _size_problem(messages)
 
 
 def _reason(error: Any) -> str:
     """What is wrong, without echoing the (possibly long) value."""
-    kind, facts = type(error.kind).__name__, error.kind.as_dict()
-    schema_path = [str(part) for part in error.schema_path]
-    if kind == "Required":
-        return f"`{facts['property']}` is required"
-    if kind == "Enum" and schema_path[-2:-1] == ["type"]:
-        return "not a type LINE defines here (one of " + ", ".join(map(str, facts["options"])) + ")"
-    if kind == "Enum":
-        return "must be one of " + ", ".join(map(str, facts["options"]))
-    if kind == "Constant":
-        return f"must be {json.dumps(facts['expected_value'], ensure_ascii=False)}"
-    if kind in ("Pattern", "AnyOf"):
+    kind, value = str(error.validator), error.validator_value
+    if kind == "required":
+        missing = [name for name in value if not isinstance(error.instance, dict) or name not in error.instance]
+        return f"`{missing[0] if missing else value[0]}` is required"
+    if kind == "enum" and list(error.absolute_path)[-1:] == ["type"]:
+        return "not a type LINE defines here (one of " + ", ".join(map(str, value)) + ")"
+    if kind == "enum":
+        return "must be one of " + ", ".join(map(str, value))
+    if kind == "const":
+        return f"must be {json.dumps(value, ensure_ascii=False)}"
+    if kind in ("pattern", "anyOf"):
         return "not a URL LINE accepts here (media: https; actions: http, https, line or tel)"
     messages = {
-        "MaxLength": "at most {limit} characters",
-        "MinLength": "at least {limit} character(s)",
-        "MaxItems": "at most {limit} item(s)",
-        "MinItems": "at least {limit} item(s)",
-        "Minimum": "at least {limit}",
-        "Maximum": "at most {limit}",
-        "Type": "must be of type {types}",
+        "maxLength": "at most {} characters",
+        "minLength": "at least {} character(s)",
+        "maxItems": "at most {} item(s)",
+        "minItems": "at least {} item(s)",
+        "minimum": "at least {}",
+        "maximum": "at most {}",
+        "type": "must be of type {}",
     }
     if kind in messages:
-        return messages[kind].format(**{key: _shown(value) for key, value in facts.items()})
+        return messages[kind].format(" or ".join(map(str, value)) if isinstance(value, list) else value)
     return str(error.message)[:200]
-
-
-def _shown(value: Any) -> str:
-    return " or ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _size_problem(messages: Sequence[Any]) -> LineProblem | None:
