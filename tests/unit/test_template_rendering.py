@@ -10,7 +10,14 @@ import pytest
 from cdp.links.model import Link
 from cdp.links.tokens import PersonRef, verify_token
 from cdp.messaging.content import RenderContext, Renderer, RenderError
-from cdp.messaging.templates.links import TrackedLinkMinter, code_of, rewrite_html, rewrite_line, rewrite_text
+from cdp.messaging.templates.links import (
+    TrackedLinkMinter,
+    code_of,
+    people_from_profiles,
+    rewrite_html,
+    rewrite_line,
+    rewrite_text,
+)
 from cdp.messaging.templates.model import (
     STATUS_ARCHIVED,
     InvalidTemplate,
@@ -19,8 +26,9 @@ from cdp.messaging.templates.model import (
     parse_content,
 )
 from cdp.messaging.templates.renderer import TemplateRenderer, render_version
+from cdp.profiles.model import Profile
 
-from tests.fakes import FakeLinkStore, FakeTemplateStore
+from tests.fakes import FakeLinkStore, FakeProfileStore, FakeTemplateStore
 from tests.unit.builders import NOW_ISO, NOW_MS
 
 KEY = b"link-signing-key"
@@ -255,6 +263,23 @@ def test_a_person_without_an_opaque_identifier_gets_the_message_s_link_without_a
     links = FakeLinkStore()
     url = minter(links, {})("https://shop.example.com/", person())
     assert "?u=" not in url and code_of(url) in links.links
+
+
+def test_people_are_found_through_their_profiles() -> None:
+    store = FakeProfileStore()
+    profile = Profile(profile_id="p-1", created_at=NOW_ISO, updated_at=NOW_ISO)
+    profile.identifiers = {
+        "email:a@x.example": {"type": "email", "value": "a@x.example", "added_at": NOW_ISO},
+        "member_id:M-1": {"type": "member_id", "value": "M-1", "added_at": NOW_ISO},
+    }
+    store.profiles["p-1"] = profile
+    only_email = Profile(profile_id="p-2", created_at=NOW_ISO, updated_at=NOW_ISO)
+    only_email.identifiers = {"email:b@x.example": {"type": "email", "value": "b@x.example", "added_at": NOW_ISO}}
+    store.profiles["p-2"] = only_email
+    person_of = people_from_profiles(store)
+    assert person_of("p-1", "email") == PersonRef("member_id", "M-1", "email")
+    assert person_of("p-2", "email") is None  # an email address never goes into a URL
+    assert person_of("p-missing", "line") is None
 
 
 def test_a_destination_that_cannot_be_a_link_fails_the_recipient() -> None:

@@ -29,12 +29,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from cdp.clock import iso_from_ms
-from cdp.errors import BadRequest
+from cdp.errors import BadRequest, Conflict, NotFound
 from cdp.links.model import Link, destination_uri, url_problem
-from cdp.links.personal import redirect_url
+from cdp.links.personal import person_for_profile, redirect_url
 from cdp.links.tokens import CHANNELS, PersonRef, sign_token
 from cdp.messaging.content import RenderContext, RenderError
 from cdp.ports import Clock
+from cdp.profiles.views import ProfileReader, current_profile
 
 Mint = Callable[[str], str]
 
@@ -196,3 +197,16 @@ class TrackedLinkMinter:
             if person is not None and key:
                 token = sign_token(key, code, PersonRef(id_type=person.id_type, value=person.value, channel=channel))
         return redirect_url(self._base, code, token=token)
+
+
+def people_from_profiles(profiles: ProfileReader) -> Callable[[str, str], PersonRef | None]:
+    """`person_of` for `TrackedLinkMinter`: the (merge-followed) profile's most specific opaque
+    identifier for that channel, or None when it has none a URL may carry or is not found."""
+
+    def person_of(profile_id: str, channel: str) -> PersonRef | None:
+        try:
+            return person_for_profile(current_profile(profiles, profile_id), channel)
+        except (NotFound, Conflict):
+            return None
+
+    return person_of
