@@ -6,8 +6,8 @@ extracted by `python -m infra.vendor_line_schemas`) and turned into one JSON Sch
 
 - OpenAPI `discriminator`s are resolved here, since JSON Schema validators ignore them: where a
   schema names a base (`Message`, `Action`, `FlexComponent`, `Template`, ...), the object's `type`
-  must be one of the mapping's keys and the mapped schema applies (`if type == k then $ref`);
-  a mapped schema reaching its base through `allOf` gets the base without the dispatch.
+  must be one of the mapping's keys (`enum`) and the mapped schema applies, through a
+  `discriminator` keyword this module adds to the validator (one branch, not an `if` per type).
 - Every object is exactly as the spec defines it: its `allOf` parts (its base's properties and its
   own) are merged into one object with `additionalProperties: false`, so a property the spec
   does not name is refused and a typo never reaches LINE silently.
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
@@ -204,13 +204,8 @@ def json_schema(mode: Mode) -> dict[str, Any]:
                 "type": "object",
                 "required": [prop],
                 "properties": {prop: {"type": "string", "enum": list(mapping)}},
-                "allOf": [
-                    {
-                        "if": {"required": [prop], "properties": {prop: {"const": key}}},
-                        "then": {"$ref": f"#/$defs/{target}"},
-                    }
-                    for key, target in mapping.items()
-                ],
+                # Resolved by `_discriminated`: the mapped schema of the object's own type only.
+                "discriminator": {"propertyName": prop, "mapping": {k: f"#/$defs/{t}" for k, t in mapping.items()}},
             }
             continue
         properties, required = _flattened(schema, schemas)
@@ -277,7 +272,19 @@ def _converted(node: Any) -> Any:
 def _validator(mode: Mode) -> Any:
     import jsonschema  # built on first use: the admin API's cold start does not pay for it
 
-    return jsonschema.Draft202012Validator(json_schema(mode))
+    validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"discriminator": _discriminated})
+    return validator(json_schema(mode))
+
+
+def _discriminated(validator: Any, discriminator: dict[str, Any], instance: Any, _schema: Any) -> Iterator[Any]:
+    """OpenAPI's discriminator: validate the object against the schema its `type` maps to (an
+    unknown or missing type is reported by the sibling `enum` / `required`)."""
+    if not isinstance(instance, dict):
+        return
+    key = instance.get(discriminator["propertyName"])
+    target = discriminator["mapping"].get(key) if isinstance(key, str) else None
+    if target is not None:
+        yield from validator.descend(instance, {"$ref": target})
 
 
 def line_problem(messages: Any, *, mode: Mode) -> LineProblem | None:
