@@ -80,7 +80,7 @@ def check(source: str, *, autoescape: bool = False) -> LiquidProblem | None:
         return LiquidProblem("liquid_syntax", f"a field is at most {MAX_SOURCE} characters")
     try:
         template = _compiled(source, autoescape)
-    except LiquidError as exc:
+    except (LiquidError, RecursionError) as exc:
         return LiquidProblem("liquid_syntax", f"Liquid: {_first_line(exc)}")
     known = _environment(autoescape).filters
     unknown_filters = sorted(name for name in template.filter_names() if name not in known)
@@ -118,7 +118,7 @@ def render(source: str, data: Mapping[str, Any], *, autoescape: bool = False) ->
         raise RenderError("missing_data", f"Liquid: {_first_line(exc)}") from exc
     except LiquidError as exc:
         raise RenderError("render_failed", f"Liquid: {_first_line(exc)}") from exc
-    except (ArithmeticError, TypeError, ValueError) as exc:  # a filter given data of the wrong kind
+    except (ArithmeticError, TypeError, ValueError, RecursionError) as exc:  # a filter given data of the wrong kind
         raise RenderError("render_failed", f"Liquid: {exc}") from exc
 
 
