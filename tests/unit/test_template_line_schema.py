@@ -322,6 +322,20 @@ def test_buttons_text_is_shorter_with_an_image_or_a_title() -> None:
     assert problem([titled]) == ("/0/template/text", "at most 60 characters")
 
 
+def test_carousel_columns_are_consistent() -> None:
+    carousel = copy.deepcopy(VALID["carousel"])
+    assert problem([carousel]) is None
+    carousel["template"]["columns"][1]["actions"] = [GO, GO]
+    assert problem([carousel]) == ("/0/template/columns/1/actions", "every column has as many actions as the first")
+    carousel["template"]["columns"][1] = {"text": "Two", "title": "T", "actions": [GO]}
+    assert pointer([carousel]) == "/0/template/columns/1"
+
+
+def test_quick_reply_items_are_actions() -> None:
+    item = {"type": "button", "action": {"type": "message", "label": "a", "text": "a"}}
+    assert pointer([{"type": "text", "text": "hi", "quickReply": {"items": [item]}}]) == "/0/quickReply/items/0/type"
+
+
 def test_quick_replies_hold_thirteen_items() -> None:
     item = {"type": "action", "action": {"type": "message", "label": "a", "text": "a"}}
     message = {"type": "text", "text": "hi", "quickReply": {"items": [item] * 13}}

@@ -144,12 +144,16 @@ def _limits(mode: Mode) -> dict[str, dict[str, Any]]:
         # #f-text: text "Be sure to set either one of the text property or contents property".
         "FlexText": {"anyOf": [{"required": ["text"]}, {"required": ["contents"]}]},
         "FlexSpan": {"required": ["text"]},
-        # #quick-reply: items "Max: 13 objects" (the spec has the maximum); #items-object: action
-        # required, imageUrl HTTPS max 2000, action label "Max character limit: 20".
+        # #quick-reply: items "Max: 13 objects" (the spec has the maximum); #items-object: type
+        # "action", action required, imageUrl HTTPS max 2000, action label "Max character limit: 20".
         "QuickReply": {"required": ["items"], "properties": {"items": {"minItems": 1}}},
         "QuickReplyItem": {
-            "required": ["action"],
-            "properties": {"imageUrl": media, "action": {"properties": {"label": {"maxLength": 20}}}},
+            "required": ["type", "action"],
+            "properties": {
+                "type": {"const": "action"},
+                "imageUrl": media,
+                "action": {"properties": {"label": {"maxLength": 20}}},
+            },
         },
         # #message-action: text required, "Max character limit: 300".
         "MessageAction": {"required": ["text"], "properties": {"text": {"minLength": 1, "maxLength": 300}}},
@@ -330,7 +334,12 @@ def _reason(error: Any) -> str:
 
 
 def _size_problem(messages: Sequence[Any]) -> LineProblem | None:
+    """What JSON Schema cannot say: Flex JSON sizes and a carousel's consistent columns."""
     for index, message in enumerate(messages):
+        if isinstance(message, dict) and message.get("type") == "template":
+            problem = _carousel_problem(message.get("template"), f"/{index}/template")
+            if problem is not None:
+                return problem
         if not isinstance(message, dict) or message.get("type") != "flex":
             continue
         contents = message.get("contents")
@@ -350,6 +359,24 @@ def _size_problem(messages: Sequence[Any]) -> LineProblem | None:
                     )
         elif _json_bytes(contents) > MAX_BUBBLE_BYTES:
             return LineProblem(f"/{index}/contents", f"a Flex bubble is at most {MAX_BUBBLE_BYTES} bytes of JSON")
+    return None
+
+
+def _carousel_problem(template: Any, pointer: str) -> LineProblem | None:
+    """#carousel: "Keep the number of actions consistent for all columns. If you use an image or
+    title for a column, make sure to do the same for all other columns." """
+    if not isinstance(template, dict) or template.get("type") != "carousel":
+        return None
+    columns = [column for column in template.get("columns") or () if isinstance(column, dict)]
+    for position, column in enumerate(columns[1:], start=1):
+        if len(column.get("actions") or ()) != len(columns[0].get("actions") or ()):
+            return LineProblem(f"{pointer}/columns/{position}/actions", "every column has as many actions as the first")
+        for name in ("thumbnailImageUrl", "title"):
+            if (name in column) != (name in columns[0]):
+                return LineProblem(
+                    f"{pointer}/columns/{position}",
+                    f"every column has a `{name}` if the first has one, and none if not",
+                )
     return None
 
 
