@@ -277,7 +277,43 @@ def _validator(mode: Mode) -> Any:
     import jsonschema  # built on first use: the admin API's cold start does not pay for it
 
     validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"discriminator": _discriminated})
-    return validator(json_schema(mode))
+    return validator(_inlined(json_schema(mode)))
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with every `$ref` (and discriminator target) replaced by the definition itself:
+    the same schema, without a reference lookup at each object (recursive definitions become
+    cycles of dicts, which a validator only follows as deep as the instance goes)."""
+    defs: dict[str, Any] = schema["$defs"]
+    seen: set[int] = set()
+
+    def target(ref: Any) -> Any:
+        return defs[str(ref).removeprefix("#/$defs/")]
+
+    def resolved(node: Any) -> Any:
+        return target(node["$ref"]) if isinstance(node, dict) and set(node) == {"$ref"} else node
+
+    def walk(node: Any) -> None:
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, dict):
+            for key, value in list(node.items()):
+                if key == "discriminator":
+                    node[key] = {**value, "mapping": {k: target(ref) for k, ref in value["mapping"].items()}}
+                else:
+                    node[key] = resolved(value)
+                    walk(node[key])
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                node[index] = resolved(value)
+                walk(node[index])
+
+    for definition in defs.values():
+        walk(definition)
+    root = {key: value for key, value in schema.items() if key != "$defs"}
+    root["items"] = resolved(root["items"])
+    return root
 
 
 def _discriminated(validator: Any, discriminator: dict[str, Any], instance: Any, _schema: Any) -> Iterator[Any]:
@@ -288,21 +324,21 @@ def _discriminated(validator: Any, discriminator: dict[str, Any], instance: Any,
     key = instance.get(discriminator["propertyName"])
     target = discriminator["mapping"].get(key) if isinstance(key, str) else None
     if target is not None:
-        yield from validator.descend(instance, {"$ref": target})
+        yield from validator.descend(instance, target)
 
 
 def line_problem(messages: Any, *, mode: Mode) -> LineProblem | None:
     """The first problem of a messages array (the deepest the schema reports), or None."""
-    errors = list(_validator(mode).iter_errors(messages))
-    if errors:
-        error = max(errors, key=lambda e: len(e.absolute_path))
-        path: list[Any] = list(error.absolute_path)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            defined = error.schema.get("properties", {})
-            unexpected = sorted(str(key) for key in error.instance if key not in defined)
-            return LineProblem(_pointer([*path, unexpected[0]]), "this property is not in LINE's message object")
-        return LineProblem(_pointer(path), _reason(error))
-    return _size_problem(messages)
+    validator = _validator(mode)
+    if validator.is_valid(messages):  # the common case, without collecting errors
+        return _size_problem(messages)
+    error = max(validator.iter_errors(messages), key=lambda e: len(e.absolute_path))
+    path: list[Any] = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        defined = error.schema.get("properties", {})
+        unexpected = sorted(str(key) for key in error.instance if key not in defined)
+        return LineProblem(_pointer([*path, unexpected[0]]), "this property is not in LINE's message object")
+    return LineProblem(_pointer(path), _reason(error))
 
 
 def _reason(error: Any) -> str:
