@@ -121,6 +121,9 @@ def test_a_template_is_created_versioned_previewed_and_archived(stack: Stack) ->
     listed = admin(stack, "GET", "/admin/v1/templates", status="archived").json()["templates"]
     assert template_id in {t["id"] for t in listed}
     assert admin(stack, "GET", f"/admin/v1/templates/{template_id}", version="2").status_code == 200
+    restored = admin(stack, "POST", f"/admin/v1/templates/{template_id}/restore")
+    assert restored.status_code == 200 and restored.json()["status"] == "active"
+    admin(stack, "DELETE", f"/admin/v1/templates/{template_id}")
 
 
 def test_invalid_line_content_is_refused_with_its_pointer(stack: Stack) -> None:

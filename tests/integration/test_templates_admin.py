@@ -94,6 +94,19 @@ def test_templates_are_created_versioned_read_and_archived(stack: Stack) -> None
     _status, active = call(stack, "GET", "/admin/v1/templates", query={"status": "active"})
     assert active["templates"] == []
 
+    restore = "/admin/v1/templates/{id}/restore"
+    status, restored = call(stack, "POST", "/admin/v1/templates/size-guide/restore", resource=restore)
+    assert status == 200 and restored["status"] == "active" and restored["archived_at"] is None
+    assert restored["latest_version"] == 3
+    status, again = call(stack, "POST", "/admin/v1/templates/size-guide/restore", resource=restore)
+    assert status == 200 and again == restored
+    status, renamed = call(
+        stack, "PUT", "/admin/v1/templates/size-guide", {"name": "Sizes", "version": 3}, resource=ONE
+    )
+    assert status == 200 and renamed["name"] == "Sizes"
+    status, error = call(stack, "POST", "/admin/v1/templates/nope/restore", resource=restore)
+    assert (status, error["error"]) == (404, "template_not_found")
+
 
 def test_invalid_content_is_400_invalid_template_with_the_pointer(stack: Stack) -> None:
     bad = {"name": "x", "line": {"messages": [{"type": "text", "text": "ok"}, {"type": "flex", "altText": "x", "contents": {

@@ -4,7 +4,7 @@ rendered preview for a profile or sample data (no tracked links minted).
 Versions are immutable: an update with content writes version n+1 (compare-and-set on the version
 read, 409 when stale); a send pins the version it rendered. Archiving keeps every version readable
 and renderable by number (sends already pinned to it still go out) but the template can no longer
-be edited or sent as "the newest"; the id stays taken. The domain lives in cdp.messaging.templates;
+be edited or sent as "the newest"; the id stays taken, and `restore` undoes it. The domain lives in cdp.messaging.templates;
 Liquid and the LINE validator are imported on first use, not at cold start.
 """
 
@@ -178,6 +178,24 @@ def archive_template(template_id: str) -> dict[str, Any]:
     ):
         raise Conflict(f"template {template_id} changed meanwhile; try again", code="template_version_conflict")
     return archived.as_dict()
+
+
+@router.post("/admin/v1/templates/<template_id>/restore", responses={**ok(), **errors(404, 409)})
+def restore_template(template_id: str) -> dict[str, Any]:
+    """Undo an archive: editable and sendable again as it was. Restoring an active template
+    answers it as it is."""
+    from cdp.messaging.templates.model import STATUS_ACTIVE, STATUS_ARCHIVED
+
+    current = _template(template_id)
+    if current.status == STATUS_ACTIVE:
+        return current.as_dict()
+    restored = dataclasses.replace(current, status=STATUS_ACTIVE, updated_at=_now(), archived_at=None)
+    store = admin_context().templates()
+    if not store.replace(
+        restored, expected_version=current.latest_version, expected_status=STATUS_ARCHIVED, new_version=None
+    ):
+        raise Conflict(f"template {template_id} changed meanwhile; try again", code="template_version_conflict")
+    return restored.as_dict()
 
 
 @router.post("/admin/v1/templates/<template_id>/render", responses={**ok(), **errors(404)})
