@@ -22,6 +22,7 @@ from cdp.identity.account_link import LinkNonce
 from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import MergeLedger, TimelineEntry
 from cdp.ingestion.rejections import MAX_RECORDED_PER_REQUEST, IngestRejection
+from cdp.messaging.templates.model import Template, TemplateVersion
 from cdp.profiles.model import Profile
 from cdp.profiles.processor import CommitOutcome
 from cdp.segments.store import Membership, MembershipChange, SegmentDefinition, SizeSample
@@ -940,3 +941,50 @@ class FakeLinkStore:
                 anonymous=clicks.anonymous + (0 if known else 1),
             ),
         )
+
+
+class FakeTemplateStore:
+    """TemplateStore in memory, as DynamoTemplateStore: versions written once, the record replaced
+    only while its latest version and status are the ones read."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, Template] = {}
+        self.template_versions: dict[tuple[str, int], TemplateVersion] = {}
+
+    def create(self, template: Template, first: TemplateVersion) -> bool:
+        if template.template_id in self.records:
+            return False
+        self.records[template.template_id] = template
+        self.template_versions[(first.template_id, first.version)] = copy.deepcopy(first)
+        return True
+
+    def replace(
+        self, template: Template, *, expected_version: int, expected_status: str, new_version: TemplateVersion | None
+    ) -> bool:
+        stored = self.records.get(template.template_id)
+        if stored is None or stored.latest_version != expected_version or stored.status != expected_status:
+            return False
+        if new_version is not None:
+            key = (new_version.template_id, new_version.version)
+            if key in self.template_versions:
+                return False
+            self.template_versions[key] = copy.deepcopy(new_version)
+        self.records[template.template_id] = template
+        return True
+
+    def get(self, template_id: str) -> Template | None:
+        return self.records.get(template_id)
+
+    def version(self, template_id: str, version: int) -> TemplateVersion | None:
+        found = self.template_versions.get((template_id, version))
+        return copy.deepcopy(found) if found is not None else None
+
+    def versions(self, template_id: str) -> list[tuple[int, str]]:
+        return sorted(
+            (number, stored.created_at)
+            for (stored_id, number), stored in self.template_versions.items()
+            if stored_id == template_id
+        )
+
+    def templates(self) -> list[Template]:
+        return [self.records[key] for key in sorted(self.records)]

@@ -87,6 +87,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/links/{code}/qr.svg", ADMIN_API),
     Route("POST", "/admin/v1/links/{code}/personal", ADMIN_API),
     Route("GET", "/admin/v1/ingest/rejections", ADMIN_API),
+    Route("POST", "/admin/v1/templates", ADMIN_API),
+    Route("GET", "/admin/v1/templates", ADMIN_API),
+    Route("GET", "/admin/v1/templates/{id}", ADMIN_API),
+    Route("PUT", "/admin/v1/templates/{id}", ADMIN_API),
+    Route("DELETE", "/admin/v1/templates/{id}", ADMIN_API),
+    Route("POST", "/admin/v1/templates/{id}/restore", ADMIN_API),
+    Route("POST", "/admin/v1/templates/{id}/render", ADMIN_API),
     # The one public data route: anyone with a link or a QR code follows it (cdp.links.redirect).
     Route("GET", "/r/{code}", LINK_REDIRECT),
 )

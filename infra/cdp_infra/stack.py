@@ -13,6 +13,7 @@ from cdp.adapters.dynamodb.ingest_rejections import PK_PREFIX as INGEST_REJECTIO
 from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
 from cdp.adapters.dynamodb.query_jobs import PK_PREFIX as QUERY_JOB_PK_PREFIX
 from cdp.adapters.dynamodb.tag_rules import PK_PREFIX as TAG_RULES_PK_PREFIX
+from cdp.adapters.dynamodb.templates import PK_PREFIX as TEMPLATE_PK_PREFIX
 from constructs import Construct
 
 from infra.cdp_infra import constants
@@ -121,6 +122,9 @@ class CdpStack(Stack):
         self._grant_core_items(
             http_functions[ADMIN_API], ["dynamodb:PutItem", "dynamodb:DeleteItem"], SEGMENT_KEY_PREFIX
         )
+        # Message templates: the record and its versions under TEMPLATE#<id>, written only by the
+        # admin API (versions are put once, in a transaction with the record's conditional put).
+        self._grant_core_items(http_functions[ADMIN_API], ["dynamodb:PutItem"], TEMPLATE_PK_PREFIX)
         self.archive = ProfileArchive(
             self,
             constants.ARCHIVE_ID,

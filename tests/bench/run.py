@@ -369,7 +369,7 @@ def member_import_throughput() -> dict[str, Any]:
 
 
 def main() -> None:
-    from tests.bench import cost, identity, segments_batch, soak
+    from tests.bench import cost, identity, segments_batch, soak, templates
 
     started = datetime.now(tz=UTC)
     results = {
@@ -382,6 +382,7 @@ def main() -> None:
         "member_import_in_memory": member_import_throughput(),
         "identity": identity.run_all(),
         "segments": segments_batch.run_all(),
+        "templates": templates.run_all(),
         "cost": cost.run(),
         # The whole local stack over HTTP (its own process): memory and rate stay flat.
         "local_stack_soak": soak.run(int(os.environ.get("CDP_BENCH_SOAK_EVENTS", "5000"))),
@@ -395,6 +396,7 @@ def main() -> None:
     print(f"webhook module import: {webhook_import} ms (budget 300 ms) -> {'OK' if webhook_import < 300 else 'OVER'}")
     print("\n".join(identity.summary(results["identity"])))
     print("\n".join(segments_batch.summary(results["segments"])))
+    print("\n".join(templates.summary(results["templates"])))
     print("\n".join(cost.summary(results["cost"])))
     print("\n".join(soak.summary(results["local_stack_soak"])))
 

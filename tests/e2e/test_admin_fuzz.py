@@ -6,7 +6,7 @@ the admin token. Each answer must be no 5xx, a documented status with a document
 and a body that matches its documented schema.
 
 The fuzzer may store what it generates: the identity and tag rules are put back as they were,
-and the segments it creates are archived, so the rest of the e2e session is unaffected.
+and the segments and templates it creates are archived, so the rest of the e2e session is unaffected.
 """
 
 from __future__ import annotations
@@ -47,9 +47,14 @@ def _segment_ids(stack_url: str) -> set[str]:
     return {segment["id"] for segment in listed["segments"] if segment.get("status") != "archived"}
 
 
+def _template_ids(stack_url: str) -> set[str]:
+    listed = requests.get(f"{stack_url}/admin/v1/templates", headers=AUTH, params={"status": "active"}, timeout=10)
+    return {template["id"] for template in listed.json()["templates"]}
+
+
 @pytest.fixture(scope="module")
 def admin_schema(stack_url: str) -> Iterator[Any]:
-    rules, segments = _rules(stack_url), _segment_ids(stack_url)
+    rules, segments, templates = _rules(stack_url), _segment_ids(stack_url), _template_ids(stack_url)
     schema = schemathesis.openapi.from_url(f"{stack_url}/admin/v1/openapi.json")
     schema.config.update(base_url=stack_url)
     yield schema
@@ -60,6 +65,8 @@ def admin_schema(stack_url: str) -> Iterator[Any]:
         assert answer.status_code == 200, answer.text
     for segment_id in _segment_ids(stack_url) - segments:
         requests.delete(f"{stack_url}/admin/v1/segments/{segment_id}", headers=AUTH, timeout=10)
+    for template_id in _template_ids(stack_url) - templates:
+        requests.delete(f"{stack_url}/admin/v1/templates/{template_id}", headers=AUTH, timeout=10)
     operations = len(CALLS)
     print(f"\nadmin fuzz: {operations} operations, {sum(CALLS.values())} requests")
 

@@ -472,6 +472,7 @@ def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_even
     assert core_puts and all(s["Resource"] == _arn(core) for s in core_puts)
     prefixes = [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in core_puts]
     assert ["LINKNONCE#*"] in prefixes
+    assert ["TEMPLATE#*"] in prefixes  # message templates: the record and its versions (puts only)
     assert all(all(p.endswith("#*") for p in allowed) for allowed in prefixes)
     secrets = [s["Resource"] for s in statements if any(a.startswith("secretsmanager:") for a in _actions(s))]
     readable = [r for resource in secrets for r in (resource if isinstance(resource, list) else [resource])]

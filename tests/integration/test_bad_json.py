@@ -31,6 +31,30 @@ ROUTES = [
         "/add/0",
     ),
     ("POST", "/admin/v1/imports/members", None, None, '{"upload":%s}', "/upload"),
+    (
+        "POST",
+        "/admin/v1/templates",
+        None,
+        None,
+        '{"name":"x","line":{"messages":[{"type":"text","text":%s}]}}',
+        "/line/messages/0/text",
+    ),
+    (
+        "PUT",
+        "/admin/v1/templates/t1",
+        "/admin/v1/templates/{id}",
+        {"id": "t1"},
+        '{"version":1,"sms":{"text":%s}}',
+        "/sms/text",
+    ),
+    (
+        "POST",
+        "/admin/v1/templates/t1/render",
+        "/admin/v1/templates/{id}/render",
+        {"id": "t1"},
+        '{"event":{"x":%s}}',
+        "/event/x",
+    ),
 ]
 SMALL_BODY_ROUTES = {"/admin/v1/line/link-token", "/admin/v1/line/login", "/admin/v1/imports/members"}
 VALUES = [

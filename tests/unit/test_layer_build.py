@@ -56,6 +56,7 @@ def test_layers_come_from_pyproject_dependencies_and_the_analytics_extra() -> No
     assert analytics == {"duckdb"}
     assert "duckdb" not in core and "pynamodb" not in core
     assert {"aws-lambda-powertools", "pydantic", "phonenumbers", "email-validator", "orjson", "segno"} <= core
+    assert {"python-liquid", "jsonschema"} <= core  # message templates: Liquid and LINE's schemas
     assert not (core | analytics) & layer_build.RUNTIME_PROVIDED
 
 

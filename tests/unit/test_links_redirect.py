@@ -158,6 +158,19 @@ def test_a_personal_line_link_is_a_known_line_click_of_that_person(parts: tuple)
     assert counter.clicks == [("spring-sale", True)]
 
 
+def test_a_link_minted_for_a_message_names_the_message_in_its_click() -> None:
+    attribution = {"campaign_id": "spring", "message_id": "msg-1", "template_id": "size-guide", "template_version": "3"}
+    minted = Link(
+        code="m-abc", url="https://shop.example.com/", src="line", created_at=NOW_ISO, attribution=attribution
+    )
+    parts = (FakeLinks(minted), FakeRawEventStore(), FakeCounter())
+    person = PersonRef("line", f"{PROVIDER}:{LINE_USER}", "line")
+    outcome = _redirector(parts).click(ClickRequest(code="m-abc", query={"u": _token(person, "m-abc")}))
+    assert outcome.event is not None
+    properties = outcome.event.payload["properties"]
+    assert {key: properties[key] for key in attribution} == attribution and properties["link_code"] == "m-abc"
+
+
 def test_a_member_link_sent_by_email_is_known_but_not_a_line_click(parts: tuple) -> None:
     outcome = _redirector(parts).click(
         ClickRequest(code=LINK.code, query={"u": _token(PersonRef("member_id", "M-1", "email"))})

@@ -42,6 +42,15 @@ def test_create_refuses_a_taken_code_and_get_answers_the_link_with_zero_clicks(l
     assert links.create(link(campaign=None, tags=())) is True
 
 
+def test_a_message_link_keeps_its_attribution(links: Any) -> None:
+    attribution = {"campaign_id": "spring", "message_id": "msg-1", "template_version": "2"}
+    created = link(attribution=attribution)
+    assert links.create(created) is True
+    stored = links.get(created.code, consistent=True)
+    assert stored == created and dict(stored.attribution) == attribution
+    assert stored.as_dict()["attribution"] == attribution and "attribution" not in link().as_dict()
+
+
 def test_clicks_add_up_by_kind(links: Any) -> None:
     created = link()
     links.create(created)

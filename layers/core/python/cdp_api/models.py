@@ -183,3 +183,82 @@ class PresignedImport(Body):
     upload: Annotated[
         Literal["presigned"], coded("invalid_import_request", '{"upload": "presigned"} asks for a presigned upload')
     ]
+
+
+# --- templates -----------------------------------------------------------------------------
+# Content is checked by the domain (cdp.messaging.templates.model), which names the JSON pointer
+# of what is wrong (400 invalid_template); here it only has to be present or null.
+LineContent = Annotated[
+    Any,
+    Field(
+        description='LINE: {"messages": [1 to 5 message objects as LINE\'s messaging-api.yml defines them]}',
+        json_schema_extra={"anyOf": [{"type": "object"}, {"type": "null"}]},
+    ),
+]
+EmailContent = Annotated[
+    Any,
+    Field(
+        description='Email: {"subject", "html"?, "text"?} (a subject and at least one body)',
+        json_schema_extra={"anyOf": [{"type": "object"}, {"type": "null"}]},
+    ),
+]
+SmsContent = Annotated[
+    Any, Field(description='SMS: {"text"}', json_schema_extra={"anyOf": [{"type": "object"}, {"type": "null"}]})
+]
+TemplateName = Annotated[
+    StrictStr, Field(min_length=1, max_length=200), coded("invalid_template_name", "`name` is 1 to 200 characters")
+]
+TemplateDescription = Annotated[
+    StrictStr | None,
+    Field(max_length=2000),
+    coded("invalid_template_description", "`description` is at most 2000 characters"),
+]
+
+
+class TemplateCreate(Body):
+    unknown_field_code = "unknown_template_field"
+    missing_codes = {"name": "invalid_template_name"}
+    id: Annotated[
+        StrictStr | None,
+        coded("invalid_template_id", "`id` is 1 to 64 of a-z, 0-9, '-' and '_', starting with a letter or digit"),
+    ] = Field(default=None, examples=["size-guide"])
+    name: TemplateName
+    description: TemplateDescription = None
+    line: LineContent = None
+    email: EmailContent = None
+    sms: SmsContent = None
+
+
+class TemplateUpdate(Body):
+    unknown_field_code = "unknown_template_field"
+    missing_codes = {"version": "invalid_version"}
+    name: TemplateName | None = None
+    description: TemplateDescription = None
+    line: LineContent = None
+    email: EmailContent = None
+    sms: SmsContent = None
+    version: Annotated[
+        StrictInt, Field(ge=1), coded("invalid_version", "`version` must be the latest version you read")
+    ]
+
+
+class TemplatePreview(Body):
+    unknown_field_code = "unknown_preview_field"
+    version: Annotated[
+        StrictInt | None, Field(ge=1), coded("invalid_version", "`version` is a version number of this template")
+    ] = None
+    channel: Annotated[
+        Literal["line", "email", "sms"] | None, coded("invalid_channel", "`channel` is one of line, email, sms")
+    ] = None
+    profile_id: Annotated[
+        StrictStr | None,
+        Field(min_length=1, max_length=128),
+        coded("invalid_profile_id", "`profile_id` is a profile id"),
+    ] = None
+    sample: Annotated[
+        Json | None,
+        coded("invalid_sample", '`sample` is {"traits"?, "computed"?, "tags"?} with objects and a list of tags'),
+    ] = Field(default=None, description="made-up person data instead of a stored profile")
+    event: Annotated[Json | None, coded("invalid_event", "`event` is an object of event properties")] = Field(
+        default=None, description="the triggering event's properties"
+    )

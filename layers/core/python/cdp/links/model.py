@@ -44,9 +44,12 @@ class Link:
     campaign: str | None = None
     tags: tuple[str, ...] = ()
     clicks: ClickCounts = field(default_factory=ClickCounts)
+    # Ids of the message a link was minted for (campaign_id, journey_id, node_id, message_id,
+    # template_id, template_version: cdp.messaging.templates.links); its clicks carry them.
+    attribution: Mapping[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "code": self.code,
             "url": self.url,
             "src": self.src,
@@ -55,6 +58,9 @@ class Link:
             "created_at": self.created_at,
             "clicks": self.clicks.as_dict(),
         }
+        if self.attribution:
+            out["attribution"] = dict(self.attribution)
+        return out
 
 
 def generate_code() -> str:

@@ -3,7 +3,9 @@
 Stdlib only (plus the raw event shape): the redirect function must start fast and never import
 the QR library. What a click becomes:
 
-- a Segment-style `track` "Link Clicked" with properties {link_code, src, campaign, url, tags},
+- a Segment-style `track` "Link Clicked" with properties {link_code, src, campaign, url, tags} and,
+  for a link minted for a message, its ids (campaign_id, journey_id, node_id, message_id,
+  template_id, template_version),
   stored through the raw events table (source `tracked-links`) so the event processor applies it
   like any other event and derives `source:<src>` plus the link's tags (cdp.profiles.tag_rules);
 - `context.channel` "line" when a valid personal token says the link was sent on LINE (LINE
@@ -189,6 +191,7 @@ def click_event(
         "campaign": link.campaign,
         "url": link.url,
         "tags": list(link.tags),
+        **dict(link.attribution),  # the message a minted link was sent in: campaign_id, message_id, ...
     }
     context: dict[str, Any] = {
         "channel": "line" if person is not None and person.channel == "line" else "web",

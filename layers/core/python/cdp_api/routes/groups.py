@@ -15,6 +15,7 @@ from cdp_api.routes import (
     segment_exports,
     segments,
     tags,
+    templates,
 )
 
 # Static paths first: /profiles/lookup must win over /profiles/<profile_id>.
@@ -29,6 +30,7 @@ CRUD_ROUTERS: tuple[Router, ...] = (
     tags.router,
     links.router,
     ingest_rejections.router,
+    templates.router,
 )
 
 

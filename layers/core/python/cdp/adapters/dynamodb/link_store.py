@@ -1,7 +1,7 @@
 """Tracked links in the core table: one item per link, click counters added in place.
 
 Item: pk `LINK#<code>`, sk `LINK`, with code, url, src, campaign (when set), tags (a list),
-created_at, and the counters clicks_total / clicks_known / clicks_anonymous, which only ever
+created_at, attribution (a map, for links minted for a message), and the counters clicks_total / clicks_known / clicks_anonymous, which only ever
 change through `ADD` (atomic under concurrent clicks, no read-modify-write).
 """
 
@@ -42,6 +42,8 @@ class DynamoLinkStore:
         }
         if link.campaign is not None:
             item["campaign"] = {"S": link.campaign}
+        if link.attribution:
+            item["attribution"] = {"M": {key: {"S": value} for key, value in link.attribution.items()}}
         try:
             self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
@@ -87,6 +89,9 @@ def link_from_item(item: dict[str, Any]) -> Link:
         created_at=item.get("created_at", {}).get("S", ""),
         campaign=item.get("campaign", {}).get("S"),
         tags=tuple(entry["S"] for entry in item.get("tags", {}).get("L", []) if "S" in entry),
+        attribution={
+            key: value["S"] for key, value in item.get("attribution", {}).get("M", {}).items() if "S" in value
+        },
         clicks=ClickCounts(
             total=count("clicks_total"), known=count("clicks_known"), anonymous=count("clicks_anonymous")
         ),

@@ -1,0 +1,1 @@
+"""LINE, email and SMS message templates: content, validation, personalisation, links, rendering."""
