@@ -1,7 +1,11 @@
-"""boto3 clients, created lazily and once per process (Lambda reuses them across invocations).
+"""AWS clients, created lazily and once per process (Lambda reuses them across invocations).
 
 Endpoints come from the standard AWS configuration (`AWS_ENDPOINT_URL`, `AWS_REGION`), which is
 all the local runtime changes: handlers do not know where they run.
+
+Clients come from botocore, not boto3: boto3 adds resources and s3transfer, which no handler's
+cold path needs (importing them costs about a tenth of the admin API's cold import). The archive's
+file transfers use s3transfer where they happen (`transfer`).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import functools
 import os
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 _CONFIG = Config(
@@ -33,4 +37,12 @@ def s3_config() -> Config:
 @functools.cache
 def client(service: str) -> Any:
     config = _CONFIG.merge(s3_config()) if service == "s3" else _CONFIG
-    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    return botocore.session.get_session().create_client(service, config=config)
+
+
+def transfer(s3: Any) -> Any:
+    """Multipart, concurrent upload and download of files for an S3 client (boto3's S3Transfer, as
+    `client.upload_file` uses it); a context manager that stops its threads when done."""
+    from boto3.s3.transfer import S3Transfer
+
+    return S3Transfer(client=s3)

@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cdp.adapters.aws import transfer
 from cdp.adapters.dynamodb.errors import error_code, unavailable
 from cdp.archive.files import EVENTS, PROFILES, ArchiveFiles
 
@@ -36,7 +37,8 @@ class S3Archive:
     def put(self, kind: str, day: str, name: str, path: Path) -> str:
         key = f"{ARCHIVE_PREFIX}{kind}/dt={day}/{name}.parquet"
         try:
-            self._client.upload_file(str(path), self._bucket, key)
+            with transfer(self._client) as files:
+                files.upload_file(str(path), self._bucket, key)
         except (ClientError, BotoCoreError) as exc:
             raise unavailable(exc, f"writing {key}") from exc
         return key
@@ -90,7 +92,8 @@ class S3Archive:
 
     def download(self, key: str, path: Path) -> None:
         try:
-            self._client.download_file(self._bucket, key, str(path))
+            with transfer(self._client) as files:
+                files.download_file(self._bucket, key, str(path))
         except (ClientError, BotoCoreError) as exc:
             raise unavailable(exc, f"reading {key}") from exc
 
@@ -123,7 +126,8 @@ class S3Archive:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")  # concurrent readers, one file each
         try:
-            self._client.download_file(self._bucket, key, str(partial))
+            with transfer(self._client) as files:
+                files.download_file(self._bucket, key, str(partial))
         except ClientError as exc:
             if error_code(exc) in _MISSING:
                 raise _Gone(key) from exc

@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 
 MAX_IDENTIFIER_BYTES = 512  # keeps `ID#<type>#<value>` well inside DynamoDB's 2 KB key limit
 MAX_IDENTIFIERS_PER_EVENT = 20  # one event names one person; more is a bulk payload, not identity
@@ -80,6 +79,10 @@ class IdentifierNormalizer:
         return Identifier(id_type, text)
 
     def _email(self, text: str) -> Identifier | RejectedIdentifier:
+        # Imported on the first email, not at cold start: its RFC patterns compile in about 12 ms,
+        # which handlers that never see an email (most admin routes, LINE-only deliveries) skip.
+        from email_validator import EmailNotValidError, validate_email
+
         try:
             normalized = validate_email(text, check_deliverability=False).normalized
         except EmailNotValidError:
