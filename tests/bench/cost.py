@@ -75,7 +75,8 @@ LATENCY_MS = {
     "s3.PutObject": 40.0,
 }
 DEFAULT_LATENCY_MS = 10.0
-PLATFORM_LOG_BYTES_PER_INVOCATION = 330  # START, END and REPORT lines Lambda writes itself
+# START and REPORT lines Lambda writes itself at system log level INFO (its default); none at WARN.
+PLATFORM_LOG_BYTES_PER_INVOCATION = 330
 MERGE_STATE_TRANSITIONS = 6  # infra/cdp_infra/identity_workflows.py: a merge that fits one move step
 # Provisioned capacity is bought for the peak: the average rate times this factor.
 PROVISIONED_PEAK_FACTOR = 3.0
@@ -676,7 +677,7 @@ def measure() -> dict[str, Any]:
             logger.setLevel("ERROR")
         memory = _memory_by_function()
     paths = {name: tally.per_event(PARALLEL.get(name, 1)) for name, tally in meter.tallies.items()}
-    return {"paths": paths, "memory_mb": memory}
+    return {"paths": paths, "memory_mb": memory, "platform_log_bytes_per_invocation": _platform_log_bytes()}
 
 
 PARALLEL = {"line_webhook": 1, "ingest": min(16, int(MIX["partner_events_per_request"]))}  # 16 writes at a time
@@ -688,6 +689,19 @@ def _stream_arns(resources: Any) -> tuple[str, str]:
     raw = next(arn for lid, arn in resources.stream_arns.items() if constants.RAW_EVENTS_TABLE_ID in lid)
     core = next(arn for lid, arn in resources.stream_arns.items() if constants.CORE_TABLE_ID in lid)
     return raw, core
+
+
+def _platform_log_bytes() -> int:
+    """What Lambda logs per invocation by itself, as the synthesized functions' logging config asks."""
+    from infra.local.provision import _functions, load_or_synthesize
+    from tests.bench.run import ROOT
+
+    template = load_or_synthesize(ROOT / ".local")
+    levels = {
+        template["Resources"][logical_id]["Properties"].get("LoggingConfig", {}).get("SystemLogLevel", "INFO")
+        for logical_id in _functions(template["Resources"])
+    }
+    return 0 if levels == {"WARN"} else PLATFORM_LOG_BYTES_PER_INVOCATION
 
 
 def _memory_by_function() -> dict[str, int]:
@@ -840,11 +854,12 @@ def cost_per_event(measured: dict[str, Any], events_per_day: float) -> dict[str,
     log_bytes = (
         line * paths["line_webhook"]["log_bytes"]
         + partner * paths["ingest"]["log_bytes"]
-        + _weighted(paths, "log_bytes")
+        # The processor logs one line per batch (measured here with batches of one record).
+        + requests["event_processor"] * _weighted(paths, "log_bytes")
         + seg["log_bytes"]
         + merge * merge_path["log_bytes"]
         + stream_records * archive["log_bytes"]
-        + sum(requests.values()) * PLATFORM_LOG_BYTES_PER_INVOCATION
+        + sum(requests.values()) * measured.get("platform_log_bytes_per_invocation", PLATFORM_LOG_BYTES_PER_INVOCATION)
     )
     total_wru, total_rru = sum(wru.values()), sum(rru.values())
     usd = {
