@@ -210,3 +210,45 @@ def test_a_profile_read_from_a_lambda_stream_record_keeps_its_listed_folds(
     as_delivered = {**item, "recent": {"B": base64.b64encode(item["recent"]["B"]).decode()}}
     assert profile_from_item(as_delivered).applied_recent == profile_from_item(item).applied_recent
     assert profile_from_item(as_delivered).has_applied(event.event_id)
+
+
+def test_items_written_before_documents_were_deflated_are_read_and_rewritten_deflated(
+    stack: Stack, store: DynamoProfileStore
+) -> None:
+    import json
+
+    from cdp.adapters.dynamodb.profile_store import profile_to_document
+
+    # Given a profile and a timeline entry as they were stored before: the JSON as text in `doc`
+    event = partner_event("m-old-1", userId="M-OLD", traits={"tier": "gold"})
+    old = Profile.new("p_old", NOW)
+    apply_event(old, event, list(event.identifiers), NOW)
+    old.version = 1
+    client = stack.client("dynamodb")
+    text = json.dumps(profile_to_document(old), ensure_ascii=False, separators=(",", ":"))
+    client.put_item(
+        TableName=stack.core_table,
+        Item={"pk": {"S": "PROFILE#p_old"}, "sk": {"S": "PROFILE"}, "version": {"N": "1"},
+              "updated_at": {"S": NOW}, "doc": {"S": text}},
+    )  # fmt: skip
+    client.put_item(
+        TableName=stack.core_table,
+        Item={"pk": {"S": "PROFILE#p_old"}, "sk": {"S": f"EVENT#{event.timestamp}#{event.event_id}"},
+              "event_name": {"S": "identify"}, "channel": {"S": "web"}, "doc": {"S": json.dumps(event.as_dict())},
+              "applied_at": {"S": NOW}, "claimed": {"S": "[]"}, "attached": {"S": "[]"}},
+    )  # fmt: skip
+
+    # Then they read as before
+    stored = store.get("p_old")
+    assert stored is not None and stored.traits["tier"].value == "gold" and stored.event_count == 1
+    assert [entry.document["eventId"] for entry in store.timeline("p_old")] == [event.event_id]
+
+    # and the next event rewrites the profile deflated, without the text copy
+    second = partner_event("m-old-2", userId="M-OLD", traits={"tier": "silver"})
+    assert commit(store, second, stored, []) is CommitOutcome.APPLIED
+    item = client.get_item(TableName=stack.core_table, Key={"pk": {"S": "PROFILE#p_old"}, "sk": {"S": "PROFILE"}})[
+        "Item"
+    ]
+    assert "doc" not in item and len(item["docz"]["B"]) < len(text)
+    after = store.get("p_old")
+    assert after is not None and after.traits["tier"].value == "silver" and after.event_count == 2

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
+from cdp.adapters.dynamodb.profile_store import DynamoProfileStore, packed_document, read_document
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
 from cdp.domain_events import PROFILE_MERGED, PROFILE_UNMERGED, PROFILE_UPDATED, DomainEvent
 
@@ -130,8 +130,8 @@ def test_profile_changes_on_the_bus_drive_memberships_seen_through_the_admin_api
     stack.client("dynamodb").update_item(
         TableName=stack.core_table,
         Key={"pk": {"S": "PROFILE#p_b"}, "sk": {"S": "PROFILE"}},
-        UpdateExpression="SET doc = :doc",
-        ExpressionAttributeValues={":doc": {"S": _doc_with_pointer(stack, "p_b", "p_a")}},
+        UpdateExpression="SET docz = :doc",
+        ExpressionAttributeValues={":doc": _doc_with_pointer(stack, "p_b", "p_a")},
     )
     merged = DomainEvent(PROFILE_MERGED, "m1:merged", NOW_ISO, {"profileId": "p_a", "mergedProfileId": "p_b"})
     summary = stack.invoke("segment_evaluator", bus_event(merged))
@@ -158,13 +158,13 @@ def test_profile_changes_on_the_bus_drive_memberships_seen_through_the_admin_api
         assert stack.invoke("segment_evaluator", odd)["results"] == []  # logged, not retried forever
 
 
-def _doc_with_pointer(stack: Stack, profile_id: str, into: str) -> str:
+def _doc_with_pointer(stack: Stack, profile_id: str, into: str) -> dict[str, Any]:
     item = stack.client("dynamodb").get_item(
         TableName=stack.core_table, Key={"pk": {"S": f"PROFILE#{profile_id}"}, "sk": {"S": "PROFILE"}}
     )["Item"]
-    doc = json.loads(item["doc"]["S"])
+    doc = read_document(item)
     doc["merged_into"] = into
-    return json.dumps(doc)
+    return packed_document(doc)
 
 
 VIP_RULE = {

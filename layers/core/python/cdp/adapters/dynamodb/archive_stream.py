@@ -9,13 +9,12 @@ redelivered batch overwrites its own files instead of adding copies.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cdp.adapters.dynamodb.profile_store import profile_from_item
+from cdp.adapters.dynamodb.profile_store import profile_from_item, read_document
 from cdp.archive.rows import event_removal, event_row, padded_seq, profile_removal, profile_row
 from cdp.clock import SystemClock
 
@@ -64,7 +63,7 @@ def archive_batch(records: Iterable[Mapping[str, Any]]) -> ArchiveBatch:
         elif removed:
             batch.events.append(event_removal(profile_id, _event_id(sk), seq))
         else:
-            batch.events.append(event_row(profile_id, json.loads(change["NewImage"]["doc"]["S"]), seq))
+            batch.events.append(event_row(profile_id, read_document(change["NewImage"]), seq))
     return batch
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -98,7 +99,7 @@ def _without_defaults(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def profile_from_item(item: dict[str, Any]) -> Profile:
-    doc = json.loads(item["doc"]["S"])
+    doc = read_document(item)
     return Profile(
         profile_id=doc["profile_id"],
         created_at=doc["created_at"],
@@ -150,6 +151,26 @@ def _unfinished(marker: dict[str, Any], profile: Profile) -> bool:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+# Profiles and timeline entries keep their JSON document deflated in `docz`: DynamoDB bills every
+# started KB written, a profile is rewritten on each of its events, and its JSON (repeated keys,
+# ISO times, ids) deflates to about a third. Items written before hold it as text in `doc`, and
+# are still read (they are rewritten deflated on their next change).
+DOCUMENT = "docz"
+LEGACY_DOCUMENT = "doc"
+
+
+def packed_document(document: Any) -> dict[str, bytes]:
+    return {"B": zlib.compress(_dumps(document).encode(), 6)}
+
+
+def read_document(item: dict[str, Any]) -> Any:
+    """From boto3 (bytes), a Lambda stream record's JSON (base64), or a text `doc` of old."""
+    if DOCUMENT not in item:
+        return json.loads(item[LEGACY_DOCUMENT]["S"])
+    packed = item[DOCUMENT]["B"]
+    return json.loads(zlib.decompress(base64.b64decode(packed) if isinstance(packed, str) else packed))
 
 
 class DynamoProfileStore:
@@ -261,7 +282,7 @@ class DynamoProfileStore:
             )
         except (ClientError, BotoCoreError) as exc:
             raise unavailable(exc, "reading the timeline") from exc
-        return [json.loads(item["doc"]["S"]) for item in response.get("Items", [])]
+        return [read_document(item) for item in response.get("Items", [])]
 
     def timeline_before(
         self, profile_id: str, *, limit: int, before: str | None = None
@@ -283,7 +304,7 @@ class DynamoProfileStore:
             raise unavailable(exc, "reading the timeline") from exc
         items = response.get("Items", [])
         cursor = items[-1]["sk"]["S"] if items and "LastEvaluatedKey" in response else None
-        return [json.loads(item["doc"]["S"]) for item in items], cursor
+        return [read_document(item) for item in items], cursor
 
     def _get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
         try:
@@ -429,7 +450,7 @@ class DynamoProfileStore:
                 "sk": _s(f"EVENT#{event.timestamp}#{event.event_id}"),
                 "event_name": _s(event.event or event.type),
                 "channel": _s(event.channel),
-                "doc": _s(_dumps(event.as_dict())),
+                DOCUMENT: packed_document(event.as_dict()),
                 "applied_at": _s(applied_at or profile.updated_at),
                 "claimed": _s(_dumps([i.key for i in claims])),
                 "attached": _s(_dumps([i.key for i in attached])),
@@ -649,7 +670,7 @@ class DynamoProfileStore:
                 "sk": _s("PROFILE"),
                 "version": {"N": str(profile.version)},
                 "updated_at": _s(profile.updated_at),
-                "doc": _s(_dumps(profile_to_document(profile))),
+                DOCUMENT: packed_document(profile_to_document(profile)),
             },
         }
         if profile.applied_recent and profile.applied_covers_from is not None:
@@ -673,7 +694,7 @@ def _timeline_entry(profile_id: str, item: dict[str, Any]) -> TimelineEntry:
     return TimelineEntry(
         profile_id=profile_id,
         sort_key=item["sk"]["S"],
-        document=json.loads(item["doc"]["S"]),
+        document=read_document(item),
         applied_at=item.get("applied_at", {}).get("S", ""),
         claimed=tuple(json.loads(item["claimed"]["S"])) if "claimed" in item else (),
         attached=tuple(json.loads(attached["S"])) if attached else None,
@@ -688,7 +709,7 @@ def _timeline_item(profile_id: str, entry: TimelineEntry, moved_by: Sequence[str
         "sk": _s(entry.sort_key),
         "event_name": _s(document.get("event") or document.get("type", "")),
         "channel": _s(document.get("channel", "")),
-        "doc": _s(_dumps(document)),
+        DOCUMENT: packed_document(document),
         "applied_at": _s(entry.applied_at),
         "claimed": _s(_dumps(list(entry.claimed))),
         "moved_by": _s(_dumps(list(moved_by))),
