@@ -35,6 +35,9 @@ SEGMENT_RECOMPUTE_CONCURRENCY = "segmentRecomputeReservedConcurrency"
 RFM_SCORING_CONCURRENCY = "rfmScoringReservedConcurrency"
 ARCHIVE_COMPACTOR_CONCURRENCY = "archiveCompactorReservedConcurrency"
 INGEST_ALLOWED_ORIGINS = "ingestAllowedOrigins"
+MESSAGE_SENDER_CONCURRENCY = "messageSenderReservedConcurrency"
+EMAIL_FROM_ADDRESS = "emailFromAddress"
+SMS_SENDER_ID = "smsSenderId"
 
 KEYS = (
     REGION,
@@ -48,6 +51,9 @@ KEYS = (
     RFM_SCORING_CONCURRENCY,
     ARCHIVE_COMPACTOR_CONCURRENCY,
     INGEST_ALLOWED_ORIGINS,
+    MESSAGE_SENDER_CONCURRENCY,
+    EMAIL_FROM_ADDRESS,
+    SMS_SENDER_ID,
 )
 
 _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}")
@@ -79,6 +85,12 @@ class DeploySettings:
     # Browsers' origins allowed by CORS on /v1/*: ("*",) like Segment's API (write keys are public
     # in browser code), named origins, or () for no browser access (the context's "").
     ingest_allowed_origins: tuple[str, ...] = (ANY_ORIGIN,)
+    # The message sender: reserved concurrency (also the share of LINE's rate limits each sender
+    # takes; None: no reservation, shares computed for DEFAULT_SENDER_CONCURRENCY), the SES sender
+    # address ("" : no email channel) and the SMS sender id ("" : none).
+    message_sender_concurrency: int | None = None
+    email_from_address: str = ""
+    sms_sender_id: str = ""
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any], *, account: str | None = None) -> DeploySettings:
@@ -105,6 +117,9 @@ class DeploySettings:
             "rfm_scoring_concurrency": read(RFM_SCORING_CONCURRENCY, _concurrency),
             "archive_compactor_concurrency": read(ARCHIVE_COMPACTOR_CONCURRENCY, _concurrency),
             "ingest_allowed_origins": read(INGEST_ALLOWED_ORIGINS, _origins),
+            "message_sender_concurrency": read(MESSAGE_SENDER_CONCURRENCY, _concurrency),
+            "email_from_address": read(EMAIL_FROM_ADDRESS, _email),
+            "sms_sender_id": read(SMS_SENDER_ID, _sender_id),
         }
         if errors:
             raise DeploySettingsError(
@@ -232,3 +247,17 @@ def _concurrency(key: str, value: Any) -> int | None:
             f"{key}: {reserved} would stop the function (0 reserved means never run); leave it null for none"
         )
     return reserved
+
+
+def _email(key: str, value: Any) -> str:
+    text = _text(key, value)
+    if text and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", text):
+        raise DeploySettingsError(f"{key}: expected an email address SES has verified, got {text!r}")
+    return text
+
+
+def _sender_id(key: str, value: Any) -> str:
+    text = _text(key, value)
+    if text and not re.fullmatch(r"(?=.*[A-Za-z])[A-Za-z0-9]{1,11}", text):
+        raise DeploySettingsError(f"{key}: an SMS sender id is 1-11 letters and digits with a letter, got {text!r}")
+    return text

@@ -14,7 +14,6 @@ from cdp.identity.identifiers import Identifier, line_identifier
 from cdp.ingestion.channels import LineChannels
 from cdp.messaging import policy as rules
 from cdp.messaging.policy import MessagingPolicy
-from cdp.messaging.ports import ProviderUnavailable
 from cdp.messaging.request import SendRequest
 from cdp.messaging.send_point import RETRY_KEY_NAMESPACE, SendPoint, release_schedule_name, retry_key
 from cdp.profiles.model import Profile, Stamped
@@ -401,8 +400,9 @@ def test_an_unknown_line_outcome_keeps_the_claim_and_the_retry_uses_the_same_key
     world.person("p_amy", line=AMY_LINE)
     world.line.script = [failure]
 
-    with pytest.raises(ProviderUnavailable):
-        world.point.send(request())
+    unknown = world.point.send(request())
+    assert (unknown.state, unknown.reason) == ("retry", "provider_unavailable")
+    assert world.ledger.records["c1:amy"].state == "claimed"
     result = world.point.send(request())
 
     assert result.state == "sent"

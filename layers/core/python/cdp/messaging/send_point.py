@@ -78,6 +78,8 @@ QUOTA_EXHAUSTED = "quota_exhausted"
 OUTCOME_UNKNOWN = "outcome_unknown"
 REPLY_TOKEN_INVALID = "reply_token_invalid"  # noqa: S105 (a reason, not a secret)
 LINE_NOT_CONFIGURED = "line_not_configured"
+PROVIDER_UNAVAILABLE = "provider_unavailable"
+RETRY = "retry"  # SendResult state: the provider's answer is unknown; send the request again
 
 
 def retry_key(key: str) -> str:
@@ -97,7 +99,7 @@ def release_schedule_name(send_key: str) -> str:
 @dataclass(frozen=True, slots=True)
 class SendResult:
     send_key: str
-    state: str  # sent, suppressed, failed, held, in_progress
+    state: str  # sent, suppressed, failed, held, in_progress, retry
     channel: str | None = None
     reason: str | None = None
     detail: str | None = None
@@ -313,10 +315,16 @@ class SendPoint:
                 chunk = members[start : start + MULTICAST_LIMIT]
                 if len(chunk) == 1:
                     singles.extend(chunk)
-                else:
+                    continue
+                try:
                     results.update(self._multicast(chunk, batch))
+                except ProviderUnavailable as exc:
+                    results.update({index: _retry(item, exc) for index, item in chunk})
         for index, item in singles:
-            results[index] = self._send_one(item, batch)
+            try:
+                results[index] = self._send_one(item, batch)
+            except ProviderUnavailable as exc:
+                results[index] = _retry(item, exc)
         return results
 
     def _claim(self, item: _Ready) -> SendResult | None:
@@ -354,7 +362,7 @@ class SendPoint:
             result = self._call_email(item) if record.channel == "email" else self._call_sms(item)
         except ProviderUnavailable as exc:
             # Nothing was accepted (the adapter saw a throttle or refusal after its retries).
-            return self._fail(item.request, item.profile, record, "provider_unavailable", str(exc), record.channel)
+            return self._fail(item.request, item.profile, record, PROVIDER_UNAVAILABLE, str(exc), record.channel)
         return self._record_provider(item, result)
 
     def _send_line(self, item: _Ready, batch: _Batch) -> SendResult:
@@ -629,6 +637,12 @@ def _payload(request: SendRequest, content: RenderedContent) -> tuple[dict[str, 
     if content.sms_text is None:
         raise RenderError("no_sms_content", f"template {content.template_id} has no SMS text")
     return {"text": content.sms_text, "segments": content.sms_segments}, "sms", max(1, content.sms_segments)
+
+
+def _retry(item: _Ready, exc: ProviderUnavailable) -> SendResult:
+    """The provider's answer is unknown: the claim stays, and a retry of the request resumes it."""
+    logger.warning("provider outcome unknown; the send is retried", extra={"send_key": item.request.send_key})
+    return SendResult(item.request.send_key, RETRY, item.record.channel, PROVIDER_UNAVAILABLE, str(exc))
 
 
 def _from_record(record: SendRecord, *, duplicate: bool = False) -> SendResult:
