@@ -53,7 +53,9 @@ class MessageSender(Construct):
         stack = Stack.of(self)
         self.schedule_group = scheduler.CfnScheduleGroup(self, "Schedules", name=f"{stack.stack_name}-messages")
         schedule_group = cast(str, self.schedule_group.name)
-        self.configuration_set = ses.CfnConfigurationSet(self, "EmailConfigurationSet")
+        # Named, so the functions' environment holds a plain name (the local stack has no SES).
+        configuration_set = f"{stack.stack_name}-messages"
+        self.configuration_set = ses.CfnConfigurationSet(self, "EmailConfigurationSet", name=configuration_set)
         environment = {
             settings.ENV_CORE_TABLE: core_table.table_name,
             settings.ENV_RAW_EVENTS_TABLE: raw_events.table_name,
@@ -63,7 +65,7 @@ class MessageSender(Construct):
             settings.ENV_LINK_SIGNING_SECRET: link_signing_key.secret_arn,
             settings.ENV_MESSAGE_SENDER_CONCURRENCY: str(concurrency or DEFAULT_SENDER_CONCURRENCY),
             settings.ENV_MESSAGE_SCHEDULE_GROUP: schedule_group,
-            settings.ENV_SES_CONFIGURATION_SET: cast(str, self.configuration_set.ref),
+            settings.ENV_SES_CONFIGURATION_SET: configuration_set,
         }
         if link_base_url:
             environment[settings.ENV_LINK_BASE_URL] = link_base_url
@@ -90,7 +92,7 @@ class MessageSender(Construct):
 
         identity_arn = stack.format_arn(service="ses", resource="identity", resource_name="*")
         configuration_set_arn = stack.format_arn(
-            service="ses", resource="configuration-set", resource_name=cast(str, self.configuration_set.ref)
+            service="ses", resource="configuration-set", resource_name=configuration_set
         )
         function.add_to_role_policy(
             iam.PolicyStatement(actions=["ses:SendEmail"], resources=[identity_arn, configuration_set_arn])

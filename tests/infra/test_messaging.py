@@ -26,8 +26,8 @@ def test_the_sender_has_no_route_and_reads_its_settings(synth: Any) -> None:
     assert variables[settings.ENV_MESSAGE_SENDER_CONCURRENCY] == "10"  # no reservation by default
     assert "ReservedConcurrentExecutions" not in function
     assert variables[settings.ENV_LINE_CHANNELS_SECRET] == {"Ref": _output_ref(t, "LineChannelsSecretArn")}
-    (config_set,) = _resources(t, "AWS::SES::ConfigurationSet")
-    assert variables[settings.ENV_SES_CONFIGURATION_SET] == {"Ref": config_set}
+    (config_set,) = _resources(t, "AWS::SES::ConfigurationSet").values()
+    assert variables[settings.ENV_SES_CONFIGURATION_SET] == config_set["Properties"]["Name"] == "LineCdp-messages"
 
 
 def test_the_sender_writes_only_its_own_items_and_outcome_events(synth: Any) -> None:
