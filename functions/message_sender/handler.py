@@ -124,7 +124,7 @@ def handle(body: Any, point: SendPoint) -> tuple[dict[str, Any], bool]:
     """(the answer, whether any send must be retried)."""
     requests, invalid = parse_requests(body)
     for problem in invalid:
-        logger.warning("send request refused", extra=problem)
+        logger.warning("send request refused", extra={"refused": problem})
     results: list[SendResult] = point.send_many(requests) if requests else []
     for result in results:
         metrics.add_metric(name=f"Message{result.state.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
