@@ -63,7 +63,7 @@ def build_send_point(settings: MessageSenderSettings, renderer: Renderer, target
 
         def unsubscribe(profile_id: str, channel: str, address: str) -> str:
             key = secrets.get_text(settings.link_signing_secret_id).strip().encode()
-            return unsubscribe_url(settings.link_base_url, key, profile_id, channel)
+            return unsubscribe_url(settings.link_base_url, key, channel, address)
 
     return SendPoint(
         profiles=DynamoProfileStore(dynamodb, settings.core_table),

@@ -90,4 +90,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/ingest/rejections", ADMIN_API),
     # The one public data route: anyone with a link or a QR code follows it (cdp.links.redirect).
     Route("GET", "/r/{code}", LINK_REDIRECT),
+    # One-click unsubscribe from marketing email (RFC 8058): public, the token is signed.
+    Route("GET", "/u/{token}", LINK_REDIRECT),
+    Route("POST", "/u/{token}", LINK_REDIRECT),
 )
