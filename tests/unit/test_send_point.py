@@ -49,7 +49,7 @@ TUESDAY_09 = taipei(5, 9)
 
 
 class World:
-    def __init__(self, now_ms: int = MONDAY_11) -> None:
+    def __init__(self, now_ms: int = MONDAY_11, *, with_email: bool = True) -> None:
         self.clock = FixedClock(now_ms)
         self.profiles = FakeProfileStore()
         self.renderer = FakeRenderer()
@@ -78,7 +78,7 @@ class World:
             clock=self.clock,
             line_channels=LineChannels(secrets, SECRET),
             line=self.line,
-            email=self.email,
+            email=self.email if with_email else None,
             sms=self.sms,
             unsubscribe_url=lambda profile_id, channel, address: f"https://cdp.example/u/{profile_id}",
         )
@@ -553,3 +553,32 @@ def test_a_policy_document_overrides_defaults_and_ignores_what_it_cannot_use() -
     assert policy.time_zone == "Asia/Taipei"
     assert dict(policy.caps["line"]) == {"day": 5}
     assert policy.quiet_hours == ("22:00", "09:00")
+
+
+def test_a_claim_older_than_lines_retry_key_memory_is_not_resent() -> None:
+    world = World()
+    world.person("p_amy", line=AMY_LINE)
+    world.line.script = ["500"]
+    assert world.point.send(request()).state == "retry"
+    world.clock.advance(24 * 3600 * 1000)
+
+    late = world.point.send(request())
+
+    assert (late.state, late.reason) == ("failed", "outcome_unknown")
+    assert len(world.line.calls) == 1
+    assert world.caps.count("p_amy", "line#day#2026-05-04") == 0
+
+
+def test_a_channel_the_deployment_cannot_send_on_is_skipped_for_the_next() -> None:
+    world = World(with_email=False)  # no SES sender configured
+    world.person(
+        "p_amy",
+        email="amy@example.com",
+        phone="+886912345678",
+        consent={"email:marketing": True, "sms:marketing": True},
+    )
+
+    result = world.point.send(request(channels=["email", "sms"]))
+
+    assert (result.state, result.channel) == ("sent", "sms")
+    assert world.sms.sent[0]["to"] == "+886912345678" and world.sms.sent[0]["transactional"] is False

@@ -122,10 +122,15 @@ def choose_channel(
     policy: MessagingPolicy,
     line_provider: str | None,
     suppressed: Callable[[Channel, str], bool],
+    configured: frozenset[str] = frozenset(CHANNELS),
 ) -> ChannelDecision:
-    """Reachability, then consent, per channel in chain order; the first that passes both wins."""
+    """Reachability, then consent, per channel in chain order; the first that passes both wins.
+    A channel the deployment cannot send on (`configured`) is skipped as `not_configured`."""
     why_not: dict[str, str] = {}
     for channel in chain:
+        if channel not in configured:
+            why_not[channel] = "not_configured"
+            continue
         address, problem = _reach(profile, channel, line_provider, suppressed)
         if address is None:
             why_not[channel] = problem

@@ -30,7 +30,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cdp.clock import iso_from_ms
@@ -69,6 +69,8 @@ RETRY_KEY_NAMESPACE = uuid.UUID("6f1f6c1e-3b0a-5c8e-9d55-1f0c1d2e4a77")  # fixed
 MULTICAST_LIMIT = 500
 # A `claimed` email/SMS send younger than this may still be in flight in another invocation.
 CLAIM_LEASE_MS = 15 * 60 * 1000
+# LINE keeps an accepted retry key for 24 hours; a claim older than this is not resent under it.
+RETRY_KEY_VALID_MS = 23 * 3600 * 1000
 RELEASE_NAME_PREFIX = "msg-release-"
 
 # Failure reasons (Message Failed `reason`).
@@ -210,6 +212,7 @@ class SendPoint:
             policy=policy,
             line_provider=provider,
             suppressed=self._suppressions.suppressed,
+            configured=self._configured(),
         )
         if decision.address is None:
             detail = ", ".join(f"{channel}: {why}" for channel, why in decision.why_not.items())
@@ -273,13 +276,22 @@ class SendPoint:
 
     def _resume(self, request: SendRequest, record: SendRecord) -> SendResult | _Ready:
         """A claim whose provider answer was never recorded (a crash, a timeout, a retry)."""
-        if record.channel == "line" and record.via in ("push", "multicast"):
+        age = self._clock.now_ms() - record.at_ms
+        if record.channel == "line" and record.via in ("push", "multicast") and age < RETRY_KEY_VALID_MS:
             return _Ready(request, record, None, resumed=True)
-        if self._clock.now_ms() - record.at_ms < CLAIM_LEASE_MS:
+        if age < CLAIM_LEASE_MS:
             return SendResult(request.send_key, "in_progress", record.channel, duplicate=True)
-        # A reply token is single use and SES/SNS keep no retry key: sending again could deliver twice.
+        # A reply token is single use, SES/SNS keep no retry key, and LINE forgets one after 24 h:
+        # sending again could deliver twice.
         failed = record.moved("failed", self._clock.now_ms(), reason=OUTCOME_UNKNOWN, detail="no answer recorded")
-        return self._finish(request, None, failed, expect=("claimed",))
+        if failed.cap_keys:
+            self._caps.give_back(failed.profile_id, failed.send_key, failed.cap_keys)
+        return self._finish(request, None, replace(failed, cap_keys=(), cost_units=0), expect=("claimed",))
+
+    def _configured(self) -> frozenset[str]:
+        """Channels this deployment can send on; an unconfigured one is skipped like an unreachable one."""
+        present = {"line": self._line is not None, "email": self._email is not None, "sms": self._sms is not None}
+        return frozenset(channel for channel, ok in present.items() if ok)
 
     def _line_provider(self, request: SendRequest) -> str | None:
         channel = self._line_channels.find(request.line_channel) if self._line_channels else None
