@@ -267,11 +267,3 @@ def quiet_until(now_ms: int, zone: ZoneInfo, window: tuple[str, str] | None) -> 
 def _minutes(hhmm: str) -> int:
     hours, minutes = hhmm.split(":")
     return int(hours) * 60 + int(minutes)
-
-
-# --- cost units ---------------------------------------------------------------------------------
-
-
-def line_cost_units(recipients: int) -> int:
-    """LINE counts one message per recipient per request, whatever the number of bubbles (1-5)."""
-    return recipients
