@@ -2,7 +2,8 @@
 goes through the send point here (cdp.messaging.send_point).
 
 Input, from a direct or scheduled invoke: `{"requests": [SendRequest, ...]}`; or an SQS batch whose
-bodies have that shape (partial batch failures). A request that fails validation is answered in
+bodies have that shape (partial batch failures); or SES's own events about sent email, from the
+configuration set through EventBridge (cdp.messaging.feedback). A request that fails validation is answered in
 the result (`invalid_request`) and never retried; a send whose provider answer is unknown fails
 the invocation (or its SQS record), so it is retried with the same send key and LINE retry key.
 """
@@ -31,6 +32,7 @@ from cdp.adapters.sns_sms import SnsSmsSender
 from cdp.clock import SystemClock
 from cdp.ingestion.channels import LineChannels
 from cdp.messaging.content import Renderer
+from cdp.messaging.feedback import SES_SOURCE, EmailFeedback
 from cdp.messaging.request import SendRequest
 from cdp.messaging.send_point import RETRY, SendPoint, SendResult
 from cdp.messaging.unsubscribe import unsubscribe_url
@@ -103,6 +105,17 @@ def build(target_arn: str) -> SendPoint:
     return build_send_point(settings, production_renderer(settings), target_arn)
 
 
+@functools.cache
+def build_feedback() -> EmailFeedback:
+    settings = MessageSenderSettings.from_env()
+    dynamodb = client("dynamodb")
+    return EmailFeedback(
+        events=DynamoRawEventStore(dynamodb, settings.raw_events_table, settings.raw_event_ttl_days * 86400),
+        suppressions=DynamoSuppressionList(dynamodb, settings.core_table),
+        clock=SystemClock(),
+    )
+
+
 def parse_requests(body: Any) -> tuple[list[SendRequest], list[dict[str, Any]]]:
     """The valid requests, and an `invalid_request` answer per invalid one (never retried)."""
     items = body.get("requests") if isinstance(body, dict) else None
@@ -135,6 +148,10 @@ def handle(body: Any, point: SendPoint) -> tuple[dict[str, Any], bool]:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if isinstance(event, dict) and event.get("source") == SES_SOURCE:
+        outcome = build_feedback().record(event)
+        logger.info("email feedback", extra={"kind": outcome.kind, "recorded": outcome.recorded})
+        return {"kind": outcome.kind, "recorded": outcome.recorded, "suppressed": len(outcome.suppressed)}
     point = build(context.invoked_function_arn)
     if isinstance(event, dict) and isinstance(event.get("Records"), list):
         failures = []

@@ -13,11 +13,14 @@ from typing import cast
 
 from aws_cdk import Acknowledgment, Aws, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ses as ses
+from aws_cdk import aws_sqs as sqs
 from cdp import settings
 from cdp.adapters.dynamodb.send_ledger import KEY_PREFIXES
 from cdp.messaging.send_point import RELEASE_NAME_PREFIX as RELEASE_PREFIX
@@ -100,6 +103,8 @@ class MessageSender(Construct):
         # An SMS to a phone number has no resource to name (AWS documents `*` for it).
         function.add_to_role_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=["*"]))
 
+        self._email_feedback(configuration_set)
+
         # Held sends come back through one-time schedules that invoke this function only.
         self.scheduler_role = iam.Role(
             self,
@@ -135,4 +140,52 @@ class MessageSender(Construct):
                 id="AwsSolutions-IAM5[Resource::*]",
                 reason="sns:Publish of an SMS to a phone number has no resource to name; no topic is used.",
             ),
+        )
+
+    def _email_feedback(self, configuration_set: str) -> None:
+        """SES reports delivery, bounces, complaints, opens and clicks of the configuration set's
+        email to the default event bus (the only bus SES sends to); a rule hands them to the sender,
+        which puts them on the timeline and suppresses bounced and complaining addresses."""
+        stack = Stack.of(self)
+        ses.CfnConfigurationSetEventDestination(
+            self,
+            "EmailEvents",
+            configuration_set_name=configuration_set,
+            event_destination=ses.CfnConfigurationSetEventDestination.EventDestinationProperty(
+                name="timeline",
+                enabled=True,
+                matching_event_types=["DELIVERY", "BOUNCE", "COMPLAINT", "OPEN", "CLICK"],
+                event_bridge_destination=ses.CfnConfigurationSetEventDestination.EventBridgeDestinationProperty(
+                    event_bus_arn=stack.format_arn(service="events", resource="event-bus", resource_name="default")
+                ),
+            ),
+        ).add_dependency(self.configuration_set)
+        self.feedback_dead_letters = sqs.Queue(
+            self,
+            "EmailEventDeadLetters",
+            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        Validations.of(self.feedback_dead_letters).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is itself the dead-letter queue of the SES email-event rule's Lambda target.",
+            )
+        )
+        self.feedback_rule = events.Rule(
+            self,
+            "EmailEventsRule",
+            description="SES events of the product's email to the message sender (timeline, suppression list)",
+            event_pattern=events.EventPattern(
+                source=["aws.ses"], detail={"mail": {"tags": {"ses:configuration-set": [configuration_set]}}}
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.function,
+                    dead_letter_queue=self.feedback_dead_letters,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(6),
+                )
+            ],
         )

@@ -189,6 +189,7 @@ class CdpStack(Stack):
             event_dead_letter_queues={
                 SEGMENT_EVALUATOR: self.segments.dead_letter_queue,
                 ARCHIVE_WRITER: self.archive.dead_letter_queue,
+                MESSAGE_SENDER: self.messaging.feedback_dead_letters,
             },
         )
         self.monitoring = Monitoring(self, constants.MONITORING_ID, watched=watched)
@@ -338,6 +339,7 @@ class CdpStack(Stack):
             "UnmergeStateMachineArn": self.identity.unmerge.state_machine_arn,
             "SegmentDeadLetterQueueUrl": self.segments.dead_letter_queue.queue_url,
             "ArchiveDeadLetterQueueUrl": self.archive.dead_letter_queue.queue_url,
+            "EmailEventDeadLetterQueueUrl": self.messaging.feedback_dead_letters.queue_url,
             "ArchiveBucketName": self.archive.bucket.bucket_name,
             "ArchiveAthenaWorkgroup": cast(str, self.archive.workgroup.name),
             "SegmentScheduleGroup": cast(str, self.scheduled_segments.schedule_group.name),

@@ -81,3 +81,23 @@ def test_the_sender_sends_through_ses_and_sns_and_schedules_only_its_releases(sy
     (statement,) = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
     assert _actions(statement) == ["lambda:InvokeFunction"]
     assert _function_id(t, MESSAGE_SENDER) in json.dumps(statement["Resource"])
+
+
+def test_ses_reports_the_configuration_sets_email_events_to_the_sender(synth: Any) -> None:
+    t = synth.template
+    (destination,) = _resources(t, "AWS::SES::ConfigurationSetEventDestination").values()
+    props = destination["Properties"]
+    assert props["ConfigurationSetName"] == "LineCdp-messages"
+    assert set(props["EventDestination"]["MatchingEventTypes"]) == {"DELIVERY", "BOUNCE", "COMPLAINT", "OPEN", "CLICK"}
+    assert "event-bus/default" in json.dumps(props["EventDestination"]["EventBridgeDestination"])
+    rules = [
+        r["Properties"]
+        for r in _resources(t, "AWS::Events::Rule").values()
+        if r["Properties"].get("EventPattern", {}).get("source") == ["aws.ses"]
+    ]
+    (rule,) = rules
+    assert "EventBusName" not in rule  # SES only reports to the default bus
+    assert rule["EventPattern"]["detail"] == {"mail": {"tags": {"ses:configuration-set": ["LineCdp-messages"]}}}
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [_function_id(t, MESSAGE_SENDER), "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] == _output_ref(t, "EmailEventDeadLetterQueueUrl")

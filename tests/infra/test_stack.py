@@ -589,6 +589,7 @@ def test_dead_letter_alarm_fires_on_the_first_message(synth: Any) -> None:
     assert {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in alarms} == {
         dlq_id,
         _output_ref(t, "ArchiveDeadLetterQueueUrl"),
+        _output_ref(t, "EmailEventDeadLetterQueueUrl"),
     }
     (alarm,) = [a for a in alarms if a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == dlq_id]
     assert alarm["Namespace"] == "AWS/SQS"

@@ -19,7 +19,7 @@ from cdp.adapters.sns_sms import SnsSmsSender
 from cdp.messaging.content import EmailContent
 from cdp.messaging.send_point import release_schedule_name, retry_key
 from cdp.profiles.model import Profile, Stamped
-from cdp.settings import ENV_LINE_API_BASE_URL, ENV_MESSAGE_SCHEDULE_GROUP
+from cdp.settings import ENV_EMAIL_FROM_ADDRESS, ENV_LINE_API_BASE_URL, ENV_MESSAGE_SCHEDULE_GROUP
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
@@ -61,9 +61,21 @@ def line_api(stack: Stack, monkeypatch: pytest.MonkeyPatch, renderer: FakeRender
     module.build.cache_clear()
 
 
-def put_profile(stack: Stack, profile_id: str, *, line: str | None = AMY, status: str = "friend") -> None:
+def put_profile(
+    stack: Stack,
+    profile_id: str,
+    *,
+    line: str | None = AMY,
+    status: str = "friend",
+    email: str | None = None,
+    consent: dict[str, bool] | None = None,
+) -> None:
     p = Profile.new(profile_id, OLD)
     p.identifiers[f"member_id:M-{profile_id}"] = {"type": "member_id", "value": f"M-{profile_id}", "added_at": OLD}
+    if email:
+        p.identifiers[f"email:{email}"] = {"type": "email", "value": email, "added_at": OLD}
+    for key, granted in (consent or {}).items():
+        p.consent[key] = Stamped(granted, OLD, "partner:crm", "c1")
     if line:
         value = f"{LINE_CHANNEL}:{line}"
         p.identifiers[f"line:{value}"] = {"type": "line", "value": value, "added_at": OLD}
@@ -108,9 +120,9 @@ def item(stack: Stack, pk: str, sk: str) -> dict[str, Any] | None:
     return found
 
 
-def outcome_events(stack: Stack) -> list[dict[str, Any]]:
+def outcome_events(stack: Stack, prefix: str = "Message ") -> list[dict[str, Any]]:
     payloads = [json.loads(i["payload"]["S"]) if "payload" in i else i for i in stack.raw_items().values()]
-    return [p for p in payloads if isinstance(p, dict) and str(p.get("event", "")).startswith("Message ")]
+    return [p for p in payloads if isinstance(p, dict) and str(p.get("event", "")).startswith(prefix)]
 
 
 def test_a_send_claims_its_key_counts_its_caps_pushes_once_and_records_the_outcome(
@@ -211,6 +223,31 @@ def test_a_held_send_gets_a_release_schedule_that_sends_it(stack: Stack, line_ap
     sent = send(stack, *released["requests"])["results"][0]
 
     assert sent["state"] == "sent" and len(line_api.sent(to=AMY)) == 1
+
+
+def test_a_hard_bounce_from_ses_suppresses_the_address_for_the_next_send(
+    stack: Stack, line_api: LineApiFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_EMAIL_FROM_ADDRESS, "news@example.com")  # the email channel is configured
+    put_profile(stack, "p_amy", line=None, email="amy@example.com", consent={"email:marketing": True})
+    bounce = {
+        "id": "eb-bounce-1",
+        "source": "aws.ses",
+        "detail-type": "Email Bounced",
+        "detail": {
+            "eventType": "Bounce",
+            "bounce": {"bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": "amy@example.com"}]},
+            "mail": {"messageId": "ses-1", "destination": ["amy@example.com"], "tags": {"message_id": ["msg_1"]}},
+        },
+    }
+
+    assert stack.invoke(MESSAGE_SENDER, bounce) == {"kind": "Bounce", "recorded": 1, "suppressed": 1}
+    assert stack.invoke(MESSAGE_SENDER, bounce)["recorded"] == 0  # EventBridge's retry: stored once
+
+    assert item(stack, "SUPPRESSION#email#amy@example.com", "SUPPRESSION") is not None
+    assert [e["event"] for e in outcome_events(stack, prefix="Email ")] == ["Email Bounced"]
+    result = send(stack, request("c2:amy", campaign_id="c2", channels=["email"]))["results"][0]
+    assert (result["state"], result["reason"], result["detail"]) == ("suppressed", "unreachable", "email: suppressed")
 
 
 # --- the email and SMS adapters on moto ----------------------------------------------------------------

@@ -21,3 +21,9 @@ MESSAGE_SENT = "Message Sent"
 MESSAGE_SUPPRESSED = "Message Suppressed"
 MESSAGE_FAILED = "Message Failed"
 MESSAGE_EVENTS = frozenset({MESSAGE_SENT, MESSAGE_SUPPRESSED, MESSAGE_FAILED})
+# what SES reports about an email the send point sent (cdp.messaging.feedback)
+EMAIL_DELIVERED = "Email Delivered"
+EMAIL_BOUNCED = "Email Bounced"
+EMAIL_COMPLAINED = "Email Complained"
+EMAIL_OPENED = "Email Opened"
+EMAIL_CLICKED = "Email Clicked"

@@ -469,9 +469,8 @@ class SendPoint:
         unsubscribe = None
         if self._unsubscribe_url is not None and item.request.purpose == "marketing":
             unsubscribe = self._unsubscribe_url(record.profile_id, "email", record.to or "")
-        tags = {"send_key_hash": message_id(record.send_key), "kind": item.request.kind}
-        if item.request.campaign_id:
-            tags["campaign_id"] = item.request.campaign_id
+        # SES hands these back with its delivery, bounce, open and click events (cdp.messaging.feedback).
+        tags = {"message_id": message_id(record.send_key), "kind": item.request.kind, **item.request.attribution()}
         return self._email.send_email(to=record.to or "", content=content, unsubscribe_url=unsubscribe, tags=tags)
 
     def _call_sms(self, item: _Ready) -> ProviderResult:
