@@ -204,12 +204,12 @@ class FakeLineMessenger:
 class FakeEmailSender:
     def __init__(self, fail: Callable[[str], ProviderResult | None] | None = None) -> None:
         self.sent: list[dict[str, Any]] = []
-        self._fail = fail
+        self.fail = fail  # to -> an answer instead of sending (or raise), None: send
 
     def send_email(
         self, *, to: str, content: EmailContent, unsubscribe_url: str | None, tags: dict[str, str]
     ) -> ProviderResult:
-        if self._fail is not None and (answer := self._fail(to)) is not None:
+        if self.fail is not None and (answer := self.fail(to)) is not None:
             return answer
         self.sent.append({"to": to, "content": content, "unsubscribe_url": unsubscribe_url, "tags": dict(tags)})
         return ProviderResult("sent", provider_id=f"ses-{len(self.sent)}")
@@ -218,7 +218,10 @@ class FakeEmailSender:
 class FakeSmsSender:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
+        self.opted_out: set[str] = set()  # numbers that replied STOP (SNS's own opt-out list)
 
     def send_sms(self, *, to: str, text: str, transactional: bool) -> ProviderResult:
+        if to in self.opted_out:
+            return ProviderResult("failed", reason="sms_opted_out", message="the number opted out")
         self.sent.append({"to": to, "text": text, "transactional": transactional})
         return ProviderResult("sent", provider_id=f"sns-{len(self.sent)}")

@@ -101,7 +101,9 @@ class MessageSender(Construct):
             iam.PolicyStatement(actions=["ses:SendEmail"], resources=[identity_arn, configuration_set_arn])
         )
         # An SMS to a phone number has no resource to name (AWS documents `*` for it).
-        function.add_to_role_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=["*"]))
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"], resources=["*"])
+        )
 
         self._email_feedback(configuration_set)
 

@@ -70,6 +70,7 @@ UNSCOPED_ACTIONS = {
     "logs:DescribeLogGroups",
     # An SMS published to a phone number (the message sender) has no SNS resource to name.
     "sns:Publish",
+    "sns:CheckIfPhoneNumberIsOptedOut",
 }
 SETTINGS_BY_FUNCTION = {
     LINE_WEBHOOK: settings.LineWebhookSettings,

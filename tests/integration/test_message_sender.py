@@ -12,11 +12,13 @@ from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from cdp.adapters.dynamodb.profile_store import profile_pk, profile_to_document
 from cdp.adapters.send_schedules import SchedulerReleases
 from cdp.adapters.ses_email import SesEmailSender
 from cdp.adapters.sns_sms import SnsSmsSender
 from cdp.messaging.content import EmailContent
+from cdp.messaging.ports import ProviderThrottled
 from cdp.messaging.send_point import release_schedule_name, retry_key
 from cdp.profiles.model import Profile, Stamped
 from cdp.settings import ENV_EMAIL_FROM_ADDRESS, ENV_LINE_API_BASE_URL, ENV_MESSAGE_SCHEDULE_GROUP
@@ -326,3 +328,29 @@ def test_a_release_schedule_is_created_once_and_updated_when_held_again(aws: Non
     schedule = client.get_schedule(Name="msg-release-abc", GroupName="LineCdp-messages")
     assert schedule["ScheduleExpression"] == "at(2026-05-05T01:01:00)"
     assert json.loads(schedule["Target"]["Input"]) == {"requests": [{"send_key": "k"}]}
+
+
+def test_sns_does_not_publish_to_a_number_on_its_opt_out_list(aws: None) -> None:
+    sns = boto3.client("sns", region_name=REGION)
+    result = SnsSmsSender(sns).send_sms(to="+886912345699", text="優惠", transactional=False)  # moto: *99 opted out
+    assert (result.outcome, result.reason) == ("failed", "sms_opted_out")
+    assert sns_backends[DEFAULT_ACCOUNT_ID][REGION].sms_messages == {}
+
+
+class ThrottlingClient:
+    """A client whose every call is throttled, as SES and SNS answer past their send rate."""
+
+    def __getattr__(self, name: str) -> Any:
+        def throttled(**_: Any) -> Any:
+            raise ClientError(
+                {"Error": {"Code": "TooManyRequestsException", "Message": "Maximum sending rate exceeded."}}, name
+            )
+
+        return throttled
+
+
+def test_a_throttle_is_reported_as_nothing_sent() -> None:
+    with pytest.raises(ProviderThrottled):
+        SesEmailSender(ThrottlingClient(), from_address="a@example.com", configuration_set=None).send_email(
+            to="amy@example.com", content=EmailContent("s", None, "t"), unsubscribe_url=None, tags={}
+        )

@@ -14,6 +14,7 @@ from cdp.identity.identifiers import Identifier, line_identifier
 from cdp.ingestion.channels import LineChannels
 from cdp.messaging import policy as rules
 from cdp.messaging.policy import MessagingPolicy
+from cdp.messaging.ports import ProviderResult, ProviderThrottled, ProviderUnavailable
 from cdp.messaging.request import SendRequest
 from cdp.messaging.send_point import RETRY_KEY_NAMESPACE, SendPoint, release_schedule_name, retry_key
 from cdp.profiles.model import Profile, Stamped
@@ -582,3 +583,51 @@ def test_a_channel_the_deployment_cannot_send_on_is_skipped_for_the_next() -> No
 
     assert (result.state, result.channel) == ("sent", "sms")
     assert world.sms.sent[0]["to"] == "+886912345678" and world.sms.sent[0]["transactional"] is False
+
+
+def test_an_ses_throttle_sends_nothing_and_the_retry_sends_once() -> None:
+    world = World()
+    world.person("p_amy", email="amy@example.com", consent={"email:marketing": True})
+    throttles = ["throttle"]
+
+    def throttle(to: str) -> ProviderResult | None:
+        if throttles:
+            throttles.pop()
+            raise ProviderThrottled("SES throttled the send after retries: TooManyRequestsException")
+        return None
+
+    world.email.fail = throttle
+    first = world.point.send(request(channels=["email"]))
+
+    assert (first.state, first.reason) == ("retry", "provider_throttled")
+    assert world.ledger.records["c1:amy"].state == "held" and world.email.sent == []
+    assert world.caps.count("p_amy", "email#day#2026-05-04") == 0
+    second = world.point.send(request(channels=["email"]))
+    assert second.state == "sent" and len(world.email.sent) == 1
+    assert [e["event"] for e in world.outcomes()] == [names.MESSAGE_SENT]
+
+
+def test_an_email_whose_answer_was_lost_is_failed_not_resent() -> None:
+    world = World()
+    world.person("p_amy", email="amy@example.com", consent={"email:marketing": True})
+
+    def cut(to: str) -> ProviderResult | None:
+        raise ProviderUnavailable("SES did not answer: ReadTimeoutError")
+
+    world.email.fail = cut
+    result = world.point.send(request(channels=["email"]))
+
+    assert (result.state, result.reason) == ("failed", "outcome_unknown")
+    assert world.point.send(request(channels=["email"])).duplicate is True
+
+
+def test_a_number_that_replied_stop_fails_once_and_is_suppressed_from_then_on() -> None:
+    world = World()
+    world.person("p_amy", phone="+886912345678", consent={"sms:marketing": True})
+    world.sms.opted_out.add("+886912345678")
+
+    first = world.point.send(request("k1", channels=["sms"]))
+    second = world.point.send(request("k2", campaign_id="c2", channels=["sms"]))
+
+    assert (first.state, first.reason) == ("failed", "sms_opted_out")
+    assert (second.state, second.reason, second.detail) == ("suppressed", "unreachable", "sms: opted_out")

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cdp.adapters.dynamodb.errors import error_code
 from cdp.messaging.content import EmailContent
-from cdp.messaging.ports import ProviderResult, ProviderUnavailable
+from cdp.messaging.ports import ProviderResult, ProviderThrottled, ProviderUnavailable
 
 THROTTLED = frozenset({"TooManyRequestsException", "ThrottlingException", "LimitExceededException"})
 TAG_VALUE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.@")
@@ -53,10 +53,11 @@ class SesEmailSender:
         except ClientError as exc:
             code = error_code(exc)
             if code in THROTTLED:
-                raise ProviderUnavailable(f"SES throttled the send after retries: {code}") from exc
+                raise ProviderThrottled(f"SES throttled the send after retries: {code}") from exc
             message = str(exc.response.get("Error", {}).get("Message", code))
             return ProviderResult("failed", reason="email_rejected", message=f"{code}: {message}")
         except BotoCoreError as exc:
+            # The request may have been accepted before the connection failed: the outcome is unknown.
             raise ProviderUnavailable(f"SES did not answer: {type(exc).__name__}") from exc
         return ProviderResult("sent", provider_id=str(response.get("MessageId")))
 

@@ -119,6 +119,11 @@ class ProviderUnavailable(Exception):
     The claim stays `claimed` and the invocation fails so it is retried with the same retry key."""
 
 
+class ProviderThrottled(ProviderUnavailable):
+    """The provider refused before accepting anything (a throttle after the adapter's retries):
+    nothing was sent, so the send may simply be made again later."""
+
+
 class LineMessenger(Protocol):
     def push(self, *, access_token: str, to: str, messages: list[dict[str, Any]], retry_key: str) -> ProviderResult: ...
 

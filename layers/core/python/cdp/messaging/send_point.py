@@ -48,6 +48,7 @@ from cdp.messaging.ports import (
     MulticastBatch,
     PolicySource,
     ProviderResult,
+    ProviderThrottled,
     ProviderUnavailable,
     ReleaseScheduler,
     SendLedger,
@@ -81,6 +82,8 @@ OUTCOME_UNKNOWN = "outcome_unknown"
 REPLY_TOKEN_INVALID = "reply_token_invalid"  # noqa: S105 (a reason, not a secret)
 LINE_NOT_CONFIGURED = "line_not_configured"
 PROVIDER_UNAVAILABLE = "provider_unavailable"
+PROVIDER_THROTTLED = "provider_throttled"
+SMS_OPTED_OUT = "sms_opted_out"  # SNS's opt-out list had the number: suppressed from then on
 RETRY = "retry"  # SendResult state: the provider's answer is unknown; send the request again
 
 
@@ -197,7 +200,8 @@ class SendPoint:
                 return _from_record(record, duplicate=True)
             if record.state == "claimed":
                 return self._resume(request, record)
-            if record.state == "held" and not request.release:
+            opened = record.held_until_ms is not None and record.held_until_ms <= self._clock.now_ms()
+            if record.state == "held" and not (request.release or opened):
                 return _from_record(record, duplicate=True)
         try:
             profile = current_profile(self._profiles, request.profile_id)
@@ -372,10 +376,34 @@ class SendPoint:
             return self._send_line(item, batch)
         try:
             result = self._call_email(item) if record.channel == "email" else self._call_sms(item)
+        except ProviderThrottled as exc:
+            return self._requeue(item, exc)
         except ProviderUnavailable as exc:
-            # Nothing was accepted (the adapter saw a throttle or refusal after its retries).
-            return self._fail(item.request, item.profile, record, PROVIDER_UNAVAILABLE, str(exc), record.channel)
+            # SES and SNS keep no retry key: the message may have gone out, so it is not sent again.
+            return self._fail(item.request, item.profile, record, OUTCOME_UNKNOWN, str(exc), record.channel)
         return self._record_provider(item, result)
+
+    def _requeue(self, item: _Ready, exc: ProviderThrottled) -> SendResult:
+        """Nothing was sent: give the caps back and leave a hold that has already opened, so the
+        retried request decides again and sends."""
+        record, now = item.record, self._clock.now_ms()
+        if record.cap_keys:
+            self._caps.give_back(record.profile_id, record.send_key, record.cap_keys)
+        again = SendRecord(
+            send_key=record.send_key,
+            state="held",
+            profile_id=record.profile_id,
+            at_ms=now,
+            channel=record.channel,
+            held_until_ms=now,
+            template_id=record.template_id,
+            template_version=record.template_version,
+            reason=PROVIDER_THROTTLED,
+        )
+        if not self._ledger.put(again, expect=("claimed",)):
+            return SendResult(record.send_key, "in_progress", record.channel, duplicate=True)
+        logger.warning("provider throttled; the send is retried", extra={"send_key": record.send_key})
+        return SendResult(record.send_key, RETRY, record.channel, PROVIDER_THROTTLED, str(exc))
 
     def _send_line(self, item: _Ready, batch: _Batch) -> SendResult:
         record = item.record
@@ -492,6 +520,8 @@ class SendPoint:
             if batch is not None:
                 batch.quota_exhausted = True
             return self._fail(item.request, item.profile, record, QUOTA_EXHAUSTED, result.message, record.channel)
+        if result.reason == SMS_OPTED_OUT and record.to:
+            self._suppressions.suppress("sms", record.to, reason="opt_out", at_ms=now)
         if result.outcome == "invalid_reply_token":
             return self._fail(item.request, item.profile, record, REPLY_TOKEN_INVALID, result.message, record.channel)
         return self._fail(
