@@ -54,6 +54,7 @@ class MulticastBatch:
     line_channel: str
     to: tuple[str, ...]
     messages: list[dict[str, Any]]
+    at_ms: int = 0  # when it was stored
 
 
 class SendLedger(Protocol):

@@ -466,6 +466,7 @@ class SendPoint:
                 line_channel=first.request.line_channel,
                 to=tuple(item.record.to or "" for _, item in claimed),
                 messages=list((first.record.payload or {})["messages"]),
+                at_ms=self._clock.now_ms(),
             )
         )
         answers = self._call_multicast(stored, [item for _, item in claimed], batch)

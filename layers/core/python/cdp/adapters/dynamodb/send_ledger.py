@@ -68,7 +68,7 @@ class DynamoSendLedger:
                 "sk": {"S": "SEND"},
                 "state": {"S": record.state},
                 "doc": {"S": json.dumps(dataclasses.asdict(record), ensure_ascii=False, separators=(",", ":"))},
-                TTL_ATTRIBUTE: {"N": str(int(time.time()) + RECORD_KEEP_SECONDS)},
+                TTL_ATTRIBUTE: {"N": str(record.at_ms // 1000 + RECORD_KEEP_SECONDS)},
             },
             "ConditionExpression": " OR ".join(conditions),
         }
@@ -85,7 +85,7 @@ class DynamoSendLedger:
             "Item": {
                 **key,
                 "doc": {"S": json.dumps(document, ensure_ascii=False, separators=(",", ":"))},
-                TTL_ATTRIBUTE: {"N": str(int(time.time()) + RECORD_KEEP_SECONDS)},
+                TTL_ATTRIBUTE: {"N": str(batch.at_ms // 1000 + RECORD_KEEP_SECONDS)},
             },
             "ConditionExpression": "attribute_not_exists(pk)",
         }
