@@ -95,6 +95,7 @@ def build_send_point(settings: MessageSenderSettings, renderer: Renderer, target
         else None,
         sms=SnsSmsSender(client("sns"), sender_id=settings.sms_sender_id),
         unsubscribe_url=unsubscribe,
+        parallelism=settings.sender_parallelism,
     )
 
 

@@ -50,7 +50,7 @@ TUESDAY_09 = taipei(5, 9)
 
 
 class World:
-    def __init__(self, now_ms: int = MONDAY_11, *, with_email: bool = True) -> None:
+    def __init__(self, now_ms: int = MONDAY_11, *, with_email: bool = True, parallelism: int = 1) -> None:
         self.clock = FixedClock(now_ms)
         self.profiles = FakeProfileStore()
         self.renderer = FakeRenderer()
@@ -82,6 +82,7 @@ class World:
             email=self.email if with_email else None,
             sms=self.sms,
             unsubscribe_url=lambda profile_id, channel, address: f"https://cdp.example/u/{profile_id}",
+            parallelism=parallelism,
         )
 
     def person(
@@ -631,3 +632,20 @@ def test_a_number_that_replied_stop_fails_once_and_is_suppressed_from_then_on() 
 
     assert (first.state, first.reason) == ("failed", "sms_opted_out")
     assert (second.state, second.reason, second.detail) == ("suppressed", "unreachable", "sms: opted_out")
+
+
+def test_recipients_worked_on_in_parallel_come_out_as_one_by_one() -> None:
+    def run(parallelism: int) -> tuple[list[tuple[str, str | None]], int]:
+        world = World(parallelism=parallelism)
+        for n in range(40):
+            world.person(f"p{n}", line="U" + f"{n:032x}", name="same" if n % 2 else f"n{n}")
+        batch = [request(f"c1:p{n}", f"p{n}") for n in range(40)] + [request("c1:p3", "p3")]  # one twice
+        results = world.point.send_many(batch)
+        return [(r.state, r.channel) for r in results], sum(
+            world.line.delivered_to("U" + f"{n:032x}") for n in range(40)
+        )
+
+    one_by_one, delivered = run(1)
+    parallel, delivered_parallel = run(8)
+    assert parallel[:40] == one_by_one[:40] == [("sent", "line")] * 40
+    assert delivered == delivered_parallel == 40  # the repeated send key is delivered once

@@ -57,6 +57,7 @@ ENV_RFM_WINDOW_DAYS = "CDP_RFM_WINDOW_DAYS"
 ENV_MESSAGE_SCHEDULE_GROUP = "CDP_MESSAGE_SCHEDULE_GROUP"
 ENV_MESSAGE_SCHEDULER_ROLE_ARN = "CDP_MESSAGE_SCHEDULER_ROLE_ARN"
 ENV_MESSAGE_SENDER_CONCURRENCY = "CDP_MESSAGE_SENDER_CONCURRENCY"
+ENV_MESSAGE_SENDER_PARALLELISM = "CDP_MESSAGE_SENDER_PARALLELISM"
 ENV_EMAIL_FROM_ADDRESS = "CDP_EMAIL_FROM_ADDRESS"
 ENV_SES_CONFIGURATION_SET = "CDP_SES_CONFIGURATION_SET"
 ENV_SMS_SENDER_ID = "CDP_SMS_SENDER_ID"
@@ -318,6 +319,8 @@ class MessageSenderSettings(Settings):
     # How many senders run at once (the function's reserved concurrency): each takes this share
     # of LINE's per-channel rate limits.
     sender_concurrency: int = positive(ENV_MESSAGE_SENDER_CONCURRENCY, 10)
+    # Recipients one invocation works on at once (threads: each waits on DynamoDB and LINE).
+    sender_parallelism: int = positive(ENV_MESSAGE_SENDER_PARALLELISM, 16)
     schedule_group: str = env(ENV_MESSAGE_SCHEDULE_GROUP, "")
     scheduler_role_arn: str = env(ENV_MESSAGE_SCHEDULER_ROLE_ARN, "")
     email_from_address: str = env(ENV_EMAIL_FROM_ADDRESS, "")

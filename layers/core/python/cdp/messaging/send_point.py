@@ -30,8 +30,9 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from cdp.clock import iso_from_ms
 from cdp.errors import CdpError, NotFound
@@ -64,6 +65,9 @@ from cdp.profiles.computed import computed_traits
 from cdp.profiles.consent import admin_event
 from cdp.profiles.model import Profile
 from cdp.profiles.views import ProfileReader, current_profile
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 OUTCOME_SOURCE = "admin-messaging"
 RETRY_KEY_NAMESPACE = uuid.UUID("6f1f6c1e-3b0a-5c8e-9d55-1f0c1d2e4a77")  # fixed: keys must not change
@@ -155,6 +159,7 @@ class SendPoint:
         email: EmailSender | None = None,
         sms: SmsSender | None = None,
         unsubscribe_url: UnsubscribeUrl | None = None,
+        parallelism: int = 1,
     ) -> None:
         self._profiles = profiles
         self._renderer = renderer
@@ -170,6 +175,7 @@ class SendPoint:
         self._email = email
         self._sms = sms
         self._unsubscribe_url = unsubscribe_url
+        self._parallelism = parallelism
 
     # --- entry points -------------------------------------------------------------------------
 
@@ -181,8 +187,7 @@ class SendPoint:
         as multicasts of up to 500. A request's failure is its own; the batch goes on."""
         batch = _Batch()
         ready: list[tuple[int, _Ready]] = []
-        for index, request in enumerate(requests):
-            decided = self._decide(request)
+        for index, decided in enumerate(self._map(self._decide, requests)):
             if isinstance(decided, SendResult):
                 batch.results[index] = decided
             else:
@@ -336,12 +341,22 @@ class SendPoint:
                     results.update(self._multicast(chunk, batch))
                 except ProviderUnavailable as exc:
                     results.update({index: _retry(item, exc) for index, item in chunk})
-        for index, item in singles:
+
+        def one(entry: tuple[int, _Ready]) -> SendResult:
             try:
-                results[index] = self._send_one(item, batch)
+                return self._send_one(entry[1], batch)
             except ProviderUnavailable as exc:
-                results[index] = _retry(item, exc)
+                return _retry(entry[1], exc)
+
+        results.update(zip((index for index, _ in singles), self._map(one, singles), strict=True))
         return results
+
+    def _map(self, work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        """Each item's store reads and writes and provider call are I/O: up to `parallelism` at once."""
+        if self._parallelism <= 1 or len(items) <= 1:
+            return [work(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self._parallelism, len(items))) as pool:
+            return list(pool.map(work, items))
 
     def _claim(self, item: _Ready) -> SendResult | None:
         """Write the claim; None when this invocation holds it, else what the ledger says now."""
