@@ -453,11 +453,11 @@ class SendPoint:
         batch_id = "mc_" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
         claimed: list[tuple[int, _Ready]] = []
         results: dict[int, SendResult] = {}
-        for index, item in chunk:
+        for _, item in chunk:
             item.record = item.record.moved(
                 "claimed", item.record.at_ms, via="multicast", batch_id=batch_id, retry_key=retry_key(batch_id)
             )
-            lost = self._claim(item)
+        for (index, item), lost in zip(chunk, self._map(self._claim, [item for _, item in chunk]), strict=True):
             if lost is None:
                 claimed.append((index, item))
             else:
