@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import Counter
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -140,8 +141,8 @@ def handle(body: Any, point: SendPoint) -> tuple[dict[str, Any], bool]:
     for problem in invalid:
         logger.warning("send request refused", extra={"refused": problem})
     results: list[SendResult] = point.send_many(requests) if requests else []
-    for result in results:
-        metrics.add_metric(name=f"Message{result.state.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
+    for state, count in Counter(result.state for result in results).items():
+        metrics.add_metric(name=f"Message{state.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
     answer = {"results": [r.as_dict() for r in results], "invalid": invalid}
     return answer, any(r.state == RETRY for r in results)
 
@@ -162,7 +163,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             except ValueError:
                 logger.warning("SQS body is not JSON; dropped", extra={"message_id": record.get("messageId")})
                 continue
-            _answer, retry = handle(body, point)
+            try:
+                _answer, retry = handle(body, point)
+            except Exception:  # this record only: the others' sends are done and recorded
+                logger.exception("send batch failed; it is retried", extra={"message_id": record.get("messageId")})
+                retry = True
             if retry:
                 failures.append({"itemIdentifier": record["messageId"]})
         return {"batchItemFailures": failures}

@@ -182,6 +182,24 @@ def test_an_unknown_outcome_fails_the_invocation_and_its_retry_sends_once(stack:
     assert {c["retry_key"] for c in line_api.calls()} == {retry_key("c1:amy")}
 
 
+def test_an_sqs_batch_reports_only_the_records_to_retry(stack: Stack, line_api: LineApiFake) -> None:
+    put_profile(stack, "p_amy")
+    put_profile(stack, "p_ben", line="U" + "b" * 32)
+    line_api.fail_next(5, 503)  # LINE is down for the first record's five attempts
+    records = [
+        {"messageId": "m1", "body": json.dumps({"requests": [request()]})},
+        {"messageId": "m2", "body": json.dumps({"requests": [request("c1:ben", profile_id="p_ben")]})},
+        {"messageId": "m3", "body": "not json"},
+    ]
+
+    answer = stack.invoke(MESSAGE_SENDER, {"Records": records})
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert len(line_api.sent(to="U" + "b" * 32)) == 1 and line_api.sent(to=AMY) == []
+    again = stack.invoke(MESSAGE_SENDER, {"Records": records[:1]})  # SQS redelivers m1
+    assert again == {"batchItemFailures": []} and len(line_api.sent(to=AMY)) == 1
+
+
 def test_a_blocked_friend_is_suppressed_and_the_monthly_limit_fails_with_its_reason(
     stack: Stack, line_api: LineApiFake
 ) -> None:
