@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from cdp.clock import ms_from_datetime
 from cdp.events import names
+from cdp.events.canonical import EventNormalizer
 from cdp.identity.identifiers import Identifier, line_identifier
 from cdp.ingestion.channels import LineChannels
 from cdp.messaging import policy as rules
@@ -17,7 +18,7 @@ from cdp.messaging.policy import MessagingPolicy
 from cdp.messaging.ports import ProviderResult, ProviderThrottled, ProviderUnavailable
 from cdp.messaging.request import SendRequest
 from cdp.messaging.send_point import RETRY_KEY_NAMESPACE, SendPoint, release_schedule_name, retry_key
-from cdp.profiles.model import Profile, Stamped
+from cdp.profiles.model import Profile, Stamped, apply_event
 from pydantic import ValidationError
 
 from tests.fakes import FakeProfileStore, FakeRawEventStore, FakeSecrets, FixedClock
@@ -649,3 +650,20 @@ def test_recipients_worked_on_in_parallel_come_out_as_one_by_one() -> None:
     parallel, delivered_parallel = run(8)
     assert parallel[:40] == one_by_one[:40] == [("sent", "line")] * 40
     assert delivered == delivered_parallel == 40  # the repeated send key is delivered once
+
+
+def test_the_outcome_is_an_ordinary_event_for_the_processor(event_normalizer: EventNormalizer) -> None:
+    world = World()
+    world.person("p_amy", line=AMY_LINE)
+    world.point.send(request())
+
+    (raw,) = world.events.events.values()
+    event = event_normalizer.normalize(raw)
+
+    assert (event.type, event.event) == ("track", names.MESSAGE_SENT)
+    assert event.identifiers == [Identifier("member_id", "M-p_amy")]  # the person's most specific identifier
+    assert event.properties["campaign_id"] == "c1" and event.properties["message_id"].startswith("msg_")
+    profile = world.profiles.get("p_amy")
+    assert profile is not None
+    apply_event(profile, event, [], "2026-05-04T03:00:00.000Z")
+    assert profile.event_count == 1
