@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from cdp.adapters.line_api import LineApiClient, LineMessagingApi, TokenBucket, per_sender_buckets
+from cdp.adapters.line_api import LineApiClient, LineApiError, LineMessagingApi, TokenBucket, per_sender_buckets
 from cdp.messaging.ports import ProviderUnavailable
 from cdp.messaging.send_point import retry_key
 
@@ -170,3 +170,17 @@ def test_each_sender_takes_its_share_of_lines_limits() -> None:
         multicast.acquire()
     assert now[0] == pytest.approx(2.0)
     assert TokenBucket(0.5, monotonic=lambda: now[0], sleep=sleep).rate == 0.5
+
+
+def test_the_monthly_quota_and_what_is_used_of_it(fake: LineApiFake, api: LineMessagingApi) -> None:
+    unlimited = api.monthly_quota(access_token=TOKEN)
+    assert (unlimited.limit, unlimited.used, unlimited.remaining) == (None, 0, None)
+    fake.set_quota(4000)
+    api.multicast(access_token=TOKEN, to=[new_user_id() for _ in range(3)], messages=TEXT, retry_key=retry_key("q"))
+
+    quota = api.monthly_quota(access_token=TOKEN)
+
+    assert (quota.limit, quota.used, quota.remaining) == (4000, 3, 3997)
+    with pytest.raises(LineApiError) as refused:
+        api.monthly_quota(access_token="wrong")
+    assert refused.value.code == "line_auth_failed"

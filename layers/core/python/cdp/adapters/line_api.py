@@ -270,6 +270,16 @@ def per_sender_buckets(concurrency: int, **clock: Any) -> dict[str, TokenBucket]
     }
 
 
+@dataclass(frozen=True, slots=True)
+class MonthlyQuota:
+    limit: int | None  # messages a month; None: no limit
+    used: int
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.used)
+
+
 class LineMessagingApi:
     """Push, multicast and reply (cdp.messaging.ports.LineMessenger) over a LineApiClient.
 
@@ -307,6 +317,22 @@ class LineMessagingApi:
 
     def reply(self, *, access_token: str, reply_token: str, messages: list[dict[str, Any]]) -> ProviderResult:
         return self._send("reply", access_token, {"replyToken": reply_token, "messages": messages}, None)
+
+    def monthly_quota(self, *, access_token: str) -> MonthlyQuota:
+        """GET /v2/bot/message/quota and /quota/consumption: this month's target limit (None when
+        the plan has none) and the messages counted so far (what a campaign's preflight weighs)."""
+        headers = {"Authorization": f"Bearer {access_token}"}
+        limit = LineApiClient._success(
+            self._client._send("GET", "/v2/bot/message/quota", headers=headers, body=b""), "reading the quota"
+        )
+        used = LineApiClient._success(
+            self._client._send("GET", "/v2/bot/message/quota/consumption", headers=headers, body=b""),
+            "reading the quota consumption",
+        )
+        value, total = limit.get("value"), used.get("totalUsage")
+        if not isinstance(total, int) or (limit.get("type") == "limited" and not isinstance(value, int)):
+            raise LineApiError("LINE answered the quota without its numbers", code="line_bad_response")
+        return MonthlyQuota(limit=value if limit.get("type") == "limited" else None, used=total)
 
     def _send(self, endpoint: str, access_token: str, body: dict[str, Any], retry_key: str | None) -> ProviderResult:
         headers = {"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"}
