@@ -58,6 +58,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/merges/{id}", ADMIN_API),
     Route("GET", "/admin/v1/identity/rules", ADMIN_API),
     Route("PUT", "/admin/v1/identity/rules", ADMIN_API),
+    Route("GET", "/admin/v1/messaging/policy", ADMIN_API),
+    Route("PUT", "/admin/v1/messaging/policy", ADMIN_API),
     Route("GET", "/admin/v1/tags/rules", ADMIN_API),
     Route("PUT", "/admin/v1/tags/rules", ADMIN_API),
     Route("POST", "/admin/v1/imports/members", ADMIN_API),

@@ -12,6 +12,7 @@ from cdp.adapters.dynamodb.identity_rules import PK_PREFIX as RULES_PK_PREFIX
 from cdp.adapters.dynamodb.ingest_rejections import PK_PREFIX as INGEST_REJECTIONS_PK_PREFIX
 from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
 from cdp.adapters.dynamodb.query_jobs import PK_PREFIX as QUERY_JOB_PK_PREFIX
+from cdp.adapters.dynamodb.send_ledger import POLICY_PREFIX as MESSAGING_POLICY_PK_PREFIX
 from cdp.adapters.dynamodb.tag_rules import PK_PREFIX as TAG_RULES_PK_PREFIX
 from constructs import Construct
 
@@ -312,7 +313,12 @@ class CdpStack(Stack):
         self._grant_core_items(processor, ["dynamodb:UpdateItem"], LINK_NONCE_PK_PREFIX)
         admin_api.add_environment(settings.ENV_UNMERGE_STATE_MACHINE, self.identity.unmerge.state_machine_arn)
         self.identity.grant_restart_checks(self.identity.unmerge, admin_api)
-        grant_core_writes(admin_api, self.tables.core, ["dynamodb:PutItem"], [RULES_PK_PREFIX, TAG_RULES_PK_PREFIX])
+        grant_core_writes(
+            admin_api,
+            self.tables.core,
+            ["dynamodb:PutItem"],
+            [RULES_PK_PREFIX, TAG_RULES_PK_PREFIX, MESSAGING_POLICY_PK_PREFIX],
+        )
 
     def _grant_core_items(self, grantee: lambda_.Function, actions: list[str], key_prefix: str) -> None:
         grant_core_writes(grantee, self.tables.core, actions, [key_prefix])

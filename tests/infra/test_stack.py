@@ -467,7 +467,9 @@ def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_even
         for s in statements
         if "dynamodb:PutItem" in _actions(s) and "CONFIG#identity-rules#*" in json.dumps(s.get("Condition"))
     ]
-    assert config_puts == [["CONFIG#identity-rules#*", "CONFIG#tag-rules#*"]]  # the admin edits both rule sets
+    assert config_puts == [
+        ["CONFIG#identity-rules#*", "CONFIG#tag-rules#*", "CONFIG#messaging-policy#*"]
+    ]  # rules, policy
     puts = [s for s in statements if "dynamodb:PutItem" in _actions(s)]
     # LINE Login bindings: plain puts on the raw events table, nothing else there
     raw_statements = [s for s in statements if raw in json.dumps(s["Resource"])]

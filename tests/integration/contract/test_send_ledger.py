@@ -136,7 +136,7 @@ def test_the_policy_source_reads_the_stored_document_over_the_defaults(moto_stac
     moto_stack.dynamodb.put_item(
         TableName=moto_stack.core_table,
         Item={
-            "pk": {"S": f"MSGPOLICY#{workspace}"},
+            "pk": {"S": f"CONFIG#messaging-policy#{workspace}"},
             "sk": {"S": "CONFIG"},
             "version": {"N": "1"},
             "doc": {"S": '{"quiet_hours": {"start": "21:00", "end": "08:00"}, "caps": {"line": {"day": 4}}}'},

@@ -3,6 +3,7 @@ frequency-cap counters a send takes, and when quiet hours end. No I/O: the servi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -10,10 +11,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cdp.clock import ms_from_datetime
+from cdp.errors import BadRequest
 from cdp.messaging.content import CHANNELS, Channel
 from cdp.profiles.model import Profile
 from cdp.segments.exports import line_user_ids
 
+HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 DEFAULT_TIME_ZONE = "Asia/Taipei"
 DEFAULT_QUIET_HOURS = ("22:00", "09:00")
 # Following a LINE official account is itself the opt-in; email and SMS marketing need a recorded
@@ -78,6 +81,60 @@ class MessagingPolicy:
             require_opt_in=opt_in,
             caps=caps,
         )
+
+    def as_document(self) -> dict[str, Any]:
+        return {
+            "time_zone": self.time_zone,
+            "quiet_hours": {"start": self.quiet_hours[0], "end": self.quiet_hours[1]} if self.quiet_hours else None,
+            "require_opt_in": {channel: bool(self.require_opt_in.get(channel, False)) for channel in CHANNELS},
+            "caps": {
+                channel: {period: self.caps.get(channel, {}).get(period) for period in ("day", "week")}
+                for channel in CHANNELS
+            },
+        }
+
+
+MAX_CAP = 1000
+
+
+def parse_policy(document: Mapping[str, Any]) -> MessagingPolicy:
+    """A policy an operator sends (every field optional; a missing one keeps its default); 400
+    `invalid_messaging_policy` naming the field that cannot be used. Unlike `from_document`,
+    nothing malformed is silently replaced."""
+
+    def refuse(field: str, why: str) -> BadRequest:
+        return BadRequest(f"`{field}` {why}", code="invalid_messaging_policy", details={"field": field})
+
+    time_zone = document.get("time_zone", DEFAULT_TIME_ZONE)
+    if not isinstance(time_zone, str) or not valid_zone(time_zone):
+        raise refuse("time_zone", "must be an IANA time zone such as Asia/Taipei")
+    quiet = document.get("quiet_hours", {"start": DEFAULT_QUIET_HOURS[0], "end": DEFAULT_QUIET_HOURS[1]})
+    if quiet is not None:
+        if not isinstance(quiet, dict) or set(quiet) != {"start", "end"}:
+            raise refuse("quiet_hours", 'is null or {"start": "HH:MM", "end": "HH:MM"}')
+        for key in ("start", "end"):
+            if not isinstance(quiet[key], str) or not HHMM.fullmatch(quiet[key]):
+                raise refuse(f"quiet_hours.{key}", "must be HH:MM (24-hour)")
+    opt_in = document.get("require_opt_in", {})
+    if not isinstance(opt_in, dict):
+        raise refuse("require_opt_in", "maps channels to true or false")
+    for channel, value in opt_in.items():
+        if channel not in CHANNELS or not isinstance(value, bool):
+            raise refuse(f"require_opt_in.{channel}", f"is true or false for one of {', '.join(CHANNELS)}")
+    caps = document.get("caps", {})
+    if not isinstance(caps, dict):
+        raise refuse("caps", 'maps channels to {"day": n, "week": n}')
+    for channel, limits in caps.items():
+        if channel not in CHANNELS or not isinstance(limits, dict) or set(limits) - {"day", "week"}:
+            raise refuse(f"caps.{channel}", f'is {{"day": n, "week": n}} for one of {", ".join(CHANNELS)}')
+        for period, value in limits.items():
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_CAP
+            ):
+                raise refuse(f"caps.{channel}.{period}", f"is null (no cap) or 1 to {MAX_CAP}")
+    return MessagingPolicy.from_document(
+        {"time_zone": time_zone, "quiet_hours": quiet, "require_opt_in": opt_in, "caps": caps}
+    )
 
 
 def valid_zone(name: str) -> bool:

@@ -11,6 +11,7 @@ from cdp_api.routes import (
     ingest_rejections,
     line,
     links,
+    messaging,
     profiles,
     segment_exports,
     segments,
@@ -29,6 +30,7 @@ CRUD_ROUTERS: tuple[Router, ...] = (
     tags.router,
     links.router,
     ingest_rejections.router,
+    messaging.router,
 )
 
 

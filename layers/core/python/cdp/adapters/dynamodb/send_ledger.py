@@ -7,7 +7,7 @@
   one transaction adds the send key to every counter of a send if each holds it already or has
   room (`size(keys) < limit`), so a retried send counts once and a full counter refuses them all.
 - `SUPPRESSION#<channel>#<address>` / `SUPPRESSION`: bounced/complained email, opted-out phones.
-- `MSGPOLICY#<workspace>` / `CONFIG`: the workspace's messaging policy document.
+- `CONFIG#messaging-policy#<workspace>` / `CONFIG`: the workspace's messaging policy, versioned.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ SEND_PREFIX = "SEND#"
 BATCH_PREFIX = "SENDBATCH#"
 CAP_PREFIX = "MSGCAP#"
 SUPPRESSION_PREFIX = "SUPPRESSION#"
-POLICY_PREFIX = "MSGPOLICY#"
+POLICY_PREFIX = "CONFIG#messaging-policy#"
 KEY_PREFIXES = (SEND_PREFIX, BATCH_PREFIX, CAP_PREFIX, SUPPRESSION_PREFIX)
 TTL_ATTRIBUTE = "expires_at"
 RECORD_KEEP_SECONDS = 400 * 86400  # longer than any campaign's or journey's replay window
@@ -239,3 +239,19 @@ class DynamoPolicySource:
         policy = MessagingPolicy.from_document(stored[0]) if stored else MessagingPolicy()
         self._cached = (now, policy)
         return policy
+
+
+class DynamoMessagingPolicy:
+    """The admin side of the policy document: read with its version, replace compare-and-set."""
+
+    def __init__(self, client: Any, table_name: str, *, workspace: str = "default") -> None:
+        self._item = VersionedConfigItem(
+            client, table_name, pk_prefix=POLICY_PREFIX, workspace=workspace, what="messaging policy"
+        )
+
+    def get(self) -> tuple[MessagingPolicy, int]:
+        stored = self._item.read()
+        return (MessagingPolicy.from_document(stored[0]), stored[1]) if stored else (MessagingPolicy(), 0)
+
+    def put(self, policy: MessagingPolicy, *, expected_version: int) -> int:
+        return self._item.write(policy.as_document(), expected_version=expected_version)
