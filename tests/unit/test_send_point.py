@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from cdp.clock import ms_from_datetime
+from cdp.errors import BadRequest
 from cdp.events import names
 from cdp.events.canonical import EventNormalizer
 from cdp.identity.identifiers import Identifier, line_identifier
@@ -667,3 +668,14 @@ def test_the_outcome_is_an_ordinary_event_for_the_processor(event_normalizer: Ev
     assert profile is not None
     apply_event(profile, event, [], "2026-05-04T03:00:00.000Z")
     assert profile.event_count == 1
+
+
+def test_a_policy_an_operator_sends_is_parsed_strictly_and_round_trips() -> None:
+    policy = rules.parse_policy({"quiet_hours": None, "caps": {"sms": {"day": None}}, "require_opt_in": {"line": True}})
+    assert policy.quiet_hours is None and dict(policy.caps["sms"]) == {"week": 3}
+    assert policy.require_opt_in["line"] is True and policy.require_opt_in["email"] is True
+    assert rules.parse_policy(policy.as_document()) == policy
+    assert rules.parse_policy({}) == MessagingPolicy()
+    with pytest.raises(BadRequest) as refused:
+        rules.parse_policy({"caps": {"line": {"day": True}}})
+    assert (refused.value.code, refused.value.details) == ("invalid_messaging_policy", {"field": "caps.line.day"})
