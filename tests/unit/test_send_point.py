@@ -506,6 +506,8 @@ def test_an_auto_reply_uses_the_reply_token_and_falls_back_to_push_when_it_expir
         {"purpose": "promo"},
         {"quiet_hours": {"start": "25:00", "end": "09:00"}},
         {"unknown": 1},
+        {"data": {"cart": "x" * 40_000}},
+        {"campaign_cap": 2, "campaign_id": None, "kind": "manual"},
     ],
 )
 def test_a_bad_request_is_refused_at_the_boundary(overrides: dict[str, Any]) -> None:

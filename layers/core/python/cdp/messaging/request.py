@@ -3,6 +3,7 @@ hands to the send point. Validated at the boundary (the sender function) with py
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -14,6 +15,7 @@ Purpose = Literal["marketing", "transactional"]
 Kind = Literal["campaign", "journey", "auto_reply", "manual"]
 InQuietHours = Literal["hold", "drop"]
 
+MAX_DATA_BYTES = 32 * 1024
 HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 Id = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:#@-]+$")]
 
@@ -68,6 +70,14 @@ class SendRequest(BaseModel):
         if len(set(channels)) != len(channels):
             raise ValueError("a channel appears twice in the chain")
         return channels
+
+    @field_validator("data")
+    @classmethod
+    def _small(cls, data: dict[str, Any]) -> dict[str, Any]:
+        # The request travels whole through a release schedule and a Lambda payload.
+        if len(json.dumps(data, ensure_ascii=False, default=str).encode()) > MAX_DATA_BYTES:
+            raise ValueError(f"`data` is at most {MAX_DATA_BYTES} bytes of JSON")
+        return data
 
     @model_validator(mode="after")
     def _why(self) -> SendRequest:
