@@ -4,19 +4,18 @@ hands to the send point. Validated at the boundary (the sender function) with py
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
 from cdp.messaging.content import Channel
+from cdp.messaging.policy import HHMM
 
 Purpose = Literal["marketing", "transactional"]
 Kind = Literal["campaign", "journey", "auto_reply", "manual"]
 InQuietHours = Literal["hold", "drop"]
 
 MAX_DATA_BYTES = 32 * 1024
-HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 Id = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:#@-]+$")]
 
 
