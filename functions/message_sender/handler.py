@@ -25,6 +25,7 @@ from cdp.adapters.dynamodb.send_ledger import (
     DynamoSendLedger,
     DynamoSuppressionList,
 )
+from cdp.adapters.eventbridge import EventBridgePublisher
 from cdp.adapters.line_api import LineApiClient, LineMessagingApi, per_sender_buckets
 from cdp.adapters.secrets import CachedSecrets
 from cdp.adapters.send_schedules import SchedulerReleases
@@ -97,6 +98,7 @@ def build_send_point(settings: MessageSenderSettings, renderer: Renderer, target
         sms=SnsSmsSender(client("sns"), sender_id=settings.sms_sender_id),
         unsubscribe_url=unsubscribe,
         parallelism=settings.sender_parallelism,
+        publisher=EventBridgePublisher(client("events"), settings.event_bus_name) if settings.event_bus_name else None,
     )
 
 

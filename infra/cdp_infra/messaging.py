@@ -46,6 +46,7 @@ class MessageSender(Construct):
         core_table: dynamodb.ITable,
         core_gsi1_arn: str,
         raw_events: dynamodb.ITable,
+        bus: events.IEventBus,
         line_channels: secretsmanager.ISecret,
         link_signing_key: secretsmanager.ISecret,
         link_base_url: str | None,
@@ -63,6 +64,7 @@ class MessageSender(Construct):
             settings.ENV_CORE_TABLE: core_table.table_name,
             settings.ENV_RAW_EVENTS_TABLE: raw_events.table_name,
             settings.ENV_RAW_EVENT_TTL_DAYS: str(deploy.raw_event_ttl_days),
+            settings.ENV_EVENT_BUS: bus.event_bus_name,
             settings.ENV_SECRETS_CACHE_SECONDS: str(constants.SECRETS_CACHE_SECONDS),
             settings.ENV_LINE_CHANNELS_SECRET: line_channels.secret_arn,
             settings.ENV_LINK_SIGNING_SECRET: link_signing_key.secret_arn,
@@ -90,6 +92,7 @@ class MessageSender(Construct):
         grant_core_reads(function, core_table, core_gsi1_arn)  # profiles, identifiers, policy, templates
         grant_core_writes(function, core_table, CAP_AND_LEDGER_ACTIONS, list(KEY_PREFIXES))
         raw_events.grant(function, "dynamodb:PutItem")  # outcome events, stored once per send key
+        bus.grant_put_events_to(function)  # message.sent / suppressed / failed
         line_channels.grant_read(function)
         link_signing_key.grant_read(function)
 

@@ -155,6 +155,7 @@ class CdpStack(Stack):
             core_table=self.tables.core,
             core_gsi1_arn=self.tables.core_gsi1_arn,
             raw_events=self.tables.raw_events,
+            bus=self.event_bus.bus,
             line_channels=self.secrets.line_channels,
             link_signing_key=self.secrets.link_signing_key,
             link_base_url=self.deploy_settings.link_base_url,

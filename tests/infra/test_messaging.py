@@ -58,6 +58,8 @@ def test_the_sender_writes_only_its_own_items_and_outcome_events(synth: Any) -> 
         json.dumps({"Ref": _output_ref(t, name)}) for name in ("LineChannelsSecretArn", "LinkSigningKeySecretArn")
     )
     assert _output_ref(t, "AdminTokenSecretArn") not in json.dumps(statements)
+    puts = [s for s in statements if "events:PutEvents" in _actions(s)]
+    assert len(puts) == 1 and _output_ref(t, "EventBusName") in json.dumps(puts[0]["Resource"])
 
 
 def test_the_sender_sends_through_ses_and_sns_and_schedules_only_its_releases(synth: Any) -> None:

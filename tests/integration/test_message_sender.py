@@ -31,7 +31,7 @@ from infra.local import provision
 from infra.local.config import REGION
 from infra.local.line_fake import LineApiFake
 from tests.fakes_messaging import FakeRenderer
-from tests.integration.conftest import LINE_CHANNEL, Stack
+from tests.integration.conftest import LINE_CHANNEL, BusObserver, Stack
 
 OLD = "2026-01-01T00:00:00.000Z"
 AMY = "U" + "a" * 32
@@ -128,7 +128,7 @@ def outcome_events(stack: Stack, prefix: str = "Message ") -> list[dict[str, Any
 
 
 def test_a_send_claims_its_key_counts_its_caps_pushes_once_and_records_the_outcome(
-    stack: Stack, line_api: LineApiFake
+    stack: Stack, line_api: LineApiFake, bus: BusObserver
 ) -> None:
     put_profile(stack, "p_amy")
 
@@ -146,6 +146,8 @@ def test_a_send_claims_its_key_counts_its_caps_pushes_once_and_records_the_outco
     assert counter is not None and counter["keys"]["SS"] == ["c1:amy"]
     (event,) = outcome_events(stack)
     assert event["event"] == "Message Sent" and event["properties"]["campaign_id"] == "c1"
+    (published,) = bus.of_type("message.sent")
+    assert published["detail"]["data"]["profile_id"] == "p_amy" and published["detail"]["data"]["channel"] == "line"
 
     again = send(stack, request())
 

@@ -22,7 +22,7 @@ from cdp.messaging.send_point import RETRY_KEY_NAMESPACE, SendPoint, release_sch
 from cdp.profiles.model import Profile, Stamped, apply_event
 from pydantic import ValidationError
 
-from tests.fakes import FakeProfileStore, FakeRawEventStore, FakeSecrets, FixedClock
+from tests.fakes import FakeProfileStore, FakePublisher, FakeRawEventStore, FakeSecrets, FixedClock
 from tests.fakes_messaging import (
     FakeEmailSender,
     FakeFrequencyCaps,
@@ -66,6 +66,7 @@ class World:
         self.line = FakeLineMessenger()
         self.email = FakeEmailSender()
         self.sms = FakeSmsSender()
+        self.bus = FakePublisher()
         secrets = FakeSecrets(
             {SECRET: {"default": {"channelSecret": "s", "channelAccessToken": "token", "providerId": PROVIDER}}}
         )
@@ -85,6 +86,7 @@ class World:
             sms=self.sms,
             unsubscribe_url=lambda profile_id, channel, address: f"https://cdp.example/u/{profile_id}",
             parallelism=parallelism,
+            publisher=self.bus,
         )
 
     def person(
@@ -681,3 +683,22 @@ def test_a_policy_an_operator_sends_is_parsed_strictly_and_round_trips() -> None
     with pytest.raises(BadRequest) as refused:
         rules.parse_policy({"caps": {"line": {"day": True}}})
     assert (refused.value.code, refused.value.details) == ("invalid_messaging_policy", {"field": "caps.line.day"})
+
+
+def test_each_outcome_is_published_on_the_bus_once_per_send_key_and_state() -> None:
+    world = World()
+    world.person("p_amy", line=AMY_LINE)
+    world.person("p_ben", line=BEN_LINE, line_status="blocked", name="Ben")
+    world.ledger.crash_on = ["sent"]
+    with pytest.raises(RuntimeError):
+        world.point.send(request())
+
+    world.point.send(request())  # the retry publishes the same event again: consumers dedup on id
+    world.point.send(request("c1:ben", "p_ben"))
+
+    sent = world.bus.named("message.sent")
+    assert len({event.id for event in sent}) == 1 and len(sent) == 2
+    assert sent[0].detail["profile_id"] == "p_amy" and sent[0].detail["campaign_id"] == "c1"
+    assert sent[0].detail["cost_units"] == 1 and sent[0].detail["via"] == "push"
+    (suppressed,) = world.bus.named("message.suppressed")
+    assert suppressed.detail["reason"] == "unreachable"

@@ -313,6 +313,8 @@ class MessageSenderSettings(Settings):
     core_table: str = required(ENV_CORE_TABLE)
     raw_events_table: str = required(ENV_RAW_EVENTS_TABLE)
     raw_event_ttl_days: int = positive(ENV_RAW_EVENT_TTL_DAYS, 30)
+    # message.sent / suppressed / failed; unset: outcomes reach the timeline only.
+    event_bus_name: str = env(ENV_EVENT_BUS, "")
     secrets_cache_seconds: int = positive(ENV_SECRETS_CACHE_SECONDS, 300)
     line_channels_secret_id: str = env(ENV_LINE_CHANNELS_SECRET, "")
     line_api_base_url: str = env(ENV_LINE_API_BASE_URL, DEFAULT_LINE_API_BASE_URL)

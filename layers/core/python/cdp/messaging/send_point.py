@@ -13,7 +13,8 @@ Per recipient, in this order (docs/messaging.md):
     dropped when the request says so;
  6. render, claim the send key (conditional write), call the provider (LINE push, multicast for
     identical content, reply; SES; SNS);
- 7. the outcome as `Message Sent` / `Message Suppressed` / `Message Failed` on the timeline.
+ 7. the outcome as `Message Sent` / `Message Suppressed` / `Message Failed` on the timeline, and as
+    `message.sent` / `message.suppressed` / `message.failed` on the bus.
 
 Transactional sends skip 4 and 5 but never reach an unreachable, blocked or opted-out channel.
 
@@ -35,6 +36,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from cdp.clock import iso_from_ms
+from cdp.domain_events import MESSAGE_FAILED as MESSAGE_FAILED_EVENT
+from cdp.domain_events import MESSAGE_SENT as MESSAGE_SENT_EVENT
+from cdp.domain_events import MESSAGE_SUPPRESSED as MESSAGE_SUPPRESSED_EVENT
+from cdp.domain_events import DomainEvent
 from cdp.errors import CdpError, NotFound
 from cdp.events import names
 from cdp.events.raw import RawEvent
@@ -60,7 +65,7 @@ from cdp.messaging.ports import (
 )
 from cdp.messaging.request import SendRequest
 from cdp.observability import logger
-from cdp.ports import Clock, RawEventStore
+from cdp.ports import Clock, EventPublisher, RawEventStore
 from cdp.profiles.computed import computed_traits
 from cdp.profiles.consent import admin_event
 from cdp.profiles.model import Profile
@@ -160,6 +165,7 @@ class SendPoint:
         sms: SmsSender | None = None,
         unsubscribe_url: UnsubscribeUrl | None = None,
         parallelism: int = 1,
+        publisher: EventPublisher | None = None,
     ) -> None:
         self._profiles = profiles
         self._renderer = renderer
@@ -176,6 +182,7 @@ class SendPoint:
         self._sms = sms
         self._unsubscribe_url = unsubscribe_url
         self._parallelism = parallelism
+        self._publisher = publisher
 
     # --- entry points -------------------------------------------------------------------------
 
@@ -632,6 +639,8 @@ class SendPoint:
                 person = None
         if person is not None:
             self._record_event(request, person, record)
+        if self._publisher is not None:
+            self._publisher.publish([self._domain_event(request, record)])
         if not self._ledger.put(record, expect=expect):
             current = self._ledger.get(record.send_key)
             if current is not None and current.state in TERMINAL:
@@ -646,6 +655,34 @@ class SendPoint:
             },
         )
         return _from_record(record)
+
+    def _domain_event(self, request: SendRequest, record: SendRecord) -> DomainEvent:
+        """The outcome on the bus; its id is the send key's and the state's, so a retried
+        publish is the same event (consumers dedup on `id`)."""
+        name = {"sent": MESSAGE_SENT_EVENT, "suppressed": MESSAGE_SUPPRESSED_EVENT}.get(
+            record.state, MESSAGE_FAILED_EVENT
+        )
+        detail: dict[str, Any] = {
+            "profile_id": record.profile_id,
+            "message_id": message_id(record.send_key),
+            "send_key": record.send_key,
+            "channel": record.channel,
+            "template_id": record.template_id or request.template_id,
+            "template_version": record.template_version,
+            "kind": request.kind,
+            "purpose": request.purpose,
+            **request.attribution(),
+        }
+        if record.state == "sent":
+            detail.update(via=record.via, cost_units=record.cost_units)
+        else:
+            detail.update(reason=record.reason)
+        return DomainEvent(
+            name=name,
+            id=f"{message_id(record.send_key)}:{record.state}",
+            time=iso_from_ms(record.at_ms),
+            detail=detail,
+        )
 
     def _record_event(self, request: SendRequest, profile: Profile, record: SendRecord) -> None:
         name = {"sent": names.MESSAGE_SENT, "suppressed": names.MESSAGE_SUPPRESSED}.get(
