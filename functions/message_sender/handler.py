@@ -48,11 +48,29 @@ class RetryLater(Exception):
 
 
 def production_renderer(settings: MessageSenderSettings) -> Renderer:
-    """The template library's renderer over the core table (cdp.messaging.templates)."""
+    """The template library's renderer over the core table (cdp.messaging.templates), minting each
+    recipient's tracked links under the public link base URL (none set: links are left as written)."""
+    from cdp.adapters.dynamodb.link_store import DynamoLinkStore
     from cdp.adapters.dynamodb.templates import DynamoTemplateStore  # type: ignore[import-not-found]
+    from cdp.messaging.templates.links import (  # type: ignore[import-not-found]
+        TrackedLinkMinter,
+        people_from_profiles,
+    )
     from cdp.messaging.templates.renderer import TemplateRenderer  # type: ignore[import-not-found]
 
-    renderer: Renderer = TemplateRenderer(DynamoTemplateStore(client("dynamodb"), settings.core_table), None)
+    dynamodb = client("dynamodb")
+    minter = None
+    if settings.link_base_url:
+        secrets = CachedSecrets(client("secretsmanager"), settings.secrets_cache_seconds)
+        secret_id = settings.link_signing_secret_id
+        minter = TrackedLinkMinter(
+            DynamoLinkStore(dynamodb, settings.core_table),
+            base_url=settings.link_base_url,
+            clock=SystemClock(),
+            signing_key=(lambda: secrets.get_text(secret_id).strip().encode()) if secret_id else None,
+            person_of=people_from_profiles(DynamoProfileStore(dynamodb, settings.core_table)),
+        )
+    renderer: Renderer = TemplateRenderer(DynamoTemplateStore(dynamodb, settings.core_table), minter)
     return renderer
 
 

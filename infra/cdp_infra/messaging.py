@@ -22,6 +22,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ses as ses
 from aws_cdk import aws_sqs as sqs
 from cdp import settings
+from cdp.adapters.dynamodb.link_store import PK_PREFIX as LINK_PK_PREFIX
 from cdp.adapters.dynamodb.send_ledger import KEY_PREFIXES
 from cdp.messaging.send_point import RELEASE_NAME_PREFIX as RELEASE_PREFIX
 from constructs import Construct
@@ -91,6 +92,8 @@ class MessageSender(Construct):
         function = self.function
         grant_core_reads(function, core_table, core_gsi1_arn)  # profiles, identifiers, policy, templates
         grant_core_writes(function, core_table, CAP_AND_LEDGER_ACTIONS, list(KEY_PREFIXES))
+        # The personal tracked links a render mints (cdp.messaging.templates.links): created, never changed.
+        grant_core_writes(function, core_table, ["dynamodb:PutItem"], [LINK_PK_PREFIX])
         raw_events.grant(function, "dynamodb:PutItem")  # outcome events, stored once per send key
         bus.grant_put_events_to(function)  # message.sent / suppressed / failed
         line_channels.grant_read(function)
