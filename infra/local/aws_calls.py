@@ -421,6 +421,29 @@ def _sqs(operation: str, params: Mapping[str, Any], _schemas: Mapping[str, Any])
     return [(f"sqs:{action}", arn, {})]
 
 
+def _sesv2(operation: str, params: Mapping[str, Any], _schemas: Mapping[str, Any]) -> list[Request]:
+    """SES v2 SendEmail is authorised as `ses:SendEmail` on the sending identity and, when one is
+    named, the configuration set."""
+    if operation != "SendEmail":
+        raise UnmappedCall(f"sesv2.{operation}")
+    sender = str(params.get("FromEmailAddress") or "")
+    address = sender.rpartition("<")[2].rstrip(">").strip() if "<" in sender else sender.strip()
+    found: list[Request] = [("ses:SendEmail", _arn("ses", f"identity/{address}"), {})]
+    if params.get("ConfigurationSetName"):
+        found.append(("ses:SendEmail", _arn("ses", f"configuration-set/{params['ConfigurationSetName']}"), {}))
+    return found
+
+
+def _sns(operation: str, params: Mapping[str, Any], _schemas: Mapping[str, Any]) -> list[Request]:
+    if operation == "Publish" and params.get("PhoneNumber"):  # an SMS: no resource to name
+        return [("sns:Publish", "*", {})]
+    if operation == "Publish":
+        return [("sns:Publish", str(params.get("TopicArn") or params.get("TargetArn")), {})]
+    if operation == "CheckIfPhoneNumberIsOptedOut":
+        return [("sns:CheckIfPhoneNumberIsOptedOut", "*", {})]
+    raise UnmappedCall(f"sns.{operation}")
+
+
 def _dynamodbstreams(operation: str, params: Mapping[str, Any], _schemas: Mapping[str, Any]) -> list[Request]:
     if operation == "ListStreams":  # no resource-level permission
         return [("dynamodb:ListStreams", "*", {})]
@@ -450,4 +473,6 @@ _MAPPERS = {
     "sqs": _sqs,
     "sts": _sts,
     "dynamodbstreams": _dynamodbstreams,
+    "sesv2": _sesv2,
+    "sns": _sns,
 }

@@ -21,6 +21,7 @@ ROUTES = [
     ("POST", "/admin/v1/line/login", None, None, '{"idToken":%s}', "/idToken"),
     ("PUT", "/admin/v1/identity/rules", None, None, '{"version":%s}', "/version"),
     ("PUT", "/admin/v1/tags/rules", None, None, '{"version":0,"rules":[{"x":%s}]}', "/rules/0/x"),
+    ("PUT", "/admin/v1/messaging/policy", None, None, '{"version":0,"caps":{"line":{"day":%s}}}', "/caps/line/day"),
     ("POST", "/admin/v1/links", None, None, '{"url":"https://a.example","src":%s}', "/src"),
     (
         "POST",

@@ -19,6 +19,10 @@ IDENTITY_LINK_REJECTED = "identity.link_rejected"  # an accountLink that bound n
 MERGE_REQUESTED = "identity.merge_requested"
 PROFILE_MERGED = "profile.merged"
 PROFILE_UNMERGED = "profile.unmerged"
+# the send point's outcomes (cdp.messaging.send_point), whatever `event.received` publishes
+MESSAGE_SENT = "message.sent"
+MESSAGE_SUPPRESSED = "message.suppressed"
+MESSAGE_FAILED = "message.failed"
 SEGMENT_ENTERED = "segment.entered"
 SEGMENT_EXITED = "segment.exited"
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cdp.adapters.dynamodb.link_store import DynamoLinkStore
     from cdp.adapters.dynamodb.query_jobs import DynamoQueryJobs
     from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
+    from cdp.adapters.dynamodb.send_ledger import DynamoMessagingPolicy
     from cdp.adapters.dynamodb.tag_rules import DynamoTagRules
     from cdp.adapters.dynamodb.templates import DynamoTemplateStore
     from cdp.adapters.line_api import LineApiClient
@@ -90,6 +91,11 @@ class AdminContext:
         from cdp.adapters.dynamodb.templates import DynamoTemplateStore
 
         return DynamoTemplateStore(client("dynamodb"), self.settings.core_table)
+
+    def messaging_policy(self) -> DynamoMessagingPolicy:
+        from cdp.adapters.dynamodb.send_ledger import DynamoMessagingPolicy
+
+        return DynamoMessagingPolicy(client("dynamodb"), self.settings.core_table)
 
     def links(self) -> DynamoLinkStore:
         from cdp.adapters.dynamodb.link_store import DynamoLinkStore

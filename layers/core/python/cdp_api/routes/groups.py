@@ -11,6 +11,7 @@ from cdp_api.routes import (
     ingest_rejections,
     line,
     links,
+    messaging,
     profiles,
     segment_exports,
     segments,
@@ -31,6 +32,7 @@ CRUD_ROUTERS: tuple[Router, ...] = (
     links.router,
     ingest_rejections.router,
     templates.router,
+    messaging.router,
 )
 
 
