@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-
 from cdp.adapters import aws as aws_clients
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.clock import iso_from_ms

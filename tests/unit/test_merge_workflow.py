@@ -518,7 +518,9 @@ def _state(world: World) -> dict[str, Any]:
     store = world.store
     state: dict[str, Any] = {
         "store": {
-            "profiles": {pid: json.dumps(asdict(p), sort_keys=True, default=bytes.hex) for pid, p in store.profiles.items()},
+            "profiles": {
+                pid: json.dumps(asdict(p), sort_keys=True, default=bytes.hex) for pid, p in store.profiles.items()
+            },
             "claims": dict(store.claims),
             "timeline": {
                 pid: {
