@@ -669,7 +669,6 @@ class DynamoProfileStore:
                 "pk": _s(profile_pk(profile.profile_id)),
                 "sk": _s("PROFILE"),
                 "version": {"N": str(profile.version)},
-                "updated_at": _s(profile.updated_at),
                 DOCUMENT: packed_document(profile_to_document(profile)),
             },
         }
