@@ -227,14 +227,33 @@ def cost(per_recipient: dict[str, Any], line_requests_per_recipient: float) -> d
     }
 
 
-def main() -> None:
-    recipients = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+def run_all(recipients: int = 20_000) -> dict[str, Any]:
+    """Throughput through the send point to the LINE fake, then metered calls and cost per recipient."""
     report: dict[str, Any] = {"prices_as_of": PRICES_AS_OF, "throughput": throughput(recipients)}
     measured = metered()
     report["per_recipient"] = measured
     report["per_million_line_recipients"] = {
         kind: cost(figures, figures["line_requests"] / METERED_RECIPIENTS) for kind, figures in measured.items()
     }
+    return report
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    lines = ["Messaging (send point to the LINE fake):"]
+    for kind, figures in report["throughput"].items():
+        lines.append(f"  {kind} content: {figures['recipients_per_second']} recipients/s")
+    for kind, figures in report["per_million_line_recipients"].items():
+        lines.append(
+            f"  {kind}: US$ {figures['usd_total']} per 1,000,000 LINE recipients (AWS only), "
+            f"{figures['dynamodb_requests_per_1000']} DynamoDB requests and "
+            f"{figures['lambda_invocations_per_1000']} invocations per 1,000"
+        )
+    return lines
+
+
+def main() -> None:
+    recipients = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    report = run_all(recipients)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"messaging-{datetime.now(tz=UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
