@@ -108,6 +108,7 @@ IMPORT_ASYNC_MAX_AGE = Duration.hours(6)
 # The profile/event archive (Parquet on S3, Glue tables, Athena workgroup) and scheduled recompute.
 ARCHIVE_ID = "ProfileArchive"
 SCHEDULED_SEGMENTS_ID = "ScheduledSegments"
+MESSAGING_ID = "Messaging"
 ARCHIVE_PREFIX = "archive"  # cdp.adapters.s3_archive writes archive/<kind>/dt=<day>/<name>.parquet
 ATHENA_RESULTS_PREFIX = "athena-results"
 ATHENA_RESULTS_RETENTION = Duration.days(7)

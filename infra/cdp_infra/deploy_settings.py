@@ -37,6 +37,9 @@ RFM_SCORING_CONCURRENCY = "rfmScoringReservedConcurrency"
 ARCHIVE_COMPACTOR_CONCURRENCY = "archiveCompactorReservedConcurrency"
 INGEST_ALLOWED_ORIGINS = "ingestAllowedOrigins"
 PUBLISH_EVENT_RECEIVED = "publishEventReceived"
+MESSAGE_SENDER_CONCURRENCY = "messageSenderReservedConcurrency"
+EMAIL_FROM_ADDRESS = "emailFromAddress"
+SMS_SENDER_ID = "smsSenderId"
 
 KEYS = (
     REGION,
@@ -51,6 +54,9 @@ KEYS = (
     ARCHIVE_COMPACTOR_CONCURRENCY,
     INGEST_ALLOWED_ORIGINS,
     PUBLISH_EVENT_RECEIVED,
+    MESSAGE_SENDER_CONCURRENCY,
+    EMAIL_FROM_ADDRESS,
+    SMS_SENDER_ID,
 )
 
 _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}")
@@ -85,6 +91,12 @@ class DeploySettings:
     # Which processed events go on the bus as `event.received` (each a paid EventBridge entry):
     # "all", "none" (cdk.json), or event names separated by commas.
     publish_event_received: str = RECEIVED_ALL
+    # The message sender: reserved concurrency (also the share of LINE's rate limits each sender
+    # takes; None: no reservation, shares computed for DEFAULT_SENDER_CONCURRENCY), the SES sender
+    # address ("" : no email channel) and the SMS sender id ("" : none).
+    message_sender_concurrency: int | None = None
+    email_from_address: str = ""
+    sms_sender_id: str = ""
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any], *, account: str | None = None) -> DeploySettings:
@@ -112,6 +124,9 @@ class DeploySettings:
             "archive_compactor_concurrency": read(ARCHIVE_COMPACTOR_CONCURRENCY, _concurrency),
             "ingest_allowed_origins": read(INGEST_ALLOWED_ORIGINS, _origins),
             "publish_event_received": read(PUBLISH_EVENT_RECEIVED, _received_selection),
+            "message_sender_concurrency": read(MESSAGE_SENDER_CONCURRENCY, _concurrency),
+            "email_from_address": read(EMAIL_FROM_ADDRESS, _email),
+            "sms_sender_id": read(SMS_SENDER_ID, _sender_id),
         }
         if errors:
             raise DeploySettingsError(
@@ -255,3 +270,17 @@ def _concurrency(key: str, value: Any) -> int | None:
             f"{key}: {reserved} would stop the function (0 reserved means never run); leave it null for none"
         )
     return reserved
+
+
+def _email(key: str, value: Any) -> str:
+    text = _text(key, value)
+    if text and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", text):
+        raise DeploySettingsError(f"{key}: expected an email address SES has verified, got {text!r}")
+    return text
+
+
+def _sender_id(key: str, value: Any) -> str:
+    text = _text(key, value)
+    if text and not re.fullmatch(r"(?=.*[A-Za-z])[A-Za-z0-9]{1,11}", text):
+        raise DeploySettingsError(f"{key}: an SMS sender id is 1-11 letters and digits with a letter, got {text!r}")
+    return text

@@ -33,6 +33,7 @@ RFM_SCORING = "rfm_scoring"  # EventBridge Scheduler, daily, no route
 ARCHIVE_COMPACTOR = "archive_compactor"  # EventBridge Scheduler, daily, no route
 DLQ_ARCHIVER = "dlq_archiver"  # the processor's on-failure queue -> replayable dead letters, no route
 LINK_REDIRECT = "link_redirect"  # public: tracked-link clicks, no authentication
+MESSAGE_SENDER = "message_sender"  # the send point: invoked by senders and release schedules, no route
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, ADMIN_QUERY, LINK_REDIRECT)
 SEGMENT_CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
@@ -96,4 +97,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/admin/v1/templates/{id}/render", ADMIN_API),
     # The one public data route: anyone with a link or a QR code follows it (cdp.links.redirect).
     Route("GET", "/r/{code}", LINK_REDIRECT),
+    # One-click unsubscribe from marketing email (RFC 8058): public, the token is signed.
+    Route("GET", "/u/{token}", LINK_REDIRECT),
+    Route("POST", "/u/{token}", LINK_REDIRECT),
 )

@@ -29,6 +29,7 @@ from infra.cdp_infra.imports_bucket import ImportsBucket
 from infra.cdp_infra.ingestion_api import IngestionApi
 from infra.cdp_infra.links import TRACKED_LINKS_ID, TrackedLinks
 from infra.cdp_infra.member_import import MemberImport
+from infra.cdp_infra.messaging import MessageSender
 from infra.cdp_infra.monitoring import Monitoring, OperationsDashboard, Watched
 from infra.cdp_infra.routes import (
     ADMIN_API,
@@ -41,6 +42,7 @@ from infra.cdp_infra.routes import (
     INGEST,
     LINE_WEBHOOK,
     LINK_REDIRECT,
+    MESSAGE_SENDER,
     RFM_SCORING,
     SEGMENT_EVALUATOR,
     SEGMENT_RECOMPUTE,
@@ -149,6 +151,17 @@ class CdpStack(Stack):
             raw_events=self.tables.raw_events, core_table=self.tables.core, archive=self.archive
         )
         self.scheduled_segments.add_archive_compaction(self.archive)
+        self.messaging = MessageSender(
+            self,
+            constants.MESSAGING_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            core_gsi1_arn=self.tables.core_gsi1_arn,
+            raw_events=self.tables.raw_events,
+            line_channels=self.secrets.line_channels,
+            link_signing_key=self.secrets.link_signing_key,
+            link_base_url=self.deploy_settings.link_base_url,
+        )
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
@@ -160,6 +173,7 @@ class CdpStack(Stack):
             SEGMENT_RECOMPUTE: self.scheduled_segments.function,
             RFM_SCORING: self.scheduled_segments.rfm_function,
             ARCHIVE_COMPACTOR: self.scheduled_segments.compactor,
+            MESSAGE_SENDER: self.messaging.function,
         }
         watched = Watched(
             functions=self.functions,
@@ -173,11 +187,13 @@ class CdpStack(Stack):
             schedule_groups=[
                 cast(str, self.scheduled_segments.schedule_group.name),
                 cast(str, self.scheduled_segments.jobs_schedule_group.name),
+                cast(str, self.messaging.schedule_group.name),
             ],
             ingest_functions=[http_functions[LINE_WEBHOOK], http_functions[INGEST]],
             event_dead_letter_queues={
                 SEGMENT_EVALUATOR: self.segments.dead_letter_queue,
                 ARCHIVE_WRITER: self.archive.dead_letter_queue,
+                MESSAGE_SENDER: self.messaging.feedback_dead_letters,
             },
         )
         self.monitoring = Monitoring(self, constants.MONITORING_ID, watched=watched)
@@ -327,6 +343,7 @@ class CdpStack(Stack):
             "UnmergeStateMachineArn": self.identity.unmerge.state_machine_arn,
             "SegmentDeadLetterQueueUrl": self.segments.dead_letter_queue.queue_url,
             "ArchiveDeadLetterQueueUrl": self.archive.dead_letter_queue.queue_url,
+            "EmailEventDeadLetterQueueUrl": self.messaging.feedback_dead_letters.queue_url,
             "ArchiveBucketName": self.archive.bucket.bucket_name,
             "ArchiveAthenaWorkgroup": cast(str, self.archive.workgroup.name),
             "SegmentScheduleGroup": cast(str, self.scheduled_segments.schedule_group.name),

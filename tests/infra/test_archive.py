@@ -73,14 +73,14 @@ def test_recompute_and_rfm_have_room_and_the_scheduler_may_only_start_them(synth
     # The daily jobs have their own group: a segment schedule (named after any segment id) never meets them.
     assert {s["GroupName"] for s in schedules.values()} == {"LineCdp-jobs"}
     groups = {g["Properties"]["Name"] for g in _resources(t, "AWS::Scheduler::ScheduleGroup").values()}
-    assert groups == {"LineCdp-jobs", "LineCdp-segments"}
+    assert groups == {"LineCdp-jobs", "LineCdp-segments", "LineCdp-messages"}  # messages: held-send releases
     assert props["Target"]["Arn"] == {"Fn::GetAtt": [_function_id(t, RFM_SCORING), "Arn"]}
     roles = [
         r
         for r in _resources(t, "AWS::IAM::Role").values()
         if "scheduler.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
     ]
-    assert len(roles) == 1
+    assert len(roles) == 2  # the segment jobs' and the message sender's releases (tests/infra/test_messaging.py)
     policies = [
         p
         for p in _resources(t, "AWS::IAM::Policy").values()

@@ -19,10 +19,15 @@ LINK_PREFIX_CONDITION = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["L
 
 def test_the_public_redirect_is_the_only_route_of_its_function_and_open_to_all(synth: Any) -> None:
     t = synth.template
-    assert [(r.method, r.path) for r in ROUTES if r.function == LINK_REDIRECT] == [("GET", "/r/{code}")]
-    method = _api_methods(t)[("GET", "/r/{code}")]
-    assert method["AuthorizationType"] == "NONE"
-    assert _function_id(t, LINK_REDIRECT) in json.dumps(method["Integration"]["Uri"])
+    assert [(r.method, r.path) for r in ROUTES if r.function == LINK_REDIRECT] == [
+        ("GET", "/r/{code}"),
+        ("GET", "/u/{token}"),  # one-click unsubscribe (docs/messaging.md), signed like personal links
+        ("POST", "/u/{token}"),
+    ]
+    for key in (("GET", "/r/{code}"), ("GET", "/u/{token}"), ("POST", "/u/{token}")):
+        method = _api_methods(t)[key]
+        assert method["AuthorizationType"] == "NONE"
+        assert _function_id(t, LINK_REDIRECT) in json.dumps(method["Integration"]["Uri"])
     admin_routes = {(r.method, r.path) for r in ROUTES if r.path.startswith("/admin/v1/links")}
     assert admin_routes == {
         ("POST", "/admin/v1/links"),

@@ -23,6 +23,7 @@ from infra.cdp_infra.routes import (
     LINE_WEBHOOK,
     LINK_REDIRECT,
     MEMBER_IMPORT,
+    MESSAGE_SENDER,
     RFM_SCORING,
     ROUTES,
     SEGMENT_EVALUATOR,
@@ -49,6 +50,7 @@ ALL_FUNCTIONS = (
     RFM_SCORING,
     ARCHIVE_COMPACTOR,
     DLQ_ARCHIVER,
+    MESSAGE_SENDER,
 )
 # Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
 UNSCOPED_ACTIONS = {
@@ -66,6 +68,9 @@ UNSCOPED_ACTIONS = {
     "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
+    # An SMS published to a phone number (the message sender) has no SNS resource to name.
+    "sns:Publish",
+    "sns:CheckIfPhoneNumberIsOptedOut",
 }
 SETTINGS_BY_FUNCTION = {
     LINE_WEBHOOK: settings.LineWebhookSettings,
@@ -82,6 +87,7 @@ SETTINGS_BY_FUNCTION = {
     RFM_SCORING: settings.RfmSettings,
     ARCHIVE_COMPACTOR: settings.ArchiveWriterSettings,
     DLQ_ARCHIVER: settings.DeadLetterArchiverSettings,
+    MESSAGE_SENDER: settings.MessageSenderSettings,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",
@@ -586,6 +592,7 @@ def test_dead_letter_alarm_fires_on_the_first_message(synth: Any) -> None:
     assert {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in alarms} == {
         dlq_id,
         _output_ref(t, "ArchiveDeadLetterQueueUrl"),
+        _output_ref(t, "EmailEventDeadLetterQueueUrl"),
     }
     (alarm,) = [a for a in alarms if a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == dlq_id]
     assert alarm["Namespace"] == "AWS/SQS"
@@ -681,7 +688,16 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:{REGION}:<AWS::AccountId>:"
         "schedule/LineCdp-segments/*]",
     }
-    assert set(acknowledged) == EXPECTED_ACKNOWLEDGEMENTS | objects | invoke_versions | executions | archive_wildcards
+    # The message sender: its release schedules in the same group, the SES sender identity.
+    messaging_wildcards = {
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:{REGION}:<AWS::AccountId>:"
+        "schedule/LineCdp-messages/msg-release-*]",
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:{REGION}:<AWS::AccountId>:identity/*]",
+    }
+    assert (
+        set(acknowledged)
+        == EXPECTED_ACKNOWLEDGEMENTS | objects | invoke_versions | executions | archive_wildcards | messaging_wildcards
+    )
     assert all(len(reason) > 30 for reasons in acknowledged.values() for reason in reasons)
 
 

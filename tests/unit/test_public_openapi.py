@@ -20,6 +20,7 @@ from cdp.ingestion.calls import SHORT_CALLS
 from cdp.ingestion.channels import LineChannels, WriteKeys
 from cdp.links.model import Link
 from cdp.links.redirect import LinkRedirector
+from cdp.messaging.unsubscribe import Unsubscriber, unsubscribe_token
 from openapi_spec_validator import validate
 
 from infra.cdp_infra.api_responses import GATEWAY_ERRORS
@@ -288,6 +289,39 @@ def observe_redirect(runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch) ->
     return observed
 
 
+def observe_unsubscribe(method: str) -> Callable[[LambdaRuntime, pytest.MonkeyPatch], set[tuple[int, str]]]:
+    def observe(runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch) -> set[tuple[int, str]]:
+        module = runtime.module("link_redirect")
+        key = b"k" * 64
+        good = unsubscribe_token(key, "email", "amy@example.com")
+        observed: set[tuple[int, str]] = set()
+
+        def failing_key(error: Exception) -> Callable[[], bytes]:
+            def read() -> bytes:
+                raise error
+
+            return read
+
+        cases: list[tuple[Any, Callable[[], bytes]]] = [
+            (FakeRawEventStore(), lambda: key),
+            (FailingStore(StoreUnavailable("down")), lambda: key),
+            (FailingStore(RuntimeError()), lambda: key),
+            (FakeRawEventStore(), failing_key(StoreUnavailable("secrets down"))),  # the signing key
+            (FakeRawEventStore(), failing_key(RuntimeError())),
+        ]
+        for store, signing_key in cases:
+            unsubscriber = Unsubscriber(events=store, signing_key=signing_key, clock=FixedClock())
+            monkeypatch.setattr(module, "build_unsubscriber", lambda unsubscriber=unsubscriber: unsubscriber)
+            for token in (good, good[:-2] + "xx", "not-a-token", ""):
+                event = {**api_event("/u/{token}", b"", {}, {"token": token}), "httpMethod": method.upper()}
+                response = runtime.invoke("link_redirect", event)
+                if response["statusCode"] != 200:
+                    observed.add((response["statusCode"], json.loads(response["body"])["error"]))
+        return observed
+
+    return observe
+
+
 def _without_gateway(codes: set[tuple[int, str]]) -> set[tuple[int, str]]:
     """The answers the function gives (gateway-only codes are checked against the gateway table)."""
     return {(status, code) for status, code in codes if code not in GATEWAY_ONLY}
@@ -300,6 +334,8 @@ OBSERVERS: dict[tuple[str, str], Callable[[LambdaRuntime, pytest.MonkeyPatch], s
     },
     ("post", "/line/webhook/{channel}"): observe_webhook,
     ("get", "/r/{code}"): observe_redirect,
+    ("get", "/u/{token}"): observe_unsubscribe("get"),
+    ("post", "/u/{token}"): observe_unsubscribe("post"),
 }
 
 

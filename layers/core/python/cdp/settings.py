@@ -56,6 +56,15 @@ ENV_SEGMENT_SCHEDULE_GROUP = "CDP_SEGMENT_SCHEDULE_GROUP"
 ENV_SEGMENT_SCHEDULER_ROLE_ARN = "CDP_SEGMENT_SCHEDULER_ROLE_ARN"
 ENV_QUERY_SYNC_MAX_BYTES = "CDP_QUERY_SYNC_MAX_BYTES"
 ENV_RFM_WINDOW_DAYS = "CDP_RFM_WINDOW_DAYS"
+# The message sender (cdp.messaging): release schedules, providers, per-sender LINE rate share.
+ENV_MESSAGE_SCHEDULE_GROUP = "CDP_MESSAGE_SCHEDULE_GROUP"
+ENV_MESSAGE_SCHEDULER_ROLE_ARN = "CDP_MESSAGE_SCHEDULER_ROLE_ARN"
+ENV_MESSAGE_SENDER_CONCURRENCY = "CDP_MESSAGE_SENDER_CONCURRENCY"
+ENV_MESSAGE_SENDER_PARALLELISM = "CDP_MESSAGE_SENDER_PARALLELISM"
+ENV_EMAIL_FROM_ADDRESS = "CDP_EMAIL_FROM_ADDRESS"
+ENV_SES_CONFIGURATION_SET = "CDP_SES_CONFIGURATION_SET"
+ENV_SMS_SENDER_ID = "CDP_SMS_SENDER_ID"
+ENV_MESSAGING_POLICY_CACHE_SECONDS = "CDP_MESSAGING_POLICY_CACHE_SECONDS"
 
 DEFAULT_QUERY_SYNC_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_ARCHIVE_CACHE_DIR = "/tmp/cdp-archive"  # noqa: S108 (Lambda's only writable disk)
@@ -301,3 +310,30 @@ class DeadLetterArchiverSettings(Settings):
     """The processor's on-failure queue in, dead letters (raw-event keys) in the core table out."""
 
     core_table: str = required(ENV_CORE_TABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSenderSettings(Settings):
+    """The send point's function: profiles and its ledger in the core table, outcome events in the
+    raw events table, LINE / SES / SNS as configured (unset: that channel is not configured)."""
+
+    core_table: str = required(ENV_CORE_TABLE)
+    raw_events_table: str = required(ENV_RAW_EVENTS_TABLE)
+    raw_event_ttl_days: int = positive(ENV_RAW_EVENT_TTL_DAYS, 30)
+    secrets_cache_seconds: int = positive(ENV_SECRETS_CACHE_SECONDS, 300)
+    line_channels_secret_id: str = env(ENV_LINE_CHANNELS_SECRET, "")
+    line_api_base_url: str = env(ENV_LINE_API_BASE_URL, DEFAULT_LINE_API_BASE_URL)
+    # How many senders run at once (the function's reserved concurrency): each takes this share
+    # of LINE's per-channel rate limits.
+    sender_concurrency: int = positive(ENV_MESSAGE_SENDER_CONCURRENCY, 10)
+    # Recipients one invocation works on at once (threads: each waits on DynamoDB and LINE).
+    sender_parallelism: int = positive(ENV_MESSAGE_SENDER_PARALLELISM, 16)
+    schedule_group: str = env(ENV_MESSAGE_SCHEDULE_GROUP, "")
+    scheduler_role_arn: str = env(ENV_MESSAGE_SCHEDULER_ROLE_ARN, "")
+    email_from_address: str = env(ENV_EMAIL_FROM_ADDRESS, "")
+    ses_configuration_set: str = env(ENV_SES_CONFIGURATION_SET, "")
+    sms_sender_id: str = env(ENV_SMS_SENDER_ID, "")
+    # One-click unsubscribe links: signed with the tracked-link key, served under the link base URL.
+    link_signing_secret_id: str = env(ENV_LINK_SIGNING_SECRET, "")
+    link_base_url: str = env(ENV_LINK_BASE_URL, "")
+    policy_cache_seconds: int = positive(ENV_MESSAGING_POLICY_CACHE_SECONDS, 60)

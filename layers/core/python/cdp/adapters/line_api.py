@@ -1,4 +1,5 @@
-"""A small LINE Platform HTTP client (stdlib urllib, no SDK): link tokens and LINE Login ID token checks.
+"""A small LINE Platform HTTP client (stdlib urllib, no SDK): link tokens, LINE Login ID token checks,
+audiences, and sending messages (push, multicast, reply) for the send point.
 
 Each LINE answer is mapped onto a domain error with a machine-readable code, so the admin API can
 tell a caller's mistake (unknown LINE user, bad ID token: 4xx) from LINE or our own channel
@@ -9,18 +10,23 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cdp.errors import BadRequest, CdpError, NotFound
+from cdp.messaging.ports import ProviderResult, ProviderUnavailable
 
 DEFAULT_BASE_URL = "https://api.line.me"
 DEFAULT_TIMEOUT_SECONDS = 5.0  # well inside the admin function's timeout, leaving room for DynamoDB
 MAX_ERROR_TEXT = 300
+MAX_MULTICAST_RECIPIENTS = 500
 
 
 class LineApiError(CdpError):
@@ -201,3 +207,147 @@ class LineAudienceApi:
 def _check_chunk(user_ids: list[str]) -> None:
     if not 0 < len(user_ids) <= MAX_AUDIENCE_IDS_PER_REQUEST:
         raise ValueError(f"an audience upload carries 1 to {MAX_AUDIENCE_IDS_PER_REQUEST} ids, got {len(user_ids)}")
+
+
+# --- sending messages ---------------------------------------------------------------------------
+
+MAX_SEND_ATTEMPTS = 5
+BACKOFF_BASE_SECONDS = 0.2
+BACKOFF_CAP_SECONDS = 5.0
+MONTHLY_LIMIT_TEXT = "monthly limit"  # LINE's 429 "You have reached your monthly limit."
+INVALID_REPLY_TOKEN_TEXT = "invalid reply token"  # noqa: S105 (LINE's words, not a secret)
+# LINE's per-channel limits (Messaging API rate limits), shared by every sender of the channel.
+PUSH_REQUESTS_PER_SECOND = 2_000
+MULTICAST_REQUESTS_PER_SECOND = 200
+REPLY_REQUESTS_PER_SECOND = 2_000
+
+
+class TokenBucket:
+    """At most `rate` acquisitions per second, bursts up to one second's worth, by sleeping.
+
+    The sender function runs with reserved concurrency N and gives each container a bucket of
+    LINE's per-channel limit divided by N, so all containers together stay under the limit
+    without a shared counter. A 429 that gets through anyway is retried with backoff."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self._capacity = max(1.0, rate)
+        self._tokens = self._capacity
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._at = monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = self._monotonic()
+            self._tokens = min(self._capacity, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return
+            wait = (1 - self._tokens) / self.rate
+            self._tokens = 0.0
+            self._at = now + wait
+        self._sleep(wait)
+
+
+def per_sender_buckets(concurrency: int, **clock: Any) -> dict[str, TokenBucket]:
+    """Each of `concurrency` concurrent senders gets its share of LINE's per-channel limits."""
+    share = max(1, concurrency)
+    return {
+        "push": TokenBucket(PUSH_REQUESTS_PER_SECOND / share, **clock),
+        "multicast": TokenBucket(MULTICAST_REQUESTS_PER_SECOND / share, **clock),
+        "reply": TokenBucket(REPLY_REQUESTS_PER_SECOND / share, **clock),
+    }
+
+
+class LineMessagingApi:
+    """Push, multicast and reply (cdp.messaging.ports.LineMessenger) over a LineApiClient.
+
+    Push and multicast carry the caller's X-Line-Retry-Key on every attempt: a 5xx, a timeout or
+    a rate-limit 429 is retried with backoff and full jitter under the same key, and LINE's 409
+    with `x-line-accepted-request-id` means an earlier attempt was accepted: sent. A 429 naming
+    the monthly limit is `quota_exhausted` (not retried); any other 4xx fails with LINE's message.
+    A reply has no retry key (its token is single use): it is not retried after a 5xx.
+    """
+
+    def __init__(
+        self,
+        client: LineApiClient,
+        *,
+        buckets: Mapping[str, TokenBucket] | None = None,
+        attempts: int = MAX_SEND_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self._client = client
+        self._buckets = dict(buckets or per_sender_buckets(1))
+        self._attempts = attempts
+        self._sleep = sleep
+        self._jitter = jitter
+
+    def push(self, *, access_token: str, to: str, messages: list[dict[str, Any]], retry_key: str) -> ProviderResult:
+        return self._send("push", access_token, {"to": to, "messages": messages}, retry_key)
+
+    def multicast(
+        self, *, access_token: str, to: Sequence[str], messages: list[dict[str, Any]], retry_key: str
+    ) -> ProviderResult:
+        if not 0 < len(to) <= MAX_MULTICAST_RECIPIENTS:
+            raise ValueError(f"a multicast has 1 to {MAX_MULTICAST_RECIPIENTS} recipients, got {len(to)}")
+        return self._send("multicast", access_token, {"to": list(to), "messages": messages}, retry_key)
+
+    def reply(self, *, access_token: str, reply_token: str, messages: list[dict[str, Any]]) -> ProviderResult:
+        return self._send("reply", access_token, {"replyToken": reply_token, "messages": messages}, None)
+
+    def _send(self, endpoint: str, access_token: str, body: dict[str, Any], retry_key: str | None) -> ProviderResult:
+        headers = {"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"}
+        if retry_key is not None:
+            headers["X-Line-Retry-Key"] = retry_key
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        last = ""
+        for attempt in range(self._attempts):
+            if attempt:
+                self._backoff(attempt, last)
+            self._buckets[endpoint].acquire()
+            try:
+                response = self._client._send("POST", f"/v2/bot/message/{endpoint}", headers=headers, body=payload)
+            except LineApiError as exc:  # no answer: timeout, refused or cut connection
+                if retry_key is None:
+                    raise ProviderUnavailable(f"LINE {endpoint} got no answer: {exc.message}") from exc
+                last = exc.message
+                continue
+            status = response.status
+            if 200 <= status < 300:
+                return ProviderResult("sent", provider_id=_header(response, "x-line-request-id"))
+            if status == 409 and retry_key is not None:
+                accepted = _header(response, "x-line-accepted-request-id")
+                return ProviderResult("sent", provider_id=accepted, duplicate=True)
+            message = _line_message(response)
+            if status == 429 and MONTHLY_LIMIT_TEXT in message.lower():
+                return ProviderResult("quota_exhausted", reason="quota_exhausted", message=message)
+            if status == 429 or status >= 500:
+                if retry_key is None:  # a reply: retrying could deliver twice
+                    raise ProviderUnavailable(f"LINE {endpoint} answered {status}: {message}")
+                last = _header(response, "retry-after") or ""
+                continue
+            if endpoint == "reply" and status == 400 and INVALID_REPLY_TOKEN_TEXT in message.lower():
+                return ProviderResult("invalid_reply_token", reason="reply_token_invalid", message=message)
+            reason = "line_auth_failed" if status in (401, 403) else "line_rejected"
+            return ProviderResult("failed", reason=reason, message=f"{status}: {message}")
+        raise ProviderUnavailable(f"LINE {endpoint} did not accept after {self._attempts} attempts")
+
+    def _backoff(self, attempt: int, retry_after: str) -> None:
+        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
+        delay = self._jitter(0, ceiling)  # full jitter: concurrent senders do not retry in step
+        if retry_after.isdigit():
+            delay = max(delay, min(float(retry_after), BACKOFF_CAP_SECONDS))
+        self._sleep(delay)

@@ -16,3 +16,14 @@ ORDER_COMPLETED = "Order Completed"
 # tags as events (cdp.profiles.tags)
 TAG_ADDED = "Tag Added"
 TAG_REMOVED = "Tag Removed"
+# what the send point did with a message (cdp.messaging.send_point)
+MESSAGE_SENT = "Message Sent"
+MESSAGE_SUPPRESSED = "Message Suppressed"
+MESSAGE_FAILED = "Message Failed"
+MESSAGE_EVENTS = frozenset({MESSAGE_SENT, MESSAGE_SUPPRESSED, MESSAGE_FAILED})
+# what SES reports about an email the send point sent (cdp.messaging.feedback)
+EMAIL_DELIVERED = "Email Delivered"
+EMAIL_BOUNCED = "Email Bounced"
+EMAIL_COMPLAINED = "Email Complained"
+EMAIL_OPENED = "Email Opened"
+EMAIL_CLICKED = "Email Clicked"
