@@ -988,3 +988,18 @@ class FakeTemplateStore:
 
     def templates(self) -> list[Template]:
         return [self.records[key] for key in sorted(self.records)]
+
+
+class FakeSendRequests:
+    """The message sender's hand-over (cdp.messaging.auto_reply.SendRequests): what was submitted,
+    and `fail` hand-overs that raise first (an invoke that did not go through)."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.submitted: list[dict[str, Any]] = []
+        self.fail = fail
+
+    def submit(self, requests: Sequence[dict[str, Any]]) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise InjectedFailure("the invoke did not go through")
+        self.submitted.extend(requests)

@@ -60,6 +60,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/admin/v1/identity/rules", ADMIN_API),
     Route("GET", "/admin/v1/tags/rules", ADMIN_API),
     Route("PUT", "/admin/v1/tags/rules", ADMIN_API),
+    Route("GET", "/admin/v1/auto-replies", ADMIN_API),
+    Route("PUT", "/admin/v1/auto-replies", ADMIN_API),
     Route("POST", "/admin/v1/imports/members", ADMIN_API),
     Route("GET", "/admin/v1/imports/{id}", ADMIN_API),
     Route("POST", "/admin/v1/imports/{id}/start", ADMIN_API),

@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from cdp import settings
+from cdp.adapters.dynamodb.auto_replies import PK_PREFIX as AUTO_REPLIES_PK_PREFIX
 from cdp.adapters.dynamodb.identity_rules import PK_PREFIX as RULES_PK_PREFIX
 from cdp.adapters.dynamodb.ingest_rejections import PK_PREFIX as INGEST_REJECTIONS_PK_PREFIX
 from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
@@ -162,6 +163,7 @@ class CdpStack(Stack):
             link_signing_key=self.secrets.link_signing_key,
             link_base_url=self.deploy_settings.link_base_url,
         )
+        self.processing.wire_auto_replies(self.messaging.function)
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
@@ -316,7 +318,12 @@ class CdpStack(Stack):
         self._grant_core_items(processor, ["dynamodb:UpdateItem"], LINK_NONCE_PK_PREFIX)
         admin_api.add_environment(settings.ENV_UNMERGE_STATE_MACHINE, self.identity.unmerge.state_machine_arn)
         self.identity.grant_restart_checks(self.identity.unmerge, admin_api)
-        grant_core_writes(admin_api, self.tables.core, ["dynamodb:PutItem"], [RULES_PK_PREFIX, TAG_RULES_PK_PREFIX])
+        grant_core_writes(
+            admin_api,
+            self.tables.core,
+            ["dynamodb:PutItem"],
+            [RULES_PK_PREFIX, TAG_RULES_PK_PREFIX, AUTO_REPLIES_PK_PREFIX],
+        )
 
     def _grant_core_items(self, grantee: lambda_.Function, actions: list[str], key_prefix: str) -> None:
         grant_core_writes(grantee, self.tables.core, actions, [key_prefix])

@@ -65,6 +65,8 @@ ENV_EMAIL_FROM_ADDRESS = "CDP_EMAIL_FROM_ADDRESS"
 ENV_SES_CONFIGURATION_SET = "CDP_SES_CONFIGURATION_SET"
 ENV_SMS_SENDER_ID = "CDP_SMS_SENDER_ID"
 ENV_MESSAGING_POLICY_CACHE_SECONDS = "CDP_MESSAGING_POLICY_CACHE_SECONDS"
+# The message sender's name, for functions that hand it send requests (auto-replies).
+ENV_MESSAGE_SENDER_FUNCTION = "CDP_MESSAGE_SENDER_FUNCTION"
 
 DEFAULT_QUERY_SYNC_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_ARCHIVE_CACHE_DIR = "/tmp/cdp-archive"  # noqa: S108 (Lambda's only writable disk)
@@ -184,6 +186,8 @@ class ProcessorSettings(Settings):
     merge_state_machine_arn: str = env(ENV_MERGE_STATE_MACHINE, "")  # unset: conflicts are recorded, nothing merged
     rules_cache_seconds: int = positive(ENV_RULES_CACHE_SECONDS, 60)
     publish_event_received: str = env(ENV_PUBLISH_EVENT_RECEIVED, "all")
+    # Auto-replies are handed to the message sender; unset: no auto-replies.
+    message_sender_function: str = env(ENV_MESSAGE_SENDER_FUNCTION, "")
 
 
 @dataclass(frozen=True, slots=True)

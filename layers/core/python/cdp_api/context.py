@@ -21,6 +21,7 @@ from cdp.ingestion.channels import LineChannels
 from cdp.settings import AdminApiSettings, SegmentAnalyticsSettings
 
 if TYPE_CHECKING:
+    from cdp.adapters.dynamodb.auto_replies import DynamoAutoReplies
     from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
     from cdp.adapters.dynamodb.link_store import DynamoLinkStore
     from cdp.adapters.dynamodb.query_jobs import DynamoQueryJobs
@@ -85,6 +86,11 @@ class AdminContext:
         from cdp.adapters.dynamodb.tag_rules import DynamoTagRules
 
         return DynamoTagRules(client("dynamodb"), self.settings.core_table)
+
+    def auto_replies(self) -> DynamoAutoReplies:
+        from cdp.adapters.dynamodb.auto_replies import DynamoAutoReplies
+
+        return DynamoAutoReplies(client("dynamodb"), self.settings.core_table)
 
     def templates(self) -> DynamoTemplateStore:
         from cdp.adapters.dynamodb.templates import DynamoTemplateStore

@@ -97,6 +97,17 @@ class TagRulesDocument(Body):
     postbacks: Annotated[list[Json], coded("invalid_tag_rules", "`postbacks` is a list of postback rules")] = []
 
 
+class AutoRepliesDocument(Body):
+    unknown_field_code = "invalid_auto_replies"
+    version: Version = 0
+    channels: Annotated[
+        dict[StrictStr, Json], coded("invalid_auto_replies", "`channels` maps a LINE channel name to its replies")
+    ] = Field(
+        default={},
+        examples=[{"default": {"greeting": {"template_id": "welcome"}, "fallback": {"template_id": "menu"}}}],
+    )
+
+
 # --- LINE ----------------------------------------------------------------------------------
 class LinkTokenRequest(Body):
     line_user_id: StrictStr | None = Field(default=None, alias="lineUserId", description="U + 32 hex digits")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from cdp_api.routes import (
+    auto_replies,
     docs,
     identity,
     imports,
@@ -28,6 +29,7 @@ CRUD_ROUTERS: tuple[Router, ...] = (
     segments.router,
     segment_exports.router,
     tags.router,
+    auto_replies.router,
     links.router,
     ingest_rejections.router,
     templates.router,
