@@ -27,6 +27,7 @@ from infra.cdp_infra.routes import (
     HTTP_FUNCTIONS,
     IDENTITY_MERGE,
     MEMBER_IMPORT,
+    MESSAGE_SENDER,
     RFM_SCORING,
     SEGMENT_EVALUATOR,
     SEGMENT_RECOMPUTE,
@@ -45,6 +46,7 @@ FUNCTION_FOLDERS = (
     RFM_SCORING,
     ARCHIVE_COMPACTOR,
     DLQ_ARCHIVER,
+    MESSAGE_SENDER,
 )
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 
