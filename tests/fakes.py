@@ -15,13 +15,14 @@ from typing import Any
 
 from cdp.clock import epoch_seconds, iso_from_ms
 from cdp.domain_events import DomainEvent
-from cdp.errors import StoreUnavailable
+from cdp.errors import Conflict, StoreUnavailable
 from cdp.events.canonical import CanonicalEvent
 from cdp.events.raw import RawEvent
 from cdp.identity.account_link import LinkNonce
 from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import MergeLedger, TimelineEntry
 from cdp.ingestion.rejections import MAX_RECORDED_PER_REQUEST, IngestRejection
+from cdp.messaging.auto_reply import NO_AUTO_REPLIES, AutoReplies
 from cdp.messaging.templates.model import Template, TemplateVersion
 from cdp.profiles.model import Profile
 from cdp.profiles.processor import CommitOutcome
@@ -1003,3 +1004,23 @@ class FakeSendRequests:
             self.fail -= 1
             raise InjectedFailure("the invoke did not go through")
         self.submitted.extend(requests)
+
+
+class FakeAutoReplies:
+    """The auto-replies configuration item (cdp.adapters.dynamodb.auto_replies) in memory:
+    versioned, compare-and-set."""
+
+    def __init__(self) -> None:
+        self.stored = NO_AUTO_REPLIES
+
+    def get(self) -> AutoReplies:
+        return self.stored
+
+    def put(self, replies: AutoReplies, *, expected_version: int) -> AutoReplies:
+        if expected_version != self.stored.version:
+            raise Conflict(
+                f"the auto-replies changed since version {expected_version}; read them again",
+                code="rules_version_conflict",
+            )
+        self.stored = AutoReplies.from_dict(replies.as_dict(), version=expected_version + 1)
+        return self.stored

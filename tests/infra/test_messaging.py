@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cdp import settings
 
-from infra.cdp_infra.routes import MESSAGE_SENDER, ROUTES
+from infra.cdp_infra.routes import EVENT_PROCESSOR, MESSAGE_SENDER, ROUTES
 from tests.infra.test_stack import _actions, _all_actions, _arn, _function, _function_id, _output_ref, _resources
 from tests.infra.test_stack import _statements as statements_of
 
@@ -101,3 +101,12 @@ def test_ses_reports_the_configuration_sets_email_events_to_the_sender(synth: An
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [_function_id(t, MESSAGE_SENDER), "Arn"]}
     assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] == _output_ref(t, "EmailEventDeadLetterQueueUrl")
+
+
+def test_the_event_processor_hands_auto_replies_to_the_sender_and_may_invoke_nothing_else(synth: Any) -> None:
+    t = synth.template
+    sender = _function_id(t, MESSAGE_SENDER)
+    variables = _function(t, EVENT_PROCESSOR)["Environment"]["Variables"]
+    assert variables[settings.ENV_MESSAGE_SENDER_FUNCTION] == _arn(sender)
+    invokes = [s for s in statements_of(t, EVENT_PROCESSOR) if "lambda:InvokeFunction" in _actions(s)]
+    assert invokes == [{"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": _arn(sender)}]
