@@ -26,6 +26,7 @@ from cdp.messaging.auto_reply import NO_AUTO_REPLIES, AutoReplies
 from cdp.messaging.templates.model import Template, TemplateVersion
 from cdp.profiles.model import Profile
 from cdp.profiles.processor import CommitOutcome
+from cdp.segments.rich_menus import SegmentRichMenu
 from cdp.segments.store import Membership, MembershipChange, SegmentDefinition, SizeSample
 
 from tests.unit.builders import NOW_MS
@@ -1024,3 +1025,43 @@ class FakeAutoReplies:
             )
         self.stored = AutoReplies.from_dict(replies.as_dict(), version=expected_version + 1)
         return self.stored
+
+
+class FakeSegmentRichMenus:
+    """Which rich menu a segment has (cdp.adapters.dynamodb.segment_rich_menus) in memory."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, SegmentRichMenu] = {}
+
+    def get_rich_menu(self, segment_id: str) -> SegmentRichMenu | None:
+        return self.links.get(segment_id)
+
+    def put_rich_menu(self, link: SegmentRichMenu) -> None:
+        self.links[link.segment_id] = link
+
+    def delete_rich_menu(self, segment_id: str) -> SegmentRichMenu | None:
+        return self.links.pop(segment_id, None)
+
+
+class FakeRichMenuLinks:
+    """LINE's per-user rich menus (cdp.adapters.line_api.LineRichMenuApi): the menus that exist,
+    who sees which, and every bulk request with its size (at most 500 users, as LINE's)."""
+
+    def __init__(self, menus: Sequence[str] = ()) -> None:
+        self.menus = set(menus)
+        self.users: dict[str, str] = {}
+        self.requests: list[tuple[str, int]] = []
+
+    def exists(self, *, access_token: str, rich_menu_id: str) -> bool:
+        return rich_menu_id in self.menus
+
+    def link(self, *, access_token: str, rich_menu_id: str, user_ids: Sequence[str]) -> None:
+        assert 0 < len(user_ids) <= 500 and rich_menu_id in self.menus
+        self.requests.append(("link", len(user_ids)))
+        self.users.update(dict.fromkeys(user_ids, rich_menu_id))
+
+    def unlink(self, *, access_token: str, user_ids: Sequence[str]) -> None:
+        assert 0 < len(user_ids) <= 500
+        self.requests.append(("unlink", len(user_ids)))
+        for user in user_ids:
+            self.users.pop(user, None)

@@ -32,6 +32,7 @@ from infra.cdp_infra.links import TRACKED_LINKS_ID, TrackedLinks
 from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.messaging import MessageSender
 from infra.cdp_infra.monitoring import Monitoring, OperationsDashboard, Watched
+from infra.cdp_infra.rich_menus import SegmentRichMenus
 from infra.cdp_infra.routes import (
     ADMIN_API,
     ADMIN_QUERY,
@@ -45,6 +46,7 @@ from infra.cdp_infra.routes import (
     LINK_REDIRECT,
     MESSAGE_SENDER,
     RFM_SCORING,
+    RICH_MENU_SYNC,
     SEGMENT_EVALUATOR,
     SEGMENT_RECOMPUTE,
 )
@@ -164,6 +166,16 @@ class CdpStack(Stack):
             link_base_url=self.deploy_settings.link_base_url,
         )
         self.processing.wire_auto_replies(self.messaging.function)
+        self.rich_menus = SegmentRichMenus(
+            self,
+            constants.RICH_MENUS_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            core_gsi1_arn=self.tables.core_gsi1_arn,
+            bus=self.event_bus.bus,
+            line_channels=self.secrets.line_channels,
+        )
+        self.rich_menus.wire_admin_api(http_functions[ADMIN_API])
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
@@ -176,6 +188,7 @@ class CdpStack(Stack):
             RFM_SCORING: self.scheduled_segments.rfm_function,
             ARCHIVE_COMPACTOR: self.scheduled_segments.compactor,
             MESSAGE_SENDER: self.messaging.function,
+            RICH_MENU_SYNC: self.rich_menus.function,
         }
         watched = Watched(
             functions=self.functions,
@@ -196,6 +209,7 @@ class CdpStack(Stack):
                 SEGMENT_EVALUATOR: self.segments.dead_letter_queue,
                 ARCHIVE_WRITER: self.archive.dead_letter_queue,
                 MESSAGE_SENDER: self.messaging.feedback_dead_letters,
+                RICH_MENU_SYNC: self.rich_menus.dead_letter_queue,
             },
         )
         self.monitoring = Monitoring(self, constants.MONITORING_ID, watched=watched)

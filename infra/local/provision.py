@@ -29,6 +29,7 @@ from infra.cdp_infra.routes import (
     MEMBER_IMPORT,
     MESSAGE_SENDER,
     RFM_SCORING,
+    RICH_MENU_SYNC,
     SEGMENT_EVALUATOR,
     SEGMENT_RECOMPUTE,
 )
@@ -47,6 +48,7 @@ FUNCTION_FOLDERS = (
     ARCHIVE_COMPACTOR,
     DLQ_ARCHIVER,
     MESSAGE_SENDER,
+    RICH_MENU_SYNC,
 )
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 

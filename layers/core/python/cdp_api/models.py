@@ -109,6 +109,15 @@ class AutoRepliesDocument(Body):
 
 
 # --- LINE ----------------------------------------------------------------------------------
+class RichMenuLink(Body):
+    unknown_field_code = "unknown_rich_menu_field"
+    missing_codes = {"rich_menu_id": "invalid_rich_menu_id"}
+    rich_menu_id: Annotated[
+        StrictStr, coded("invalid_rich_menu_id", "`rich_menu_id` is a LINE rich menu id (richmenu-<32 hex>)")
+    ] = Field(examples=["richmenu-8dfdfc571eca39c0ffcd1f799519c5b5"])
+    channel: Annotated[StrictStr, coded("invalid_channel", "`channel` is a configured LINE channel name")] = "default"
+
+
 class LinkTokenRequest(Body):
     line_user_id: StrictStr | None = Field(default=None, alias="lineUserId", description="U + 32 hex digits")
     member_id: StrictStr | None = Field(default=None, alias="memberId", description="the brand's member id")
