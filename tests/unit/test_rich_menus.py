@@ -112,11 +112,12 @@ def test_a_resync_links_every_member_in_bulk_requests_of_at_most_500() -> None:
     assert released.unlinked == 1203 and world.links.users == {}
 
 
-def test_blocked_friends_and_people_without_line_are_left_out() -> None:
+def test_a_friend_who_blocked_the_channel_is_left_out() -> None:
     world = World()
     world.link()
     amy, amy_line = world.friend("amy")
-    world._processor.process(line_raw(line.unfollow(source=line.user_source(amy_line))))
+    later = line.BASE_TIMESTAMP_MS + 60_000
+    world._processor.process(line_raw(line.unfollow(source=line.user_source(amy_line), timestamp=later)))
     assert world.sync.changed(SEGMENT, [amy]).requests == 0
 
 
