@@ -365,6 +365,7 @@ class CdpStack(Stack):
             "SegmentDeadLetterQueueUrl": self.segments.dead_letter_queue.queue_url,
             "ArchiveDeadLetterQueueUrl": self.archive.dead_letter_queue.queue_url,
             "EmailEventDeadLetterQueueUrl": self.messaging.feedback_dead_letters.queue_url,
+            "RichMenuDeadLetterQueueUrl": self.rich_menus.dead_letter_queue.queue_url,
             "ArchiveBucketName": self.archive.bucket.bucket_name,
             "ArchiveAthenaWorkgroup": cast(str, self.archive.workgroup.name),
             "SegmentScheduleGroup": cast(str, self.scheduled_segments.schedule_group.name),
