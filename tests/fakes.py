@@ -15,16 +15,18 @@ from typing import Any
 
 from cdp.clock import epoch_seconds, iso_from_ms
 from cdp.domain_events import DomainEvent
-from cdp.errors import StoreUnavailable
+from cdp.errors import Conflict, StoreUnavailable
 from cdp.events.canonical import CanonicalEvent
 from cdp.events.raw import RawEvent
 from cdp.identity.account_link import LinkNonce
 from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import MergeLedger, TimelineEntry
 from cdp.ingestion.rejections import MAX_RECORDED_PER_REQUEST, IngestRejection
+from cdp.messaging.auto_reply import NO_AUTO_REPLIES, AutoReplies
 from cdp.messaging.templates.model import Template, TemplateVersion
 from cdp.profiles.model import Profile
 from cdp.profiles.processor import CommitOutcome
+from cdp.segments.rich_menus import SegmentRichMenu
 from cdp.segments.store import Membership, MembershipChange, SegmentDefinition, SizeSample
 
 from tests.unit.builders import NOW_MS
@@ -988,3 +990,78 @@ class FakeTemplateStore:
 
     def templates(self) -> list[Template]:
         return [self.records[key] for key in sorted(self.records)]
+
+
+class FakeSendRequests:
+    """The message sender's hand-over (cdp.messaging.auto_reply.SendRequests): what was submitted,
+    and `fail` hand-overs that raise first (an invoke that did not go through)."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.submitted: list[dict[str, Any]] = []
+        self.fail = fail
+
+    def submit(self, requests: Sequence[dict[str, Any]]) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise InjectedFailure("the invoke did not go through")
+        self.submitted.extend(requests)
+
+
+class FakeAutoReplies:
+    """The auto-replies configuration item (cdp.adapters.dynamodb.auto_replies) in memory:
+    versioned, compare-and-set."""
+
+    def __init__(self) -> None:
+        self.stored = NO_AUTO_REPLIES
+
+    def get(self) -> AutoReplies:
+        return self.stored
+
+    def put(self, replies: AutoReplies, *, expected_version: int) -> AutoReplies:
+        if expected_version != self.stored.version:
+            raise Conflict(
+                f"the auto-replies changed since version {expected_version}; read them again",
+                code="rules_version_conflict",
+            )
+        self.stored = AutoReplies.from_dict(replies.as_dict(), version=expected_version + 1)
+        return self.stored
+
+
+class FakeSegmentRichMenus:
+    """Which rich menu a segment has (cdp.adapters.dynamodb.segment_rich_menus) in memory."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, SegmentRichMenu] = {}
+
+    def get_rich_menu(self, segment_id: str) -> SegmentRichMenu | None:
+        return self.links.get(segment_id)
+
+    def put_rich_menu(self, link: SegmentRichMenu) -> None:
+        self.links[link.segment_id] = link
+
+    def delete_rich_menu(self, segment_id: str) -> SegmentRichMenu | None:
+        return self.links.pop(segment_id, None)
+
+
+class FakeRichMenuLinks:
+    """LINE's per-user rich menus (cdp.adapters.line_api.LineRichMenuApi): the menus that exist,
+    who sees which, and every bulk request with its size (at most 500 users, as LINE's)."""
+
+    def __init__(self, menus: Sequence[str] = ()) -> None:
+        self.menus = set(menus)
+        self.users: dict[str, str] = {}
+        self.requests: list[tuple[str, int]] = []
+
+    def exists(self, *, access_token: str, rich_menu_id: str) -> bool:
+        return rich_menu_id in self.menus
+
+    def link(self, *, access_token: str, rich_menu_id: str, user_ids: Sequence[str]) -> None:
+        assert 0 < len(user_ids) <= 500 and rich_menu_id in self.menus
+        self.requests.append(("link", len(user_ids)))
+        self.users.update(dict.fromkeys(user_ids, rich_menu_id))
+
+    def unlink(self, *, access_token: str, user_ids: Sequence[str]) -> None:
+        assert 0 < len(user_ids) <= 500
+        self.requests.append(("unlink", len(user_ids)))
+        for user in user_ids:
+            self.users.pop(user, None)

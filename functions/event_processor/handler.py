@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from cdp.adapters.aws import client
+from cdp.adapters.dynamodb.auto_replies import DynamoAutoReplies
 from cdp.adapters.dynamodb.config_items import CachedConfig
 from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
 from cdp.adapters.dynamodb.link_nonces import DynamoLinkNonceStore
@@ -16,12 +17,14 @@ from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.raw_events import raw_event_from_item
 from cdp.adapters.dynamodb.tag_rules import DynamoTagRules
 from cdp.adapters.eventbridge import EventBridgePublisher
+from cdp.adapters.lambda_invoke import LambdaSendRequests
 from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
 from cdp.clock import SystemClock
 from cdp.domain_events import parse_received_selection
 from cdp.events.canonical import EventNormalizer
 from cdp.identity.account_link import AccountLinks
 from cdp.identity.identifiers import IdentifierNormalizer
+from cdp.messaging.auto_reply import AutoReplier
 from cdp.observability import logger
 from cdp.profiles.processor import EventProcessor
 from cdp.settings import ProcessorSettings
@@ -35,6 +38,14 @@ def build() -> EventProcessor:
     settings = ProcessorSettings.from_env()
     dynamodb, clock = client("dynamodb"), SystemClock()
     rules = DynamoIdentityRules(dynamodb, settings.core_table)
+    replies = (
+        AutoReplier(
+            CachedConfig(DynamoAutoReplies(dynamodb, settings.core_table).get, settings.rules_cache_seconds),
+            LambdaSendRequests(client("lambda"), settings.message_sender_function),
+        )
+        if settings.message_sender_function
+        else None
+    )
     return EventProcessor(
         # Blocked values are part of the workspace's identity rules, so normalisers follow them.
         normalizer=lambda current: EventNormalizer(
@@ -52,6 +63,7 @@ def build() -> EventProcessor:
         account_links=AccountLinks(DynamoLinkNonceStore(dynamodb, settings.core_table), clock),
         tag_rules=CachedConfig(DynamoTagRules(dynamodb, settings.core_table).get, settings.rules_cache_seconds),
         received=parse_received_selection(settings.publish_event_received),
+        auto_replies=replies,
     )
 
 

@@ -77,6 +77,18 @@ class EventProcessing(Construct):
         )
         bus.grant_put_events_to(self.function)
 
+        self._stream_source(tables)
+
+    def wire_auto_replies(self, sender: lambda_.IFunction) -> None:
+        """Auto-replies (cdp.messaging.auto_reply): the processor hands each reply to the message
+        sender as an asynchronous invoke, after its commit, off the webhook's path."""
+        self.function.add_environment(settings.ENV_MESSAGE_SENDER_FUNCTION, sender.function_arn)
+        # This function only (grant_invoke would add its versions, `:*`).
+        iam.Grant.add_to_principal(
+            grantee=self.function, actions=["lambda:InvokeFunction"], resource_arns=[sender.function_arn]
+        )
+
+    def _stream_source(self, tables: CdpTables) -> None:
         self.function.add_event_source(
             event_sources.DynamoEventSource(
                 tables.raw_events,

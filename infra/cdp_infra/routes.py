@@ -34,6 +34,7 @@ ARCHIVE_COMPACTOR = "archive_compactor"  # EventBridge Scheduler, daily, no rout
 DLQ_ARCHIVER = "dlq_archiver"  # the processor's on-failure queue -> replayable dead letters, no route
 LINK_REDIRECT = "link_redirect"  # public: tracked-link clicks, no authentication
 MESSAGE_SENDER = "message_sender"  # the send point: invoked by senders and release schedules, no route
+RICH_MENU_SYNC = "rich_menu_sync"  # segment entries/exits -> LINE per-user rich menus, no route
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, ADMIN_QUERY, LINK_REDIRECT)
 SEGMENT_CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
@@ -62,6 +63,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/admin/v1/messaging/policy", ADMIN_API),
     Route("GET", "/admin/v1/tags/rules", ADMIN_API),
     Route("PUT", "/admin/v1/tags/rules", ADMIN_API),
+    Route("GET", "/admin/v1/auto-replies", ADMIN_API),
+    Route("PUT", "/admin/v1/auto-replies", ADMIN_API),
     Route("POST", "/admin/v1/imports/members", ADMIN_API),
     Route("GET", "/admin/v1/imports/{id}", ADMIN_API),
     Route("POST", "/admin/v1/imports/{id}/start", ADMIN_API),
@@ -80,6 +83,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/admin/v1/segments/preview", ADMIN_QUERY),
     Route("GET", "/admin/v1/segments/{id}/history", ADMIN_API),
     Route("POST", "/admin/v1/segments/{id}/recompute", ADMIN_API),
+    Route("GET", "/admin/v1/segments/{id}/rich-menu", ADMIN_API),
+    Route("PUT", "/admin/v1/segments/{id}/rich-menu", ADMIN_API),
+    Route("DELETE", "/admin/v1/segments/{id}/rich-menu", ADMIN_API),
+    Route("POST", "/admin/v1/segments/{id}/rich-menu/sync", ADMIN_API),
     Route("GET", "/admin/v1/profiles/search", ADMIN_QUERY),
     Route("GET", "/admin/v1/profiles/{id}/timeline", ADMIN_API),
     Route("GET", "/admin/v1/reports/data-health", ADMIN_QUERY),

@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from cdp import settings
+from cdp.adapters.dynamodb.auto_replies import PK_PREFIX as AUTO_REPLIES_PK_PREFIX
 from cdp.adapters.dynamodb.identity_rules import PK_PREFIX as RULES_PK_PREFIX
 from cdp.adapters.dynamodb.ingest_rejections import PK_PREFIX as INGEST_REJECTIONS_PK_PREFIX
 from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
@@ -32,6 +33,7 @@ from infra.cdp_infra.links import TRACKED_LINKS_ID, TrackedLinks
 from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.messaging import MessageSender
 from infra.cdp_infra.monitoring import Monitoring, OperationsDashboard, Watched
+from infra.cdp_infra.rich_menus import SegmentRichMenus
 from infra.cdp_infra.routes import (
     ADMIN_API,
     ADMIN_QUERY,
@@ -45,6 +47,7 @@ from infra.cdp_infra.routes import (
     LINK_REDIRECT,
     MESSAGE_SENDER,
     RFM_SCORING,
+    RICH_MENU_SYNC,
     SEGMENT_EVALUATOR,
     SEGMENT_RECOMPUTE,
 )
@@ -164,6 +167,17 @@ class CdpStack(Stack):
             link_signing_key=self.secrets.link_signing_key,
             link_base_url=self.deploy_settings.link_base_url,
         )
+        self.processing.wire_auto_replies(self.messaging.function)
+        self.rich_menus = SegmentRichMenus(
+            self,
+            constants.RICH_MENUS_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            core_gsi1_arn=self.tables.core_gsi1_arn,
+            bus=self.event_bus.bus,
+            line_channels=self.secrets.line_channels,
+        )
+        self.rich_menus.wire_admin_api(http_functions[ADMIN_API])
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
@@ -176,6 +190,7 @@ class CdpStack(Stack):
             RFM_SCORING: self.scheduled_segments.rfm_function,
             ARCHIVE_COMPACTOR: self.scheduled_segments.compactor,
             MESSAGE_SENDER: self.messaging.function,
+            RICH_MENU_SYNC: self.rich_menus.function,
         }
         watched = Watched(
             functions=self.functions,
@@ -196,6 +211,7 @@ class CdpStack(Stack):
                 SEGMENT_EVALUATOR: self.segments.dead_letter_queue,
                 ARCHIVE_WRITER: self.archive.dead_letter_queue,
                 MESSAGE_SENDER: self.messaging.feedback_dead_letters,
+                RICH_MENU_SYNC: self.rich_menus.dead_letter_queue,
             },
         )
         self.monitoring = Monitoring(self, constants.MONITORING_ID, watched=watched)
@@ -322,7 +338,7 @@ class CdpStack(Stack):
             admin_api,
             self.tables.core,
             ["dynamodb:PutItem"],
-            [RULES_PK_PREFIX, TAG_RULES_PK_PREFIX, MESSAGING_POLICY_PK_PREFIX],
+            [RULES_PK_PREFIX, TAG_RULES_PK_PREFIX, MESSAGING_POLICY_PK_PREFIX, AUTO_REPLIES_PK_PREFIX],
         )
 
     def _grant_core_items(self, grantee: lambda_.Function, actions: list[str], key_prefix: str) -> None:
@@ -351,6 +367,7 @@ class CdpStack(Stack):
             "SegmentDeadLetterQueueUrl": self.segments.dead_letter_queue.queue_url,
             "ArchiveDeadLetterQueueUrl": self.archive.dead_letter_queue.queue_url,
             "EmailEventDeadLetterQueueUrl": self.messaging.feedback_dead_letters.queue_url,
+            "RichMenuDeadLetterQueueUrl": self.rich_menus.dead_letter_queue.queue_url,
             "ArchiveBucketName": self.archive.bucket.bucket_name,
             "ArchiveAthenaWorkgroup": cast(str, self.archive.workgroup.name),
             "SegmentScheduleGroup": cast(str, self.scheduled_segments.schedule_group.name),

@@ -29,6 +29,7 @@ from infra.cdp_infra.routes import (
     MEMBER_IMPORT,
     MESSAGE_SENDER,
     RFM_SCORING,
+    RICH_MENU_SYNC,
     SEGMENT_EVALUATOR,
     SEGMENT_RECOMPUTE,
 )
@@ -47,7 +48,12 @@ FUNCTION_FOLDERS = (
     ARCHIVE_COMPACTOR,
     DLQ_ARCHIVER,
     MESSAGE_SENDER,
+    RICH_MENU_SYNC,
 )
+# What the local stack sets beyond the template: rules, tag rules and auto-replies edited through
+# the admin API apply within 2 s instead of the deployed 60 s, so a developer (and the e2e suite)
+# sees an edit at once.
+LOCAL_ENVIRONMENT = {env_names.ENV_RULES_CACHE_SECONDS: "2"}
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 
 
@@ -214,6 +220,7 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
     for logical_id, folder in functions.items():
         variables = resources[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
         out.function_env[folder] = {key: _resolve(value, out) for key, value in variables.items()}
+        out.function_env[folder].update(LOCAL_ENVIRONMENT)
     _fill_secrets(aws("secretsmanager"), out, config)
     for resource in resources.values():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cdp import settings
 
-from infra.cdp_infra.routes import MESSAGE_SENDER, ROUTES
+from infra.cdp_infra.routes import EVENT_PROCESSOR, MESSAGE_SENDER, RICH_MENU_SYNC, ROUTES
 from tests.infra.test_stack import _actions, _all_actions, _arn, _function, _function_id, _output_ref, _resources
 from tests.infra.test_stack import _statements as statements_of
 
@@ -109,3 +109,29 @@ def test_ses_reports_the_configuration_sets_email_events_to_the_sender(synth: An
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [_function_id(t, MESSAGE_SENDER), "Arn"]}
     assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] == _output_ref(t, "EmailEventDeadLetterQueueUrl")
+
+
+def test_the_event_processor_hands_auto_replies_to_the_sender_and_may_invoke_nothing_else(synth: Any) -> None:
+    t = synth.template
+    sender = _function_id(t, MESSAGE_SENDER)
+    variables = _function(t, EVENT_PROCESSOR)["Environment"]["Variables"]
+    assert variables[settings.ENV_MESSAGE_SENDER_FUNCTION] == _arn(sender)
+    invokes = [s for s in statements_of(t, EVENT_PROCESSOR) if "lambda:InvokeFunction" in _actions(s)]
+    assert invokes == [{"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": _arn(sender)}]
+
+
+def test_the_rich_menu_sync_reads_memberships_on_segment_changes_and_writes_nothing(synth: Any) -> None:
+    t = synth.template
+    function_id = _function_id(t, RICH_MENU_SYNC)
+    rules = [
+        r["Properties"]
+        for r in _resources(t, "AWS::Events::Rule").values()
+        if any(target["Arn"] == _arn(function_id) for target in r["Properties"].get("Targets", []))
+    ]
+    assert [r["EventPattern"] for r in rules] == [
+        {"source": ["cdp"], "detail-type": ["segment.entered", "segment.exited"]}
+    ]
+    actions = _all_actions(statements_of(t, RICH_MENU_SYNC))
+    assert not {a for a in actions if a.startswith("dynamodb:") and a.endswith(("PutItem", "UpdateItem", "DeleteItem"))}
+    assert "secretsmanager:GetSecretValue" in actions  # the channel's access token
+    assert [r for r in ROUTES if r.function == RICH_MENU_SYNC] == []

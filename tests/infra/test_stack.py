@@ -25,6 +25,7 @@ from infra.cdp_infra.routes import (
     MEMBER_IMPORT,
     MESSAGE_SENDER,
     RFM_SCORING,
+    RICH_MENU_SYNC,
     ROUTES,
     SEGMENT_EVALUATOR,
     SEGMENT_RECOMPUTE,
@@ -51,6 +52,7 @@ ALL_FUNCTIONS = (
     ARCHIVE_COMPACTOR,
     DLQ_ARCHIVER,
     MESSAGE_SENDER,
+    RICH_MENU_SYNC,
 )
 # Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
 UNSCOPED_ACTIONS = {
@@ -88,6 +90,7 @@ SETTINGS_BY_FUNCTION = {
     ARCHIVE_COMPACTOR: settings.ArchiveWriterSettings,
     DLQ_ARCHIVER: settings.DeadLetterArchiverSettings,
     MESSAGE_SENDER: settings.MessageSenderSettings,
+    RICH_MENU_SYNC: settings.RichMenuSyncSettings,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",
@@ -468,9 +471,10 @@ def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_even
         for s in statements
         if "dynamodb:PutItem" in _actions(s) and "CONFIG#identity-rules#*" in json.dumps(s.get("Condition"))
     ]
+    # the admin edits both rule sets, the messaging policy and the auto-replies
     assert config_puts == [
-        ["CONFIG#identity-rules#*", "CONFIG#tag-rules#*", "CONFIG#messaging-policy#*"]
-    ]  # rules, policy
+        ["CONFIG#identity-rules#*", "CONFIG#tag-rules#*", "CONFIG#messaging-policy#*", "CONFIG#auto-replies#*"]
+    ]
     puts = [s for s in statements if "dynamodb:PutItem" in _actions(s)]
     # LINE Login bindings: plain puts on the raw events table, nothing else there
     raw_statements = [s for s in statements if raw in json.dumps(s["Resource"])]
@@ -595,6 +599,7 @@ def test_dead_letter_alarm_fires_on_the_first_message(synth: Any) -> None:
         dlq_id,
         _output_ref(t, "ArchiveDeadLetterQueueUrl"),
         _output_ref(t, "EmailEventDeadLetterQueueUrl"),
+        _output_ref(t, "RichMenuDeadLetterQueueUrl"),
     }
     (alarm,) = [a for a in alarms if a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == dlq_id]
     assert alarm["Namespace"] == "AWS/SQS"

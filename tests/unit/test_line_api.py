@@ -8,7 +8,14 @@ import urllib.parse
 from typing import Any
 
 import pytest
-from cdp.adapters.line_api import HttpRequest, HttpResponse, LineApiClient, LineApiError, LineRateLimited
+from cdp.adapters.line_api import (
+    HttpRequest,
+    HttpResponse,
+    LineApiClient,
+    LineApiError,
+    LineRateLimited,
+    LineRichMenuApi,
+)
 from cdp.errors import BadRequest, CdpError, NotFound
 
 from tests.fixtures.line_events import USER_ID
@@ -163,3 +170,66 @@ def test_error_text_is_bounded() -> None:
     with pytest.raises(NotFound) as raised:
         client(transport).issue_link_token(access_token=TOKEN, user_id=USER_ID)
     assert len(raised.value.message) < 500
+
+
+# rich menus ----------------------------------------------------------------------------------------
+MENU = "richmenu-" + "c" * 32
+
+
+def rich_menus(transport: FakeTransport, sleeps: list[float] | None = None) -> LineRichMenuApi:
+    return LineRichMenuApi(
+        client(transport),
+        sleep=(sleeps if sleeps is not None else []).append,
+        jitter=lambda low, high: high,
+    )
+
+
+def test_bulk_link_and_unlink_are_the_documented_posts() -> None:
+    transport = FakeTransport(answer(202), answer(202))
+    api = rich_menus(transport)
+    api.link(access_token=TOKEN, rich_menu_id=MENU, user_ids=[USER_ID])
+    api.unlink(access_token=TOKEN, user_ids=[USER_ID])
+    linked, unlinked = transport.requests
+    assert (linked.method, linked.url) == ("POST", "https://api.line.me/v2/bot/richmenu/bulk/link")
+    assert json.loads(linked.body) == {"richMenuId": MENU, "userIds": [USER_ID]}
+    assert unlinked.url.endswith("/v2/bot/richmenu/bulk/unlink") and json.loads(unlinked.body) == {"userIds": [USER_ID]}
+
+
+def test_a_bulk_request_carries_1_to_500_users() -> None:
+    api = rich_menus(FakeTransport())
+    with pytest.raises(ValueError, match="1 to 500"):
+        api.link(access_token=TOKEN, rich_menu_id=MENU, user_ids=[USER_ID] * 501)
+    with pytest.raises(ValueError, match="1 to 500"):
+        api.unlink(access_token=TOKEN, user_ids=[])
+
+
+def test_rate_limits_server_errors_and_timeouts_are_retried_with_backoff() -> None:
+    sleeps: list[float] = []
+    transport = FakeTransport(
+        answer(429, {"message": "Too many requests"}, **{"Retry-After": "2"}),
+        answer(500),
+        TimeoutError("t"),
+        answer(202),
+    )
+    rich_menus(transport, sleeps).link(access_token=TOKEN, rich_menu_id=MENU, user_ids=[USER_ID])
+    assert len(transport.requests) == 4 and len(sleeps) == 3 and sleeps[0] >= 2
+
+
+def test_a_refused_request_raises_with_lines_words_and_a_menu_is_looked_up() -> None:
+    transport = FakeTransport(
+        answer(400, {"message": "richmenu not found"}), answer(200, {"richMenuId": MENU}), answer(404)
+    )
+    api = rich_menus(transport)
+    with pytest.raises(LineApiError) as refused:
+        api.link(access_token=TOKEN, rich_menu_id=MENU, user_ids=[USER_ID])
+    assert refused.value.code == "line_rejected" and "richmenu not found" in refused.value.message
+    assert api.exists(access_token=TOKEN, rich_menu_id=MENU) is True
+    assert api.exists(access_token=TOKEN, rich_menu_id=MENU) is False
+    assert transport.requests[1].url == f"https://api.line.me/v2/bot/richmenu/{MENU}"
+
+
+def test_lines_silence_after_every_attempt_is_unavailable() -> None:
+    transport = FakeTransport(*[answer(503)] * 5)
+    with pytest.raises(LineApiError) as failed:
+        rich_menus(transport).unlink(access_token=TOKEN, user_ids=[USER_ID])
+    assert failed.value.code == "line_unavailable" and len(transport.requests) == 5

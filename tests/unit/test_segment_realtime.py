@@ -180,6 +180,14 @@ def test_definitions_are_cached_for_thirty_seconds(world: World) -> None:
     assert world.evaluator.on_profile_changed("p1", []).entered == ["taipei"]
 
 
+def test_a_clock_set_back_reloads_the_definitions(world: World) -> None:
+    world.person("p1", city="Taipei")
+    assert world.evaluator.on_profile_changed("p1", []).evaluated == []
+    world.define("taipei", CITY_TAIPEI)
+    world.clock.advance(-61_000)  # the local stack's virtual clock put back on real time
+    assert world.evaluator.on_profile_changed("p1", []).entered == ["taipei"]
+
+
 # in_segment -------------------------------------------------------------------------------------------
 def test_in_segment_reads_memberships_and_follows_a_change_in_the_same_pass(world: World) -> None:
     world.define("gold-in-taipei", {"and": [{"in_segment": {"segment_id": "gold"}}, CITY_TAIPEI]})

@@ -65,6 +65,10 @@ ENV_EMAIL_FROM_ADDRESS = "CDP_EMAIL_FROM_ADDRESS"
 ENV_SES_CONFIGURATION_SET = "CDP_SES_CONFIGURATION_SET"
 ENV_SMS_SENDER_ID = "CDP_SMS_SENDER_ID"
 ENV_MESSAGING_POLICY_CACHE_SECONDS = "CDP_MESSAGING_POLICY_CACHE_SECONDS"
+# The message sender's ARN, for functions that hand it send requests (auto-replies).
+ENV_MESSAGE_SENDER_FUNCTION = "CDP_MESSAGE_SENDER_FUNCTION"
+# The rich menu sync function's ARN, for the admin API (a resync when a menu is linked).
+ENV_RICH_MENU_SYNC_FUNCTION = "CDP_RICH_MENU_SYNC_FUNCTION"
 
 DEFAULT_QUERY_SYNC_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_ARCHIVE_CACHE_DIR = "/tmp/cdp-archive"  # noqa: S108 (Lambda's only writable disk)
@@ -184,6 +188,8 @@ class ProcessorSettings(Settings):
     merge_state_machine_arn: str = env(ENV_MERGE_STATE_MACHINE, "")  # unset: conflicts are recorded, nothing merged
     rules_cache_seconds: int = positive(ENV_RULES_CACHE_SECONDS, 60)
     publish_event_received: str = env(ENV_PUBLISH_EVENT_RECEIVED, "all")
+    # Auto-replies are handed to the message sender; unset: no auto-replies.
+    message_sender_function: str = env(ENV_MESSAGE_SENDER_FUNCTION, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +221,8 @@ class AdminApiSettings(Settings):
     line_data_api_base_url: str = env(ENV_LINE_DATA_API_BASE_URL, DEFAULT_LINE_DATA_API_BASE_URL)
     link_nonce_ttl_seconds: int = positive(ENV_LINK_NONCE_TTL_SECONDS, 600)
     unmerge_state_machine_arn: str = env(ENV_UNMERGE_STATE_MACHINE, "")
+    # Rich menus per segment: the sync function started after a link is made; unset: not wired.
+    rich_menu_sync_function: str = env(ENV_RICH_MENU_SYNC_FUNCTION, "")
     # Tracked links: unset signing key leaves personal links unconfigured; unset base URL means
     # links are served from the host the admin request came to.
     link_signing_secret_id: str = env(ENV_LINK_SIGNING_SECRET, "")
@@ -275,6 +283,16 @@ class SegmentRecomputeSettings(Settings):
     line_channels_secret_id: str = env(ENV_LINE_CHANNELS_SECRET, "")
     line_api_base_url: str = env(ENV_LINE_API_BASE_URL, DEFAULT_LINE_API_BASE_URL)
     line_data_api_base_url: str = env(ENV_LINE_DATA_API_BASE_URL, DEFAULT_LINE_DATA_API_BASE_URL)
+    secrets_cache_seconds: int = positive(ENV_SECRETS_CACHE_SECONDS, 300)
+
+
+@dataclass(frozen=True, slots=True)
+class RichMenuSyncSettings(Settings):
+    """Rich menus per segment (cdp.segments.rich_menus): memberships in, LINE per-user links out."""
+
+    core_table: str = required(ENV_CORE_TABLE)
+    line_channels_secret_id: str = required(ENV_LINE_CHANNELS_SECRET)
+    line_api_base_url: str = env(ENV_LINE_API_BASE_URL, DEFAULT_LINE_API_BASE_URL)
     secrets_cache_seconds: int = positive(ENV_SECRETS_CACHE_SECONDS, 300)
 
 

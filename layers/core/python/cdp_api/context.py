@@ -21,10 +21,12 @@ from cdp.ingestion.channels import LineChannels
 from cdp.settings import AdminApiSettings, SegmentAnalyticsSettings
 
 if TYPE_CHECKING:
+    from cdp.adapters.dynamodb.auto_replies import DynamoAutoReplies
     from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
     from cdp.adapters.dynamodb.link_store import DynamoLinkStore
     from cdp.adapters.dynamodb.query_jobs import DynamoQueryJobs
     from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
+    from cdp.adapters.dynamodb.segment_rich_menus import DynamoSegmentRichMenus
     from cdp.adapters.dynamodb.send_ledger import DynamoMessagingPolicy
     from cdp.adapters.dynamodb.tag_rules import DynamoTagRules
     from cdp.adapters.dynamodb.templates import DynamoTemplateStore
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
     from cdp.identity.line_binding import LineBinding
     from cdp.imports.uploads import ImportUploads
+    from cdp.segments.rich_menus import RichMenuSync
 
 
 class ConfigurationMissing(CdpError):
@@ -86,6 +89,28 @@ class AdminContext:
         from cdp.adapters.dynamodb.tag_rules import DynamoTagRules
 
         return DynamoTagRules(client("dynamodb"), self.settings.core_table)
+
+    def segment_rich_menus(self) -> DynamoSegmentRichMenus:
+        from cdp.adapters.dynamodb.segment_rich_menus import DynamoSegmentRichMenus
+
+        return DynamoSegmentRichMenus(client("dynamodb"), self.settings.core_table)
+
+    def rich_menu_sync(self) -> RichMenuSync:
+        from cdp.adapters.line_api import LineRichMenuApi
+        from cdp.segments.rich_menus import RichMenuSync
+
+        return RichMenuSync(
+            store=self.segment_rich_menus(),
+            memberships=self.segments(),
+            profiles=self.store,
+            links=LineRichMenuApi(self.line_api(), attempts=2),
+            channels=self.line_channels(),
+        )
+
+    def auto_replies(self) -> DynamoAutoReplies:
+        from cdp.adapters.dynamodb.auto_replies import DynamoAutoReplies
+
+        return DynamoAutoReplies(client("dynamodb"), self.settings.core_table)
 
     def templates(self) -> DynamoTemplateStore:
         from cdp.adapters.dynamodb.templates import DynamoTemplateStore

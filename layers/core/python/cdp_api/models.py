@@ -97,7 +97,27 @@ class TagRulesDocument(Body):
     postbacks: Annotated[list[Json], coded("invalid_tag_rules", "`postbacks` is a list of postback rules")] = []
 
 
+class AutoRepliesDocument(Body):
+    unknown_field_code = "invalid_auto_replies"
+    version: Version = 0
+    channels: Annotated[
+        dict[StrictStr, Json], coded("invalid_auto_replies", "`channels` maps a LINE channel name to its replies")
+    ] = Field(
+        default={},
+        examples=[{"default": {"greeting": {"template_id": "welcome"}, "fallback": {"template_id": "menu"}}}],
+    )
+
+
 # --- LINE ----------------------------------------------------------------------------------
+class RichMenuLink(Body):
+    unknown_field_code = "unknown_rich_menu_field"
+    missing_codes = {"rich_menu_id": "invalid_rich_menu_id"}
+    rich_menu_id: Annotated[
+        StrictStr, coded("invalid_rich_menu_id", "`rich_menu_id` is a LINE rich menu id (richmenu-<32 hex>)")
+    ] = Field(examples=["richmenu-8dfdfc571eca39c0ffcd1f799519c5b5"])
+    channel: Annotated[StrictStr, coded("invalid_channel", "`channel` is a configured LINE channel name")] = "default"
+
+
 class LinkTokenRequest(Body):
     line_user_id: StrictStr | None = Field(default=None, alias="lineUserId", description="U + 32 hex digits")
     member_id: StrictStr | None = Field(default=None, alias="memberId", description="the brand's member id")

@@ -1,9 +1,10 @@
 """Start a function asynchronously (InvocationType=Event): the admin API starts the import worker,
-the worker its own continuation."""
+the worker its own continuation; the event processor hands auto-replies to the message sender."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,3 +29,23 @@ class LambdaImportStarter:
             raise unavailable(exc, "starting the import worker") from exc
         if response.get("StatusCode") != 202:
             raise StoreUnavailable(f"starting the import worker answered {response.get('StatusCode')}")
+
+
+class LambdaSendRequests:
+    """Send requests to the message sender as one asynchronous invoke (`{"requests": [...]}`):
+    Lambda queues it and retries a failed run; the send key makes any repeat a no-op."""
+
+    def __init__(self, client: Any, function_name: str) -> None:
+        self._client = client
+        self._function = function_name
+
+    def submit(self, requests: Sequence[dict[str, Any]]) -> None:
+        payload = json.dumps({"requests": list(requests)}, ensure_ascii=False, separators=(",", ":"))
+        try:
+            response = self._client.invoke(
+                FunctionName=self._function, InvocationType="Event", Payload=payload.encode()
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "handing send requests to the message sender") from exc
+        if response.get("StatusCode") != 202:
+            raise StoreUnavailable(f"the message sender answered {response.get('StatusCode')} to an invoke")

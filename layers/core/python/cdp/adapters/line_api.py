@@ -1,5 +1,5 @@
 """A small LINE Platform HTTP client (stdlib urllib, no SDK): link tokens, LINE Login ID token checks,
-audiences, and sending messages (push, multicast, reply) for the send point.
+audiences, sending messages (push, multicast, reply) for the send point, and per-user rich menus.
 
 Each LINE answer is mapped onto a domain error with a machine-readable code, so the admin API can
 tell a caller's mistake (unknown LINE user, bad ID token: 4xx) from LINE or our own channel
@@ -377,3 +377,96 @@ class LineMessagingApi:
         if retry_after.isdigit():
             delay = max(delay, min(float(retry_after), BACKOFF_CAP_SECONDS))
         self._sleep(delay)
+
+
+# --- rich menus -----------------------------------------------------------------------------------
+
+MAX_RICH_MENU_BULK_USERS = 500  # LINE's limit per bulk link / unlink request
+# Bulk link and unlink fall under LINE's "other endpoints" limit (2,000 requests a second per
+# channel); each container keeps far below it, and a 429 that gets through is retried.
+RICH_MENU_REQUESTS_PER_SECOND = 100
+MAX_RICH_MENU_ATTEMPTS = 5
+
+
+class LineRichMenuApi:
+    """Per-user rich menus (cdp.segments.rich_menus.RichMenuLinks): bulk link and unlink of up to
+    500 users, and whether a rich menu exists. Not messages, so not through the send point.
+
+    Linking and unlinking are idempotent (the same state whatever the number of calls), so a
+    timeout, a 5xx or a 429 is simply retried with backoff and full jitter."""
+
+    def __init__(
+        self,
+        client: LineApiClient,
+        *,
+        bucket: TokenBucket | None = None,
+        attempts: int = MAX_RICH_MENU_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self._client = client
+        self._bucket = bucket or TokenBucket(RICH_MENU_REQUESTS_PER_SECOND)
+        self._attempts = attempts
+        self._sleep = sleep
+        self._jitter = jitter
+
+    def exists(self, *, access_token: str, rich_menu_id: str) -> bool:
+        """GET /v2/bot/richmenu/{richMenuId}: the menu was created on this channel."""
+        path = f"/v2/bot/richmenu/{urllib.parse.quote(rich_menu_id, safe='')}"
+        response = self._call("GET", path, access_token, None, "reading a rich menu")
+        if response.status in (400, 404):
+            return False
+        LineApiClient._success(response, "reading a rich menu")
+        return True
+
+    def link(self, *, access_token: str, rich_menu_id: str, user_ids: Sequence[str]) -> None:
+        """POST /v2/bot/richmenu/bulk/link: these users see this menu."""
+        body = {"richMenuId": rich_menu_id, "userIds": _bulk_users(user_ids)}
+        self._bulk("/v2/bot/richmenu/bulk/link", access_token, body, "linking a rich menu")
+
+    def unlink(self, *, access_token: str, user_ids: Sequence[str]) -> None:
+        """POST /v2/bot/richmenu/bulk/unlink: these users see the default menu again."""
+        self._bulk(
+            "/v2/bot/richmenu/bulk/unlink", access_token, {"userIds": _bulk_users(user_ids)}, "unlinking rich menus"
+        )
+
+    def _bulk(self, path: str, access_token: str, body: dict[str, Any], what: str) -> None:
+        response = self._call("POST", path, access_token, json.dumps(body, separators=(",", ":")).encode(), what)
+        if not 200 <= response.status < 300:
+            if response.status in (400, 404):
+                raise LineApiError(
+                    f"LINE refused {what}: {_line_message(response)}",
+                    code="line_rejected",
+                    details={"lineStatus": response.status},
+                )
+            LineApiClient._success(response, what)
+
+    def _call(self, method: str, path: str, access_token: str, body: bytes | None, what: str) -> HttpResponse:
+        headers = {"Authorization": f"Bearer {access_token}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        last = ""
+        for attempt in range(self._attempts):
+            if attempt:
+                ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
+                delay = self._jitter(0, ceiling)
+                if last.isdigit():
+                    delay = max(delay, min(float(last), BACKOFF_CAP_SECONDS))
+                self._sleep(delay)
+            self._bucket.acquire()
+            try:
+                response = self._client._send(method, path, headers=headers, body=body or b"")
+            except LineApiError:
+                last = ""
+                continue
+            if response.status == 429 or response.status >= 500:
+                last = _header(response, "retry-after") or ""
+                continue
+            return response
+        raise LineApiError(f"LINE did not answer {what} after {self._attempts} attempts", code="line_unavailable")
+
+
+def _bulk_users(user_ids: Sequence[str]) -> list[str]:
+    if not 0 < len(user_ids) <= MAX_RICH_MENU_BULK_USERS:
+        raise ValueError(f"a bulk rich menu request has 1 to {MAX_RICH_MENU_BULK_USERS} users, got {len(user_ids)}")
+    return list(user_ids)

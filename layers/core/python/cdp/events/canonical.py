@@ -143,6 +143,9 @@ class CanonicalEvent:
     line_follow: str | None = None  # "friend" / "blocked" when the event changes follow state
     line_identifier: Identifier | None = None
     derived: Derivation | None = None  # set by the processor only (cdp.profiles.processor)
+    # LINE's reply token: valid about a minute and once, so only the auto-reply path reads it;
+    # never stored with the event (not in `as_dict`: not on the timeline, not in the archive).
+    reply_token: str | None = None
 
     def stored_properties(self) -> dict[str, Any]:
         """`properties` as stored and as rules read them: with the derivation, if any."""
@@ -256,6 +259,9 @@ class EventNormalizer:
             properties=properties,
             context=context,
         )
+        reply_token = payload.get("replyToken")
+        if isinstance(reply_token, str) and reply_token:
+            event.reply_token = reply_token
         user_id = source.get("userId")
         if isinstance(user_id, str) and user_id:
             identifier = line_identifier(raw.provider or raw.source, user_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 # LINE webhook events, as cdp.events.canonical names them
 MESSAGE_RECEIVED = "LINE Message Received"
 POSTBACK = "LINE Postback"
+LINE_FOLLOWED = "LINE Followed"
 ACCOUNT_LINKED = "LINE Account Linked"
 # clicks: "Link Clicked" is what the tracked-link redirect records; partners may send either
 LINK_CLICKED = "Link Clicked"

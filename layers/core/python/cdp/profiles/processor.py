@@ -39,6 +39,7 @@ from cdp.profiles.tag_rules import NO_TAG_RULES, TagRules, is_tracked_link_click
 
 if TYPE_CHECKING:
     from cdp.identity.account_link import LinkOutcome
+    from cdp.messaging.auto_reply import AutoReplier
 
 MAX_ATTEMPTS = 6
 ACCOUNT_LINKED = names.ACCOUNT_LINKED
@@ -158,6 +159,7 @@ class EventProcessor:
         account_links: AccountLinker | None = None,
         tag_rules: Callable[[], TagRules] = lambda: NO_TAG_RULES,
         received: frozenset[str] | None = None,
+        auto_replies: AutoReplier | None = None,
     ) -> None:
         self._normalizers: dict[int, EventNormalizer] = {}
         self._normalizer_for = (
@@ -172,6 +174,7 @@ class EventProcessor:
         self._account_links = account_links
         self._tag_rules = tag_rules
         self._received = received  # which events go on the bus as event.received; None: all
+        self._auto_replies = auto_replies
 
     def _normalizer(self, rules: IdentityRules) -> EventNormalizer:
         if self._fixed_normalizer is not None:
@@ -206,6 +209,11 @@ class EventProcessor:
                     requested_by=detail["eventId"],
                     merge_id=detail.get("mergeId"),
                 )
+        if self._auto_replies is not None:
+            # After the commit (the reply's send point reads the folded profile: a new friend is
+            # reachable) and on replays too: a lost hand-over is made again, the send key makes a
+            # repeat a no-op. A failed hand-over fails the record, which is retried.
+            self._auto_replies.reply(result.event, result.profile_id, self._tag_rules())
         return result
 
     def _derive(self, event: CanonicalEvent) -> None:

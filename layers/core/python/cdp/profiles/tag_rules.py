@@ -6,6 +6,10 @@
   parameters equal the rule's `match` set the trait `trait` to the value of `value_param`
   (source `postback`) and/or a tag, where `{value}` in the tag is that value.
 
+- replies: a keyword or postback rule may also carry a `reply` (a template, its purpose, whether
+  an expired reply token may become a push): the auto-reply the rule's match answers with
+  (cdp.messaging.auto_reply); a keyword rule with a reply needs no tag.
+
 - tracked links: a "Link Clicked" recorded by the link redirect (cdp.links) tags the person with
   `source:<src>` and the link's own tags (source `link`); see `link_click_tags`.
 
@@ -27,6 +31,7 @@ from urllib.parse import parse_qsl
 
 from cdp.errors import BadRequest
 from cdp.events import names
+from cdp.messaging.auto_reply import Reply, parse_reply
 from cdp.profiles.tags import tag_problem
 
 if TYPE_CHECKING:
@@ -51,8 +56,9 @@ LINK_SOURCE_TAG_GROUP = "source"
 @dataclass(frozen=True, slots=True)
 class KeywordRule:
     keyword: str
-    tag: str
+    tag: str | None
     match: str = "contains"
+    reply: Reply | None = None
 
     def matches(self, text: str) -> bool:
         text = text[:MAX_TEXT_MATCHED]
@@ -63,7 +69,8 @@ class KeywordRule:
         return self.keyword.casefold() in text.casefold()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"keyword": self.keyword, "match": self.match, "tag": self.tag}
+        document = {"keyword": self.keyword, "match": self.match, "tag": self.tag}
+        return {**document, "reply": self.reply.as_dict()} if self.reply else document
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +79,13 @@ class PostbackRule:
     trait: str | None = None
     value_param: str = "answer"
     tag: str | None = None
+    reply: Reply | None = None
+
+    def applies(self, params: Mapping[str, str]) -> bool:
+        return all(params.get(name) == value for name, value in self.match)
 
     def derive(self, params: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
-        if any(params.get(name) != value for name, value in self.match):
+        if not self.applies(params):
             return [], {}
         value = params.get(self.value_param)
         traits = {self.trait: value} if self.trait and value is not None else {}
@@ -86,7 +97,8 @@ class PostbackRule:
         return tags, traits
 
     def as_dict(self) -> dict[str, Any]:
-        return {"match": dict(self.match), "trait": self.trait, "value_param": self.value_param, "tag": self.tag}
+        document = {"match": dict(self.match), "trait": self.trait, "value_param": self.value_param, "tag": self.tag}
+        return {**document, "reply": self.reply.as_dict()} if self.reply else document
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +122,7 @@ class TagRules:
         text, data = properties.get("text"), properties.get("data")
         if event == MESSAGE_EVENT and isinstance(text, str):
             for keyword_rule in self.keywords:
-                if keyword_rule.matches(text):
+                if keyword_rule.tag and keyword_rule.matches(text):
                     tags.setdefault(keyword_rule.tag, "keyword")
         if event == POSTBACK_EVENT and isinstance(data, str):
             params = parse_postback(data)
@@ -121,6 +133,19 @@ class TagRules:
                 for name, value in found_traits.items():
                     traits.setdefault(name, value)
         return Derived([{"tag": tag, "source": source} for tag, source in tags.items()], traits)
+
+    def reply_for_text(self, text: str) -> Reply | None:
+        """The reply of the first keyword rule with one that matches (rules are ordered)."""
+        return next((rule.reply for rule in self.keywords if rule.reply and rule.matches(text)), None)
+
+    def reply_for_postback(self, data: str) -> Reply | None:
+        params = parse_postback(data)
+        return next((rule.reply for rule in self.postbacks if rule.reply and rule.applies(params)), None)
+
+    def template_ids(self) -> set[str]:
+        """The templates the rules' replies use (each must exist when the rules are saved)."""
+        replies = [rule.reply for rule in self.keywords] + [rule.reply for rule in self.postbacks]
+        return {reply.template_id for reply in replies if reply}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -204,7 +229,7 @@ def _tag(value: Any, path: str) -> str:
 
 
 def _keyword_rule(rule: Any, path: str) -> KeywordRule:
-    fields = _fields(rule, path, {"keyword", "match", "tag"})
+    fields = _fields(rule, path, {"keyword", "match", "tag", "reply"})
     keyword, match = fields.get("keyword"), fields.get("match", "contains")
     if match not in MATCH_MODES:
         raise BadRequest(f"{path}.match must be one of {', '.join(MATCH_MODES)}", code="invalid_match_mode")
@@ -218,11 +243,15 @@ def _keyword_rule(rule: Any, path: str) -> KeywordRule:
             re.compile(keyword)
         except re.error as exc:
             raise BadRequest(f"{path}.keyword is not a valid regular expression: {exc}", code="invalid_regex") from exc
-    return KeywordRule(keyword=keyword, tag=_tag(fields.get("tag"), path), match=match)
+    reply = parse_reply(fields["reply"], f"{path}.reply") if fields.get("reply") is not None else None
+    tag = fields.get("tag")
+    if tag is None and reply is None:
+        raise BadRequest(f"{path} must set a `tag`, a `reply` or both", code="invalid_tag")
+    return KeywordRule(keyword=keyword, tag=_tag(tag, path) if tag is not None else None, match=match, reply=reply)
 
 
 def _postback_rule(rule: Any, path: str) -> PostbackRule:
-    fields = _fields(rule, path, {"match", "trait", "value_param", "tag"})
+    fields = _fields(rule, path, {"match", "trait", "value_param", "tag", "reply"})
     match, trait, tag = fields.get("match"), fields.get("trait"), fields.get("tag")
     value_param = fields.get("value_param", "answer")
     if (
@@ -239,6 +268,7 @@ def _postback_rule(rule: Any, path: str) -> PostbackRule:
         raise BadRequest(f"{path}.trait must be a trait name such as `size`", code="invalid_trait_name")
     if tag is not None:
         _tag(tag.replace("{value}", "x") if isinstance(tag, str) else tag, path)
-    if trait is None and tag is None:
-        raise BadRequest(f"{path} must set a `trait`, a `tag` or both", code="invalid_tag_rule")
-    return PostbackRule(match=tuple(sorted(match.items())), trait=trait, value_param=value_param, tag=tag)
+    reply = parse_reply(fields["reply"], f"{path}.reply") if fields.get("reply") is not None else None
+    if trait is None and tag is None and reply is None:
+        raise BadRequest(f"{path} must set a `trait`, a `tag`, a `reply` or several", code="invalid_tag_rule")
+    return PostbackRule(match=tuple(sorted(match.items())), trait=trait, value_param=value_param, tag=tag, reply=reply)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from cdp_api.routes import (
+    auto_replies,
     docs,
     identity,
     imports,
@@ -13,6 +14,7 @@ from cdp_api.routes import (
     links,
     messaging,
     profiles,
+    rich_menus,
     segment_exports,
     segments,
     tags,
@@ -28,7 +30,9 @@ CRUD_ROUTERS: tuple[Router, ...] = (
     line.router,
     segments.router,
     segment_exports.router,
+    rich_menus.router,
     tags.router,
+    auto_replies.router,
     links.router,
     ingest_rejections.router,
     templates.router,

@@ -11,6 +11,7 @@ from cdp.profiles.tag_rules import TagRules
 from cdp_api.context import admin_context
 from cdp_api.docs import errors, ok
 from cdp_api.models import TagRulesDocument
+from cdp_api.routes.auto_replies import check_reply_templates
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -21,8 +22,10 @@ def get_tag_rules() -> dict[str, Any]:
     return admin_context().tag_rules().get().as_dict()
 
 
-@router.put("/admin/v1/tags/rules", responses={**ok(), **errors(409)})
+@router.put("/admin/v1/tags/rules", responses={**ok(), **errors(404, 409)})
 def put_tag_rules(document: Annotated[TagRulesDocument, Body()]) -> dict[str, Any]:
-    """Replace the rules; `version` must be the version read (compare-and-set, 409 if stale)."""
+    """Replace the rules; `version` must be the version read (compare-and-set, 409 if stale). A
+    rule's `reply` names a template that must exist (404 `template_not_found`) with LINE content."""
     rules = TagRules.from_dict(document.fields())
+    check_reply_templates(rules.template_ids())
     return admin_context().tag_rules().put(rules, expected_version=document.version).as_dict()
