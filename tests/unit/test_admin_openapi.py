@@ -33,6 +33,54 @@ def test_every_admin_route_is_in_the_document_and_nothing_else(document: dict[st
     assert all(r.path.startswith("/admin/") for r in ROUTES if r.function in (ADMIN_API, ADMIN_QUERY))
 
 
+def _resolved(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref", "")
+    assert ref.startswith("#/components/schemas/"), f"not a named schema: {schema}"
+    resolved: dict[str, Any] = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    return resolved
+
+
+def test_every_success_answer_has_a_schema_with_its_fields(document: dict[str, Any]) -> None:
+    """A client can be generated: every 2xx/3xx JSON answer names a model with its properties and
+    which of them are always there (not a bare or open object)."""
+    typed = 0
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            answers = {s: r for s, r in operation["responses"].items() if s.startswith(("2", "3"))}
+            assert answers, f"{method} {path}: no success answer"
+            for status, response in answers.items():
+                where = f"{method.upper()} {path} {status}"
+                content = response.get("content")
+                assert content, f"{where}: no content"
+                if "application/json" not in content:  # the Swagger page, QR images
+                    assert all(media.get("schema", {}).get("type") == "string" for media in content.values()), where
+                    continue
+                schema = _resolved(document, content["application/json"]["schema"])
+                assert schema.get("type") == "object" and schema.get("properties"), f"{where}: a bare object"
+                assert schema.get("required"), f"{where}: no field is always there"
+                typed += 1
+    assert typed >= 50
+
+
+def test_answer_schemas_are_closed_except_for_their_open_maps(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    from cdp_api.responses import MODELS
+
+    for model in MODELS:
+        schema = schemas[model.__name__]
+        if model.__name__ not in ("OpenAPIDocument", "JobError"):
+            assert schema.get("additionalProperties") is False, model.__name__
+        assert all("default" not in prop for prop in schema["properties"].values()), model.__name__
+
+
+def test_a_route_naming_an_unknown_answer_model_fails_the_document() -> None:
+    from cdp_api.docs import finish, ok
+
+    document = {"paths": {"/x": {"get": {"responses": ok(200, "OK", "NoSuchAnswer")}}}}
+    with pytest.raises(ValueError, match="NoSuchAnswer"):
+        finish(json.loads(json.dumps(document)), public_paths=frozenset(), answers={})
+
+
 def test_every_operation_documents_its_errors_with_the_error_schema(document: dict[str, Any]) -> None:
     for path, operations in document["paths"].items():
         for method, operation in operations.items():

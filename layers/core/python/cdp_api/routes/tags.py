@@ -15,13 +15,13 @@ from cdp_api.models import TagRulesDocument
 router = Router()  # type: ignore[no-untyped-call]
 
 
-@router.get("/admin/v1/tags/rules")
+@router.get("/admin/v1/tags/rules", responses=ok(200, "The rules in force", "TagRules"))
 def get_tag_rules() -> dict[str, Any]:
     """The tag rules: keywords in messages and postback data that tag a person."""
     return admin_context().tag_rules().get().as_dict()
 
 
-@router.put("/admin/v1/tags/rules", responses={**ok(), **errors(409)})
+@router.put("/admin/v1/tags/rules", responses={**ok(200, "The rules saved", "TagRules"), **errors(409)})
 def put_tag_rules(document: Annotated[TagRulesDocument, Body()]) -> dict[str, Any]:
     """Replace the rules; `version` must be the version read (compare-and-set, 409 if stale)."""
     rules = TagRules.from_dict(document.fields())
