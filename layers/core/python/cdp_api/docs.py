@@ -1,5 +1,6 @@
-"""OpenAPI helpers: error answers per route, and the finishing pass over the generated document
-(the errors every admin route can answer, 400 instead of powertools' 422, the bearer scheme)."""
+"""OpenAPI helpers: success and error answers per route, and the finishing pass over the generated
+document (the answers' schemas, the errors every admin route can answer, 400 instead of powertools'
+422, the bearer scheme)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from cdp_api.errors import ErrorBody
 
-ERROR_SCHEMA_REF = "#/components/schemas/ErrorBody"
+SCHEMA_REF = "#/components/schemas/"
+ERROR_SCHEMA_REF = f"{SCHEMA_REF}ErrorBody"
+_HEADERS = {
+    "Location": {"description": "the URL to follow", "schema": {"type": "string"}},
+}
 _DESCRIPTIONS = {
     303: "See Other: the download is at `Location`",
     400: "Bad request: `error` names the problem, `details` the field and its location",
@@ -37,20 +42,26 @@ def _error(status: int) -> OpenAPIResponse:
     return cast(OpenAPIResponse, {"description": _DESCRIPTIONS.get(status, "Error"), "content": content})
 
 
-def ok(status: int = 200, description: str = "OK", **extra: Any) -> Responses:
-    return {status: cast(OpenAPIResponse, {"description": description, **extra})}
+def ok(
+    status: int = 200, description: str = "OK", model: str | None = None, *, headers: tuple[str, ...] = ()
+) -> Responses:
+    """`responses=` for a success answer: `model` names its schema in cdp_api.responses, which the
+    document adds (the models are not imported at cold start; `finish` checks every name). Without
+    a model powertools documents the return annotation, which the document's tests refuse."""
+    response: dict[str, Any] = {"description": description}
+    if model is not None:
+        response["content"] = {"application/json": {"schema": {"$ref": f"{SCHEMA_REF}{model}"}}}
+    if headers:
+        response["headers"] = {name: _HEADERS[name] for name in headers}
+    return {status: cast(OpenAPIResponse, response)}
 
 
-def json_object(status: int = 200, description: str = "OK") -> Responses:
-    """For routes that build their own `Response` (headers, statuses): a JSON object."""
-    content = {"application/json": {"schema": {"type": "object"}}}
-    return {status: cast(OpenAPIResponse, {"description": description, "content": content})}
-
-
-def finish(document: dict[str, Any], *, public_paths: frozenset[str]) -> dict[str, Any]:
-    """The error answers every route shares, and 400 in place of powertools' 422."""
+def finish(document: dict[str, Any], *, public_paths: frozenset[str], answers: dict[str, Any]) -> dict[str, Any]:
+    """The success answers' schemas (`answers`, by model name), the error answers every route
+    shares, and 400 in place of powertools' 422."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template=SCHEMA_REF + "{model}")
+    schemas.update(answers)
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     document["components"]["securitySchemes"] = {
@@ -71,4 +82,16 @@ def finish(document: dict[str, Any], *, public_paths: frozenset[str]) -> dict[st
                 operation["security"] = [{"adminToken": []}]
             for status in shared:
                 responses.setdefault(str(status), {"description": _DESCRIPTIONS[status], "content": error_content})
+    unknown = sorted(_refs(document["paths"]) - {SCHEMA_REF + name for name in schemas})
+    if unknown:
+        raise ValueError(f"the document refers to schemas it does not have: {unknown}")
     return document
+
+
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(value) for value in node))
+    return set()

@@ -35,4 +35,6 @@ def admin_openapi() -> dict[str, Any]:
             body = operation.pop("x-cdp-request-body", None)
             if body is not None:
                 operation["requestBody"] = body
-    return docs.finish(document, public_paths=PUBLIC_PATHS)
+    from cdp_api.responses import schemas as answers  # the success answers: only the document needs them
+
+    return docs.finish(document, public_paths=PUBLIC_PATHS, answers=answers())

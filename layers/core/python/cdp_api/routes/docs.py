@@ -12,7 +12,7 @@ from pathlib import Path
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from cdp_api.docs import json_object
+from cdp_api.docs import ok
 
 router = Router()  # type: ignore[no-untyped-call]
 OPENAPI_PATH = "/admin/v1/openapi.json"
@@ -26,7 +26,7 @@ def openapi_document() -> str:
     return json.dumps(admin_openapi(), ensure_ascii=False, separators=(",", ":"))
 
 
-@router.get(OPENAPI_PATH, responses=json_object(200, "The OpenAPI 3.1 document of the admin API"))
+@router.get(OPENAPI_PATH, responses=ok(200, "The OpenAPI 3.1 document of the admin API", "OpenAPIDocument"))
 def get_openapi():  # type: ignore[no-untyped-def]  # a built Response: no annotation, or powertools documents a string
     """This document: every admin route, its request and response schemas and error answers."""
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())

@@ -17,13 +17,13 @@ from cdp_api.models import IdentityRulesDocument, Unmerge
 router = Router()  # type: ignore[no-untyped-call]
 
 
-@router.get("/admin/v1/identity/rules")
+@router.get("/admin/v1/identity/rules", responses=ok(200, "The rules in force", "IdentityRules"))
 def get_rules() -> dict[str, Any]:
     """The identity rules: blocked values, how many identifiers of a type one profile may hold, priority."""
     return admin_context().identity_rules().get().as_dict()
 
 
-@router.put("/admin/v1/identity/rules", responses={**ok(), **errors(409)})
+@router.put("/admin/v1/identity/rules", responses={**ok(200, "The rules saved", "IdentityRules"), **errors(409)})
 def put_rules(document: Annotated[IdentityRulesDocument, Body()]) -> dict[str, Any]:
     """Replace the rules; `version` must be the version read (compare-and-set, 409 if stale)."""
     body = document.fields()
@@ -31,13 +31,15 @@ def put_rules(document: Annotated[IdentityRulesDocument, Body()]) -> dict[str, A
     return admin_context().identity_rules().put(rules, expected_version=document.version).as_dict()
 
 
-@router.get("/admin/v1/merges/<merge_id>", responses={**ok(), **errors(404)})
+@router.get("/admin/v1/merges/<merge_id>", responses={**ok(200, "The merge's ledger", "MergeLedger"), **errors(404)})
 def get_merge(merge_id: str) -> dict[str, Any]:
     """One merge's ledger: who merged into whom, why, and its status."""
     return _ledger(merge_id).as_dict()
 
 
-@router.get("/admin/v1/profiles/<profile_id>/merges")
+@router.get(
+    "/admin/v1/profiles/<profile_id>/merges", responses=ok(200, "The merges into this profile", "ProfileMerges")
+)
 def list_merges(profile_id: str) -> dict[str, Any]:
     """The merges into this profile."""
     ledgers = admin_context().store.merges_into(profile_id)
@@ -45,7 +47,13 @@ def list_merges(profile_id: str) -> dict[str, Any]:
 
 
 @router.post(
-    "/admin/v1/profiles/<profile_id>/unmerge", status_code=202, responses={**ok(200), **ok(202), **errors(404, 409)}
+    "/admin/v1/profiles/<profile_id>/unmerge",
+    status_code=202,
+    responses={
+        **ok(200, "Already undone", "UnmergeDone"),
+        **ok(202, "Undoing: follow `statusUrl`", "UnmergeStarted"),
+        **errors(404, 409),
+    },
 )
 def unmerge(profile_id: str, request: Annotated[Unmerge, Body()]) -> tuple[dict[str, Any], int]:
     """Undo a finished merge (asynchronously: 202 and the ledger's URL); 200 when already undone."""

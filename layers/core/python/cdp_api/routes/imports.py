@@ -20,7 +20,7 @@ from cdp.json_input import loads as strict_json
 from pydantic import ValidationError
 
 from cdp_api.context import admin_context
-from cdp_api.docs import errors, json_object, ok
+from cdp_api.docs import errors, ok
 from cdp_api.errors import validation_error
 from cdp_api.models import PresignedImport
 
@@ -48,8 +48,13 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 @router.post(
     "/admin/v1/imports/members",
     responses={
-        **json_object(201, "Presigned upload created"),
-        **json_object(202, "Import accepted"),
+        **ok(
+            201,
+            "Presigned upload created: PUT the file to `upload.url`",
+            "PresignedMemberImport",
+            headers=("Location",),
+        ),
+        **ok(202, "Import accepted", "MemberImport", headers=("Location",)),
         **errors(413, 415),
     },
     openapi_extensions={"x-cdp-request-body": CSV_OR_PRESIGNED},
@@ -112,7 +117,7 @@ def _create_presigned(body: bytes) -> Response[str]:
 
 
 @router.post(
-    "/admin/v1/imports/<import_id>/start", responses={**json_object(202, "Import started"), **errors(404, 409)}
+    "/admin/v1/imports/<import_id>/start", responses={**ok(202, "Import started", "MemberImport"), **errors(404, 409)}
 )
 def start_import(import_id: str):  # type: ignore[no-untyped-def]  # a built Response: no annotation, or powertools documents a string
     """Start an import whose file was uploaded to its presigned URL."""
@@ -120,7 +125,9 @@ def start_import(import_id: str):  # type: ignore[no-untyped-def]  # a built Res
     return _json(202, record.view())
 
 
-@router.get("/admin/v1/imports/<import_id>", responses={**ok(), **errors(404)})
+@router.get(
+    "/admin/v1/imports/<import_id>", responses={**ok(200, "Status and progress", "MemberImport"), **errors(404)}
+)
 def get_import(import_id: str) -> dict[str, Any]:
     """Status and progress: rows read, imported, rejected, with warnings."""
     return admin_context().uploads().get(import_id).view()
@@ -128,7 +135,10 @@ def get_import(import_id: str) -> dict[str, Any]:
 
 @router.get(
     "/admin/v1/imports/<import_id>/rejected",
-    responses={**json_object(303, "See Other: the file is at `Location`"), **errors(404, 409)},
+    responses={
+        **ok(303, "See Other: the file is at `Location`", "RejectedRows", headers=("Location",)),
+        **errors(404, 409),
+    },
 )
 def get_rejected_rows(import_id: str):  # type: ignore[no-untyped-def]  # a built Response: no annotation, or powertools documents a string
     """303 to a short-lived download of the rejected-rows CSV (it can be bigger than a Lambda response)."""

@@ -17,7 +17,7 @@ from cdp.clock import SystemClock
 from cdp.ingestion.rejections import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, RETENTION_DAYS
 
 from cdp_api.context import admin_context
-from cdp_api.docs import errors, ok
+from cdp_api.docs import ok
 from cdp_api.errors import coded
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -25,7 +25,7 @@ router = Router()  # type: ignore[no-untyped-call]
 Limit = Annotated[int, coded("invalid_limit", f"`limit` is a whole number from 1 to {MAX_LIST_LIMIT}")]
 
 
-@router.get("/admin/v1/ingest/rejections", responses={**ok(), **errors()})
+@router.get("/admin/v1/ingest/rejections", responses=ok(200, "The recent rejections, newest first", "IngestRejections"))
 def list_ingest_rejections(
     limit: Annotated[Limit, Query(ge=1, le=MAX_LIST_LIMIT, description="how many, newest first")] = DEFAULT_LIST_LIMIT,
     source: Annotated[str | None, Query(description="only this write key's source")] = None,

@@ -49,7 +49,7 @@ def _view(link: Link) -> dict[str, Any]:
     return {**link.as_dict(), "public_url": redirect_url(_base_url(), link.code)}
 
 
-@router.post("/admin/v1/links", status_code=201, responses={**ok(201), **errors(409)})
+@router.post("/admin/v1/links", status_code=201, responses={**ok(201, "Created", "TrackedLink"), **errors(409)})
 def create_link(request: Annotated[LinkCreate, Body()]) -> dict[str, Any]:
     """{"url", "src", "code"?, "campaign"?, "tags"?}: 201; 400 with a code per field; 409
     `link_code_taken` when the requested code exists."""
@@ -68,7 +68,7 @@ def create_link(request: Annotated[LinkCreate, Body()]) -> dict[str, Any]:
     raise Conflict("no free generated code was found; retry or name a `code`", code="link_code_taken")
 
 
-@router.get("/admin/v1/links/<code>", responses={**ok(), **errors(404)})
+@router.get("/admin/v1/links/<code>", responses={**ok(200, "The link and its clicks", "TrackedLink"), **errors(404)})
 def get_link(code: str) -> dict[str, Any]:
     """The link, its click counts and its public URL."""
     return _view(_link(code))
@@ -102,7 +102,9 @@ def link_qr(  # type: ignore[no-untyped-def]  # no return annotation: powertools
     return Response(status_code=200, content_type="image/svg+xml", body=qr_svg(target), headers=headers)
 
 
-@router.post("/admin/v1/links/<code>/personal", responses={**ok(), **errors(404)})
+@router.post(
+    "/admin/v1/links/<code>/personal", responses={**ok(200, "The personal URL", "PersonalLinkIssued"), **errors(404)}
+)
 def personal_link(code: str, request: Annotated[PersonalLink, Body()]) -> dict[str, Any]:
     """{"profile_id" | "line_user_id", "channel" (default line), "line_provider"?}: the link's URL
     with a signed token naming that person, so their click is attributed to them."""

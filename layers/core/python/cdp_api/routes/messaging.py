@@ -39,14 +39,14 @@ def _answer(policy: MessagingPolicy, version: int) -> dict[str, Any]:
     return {"version": version, **policy.as_document()}
 
 
-@router.get("/admin/v1/messaging/policy")
+@router.get("/admin/v1/messaging/policy", responses=ok(200, "The policy in force", "MessagingPolicy"))
 def get_messaging_policy() -> dict[str, Any]:
     """The messaging policy in force (the defaults until one is saved, version 0)."""
     policy, version = admin_context().messaging_policy().get()
     return _answer(policy, version)
 
 
-@router.put("/admin/v1/messaging/policy", responses={**ok(), **errors(409)})
+@router.put("/admin/v1/messaging/policy", responses={**ok(200, "The policy saved", "MessagingPolicy"), **errors(409)})
 def put_messaging_policy(document: Annotated[MessagingPolicyDocument, BodyParam()]) -> dict[str, Any]:
     """Replace the policy; `version` must be the version read (compare-and-set, 409 if stale).
     A field left out takes its default; `quiet_hours: null` turns quiet hours off; a cap of null

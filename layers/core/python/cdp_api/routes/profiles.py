@@ -19,7 +19,7 @@ from cdp_api.models import ConsentChange, TagChange
 router = Router()  # type: ignore[no-untyped-call]
 
 
-@router.get("/admin/v1/profiles/lookup", responses={**ok(), **errors(404)})
+@router.get("/admin/v1/profiles/lookup", responses={**ok(200, "The 360 view", "ProfileView"), **errors(404)})
 def lookup_profile(
     type: Annotated[str | None, Query(description="identifier type: email, phone, line, member_id, ...")] = None,
     value: Annotated[str | None, Query(description="the identifier's value")] = None,
@@ -43,7 +43,11 @@ def owner_of(id_type: str | None, value: str | None) -> str:
     return owner or find_profile_id(context.store, candidates[0])  # 404 names the first candidate
 
 
-@router.post("/admin/v1/profiles/<profile_id>/consent", status_code=202, responses={**ok(202), **errors(404)})
+@router.post(
+    "/admin/v1/profiles/<profile_id>/consent",
+    status_code=202,
+    responses={**ok(202, "Recorded as an event", "ConsentRecorded"), **errors(404)},
+)
 def change_consent(profile_id: str, change: Annotated[ConsentChange, Body()]) -> dict[str, Any]:
     """Opt in or out: recorded as an event on the person's timeline, applied by the processor.
     An `Idempotency-Key` header makes a retried request the same event."""
@@ -68,7 +72,11 @@ def change_consent(profile_id: str, change: Annotated[ConsentChange, Body()]) ->
     }
 
 
-@router.post("/admin/v1/profiles/<profile_id>/tags", status_code=202, responses={**ok(202), **errors(404)})
+@router.post(
+    "/admin/v1/profiles/<profile_id>/tags",
+    status_code=202,
+    responses={**ok(202, "Recorded as events", "TagsRecorded"), **errors(404)},
+)
 def change_tags(profile_id: str, change: Annotated[TagChange, Body()]) -> dict[str, Any]:
     """{"add": [...], "remove": [...]}: each a "Tag Added" / "Tag Removed" event on the timeline."""
     context = admin_context()
@@ -92,7 +100,7 @@ def change_tags(profile_id: str, change: Annotated[TagChange, Body()]) -> dict[s
     }
 
 
-@router.get("/admin/v1/profiles/<profile_id>", responses={**ok(), **errors(404)})
+@router.get("/admin/v1/profiles/<profile_id>", responses={**ok(200, "The 360 view", "ProfileView"), **errors(404)})
 def get_profile(profile_id: str) -> dict[str, Any]:
     """The 360 view: identifiers, traits, consent, tags, segments and the latest events."""
     return _view(profile_id)

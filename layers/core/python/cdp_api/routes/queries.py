@@ -43,7 +43,7 @@ router = Router()  # type: ignore[no-untyped-call]
 DEFAULT_PAGE, MAX_PAGE = 50, 200
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,6})?")
 SEARCH_PARAMETERS = {"identifier", "name_prefix", "tag", "limit", "after"}
-ACCEPTED = ok(202, "Accepted as a job: poll `status_url`")
+ACCEPTED = ok(202, "Accepted as a job: poll `status_url`", "QueryJob")
 
 
 def _now() -> datetime:
@@ -174,14 +174,14 @@ def run_job(job_id: str) -> None:
 
 
 # --- routes --------------------------------------------------------------------------------
-@router.post("/admin/v1/segments/preview", responses={**ok(), **ACCEPTED})
+@router.post("/admin/v1/segments/preview", responses={**ok(200, "Who matches now", "SegmentPreviewResult"), **ACCEPTED})
 def preview_segment(request: Annotated[SegmentPreview, Body()]) -> tuple[dict[str, Any], int]:
     """{"rule": {...}, "sample": 1-100}: how many people match now and who, without saving."""
     parse_rule(request.rule)  # refuse a bad rule now, not in a job
     return _answer("segment_preview", {"rule": request.rule, "sample": request.sample})
 
 
-@router.get("/admin/v1/profiles/search", responses={**ok(), **ACCEPTED})
+@router.get("/admin/v1/profiles/search", responses={**ok(200, "A page of people", "ProfileSearchResult"), **ACCEPTED})
 def search_profiles(
     identifier: Annotated[str | None, Query(description="<type>:<value>, answered live")] = None,
     name_prefix: Annotated[str | None, Query(description="the start of the person's name")] = None,
@@ -249,19 +249,21 @@ def _trait_condition(name: str, value: str) -> dict[str, Any]:
     return {"attribute": {"field": f"traits.{name}", "op": "in", "value": candidates}}
 
 
-@router.get("/admin/v1/reports/data-health", responses={**ok(), **ACCEPTED})
+@router.get("/admin/v1/reports/data-health", responses={**ok(200, "The report", "DataHealthReport"), **ACCEPTED})
 def data_health_report() -> tuple[dict[str, Any], int]:
     """Tag coverage of reachable LINE friends (overall and per tag group) and identifier gaps."""
     return _answer("data_health", {})
 
 
-@router.get("/admin/v1/reports/customer-groups", responses={**ok(), **ACCEPTED})
+@router.get(
+    "/admin/v1/reports/customer-groups", responses={**ok(200, "The report", "CustomerGroupsReport"), **ACCEPTED}
+)
 def customer_groups_report() -> tuple[dict[str, Any], int]:
     """Buyers and revenue per channel group and per RFM group (scored daily)."""
     return _answer("customer_groups", {})
 
 
-@router.get("/admin/v1/jobs/<job_id>", responses={**ok(), **errors(404)})
+@router.get("/admin/v1/jobs/<job_id>", responses={**ok(200, "The job", "QueryJob"), **errors(404)})
 def get_job(job_id: str) -> dict[str, Any]:
     """A query job: `running`, then `done` with `result` (the synchronous answer's body) or
     `failed` with `error`; kept for a day."""

@@ -40,7 +40,11 @@ def _segment(store: DynamoSegmentStore, segment_id: str) -> None:
 @router.post(
     "/admin/v1/segments/<segment_id>/exports/line-audience",
     status_code=201,
-    responses={**ok(200, "Sync stopped"), **ok(201, "Exported"), **errors(404, 409, 502)},
+    responses={
+        **ok(200, "Sync stopped", "LineAudienceSyncStopped"),
+        **ok(201, "Exported", "LineAudienceExported"),
+        **errors(404, 409, 502),
+    },
 )
 def export_line_audience(
     segment_id: str, request: Annotated[LineAudienceExport, Body()] = DEFAULT_EXPORT
@@ -119,7 +123,9 @@ def _public(sync: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post(
-    "/admin/v1/segments/<segment_id>/exports/hashed-csv", status_code=201, responses={**ok(201), **errors(404)}
+    "/admin/v1/segments/<segment_id>/exports/hashed-csv",
+    status_code=201,
+    responses={**ok(201, "Exported: download from `url`", "HashedCsvExported"), **errors(404)},
 )
 def export_hashed_csv(segment_id: str) -> dict[str, Any]:
     """201 with a presigned GET URL (15 minutes) of exports/segments/<id>/<ts>-<rand>.csv and counts."""

@@ -49,7 +49,7 @@ def _definition(segment_id: str) -> SegmentDefinition:
     return definition
 
 
-@router.post("/admin/v1/segments", status_code=201, responses={**ok(201), **errors(409)})
+@router.post("/admin/v1/segments", status_code=201, responses={**ok(201, "Created", "SegmentWithCount"), **errors(409)})
 def create_segment(request: Annotated[SegmentCreate, Body()]) -> dict[str, Any]:
     """{"id": slug, "name": ..., "rule": {...}, "refresh_minutes": 15-10080 (default 60)}: 201,
     400 (invalid_segment_rule with the JSON pointer in details.path), 409 if the id is taken
@@ -62,21 +62,24 @@ def create_segment(request: Annotated[SegmentCreate, Body()]) -> dict[str, Any]:
     return {**definition.as_dict(), "member_count": 0}
 
 
-@router.get("/admin/v1/segments")
+@router.get("/admin/v1/segments", responses=ok(200, "The segment definitions", "SegmentList"))
 def list_segments(status: Annotated[Status | None, Query(description="active or archived")] = None) -> dict[str, Any]:
     """Every segment definition, optionally only active or archived ones."""
     definitions = [d for d in admin_context().segments().definitions() if status is None or d.status == status]
     return {"segments": [definition.as_dict() for definition in definitions]}
 
 
-@router.get("/admin/v1/segments/<segment_id>", responses={**ok(), **errors(404)})
+@router.get(
+    "/admin/v1/segments/<segment_id>",
+    responses={**ok(200, "The definition and its member count", "SegmentWithCount"), **errors(404)},
+)
 def get_segment(segment_id: str) -> dict[str, Any]:
     """The definition and its member count."""
     definition = _definition(segment_id)
     return {**definition.as_dict(), "member_count": admin_context().segments().count_members(segment_id)}
 
 
-@router.put("/admin/v1/segments/<segment_id>", responses={**ok(), **errors(404, 409)})
+@router.put("/admin/v1/segments/<segment_id>", responses={**ok(200, "The new version", "Segment"), **errors(404, 409)})
 def update_segment(segment_id: str, request: Annotated[SegmentUpdate, Body()]) -> dict[str, Any]:
     """{"name"?, "rule"?, "refresh_minutes"?, "version": the version read}: compare-and-set, 409 when stale."""
     expected = request.version
@@ -95,7 +98,9 @@ def update_segment(segment_id: str, request: Annotated[SegmentUpdate, Body()]) -
     return revised.as_dict()
 
 
-@router.delete("/admin/v1/segments/<segment_id>", responses={**ok(), **errors(404, 409)})
+@router.delete(
+    "/admin/v1/segments/<segment_id>", responses={**ok(200, "The archived definition", "Segment"), **errors(404, 409)}
+)
 def archive_segment(segment_id: str) -> dict[str, Any]:
     """Archive: no longer evaluated; the id stays taken and the definition readable."""
     current = _definition(segment_id)
@@ -109,7 +114,10 @@ def archive_segment(segment_id: str) -> dict[str, Any]:
     return archived.as_dict()
 
 
-@router.get("/admin/v1/segments/<segment_id>/members", responses={**ok(), **errors(404)})
+@router.get(
+    "/admin/v1/segments/<segment_id>/members",
+    responses={**ok(200, "A page of members", "SegmentMembers"), **errors(404)},
+)
 def list_members(
     segment_id: str,
     limit: Annotated[Annotated[int, _limit(500)], Query(ge=1, le=500, description="page size")] = 50,
@@ -127,7 +135,10 @@ def list_members(
     }
 
 
-@router.get("/admin/v1/profiles/<profile_id>/segments", responses={**ok(), **errors(404)})
+@router.get(
+    "/admin/v1/profiles/<profile_id>/segments",
+    responses={**ok(200, "The person's segments", "ProfileSegments"), **errors(404)},
+)
 def profile_segments(profile_id: str) -> dict[str, Any]:
     """The segments a person is in (following merges to the current profile)."""
     context = admin_context()
@@ -142,7 +153,10 @@ def profile_segments(profile_id: str) -> dict[str, Any]:
     }
 
 
-@router.get("/admin/v1/segments/<segment_id>/history", responses={**ok(), **errors(404)})
+@router.get(
+    "/admin/v1/segments/<segment_id>/history",
+    responses={**ok(200, "Sizes and the latest entries and exits", "SegmentHistory"), **errors(404)},
+)
 def segment_history(
     segment_id: str,
     limit: Annotated[Annotated[int, _limit(HISTORY_LIMIT)], Query(ge=1, le=HISTORY_LIMIT)] = 50,
@@ -159,7 +173,11 @@ def segment_history(
     }
 
 
-@router.post("/admin/v1/segments/<segment_id>/recompute", status_code=202, responses={**ok(202), **errors(404, 409)})
+@router.post(
+    "/admin/v1/segments/<segment_id>/recompute",
+    status_code=202,
+    responses={**ok(202, "Started", "RecomputeStarted"), **errors(404, 409)},
+)
 def recompute_now(segment_id: str) -> dict[str, Any]:
     """Start the scheduled recompute for this segment now (asynchronously): 202."""
     context = admin_context()
@@ -184,7 +202,10 @@ def recompute_now(segment_id: str) -> dict[str, Any]:
     return {"segment_id": segment_id, "status": "started", "rule_version": definition.version}
 
 
-@router.get("/admin/v1/profiles/<profile_id>/timeline", responses={**ok(), **errors(404)})
+@router.get(
+    "/admin/v1/profiles/<profile_id>/timeline",
+    responses={**ok(200, "A page of the timeline", "ProfileTimeline"), **errors(404)},
+)
 def profile_timeline(
     profile_id: str,
     limit: Annotated[Annotated[int, _limit(200)], Query(ge=1, le=200, description="page size")] = 50,

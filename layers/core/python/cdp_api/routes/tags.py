@@ -16,13 +16,13 @@ from cdp_api.routes.auto_replies import check_reply_templates
 router = Router()  # type: ignore[no-untyped-call]
 
 
-@router.get("/admin/v1/tags/rules")
+@router.get("/admin/v1/tags/rules", responses=ok(200, "The rules in force", "TagRules"))
 def get_tag_rules() -> dict[str, Any]:
     """The tag rules: keywords in messages and postback data that tag a person."""
     return admin_context().tag_rules().get().as_dict()
 
 
-@router.put("/admin/v1/tags/rules", responses={**ok(), **errors(404, 409)})
+@router.put("/admin/v1/tags/rules", responses={**ok(200, "The rules saved", "TagRules"), **errors(404, 409)})
 def put_tag_rules(document: Annotated[TagRulesDocument, Body()]) -> dict[str, Any]:
     """Replace the rules; `version` must be the version read (compare-and-set, 409 if stale). A
     rule's `reply` names a template that must exist (404 `template_not_found`) with LINE content."""

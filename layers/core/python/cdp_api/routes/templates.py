@@ -58,7 +58,11 @@ def _view(template: Template, version: TemplateVersion) -> dict[str, Any]:
     }
 
 
-@router.post("/admin/v1/templates", status_code=201, responses={**ok(201), **errors(409)})
+@router.post(
+    "/admin/v1/templates",
+    status_code=201,
+    responses={**ok(201, "Created with version 1", "TemplateDetail"), **errors(409)},
+)
 def create_template(request: Annotated[TemplateCreate, Body()]) -> dict[str, Any]:
     """{"id"?, "name", "description"?, "line"?, "email"?, "sms"?}: 201 with version 1. Content is
     validated (LINE messages against LINE's messaging-api.yml, Liquid, limits): 400 invalid_template
@@ -91,14 +95,17 @@ def create_template(request: Annotated[TemplateCreate, Body()]) -> dict[str, Any
     return {**template.as_dict(), "version": first.as_dict(), "versions": [{"version": 1, "created_at": now}]}
 
 
-@router.get("/admin/v1/templates")
+@router.get("/admin/v1/templates", responses=ok(200, "The templates' records", "TemplateList"))
 def list_templates(status: Annotated[Status | None, Query(description="active or archived")] = None) -> dict[str, Any]:
     """Every template's record (no content), optionally only active or archived ones."""
     listed = admin_context().templates().templates()
     return {"templates": [t.as_dict() for t in listed if status is None or t.status == status]}
 
 
-@router.get("/admin/v1/templates/<template_id>", responses={**ok(), **errors(404)})
+@router.get(
+    "/admin/v1/templates/<template_id>",
+    responses={**ok(200, "The record, one version's content and the versions", "TemplateDetail"), **errors(404)},
+)
 def get_template(
     template_id: str,
     version: Annotated[VersionQuery | None, Query(ge=1, description="a version number; the newest if absent")] = None,
@@ -112,7 +119,10 @@ def get_template(
     return _view(template, found)
 
 
-@router.put("/admin/v1/templates/<template_id>", responses={**ok(), **errors(404, 409)})
+@router.put(
+    "/admin/v1/templates/<template_id>",
+    responses={**ok(200, "The record and its newest version", "TemplateDetail"), **errors(404, 409)},
+)
 def update_template(template_id: str, request: Annotated[TemplateUpdate, Body()]) -> dict[str, Any]:
     """{"name"?, "description"?, "line"?, "email"?, "sms"?, "version": the latest version read}.
     Content sent makes a new version (channels not sent are carried over; `null` removes one);
@@ -161,7 +171,9 @@ def update_template(template_id: str, request: Annotated[TemplateUpdate, Body()]
     return _view(revised, shown)
 
 
-@router.delete("/admin/v1/templates/<template_id>", responses={**ok(), **errors(404, 409)})
+@router.delete(
+    "/admin/v1/templates/<template_id>", responses={**ok(200, "The archived record", "Template"), **errors(404, 409)}
+)
 def archive_template(template_id: str) -> dict[str, Any]:
     """Archive: no more edits nor sends of "the newest"; every version stays readable, and sends
     pinned to a version still render. Archiving again answers the archived record."""
@@ -180,7 +192,10 @@ def archive_template(template_id: str) -> dict[str, Any]:
     return archived.as_dict()
 
 
-@router.post("/admin/v1/templates/<template_id>/restore", responses={**ok(), **errors(404, 409)})
+@router.post(
+    "/admin/v1/templates/<template_id>/restore",
+    responses={**ok(200, "The active record", "Template"), **errors(404, 409)},
+)
 def restore_template(template_id: str) -> dict[str, Any]:
     """Undo an archive: editable and sendable again as it was. Restoring an active template
     answers it as it is."""
@@ -198,7 +213,10 @@ def restore_template(template_id: str) -> dict[str, Any]:
     return restored.as_dict()
 
 
-@router.post("/admin/v1/templates/<template_id>/render", responses={**ok(), **errors(404)})
+@router.post(
+    "/admin/v1/templates/<template_id>/render",
+    responses={**ok(200, "The rendered preview", "TemplateRendered"), **errors(404)},
+)
 def preview_template(template_id: str, request: Annotated[TemplatePreview, Body()]) -> dict[str, Any]:
     """{"version"?, "channel"?, "profile_id"? | "sample"?: {"traits", "computed", "tags"}, "event"?}:
     each channel (or the one asked) rendered as that person would get it, `preview: true`. URLs

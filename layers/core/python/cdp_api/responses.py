@@ -1,0 +1,748 @@
+"""Success answers of the admin API, one pydantic model each, for the OpenAPI document only.
+
+Routes name their answer's model (`docs.ok(status, description, "ProfileView")`); the document
+adds these schemas under components/schemas. They are never imported at cold start nor used to
+serialize an answer: the handlers return the domain's dicts (`as_dict()`, views) as they are, and
+these models describe them field for field. A field that is sometimes left out has no default
+in the schema and is not required; `Open` marks the open maps (traits, rules, event documents).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+
+Open = dict[str, Any]
+Channel = Literal["line", "email", "sms"]
+
+
+def _no_defaults(schema: dict[str, Any]) -> None:
+    # An answer has no defaults: a field that may be absent is simply not required.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
+def absent(description: str | None = None) -> Any:
+    """A field that is left out of the answer when it has no value (never null)."""
+    return Field(default=None, description=description)
+
+
+class Answer(BaseModel):
+    """An answer with exactly these fields."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True, json_schema_extra=_no_defaults)
+
+
+# --- profiles ------------------------------------------------------------------------------
+class ProfileIdentifier(Answer):
+    type: str = Field(examples=["email"])
+    value: str
+    added_at: str
+
+
+class TraitSource(Answer):
+    source: str = Field(examples=["partner:web-shop"])
+    updated_at: str
+
+
+class LineAccount(Answer):
+    user: str = Field(description="the LINE identifier (provider:user id)")
+    status: str = Field(description="friend or blocked")
+    since: str
+
+
+class LineState(Answer):
+    status: Literal["friend", "blocked", "never_followed"]
+    accounts: list[LineAccount]
+
+
+ChannelMix = Literal["omnichannel", "offline_only", "online_only"]
+
+
+class ProfileStats(Answer):
+    event_count: int
+    first_seen_at: str | None
+    last_seen_at: str | None
+    channels: dict[str, int] = Field(description="events per channel")
+    channel_mix: ChannelMix | None
+
+
+class ProfileOrders(Answer):
+    count: int
+    revenue: dict[str, float] = Field(description="total per currency")
+    first_order_at: str | None
+    last_order_at: str | None
+
+
+class ConsentState(Answer):
+    granted: bool
+    source: str
+    updated_at: str
+
+
+class WindowCounts(Answer):
+    model_config = ConfigDict(populate_by_name=True)
+    all_time: int
+    d30: int = Field(alias="30d")
+    d90: int = Field(alias="90d")
+    d365: int = Field(alias="365d")
+
+
+class WindowAmounts(Answer):
+    model_config = ConfigDict(populate_by_name=True)
+    all_time: float
+    d30: float = Field(alias="30d")
+    d90: float = Field(alias="90d")
+    d365: float = Field(alias="365d")
+
+
+class LineEngagement(Answer):
+    messages: int
+    postbacks: int
+    clicks: int
+    last_click_at: str | None
+
+
+class RfmScores(Answer):
+    r: Any = Field(description="recency score (a trait the RFM run writes)")
+    f: Any = Field(description="frequency score")
+    m: Any = Field(description="monetary score")
+    group: Any = Field(description="the RFM group")
+    window_days: Any
+    scored_at: str
+
+
+class ComputedTraits(Answer):
+    evaluated_at: str
+    currency: str = Field(examples=["TWD"])
+    first_seen_at: str | None
+    last_seen_at: str | None
+    first_purchase_at: str | None
+    last_purchase_at: str | None
+    orders: WindowCounts
+    revenue: WindowAmounts
+    average_order_value: float | None
+    ltv: float
+    channel_mix: ChannelMix | None
+    line_engagement: LineEngagement
+    preferred_store: str | None
+    rfm: RfmScores | None = Field(description="null before the first scheduled RFM run")
+
+
+class TagState(Answer):
+    source: str
+    at: str
+
+
+class LineReachability(Answer):
+    reachable: bool
+    status: Literal["friend", "blocked", "never_followed"]
+    consent: bool | None
+
+
+class ContactReachability(Answer):
+    reachable: bool
+    known: bool
+    consent: bool | None
+
+
+class Reachability(Answer):
+    line: LineReachability
+    email: ContactReachability
+    sms: ContactReachability
+
+
+class SegmentMembership(Answer):
+    segment_id: str
+    entered_at: str
+    rule_version: int
+
+
+class ProfileView(Answer):
+    """The 360 view of one person."""
+
+    profile_id: str
+    requested_id: str | None = Field(description="the id asked for, when it was merged into `profile_id`")
+    created_at: str
+    updated_at: str
+    identifiers: list[ProfileIdentifier]
+    traits: Open = Field(description="trait name -> value")
+    trait_sources: dict[str, TraitSource]
+    line: LineState
+    stats: ProfileStats
+    orders: ProfileOrders
+    consent: dict[str, ConsentState] = Field(description='"channel:purpose" -> state')
+    computed_traits: ComputedTraits
+    tags: dict[str, TagState] = Field(description="tag -> where and when it was added")
+    reachability: Reachability
+    merging_into: str | None
+    rejected_identifiers: list[dict[str, str]]
+    events: list[Open] = Field(description="the latest events, newest first (stored event documents)")
+    segments: list[SegmentMembership]
+    timeline_url: str
+
+
+class ConsentRecorded(Answer):
+    profileId: str
+    eventId: str
+    consent: dict[str, bool] = Field(description='"channel:purpose" -> granted')
+    duplicate: bool = Field(description="the same request (Idempotency-Key) was already recorded")
+
+
+class TagsRecorded(Answer):
+    profileId: str
+    eventIds: list[str]
+    add: list[str]
+    remove: list[str]
+    duplicate: bool
+
+
+# --- identity ------------------------------------------------------------------------------
+class IdentityRules(Answer):
+    blocked_values: list[str]
+    max_per_type: dict[str, int]
+    priority: list[str]
+    version: int
+
+
+MergeStatus = Literal["merging", "merged", "rejected", "unmerging", "unmerged", "noop"]
+
+
+class MergeLedger(Answer):
+    merge_id: str
+    survivor: str
+    loser: str
+    status: MergeStatus
+    requested_by: str
+    planned_at: str
+    survivor_created_at: str
+    loser_created_at: str
+    identifiers: list[str]
+    events_moved: int
+    reason: str | None
+    finalized_at: str | None
+    unmerge_started_at: str | None
+    unmerged_at: str | None
+    events_returned: int
+
+
+class ProfileMerges(Answer):
+    profile_id: str
+    merges: list[MergeLedger]
+
+
+class UnmergeDone(Answer):
+    mergeId: str
+    status: Literal["unmerged"]
+    statusUrl: str
+
+
+class UnmergeStarted(Answer):
+    mergeId: str
+    status: Literal["unmerging"]
+    execution: str = Field(description="the Step Functions execution's name")
+    statusUrl: str
+
+
+# --- tags ----------------------------------------------------------------------------------
+class KeywordRule(Answer):
+    keyword: str
+    match: Literal["contains", "equals", "regex"]
+    tag: str
+
+
+class PostbackRule(Answer):
+    match: dict[str, str] = Field(description="postback parameters that must all hold")
+    trait: str | None
+    value_param: str
+    tag: str | None
+
+
+class TagRules(Answer):
+    keywords: list[KeywordRule]
+    postbacks: list[PostbackRule]
+    version: int
+
+
+# --- LINE ----------------------------------------------------------------------------------
+class LinkTokenIssued(Answer):
+    linkToken: str
+    nonce: str
+    url: str
+    expiresAt: str
+
+
+class LineLoginBound(Answer):
+    lineUserId: str
+    memberId: str
+    eventId: str
+
+
+# --- messaging policy ----------------------------------------------------------------------
+class QuietHours(Answer):
+    start: str = Field(examples=["22:00"])
+    end: str = Field(examples=["09:00"])
+
+
+class OptIns(Answer):
+    line: bool
+    email: bool
+    sms: bool
+
+
+class Cap(Answer):
+    day: int | None
+    week: int | None
+
+
+class Caps(Answer):
+    line: Cap
+    email: Cap
+    sms: Cap
+
+
+class MessagingPolicy(Answer):
+    version: int
+    time_zone: str
+    quiet_hours: QuietHours | None
+    require_opt_in: OptIns
+    caps: Caps
+
+
+# --- ingest rejections ---------------------------------------------------------------------
+class IngestRejection(Answer):
+    received_at: str
+    source: str
+    call: str
+    error: str
+    message: str
+    index: int = absent("the event's position in a batch (absent for a single call)")
+    field: str = absent("the JSON pointer of the field")
+    message_id: str = absent("LINE's webhookEventId")
+    type: str = absent("the LINE webhook event type")
+    event: str = absent("a track call's event name")
+
+
+class IngestRejections(Answer):
+    rejections: list[IngestRejection]
+    retention_days: int
+
+
+# --- segments ------------------------------------------------------------------------------
+class RuleReads(Answer):
+    """What the rule reads (absent keys only on definitions stored before this was recorded)."""
+
+    traits: list[str] = absent()
+    computed: list[str] = absent()
+    profile_fields: list[str] = absent()
+    events: list[str] = absent()
+    tags: list[str] = absent()
+    tag_groups: list[str] = absent()
+    consent: list[str] = absent()
+    identifiers: list[str] = absent()
+    segments: list[str] = absent()
+    time: bool = absent()
+
+
+class Segment(Answer):
+    segment_id: str
+    name: str
+    rule: Open = Field(description="the rule as sent (docs/segments.md)")
+    status: Literal["active", "archived"]
+    created_at: str
+    updated_at: str
+    version: int
+    reads: RuleReads
+    refresh_minutes: int
+
+
+class SegmentWithCount(Segment):
+    member_count: int
+
+
+class SegmentList(Answer):
+    segments: list[Segment]
+
+
+class SegmentMember(Answer):
+    profile_id: str
+    entered_at: str
+    rule_version: int
+
+
+class SegmentMembers(Answer):
+    segment_id: str
+    members: list[SegmentMember]
+    next: str | None = Field(description="the `after` of the next page; null on the last")
+
+
+class ProfileSegments(Answer):
+    profile_id: str
+    segments: list[SegmentMembership]
+
+
+class SizeSample(Answer):
+    at: str
+    members: int
+    entered: int
+    exited: int
+    rule_version: int
+
+
+class MembershipChange(Answer):
+    segment_id: str
+    profile_id: str
+    action: Literal["entered", "exited"]
+    at: str
+    rule_version: int
+
+
+class SegmentHistory(Answer):
+    segment_id: str
+    members: int
+    sizes: list[SizeSample]
+    changes: list[MembershipChange]
+
+
+class RecomputeStarted(Answer):
+    segment_id: str
+    status: Literal["started"]
+    rule_version: int
+
+
+class ProfileTimeline(Answer):
+    profile_id: str
+    events: list[Open] = Field(description="stored event documents, newest first")
+    next: str | None = Field(description="the `before` of the next page; null on the last")
+    segment_history: list[MembershipChange]
+
+
+# --- segment exports -----------------------------------------------------------------------
+class AudienceSync(Answer):
+    segmentId: str
+    channel: str
+    audienceGroupId: int
+    description: str
+    enabledAt: str
+    builtAt: str
+    cursor: str
+    uploaded: int
+    lastSyncedAt: str
+    status: Literal["synced", "below_minimum", "failed"]
+    stale: bool
+    replacedAudienceGroupId: int | None
+    replacedAt: str | None
+    lastError: Open | None
+    lastRun: Open | None
+
+
+class LineAudienceExported(Answer):
+    segmentId: str
+    kind: Literal["line-audience"]
+    exportedAt: str
+    channel: str
+    audienceGroupId: int
+    description: str
+    members: int
+    uploaded: int
+    requests: int
+    previousAudienceGroupId: int | None
+    sync: AudienceSync = absent('present when `"sync": true` was asked')
+
+
+class LineAudienceSyncStopped(Answer):
+    segmentId: str
+    sync: None
+    stopped: AudienceSync | None = Field(description="the sync that was stopped; null if there was none")
+
+
+class HashedCsvExported(Answer):
+    segmentId: str
+    kind: Literal["hashed-csv"]
+    exportedAt: str
+    key: str
+    members: int
+    membersWithHashes: int
+    emails: int
+    phones: int
+    url: str = Field(description="presigned GET URL of the CSV")
+    expires_in_seconds: int
+
+
+# --- links ---------------------------------------------------------------------------------
+class ClickCounts(Answer):
+    total: int
+    known: int
+    anonymous: int
+
+
+class TrackedLink(Answer):
+    code: str
+    url: str
+    src: str
+    campaign: str | None
+    tags: list[str]
+    created_at: str
+    clicks: ClickCounts
+    attribution: dict[str, str] = absent("the message a minted link was made for")
+    public_url: str
+
+
+class PersonalLinkIssued(Answer):
+    code: str
+    url: str
+    token: str
+    channel: str
+    identifier_type: str
+    profile_id: str | None = Field(description="null when the link names a LINE user")
+
+
+# --- imports -------------------------------------------------------------------------------
+class ImportProblem(Answer):
+    code: str
+    message: str
+
+
+class MemberImport(Answer):
+    import_id: str
+    kind: Literal["members"]
+    status: Literal["awaiting_upload", "queued", "running", "completed", "failed"]
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    completed_at: str | None
+    rows_total: int | None
+    rows_done: int
+    rows_accepted: int
+    rows_rejected: int
+    rows_with_warnings: int
+    progress: float | None
+    file_bytes: int | None
+    columns: dict[str, str] | None = Field(description="canonical column -> the header as written")
+    ignored_columns: list[str] | None
+    error: ImportProblem | None
+    status_url: str
+    rejected_rows_url: str | None
+
+
+class PresignedUpload(Answer):
+    method: Literal["PUT"]
+    url: str
+    headers: dict[str, str]
+    expires_in_seconds: int
+
+
+class PresignedMemberImport(MemberImport):
+    upload: PresignedUpload
+    start_url: str
+
+
+class RejectedRows(Answer):
+    import_id: str
+    rows: int
+    url: str
+    expires_in_seconds: int
+
+
+# --- templates -----------------------------------------------------------------------------
+class Template(Answer):
+    id: str
+    name: str
+    description: str
+    status: Literal["active", "archived"]
+    latest_version: int
+    channels: list[Channel]
+    created_at: str
+    updated_at: str
+    archived_at: str | None
+
+
+class LineTemplateContent(Answer):
+    messages: list[Open]
+
+
+class EmailTemplateContent(Answer):
+    subject: str
+    html: str = absent()
+    text: str = absent()
+
+
+class SmsTemplateContent(Answer):
+    text: str
+
+
+class TemplateContent(Answer):
+    line: LineTemplateContent = absent()
+    email: EmailTemplateContent = absent()
+    sms: SmsTemplateContent = absent()
+
+
+class TemplateVersion(Answer):
+    version: int
+    created_at: str
+    channels: list[Channel]
+    content: TemplateContent
+
+
+class TemplateVersionEntry(Answer):
+    version: int
+    created_at: str
+
+
+class TemplateDetail(Template):
+    version: TemplateVersion
+    versions: list[TemplateVersionEntry]
+
+
+class TemplateList(Answer):
+    templates: list[Template]
+
+
+class RenderedLine(Answer):
+    messages: list[Open]
+    links: list[str] = Field(description="the URLs a send would replace by tracked links")
+
+
+class RenderedEmail(Answer):
+    subject: str
+    html: str | None
+    text: str | None
+    links: list[str]
+
+
+class RenderedSms(Answer):
+    text: str | None
+    segments: int
+    encoding: str
+    links: list[str]
+
+
+class RenderedChannels(Answer):
+    line: RenderedLine = absent()
+    email: RenderedEmail = absent()
+    sms: RenderedSms = absent()
+
+
+class RenderFailure(Answer):
+    reason: str
+    message: str
+
+
+class TemplateRendered(Answer):
+    template_id: str
+    version: int
+    preview: Literal[True]
+    profile_id: str = Field(description='the profile, or "preview" for sample data')
+    channels: RenderedChannels
+    failures: dict[str, RenderFailure] = Field(description="channel -> why it could not be rendered")
+
+
+# --- archive queries -----------------------------------------------------------------------
+class ProfileSummary(Answer):
+    profile_id: str
+    name: str | None
+    line_status: str | None
+    tags: list[str]
+    ltv: float | None
+    channel_mix: str | None
+
+
+class SegmentPreviewResult(Answer):
+    count: int
+    population: int
+    share: float | None
+    sample: list[ProfileSummary]
+    query_ms: float
+    evaluated_at: str
+    archive_as_of: str | None = Field(description="how recent the archive is; null when it is empty")
+
+
+class ProfileSearchResult(Answer):
+    profiles: list[ProfileSummary]
+    next: str | None
+    archive_as_of: str | None
+
+
+class TagGroupCoverage(Answer):
+    tagged: int
+    rate: float
+
+
+class TagCoverage(Answer):
+    friends: int
+    tagged: int
+    rate: float | None
+    groups: dict[str, TagGroupCoverage] = Field(description="tag group (before ':') -> coverage")
+
+
+class IdentifierCoverage(Answer):
+    present: int
+    missing: int
+    missing_rate: float | None
+
+
+class DataHealthReport(Answer):
+    profiles: int
+    tag_coverage: TagCoverage
+    identifiers: dict[str, IdentifierCoverage] = Field(description="identifier type -> coverage")
+    archive_as_of: str | None
+
+
+class GroupFigures(Answer):
+    people: int
+    revenue: float
+    orders: int
+    revenue_per_person: float
+
+
+class CustomerGroupsReport(Answer):
+    channel_groups: dict[str, GroupFigures]
+    rfm_groups: dict[str, GroupFigures]
+    archive_as_of: str | None
+
+
+class JobError(Answer):
+    model_config = ConfigDict(extra="allow")
+    error: str
+    message: str
+    status: int = absent()
+
+
+class QueryJob(Answer):
+    job_id: str
+    kind: Literal["segment_preview", "profile_search", "data_health", "customer_groups"]
+    status: Literal["running", "done", "failed"]
+    created_at: str
+    finished_at: str | None
+    result: Open | None = Field(description="when done: the synchronous answer's body")
+    error: JobError | None
+    status_url: str
+
+
+# --- the document itself -------------------------------------------------------------------
+class OpenAPIDocument(BaseModel):
+    model_config = ConfigDict(extra="allow", defer_build=True)
+    openapi: str = Field(examples=["3.1.0"])
+    info: Open
+    paths: Open
+    components: Open
+
+
+MODELS: tuple[type[BaseModel], ...] = tuple(
+    value
+    for value in list(globals().values())
+    if isinstance(value, type) and issubclass(value, BaseModel) and value not in (BaseModel, Answer)
+)
+
+
+def schemas() -> dict[str, Any]:
+    """Every answer's JSON schema, keyed by model name, with references into components/schemas."""
+    _keys, document = models_json_schema(
+        [(model, "serialization") for model in MODELS],
+        ref_template="#/components/schemas/{model}",
+        schema_generator=GenerateJsonSchema,
+    )
+    defs: dict[str, Any] = document.get("$defs", {})
+    return defs
