@@ -43,7 +43,15 @@ pytestmark = pytest.mark.e2e
 EXAMPLES = int(os.environ.get("CDP_FUZZ_EXAMPLES", "12"))
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance)
-RULES = ("/admin/v1/identity/rules", "/admin/v1/tags/rules", "/admin/v1/messaging/policy")
+LINE_TOKEN = {"Authorization": "Bearer local-dev-access-token"}  # the stack's channel (infra/local/config.py)
+RICH_MENU = {
+    "size": {"width": 2500, "height": 843},
+    "selected": False,
+    "name": "tour",
+    "chatBarText": "Menu",
+    "areas": [{"bounds": {"x": 0, "y": 0, "width": 2500, "height": 843}, "action": {"type": "uri", "uri": "https://example.com/"}}],
+}  # fmt: skip
+RULES = ("/admin/v1/identity/rules", "/admin/v1/tags/rules", "/admin/v1/messaging/policy", "/admin/v1/auto-replies")
 CALLS: Counter[str] = Counter()
 ANSWERED: Counter[str] = Counter()  # successful (2xx/3xx) answers per operation: their schemas were checked
 
@@ -215,6 +223,22 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     tour("POST", "/admin/v1/segments/{segment_id}/exports/hashed-csv", 201, at=segment)
     revised = {"name": "LINE friends", "version": 1}
     tour("PUT", "/admin/v1/segments/{segment_id}", at=segment, body=revised)
+
+    # Its rich menu: linked, read, resynced, unlinked
+    menu = requests.post(f"{line_api_url}/v2/bot/richmenu", json=RICH_MENU, headers=LINE_TOKEN, timeout=30)
+    assert menu.status_code == 200, menu.text
+    rich_menu = {"rich_menu_id": menu.json()["richMenuId"]}
+    image = requests.post(
+        f"{line_api_url}/v2/bot/richmenu/{rich_menu['rich_menu_id']}/content",
+        data=b"\x89PNG\r\n\x1a\n" + b"\x00" * 64,
+        headers={**LINE_TOKEN, "Content-Type": "image/png"},
+        timeout=30,
+    )
+    assert image.status_code == 200, image.text
+    tour("PUT", "/admin/v1/segments/{segment_id}/rich-menu", 202, at=segment, body=rich_menu)
+    tour("GET", "/admin/v1/segments/{segment_id}/rich-menu", at=segment)
+    tour("POST", "/admin/v1/segments/{segment_id}/rich-menu/sync", 202, at=segment)
+    tour("DELETE", "/admin/v1/segments/{segment_id}/rich-menu", 202, at=segment)
 
     # Archive queries, at once and as jobs
     preview = {"rule": {"tag": {"name": "vip"}}, "sample": 5}

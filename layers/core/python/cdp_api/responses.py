@@ -247,10 +247,17 @@ class UnmergeStarted(Answer):
 
 
 # --- tags ----------------------------------------------------------------------------------
+class Reply(Answer):
+    template_id: str
+    purpose: Literal["marketing", "transactional"]
+    fallback_to_push: bool = Field(description="push when LINE's reply token has expired")
+
+
 class KeywordRule(Answer):
     keyword: str
     match: Literal["contains", "equals", "regex"]
-    tag: str
+    tag: str | None
+    reply: Reply | None = absent("the reply sent through LINE's reply API when the keyword matches")
 
 
 class PostbackRule(Answer):
@@ -258,6 +265,7 @@ class PostbackRule(Answer):
     trait: str | None
     value_param: str
     tag: str | None
+    reply: Reply | None = absent("the reply sent through LINE's reply API when the postback matches")
 
 
 class TagRules(Answer):
@@ -266,7 +274,28 @@ class TagRules(Answer):
     version: int
 
 
+class ChannelReplies(Answer):
+    greeting: Reply | None = Field(description="sent when someone follows the LINE channel")
+    fallback: Reply | None = Field(description="sent when a message matches no keyword reply")
+
+
+class AutoReplies(Answer):
+    channels: dict[str, ChannelReplies] = Field(description="by configured LINE channel name")
+    version: int
+
+
 # --- LINE ----------------------------------------------------------------------------------
+class SegmentRichMenu(Answer):
+    segment_id: str
+    rich_menu_id: str
+    channel: str
+    linked_at: str
+
+
+class SegmentRichMenuSync(SegmentRichMenu):
+    sync: Literal["started"] = Field(description="members are linked (or given the default back) in the background")
+
+
 class LinkTokenIssued(Answer):
     linkToken: str
     nonce: str

@@ -33,13 +33,15 @@ def check_reply_templates(template_ids: Iterable[str]) -> None:
             raise BadRequest(f"template {template_id} has no LINE content", code="template_not_for_line")
 
 
-@router.get("/admin/v1/auto-replies")
+@router.get("/admin/v1/auto-replies", responses={**ok(200, "The auto-replies", "AutoReplies")})
 def get_auto_replies() -> dict[str, Any]:
     """Each LINE channel's greeting (on follow) and fallback (a message no keyword matched)."""
     return admin_context().auto_replies().get().as_dict()
 
 
-@router.put("/admin/v1/auto-replies", responses={**ok(), **errors(404, 409)})
+@router.put(
+    "/admin/v1/auto-replies", responses={**ok(200, "The auto-replies saved", "AutoReplies"), **errors(404, 409)}
+)
 def put_auto_replies(document: Annotated[AutoRepliesDocument, Body()]) -> dict[str, Any]:
     """Replace them; `version` must be the version read (compare-and-set, 409 if stale). A reply's
     template must exist (404 `template_not_found`), be active and have LINE content."""

@@ -50,13 +50,20 @@ def _linked(context: AdminContext, segment_id: str) -> SegmentRichMenu:
     return link
 
 
-@router.get("/admin/v1/segments/<segment_id>/rich-menu", responses={**ok(), **errors(404)})
+@router.get(
+    "/admin/v1/segments/<segment_id>/rich-menu",
+    responses={**ok(200, "The segment's rich menu", "SegmentRichMenu"), **errors(404)},
+)
 def get_segment_rich_menu(segment_id: str) -> dict[str, Any]:
     """The LINE rich menu the segment's members see."""
     return _linked(admin_context(), segment_id).as_dict()
 
 
-@router.put("/admin/v1/segments/<segment_id>/rich-menu", status_code=202, responses={**ok(202), **errors(404)})
+@router.put(
+    "/admin/v1/segments/<segment_id>/rich-menu",
+    status_code=202,
+    responses={**ok(202, "Linked; members get it in the background", "SegmentRichMenuSync"), **errors(404)},
+)
 def put_segment_rich_menu(segment_id: str, body: Annotated[RichMenuLink, Body()]) -> dict[str, Any]:
     """Link a LINE rich menu to the segment: its members get it (a full resync starts now), people
     who enter get it, people who leave get the default menu back. 404 `rich_menu_not_found` when
@@ -70,7 +77,14 @@ def put_segment_rich_menu(segment_id: str, body: Annotated[RichMenuLink, Body()]
     return {**link.as_dict(), "sync": "started"}
 
 
-@router.delete("/admin/v1/segments/<segment_id>/rich-menu", status_code=202, responses={**ok(202), **errors(404)})
+@router.delete(
+    "/admin/v1/segments/<segment_id>/rich-menu",
+    status_code=202,
+    responses={
+        **ok(202, "Unlinked; members get the default back in the background", "SegmentRichMenuSync"),
+        **errors(404),
+    },
+)
 def delete_segment_rich_menu(segment_id: str) -> dict[str, Any]:
     """Unlink: the segment's members get the default menu back (started now)."""
     context = admin_context()
@@ -82,7 +96,11 @@ def delete_segment_rich_menu(segment_id: str) -> dict[str, Any]:
     return {**link.as_dict(), "sync": "started"}
 
 
-@router.post("/admin/v1/segments/<segment_id>/rich-menu/sync", status_code=202, responses={**ok(202), **errors(404)})
+@router.post(
+    "/admin/v1/segments/<segment_id>/rich-menu/sync",
+    status_code=202,
+    responses={**ok(202, "A full resync started", "SegmentRichMenuSync"), **errors(404)},
+)
 def resync_segment_rich_menu(segment_id: str) -> dict[str, Any]:
     """Link the menu to every current member again (after a LINE-side change, or to repair drift)."""
     context = admin_context()
