@@ -181,3 +181,29 @@ def test_concurrent_events_of_one_known_person_are_each_applied_once(
     profile = store.get(profile_id)
     assert profile is not None and profile.event_count == 1 + threads
     assert sorted(timeline_ids(store, profile_id)) == sorted([raw("first").event_id, *(e.event_id for e in events)])
+
+
+def test_an_unfinished_event_whose_person_was_merged_away_meanwhile_lands_on_the_survivor(
+    processor: EventProcessor, store: DynamoProfileStore, crash_at: list[tuple[str, str]], stack: Stack
+) -> None:
+    loser_id = known_person(processor)
+    survivor = processor.process(raw("other", userId="M-3001", traits={"email": "kai.other@example.com"}))
+    assert survivor.profile_id and survivor.profile_id != loser_id
+    crashed = raw("crashed-before-merge")
+    crash_at.append(("before", "profile"))
+    with pytest.raises(Crash):
+        processor.process(crashed)
+
+    # The loser is merged into the survivor before the stream retries (the merge keeps its folds)
+    loser = store.get(loser_id)
+    assert loser is not None
+    expected, loser.merged_into = loser.version, survivor.profile_id
+    loser.version += 1
+    stack.client("dynamodb").put_item(**store._profile_put(loser, expected))
+
+    assert processor.process(crashed).outcome == "applied"
+    after = store.get(survivor.profile_id)
+    assert after is not None and after.event_count == 2 and after.has_applied(crashed.event_id)
+    assert timeline_ids(store, survivor.profile_id).count(crashed.event_id) == 1
+    assert store.was_applied(crashed.event_id) == survivor.profile_id
+    assert processor.process(crashed).outcome == "already_applied"

@@ -337,9 +337,9 @@ class DynamoProfileStore:
         3. the timeline entry (its key is the event's: writing it again changes nothing).
         A replay the profile lists was applied: the processor writes its timeline entry again
         (`record_timeline`), in case the crash came before step 3. Otherwise a marker left by a
-        crash before step 2 is taken over and the commit finishes. A marker with no `base_version`
-        (a transaction's), one on another profile (merged since), or one whose fold the profile
-        would no longer list (16 folds later) counts as applied, as before.
+        crash before step 2 is taken over and the commit finishes, also when its person was merged
+        into another since. A marker with no `base_version` (a transaction's) or one whose fold the
+        profile would no longer list (16 folds later) counts as applied, as before.
         """
         marker = self._marker(event, profile, events)
         timeline = self._timeline_put(event, profile, claims, attached, applied_at)
@@ -351,7 +351,7 @@ class DynamoProfileStore:
         except ClientError as exc:
             if error_code(exc) != CONDITIONAL_CHECK_FAILED:
                 raise unavailable(exc, "committing an event") from exc
-            if not _unfinished(exc.response.get("Item") or {}, profile):
+            if not self._unfinished(exc.response.get("Item") or {}, profile, event.event_id):
                 return CommitOutcome.ALREADY_APPLIED
             self._write(marker | {"ConditionExpression": "attribute_exists(base_version)"}, "committing an event")
         except BotoCoreError as exc:
@@ -366,6 +366,19 @@ class DynamoProfileStore:
             raise unavailable(exc, "committing an event") from exc
         self._write(timeline, "committing an event")
         return CommitOutcome.APPLIED
+
+    def _unfinished(self, marker: dict[str, Any], profile: Profile, event_id: str) -> bool:
+        """Whether a marker met on commit was left by a single-write commit that never wrote its
+        profile. On this attempt's profile (`profile`, already listing this event), the profile
+        would list that fold; on a profile merged away since, that profile (its folds kept by the
+        merge) would list it and does not."""
+        owner = marker.get("profile_id", {}).get("S")
+        if "base_version" not in marker or not owner:
+            return False
+        if owner == profile.profile_id:
+            return _unfinished(marker, profile)
+        named = self.get(owner)
+        return named is not None and _unfinished(marker, named) and not named.has_applied(event_id)
 
     def record_timeline(
         self, *, event: CanonicalEvent, profile: Profile, attached: Sequence[Identifier], applied_at: str
