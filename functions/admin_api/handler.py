@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from cdp.observability import logger
 from cdp_api.app import AdminFunction
 from cdp_api.context import AdminContext
-from cdp_api.routes.groups import CRUD_ROUTERS
+from cdp_api.routes.groups import CRUD_ROUTES
 
 
 @functools.cache
@@ -20,7 +20,7 @@ def build() -> AdminContext:
     return AdminContext.from_env()
 
 
-admin = AdminFunction(CRUD_ROUTERS, build)
+admin = AdminFunction(CRUD_ROUTES, build)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

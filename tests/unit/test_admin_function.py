@@ -62,3 +62,35 @@ def test_an_unexpected_failure_answers_500_internal_error_with_the_request_id(
     answer = AdminFunction((router,), _unconfigured)(_event("/admin/v1/broken"), None)
     body = json.loads(answer["body"])
     assert (answer["statusCode"], body["error"], body["request_id"]) == (500, "internal_error", "req-123")
+
+
+def test_each_area_lists_exactly_the_route_modules_that_serve_it() -> None:
+    from cdp_api.routes.groups import ADMIN_PREFIX, CRUD_AREAS, CRUD_MODULES, routers
+
+    declared: dict[str, list[str]] = {}
+    for name, router in zip(CRUD_MODULES, routers(CRUD_MODULES), strict=True):
+        for rule, *_ in router._routes:
+            area = rule[len(ADMIN_PREFIX) :].split("/", 1)[0]
+            if name not in declared.setdefault(area, []):
+                declared[area].append(name)
+    assert {area: tuple(names) for area, names in declared.items()} == dict(CRUD_AREAS)
+
+
+def test_a_request_loads_only_the_route_modules_of_its_area() -> None:
+    import subprocess
+    import sys
+
+    # A fresh interpreter: in this one, other tests have imported every route module already.
+    probe = (
+        "import sys, json\n"
+        "from cdp_api.app import AdminFunction\n"
+        "from cdp_api.routes.groups import CRUD_ROUTES\n"
+        "f = AdminFunction(CRUD_ROUTES, lambda: None)\n"
+        "loaded = lambda: sorted(m.split('.')[-1] for m in sys.modules if m.startswith('cdp_api.routes.') and m != 'cdp_api.routes.groups')\n"
+        "before = loaded()\n"
+        "f.resolver('/admin/v1/templates/t1')\n"
+        "print(json.dumps([before, loaded()]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    before, after = json.loads(out.stdout.strip().splitlines()[-1])
+    assert before == [] and after == ["templates"]

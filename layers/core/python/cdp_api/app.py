@@ -21,6 +21,7 @@ from cdp.settings import SettingsError
 from cdp_api.auth import require_admin_token
 from cdp_api.context import AdminContext, ConfigurationMissing, serving
 from cdp_api.errors import validation_error
+from cdp_api.routes.groups import RouteModules, routers
 
 # Served without the token: the document describes the API, it holds no data.
 PUBLIC_PATHS = frozenset({"/admin/v1/openapi.json", "/admin/v1/docs"})
@@ -56,52 +57,23 @@ def error_answer(error: CdpError, event: Mapping[str, Any]) -> Response[str]:
 
 
 class AdminFunction:
-    """The resolver of one admin function and its composition root (`build`)."""
+    """The resolver of one admin function and its composition root (`build`). Given
+    `RouteModules`, one resolver per set of route modules, built when a request first needs it."""
 
-    def __init__(self, routers: Iterable[Router], build: Callable[[], AdminContext]) -> None:
+    def __init__(self, routes: Iterable[Router] | RouteModules, build: Callable[[], AdminContext]) -> None:
         self.build = build
-        self.app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_load_json)
-        for router in routers:
-            self.app.include_router(router)
-        app = self.app
+        self._modules = routes if isinstance(routes, RouteModules) else None
+        self._resolvers: dict[tuple[str, ...], APIGatewayRestResolver] = {}
+        self._fixed = None if isinstance(routes, RouteModules) else _resolver(tuple(routes))
 
-        @app.exception_handler(CdpError)  # type: ignore[untyped-decorator]
-        def _domain_error(error: CdpError) -> Response[str]:
-            return error_answer(error, app.current_event.raw_event)
-
-        @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
-        def _invalid_request(error: RequestValidationError) -> Response[str]:
-            return error_answer(validation_error(list(error.errors())), app.current_event.raw_event)
-
-        @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
-        def _unsupported_media(_error: RequestUnsupportedContentType) -> Response[str]:
-            problem = UnsupportedMediaType("send the body as application/json", code="unsupported_media_type")
-            return error_answer(problem, app.current_event.raw_event)
-
-        @app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
-        def _not_utf8(_error: UnicodeDecodeError) -> Response[str]:
-            problem = BadRequest("the body must be UTF-8 JSON", code="invalid_json")
-            return error_answer(problem, app.current_event.raw_event)
-
-        @app.exception_handler(SettingsError)  # type: ignore[untyped-decorator]
-        def _misconfigured(error: SettingsError) -> Response[str]:
-            missing = ConfigurationMissing(str(error), setting=error.setting)
-            return error_answer(missing, app.current_event.raw_event)
-
-        @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
-        def _unexpected(_error: Exception) -> Response[str]:
-            # A bug, not bad input: logged with its traceback and the request id, answered in the
-            # same shape (not the gateway's bare 502).
-            logger.exception("admin request failed")
-            problem = CdpError("the request failed; retry, or report the request id", code="internal_error")
-            problem.status = 500
-            return error_answer(problem, app.current_event.raw_event)
-
-        @app.not_found
-        def _no_route(_error: Exception) -> Response[str]:
-            event = app.current_event
-            problem = NotFound(f"no route {event.http_method} {event.path}", code="route_not_found")
-            return error_answer(problem, event.raw_event)
+    def resolver(self, path: str) -> APIGatewayRestResolver:
+        if self._fixed is not None:
+            return self._fixed
+        assert self._modules is not None
+        modules = self._modules.for_path(path)
+        if modules not in self._resolvers:
+            self._resolvers[modules] = _resolver(routers(modules))
+        return self._resolvers[modules]
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         with serving(self.build, str(getattr(context, "invoked_function_arn", "") or "")):
@@ -113,7 +85,54 @@ class AdminFunction:
                         ConfigurationMissing(str(exc), setting=exc.setting) if isinstance(exc, SettingsError) else exc
                     )
                     return _proxy(error_answer(error, event))
-            return self.app.resolve(_json_by_default(event), context)
+            return self.resolver(str(event.get("path") or "")).resolve(_json_by_default(event), context)
+
+
+def _resolver(routes: tuple[Router, ...]) -> APIGatewayRestResolver:
+    """Powertools' resolver over `routes`, with every error answered in the one shape."""
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_load_json)
+    for router in routes:
+        app.include_router(router)
+
+    @app.exception_handler(CdpError)  # type: ignore[untyped-decorator]
+    def _domain_error(error: CdpError) -> Response[str]:
+        return error_answer(error, app.current_event.raw_event)
+
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+    def _invalid_request(error: RequestValidationError) -> Response[str]:
+        return error_answer(validation_error(list(error.errors())), app.current_event.raw_event)
+
+    @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
+    def _unsupported_media(_error: RequestUnsupportedContentType) -> Response[str]:
+        problem = UnsupportedMediaType("send the body as application/json", code="unsupported_media_type")
+        return error_answer(problem, app.current_event.raw_event)
+
+    @app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
+    def _not_utf8(_error: UnicodeDecodeError) -> Response[str]:
+        problem = BadRequest("the body must be UTF-8 JSON", code="invalid_json")
+        return error_answer(problem, app.current_event.raw_event)
+
+    @app.exception_handler(SettingsError)  # type: ignore[untyped-decorator]
+    def _misconfigured(error: SettingsError) -> Response[str]:
+        missing = ConfigurationMissing(str(error), setting=error.setting)
+        return error_answer(missing, app.current_event.raw_event)
+
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def _unexpected(_error: Exception) -> Response[str]:
+        # A bug, not bad input: logged with its traceback and the request id, answered in the
+        # same shape (not the gateway's bare 502).
+        logger.exception("admin request failed")
+        problem = CdpError("the request failed; retry, or report the request id", code="internal_error")
+        problem.status = 500
+        return error_answer(problem, app.current_event.raw_event)
+
+    @app.not_found
+    def _no_route(_error: Exception) -> Response[str]:
+        event = app.current_event
+        problem = NotFound(f"no route {event.http_method} {event.path}", code="route_not_found")
+        return error_answer(problem, event.raw_event)
+
+    return app
 
 
 # Bodies sent as these are read as JSON: `curl -d` sends form-encoded by default, and no admin

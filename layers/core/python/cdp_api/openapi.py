@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from cdp_api import docs
 from cdp_api.app import PUBLIC_PATHS
 from cdp_api.models import PresignedImport
-from cdp_api.routes.groups import CRUD_ROUTERS, query_routers
+from cdp_api.routes.groups import crud_routers, query_routers
 
 TITLE = "CDP admin API"
 VERSION = "1"
@@ -23,7 +23,7 @@ DESCRIPTION = (
 
 def admin_openapi() -> dict[str, Any]:
     resolver = APIGatewayRestResolver(enable_validation=True)
-    for router in (*CRUD_ROUTERS, *query_routers()):
+    for router in (*crud_routers(), *query_routers()):
         resolver.include_router(router)
     document: dict[str, Any] = resolver.get_openapi_schema(
         title=TITLE, version=VERSION, description=DESCRIPTION
