@@ -59,7 +59,15 @@ print((time.perf_counter() - start) * 1000)
 def import_times() -> dict[str, dict[str, float]]:
     """Module import time of each handler in a fresh interpreter (the cold-start share we control)."""
     results = {}
-    for name in ("line_webhook", "ingest", "event_processor", "admin_api"):
+    for name in (
+        "line_webhook",
+        "ingest",
+        "event_processor",
+        "admin_api",
+        "admin_query",
+        "link_redirect",
+        "message_sender",
+    ):
         path = ROOT / "functions" / name / "handler.py"
         samples = []
         for _ in range(IMPORT_RUNS):
