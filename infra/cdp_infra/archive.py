@@ -29,7 +29,6 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sqs as sqs
 from cdp import settings
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS
 from constructs import Construct
@@ -37,6 +36,7 @@ from constructs import Construct
 from infra.cdp_infra import constants, nag
 from infra.cdp_infra.deploy_settings import DeploySettings
 from infra.cdp_infra.function_factory import FunctionFactory
+from infra.cdp_infra.queues import dead_letter_queue
 from infra.cdp_infra.routes import ARCHIVE_COMPACTOR, ARCHIVE_WRITER, RFM_SCORING, SEGMENT_RECOMPUTE
 from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
 
@@ -99,19 +99,7 @@ class ProfileArchive(Construct):
         self._acknowledge_objects(
             self.writer, "The writer adds files under archive/ (keys name the day and the batch)."
         )
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            retention_period=constants.DLQ_RETENTION,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-        )
-        Validations.of(self.dead_letter_queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is itself the on-failure destination of the archive's stream mapping.",
-            )
-        )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetters", of="the archive's stream mapping")
         self.writer.add_event_source(
             event_sources.DynamoEventSource(
                 core_table,

@@ -9,13 +9,13 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_sqs as sqs
 from cdp import settings
 from constructs import Construct
 
 from infra.cdp_infra import constants
 from infra.cdp_infra.deploy_settings import DeploySettings
 from infra.cdp_infra.function_factory import FunctionFactory
+from infra.cdp_infra.queues import dead_letter_queue
 from infra.cdp_infra.routes import EVENT_PROCESSOR
 from infra.cdp_infra.tables import CdpTables, grant_core_reads
 
@@ -38,19 +38,11 @@ class EventProcessing(Construct):
         bus: events.IEventBus,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(
+        self.dead_letter_queue = dead_letter_queue(
             self,
             "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=constants.DLQ_RETENTION,
+            of="the raw-events stream mapping",
             visibility_timeout=constants.DLQ_VISIBILITY_TIMEOUT,
-        )
-        Validations.of(self.dead_letter_queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is itself the dead-letter destination of the raw-events stream mapping.",
-            )
         )
 
         self.function = factory.create(

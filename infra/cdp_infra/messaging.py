@@ -20,7 +20,6 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ses as ses
-from aws_cdk import aws_sqs as sqs
 from cdp import settings
 from cdp.adapters.dynamodb.link_store import PK_PREFIX as LINK_PK_PREFIX
 from cdp.adapters.dynamodb.send_ledger import KEY_PREFIXES
@@ -30,6 +29,7 @@ from constructs import Construct
 from infra.cdp_infra import constants, nag
 from infra.cdp_infra.deploy_settings import DeploySettings
 from infra.cdp_infra.function_factory import FunctionFactory
+from infra.cdp_infra.queues import dead_letter_queue
 from infra.cdp_infra.routes import MESSAGE_SENDER
 from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
 
@@ -168,18 +168,8 @@ class MessageSender(Construct):
                 ),
             ),
         ).add_dependency(self.configuration_set)
-        self.feedback_dead_letters = sqs.Queue(
-            self,
-            "EmailEventDeadLetters",
-            retention_period=Duration.days(14),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-        )
-        Validations.of(self.feedback_dead_letters).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is itself the dead-letter queue of the SES email-event rule's Lambda target.",
-            )
+        self.feedback_dead_letters = dead_letter_queue(
+            self, "EmailEventDeadLetters", of="the SES email-event rule's Lambda target"
         )
         self.feedback_rule = events.Rule(
             self,

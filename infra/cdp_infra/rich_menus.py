@@ -7,20 +7,20 @@ Not messages: LINE calls of their own, outside the send point.
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sqs as sqs
 from cdp import settings
 from cdp.domain_events import SEGMENT_ENTERED, SEGMENT_EXITED, SOURCE
 from constructs import Construct
 
 from infra.cdp_infra import constants
 from infra.cdp_infra.function_factory import FunctionFactory
+from infra.cdp_infra.queues import dead_letter_queue
 from infra.cdp_infra.routes import RICH_MENU_SYNC
 from infra.cdp_infra.tables import grant_core_reads
 
@@ -54,19 +54,7 @@ class SegmentRichMenus(Construct):
         grant_core_reads(self.function, core_table, core_gsi1_arn)  # links, memberships, profiles
         line_channels.grant_read(self.function)
 
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            retention_period=Duration.days(14),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-        )
-        Validations.of(self.dead_letter_queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is itself the dead-letter queue of the membership rule's Lambda target.",
-            )
-        )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetters", of="the membership rule's Lambda target")
         self.rule = events.Rule(
             self,
             "MembershipChanges",

@@ -7,17 +7,17 @@ evaluator writes memberships and publishes `segment.entered` / `segment.exited` 
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sqs as sqs
 from cdp import settings
 from cdp.domain_events import PROFILE_MERGED, PROFILE_UNMERGED, PROFILE_UPDATED, SOURCE
 from constructs import Construct
 
 from infra.cdp_infra.function_factory import FunctionFactory
+from infra.cdp_infra.queues import dead_letter_queue
 from infra.cdp_infra.routes import SEGMENT_EVALUATOR
 from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
 
@@ -52,19 +52,7 @@ class RealtimeSegments(Construct):
         grant_core_writes(self.function, core_table, ["dynamodb:PutItem", "dynamodb:DeleteItem"], [SEGMENT_KEY_PREFIX])
         bus.grant_put_events_to(self.function)
 
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            retention_period=Duration.days(14),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-        )
-        Validations.of(self.dead_letter_queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is itself the dead-letter queue of the profile-change rule's Lambda target.",
-            )
-        )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetters", of="the profile-change rule's Lambda target")
         self.rule = events.Rule(
             self,
             "ProfileChanges",
