@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from cdp_api.routes import (
+    campaigns,
     docs,
     identity,
     imports,
@@ -31,11 +32,12 @@ CRUD_ROUTERS: tuple[Router, ...] = (
     links.router,
     ingest_rejections.router,
     templates.router,
+    campaigns.router,
 )
 
 
 def query_routers() -> tuple[Router, ...]:
     """The archive queries (imported on demand: the CRUD function describes them, never serves them)."""
-    from cdp_api.routes import queries
+    from cdp_api.routes import campaign_reports, queries
 
-    return (queries.router,)
+    return (queries.router, campaign_reports.router)

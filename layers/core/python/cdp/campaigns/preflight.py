@@ -1,0 +1,152 @@
+"""Preflight: what a send would do, before it is made, decided by the send point's own rules
+(cdp.messaging.policy: reachability, consent, frequency caps, quiet hours) over the audience.
+
+Nothing is written: frequency counters are read, not taken. The LINE figures come from LINE
+(`GET /v2/bot/message/quota` and `/quota/consumption`); the cost from the workspace's pricing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cdp.campaigns.audience import Audience
+from cdp.campaigns.model import Campaign
+from cdp.campaigns.ports import CapCounts, QuotaSource
+from cdp.campaigns.pricing import Pricing
+from cdp.errors import Conflict
+from cdp.messaging import policy as rules
+from cdp.messaging.content import CHANNELS, Channel
+from cdp.messaging.policy import MessagingPolicy
+from cdp.profiles.model import Profile
+
+QUIET_HELD = "held_quiet_hours"
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightInputs:
+    policy: MessagingPolicy
+    pricing: Pricing
+    line_provider: str | None  # the sending LINE channel's provider, None when LINE is not set up
+    suppressed: Callable[[Channel, str], bool]
+    configured: frozenset[str] = frozenset(CHANNELS)
+    sms_segments: int = 1  # segments of the template's SMS text
+
+
+class Preflight:
+    def __init__(self, audience: Audience, caps: CapCounts, quota: QuotaSource) -> None:
+        self._audience = audience
+        self._caps = caps
+        self._quota = quota
+
+    def run(self, campaign: Campaign, inputs: PreflightInputs, *, now_ms: int) -> dict[str, Any]:
+        send_ms = campaign.schedule.at_ms() or now_ms
+        now = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
+        seen: set[str] = set()
+        members = 0
+        reachable: Counter[str] = Counter()
+        suppressed: Counter[str] = Counter()
+        sending: Counter[str] = Counter()
+        held = 0
+        for page in self._audience.pages(campaign, now):
+            members += page.members
+            for profile in page.people:
+                if profile.profile_id in seen:
+                    continue
+                if campaign.max_recipients is not None and len(seen) >= campaign.max_recipients:
+                    break
+                seen.add(profile.profile_id)
+                outcome, channel = self._decide(profile, campaign, inputs, send_ms)
+                if channel is not None:
+                    reachable[channel] += 1
+                if outcome in ("send", QUIET_HELD):
+                    sending[channel or ""] += 1
+                    held += outcome == QUIET_HELD
+                else:
+                    suppressed[outcome] += 1
+        line_messages = sending["line"]
+        quota = self._quota.quota(campaign.line_channel) if "line" in campaign.channels else None
+        consumption = quota.consumption if quota else 0
+        cost = inputs.pricing.estimate(
+            line_messages=line_messages,
+            consumption=consumption,
+            emails=sending["email"],
+            sms_segments=sending["sms"] * inputs.sms_segments,
+        )
+        line: dict[str, Any] = {"messages": line_messages, "consumption": consumption}
+        if quota is not None:
+            line["quota"] = quota.limit
+            line["remaining"] = None if quota.limit is None else max(0, quota.limit - consumption)
+            line["over_quota"] = quota.limit is not None and line_messages > line["remaining"]
+        line["included_remaining"] = max(0, inputs.pricing.line_included_messages - consumption)
+        over = campaign.budget is not None and cost["total"] > campaign.budget
+        return {
+            "campaign_id": campaign.campaign_id,
+            "evaluated_at": now.isoformat().replace("+00:00", "Z"),
+            "audience": members,
+            "targeted": len(seen),
+            "recipients": sum(sending.values()),
+            "reachable": {channel: reachable[channel] for channel in campaign.channels},
+            "sending": {channel: sending[channel] for channel in campaign.channels},
+            "suppressed": dict(sorted(suppressed.items())),
+            "held_quiet_hours": held,
+            "line": line,
+            "cost": cost,
+            "budget": campaign.budget,
+            "over_budget": over,
+        }
+
+    def _decide(
+        self, profile: Profile, campaign: Campaign, inputs: PreflightInputs, send_ms: int
+    ) -> tuple[str, str | None]:
+        decision = rules.choose_channel(
+            profile,
+            campaign.channels,  # type: ignore[arg-type]
+            purpose=campaign.purpose,
+            policy=inputs.policy,
+            line_provider=inputs.line_provider,
+            suppressed=inputs.suppressed,
+            configured=inputs.configured,
+        )
+        if decision.address is None:
+            return decision.reason or rules.UNREACHABLE, None
+        channel = decision.address.channel
+        if campaign.purpose != "marketing":
+            return "send", channel
+        zone = rules.person_zone(profile, inputs.policy)
+        counters = rules.cap_counters(
+            channel=channel,
+            now_ms=send_ms,
+            zone=zone,
+            policy=inputs.policy,
+            campaign_id=campaign.campaign_id,
+            campaign_cap=campaign.frequency_cap,
+        )
+        counts = self._caps.counts(profile.profile_id, [counter.key for counter in counters]) if counters else {}
+        for counter in counters:
+            if counts.get(counter.key, 0) >= counter.limit:
+                return counter.reason, channel
+        quiet = campaign.quiet_hours
+        window = (quiet["start"], quiet["end"]) if quiet else inputs.policy.quiet_hours
+        if rules.quiet_until(send_ms, zone, window) is not None:
+            return (rules.QUIET_HOURS, channel) if campaign.in_quiet_hours == "drop" else (QUIET_HELD, channel)
+        return "send", channel
+
+
+def refuse_over_budget(result: dict[str, Any]) -> None:
+    """`send` refuses a campaign whose estimate exceeds its budget: 409 with the figures."""
+    if result["over_budget"]:
+        cost = result["cost"]
+        raise Conflict(
+            f"the estimate {cost['currency']} {cost['total']} exceeds the budget {result['budget']}",
+            code="over_budget",
+            details={
+                "budget": result["budget"],
+                "estimate": cost,
+                "line": result["line"],
+                "recipients": result["recipients"],
+            },
+        )
