@@ -109,6 +109,7 @@ IMPORT_ASYNC_MAX_AGE = Duration.hours(6)
 ARCHIVE_ID = "ProfileArchive"
 SCHEDULED_SEGMENTS_ID = "ScheduledSegments"
 MESSAGING_ID = "Messaging"
+CAMPAIGNS_ID = "Campaigns"
 ARCHIVE_PREFIX = "archive"  # cdp.adapters.s3_archive writes archive/<kind>/dt=<day>/<name>.parquet
 ATHENA_RESULTS_PREFIX = "athena-results"
 ATHENA_RESULTS_RETENTION = Duration.days(7)
