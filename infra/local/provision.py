@@ -22,11 +22,13 @@ from cdp import settings as env_names
 from infra.cdp_infra.routes import (
     ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
+    CAMPAIGN_RUNNER,
     DLQ_ARCHIVER,
     EVENT_PROCESSOR,
     HTTP_FUNCTIONS,
     IDENTITY_MERGE,
     MEMBER_IMPORT,
+    MESSAGE_SENDER,
     RFM_SCORING,
     SEGMENT_EVALUATOR,
     SEGMENT_RECOMPUTE,
@@ -45,6 +47,8 @@ FUNCTION_FOLDERS = (
     RFM_SCORING,
     ARCHIVE_COMPACTOR,
     DLQ_ARCHIVER,
+    MESSAGE_SENDER,
+    CAMPAIGN_RUNNER,
 )
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 

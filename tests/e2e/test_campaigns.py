@@ -1,0 +1,179 @@
+"""Campaigns over HTTP on the local stack: S1 step 5 (the first-purchase coupon reaches the fresh
+follower U2 and not Amy, who bought), bad input, and no second delivery of a sent campaign."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from tests.e2e.conftest import ADMIN_TOKEN, Stack, now_ms, unique
+from tests.fixtures.line_events import follow, user_id, user_source
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+COUPON_TEXT = "首購 8 折優惠券：結帳輸入 FIRST20 https://shop.example.com/first"
+
+
+TAIPEI = ZoneInfo("Asia/Taipei")
+
+
+def taipei_at(stack: Stack, hour: int) -> datetime:
+    """The stack's clock set to the next `hour`:00 in Taipei (outside quiet hours for 9 to 21)."""
+    now = stack.clock_now().astimezone(TAIPEI)
+    moment = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if moment <= now:
+        moment += timedelta(days=1)
+    stack.move_clock(set=moment.isoformat())
+    return moment
+
+
+def admin(stack: Stack, method: str, path: str, body: Any = None, **params: str) -> requests.Response:
+    return stack.http.request(method, stack.url(path), json=body, params=params, headers=ADMIN, timeout=120)
+
+
+def cohort_segment(stack: Stack, cohort: str, *rules: dict[str, Any]) -> str:
+    """A segment of this test's people only (the stack is shared): the cohort tag and `rules`."""
+    segment_id = unique("seg").lower()
+    rule = {"and": [{"tag": {"name": cohort}}, *rules]}
+    created = admin(stack, "POST", "/admin/v1/segments", {"id": segment_id, "name": segment_id, "rule": rule})
+    assert created.status_code == 201, created.text
+    time.sleep(1.1)  # the stack's evaluators keep definitions for 1 s
+    return segment_id
+
+
+def coupon_template(stack: Stack, text: str = COUPON_TEXT, *, email: bool = False) -> str:
+    template_id = unique("coupon").lower()
+    body: dict[str, Any] = {"id": template_id, "name": "首購優惠", "line": {"messages": [{"type": "text", "text": text}]}}
+    if email:
+        body["email"] = {"subject": "首購 8 折", "text": text}
+    created = admin(stack, "POST", "/admin/v1/templates", body)
+    assert created.status_code == 201, created.text
+    return template_id
+
+
+def tag(stack: Stack, profile_id: str, *tags: str) -> None:
+    answer = admin(stack, "POST", f"/admin/v1/profiles/{profile_id}/tags", {"add": list(tags)})
+    assert answer.status_code == 202, answer.text
+
+
+def follower(stack: Stack, name: str) -> tuple[str, str]:
+    """A fresh LINE friend: (LINE user id, profile id)."""
+    line_user = user_id(unique(name))
+    assert stack.line([follow(source=user_source(line_user), timestamp=now_ms())]).status_code == 200
+    stack.drain()
+    return line_user, stack.lookup("line", line_user)["profile_id"]
+
+
+def amy_with_a_purchase(stack: Stack) -> tuple[str, str]:
+    """S1 steps 1-4 in short: member M1 bought NT$5,000 in store, then bound her LINE account U1."""
+    member = unique("M1")
+    digits = f"{random.randrange(10**8):08d}"
+    identify = {"userId": member, "traits": {"name": "Amy Chen", "phone": f"09{digits}"}, "context": {"channel": "pos"}}
+    assert stack.segment("identify", identify).status_code == 200
+    order = {"userId": member, "event": "Order Completed", "properties": {"revenue": 5000}, "context": {"channel": "pos"}}
+    assert stack.segment("track", order).status_code == 200
+    u1, _ = follower(stack, "s1-u1")
+    issued = admin(stack, "POST", "/admin/v1/line/link-token", {"lineUserId": u1, "memberId": member})
+    assert issued.status_code in (200, 201), issued.text
+    token = issued.json()
+    line_api = stack.drain()["line_api_url"]
+    linked = requests.post(
+        f"{line_api}/__fake__/account-link", json={"linkToken": token["linkToken"], "nonce": token["nonce"]}, timeout=10
+    ).json()
+    assert stack.line([linked]).status_code == 200
+    stack.drain()
+    amy = stack.lookup("line", u1)
+    assert amy["profile_id"] == stack.lookup("member_id", member)["profile_id"]
+    return u1, amy["profile_id"]
+
+
+def campaign(stack: Stack, segment_id: str, template_id: str, **fields: Any) -> dict[str, Any]:
+    body = {"name": "首購 8 折", "segment_id": segment_id, "template_id": template_id, "channels": ["line"], **fields}
+    created = admin(stack, "POST", "/admin/v1/campaigns", body)
+    assert created.status_code == 201, created.text
+    result: dict[str, Any] = created.json()
+    return result
+
+
+def texts(stack: Stack, line_user: str) -> list[str]:
+    return [m.get("text", "") for sent in stack.line_sent(line_user) for m in sent["messages"]]
+
+
+def test_s1_step5_the_first_purchase_coupon_reaches_u2_and_not_amy(clock: Stack) -> None:
+    stack = clock
+    taipei_at(stack, 14)
+    cohort = unique("s1").lower()
+    u1, amy = amy_with_a_purchase(stack)
+    u2, fresh = follower(stack, "s1-u2")
+    segment_id = cohort_segment(
+        stack, cohort, {"not": {"event": {"name": "Order Completed"}}}, {"reachable": {"channel": "line"}}
+    )
+    tag(stack, amy, cohort)
+    tag(stack, fresh, cohort)
+    stack.drain()
+    template_id = coupon_template(stack)
+    created = campaign(stack, segment_id, template_id, budget=100)
+    assert created["status"] == "draft"
+    campaign_id = created["campaign_id"]
+
+    # Preflight: one recipient, reachable on LINE, within the plan's included messages: NT$0.
+    preflight = admin(stack, "POST", f"/admin/v1/campaigns/{campaign_id}/preflight")
+    assert preflight.status_code == 200, preflight.text
+    figures = preflight.json()
+    assert (figures["targeted"], figures["recipients"], figures["reachable"]) == (1, 1, {"line": 1})
+    assert figures["line"]["messages"] == 1 and figures["cost"]["total"] == 0 and not figures["over_budget"]
+
+    sent = admin(stack, "POST", f"/admin/v1/campaigns/{campaign_id}/send")
+    assert sent.status_code == 202, sent.text
+    stack.drain()
+    assert texts(stack, u2) == [COUPON_TEXT]  # exactly one delivery
+    assert texts(stack, u1) == []  # Amy bought: no coupon
+    after = admin(stack, "GET", f"/admin/v1/campaigns/{campaign_id}").json()
+    assert after["status"] == "sent" and after["runs"] == ["r1"] and after["template_version"] == 1
+    assert after["runs_detail"][0]["enqueued"] == 1
+
+    # Sending a sent campaign again delivers nothing twice.
+    again = admin(stack, "POST", f"/admin/v1/campaigns/{campaign_id}/send")
+    assert again.status_code == 409 and again.json()["error"] == "campaign_already_sent"
+    stack.drain()
+    assert len(stack.line_sent(u2)) == 1
+
+    # The outcome is on U2's timeline, naming the campaign.
+    timeline = admin(stack, "GET", f"/admin/v1/profiles/{fresh}/timeline").json()
+    outcomes = [e for e in timeline["events"] if e.get("event") == "Message Sent"]
+    assert outcomes and outcomes[0]["properties"]["campaign_id"] == campaign_id
+
+
+def test_bad_campaign_input_answers_4xx_with_a_code(stack: Stack) -> None:
+    cohort = unique("bad").lower()
+    segment_id = cohort_segment(stack, cohort)
+    template_id = coupon_template(stack)
+    base = {"name": "x", "segment_id": segment_id, "template_id": template_id, "channels": ["line"]}
+
+    def refused(body: dict[str, Any]) -> tuple[int, str]:
+        answer = admin(stack, "POST", "/admin/v1/campaigns", body)
+        return answer.status_code, answer.json()["error"]
+
+    assert refused({**base, "segment_id": "no-such-segment"}) == (404, "segment_not_found")
+    assert refused({**base, "template_id": "no-such-template"}) == (404, "template_not_found")
+    past = {"kind": "at", "at": "2020-01-01T09:00", "time_zone": "Asia/Taipei"}
+    assert refused({**base, "schedule": past}) == (400, "schedule_in_past")
+    nowhere = {"kind": "at", "at": "2099-01-01T09:00", "time_zone": "Mars/Olympus"}
+    assert refused({**base, "schedule": nowhere}) == (400, "invalid_time_zone")
+    assert refused({**base, "schedule": {"kind": "recurring", "expression": "every monday"}}) == (400, "invalid_schedule")
+    assert refused({**base, "channels": ["line", "line"]}) == (400, "invalid_channels")
+    assert refused({**base, "channels": ["fax"]}) == (400, "invalid_channels")
+    assert refused({**base, "budget": -1}) == (400, "invalid_budget")
+    assert refused({**base, "surprise": 1}) == (400, "unknown_campaign_field")
+    missing = admin(stack, "POST", "/admin/v1/campaigns/no-such-campaign/preflight")
+    assert (missing.status_code, missing.json()["error"]) == (404, "campaign_not_found")
+    draft = campaign(stack, segment_id, template_id)
+    paused = admin(stack, "POST", f"/admin/v1/campaigns/{draft['campaign_id']}/pause")
+    assert (paused.status_code, paused.json()["error"]) == (409, "invalid_campaign_state")
