@@ -421,6 +421,16 @@ def _sqs(operation: str, params: Mapping[str, Any], _schemas: Mapping[str, Any])
     return [(f"sqs:{action}", arn, {})]
 
 
+def _sesv2(operation: str, params: Mapping[str, Any], _schemas: Mapping[str, Any]) -> list[Request]:
+    if operation != "SendEmail":
+        raise UnmappedCall(f"sesv2.{operation}")
+    sender = str(params.get("FromEmailAddress", ""))
+    found: list[Request] = [("ses:SendEmail", _arn("ses", f"identity/{sender.rsplit('<', 1)[-1].rstrip('>')}"), {})]
+    if params.get("ConfigurationSetName"):
+        found.append(("ses:SendEmail", _arn("ses", f"configuration-set/{params['ConfigurationSetName']}"), {}))
+    return found
+
+
 def _dynamodbstreams(operation: str, params: Mapping[str, Any], _schemas: Mapping[str, Any]) -> list[Request]:
     if operation == "ListStreams":  # no resource-level permission
         return [("dynamodb:ListStreams", "*", {})]
@@ -448,6 +458,7 @@ _MAPPERS = {
     "scheduler": _scheduler,
     "lambda": _lambda,
     "sqs": _sqs,
+    "sesv2": _sesv2,
     "sts": _sts,
     "dynamodbstreams": _dynamodbstreams,
 }

@@ -216,6 +216,7 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
     for logical_id, folder in functions.items():
         variables = resources[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
         out.function_env[folder] = {key: _resolve(value, out) for key, value in variables.items()}
+    _local_email(aws, out)
     _fill_secrets(aws("secretsmanager"), out, config)
     for resource in resources.values():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":
@@ -325,6 +326,18 @@ def _create_schedule(client: Any, props: dict[str, Any], out: LocalResources) ->
         },
         **optional,
     )
+
+
+LOCAL_EMAIL_FROM = "shop@example.com"
+
+
+def _local_email(aws: Any, out: LocalResources) -> None:
+    """The sender's email channel on moto's SES: a verified local sender address unless the
+    deployment gives one (emailFromAddress), so email fallbacks can be seen at /_local/email/sent."""
+    sender_env = out.function_env[MESSAGE_SENDER]
+    if not sender_env.get(env_names.ENV_EMAIL_FROM_ADDRESS):
+        sender_env[env_names.ENV_EMAIL_FROM_ADDRESS] = LOCAL_EMAIL_FROM
+    aws("ses").verify_email_identity(EmailAddress=sender_env[env_names.ENV_EMAIL_FROM_ADDRESS])
 
 
 def _resolve(value: Any, out: LocalResources) -> str:

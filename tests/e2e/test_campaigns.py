@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import ADMIN_TOKEN, Stack, now_ms, unique
-from tests.fixtures.line_events import follow, user_id, user_source
+from tests.fixtures.line_events import follow, unfollow, user_id, user_source
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -71,16 +71,20 @@ def follower(stack: Stack, name: str) -> tuple[str, str]:
     return line_user, stack.lookup("line", line_user)["profile_id"]
 
 
-def amy_with_a_purchase(stack: Stack) -> tuple[str, str]:
-    """S1 steps 1-4 in short: member M1 bought NT$5,000 in store, then bound her LINE account U1."""
-    member = unique("M1")
+def member_on_line(stack: Stack, name: str, *, revenue: int = 0, email: str | None = None) -> tuple[str, str]:
+    """A member (a purchase of `revenue` in store, an email) who bound her LINE account: (LINE user
+    id, profile id). S1 steps 1-4 in short."""
+    member = unique("M")
     digits = f"{random.randrange(10**8):08d}"
-    identify = {"userId": member, "traits": {"name": "Amy Chen", "phone": f"09{digits}"}, "context": {"channel": "pos"}}
-    assert stack.segment("identify", identify).status_code == 200
-    order = {"userId": member, "event": "Order Completed", "properties": {"revenue": 5000}, "context": {"channel": "pos"}}
-    assert stack.segment("track", order).status_code == 200
-    u1, _ = follower(stack, "s1-u1")
-    issued = admin(stack, "POST", "/admin/v1/line/link-token", {"lineUserId": u1, "memberId": member})
+    traits: dict[str, Any] = {"name": name, "phone": f"09{digits}"}
+    if email:
+        traits["email"] = email
+    assert stack.segment("identify", {"userId": member, "traits": traits, "context": {"channel": "pos"}}).status_code == 200
+    if revenue:
+        order = {"userId": member, "event": "Order Completed", "properties": {"revenue": revenue}, "context": {"channel": "pos"}}
+        assert stack.segment("track", order).status_code == 200
+    line_user, _ = follower(stack, name)
+    issued = admin(stack, "POST", "/admin/v1/line/link-token", {"lineUserId": line_user, "memberId": member})
     assert issued.status_code in (200, 201), issued.text
     token = issued.json()
     line_api = stack.drain()["line_api_url"]
@@ -89,9 +93,9 @@ def amy_with_a_purchase(stack: Stack) -> tuple[str, str]:
     ).json()
     assert stack.line([linked]).status_code == 200
     stack.drain()
-    amy = stack.lookup("line", u1)
-    assert amy["profile_id"] == stack.lookup("member_id", member)["profile_id"]
-    return u1, amy["profile_id"]
+    person = stack.lookup("line", line_user)
+    assert person["profile_id"] == stack.lookup("member_id", member)["profile_id"]
+    return line_user, person["profile_id"]
 
 
 def campaign(stack: Stack, segment_id: str, template_id: str, **fields: Any) -> dict[str, Any]:
@@ -110,7 +114,7 @@ def test_s1_step5_the_first_purchase_coupon_reaches_u2_and_not_amy(clock: Stack)
     stack = clock
     taipei_at(stack, 14)
     cohort = unique("s1").lower()
-    u1, amy = amy_with_a_purchase(stack)
+    u1, amy = member_on_line(stack, "Amy Chen", revenue=5000)
     u2, fresh = follower(stack, "s1-u2")
     segment_id = cohort_segment(
         stack, cohort, {"not": {"event": {"name": "Order Completed"}}}, {"reachable": {"channel": "line"}}
@@ -177,3 +181,76 @@ def test_bad_campaign_input_answers_4xx_with_a_code(stack: Stack) -> None:
     draft = campaign(stack, segment_id, template_id)
     paused = admin(stack, "POST", f"/admin/v1/campaigns/{draft['campaign_id']}/pause")
     assert (paused.status_code, paused.json()["error"]) == (409, "invalid_campaign_state")
+
+
+def report_when_archived(stack: Stack, campaign_id: str, ready: Any) -> dict[str, Any]:
+    """The report reads the archive, which trails the table by the archiver's window: poll."""
+    deadline = time.monotonic() + 60
+    while True:
+        stack.drain()
+        answer = admin(stack, "GET", f"/admin/v1/campaigns/{campaign_id}/report")
+        assert answer.status_code == 200, answer.text
+        report: dict[str, Any] = answer.json()
+        if ready(report) or time.monotonic() > deadline:
+            return report
+        time.sleep(1)
+
+
+def put_pricing(stack: Stack, **fields: Any) -> dict[str, Any]:
+    version = admin(stack, "GET", "/admin/v1/messaging/pricing").json()["version"]
+    answer = admin(stack, "PUT", "/admin/v1/messaging/pricing", {**fields, "version": version})
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def test_s8_an_unfollowed_friend_gets_email_the_block_rate_is_reported_and_a_budget_refuses(clock: Stack) -> None:
+    stack = clock
+    taipei_at(stack, 15)
+    cohort = unique("s8").lower()
+    email = f"{unique('bea')}@example.com"
+    gone, bea = member_on_line(stack, "Bea Lin", email=email)
+    assert admin(stack, "POST", f"/admin/v1/profiles/{bea}/consent", {"channel": "email", "granted": True}).status_code in (200, 202)
+    assert stack.line([unfollow(source=user_source(gone), timestamp=now_ms())]).status_code == 200
+    friend, cal = follower(stack, "s8-cal")
+    segment_id = cohort_segment(stack, cohort)
+    tag(stack, bea, cohort)
+    tag(stack, cal, cohort)
+    stack.drain()
+    template_id = coupon_template(stack, email=True)
+
+    # Costs: with the plan's included messages used up, each LINE message is an extra NT$0.2.
+    consumption = admin(stack, "GET", "/admin/v1/messaging/pricing")  # the stored config, put back after
+    default_plan = {k: v for k, v in consumption.json().items() if k != "version"}
+    try:
+        probe = campaign(stack, segment_id, template_id, channels=["line", "email"], budget=0.1)
+        used = admin(stack, "POST", f"/admin/v1/campaigns/{probe['campaign_id']}/preflight").json()["line"]["consumption"]
+        put_pricing(stack, line_included_messages=used, line_extra_message=0.2)
+        figures = admin(stack, "POST", f"/admin/v1/campaigns/{probe['campaign_id']}/preflight").json()
+        assert figures["reachable"] == {"line": 1, "email": 1}
+        assert figures["cost"]["line_extra_messages"] == 1 and figures["cost"]["total"] == 0.2
+        assert figures["over_budget"] is True
+        refused = admin(stack, "POST", f"/admin/v1/campaigns/{probe['campaign_id']}/send")
+        assert refused.status_code == 409, refused.text
+        error = refused.json()
+        assert error["error"] == "over_budget"
+        assert error["details"]["budget"] == 0.1 and error["details"]["estimate"]["total"] == 0.2
+        assert admin(stack, "GET", f"/admin/v1/campaigns/{probe['campaign_id']}").json()["status"] == "draft"
+    finally:
+        put_pricing(stack, **default_plan)
+
+    # The campaign: Bea unfollowed, so email (she consented) instead of LINE; Cal gets LINE.
+    sent = campaign(stack, segment_id, template_id, channels=["line", "email"])
+    assert admin(stack, "POST", f"/admin/v1/campaigns/{sent['campaign_id']}/send").status_code == 202
+    stack.drain()
+    assert stack.line_sent(gone) == []
+    mails = stack.http.get(stack.url("/_local/email/sent"), params={"to": email}, timeout=30).json()["sent"]
+    assert len(mails) == 1 and "首購" in str(mails[0])
+    assert texts(stack, friend) == [COUPON_TEXT]
+
+    # Cal blocks the account the next hour: the campaign's block rate is 1 of 1 LINE recipients.
+    an_hour_later = int((stack.clock_now() + timedelta(hours=1)).timestamp() * 1000)
+    assert stack.line([unfollow(source=user_source(friend), timestamp=an_hour_later)]).status_code == 200
+    report = report_when_archived(stack, sent["campaign_id"], lambda r: r["line"]["blocked_within_48h"] == 1)
+    assert report["targeted"] == 2 and report["sent"] == {"email": 1, "line": 1}
+    assert report["line"] == {"recipients": 1, "messages": 1, "blocked_within_48h": 1, "block_rate": 1.0}
