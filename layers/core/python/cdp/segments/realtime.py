@@ -213,7 +213,8 @@ class SegmentEvaluator:
     def active_segments(self) -> list[CompiledSegment]:
         """Active definitions, dependencies (in_segment) first; cached for `cache_ms`."""
         now_ms = self._clock.now_ms()
-        if self._cached is not None and now_ms - self._cached[0] < self._cache_ms:
+        # A clock set back (the local stack's virtual clock going back to real time) ends the cache too.
+        if self._cached is not None and 0 <= now_ms - self._cached[0] < self._cache_ms:
             return self._cached[1]
         compiled: list[CompiledSegment] = []
         for definition in self._segments.definitions():
