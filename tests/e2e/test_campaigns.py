@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import ADMIN_TOKEN, Stack, now_ms, unique
-from tests.fixtures.line_events import follow, unfollow, user_id, user_source
+from tests.fixtures.line_events import follow, postback, unfollow, user_id, user_source
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -254,3 +254,107 @@ def test_s8_an_unfollowed_friend_gets_email_the_block_rate_is_reported_and_a_bud
     report = report_when_archived(stack, sent["campaign_id"], lambda r: r["line"]["blocked_within_48h"] == 1)
     assert report["targeted"] == 2 and report["sent"] == {"email": 1, "line": 1}
     assert report["line"] == {"recipients": 1, "messages": 1, "blocked_within_48h": 1, "block_rate": 1.0}
+
+
+def test_s9_a_campaign_at_a_set_time_and_a_weekly_one_fire_from_the_scheduler(clock: Stack) -> None:
+    stack = clock
+    start = taipei_at(stack, 10)
+    cohort = unique("s9").lower()
+    line_user, person = follower(stack, "s9-dee")
+    segment_id = cohort_segment(stack, cohort)
+    tag(stack, person, cohort)
+    stack.drain()
+    template_id = coupon_template(stack, "週末新品到貨")
+
+    # At a set time: 14:00 Taipei today.
+    at = {"kind": "at", "at": start.replace(hour=14).strftime("%Y-%m-%dT%H:%M"), "time_zone": "Asia/Taipei"}
+    timed = campaign(stack, segment_id, template_id, schedule=at)
+    answer = admin(stack, "POST", f"/admin/v1/campaigns/{timed['campaign_id']}/send")
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "scheduled" and answer.json()["schedule_name"] == f"campaign-{timed['campaign_id']}"
+    stack.drain()
+    assert stack.line_sent(line_user) == []
+    stack.move_clock(advance="PT4H5M")
+    stack.drain()
+    assert texts(stack, line_user) == ["週末新品到貨"]
+    assert admin(stack, "GET", f"/admin/v1/campaigns/{timed['campaign_id']}").json()["status"] == "sent"
+
+    # Weekly: Mondays 11:00 Taipei, one campaign with a run per firing.
+    weekly_template = coupon_template(stack, "本週會員好康")
+    weekly = campaign(
+        stack,
+        segment_id,
+        weekly_template,
+        schedule={"kind": "recurring", "expression": "cron(0 11 ? * MON *)", "time_zone": "Asia/Taipei"},
+    )
+    assert admin(stack, "POST", f"/admin/v1/campaigns/{weekly['campaign_id']}/send").status_code == 202
+    stack.move_clock(advance="P7D")
+    stack.drain()
+    stack.move_clock(advance="P7D")
+    stack.drain()
+    assert texts(stack, line_user).count("本週會員好康") == 2  # one per week, each once
+    state = admin(stack, "GET", f"/admin/v1/campaigns/{weekly['campaign_id']}").json()
+    assert state["status"] == "scheduled" and len(state["runs"]) == 2
+    assert all(run["status"] == "sent" and run["enqueued"] == 1 for run in state["runs_detail"])
+    cancelled = admin(stack, "POST", f"/admin/v1/campaigns/{weekly['campaign_id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    stack.move_clock(advance="P7D")
+    stack.drain()
+    assert texts(stack, line_user).count("本週會員好康") == 2  # a cancelled campaign fires no more
+
+
+def test_s4_interacted_but_did_not_buy_with_a_cap_hit_and_quiet_hours_held_until_nine(clock: Stack) -> None:
+    stack = clock
+    taipei_at(stack, 20)
+    cohort = unique("s4").lower()
+    asker, eve = follower(stack, "s4-eve")  # answered the guided Q&A
+    busy, fay = follower(stack, "s4-fay")  # answered too, but had two LINE messages today
+    buyer, gus = member_on_line(stack, "Gus Wu", revenue=1200)  # answered, and bought
+    for user in (asker, busy, buyer):
+        answer = postback("action=quiz&step=3&answer=commute", source=user_source(user), timestamp=now_ms())
+        assert stack.line([answer]).status_code == 200
+    stack.drain()
+    interacted = {
+        "or": [
+            {"event": {"name": "Link Clicked", "within": {"last": {"days": 14}},
+                       "where": [{"property": "context.channel", "op": "eq", "value": "line"}]}},
+            {"event": {"name": "LINE Postback", "within": {"last": {"days": 14}}}},
+        ]
+    }  # fmt: skip
+    segment_id = cohort_segment(stack, cohort, interacted, {"not": {"event": {"name": "Order Completed"}}})
+    busy_cohort = unique("s4busy").lower()
+    busy_segment = cohort_segment(stack, busy_cohort)
+    for person in (eve, fay, gus):
+        tag(stack, person, cohort)
+    tag(stack, fay, busy_cohort)
+    stack.drain()
+    memberships = admin(stack, "GET", f"/admin/v1/profiles/{fay}/segments").json()
+    assert {segment_id, busy_segment} <= {m["segment_id"] for m in memberships["segments"]}, memberships
+
+    # Fay gets two LINE messages at 20:00 (the workspace allows 2 a day).
+    for text in ("新品搶先看", "週年慶倒數"):
+        earlier = campaign(stack, busy_segment, coupon_template(stack, text))
+        assert admin(stack, "POST", f"/admin/v1/campaigns/{earlier['campaign_id']}/send").status_code == 202
+        stack.drain()
+    assert len(stack.line_sent(busy)) == 2
+
+    # 23:00 Taipei: the coupon campaign.
+    stack.move_clock(advance="PT3H")
+    coupon = campaign(stack, segment_id, coupon_template(stack))
+    figures = admin(stack, "POST", f"/admin/v1/campaigns/{coupon['campaign_id']}/preflight").json()
+    assert figures["targeted"] == 2  # Gus bought
+    assert figures["suppressed"] == {"capped_day": 1} and figures["held_quiet_hours"] == 1
+    assert figures["line"]["messages"] == 1
+    assert admin(stack, "POST", f"/admin/v1/campaigns/{coupon['campaign_id']}/send").status_code == 202
+    stack.drain()
+    assert stack.line_sent(asker) == []  # held: quiet hours until 09:00
+    assert len(stack.line_sent(busy)) == 2  # capped
+    assert stack.line_sent(buyer) == []
+
+    moved = stack.move_clock(advance="PT10H5M")  # 09:05 the next morning: the hold is released
+    stack.drain()
+    assert texts(stack, asker) == [COUPON_TEXT], moved
+    assert len(stack.line_sent(busy)) == 2 and stack.line_sent(buyer) == []
+    timeline = admin(stack, "GET", f"/admin/v1/profiles/{fay}/timeline").json()["events"]
+    capped = [e for e in timeline if e.get("event") == "Message Suppressed"]
+    assert capped and capped[0]["properties"]["reason"] == "capped_day"

@@ -34,7 +34,7 @@ class CampaignGate:
         now = self._clock.now_ms()
         with self._lock:
             cached = self._cache.get(parsed)
-        if cached is not None and now - cached[0] < self._ttl:
+        if cached is not None and 0 <= now - cached[0] < self._ttl:  # a clock set back re-reads
             return cached[1]
         campaign_status, run_status = self._store.run_status(*parsed)
         reason = None
