@@ -127,7 +127,9 @@ class Campaigns(Construct):
                 actions=["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"],
                 resources=[
                     stack.format_arn(
-                        service="scheduler", resource="schedule", resource_name=f"{self.schedule_group}/{SCHEDULE_PREFIX}*"
+                        service="scheduler",
+                        resource="schedule",
+                        resource_name=f"{self.schedule_group}/{SCHEDULE_PREFIX}*",
                     )
                 ],
             )

@@ -50,7 +50,11 @@ def cohort_segment(stack: Stack, cohort: str, *rules: dict[str, Any]) -> str:
 
 def coupon_template(stack: Stack, text: str = COUPON_TEXT, *, email: bool = False) -> str:
     template_id = unique("coupon").lower()
-    body: dict[str, Any] = {"id": template_id, "name": "首購優惠", "line": {"messages": [{"type": "text", "text": text}]}}
+    body: dict[str, Any] = {
+        "id": template_id,
+        "name": "首購優惠",
+        "line": {"messages": [{"type": "text", "text": text}]},
+    }
     if email:
         body["email"] = {"subject": "首購 8 折", "text": text}
     created = admin(stack, "POST", "/admin/v1/templates", body)
@@ -79,9 +83,17 @@ def member_on_line(stack: Stack, name: str, *, revenue: int = 0, email: str | No
     traits: dict[str, Any] = {"name": name, "phone": f"09{digits}"}
     if email:
         traits["email"] = email
-    assert stack.segment("identify", {"userId": member, "traits": traits, "context": {"channel": "pos"}}).status_code == 200
+    assert (
+        stack.segment("identify", {"userId": member, "traits": traits, "context": {"channel": "pos"}}).status_code
+        == 200
+    )
     if revenue:
-        order = {"userId": member, "event": "Order Completed", "properties": {"revenue": revenue}, "context": {"channel": "pos"}}
+        order = {
+            "userId": member,
+            "event": "Order Completed",
+            "properties": {"revenue": revenue},
+            "context": {"channel": "pos"},
+        }
         assert stack.segment("track", order).status_code == 200
     line_user, _ = follower(stack, name)
     issued = admin(stack, "POST", "/admin/v1/line/link-token", {"lineUserId": line_user, "memberId": member})
@@ -171,7 +183,10 @@ def test_bad_campaign_input_answers_4xx_with_a_code(stack: Stack) -> None:
     assert refused({**base, "schedule": past}) == (400, "schedule_in_past")
     nowhere = {"kind": "at", "at": "2099-01-01T09:00", "time_zone": "Mars/Olympus"}
     assert refused({**base, "schedule": nowhere}) == (400, "invalid_time_zone")
-    assert refused({**base, "schedule": {"kind": "recurring", "expression": "every monday"}}) == (400, "invalid_schedule")
+    assert refused({**base, "schedule": {"kind": "recurring", "expression": "every monday"}}) == (
+        400,
+        "invalid_schedule",
+    )
     assert refused({**base, "channels": ["line", "line"]}) == (400, "invalid_channels")
     assert refused({**base, "channels": ["fax"]}) == (400, "invalid_channels")
     assert refused({**base, "budget": -1}) == (400, "invalid_budget")
@@ -210,7 +225,9 @@ def test_s8_an_unfollowed_friend_gets_email_the_block_rate_is_reported_and_a_bud
     cohort = unique("s8").lower()
     email = f"{unique('bea')}@example.com"
     gone, bea = member_on_line(stack, "Bea Lin", email=email)
-    assert admin(stack, "POST", f"/admin/v1/profiles/{bea}/consent", {"channel": "email", "granted": True}).status_code in (200, 202)
+    assert admin(
+        stack, "POST", f"/admin/v1/profiles/{bea}/consent", {"channel": "email", "granted": True}
+    ).status_code in (200, 202)
     assert stack.line([unfollow(source=user_source(gone), timestamp=now_ms())]).status_code == 200
     friend, cal = follower(stack, "s8-cal")
     segment_id = cohort_segment(stack, cohort)
@@ -224,7 +241,9 @@ def test_s8_an_unfollowed_friend_gets_email_the_block_rate_is_reported_and_a_bud
     default_plan = {k: v for k, v in consumption.json().items() if k != "version"}
     try:
         probe = campaign(stack, segment_id, template_id, channels=["line", "email"], budget=0.1)
-        used = admin(stack, "POST", f"/admin/v1/campaigns/{probe['campaign_id']}/preflight").json()["line"]["consumption"]
+        used = admin(stack, "POST", f"/admin/v1/campaigns/{probe['campaign_id']}/preflight").json()["line"][
+            "consumption"
+        ]
         put_pricing(stack, line_included_messages=used, line_extra_message=0.2)
         figures = admin(stack, "POST", f"/admin/v1/campaigns/{probe['campaign_id']}/preflight").json()
         assert figures["reachable"] == {"line": 1, "email": 1}
@@ -271,7 +290,9 @@ def test_s9_a_campaign_at_a_set_time_and_a_weekly_one_fire_from_the_scheduler(cl
     timed = campaign(stack, segment_id, template_id, schedule=at)
     answer = admin(stack, "POST", f"/admin/v1/campaigns/{timed['campaign_id']}/send")
     assert answer.status_code == 202, answer.text
-    assert answer.json()["status"] == "scheduled" and answer.json()["schedule_name"] == f"campaign-{timed['campaign_id']}"
+    assert (
+        answer.json()["status"] == "scheduled" and answer.json()["schedule_name"] == f"campaign-{timed['campaign_id']}"
+    )
     stack.drain()
     assert stack.line_sent(line_user) == []
     stack.move_clock(advance="PT4H5M")

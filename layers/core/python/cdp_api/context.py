@@ -23,7 +23,6 @@ from cdp.settings import AdminApiSettings, SegmentAnalyticsSettings
 if TYPE_CHECKING:
     from cdp.adapters.campaigns import LambdaCampaignInvoker, SchedulerCampaignSchedules
     from cdp.adapters.dynamodb.campaign_store import DynamoCampaignStore, DynamoPricing
-    from cdp.campaigns.model import Campaign
     from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
     from cdp.adapters.dynamodb.link_store import DynamoLinkStore
     from cdp.adapters.dynamodb.query_jobs import DynamoQueryJobs
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from cdp.adapters.s3_archive import S3Archive
     from cdp.adapters.segment_schedules import SchedulerSegmentSchedules
     from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
+    from cdp.campaigns.model import Campaign
     from cdp.identity.line_binding import LineBinding
     from cdp.imports.uploads import ImportUploads
 
@@ -233,7 +233,11 @@ class AdminContext:
         from cdp.adapters.campaigns import SchedulerCampaignSchedules
 
         settings = self.settings
-        if not (settings.campaign_runner_function and settings.campaign_schedule_group and settings.campaign_scheduler_role_arn):
+        if not (
+            settings.campaign_runner_function
+            and settings.campaign_schedule_group
+            and settings.campaign_scheduler_role_arn
+        ):
             raise ConfigurationMissing(
                 "campaign schedules are not configured on this deployment",
                 setting="CDP_CAMPAIGN_SCHEDULER_ROLE_ARN",
@@ -261,7 +265,11 @@ class AdminContext:
         provider = line.provider_id if line is not None and line.access_token else None
         configured = frozenset({"email", "sms"} | ({"line"} if provider else set()))
         segments_store = self.segments()
-        version = self.templates().version(campaign.template_id, campaign.template_version or 0) if campaign.template_version else None
+        version = (
+            self.templates().version(campaign.template_id, campaign.template_version or 0)
+            if campaign.template_version
+            else None
+        )
         if version is None:
             template = self.templates().get(campaign.template_id)
             version = self.templates().version(campaign.template_id, template.latest_version) if template else None

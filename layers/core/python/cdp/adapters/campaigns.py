@@ -31,7 +31,10 @@ class SqsSendQueue:
 
     def enqueue(self, batches: Sequence[list[dict[str, Any]]]) -> None:
         entries = [
-            {"Id": str(index), "MessageBody": json.dumps({"requests": batch}, ensure_ascii=False, separators=(",", ":"))}
+            {
+                "Id": str(index),
+                "MessageBody": json.dumps({"requests": batch}, ensure_ascii=False, separators=(",", ":")),
+            }
             for index, batch in enumerate(batches)
         ]
         for start in range(0, len(entries), SQS_BATCH):
@@ -46,7 +49,9 @@ class SqsSendQueue:
                 if not chunk:
                     break
             if chunk:  # the fan-out is retried; the sender's ledger drops what was already queued
-                raise unavailable(ClientError({"Error": {"Code": "BatchFailed"}}, "SendMessageBatch"), "queueing send requests")
+                raise unavailable(
+                    ClientError({"Error": {"Code": "BatchFailed"}}, "SendMessageBatch"), "queueing send requests"
+                )
 
 
 class SchedulerCampaignSchedules:
@@ -74,7 +79,12 @@ class SchedulerCampaignSchedules:
                 "Arn": self._target,
                 "RoleArn": self._role,
                 "Input": json.dumps(
-                    {"campaign_fire": {"campaign_id": campaign.campaign_id, "scheduled_time": "<aws.scheduler.scheduled-time>"}}
+                    {
+                        "campaign_fire": {
+                            "campaign_id": campaign.campaign_id,
+                            "scheduled_time": "<aws.scheduler.scheduled-time>",
+                        }
+                    }
                 ),
                 "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600},
             },
@@ -118,7 +128,9 @@ class LambdaCampaignInvoker:
 
     def _invoke(self, payload: dict[str, Any]) -> None:
         try:
-            self._client.invoke(FunctionName=self._function, InvocationType="Event", Payload=json.dumps(payload).encode())
+            self._client.invoke(
+                FunctionName=self._function, InvocationType="Event", Payload=json.dumps(payload).encode()
+            )
         except (ClientError, BotoCoreError) as exc:
             raise unavailable(exc, "starting the campaign runner") from exc
 

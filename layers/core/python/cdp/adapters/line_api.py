@@ -117,7 +117,9 @@ class LineApiClient:
         """GET /v2/bot/message/quota and /quota/consumption: this month's limit (None when LINE
         sets none) and the messages counted so far."""
         headers = {"Authorization": f"Bearer {access_token}"}
-        quota = self._success(self._send("GET", "/v2/bot/message/quota", headers=headers, body=b""), "reading the quota")
+        quota = self._success(
+            self._send("GET", "/v2/bot/message/quota", headers=headers, body=b""), "reading the quota"
+        )
         used = self._success(
             self._send("GET", "/v2/bot/message/quota/consumption", headers=headers, body=b""), "reading the consumption"
         )

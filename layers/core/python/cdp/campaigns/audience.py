@@ -23,7 +23,9 @@ PAGE_SIZE = 500  # members read per page: one Query, then BatchGetItem of the pr
 
 
 class MemberSource(Protocol):
-    def members(self, segment_id: str, *, limit: int, after: str | None = None) -> tuple[list[Membership], str | None]: ...
+    def members(
+        self, segment_id: str, *, limit: int, after: str | None = None
+    ) -> tuple[list[Membership], str | None]: ...
 
     def member_of(self, profile_id: str, segment_ids: Sequence[str]) -> set[str]: ...
 

@@ -95,7 +95,10 @@ class CampaignRunner:
         A redelivered firing finds its run and only continues it."""
         campaign = self._store.get(campaign_id)
         if campaign is None or campaign.status in (DRAFT, PAUSED, CANCELLED, SENT):
-            logger.info("campaign firing skipped", extra={"campaign_id": campaign_id, "status": getattr(campaign, "status", None)})
+            logger.info(
+                "campaign firing skipped",
+                extra={"campaign_id": campaign_id, "status": getattr(campaign, "status", None)},
+            )
             return {"campaign_id": campaign_id, "skipped": campaign.status if campaign else "not_found"}
         recurring = campaign.schedule.kind == "recurring"
         run_id = run_id_for(scheduled_time) if recurring else SINGLE_RUN
@@ -104,7 +107,11 @@ class CampaignRunner:
         if not self._store.start_run(run):
             existing = self._store.get_run(campaign.campaign_id, run_id)
             if existing is None or existing.status != RUN_SENDING:
-                return {"campaign_id": campaign_id, "run_id": run_id, "skipped": existing.status if existing else "gone"}
+                return {
+                    "campaign_id": campaign_id,
+                    "run_id": run_id,
+                    "skipped": existing.status if existing else "gone",
+                }
         self._move_campaign(campaign_id, SENDING, run_id=run_id)
         return self.fan_out(campaign_id, run_id)
 
@@ -149,7 +156,10 @@ class CampaignRunner:
         if self._store.replace_run(finished, expected_version=run.version):
             after = SCHEDULED if campaign.schedule.kind == "recurring" else SENT
             self._move_campaign(campaign_id, after, run_id=run_id, only_from=SENDING)
-        logger.info("campaign run handed to the sender", extra={"campaign_id": campaign_id, "run_id": run_id, "enqueued": run.enqueued})
+        logger.info(
+            "campaign run handed to the sender",
+            extra={"campaign_id": campaign_id, "run_id": run_id, "enqueued": run.enqueued},
+        )
         return {"campaign_id": campaign_id, "run_id": run_id, "enqueued": run.enqueued, "audience": run.audience}
 
     def _move_campaign(self, campaign_id: str, status: str, *, run_id: str, only_from: str | None = None) -> None:

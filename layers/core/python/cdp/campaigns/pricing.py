@@ -35,12 +35,16 @@ class Pricing:
         values: dict[str, Any] = {}
         for name, value in data.items():
             if name == "currency":
-                if not isinstance(value, str) or not (3 == len(value) and value.isalpha()):
-                    raise BadRequest("`currency` is a 3-letter ISO code", code="invalid_pricing", details={"field": name})
+                if not isinstance(value, str) or not (len(value) == 3 and value.isalpha()):
+                    raise BadRequest(
+                        "`currency` is a 3-letter ISO code", code="invalid_pricing", details={"field": name}
+                    )
                 values[name] = value.upper()
             elif name == "line_included_messages":
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                    raise BadRequest(f"`{name}` is a whole number >= 0", code="invalid_pricing", details={"field": name})
+                    raise BadRequest(
+                        f"`{name}` is a whole number >= 0", code="invalid_pricing", details={"field": name}
+                    )
                 values[name] = value
             else:
                 if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:

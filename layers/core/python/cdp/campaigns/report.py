@@ -63,7 +63,9 @@ def campaign_report(
     suppressed = dict(
         rows("SELECT reason, count(*) FROM campaign_outcomes WHERE name = ? GROUP BY 1", [names.MESSAGE_SUPPRESSED])
     )
-    failed = dict(rows("SELECT reason, count(*) FROM campaign_outcomes WHERE name = ? GROUP BY 1", [names.MESSAGE_FAILED]))
+    failed = dict(
+        rows("SELECT reason, count(*) FROM campaign_outcomes WHERE name = ? GROUP BY 1", [names.MESSAGE_FAILED])
+    )
     units = dict(
         rows(
             "SELECT channel, coalesce(sum(units), 0) FROM campaign_outcomes WHERE name = ? GROUP BY 1",

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from cdp.adapters.aws import client
 from cdp.adapters.campaigns import LineQuotaSource
 from cdp.adapters.dynamodb.campaign_store import DynamoCampaignStore, DynamoPricing
-from cdp.adapters.aws import client
 from cdp.campaigns.model import valid_campaign_id
 from cdp.campaigns.report import ATTRIBUTION_DAYS, campaign_report
 from cdp.errors import NotFound
@@ -49,11 +49,18 @@ def campaign_report_route(
         db.close()
     pricing = DynamoPricing(client("dynamodb"), context.settings.core_table).read()[0]
     channels = context.line_channels() if context.settings.line_channels_secret_id else None
-    quota = LineQuotaSource(channels, context.line_api()).quota(campaign.line_channel) if "line" in campaign.channels else None
+    quota = (
+        LineQuotaSource(channels, context.line_api()).quota(campaign.line_channel)
+        if "line" in campaign.channels
+        else None
+    )
     messages = report["line"]["messages"]
     # The cost of this campaign's messages on top of what the month had consumed before them.
     before = max(0, (quota.consumption if quota else messages) - messages)
     report["cost"] = pricing.estimate(
-        line_messages=messages, consumption=before, emails=report["sent"].get("email", 0), sms_segments=report["sms_segments"]
+        line_messages=messages,
+        consumption=before,
+        emails=report["sent"].get("email", 0),
+        sms_segments=report["sms_segments"],
     )
     return {**report, "status": campaign.status, "runs": list(campaign.runs), "archive_as_of": as_of}

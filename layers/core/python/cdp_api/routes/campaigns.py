@@ -30,8 +30,8 @@ from cdp.campaigns.model import (
     new_campaign_id,
     valid_campaign_id,
 )
-from cdp.campaigns.pricing import Pricing
 from cdp.campaigns.preflight import refuse_over_budget
+from cdp.campaigns.pricing import Pricing
 from cdp.clock import SystemClock, iso_from_ms
 from cdp.errors import BadRequest, Conflict, NotFound
 from cdp.segments.rules import parse_rule
@@ -214,7 +214,9 @@ def resume_campaign(campaign_id: str) -> dict[str, Any]:
     context = admin_context()
     run = context.campaigns().get_run(campaign_id, campaign.current_run) if campaign.current_run else None
     if back == SENDING and run is not None:
-        restarted = dataclasses.replace(run, status=RUN_SENDING, cursor=None, enqueued=0, audience=0, version=run.version + 1)
+        restarted = dataclasses.replace(
+            run, status=RUN_SENDING, cursor=None, enqueued=0, audience=0, version=run.version + 1
+        )
         if context.campaigns().replace_run(restarted, expected_version=run.version):
             context.campaign_runner().continue_run(campaign_id, run.run_id)
     if campaign.schedule.kind != "now" and (back == SCHEDULED or campaign.schedule.kind == "recurring"):

@@ -82,7 +82,13 @@ class DynamoCampaignStore:
         keys = [{"pk": _s(PK_PREFIX + campaign_id), "sk": _s(sk)} for sk in ("DEF", f"RUN#{run_id}")]
         try:
             answer = self._client.batch_get_item(
-                RequestItems={self._table: {"Keys": keys, "ProjectionExpression": "sk, #status", "ExpressionAttributeNames": {"#status": "status"}}}
+                RequestItems={
+                    self._table: {
+                        "Keys": keys,
+                        "ProjectionExpression": "sk, #status",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                    }
+                }
             )
         except (ClientError, BotoCoreError) as exc:
             raise unavailable(exc, "reading a campaign's state") from exc
