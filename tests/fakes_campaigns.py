@@ -104,5 +104,10 @@ class FakeCapCounts:
     def __init__(self, counters: Mapping[tuple[str, str], set[str]]) -> None:
         self._counters = counters
 
-    def counts(self, profile_id: str, keys: Sequence[str]) -> Mapping[str, int]:
-        return {key: len(self._counters[(profile_id, key)]) for key in keys if (profile_id, key) in self._counters}
+    def counts(self, wanted: Mapping[str, Sequence[str]]) -> Mapping[tuple[str, str], int]:
+        return {
+            (pid, key): len(self._counters[(pid, key)])
+            for pid, keys in wanted.items()
+            for key in keys
+            if (pid, key) in self._counters
+        }

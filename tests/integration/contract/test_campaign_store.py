@@ -88,6 +88,11 @@ def test_cap_counts_read_the_send_points_counters_without_taking_them(impl: str,
     week = CapCounter("line#week#2026-W19", 6, "capped_week", 1_900_000_000)
     assert caps.take(person, "k1", [day, week]) is None
     assert caps.take(person, "k2", [day]) is None
-    assert counts.counts(person, [day.key, week.key, "campaign#c1"]) == {day.key: 2, week.key: 1}
-    assert counts.counts(person, []) == {}
+    other = unique("p")
+    wanted = {person: [day.key, week.key, "campaign#c1"], other: [day.key]}
+    assert counts.counts(wanted) == {(person, day.key): 2, (person, week.key): 1}
+    assert counts.counts({}) == {}
+    many = {unique("p"): [day.key, week.key] for _ in range(60)}  # 120 keys: two batches
+    many[person] = [day.key]
+    assert counts.counts(many) == {(person, day.key): 2}
     assert caps.take(person, "k3", [day]) == day  # reading took nothing

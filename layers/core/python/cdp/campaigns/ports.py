@@ -72,6 +72,7 @@ class QuotaSource(Protocol):
 
 
 class CapCounts(Protocol):
-    def counts(self, profile_id: str, keys: Sequence[str]) -> Mapping[str, int]:
-        """How many sends each frequency-cap counter holds now (absent: 0)."""
+    def counts(self, wanted: Mapping[str, Sequence[str]]) -> Mapping[tuple[str, str], int]:
+        """How many sends each frequency-cap counter holds now, for many people at once:
+        {profile id: counter keys} -> {(profile id, key): count} (absent: 0)."""
         ...

@@ -8,7 +8,7 @@ Nothing is written: frequency counters are read, not taken. The LINE figures com
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,13 +53,19 @@ class Preflight:
         held = 0
         for page in self._audience.pages(campaign, now):
             members += page.members
+            chosen: list[tuple[Profile, str | None, str | None, list[rules.CapCounter]]] = []
             for profile in page.people:
                 if profile.profile_id in seen:
                     continue
                 if campaign.max_recipients is not None and len(seen) >= campaign.max_recipients:
                     break
                 seen.add(profile.profile_id)
-                outcome, channel = self._decide(profile, campaign, inputs, send_ms)
+                chosen.append((profile, *self._channel(profile, campaign, inputs, send_ms)))
+            # One batched read of the frequency counters for the page, not one per person.
+            wanted = {profile.profile_id: [c.key for c in counters] for profile, _, _, counters in chosen if counters}
+            counts = self._caps.counts(wanted) if wanted else {}
+            for profile, reason, channel, counters in chosen:
+                outcome = reason or self._after_caps(profile, campaign, inputs, send_ms, counters, counts)
                 if channel is not None:
                     reachable[channel] += 1
                 if outcome in ("send", QUIET_HELD):
@@ -99,9 +105,10 @@ class Preflight:
             "over_budget": over,
         }
 
-    def _decide(
+    def _channel(
         self, profile: Profile, campaign: Campaign, inputs: PreflightInputs, send_ms: int
-    ) -> tuple[str, str | None]:
+    ) -> tuple[str | None, str | None, list[rules.CapCounter]]:
+        """(why nothing is sent, or None; the channel; the cap counters a marketing send takes)."""
         decision = rules.choose_channel(
             profile,
             campaign.channels,  # type: ignore[arg-type]
@@ -112,28 +119,37 @@ class Preflight:
             configured=inputs.configured,
         )
         if decision.address is None:
-            return decision.reason or rules.UNREACHABLE, None
+            return decision.reason or rules.UNREACHABLE, None, []
         channel = decision.address.channel
         if campaign.purpose != "marketing":
-            return "send", channel
-        zone = rules.person_zone(profile, inputs.policy)
+            return "send", channel, []
         counters = rules.cap_counters(
             channel=channel,
             now_ms=send_ms,
-            zone=zone,
+            zone=rules.person_zone(profile, inputs.policy),
             policy=inputs.policy,
             campaign_id=campaign.campaign_id,
             campaign_cap=campaign.frequency_cap,
         )
-        counts = self._caps.counts(profile.profile_id, [counter.key for counter in counters]) if counters else {}
+        return None, channel, counters
+
+    def _after_caps(
+        self,
+        profile: Profile,
+        campaign: Campaign,
+        inputs: PreflightInputs,
+        send_ms: int,
+        counters: list[rules.CapCounter],
+        counts: Mapping[tuple[str, str], int],
+    ) -> str:
         for counter in counters:
-            if counts.get(counter.key, 0) >= counter.limit:
-                return counter.reason, channel
+            if counts.get((profile.profile_id, counter.key), 0) >= counter.limit:
+                return counter.reason
         quiet = campaign.quiet_hours
         window = (quiet["start"], quiet["end"]) if quiet else inputs.policy.quiet_hours
-        if rules.quiet_until(send_ms, zone, window) is not None:
-            return (rules.QUIET_HOURS, channel) if campaign.in_quiet_hours == "drop" else (QUIET_HELD, channel)
-        return "send", channel
+        if rules.quiet_until(send_ms, rules.person_zone(profile, inputs.policy), window) is not None:
+            return rules.QUIET_HOURS if campaign.in_quiet_hours == "drop" else QUIET_HELD
+        return "send"
 
 
 def refuse_over_budget(result: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from cdp.campaigns.pricing import Pricing
 PK_PREFIX = "CAMPAIGN#"
 PRICING_PREFIX = "MSGPRICING#"
 INDEX_KEY = "CAMPAIGNS"
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 
 
 def _s(value: str) -> dict[str, str]:
@@ -149,27 +150,29 @@ class DynamoCapCounts:
         self._client = client
         self._table = table_name
 
-    def counts(self, profile_id: str, keys: Sequence[str]) -> Mapping[str, int]:
-        if not keys:
-            return {}
-        request = {
-            self._table: {
-                "Keys": [{"pk": _s(CAP_PREFIX + profile_id), "sk": _s(key)} for key in keys],
-                "ProjectionExpression": "sk, #keys",
-                "ExpressionAttributeNames": {"#keys": "keys"},
+    def counts(self, wanted: Mapping[str, Sequence[str]]) -> Mapping[tuple[str, str], int]:
+        keys = [(profile_id, key) for profile_id, counters in wanted.items() for key in counters]
+        counts: dict[tuple[str, str], int] = {}
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            chunk = keys[start : start + BATCH_GET_LIMIT]
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [{"pk": _s(CAP_PREFIX + pid), "sk": _s(key)} for pid, key in chunk],
+                    "ProjectionExpression": "pk, sk, #keys",
+                    "ExpressionAttributeNames": {"#keys": "keys"},
+                }
             }
-        }
-        counts: dict[str, int] = {}
-        for _attempt in range(5):
-            try:
-                answer = self._client.batch_get_item(RequestItems=request)
-            except (ClientError, BotoCoreError) as exc:
-                raise unavailable(exc, "reading frequency caps") from exc
-            for item in answer.get("Responses", {}).get(self._table, []):
-                counts[item["sk"]["S"]] = len(item.get("keys", {}).get("SS", []))
-            request = answer.get("UnprocessedKeys") or {}
-            if not request:
-                break
+            for _attempt in range(8):
+                try:
+                    answer = self._client.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    raise unavailable(exc, "reading frequency caps") from exc
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    profile_id = item["pk"]["S"][len(CAP_PREFIX) :]
+                    counts[(profile_id, item["sk"]["S"])] = len(item.get("keys", {}).get("SS", []))
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
         return counts
 
 
