@@ -369,7 +369,7 @@ def member_import_throughput() -> dict[str, Any]:
 
 
 def main() -> None:
-    from tests.bench import cost, identity, segments_batch, soak, templates
+    from tests.bench import campaigns, cost, identity, segments_batch, soak, templates
 
     started = datetime.now(tz=UTC)
     results = {
@@ -383,6 +383,7 @@ def main() -> None:
         "identity": identity.run_all(),
         "segments": segments_batch.run_all(),
         "templates": templates.run_all(),
+        "campaigns": campaigns.run_all(),
         "cost": cost.run(),
         # The whole local stack over HTTP (its own process): memory and rate stay flat.
         "local_stack_soak": soak.run(int(os.environ.get("CDP_BENCH_SOAK_EVENTS", "5000"))),
@@ -397,6 +398,7 @@ def main() -> None:
     print("\n".join(identity.summary(results["identity"])))
     print("\n".join(segments_batch.summary(results["segments"])))
     print("\n".join(templates.summary(results["templates"])))
+    print("\n".join(campaigns.summary(results["campaigns"])))
     print("\n".join(cost.summary(results["cost"])))
     print("\n".join(soak.summary(results["local_stack_soak"])))
 
