@@ -2,7 +2,7 @@
 EventBridge Scheduler schedules (`campaign-<id>`, in the messages schedule group).
 
 Fan-out (docs/campaigns.md): the runner reads a segment's members a page at a time and puts send
-requests on an SQS queue, 200 per message; the message sender consumes it, one message per
+requests on an SQS queue, 250 per message; the message sender consumes it, one message per
 invocation, at most as many at once as its LINE rate share was computed for. A big campaign is
 many short runner invocations (each hands the run to the next), never one.
 """
@@ -69,7 +69,7 @@ class Campaigns(Construct):
         sender.add_event_source(
             event_sources.SqsEventSource(
                 self.send_queue,
-                batch_size=1,  # a message is already 200 send requests
+                batch_size=1,  # a message is already 250 send requests
                 max_batching_window=Duration.seconds(0),
                 report_batch_item_failures=True,
                 # LINE's rate limits are shared by the senders that run at once (per_sender_buckets).

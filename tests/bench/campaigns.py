@@ -2,11 +2,13 @@
 
 1. A campaign to CDP_BENCH_CAMPAIGN_RECIPIENTS LINE friends (default 100,000), each with personal
    content (one push each, no multicast), through the real fan-out (cdp.campaigns.fanout: pages of
-   500 members, queue messages of 200 requests), the real sender's check (cdp.campaigns.gate) and
+   500 members, queue messages of 250 requests), the real sender's check (cdp.campaigns.gate) and
    the real send point (cdp.messaging.send_point, 16 threads, the LINE adapter with one sender's
-   token buckets) to the LINE fake over HTTP. The stores are the in-memory fakes: the number is
-   the product's own CPU and the LINE round trips, not DynamoDB's latency. The LINE fake must
-   show exactly one delivery per recipient.
+   token buckets) to the LINE fake. The fake answers in process (the adapter's transport calls its
+   request handling; no sockets: 100,000 pushes over HTTP leave the machine's ephemeral ports in
+   TIME_WAIT); a smaller run over HTTP (CDP_BENCH_CAMPAIGN_HTTP_RECIPIENTS, default 5,000) shows
+   what the sockets add. The stores are the in-memory fakes: the number is the product's own CPU,
+   not DynamoDB's latency. The LINE fake must show exactly one delivery per recipient.
 2. DynamoDB requests and Lambda invocations per 1,000 recipients, counted at the ports (each port
    call is one DynamoDB request in its adapter; BatchGetItem per 100 keys) over the same run.
 3. US$ per 1,000,000 LINE recipients at ap-northeast-1 list prices (tests/bench/cost.py), LINE's
@@ -108,7 +110,28 @@ def _membership(profile_id: str) -> Any:
     return Membership("everyone", profile_id, "2026-01-01T00:00:00.000Z", 1)
 
 
-def send_campaign(recipients: int) -> dict[str, Any]:
+def _in_process(fake: Any) -> Any:
+    """A LineApiClient transport answered by the fake's own request handling, without a socket."""
+    import json
+    import urllib.parse
+
+    from cdp.adapters.line_api import HttpRequest, HttpResponse
+
+    from infra.local.line_fake import _Request
+
+    def transport(request: HttpRequest) -> HttpResponse:
+        split = urllib.parse.urlsplit(request.url)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        answer = fake._handle(
+            _Request(request.method, split.path, urllib.parse.parse_qs(split.query), headers, request.body or b"")
+        )
+        body = b"" if answer.body is None else json.dumps(answer.body, ensure_ascii=False).encode()
+        return HttpResponse(answer.status, body, dict(answer.headers))
+
+    return transport
+
+
+def send_campaign(recipients: int, *, over_http: bool = False) -> dict[str, Any]:
     from cdp.adapters.line_api import LineApiClient, LineMessagingApi, per_sender_buckets
     from cdp.campaigns.fanout import CampaignRunner
     from cdp.campaigns.gate import CampaignGate
@@ -133,7 +156,9 @@ def send_campaign(recipients: int) -> dict[str, Any]:
     counter: Counter[str] = Counter()
     world = _world(recipients, counter)
     clock = FixedClock(MONDAY_11)
-    fake = LineApiFake().start()
+    fake = LineApiFake()
+    if over_http:
+        fake.start()
     try:
         fake.register_channel("bench-token", "U" + "0" * 31 + "1")
         renderer = FakeRenderer()
@@ -152,7 +177,12 @@ def send_campaign(recipients: int) -> dict[str, Any]:
             events=Counted(FakeRawEventStore(), "events", counter),
             clock=clock,
             line_channels=LineChannels(secrets, "line"),
-            line=LineMessagingApi(LineApiClient(fake.base_url), buckets=per_sender_buckets(1)),
+            line=LineMessagingApi(
+                LineApiClient(fake.base_url)
+                if over_http
+                else LineApiClient("http://line.in-process", transport=_in_process(fake)),
+                buckets=per_sender_buckets(1),
+            ),
             parallelism=SENDER_PARALLELISM,
         )
         store, queue, continuation = FakeCampaignStore(), FakeSendQueue(), FakeContinuation()
@@ -192,12 +222,14 @@ def send_campaign(recipients: int) -> dict[str, Any]:
         sent_s = time.perf_counter() - fanned
         deliveries = Counter(to for record in fake.sent() for to in record["recipients"])
     finally:
-        fake.stop()
+        if over_http:
+            fake.stop()
     assert states == {"sent": recipients}, states
     assert len(deliveries) == recipients and set(deliveries.values()) == {1}, "one delivery per recipient"
     per_thousand = {name: round(count * 1000 / recipients, 1) for name, count in sorted(counter.items())}
     return {
         "recipients": recipients,
+        "line_fake": "HTTP" if over_http else "in process",
         "fan_out_s": round(fanned - started, 2),
         "fan_out_recipients_per_s": round(recipients / (fanned - started)),
         "send_s": round(sent_s, 2),
@@ -304,9 +336,11 @@ def preflight(profiles: int) -> dict[str, Any]:
 def run_all() -> dict[str, Any]:
     recipients = int(os.environ.get("CDP_BENCH_CAMPAIGN_RECIPIENTS", "100000"))
     profiles = int(os.environ.get("CDP_BENCH_PREFLIGHT_PROFILES", "1000000"))
+    over_http = int(os.environ.get("CDP_BENCH_CAMPAIGN_HTTP_RECIPIENTS", "5000"))
     measured = send_campaign(recipients)
     return {
         "send": measured,
+        "send_over_http": send_campaign(over_http, over_http=True),
         "cost_per_million_line_recipients": cost_per_million(measured),
         "preflight": preflight(profiles),
     }
@@ -314,10 +348,11 @@ def run_all() -> dict[str, Any]:
 
 def summary(results: dict[str, Any]) -> list[str]:
     send, cost, check = results["send"], results["cost_per_million_line_recipients"], results["preflight"]
+    http = results["send_over_http"]
     return [
         f"campaign of {send['recipients']:,}: fan-out {send['fan_out_recipients_per_s']:,} recipients/s, "
         f"send point → LINE fake {send['recipients_per_s']:,} recipients/s, {send['line_deliveries']:,} deliveries "
-        "(one each)",
+        f"(one each); over HTTP ({http['recipients']:,}): {http['recipients_per_s']:,} recipients/s",
         f"per 1,000 recipients: {send['dynamodb_requests_per_1000_total']} DynamoDB requests, Lambda invocations "
         f"{send['lambda_invocations_per_1000']}",
         f"US$ per 1,000,000 LINE recipients (LINE's price apart): {cost['usd']}",
