@@ -5,7 +5,7 @@ so the whole run stays around a minute or two on a loaded 2-core machine), sent 
 the admin token. Each answer must be no 5xx, a documented status with a documented content type,
 and a body that matches its documented schema.
 
-The fuzzer may store what it generates: the identity and tag rules are put back as they were,
+The fuzzer may store what it generates: the identity and tag rules and the pricing config are put back as they were,
 and the segments and templates it creates are archived, so the rest of the e2e session is unaffected.
 """
 
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.e2e
 EXAMPLES = int(os.environ.get("CDP_FUZZ_EXAMPLES", "12"))
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance)
-RULES = ("/admin/v1/identity/rules", "/admin/v1/tags/rules")
+RULES = ("/admin/v1/identity/rules", "/admin/v1/tags/rules", "/admin/v1/messaging/pricing")
 CALLS: Counter[str] = Counter()
 
 
