@@ -80,15 +80,35 @@ class Counted:
         return call
 
 
+class _Members:
+    """The segment's memberships in key order, paged by bisection like DynamoDB's Query (the test
+    fake sorts every membership per page, which is quadratic over a million)."""
+
+    def __init__(self, profile_ids: list[str]) -> None:
+        self._ids = sorted(profile_ids)
+
+    def members(self, segment_id: str, *, limit: int, after: str | None = None) -> tuple[list[Any], str | None]:
+        import bisect
+
+        start = 0 if after is None else bisect.bisect_right(self._ids, after)
+        page = [_membership(pid) for pid in self._ids[start : start + limit]]
+        more = start + limit < len(self._ids)
+        return page, (page[-1].profile_id if more and page else None)
+
+    def member_of(self, profile_id: str, segment_ids: Any) -> set[str]:
+        return set()
+
+
 def _world(recipients: int, counter: Counter[str]) -> dict[str, Any]:
     from cdp.campaigns.audience import Audience
     from cdp.identity.identifiers import Identifier, line_identifier
     from cdp.profiles.model import Profile, Stamped
 
-    from tests.fakes import FakeProfileStore, FakeSegmentStore
+    from tests.fakes import FakeProfileStore
     from tests.unit.test_send_point import PROVIDER
 
-    profiles, segments = FakeProfileStore(), FakeSegmentStore()
+    profiles = FakeProfileStore()
+    ids: list[str] = []
     for index in range(recipients):
         profile_id = f"p_{index:08d}"
         profile = Profile.new(profile_id, "2026-01-01T00:00:00.000Z")
@@ -96,7 +116,8 @@ def _world(recipients: int, counter: Counter[str]) -> dict[str, Any]:
         profile.line_accounts[identifier.value] = Stamped("friend", "2026-01-01T00:00:00.000Z", "line", "e1")
         profile.traits["name"] = Stamped(f"會員{index}", "2026-01-01T00:00:00.000Z", "partner:crm", "e0")
         profiles.seed(profile, [identifier, Identifier("member_id", f"M-{index}")])
-        segments.members_by_segment.setdefault("everyone", {})[profile_id] = _membership(profile_id)
+        ids.append(profile_id)
+    segments = _Members(ids)
     return {
         "profiles": profiles,
         "segments": segments,
