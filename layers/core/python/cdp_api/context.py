@@ -256,7 +256,7 @@ class AdminContext:
         from cdp.adapters.dynamodb.campaign_store import DynamoCapCounts
         from cdp.adapters.dynamodb.send_ledger import DynamoPolicySource, DynamoSuppressionList
         from cdp.campaigns.audience import Audience
-        from cdp.campaigns.preflight import Preflight, PreflightInputs
+        from cdp.campaigns.preflight import DEFAULT_TIME_BUDGET_S, Preflight, PreflightInputs
         from cdp.messaging.templates.sms import sms_segments
 
         dynamodb = client("dynamodb")
@@ -286,6 +286,7 @@ class AdminContext:
             Audience(segments_store, self.store),
             DynamoCapCounts(dynamodb, self.settings.core_table),
             LineQuotaSource(channels, self.line_api()),
+            time_budget_s=DEFAULT_TIME_BUDGET_S,
         )
         return preflight.run(campaign, inputs, now_ms=now_ms)
 

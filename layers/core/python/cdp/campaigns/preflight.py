@@ -7,6 +7,7 @@ Nothing is written: frequency counters are read, not taken. The LINE figures com
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,12 @@ from cdp.messaging.policy import MessagingPolicy
 from cdp.profiles.model import Profile
 
 QUIET_HELD = "held_quiet_hours"
+# The admin API answers within API Gateway's 29 s: a preflight that cannot finish stops, named.
+DEFAULT_TIME_BUDGET_S = 20.0
+
+
+class AudienceTooLarge(Conflict):
+    """The audience is more than a preflight in one request can walk (docs/campaigns.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +44,13 @@ class PreflightInputs:
 
 
 class Preflight:
-    def __init__(self, audience: Audience, caps: CapCounts, quota: QuotaSource) -> None:
+    def __init__(
+        self, audience: Audience, caps: CapCounts, quota: QuotaSource, *, time_budget_s: float | None = None
+    ) -> None:
         self._audience = audience
         self._caps = caps
         self._quota = quota
+        self._budget = time_budget_s
 
     def run(self, campaign: Campaign, inputs: PreflightInputs, *, now_ms: int) -> dict[str, Any]:
         send_ms = campaign.schedule.at_ms() or now_ms
@@ -51,8 +61,16 @@ class Preflight:
         suppressed: Counter[str] = Counter()
         sending: Counter[str] = Counter()
         held = 0
+        started = time.monotonic()
         for page in self._audience.pages(campaign, now):
             members += page.members
+            if self._budget is not None and time.monotonic() - started >= self._budget and page.after is not None:
+                raise AudienceTooLarge(
+                    f"the audience is larger than a preflight can walk in one request ({members:,} members "
+                    f"read in {self._budget:g} s)",
+                    code="audience_too_large",
+                    details={"members_read": members, "seconds": self._budget},
+                )
             chosen: list[tuple[Profile, str | None, str | None, list[rules.CapCounter]]] = []
             for profile in page.people:
                 if profile.profile_id in seen:

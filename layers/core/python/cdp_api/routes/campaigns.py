@@ -146,11 +146,12 @@ def get_campaign(campaign_id: str) -> dict[str, Any]:
     return {**campaign.as_dict(), "runs_detail": runs}
 
 
-@router.post("/admin/v1/campaigns/<campaign_id>/preflight", responses={**ok(), **errors(404, 502)})
+@router.post("/admin/v1/campaigns/<campaign_id>/preflight", responses={**ok(), **errors(404, 409, 502)})
 def preflight_campaign(campaign_id: str) -> dict[str, Any]:
     """What a send would do now: audience size, reachable per channel, suppressed by reason
     (unreachable, no_consent, capped_*, quiet_hours) and held by quiet hours, the LINE messages
-    against LINE's quota this month, the cost estimate and whether it is over budget."""
+    against LINE's quota this month, the cost estimate and whether it is over budget. 409
+    audience_too_large when the audience cannot be walked within the request (about 20 s)."""
     return admin_context().preflight(campaign_or_404(campaign_id), now_ms=_now_ms())
 
 
@@ -158,7 +159,8 @@ def preflight_campaign(campaign_id: str) -> dict[str, Any]:
 def send_campaign(campaign_id: str) -> dict[str, Any]:
     """Send a draft: now (202, the run starts), or schedule it (`at`, `recurring`). 409 over_budget
     with the figures; 409 campaign_already_sent (a sent campaign is never delivered twice) or
-    invalid_campaign_state; 404 when its segment or template is gone."""
+    invalid_campaign_state; 409 audience_too_large (no preflight, no send); 404 when its segment
+    or template is gone."""
     campaign = campaign_or_404(campaign_id)
     if campaign.status == SENT:
         raise Conflict(
