@@ -341,9 +341,9 @@ def test_a_recurring_campaign_is_one_campaign_with_a_run_per_firing() -> None:
 
 
 def test_a_preflight_that_cannot_finish_within_its_time_budget_says_so() -> None:
-    world = Campaigns(page_size=2)
-    world.friends(6)
+    world = Campaigns()
+    world.friends(501)  # two pages of members
     checker = Preflight(world.audience, FakeCapCounts({}), FakeQuota(), time_budget_s=0.0)
     with pytest.raises(Conflict) as refused:
         checker.run(make_campaign(status=DRAFT), world.inputs(), now_ms=MONDAY_11)
-    assert refused.value.code == "audience_too_large" and refused.value.details["members_read"] == 2
+    assert refused.value.code == "audience_too_large" and refused.value.details["members_read"] == 500
