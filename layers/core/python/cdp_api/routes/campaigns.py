@@ -36,7 +36,7 @@ from cdp.clock import SystemClock, iso_from_ms
 from cdp.errors import BadRequest, Conflict, NotFound
 from cdp.segments.rules import parse_rule
 
-from cdp_api.context import ConfigurationMissing, admin_context
+from cdp_api.context import admin_context
 from cdp_api.docs import errors, ok
 from cdp_api.models import CampaignCreate, PricingUpdate
 
@@ -271,6 +271,3 @@ def put_pricing(request: Annotated[PricingUpdate, Body()]) -> dict[str, Any]:
     pricing = Pricing.parse({**current.as_dict(), **sent})
     version = store.write(pricing, expected_version=request.version)
     return {**pricing.as_dict(), "version": version}
-
-
-__all__ = ["ConfigurationMissing", "router"]
