@@ -391,3 +391,37 @@ def test_s4_interacted_but_did_not_buy_with_a_cap_hit_and_quiet_hours_held_until
     timeline = admin(stack, "GET", f"/admin/v1/profiles/{fay}/timeline").json()["events"]
     capped = [e for e in timeline if e.get("event") == "Message Suppressed"]
     assert capped and capped[0]["properties"]["reason"] == "capped_day"
+
+
+def test_a_paused_recurring_campaign_skips_its_firings_and_resumes(clock: Stack) -> None:
+    stack = clock
+    taipei_at(stack, 11)
+    cohort = unique("pause").lower()
+    line_user, person = follower(stack, "pause-hal")
+    segment_id = cohort_segment(stack, cohort)
+    tag(stack, person, cohort)
+    stack.drain()
+    hourly = campaign(
+        stack,
+        segment_id,
+        coupon_template(stack, "整點快閃"),
+        schedule={"kind": "recurring", "expression": "rate(1 hour)", "time_zone": "Asia/Taipei"},
+        frequency_cap=5,
+    )
+    campaign_id = hourly["campaign_id"]
+    assert admin(stack, "POST", f"/admin/v1/campaigns/{campaign_id}/send").status_code == 202
+    paused = admin(stack, "POST", f"/admin/v1/campaigns/{campaign_id}/pause")
+    assert paused.status_code == 200 and paused.json()["status"] == "paused"
+    stack.move_clock(advance="PT1H5M")
+    stack.drain()
+    assert stack.line_sent(line_user) == []  # paused: the firing is skipped
+    again = admin(stack, "POST", f"/admin/v1/campaigns/{campaign_id}/pause")
+    assert (again.status_code, again.json()["error"]) == (409, "invalid_campaign_state")
+    resumed = admin(stack, "POST", f"/admin/v1/campaigns/{campaign_id}/resume")
+    assert resumed.status_code == 200 and resumed.json()["status"] == "scheduled"
+    stack.move_clock(advance="PT1H5M")
+    stack.drain()
+    assert texts(stack, line_user) == ["整點快閃"]
+    state = admin(stack, "GET", f"/admin/v1/campaigns/{campaign_id}").json()
+    assert state["status"] == "scheduled" and len(state["runs"]) == 1
+    assert admin(stack, "POST", f"/admin/v1/campaigns/{campaign_id}/cancel").json()["status"] == "cancelled"
