@@ -187,17 +187,20 @@ def test_preflight_counts_suppressions_by_reason_with_the_send_points_rules() ->
     world.world.person("p_mail", line=line_user(91), line_status="blocked", email="m@example.com")
     world.world.person("p_consented", line=line_user(92), line_status="blocked", email="c@example.com",
                        consent={"email:marketing": True})  # fmt: skip
-    for profile_id in ("p_blocked", "p_mail", "p_consented"):
+    world.world.person("p_both", line=line_user(93), email="b@example.com", consent={"email:marketing": True})
+    for profile_id in ("p_blocked", "p_mail", "p_consented", "p_both"):
         world.segments.enter(SEGMENT, profile_id, at="2026-05-01T00:00:00.000Z", rule_version=1)
     # p_0001 already had two LINE messages today: capped.
     world.world.caps.counters[("p_0001", "line#day#2026-05-04")] = {"a", "b"}
     figures = world.preflight(make_campaign(status=DRAFT))
-    assert figures["targeted"] == 5
+    assert figures["targeted"] == 6
     assert figures["suppressed"] == {"capped_day": 1, "no_consent": 1, "unreachable": 1}
-    assert figures["held_quiet_hours"] == 2  # 23:00 Taipei: p_0000 on LINE, p_consented by email
-    assert figures["sending"] == {"line": 1, "email": 1} and figures["line"]["messages"] == 1
+    # reachable: on each channel of the chain, whichever is used; sending: the channel chosen
+    assert figures["reachable"] == {"line": 3, "email": 2}
+    assert figures["sending"] == {"line": 2, "email": 1} and figures["line"]["messages"] == 2
+    assert figures["held_quiet_hours"] == 3  # 23:00 Taipei: all three wait for 09:00
     dropped = world.preflight(make_campaign(status=DRAFT, in_quiet_hours="drop"))
-    assert dropped["suppressed"]["quiet_hours"] == 2 and dropped["recipients"] == 0
+    assert dropped["suppressed"]["quiet_hours"] == 3 and dropped["recipients"] == 0
 
 
 def test_preflight_narrows_the_segment_by_a_rule_and_caps_recipients() -> None:

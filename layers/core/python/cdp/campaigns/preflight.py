@@ -71,7 +71,7 @@ class Preflight:
                     code="audience_too_large",
                     details={"members_read": members, "seconds": self._budget},
                 )
-            chosen: list[tuple[Profile, str | None, str | None, list[rules.CapCounter]]] = []
+            chosen: list[tuple[Profile, str | None, str | None, list[rules.CapCounter], set[str]]] = []
             for profile in page.people:
                 if profile.profile_id in seen:
                     continue
@@ -80,12 +80,13 @@ class Preflight:
                 seen.add(profile.profile_id)
                 chosen.append((profile, *self._channel(profile, campaign, inputs, send_ms)))
             # One batched read of the frequency counters for the page, not one per person.
-            wanted = {profile.profile_id: [c.key for c in counters] for profile, _, _, counters in chosen if counters}
+            wanted = {
+                profile.profile_id: [c.key for c in counters] for profile, _, _, counters, _ in chosen if counters
+            }
             counts = self._caps.counts(wanted) if wanted else {}
-            for profile, reason, channel, counters in chosen:
+            for profile, reason, channel, counters, reaches in chosen:
                 outcome = reason or self._after_caps(profile, campaign, inputs, send_ms, counters, counts)
-                if channel is not None:
-                    reachable[channel] += 1
+                reachable.update(reaches)
                 if outcome in ("send", QUIET_HELD):
                     sending[channel or ""] += 1
                     held += outcome == QUIET_HELD
@@ -125,22 +126,29 @@ class Preflight:
 
     def _channel(
         self, profile: Profile, campaign: Campaign, inputs: PreflightInputs, send_ms: int
-    ) -> tuple[str | None, str | None, list[rules.CapCounter]]:
-        """(why nothing is sent, or None; the channel; the cap counters a marketing send takes)."""
-        decision = rules.choose_channel(
-            profile,
-            campaign.channels,  # type: ignore[arg-type]
-            purpose=campaign.purpose,
-            policy=inputs.policy,
-            line_provider=inputs.line_provider,
-            suppressed=inputs.suppressed,
-            configured=inputs.configured,
-        )
+    ) -> tuple[str | None, str | None, list[rules.CapCounter], set[str]]:
+        """(why nothing is sent, or None; the channel; the cap counters a marketing send takes; every
+        channel of the chain that reaches the person with consent)."""
+
+        def choose(chain: tuple[str, ...]) -> rules.ChannelDecision:
+            return rules.choose_channel(
+                profile,
+                chain,  # type: ignore[arg-type]
+                purpose=campaign.purpose,
+                policy=inputs.policy,
+                line_provider=inputs.line_provider,
+                suppressed=inputs.suppressed,
+                configured=inputs.configured,
+            )
+
+        decision = choose(campaign.channels)
         if decision.address is None:
-            return decision.reason or rules.UNREACHABLE, None, []
+            return decision.reason or rules.UNREACHABLE, None, [], set()
         channel = decision.address.channel
+        later = campaign.channels[campaign.channels.index(channel) + 1 :]
+        reachable = {channel} | {other for other in later if choose((other,)).address is not None}
         if campaign.purpose != "marketing":
-            return "send", channel, []
+            return "send", channel, [], reachable
         counters = rules.cap_counters(
             channel=channel,
             now_ms=send_ms,
@@ -149,7 +157,7 @@ class Preflight:
             campaign_id=campaign.campaign_id,
             campaign_cap=campaign.frequency_cap,
         )
-        return None, channel, counters
+        return None, channel, counters, reachable
 
     def _after_caps(
         self,
