@@ -17,6 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from cdp.adapters.aws import client
+from cdp.adapters.dynamodb.campaign_store import DynamoCampaignStore
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.dynamodb.send_ledger import (
@@ -31,6 +32,7 @@ from cdp.adapters.secrets import CachedSecrets
 from cdp.adapters.send_schedules import SchedulerReleases
 from cdp.adapters.ses_email import SesEmailSender
 from cdp.adapters.sns_sms import SnsSmsSender
+from cdp.campaigns.gate import CampaignGate
 from cdp.clock import SystemClock
 from cdp.ingestion.channels import LineChannels
 from cdp.messaging.content import Renderer
@@ -155,12 +157,29 @@ def parse_requests(body: Any) -> tuple[list[SendRequest], list[dict[str, Any]]]:
     return valid, invalid
 
 
-def handle(body: Any, point: SendPoint) -> tuple[dict[str, Any], bool]:
-    """(the answer, whether any send must be retried)."""
+@functools.cache
+def build_gate() -> CampaignGate:
+    settings = MessageSenderSettings.from_env()
+    return CampaignGate(DynamoCampaignStore(client("dynamodb"), settings.core_table), SystemClock())
+
+
+def handle(body: Any, point: SendPoint, gate: CampaignGate | None = None) -> tuple[dict[str, Any], bool]:
+    """(the answer, whether any send must be retried). A campaign send whose campaign or run is
+    paused or cancelled is answered `skipped` without a send or a record (cdp.campaigns.gate)."""
     requests, invalid = parse_requests(body)
     for problem in invalid:
         logger.warning("send request refused", extra={"refused": problem})
-    results: list[SendResult] = point.send_many(requests) if requests else []
+    skipped: list[SendResult] = []
+    if gate is not None:
+        going: list[SendRequest] = []
+        for request in requests:
+            reason = gate.stopped(request.send_key)
+            if reason is None:
+                going.append(request)
+            else:
+                skipped.append(SendResult(request.send_key, "skipped", reason=reason))
+        requests = going
+    results: list[SendResult] = (point.send_many(requests) if requests else []) + skipped
     for state, count in Counter(result.state for result in results).items():
         metrics.add_metric(name=f"Message{state.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
     answer = {"results": [r.as_dict() for r in results], "invalid": invalid}
@@ -184,14 +203,14 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 logger.warning("SQS body is not JSON; dropped", extra={"message_id": record.get("messageId")})
                 continue
             try:
-                _answer, retry = handle(body, point)
+                _answer, retry = handle(body, point, build_gate())
             except Exception:  # this record only: the others' sends are done and recorded
                 logger.exception("send batch failed; it is retried", extra={"message_id": record.get("messageId")})
                 retry = True
             if retry:
                 failures.append({"itemIdentifier": record["messageId"]})
         return {"batchItemFailures": failures}
-    answer, retry = handle(event, point)
+    answer, retry = handle(event, point, build_gate())
     if retry:
         raise RetryLater(json.dumps(answer["results"], ensure_ascii=False))
     return answer

@@ -35,6 +35,7 @@ DLQ_ARCHIVER = "dlq_archiver"  # the processor's on-failure queue -> replayable 
 LINK_REDIRECT = "link_redirect"  # public: tracked-link clicks, no authentication
 MESSAGE_SENDER = "message_sender"  # the send point: invoked by senders and release schedules, no route
 RICH_MENU_SYNC = "rich_menu_sync"  # segment entries/exits -> LINE per-user rich menus, no route
+CAMPAIGN_RUNNER = "campaign_runner"  # campaign fan-out: EventBridge Scheduler / the admin API / itself, no route
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, ADMIN_QUERY, LINK_REDIRECT)
 SEGMENT_CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
@@ -104,6 +105,17 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/admin/v1/templates/{id}", ADMIN_API),
     Route("POST", "/admin/v1/templates/{id}/restore", ADMIN_API),
     Route("POST", "/admin/v1/templates/{id}/render", ADMIN_API),
+    Route("POST", "/admin/v1/campaigns", ADMIN_API),
+    Route("GET", "/admin/v1/campaigns", ADMIN_API),
+    Route("GET", "/admin/v1/campaigns/{id}", ADMIN_API),
+    Route("POST", "/admin/v1/campaigns/{id}/preflight", ADMIN_API),
+    Route("POST", "/admin/v1/campaigns/{id}/send", ADMIN_API),
+    Route("POST", "/admin/v1/campaigns/{id}/pause", ADMIN_API),
+    Route("POST", "/admin/v1/campaigns/{id}/resume", ADMIN_API),
+    Route("POST", "/admin/v1/campaigns/{id}/cancel", ADMIN_API),
+    Route("GET", "/admin/v1/campaigns/{id}/report", ADMIN_QUERY),
+    Route("GET", "/admin/v1/messaging/pricing", ADMIN_API),
+    Route("PUT", "/admin/v1/messaging/pricing", ADMIN_API),
     # The one public data route: anyone with a link or a QR code follows it (cdp.links.redirect).
     Route("GET", "/r/{code}", LINK_REDIRECT),
     # One-click unsubscribe from marketing email (RFC 8058): public, the token is signed.

@@ -20,6 +20,7 @@ from constructs import Construct
 
 from infra.cdp_infra import constants
 from infra.cdp_infra.archive import ProfileArchive, ScheduledSegments
+from infra.cdp_infra.campaigns import Campaigns
 from infra.cdp_infra.core_layer import LayerAssets, Layers
 from infra.cdp_infra.dead_letters import ProcessorDeadLetters
 from infra.cdp_infra.deploy_settings import DeploySettings
@@ -39,6 +40,7 @@ from infra.cdp_infra.routes import (
     ADMIN_QUERY,
     ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
+    CAMPAIGN_RUNNER,
     DLQ_ARCHIVER,
     EVENT_PROCESSOR,
     IDENTITY_MERGE,
@@ -178,6 +180,17 @@ class CdpStack(Stack):
             line_channels=self.secrets.line_channels,
         )
         self.rich_menus.wire_admin_api(http_functions[ADMIN_API])
+        self.campaigns = Campaigns(
+            self,
+            constants.CAMPAIGNS_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            core_gsi1_arn=self.tables.core_gsi1_arn,
+            sender=self.messaging.function,
+            sender_concurrency=self.deploy_settings.message_sender_concurrency,
+            schedule_group=cast(str, self.messaging.schedule_group.name),
+        )
+        self.campaigns.wire_admin_api(http_functions[ADMIN_API], self.tables.core)
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
@@ -191,6 +204,7 @@ class CdpStack(Stack):
             ARCHIVE_COMPACTOR: self.scheduled_segments.compactor,
             MESSAGE_SENDER: self.messaging.function,
             RICH_MENU_SYNC: self.rich_menus.function,
+            CAMPAIGN_RUNNER: self.campaigns.function,
         }
         watched = Watched(
             functions=self.functions,
@@ -368,6 +382,8 @@ class CdpStack(Stack):
             "ArchiveDeadLetterQueueUrl": self.archive.dead_letter_queue.queue_url,
             "EmailEventDeadLetterQueueUrl": self.messaging.feedback_dead_letters.queue_url,
             "RichMenuDeadLetterQueueUrl": self.rich_menus.dead_letter_queue.queue_url,
+            "CampaignSendQueueUrl": self.campaigns.send_queue.queue_url,
+            "CampaignSendDeadLetterQueueUrl": self.campaigns.send_dead_letters.queue_url,
             "ArchiveBucketName": self.archive.bucket.bucket_name,
             "ArchiveAthenaWorkgroup": cast(str, self.archive.workgroup.name),
             "SegmentScheduleGroup": cast(str, self.scheduled_segments.schedule_group.name),

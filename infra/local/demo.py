@@ -14,7 +14,9 @@ import json
 import os
 import time
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -32,6 +34,10 @@ VIP_PREVIEW = {
     ]
 }  # fmt: skip
 BOT_USER = "U" + "0" * 31 + "1"
+TAIPEI = ZoneInfo("Asia/Taipei")
+COUPON = "🎉 歡迎加入！首購 8 折優惠券：結帳輸入 FIRST20（7 天內有效）"
+PREVIEW = "Amy 您好，VIP 新品搶先看：羊毛大衣新色今晚 8 點開賣 https://shop.example.com/new"
+WHO = {AMY_LINE_USER: "Amy (U1, VIP member M1)", NEW_FRIEND: "U2 (the new friend)"}
 LINE_STATUS_WORDS = {
     "friend": "a LINE friend of the OA",
     "blocked": "blocked the OA on LINE",
@@ -93,6 +99,7 @@ class Demo:
 
     # the story -------------------------------------------------------------------------------
     def run(self) -> None:
+        self.daytime()
         client = self.segment_client()
         say("① 門市 POS (in store): member M1 buys a coat for NT$5,000; the POS knows her phone 0912-345-678.")
         store = {"channel": "pos"}
@@ -158,6 +165,48 @@ class Demo:
         self.report()
         self.segments()
 
+    def daytime(self) -> None:
+        """Marketing pushes wait out quiet hours (22:00-09:00 Taipei): at night the story is told
+        on the stack's virtual clock at 10:00 Taipei, said out loud."""
+        now = datetime.fromtimestamp(self.stack.clock.now_ms() / 1000, tz=TAIPEI)
+        if 9 <= now.hour < 21:
+            return
+        morning = now.replace(hour=10, minute=0, second=0, microsecond=0)
+        if morning <= now:
+            morning += timedelta(days=1)
+        self.stack.clock.set(morning)
+        say(f"(It is {now:%H:%M} in Taipei, inside the 22:00–09:00 quiet hours marketing pushes respect: the stack's")
+        say(f" clock is set to {morning:%Y-%m-%d %H:%M} Taipei for the story.)")
+        say()
+
+    # campaigns ---------------------------------------------------------------------------------
+    def campaign(self, campaign_id: str, name: str, segment_id: str, text: str) -> dict[str, Any]:
+        """A LINE template and a campaign to a segment: preflight, then send now."""
+        self.admin_call(
+            "POST", "/admin/v1/templates",
+            {"id": f"{campaign_id}-msg", "name": name, "line": {"messages": [{"type": "text", "text": text}]}},
+        )  # fmt: skip
+        self.admin_call(
+            "POST",
+            "/admin/v1/campaigns",
+            {"id": campaign_id, "name": name, "segment_id": segment_id, "template_id": f"{campaign_id}-msg",
+             "channels": ["line"], "budget": 100},
+        )  # fmt: skip
+        check = self.admin_call("POST", f"/admin/v1/campaigns/{campaign_id}/preflight")
+        line = check["line"]
+        quota = (
+            "no monthly limit set on LINE" if line.get("quota") is None else f"{line['remaining']:,} left this month"
+        )
+        say(f"   Preflight of 「{name}」: {check['recipients']} recipient(s), {line['messages']} LINE message(s) "
+            f"({quota}, {line['included_remaining']:,} still included in the plan), "
+            f"estimated cost NT${check['cost']['total']:g} (budget NT$100).")  # fmt: skip
+        self.admin_call("POST", f"/admin/v1/campaigns/{campaign_id}/send")
+        self.drain()
+        result: dict[str, Any] = self.admin_call("GET", f"/admin/v1/campaigns/{campaign_id}")
+        say(f"   Sent: the campaign is {result['status']}, {result['runs_detail'][0]['enqueued']} send request(s) "
+            "went through the send point (consent, caps, quiet hours, exactly once).")  # fmt: skip
+        return result
+
     # segments ----------------------------------------------------------------------------------
     def admin_call(self, method: str, path: str, body: Any = None) -> Any:
         response = self.http.request(method, f"{self.base}{path}", json=body, headers=self.admin, timeout=60)
@@ -194,6 +243,7 @@ class Demo:
         say(f"   A new friend U2 follows the OA → enters 「首購 8 折」 at once "
             f"({'✓' if newcomer in in_first else '✗'}); Amy {'is' if amy in in_first else 'is not'} in it "
             f"(members now: {len(in_first)}).")  # fmt: skip
+        self.campaign("first-purchase-coupon", "首購 8 折優惠券", "first-purchase", COUPON)
         say()
         say("⑥ 追蹤連結 (tracked link): a LINE push to Amy carries a personal tracked link to the new arrivals.")
         link = self.admin_call(
@@ -217,6 +267,7 @@ class Demo:
             f"({'✓' if amy in after else '✗'}), so she gets the preview, not the first-purchase coupon.")  # fmt: skip
         tags = self.lookup("member_id", "M1")["tags"]
         say("   Her tags now: " + ", ".join(f"{tag} ({entry['source']})" for tag, entry in tags.items()))
+        self.campaign("vip-preview-w48", "VIP 新品搶先看", "vip-preview", PREVIEW)
         self.what_line_received()
 
     def what_line_received(self) -> None:
@@ -229,7 +280,12 @@ class Demo:
             say("   no message was sent to LINE")
         for record in sent:
             texts = [m.get("text") or m.get("altText") or m["type"] for m in record["messages"]]
-            say(f"   • {record['endpoint']} to {', '.join(record['recipients'])}: " + " | ".join(texts))
+            people = ", ".join(WHO.get(to, to) for to in record["recipients"])
+            say(f"   • {people} received on LINE: 「{' | '.join(texts)}」")
+        to_amy = [m.get("text", "") for r in sent if AMY_LINE_USER in r["recipients"] for m in r["messages"]]
+        to_u2 = [m.get("text", "") for r in sent if NEW_FRIEND in r["recipients"] for m in r["messages"]]
+        say(f"   The first-purchase coupon reached U2 {to_u2.count(COUPON)} time(s) and Amy {to_amy.count(COUPON)} "
+            f"time(s): she already bought, so she gets the VIP preview ({to_amy.count(PREVIEW)}) instead.")  # fmt: skip
 
     def before_link(self) -> None:
         amy = self.lookup("member_id", "M1")

@@ -22,6 +22,7 @@ from cdp import settings as env_names
 from infra.cdp_infra.routes import (
     ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
+    CAMPAIGN_RUNNER,
     DLQ_ARCHIVER,
     EVENT_PROCESSOR,
     HTTP_FUNCTIONS,
@@ -49,6 +50,7 @@ FUNCTION_FOLDERS = (
     DLQ_ARCHIVER,
     MESSAGE_SENDER,
     RICH_MENU_SYNC,
+    CAMPAIGN_RUNNER,
 )
 # What the local stack sets beyond the template: rules, tag rules and auto-replies edited through
 # the admin API apply within 2 s instead of the deployed 60 s, so a developer (and the e2e suite)
@@ -221,6 +223,7 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
         variables = resources[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
         out.function_env[folder] = {key: _resolve(value, out) for key, value in variables.items()}
         out.function_env[folder].update(LOCAL_ENVIRONMENT)
+    _local_email(aws, out)
     _fill_secrets(aws("secretsmanager"), out, config)
     for resource in resources.values():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":
@@ -330,6 +333,18 @@ def _create_schedule(client: Any, props: dict[str, Any], out: LocalResources) ->
         },
         **optional,
     )
+
+
+LOCAL_EMAIL_FROM = "shop@example.com"
+
+
+def _local_email(aws: Any, out: LocalResources) -> None:
+    """The sender's email channel on moto's SES: a verified local sender address unless the
+    deployment gives one (emailFromAddress), so email fallbacks can be seen at /_local/email/sent."""
+    sender_env = out.function_env[MESSAGE_SENDER]
+    if not sender_env.get(env_names.ENV_EMAIL_FROM_ADDRESS):
+        sender_env[env_names.ENV_EMAIL_FROM_ADDRESS] = LOCAL_EMAIL_FROM
+    aws("ses").verify_email_identity(EmailAddress=sender_env[env_names.ENV_EMAIL_FROM_ADDRESS])
 
 
 def _resolve(value: Any, out: LocalResources) -> str:

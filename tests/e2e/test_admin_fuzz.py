@@ -9,9 +9,9 @@ so the whole run stays around a minute or two on a loaded 2-core machine), sent 
 the admin token. Each answer must be no 5xx, a documented status with a documented content type,
 and a body that matches its documented schema.
 
-The fuzzer may store what it generates: the identity and tag rules and the messaging policy are put
-back as they were, and the segments and templates it creates are archived, so the rest of the e2e
-session is unaffected.
+The fuzzer may store what it generates: the identity and tag rules, the messaging policy, the
+auto-replies and the pricing config are put back as they were, and the segments and templates it
+creates are archived, so the rest of the e2e session is unaffected.
 """
 
 from __future__ import annotations
@@ -51,7 +51,13 @@ RICH_MENU = {
     "chatBarText": "Menu",
     "areas": [{"bounds": {"x": 0, "y": 0, "width": 2500, "height": 843}, "action": {"type": "uri", "uri": "https://example.com/"}}],
 }  # fmt: skip
-RULES = ("/admin/v1/identity/rules", "/admin/v1/tags/rules", "/admin/v1/messaging/policy", "/admin/v1/auto-replies")
+RULES = (
+    "/admin/v1/identity/rules",
+    "/admin/v1/tags/rules",
+    "/admin/v1/messaging/policy",
+    "/admin/v1/auto-replies",
+    "/admin/v1/messaging/pricing",
+)
 CALLS: Counter[str] = Counter()
 ANSWERED: Counter[str] = Counter()  # successful (2xx/3xx) answers per operation: their schemas were checked
 

@@ -48,6 +48,12 @@ def test_make_demo_runs_scenario_s1_and_prints_the_profile_summary() -> None:
         "Amy taps it: 302 → https://shop.example.com/new",
         "「VIP 新品搶先看」 members: 0 → 1",
         "source:line-push (link)",
+        "Preflight of 「首購 8 折優惠券」: 1 recipient(s), 1 LINE message(s)",
+        "estimated cost NT$0 (budget NT$100)",
+        "U2 (the new friend) received on LINE: 「🎉 歡迎加入！首購 8 折優惠券",
+        "Amy (U1, VIP member M1) received on LINE: 「Amy 您好，VIP 新品搶先看",
+        "The first-purchase coupon reached U2 1 time(s) and Amy 0 time(s)",
+        "she gets the VIP preview (1) instead",
     ):
         assert line in result.stdout, f"{line!r} missing from the demo output:\n{output}"
     assert "Traceback" not in output

@@ -80,7 +80,8 @@ def test_recompute_and_rfm_have_room_and_the_scheduler_may_only_start_them(synth
         for r in _resources(t, "AWS::IAM::Role").values()
         if "scheduler.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
     ]
-    assert len(roles) == 2  # the segment jobs' and the message sender's releases (tests/infra/test_messaging.py)
+    # the segment jobs', the message sender's releases (tests/infra/test_messaging.py) and the campaigns'
+    assert len(roles) == 3
     policies = [
         p
         for p in _resources(t, "AWS::IAM::Policy").values()

@@ -228,6 +228,9 @@ def test_the_daily_jobs_live_apart_from_the_segment_schedules_the_admin_api_mana
     admin = json.dumps([s for s in _statements(t, ADMIN_API) if any(a.startswith("scheduler:") for a in _actions(s))])
     assert "schedule/LineCdp-segments/*" in admin
     assert "LineCdp-jobs" not in admin and set(groups) == {"LineCdp-jobs", "LineCdp-segments", "LineCdp-messages"}
-    assert "LineCdp-messages" not in admin  # held-send releases belong to the message sender only
+    # Held-send releases belong to the message sender only; the admin API manages campaign schedules
+    # (`campaign-<id>`) in the same group, by name.
+    assert "LineCdp-messages/msg-release-" not in admin and "LineCdp-messages/*" not in admin
+    assert "schedule/LineCdp-messages/campaign-*" in admin
     variables = _function(t, ADMIN_API)["Environment"]["Variables"]
     assert variables[settings.ENV_SEGMENT_SCHEDULE_GROUP] == "LineCdp-segments"

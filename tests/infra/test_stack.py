@@ -16,6 +16,7 @@ from infra.cdp_infra.routes import (
     ADMIN_QUERY,
     ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
+    CAMPAIGN_RUNNER,
     DLQ_ARCHIVER,
     EVENT_PROCESSOR,
     IDENTITY_MERGE,
@@ -53,6 +54,7 @@ ALL_FUNCTIONS = (
     DLQ_ARCHIVER,
     MESSAGE_SENDER,
     RICH_MENU_SYNC,
+    CAMPAIGN_RUNNER,
 )
 # Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
 UNSCOPED_ACTIONS = {
@@ -91,6 +93,7 @@ SETTINGS_BY_FUNCTION = {
     DLQ_ARCHIVER: settings.DeadLetterArchiverSettings,
     MESSAGE_SENDER: settings.MessageSenderSettings,
     RICH_MENU_SYNC: settings.RichMenuSyncSettings,
+    CAMPAIGN_RUNNER: settings.CampaignRunnerSettings,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",
@@ -526,6 +529,7 @@ def test_the_admin_query_function_is_sized_for_duckdb_and_runs_its_own_jobs(synt
         ("GET", "/admin/v1/reports/data-health"),
         ("GET", "/admin/v1/reports/customer-groups"),
         ("GET", "/admin/v1/jobs/{id}"),
+        ("GET", "/admin/v1/campaigns/{id}/report"),
     }
 
 
@@ -699,6 +703,8 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
     messaging_wildcards = {
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:{REGION}:<AWS::AccountId>:"
         "schedule/LineCdp-messages/msg-release-*]",
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:{REGION}:<AWS::AccountId>:"
+        "schedule/LineCdp-messages/campaign-*]",
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:{REGION}:<AWS::AccountId>:identity/*]",
     }
     assert (
@@ -724,3 +730,26 @@ def test_local_build_has_no_bootstrap_rule_and_the_same_resources(local_synth: A
     assert "BootstrapVersion" not in local_synth.template.get("Parameters", {})
     assert local_synth.template["Resources"] == synth.template["Resources"]
     assert local_synth.error is None
+
+
+def test_campaigns_fan_out_through_a_queue_the_sender_drains_within_lines_limits(synth: Any) -> None:
+    t = synth.template
+    sender_id = _function_id(t, MESSAGE_SENDER)
+    mappings = [
+        m["Properties"]
+        for m in t["Resources"].values()
+        if m["Type"] == "AWS::Lambda::EventSourceMapping" and m["Properties"]["FunctionName"] == {"Ref": sender_id}
+    ]
+    assert len(mappings) == 1
+    assert mappings[0]["BatchSize"] == 1
+    assert mappings[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mappings[0]["ScalingConfig"]["MaximumConcurrency"] >= 2
+    runner = _statements(t, CAMPAIGN_RUNNER)
+    writes = [s for s in runner if "dynamodb:PutItem" in _actions(s)]
+    assert writes and all(
+        s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["CAMPAIGN#*"] for s in writes
+    )
+    assert any("sqs:SendMessage" in _actions(s) for s in runner)
+    admin = _statements(t, ADMIN_API)
+    schedules = [s for s in admin if "scheduler:CreateSchedule" in _actions(s)]
+    assert any("campaign-*" in json.dumps(s["Resource"]) for s in schedules)

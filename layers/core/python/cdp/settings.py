@@ -69,6 +69,10 @@ ENV_MESSAGING_POLICY_CACHE_SECONDS = "CDP_MESSAGING_POLICY_CACHE_SECONDS"
 ENV_MESSAGE_SENDER_FUNCTION = "CDP_MESSAGE_SENDER_FUNCTION"
 # The rich menu sync function's ARN, for the admin API (a resync when a menu is linked).
 ENV_RICH_MENU_SYNC_FUNCTION = "CDP_RICH_MENU_SYNC_FUNCTION"
+# Campaigns (cdp.campaigns): the sender's queue, the runner, their schedules.
+ENV_CAMPAIGN_SEND_QUEUE_URL = "CDP_CAMPAIGN_SEND_QUEUE_URL"
+ENV_CAMPAIGN_RUNNER_FUNCTION = "CDP_CAMPAIGN_RUNNER_FUNCTION"
+ENV_CAMPAIGN_SCHEDULER_ROLE_ARN = "CDP_CAMPAIGN_SCHEDULER_ROLE_ARN"
 
 DEFAULT_QUERY_SYNC_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_ARCHIVE_CACHE_DIR = "/tmp/cdp-archive"  # noqa: S108 (Lambda's only writable disk)
@@ -227,6 +231,10 @@ class AdminApiSettings(Settings):
     # links are served from the host the admin request came to.
     link_signing_secret_id: str = env(ENV_LINK_SIGNING_SECRET, "")
     link_base_url: str = env(ENV_LINK_BASE_URL, "")
+    # Campaigns: the runner (its ARN is also the schedules' target), the schedule group and role.
+    campaign_runner_function: str = env(ENV_CAMPAIGN_RUNNER_FUNCTION, "")
+    campaign_schedule_group: str = env(ENV_MESSAGE_SCHEDULE_GROUP, "")
+    campaign_scheduler_role_arn: str = env(ENV_CAMPAIGN_SCHEDULER_ROLE_ARN, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,3 +365,12 @@ class MessageSenderSettings(Settings):
     link_signing_secret_id: str = env(ENV_LINK_SIGNING_SECRET, "")
     link_base_url: str = env(ENV_LINK_BASE_URL, "")
     policy_cache_seconds: int = positive(ENV_MESSAGING_POLICY_CACHE_SECONDS, 60)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRunnerSettings(Settings):
+    """The campaign fan-out: campaigns, memberships and profiles read from the core table, send
+    requests put on the message sender's queue."""
+
+    core_table: str = required(ENV_CORE_TABLE)
+    send_queue_url: str = required(ENV_CAMPAIGN_SEND_QUEUE_URL)

@@ -21,7 +21,9 @@ from cdp.ingestion.channels import LineChannels
 from cdp.settings import AdminApiSettings, SegmentAnalyticsSettings
 
 if TYPE_CHECKING:
+    from cdp.adapters.campaigns import LambdaCampaignInvoker, SchedulerCampaignSchedules
     from cdp.adapters.dynamodb.auto_replies import DynamoAutoReplies
+    from cdp.adapters.dynamodb.campaign_store import DynamoCampaignStore, DynamoPricing
     from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
     from cdp.adapters.dynamodb.link_store import DynamoLinkStore
     from cdp.adapters.dynamodb.query_jobs import DynamoQueryJobs
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from cdp.adapters.s3_archive import S3Archive
     from cdp.adapters.segment_schedules import SchedulerSegmentSchedules
     from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
+    from cdp.campaigns.model import Campaign
     from cdp.identity.line_binding import LineBinding
     from cdp.imports.uploads import ImportUploads
     from cdp.segments.rich_menus import RichMenuSync
@@ -234,6 +237,89 @@ class AdminContext:
 
     def lambda_client(self) -> Any:
         return client("lambda")
+
+    # --- campaigns ----------------------------------------------------------------------------
+    def campaigns(self) -> DynamoCampaignStore:
+        from cdp.adapters.dynamodb.campaign_store import DynamoCampaignStore
+
+        return DynamoCampaignStore(client("dynamodb"), self.settings.core_table)
+
+    def pricing(self) -> DynamoPricing:
+        from cdp.adapters.dynamodb.campaign_store import DynamoPricing
+
+        return DynamoPricing(client("dynamodb"), self.settings.core_table)
+
+    def campaign_runner(self) -> LambdaCampaignInvoker:
+        from cdp.adapters.campaigns import LambdaCampaignInvoker
+
+        if not self.settings.campaign_runner_function:
+            raise ConfigurationMissing(
+                "campaigns are not configured on this deployment",
+                setting="CDP_CAMPAIGN_RUNNER_FUNCTION",
+                code="campaigns_not_configured",
+            )
+        return LambdaCampaignInvoker(client("lambda"), self.settings.campaign_runner_function)
+
+    def campaign_schedules(self) -> SchedulerCampaignSchedules:
+        from cdp.adapters.campaigns import SchedulerCampaignSchedules
+
+        settings = self.settings
+        if not (
+            settings.campaign_runner_function
+            and settings.campaign_schedule_group
+            and settings.campaign_scheduler_role_arn
+        ):
+            raise ConfigurationMissing(
+                "campaign schedules are not configured on this deployment",
+                setting="CDP_CAMPAIGN_SCHEDULER_ROLE_ARN",
+                code="campaigns_not_configured",
+            )
+        return SchedulerCampaignSchedules(
+            client("scheduler"),
+            group=settings.campaign_schedule_group,
+            target_arn=settings.campaign_runner_function,
+            role_arn=settings.campaign_scheduler_role_arn,
+        )
+
+    def preflight(self, campaign: Campaign, *, now_ms: int) -> dict[str, Any]:
+        """The send point's rules over the campaign's audience, nothing written (cdp.campaigns.preflight)."""
+        from cdp.adapters.campaigns import LineQuotaSource
+        from cdp.adapters.dynamodb.campaign_store import DynamoCapCounts
+        from cdp.adapters.dynamodb.send_ledger import DynamoPolicySource, DynamoSuppressionList
+        from cdp.campaigns.audience import Audience
+        from cdp.campaigns.preflight import DEFAULT_TIME_BUDGET_S, Preflight, PreflightInputs
+        from cdp.messaging.templates.sms import sms_segments
+
+        dynamodb = client("dynamodb")
+        channels = self.line_channels() if self.settings.line_channels_secret_id else None
+        line = channels.find(campaign.line_channel) if channels else None
+        provider = line.provider_id if line is not None and line.access_token else None
+        configured = frozenset({"email", "sms"} | ({"line"} if provider else set()))
+        segments_store = self.segments()
+        version = (
+            self.templates().version(campaign.template_id, campaign.template_version or 0)
+            if campaign.template_version
+            else None
+        )
+        if version is None:
+            template = self.templates().get(campaign.template_id)
+            version = self.templates().version(campaign.template_id, template.latest_version) if template else None
+        sms_text = version.content.sms if version is not None else None
+        inputs = PreflightInputs(
+            policy=DynamoPolicySource(dynamodb, self.settings.core_table, cache_seconds=0).policy(),
+            pricing=self.pricing().read()[0],
+            line_provider=provider,
+            suppressed=DynamoSuppressionList(dynamodb, self.settings.core_table).suppressed,
+            configured=configured,
+            sms_segments=sms_segments(sms_text) if sms_text else 1,
+        )
+        preflight = Preflight(
+            Audience(segments_store, self.store),
+            DynamoCapCounts(dynamodb, self.settings.core_table),
+            LineQuotaSource(channels, self.line_api()),
+            time_budget_s=DEFAULT_TIME_BUDGET_S,
+        )
+        return preflight.run(campaign, inputs, now_ms=now_ms)
 
 
 _CURRENT: contextvars.ContextVar[Callable[[], AdminContext]] = contextvars.ContextVar("admin_context")

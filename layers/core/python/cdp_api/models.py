@@ -282,3 +282,92 @@ class TemplatePreview(Body):
     event: Annotated[Json | None, coded("invalid_event", "`event` is an object of event properties")] = Field(
         default=None, description="the triggering event's properties"
     )
+
+
+# --- campaigns -----------------------------------------------------------------------------
+# The schedule and the narrowing rule are checked by the domain (cdp.campaigns.model, the
+# segment rule parser), which names what is wrong.
+CampaignChannels = Annotated[
+    list[Literal["line", "email", "sms"]],
+    Field(min_length=1, max_length=3),
+    coded("invalid_channels", "`channels` is a chain of 1 to 3 distinct channels of line, email, sms"),
+]
+
+
+class QuietWindow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: Annotated[StrictStr, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+    end: Annotated[StrictStr, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+
+
+class CampaignCreate(Body):
+    unknown_field_code = "unknown_campaign_field"
+    missing_codes = {
+        "name": "invalid_campaign_name",
+        "segment_id": "invalid_segment_id",
+        "template_id": "invalid_template_id",
+        "channels": "invalid_channels",
+    }
+    id: Annotated[
+        StrictStr | None,
+        coded("invalid_campaign_id", "`id` is 1 to 64 of a-z, 0-9, '-' and '_', starting with a letter or digit"),
+    ] = Field(default=None, examples=["first-purchase-coupon"])
+    name: Annotated[
+        StrictStr, Field(min_length=1, max_length=200), coded("invalid_campaign_name", "`name` is 1 to 200 characters")
+    ]
+    segment_id: Annotated[StrictStr, coded("invalid_segment_id", "`segment_id` names a segment")]
+    rule: Annotated[
+        Any,
+        Field(
+            description="narrows the segment: a rule in the segment rule language (docs/segment-rules.md)",
+            json_schema_extra={"anyOf": [{"type": "object"}, {"type": "null"}]},
+        ),
+    ] = None
+    template_id: Annotated[StrictStr, coded("invalid_template_id", "`template_id` names a template")]
+    template_version: Annotated[
+        StrictInt | None, Field(ge=1), coded("invalid_template_version", "`template_version` is a version number")
+    ] = None
+    channels: CampaignChannels
+    purpose: Annotated[
+        Literal["marketing", "transactional"], coded("invalid_purpose", "`purpose` is marketing or transactional")
+    ] = "marketing"
+    schedule: Annotated[
+        Any,
+        Field(
+            description='{"kind": "now"} | {"kind": "at", "at": "2026-12-24T20:00", "time_zone": "Asia/Taipei"} | '
+            '{"kind": "recurring", "expression": "cron(0 10 ? * MON *)", "time_zone": "Asia/Taipei"}',
+            json_schema_extra={"anyOf": [{"type": "object"}, {"type": "null"}]},
+        ),
+    ] = None
+    budget: Annotated[
+        float | None, Field(ge=0), coded("invalid_budget", "`budget` is an amount >= 0 in the pricing currency")
+    ] = None
+    max_recipients: Annotated[
+        StrictInt | None, Field(ge=1), coded("invalid_max_recipients", "`max_recipients` is a whole number >= 1")
+    ] = None
+    in_quiet_hours: Annotated[
+        Literal["hold", "drop"], coded("invalid_in_quiet_hours", "`in_quiet_hours` is hold or drop")
+    ] = "hold"
+    quiet_hours: Annotated[
+        QuietWindow | None, coded("invalid_quiet_hours", '`quiet_hours` is {"start": "HH:MM", "end": "HH:MM"}')
+    ] = None
+    frequency_cap: Annotated[
+        StrictInt | None,
+        Field(ge=1, le=1000),
+        coded("invalid_frequency_cap", "`frequency_cap` is sends of this campaign per person, 1 to 1000"),
+    ] = None
+    line_channel: Annotated[
+        StrictStr, Field(min_length=1, max_length=128), coded("invalid_line_channel", "`line_channel` names a channel")
+    ] = "default"
+
+
+class PricingUpdate(Body):
+    unknown_field_code = "invalid_pricing"
+    missing_codes = {"version": "invalid_version"}
+    currency: StrictStr | None = None
+    line_monthly_fee: Annotated[float | None, Field(ge=0)] = None
+    line_included_messages: Annotated[StrictInt | None, Field(ge=0)] = None
+    line_extra_message: Annotated[float | None, Field(ge=0)] = None
+    email_unit: Annotated[float | None, Field(ge=0)] = None
+    sms_segment: Annotated[float | None, Field(ge=0)] = None
+    version: Version

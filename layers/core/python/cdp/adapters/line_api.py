@@ -113,6 +113,20 @@ class LineApiClient:
             raise BadRequest(f"LINE rejected the ID token: {_line_message(response)}", code="invalid_id_token")
         return self._success(response, "verifying an ID token")
 
+    def message_quota(self, *, access_token: str) -> tuple[int | None, int]:
+        """GET /v2/bot/message/quota and /quota/consumption: this month's limit (None when LINE
+        sets none) and the messages counted so far."""
+        headers = {"Authorization": f"Bearer {access_token}"}
+        quota = self._success(
+            self._send("GET", "/v2/bot/message/quota", headers=headers, body=b""), "reading the quota"
+        )
+        used = self._success(
+            self._send("GET", "/v2/bot/message/quota/consumption", headers=headers, body=b""), "reading the consumption"
+        )
+        limit = quota.get("value") if quota.get("type") == "limited" else None
+        usage = used.get("totalUsage", 0)
+        return (int(limit) if isinstance(limit, int) else None), (int(usage) if isinstance(usage, int) else 0)
+
     # internals ---------------------------------------------------------------------------------
     def _send(self, method: str, path: str, *, headers: Mapping[str, str], body: bytes) -> HttpResponse:
         request = HttpRequest(

@@ -27,6 +27,7 @@ CRUD_MODULES: tuple[str, ...] = (
     "ingest_rejections",
     "templates",
     "messaging",
+    "campaigns",
 )
 
 # The modules whose routes live under each /admin/v1/<area>, in CRUD_MODULES order.
@@ -45,7 +46,8 @@ CRUD_AREAS: Mapping[str, tuple[str, ...]] = {
     "links": ("links",),
     "ingest": ("ingest_rejections",),
     "templates": ("templates",),
-    "messaging": ("messaging",),
+    "messaging": ("messaging", "campaigns"),
+    "campaigns": ("campaigns",),
 }
 ADMIN_PREFIX = "/admin/v1/"
 
@@ -78,4 +80,4 @@ def crud_routers() -> tuple[Router, ...]:
 
 def query_routers() -> tuple[Router, ...]:
     """The archive queries (imported on demand: the CRUD function describes them, never serves them)."""
-    return routers(("queries",))
+    return routers(("queries", "campaign_reports"))

@@ -1,0 +1,273 @@
+"""Campaigns: create, list, read, preflight, send, pause, resume, cancel; the workspace's pricing.
+
+`send` runs the preflight first and refuses (409 over_budget, with the figures) when the estimate
+exceeds the campaign's budget; then it pins the template version and either starts the run at
+once (`now`: the campaign runner, invoked asynchronously) or puts the campaign's EventBridge
+Scheduler schedule (`at`, `recurring`). The fan-out and the report are cdp.campaigns'; the
+report is served by the query function (cdp_api.routes.campaign_reports).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from cdp.campaigns.model import (
+    CANCELLED,
+    DRAFT,
+    LIVE,
+    PAUSED,
+    RUN_CANCELLED,
+    RUN_PAUSED,
+    RUN_SENDING,
+    SCHEDULED,
+    SENDING,
+    SENT,
+    Campaign,
+    Schedule,
+    new_campaign_id,
+    valid_campaign_id,
+)
+from cdp.campaigns.preflight import refuse_over_budget
+from cdp.campaigns.pricing import Pricing
+from cdp.clock import SystemClock, iso_from_ms
+from cdp.errors import BadRequest, Conflict, NotFound
+from cdp.segments.rules import parse_rule
+
+from cdp_api.context import admin_context
+from cdp_api.docs import errors, ok
+from cdp_api.models import CampaignCreate, PricingUpdate
+
+router = Router()  # type: ignore[no-untyped-call]
+
+
+def _now_ms() -> int:
+    return SystemClock().now_ms()
+
+
+def campaign_or_404(campaign_id: str) -> Campaign:
+    campaign = admin_context().campaigns().get(campaign_id) if valid_campaign_id(campaign_id) else None
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_id}", code="campaign_not_found")
+    return campaign
+
+
+def _check_template(template_id: str, version: int | None) -> int:
+    """The template's version a send pins (the newest active one unless given); 404 otherwise."""
+    store = admin_context().templates()
+    template = store.get(template_id)
+    if template is None:
+        raise NotFound(f"no template {template_id}", code="template_not_found", details={"field": "template_id"})
+    if version is None:
+        if template.status != "active":
+            raise Conflict(f"template {template_id} is archived", code="template_archived")
+        return template.latest_version
+    if store.version(template_id, version) is None:
+        raise NotFound(
+            f"template {template_id} has no version {version}",
+            code="template_version_not_found",
+            details={"field": "template_version"},
+        )
+    return version
+
+
+def _check_segment(segment_id: str) -> None:
+    segment = admin_context().segments().get(segment_id)
+    if segment is None or segment.status != "active":
+        raise NotFound(f"no active segment {segment_id}", code="segment_not_found", details={"field": "segment_id"})
+
+
+def _save(campaign: Campaign, expected_version: int) -> Campaign:
+    if not admin_context().campaigns().replace(campaign, expected_version=expected_version):
+        raise Conflict(f"campaign {campaign.campaign_id} changed meanwhile; read it again", code="campaign_changed")
+    return campaign
+
+
+@router.post("/admin/v1/campaigns", status_code=201, responses={**ok(201), **errors(404, 409)})
+def create_campaign(request: Annotated[CampaignCreate, Body()]) -> dict[str, Any]:
+    """A draft: `name`, `segment_id` (+ `rule` to narrow it), `template_id` (+ `template_version`),
+    `channels` (the chain), `purpose`, `schedule`, `budget`, `max_recipients`, `in_quiet_hours`,
+    `quiet_hours`, `frequency_cap`. 404 segment_not_found / template_not_found; 400
+    invalid_time_zone, schedule_in_past, invalid_schedule, invalid_rule...; 409 campaign_exists."""
+    body = request.fields()
+    campaign_id = body.get("id")
+    if campaign_id is not None and not valid_campaign_id(campaign_id):
+        raise BadRequest(
+            "`id` is 1 to 64 of a-z, 0-9, '-' and '_', starting with a letter or digit",
+            code="invalid_campaign_id",
+            details={"field": "id"},
+        )
+    if len(set(request.channels)) != len(request.channels):
+        raise BadRequest("a channel appears twice in the chain", code="invalid_channels", details={"field": "channels"})
+    schedule = Schedule.parse(body.get("schedule"), now_ms=_now_ms())
+    if request.rule is not None:
+        parse_rule(request.rule)
+    _check_segment(request.segment_id)
+    _check_template(request.template_id, request.template_version)
+    now = iso_from_ms(_now_ms())
+    campaign = Campaign(
+        campaign_id=campaign_id or new_campaign_id(),
+        name=request.name,
+        segment_id=request.segment_id,
+        template_id=request.template_id,
+        template_version=request.template_version,
+        channels=tuple(request.channels),
+        purpose=request.purpose,
+        schedule=schedule,
+        created_at=now,
+        updated_at=now,
+        rule=request.rule,
+        budget=request.budget,
+        max_recipients=request.max_recipients,
+        in_quiet_hours=request.in_quiet_hours,
+        quiet_hours=request.quiet_hours.model_dump() if request.quiet_hours else None,
+        frequency_cap=request.frequency_cap,
+        line_channel=request.line_channel,
+    )
+    if not admin_context().campaigns().create(campaign):
+        raise Conflict(f"campaign {campaign.campaign_id} exists", code="campaign_exists", details={"field": "id"})
+    return campaign.as_dict()
+
+
+@router.get("/admin/v1/campaigns")
+def list_campaigns() -> dict[str, Any]:
+    """Every campaign, with its status and runs."""
+    return {"campaigns": [c.as_dict() for c in admin_context().campaigns().list()]}
+
+
+@router.get("/admin/v1/campaigns/<campaign_id>", responses={**ok(), **errors(404)})
+def get_campaign(campaign_id: str) -> dict[str, Any]:
+    """The campaign, and its runs' fan-out progress (`runs_detail`)."""
+    campaign = campaign_or_404(campaign_id)
+    store = admin_context().campaigns()
+    runs = [run.as_dict() for run_id in campaign.runs if (run := store.get_run(campaign_id, run_id))]
+    return {**campaign.as_dict(), "runs_detail": runs}
+
+
+@router.post("/admin/v1/campaigns/<campaign_id>/preflight", responses={**ok(), **errors(404, 409, 502)})
+def preflight_campaign(campaign_id: str) -> dict[str, Any]:
+    """What a send would do now: audience size, reachable per channel, suppressed by reason
+    (unreachable, no_consent, capped_*, quiet_hours) and held by quiet hours, the LINE messages
+    against LINE's quota this month, the cost estimate and whether it is over budget. 409
+    audience_too_large when the audience cannot be walked within the request (about 20 s)."""
+    return admin_context().preflight(campaign_or_404(campaign_id), now_ms=_now_ms())
+
+
+@router.post("/admin/v1/campaigns/<campaign_id>/send", status_code=202, responses={**ok(202), **errors(404, 409)})
+def send_campaign(campaign_id: str) -> dict[str, Any]:
+    """Send a draft: now (202, the run starts), or schedule it (`at`, `recurring`). 409 over_budget
+    with the figures; 409 campaign_already_sent (a sent campaign is never delivered twice) or
+    invalid_campaign_state; 409 audience_too_large (no preflight, no send); 404 when its segment
+    or template is gone."""
+    campaign = campaign_or_404(campaign_id)
+    if campaign.status == SENT:
+        raise Conflict(
+            f"campaign {campaign_id} was sent; nobody gets it twice",
+            code="campaign_already_sent",
+            details={"status": campaign.status, "runs": list(campaign.runs)},
+        )
+    campaign.require(DRAFT, action="sent")
+    _check_segment(campaign.segment_id)
+    version = _check_template(campaign.template_id, campaign.template_version)
+    now_ms = _now_ms()
+    if campaign.schedule.kind == "at" and (campaign.schedule.at_ms() or 0) <= now_ms:
+        raise BadRequest(
+            f"`schedule.at` {campaign.schedule.at} {campaign.schedule.time_zone} is in the past",
+            code="schedule_in_past",
+            details={"field": "schedule.at"},
+        )
+    figures = admin_context().preflight(campaign, now_ms=now_ms)
+    refuse_over_budget(figures)
+    context = admin_context()
+    if campaign.schedule.kind == "now":
+        moved = campaign.moved(SENDING, iso_from_ms(now_ms), template_version=version, last_preflight=figures)
+        _save(moved, campaign.version)
+        context.campaign_runner().fire(campaign_id)
+        return {**moved.as_dict(), "preflight": figures}
+    moved = campaign.moved(SCHEDULED, iso_from_ms(now_ms), template_version=version, last_preflight=figures)
+    _save(moved, campaign.version)
+    schedule = context.campaign_schedules().put(moved)
+    return {**moved.as_dict(), "schedule_name": schedule, "preflight": figures}
+
+
+@router.post("/admin/v1/campaigns/<campaign_id>/pause", responses={**ok(), **errors(404, 409)})
+def pause_campaign(campaign_id: str) -> dict[str, Any]:
+    """Stop a scheduled or sending campaign within seconds: its schedule is removed, its run stops
+    fanning out, and the sender skips its queued requests. `resume` picks it up again."""
+    campaign = campaign_or_404(campaign_id)
+    campaign.require(*LIVE, action="paused")
+    moved = _save(campaign.moved(PAUSED, iso_from_ms(_now_ms()), resume_to=campaign.status), campaign.version)
+    _move_run(campaign, RUN_PAUSED, only_from=RUN_SENDING)
+    if campaign.schedule.kind != "now":
+        admin_context().campaign_schedules().delete(campaign_id)
+    return moved.as_dict()
+
+
+@router.post("/admin/v1/campaigns/<campaign_id>/resume", responses={**ok(), **errors(404, 409)})
+def resume_campaign(campaign_id: str) -> dict[str, Any]:
+    """A paused campaign goes on: its run fans out again (people already sent are answered from the
+    sender's ledger, never sent twice) and its schedule is put back."""
+    campaign = campaign_or_404(campaign_id)
+    campaign.require(PAUSED, action="resumed")
+    back = campaign.resume_to or SCHEDULED
+    moved = _save(campaign.moved(back, iso_from_ms(_now_ms()), resume_to=None), campaign.version)
+    context = admin_context()
+    run = context.campaigns().get_run(campaign_id, campaign.current_run) if campaign.current_run else None
+    if back == SENDING and run is not None:
+        restarted = dataclasses.replace(
+            run, status=RUN_SENDING, cursor=None, enqueued=0, audience=0, version=run.version + 1
+        )
+        if context.campaigns().replace_run(restarted, expected_version=run.version):
+            context.campaign_runner().continue_run(campaign_id, run.run_id)
+    if campaign.schedule.kind != "now" and (back == SCHEDULED or campaign.schedule.kind == "recurring"):
+        context.campaign_schedules().put(moved)
+    return moved.as_dict()
+
+
+@router.post("/admin/v1/campaigns/<campaign_id>/cancel", responses={**ok(), **errors(404, 409)})
+def cancel_campaign(campaign_id: str) -> dict[str, Any]:
+    """Final: the schedule is deleted, the run stops, queued requests are skipped by the sender."""
+    campaign = campaign_or_404(campaign_id)
+    campaign.require(DRAFT, SCHEDULED, SENDING, PAUSED, action="cancelled")
+    moved = _save(campaign.moved(CANCELLED, iso_from_ms(_now_ms()), resume_to=None), campaign.version)
+    _move_run(campaign, RUN_CANCELLED, only_from=None)
+    if campaign.schedule.kind != "now":
+        admin_context().campaign_schedules().delete(campaign_id)
+    return moved.as_dict()
+
+
+def _move_run(campaign: Campaign, status: str, *, only_from: str | None) -> None:
+    if not campaign.current_run:
+        return
+    store = admin_context().campaigns()
+    for _attempt in range(5):
+        run = store.get_run(campaign.campaign_id, campaign.current_run)
+        if run is None or run.status == status or (only_from is not None and run.status != only_from):
+            return
+        if run.status == "sent" and status == RUN_CANCELLED:
+            return  # a finished run keeps its record
+        moved = dataclasses.replace(run, status=status, version=run.version + 1)
+        if store.replace_run(moved, expected_version=run.version):
+            return
+
+
+@router.get("/admin/v1/messaging/pricing")
+def get_pricing() -> dict[str, Any]:
+    """The workspace's pricing config (defaults: NT$800 a month includes 4,000 LINE messages,
+    NT$0.2 per extra message) and its version."""
+    pricing, version = admin_context().pricing().read()
+    return {**pricing.as_dict(), "version": version}
+
+
+@router.put("/admin/v1/messaging/pricing", responses={**ok(), **errors(409)})
+def put_pricing(request: Annotated[PricingUpdate, Body()]) -> dict[str, Any]:
+    """Change the pricing config: the fields sent replace the stored ones; `version` is the one
+    read (0 before any change). 409 rules_version_conflict when it changed meanwhile."""
+    store = admin_context().pricing()
+    current, _version = store.read()
+    sent = {key: value for key, value in request.fields().items() if key != "version"}
+    pricing = Pricing.parse({**current.as_dict(), **sent})
+    version = store.write(pricing, expected_version=request.version)
+    return {**pricing.as_dict(), "version": version}

@@ -1,0 +1,352 @@
+"""Campaigns on in-memory fakes: schedules and lifecycle, preflight with the send point's rules,
+pricing, the paged fan-out through the send point (exactly one delivery per person, across a
+crash and a repeated page), pause and cancel through the sender's check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cdp.campaigns.audience import Audience
+from cdp.campaigns.fanout import CampaignRunner
+from cdp.campaigns.gate import CampaignGate
+from cdp.campaigns.model import (
+    CANCELLED,
+    DRAFT,
+    PAUSED,
+    RUN_PAUSED,
+    SENDING,
+    SENT,
+    Campaign,
+    Schedule,
+    parse_send_key,
+    run_id_for,
+    send_key,
+)
+from cdp.campaigns.preflight import Preflight, PreflightInputs, refuse_over_budget
+from cdp.campaigns.pricing import Pricing
+from cdp.clock import iso_from_ms
+from cdp.errors import BadRequest, Conflict
+from cdp.messaging.request import SendRequest
+
+from tests.fakes import FakeSegmentStore
+from tests.fakes_campaigns import FakeCampaignStore, FakeCapCounts, FakeContinuation, FakeQuota, FakeSendQueue
+from tests.unit.test_send_point import MONDAY_11, MONDAY_23, PROVIDER, World
+
+SEGMENT = "first-purchase"
+
+
+def line_user(index: int) -> str:
+    return "U" + f"{index:032x}"
+
+
+def make_campaign(**fields: Any) -> Campaign:
+    values: dict[str, Any] = {
+        "campaign_id": "spring",
+        "name": "Spring coupon",
+        "segment_id": SEGMENT,
+        "template_id": "coupon",
+        "channels": ("line", "email"),
+        "purpose": "marketing",
+        "schedule": Schedule("now"),
+        "created_at": "2026-05-04T00:00:00.000Z",
+        "updated_at": "2026-05-04T00:00:00.000Z",
+        "status": SENDING,
+        "template_version": 1,
+        **fields,
+    }
+    return Campaign(**values)
+
+
+class Campaigns:
+    """A send point world (tests.unit.test_send_point.World) with a segment, campaigns, a queue."""
+
+    def __init__(self, now_ms: int = MONDAY_11, *, page_size: int = 3, pages: int = 2) -> None:
+        self.world = World(now_ms)
+        self.segments = FakeSegmentStore()
+        self.store = FakeCampaignStore()
+        self.queue = FakeSendQueue()
+        self.continuation = FakeContinuation()
+        self.audience = Audience(self.segments, self.world.profiles)
+        self.runner = CampaignRunner(
+            store=self.store,
+            audience=self.audience,
+            queue=self.queue,
+            continuation=self.continuation,
+            clock=self.world.clock,
+            pages_per_invocation=pages,
+            batch_size=2,
+            page_size=page_size,
+        )
+        self.gate = CampaignGate(self.store, self.world.clock, ttl_ms=0)
+
+    def friends(self, count: int, **person: Any) -> list[str]:
+        ids = []
+        for index in range(count):
+            profile_id = f"p_{index:04d}"
+            self.world.person(profile_id, line=line_user(index), **person)
+            self.segments.enter(SEGMENT, profile_id, at="2026-05-01T00:00:00.000Z", rule_version=1)
+            ids.append(profile_id)
+        return ids
+
+    def run_to_the_end(self, campaign_id: str, scheduled_time: str | None = None) -> None:
+        self.runner.fire(campaign_id, scheduled_time)
+        while self.continuation.pending:
+            self.runner.fan_out(*self.continuation.pending.pop(0))
+
+    def deliver(self) -> list[Any]:
+        """The sender draining its queue: the gate first, then the send point."""
+        results = []
+        for message in self.queue.take():
+            requests = [SendRequest.model_validate(body) for body in message]
+            going = [r for r in requests if self.gate.stopped(r.send_key) is None]
+            results.extend(self.world.point.send_many(going))
+        return results
+
+    def inputs(self, **changes: Any) -> PreflightInputs:
+        values: dict[str, Any] = {
+            "policy": self.world.policies.policy(),
+            "pricing": Pricing(),
+            "line_provider": PROVIDER,
+            "suppressed": self.world.suppressions.suppressed,
+            **changes,
+        }
+        return PreflightInputs(**values)
+
+    def preflight(self, campaign: Campaign, quota: FakeQuota | None = None, **changes: Any) -> dict[str, Any]:
+        checker = Preflight(self.audience, FakeCapCounts(self.world.caps.counters), quota or FakeQuota())
+        return checker.run(campaign, self.inputs(**changes), now_ms=self.world.clock.now_ms())
+
+
+# --- schedules and keys -------------------------------------------------------------------------
+
+
+def test_a_schedule_in_the_past_or_an_unknown_time_zone_is_refused() -> None:
+    with pytest.raises(BadRequest) as past:
+        Schedule.parse({"kind": "at", "at": "2026-05-04T10:00", "time_zone": "Asia/Taipei"}, now_ms=MONDAY_11)
+    assert past.value.code == "schedule_in_past"
+    with pytest.raises(BadRequest) as zone:
+        Schedule.parse({"kind": "at", "at": "2026-05-05T10:00", "time_zone": "Asia/Nowhere"}, now_ms=MONDAY_11)
+    assert zone.value.code == "invalid_time_zone"
+    with pytest.raises(BadRequest) as expression:
+        Schedule.parse({"kind": "recurring", "expression": "weekly"}, now_ms=MONDAY_11)
+    assert expression.value.code == "invalid_schedule"
+    later = Schedule.parse({"kind": "at", "at": "2026-05-04T12:00", "time_zone": "Asia/Taipei"}, now_ms=MONDAY_11)
+    assert later.at_ms() == MONDAY_11 + 3600_000 and later.at == "2026-05-04T12:00:00"
+
+
+def test_send_keys_name_the_campaign_run_and_person_and_recurring_runs_their_firing() -> None:
+    assert send_key("spring", "r1", "p_1") == "campaign:spring:r1:p_1"
+    assert parse_send_key("campaign:spring:r1:p_1") == ("spring", "r1")
+    assert parse_send_key("journey:j1:n2") is None
+    assert run_id_for("2026-05-04T03:00:00Z") == "r20260504T0300Z"
+    assert run_id_for(None) == "r1"
+
+
+# --- pricing ------------------------------------------------------------------------------------
+
+
+def test_five_thousand_line_messages_against_four_thousand_included_cost_nt200_and_a_nt100_budget_refuses() -> None:
+    pricing = Pricing()  # seed 004: NT$800 a month includes 4,000, NT$0.2 each beyond
+    estimate = pricing.estimate(line_messages=5000, consumption=0, emails=0, sms_segments=0)
+    assert estimate["line_extra_messages"] == 1000 and estimate["total"] == 200.0
+    assert pricing.estimate(line_messages=1, consumption=10, emails=0, sms_segments=0)["total"] == 0
+    assert pricing.line_extra(consumption=4500, messages=100) == 100  # all beyond the plan already
+    figures = {"over_budget": True, "cost": estimate, "budget": 100.0, "line": {"messages": 5000}, "recipients": 5000}
+    with pytest.raises(Conflict) as refused:
+        refuse_over_budget(figures)
+    assert refused.value.code == "over_budget"
+    assert refused.value.details["estimate"]["total"] == 200.0 and refused.value.details["budget"] == 100.0
+
+
+def test_pricing_fields_are_checked() -> None:
+    with pytest.raises(BadRequest):
+        Pricing.parse({"line_extra_message": -1})
+    with pytest.raises(BadRequest):
+        Pricing.parse({"surprise": 1})
+    assert Pricing.parse({"sms_segment": 2}).sms_segment == 2.0
+
+
+# --- preflight ----------------------------------------------------------------------------------
+
+
+def test_preflight_of_5000_recipients_against_4000_remaining_shows_nt200_extra_and_over_a_nt100_budget() -> None:
+    world = Campaigns(page_size=500)
+    world.friends(5000)
+    figures = world.preflight(make_campaign(status=DRAFT, budget=100.0), FakeQuota(limit=None, consumption=0))
+    assert figures["targeted"] == 5000 and figures["reachable"] == {"line": 5000, "email": 0}
+    assert figures["line"]["messages"] == 5000 and figures["line"]["included_remaining"] == 4000
+    assert figures["cost"]["line_extra_messages"] == 1000 and figures["cost"]["total"] == 200.0
+    assert figures["over_budget"] is True
+
+
+def test_preflight_counts_suppressions_by_reason_with_the_send_points_rules() -> None:
+    world = Campaigns(MONDAY_23)
+    world.friends(2)
+    world.world.person("p_blocked", line=line_user(90), line_status="blocked")
+    world.world.person("p_mail", line=line_user(91), line_status="blocked", email="m@example.com")
+    world.world.person("p_consented", line=line_user(92), line_status="blocked", email="c@example.com",
+                       consent={"email:marketing": True})  # fmt: skip
+    world.world.person("p_both", line=line_user(93), email="b@example.com", consent={"email:marketing": True})
+    for profile_id in ("p_blocked", "p_mail", "p_consented", "p_both"):
+        world.segments.enter(SEGMENT, profile_id, at="2026-05-01T00:00:00.000Z", rule_version=1)
+    # p_0001 already had two LINE messages today: capped.
+    world.world.caps.counters[("p_0001", "line#day#2026-05-04")] = {"a", "b"}
+    figures = world.preflight(make_campaign(status=DRAFT))
+    assert figures["targeted"] == 6
+    assert figures["suppressed"] == {"capped_day": 1, "no_consent": 1, "unreachable": 1}
+    # reachable: on each channel of the chain, whichever is used; sending: the channel chosen
+    assert figures["reachable"] == {"line": 3, "email": 2}
+    assert figures["sending"] == {"line": 2, "email": 1} and figures["line"]["messages"] == 2
+    assert figures["held_quiet_hours"] == 3  # 23:00 Taipei: all three wait for 09:00
+    dropped = world.preflight(make_campaign(status=DRAFT, in_quiet_hours="drop"))
+    assert dropped["suppressed"]["quiet_hours"] == 3 and dropped["recipients"] == 0
+
+
+def test_preflight_narrows_the_segment_by_a_rule_and_caps_recipients() -> None:
+    world = Campaigns()
+    ids = world.friends(6)
+    vip = world.world.profiles.profiles[ids[0]]
+    vip.tags = {"vip": {"source": "admin", "at": "2026-05-01T00:00:00.000Z"}}
+    rule = {"not": {"tag": {"name": "vip"}}}
+    figures = world.preflight(make_campaign(status=DRAFT, rule=rule))
+    assert figures["audience"] == 6 and figures["targeted"] == 5
+    limited = world.preflight(make_campaign(status=DRAFT, max_recipients=4))
+    assert limited["targeted"] == 4 and limited["line"]["messages"] == 4
+
+
+def test_preflight_shows_lines_quota_when_it_is_limited() -> None:
+    world = Campaigns()
+    world.friends(3)
+    figures = world.preflight(make_campaign(status=DRAFT), FakeQuota(limit=100, consumption=99))
+    assert figures["line"] == {
+        "messages": 3,
+        "consumption": 99,
+        "quota": 100,
+        "remaining": 1,
+        "over_quota": True,
+        "included_remaining": 3901,
+    }
+
+
+# --- fan-out ------------------------------------------------------------------------------------
+
+
+def test_the_fan_out_pages_the_segment_and_everyone_gets_exactly_one_push() -> None:
+    world = Campaigns(page_size=3, pages=2)
+    world.friends(10)
+    world.store.create(make_campaign())
+    world.run_to_the_end("spring")
+    assert len(world.continuation.pending) == 0
+    run = world.store.runs[("spring", "r1")]
+    assert (run.status, run.enqueued, run.audience) == ("sent", 10, 10)
+    assert world.store.campaigns["spring"].status == SENT and world.store.campaigns["spring"].runs == ("r1",)
+    assert all(len(message) <= 2 for message in world.queue.messages)
+    results = world.deliver()
+    assert [r.state for r in results] == ["sent"] * 10
+    pushed = [to for call in world.world.line.calls for to in call.to]
+    assert sorted(pushed) == sorted(line_user(i) for i in range(10))
+
+
+def test_a_crash_mid_campaign_resumes_and_a_repeated_page_sends_nothing_twice() -> None:
+    world = Campaigns(page_size=3, pages=10)
+    world.friends(9)
+    world.store.create(make_campaign())
+    world.queue.fail_after = 2  # the third page's enqueue crashes
+    with pytest.raises(RuntimeError):
+        world.runner.fire("spring")
+    assert world.store.runs[("spring", "r1")].enqueued == 6
+    world.deliver()
+    # The invocation is retried; a firing redelivered finds its run and goes on from the cursor.
+    world.runner.fire("spring")
+    world.deliver()
+    # Even a page handed over twice (a crash after the enqueue, before the cursor) delivers once.
+    for index in range(3):
+        world.queue.messages.append([_request(index)])
+    results = world.deliver()
+    assert all(r.duplicate for r in results)
+    pushed = [to for call in world.world.line.calls for to in call.to]
+    assert sorted(pushed) == sorted(line_user(i) for i in range(9))
+
+
+def _request(index: int) -> dict[str, Any]:
+    return {
+        "send_key": send_key("spring", "r1", f"p_{index:04d}"),
+        "profile_id": f"p_{index:04d}",
+        "template_id": "coupon",
+        "template_version": 1,
+        "kind": "campaign",
+        "campaign_id": "spring",
+        "purpose": "marketing",
+        "channels": ["line", "email"],
+    }
+
+
+def test_pause_stops_the_fan_out_and_the_sender_and_resume_sends_the_rest_once() -> None:
+    world = Campaigns(page_size=2, pages=1)
+    world.friends(6)
+    world.store.create(make_campaign())
+    world.runner.fire("spring")  # one page queued, the rest handed on
+    world.deliver()
+    world.runner.fan_out(*world.continuation.pending.pop(0))  # a second page queued, not yet sent
+    campaign = world.store.campaigns["spring"]
+    world.store.replace(
+        campaign.moved(PAUSED, iso_from_ms(MONDAY_11), resume_to=SENDING), expected_version=campaign.version
+    )
+    run = world.store.runs[("spring", "r1")]
+    world.store.replace_run(
+        type(run)(**{**run.as_dict(), "status": RUN_PAUSED, "version": run.version + 1}), expected_version=run.version
+    )
+    assert world.deliver() == []  # the queued page is skipped by the sender's check
+    assert world.runner.fan_out(*world.continuation.pending.pop(0))["stopped"] == RUN_PAUSED
+    assert sum(len(call.to) for call in world.world.line.calls) == 2
+
+    # Resume: the run starts again from the first page; the ledger answers those already sent.
+    paused = world.store.campaigns["spring"]
+    world.store.replace(paused.moved(SENDING, iso_from_ms(MONDAY_11), resume_to=None), expected_version=paused.version)
+    run = world.store.runs[("spring", "r1")]
+    restarted = type(run)(
+        **{**run.as_dict(), "status": "sending", "cursor": None, "enqueued": 0, "version": run.version + 1}
+    )
+    world.store.replace_run(restarted, expected_version=run.version)
+    world.continuation.pending.append(("spring", "r1"))
+    while world.continuation.pending:
+        world.runner.fan_out(*world.continuation.pending.pop(0))
+        world.deliver()
+    pushed = [to for call in world.world.line.calls for to in call.to]
+    assert sorted(pushed) == sorted(line_user(i) for i in range(6))
+
+
+def test_a_cancelled_campaign_fires_nothing_and_its_queued_sends_are_skipped() -> None:
+    world = Campaigns()
+    world.friends(2)
+    world.store.create(make_campaign(status=CANCELLED))
+    assert world.runner.fire("spring")["skipped"] == CANCELLED
+    world.queue.messages.append([_request(0)])
+    assert world.deliver() == []
+    assert world.gate.stopped(send_key("spring", "r1", "p_0000")) == "campaign_cancelled"
+    assert world.gate.stopped("journey:j1:n1:p_1") is None
+
+
+def test_a_recurring_campaign_is_one_campaign_with_a_run_per_firing() -> None:
+    world = Campaigns()
+    world.friends(2)
+    weekly = Schedule("recurring", expression="cron(0 11 ? * MON *)")
+    world.store.create(make_campaign(status="scheduled", schedule=weekly))
+    world.run_to_the_end("spring", "2026-05-04T03:00:00Z")
+    world.run_to_the_end("spring", "2026-05-04T03:00:00Z")  # the same firing redelivered
+    world.world.clock.advance(7 * 86400_000)
+    world.run_to_the_end("spring", "2026-05-11T03:00:00Z")
+    campaign = world.store.campaigns["spring"]
+    assert campaign.status == "scheduled" and campaign.runs == ("r20260504T0300Z", "r20260511T0300Z")
+    results = world.deliver()
+    assert [r.state for r in results] == ["sent"] * 4
+
+
+def test_a_preflight_that_cannot_finish_within_its_time_budget_says_so() -> None:
+    world = Campaigns()
+    world.friends(501)  # two pages of members
+    checker = Preflight(world.audience, FakeCapCounts({}), FakeQuota(), time_budget_s=0.0)
+    with pytest.raises(Conflict) as refused:
+        checker.run(make_campaign(status=DRAFT), world.inputs(), now_ms=MONDAY_11)
+    assert refused.value.code == "audience_too_large" and refused.value.details["members_read"] == 500
