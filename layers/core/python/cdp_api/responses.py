@@ -750,6 +750,164 @@ class QueryJob(Answer):
     status_url: str
 
 
+# --- campaigns -----------------------------------------------------------------------------
+CampaignStatus = Literal["draft", "scheduled", "sending", "sent", "paused", "cancelled"]
+
+
+class CampaignSchedule(Answer):
+    kind: Literal["now", "at", "recurring"]
+    at: str = absent("`at`: the local wall-clock time, YYYY-MM-DDTHH:MM:SS in `time_zone`")
+    expression: str = absent("`recurring`: EventBridge Scheduler's cron(...) or rate(...)")
+    time_zone: str = Field(examples=["Asia/Taipei"])
+
+
+class ChannelCounts(Answer):
+    """People per channel of the chain (a channel is left out when it is not counted)."""
+
+    line: int = absent()
+    email: int = absent()
+    sms: int = absent()
+
+
+class CostEstimate(Answer):
+    currency: str = Field(examples=["TWD"])
+    line_extra_messages: int = Field(description="LINE messages beyond the plan's included ones")
+    line: float
+    email: float
+    sms: float
+    total: float
+
+
+class PreflightLine(Answer):
+    messages: int = Field(description="LINE messages the send would count")
+    consumption: int = Field(description="LINE messages counted this month so far")
+    quota: int | None = absent("LINE's monthly limit (null when LINE sets none); absent without LINE in the chain")
+    remaining: int | None = absent("what the quota leaves (null without a limit); absent without LINE in the chain")
+    over_quota: bool = absent("the send exceeds what the quota leaves; absent without LINE in the chain")
+    included_remaining: int = Field(description="messages of the plan's included ones left this month")
+
+
+class CampaignPreflight(Answer):
+    campaign_id: str
+    evaluated_at: str
+    audience: int = Field(description="segment members read")
+    targeted: int = Field(description="distinct people, within `max_recipients`")
+    recipients: int = Field(description="people a send reaches (held by quiet hours included)")
+    reachable: ChannelCounts = Field(description="people each channel of the chain reaches with consent")
+    sending: ChannelCounts = Field(description="people each channel of the chain would be sent on")
+    suppressed: dict[str, int] = Field(
+        description="reason (unreachable, no_consent, capped_*, quiet_hours...) -> people not sent to"
+    )
+    held_quiet_hours: int
+    line: PreflightLine
+    cost: CostEstimate
+    budget: float | None
+    over_budget: bool
+
+
+class Campaign(Answer):
+    campaign_id: str
+    name: str
+    segment_id: str
+    template_id: str
+    channels: list[Channel] = Field(description="the chain: the first that reaches a person is used")
+    purpose: Literal["marketing", "transactional"]
+    schedule: CampaignSchedule
+    created_at: str
+    updated_at: str
+    status: CampaignStatus
+    rule: Open | None = Field(description="narrows the segment (the segment rule language)")
+    template_version: int | None = Field(description="pinned at send; null on a draft that named none")
+    budget: float | None
+    max_recipients: int | None
+    in_quiet_hours: Literal["hold", "drop"]
+    quiet_hours: QuietHours | None = Field(description="a window of its own; null: the workspace's")
+    frequency_cap: int | None
+    line_channel: str
+    version: int
+    current_run: str | None
+    runs: list[str] = Field(description="run ids, oldest first (`r1`, or one per recurring firing)")
+    resume_to: CampaignStatus | None = Field(description="the status a paused campaign resumes to")
+    last_preflight: CampaignPreflight | None = Field(description="the figures of the send; null before it")
+
+
+class CampaignRun(Answer):
+    campaign_id: str
+    run_id: str
+    status: Literal["sending", "sent", "paused", "cancelled"]
+    started_at: str
+    template_version: int | None
+    cursor: str | None = Field(description="the last member page handed to the sender")
+    enqueued: int = Field(description="send requests handed to the sender")
+    audience: int = Field(description="members read")
+    finished_at: str | None
+    version: int
+
+
+class CampaignDetail(Campaign):
+    runs_detail: list[CampaignRun]
+
+
+class CampaignList(Answer):
+    campaigns: list[Campaign]
+
+
+class CampaignSent(Campaign):
+    preflight: CampaignPreflight
+    schedule_name: str = absent("the EventBridge Scheduler schedule (`at`, `recurring`)")
+
+
+class ReportEmail(Answer):
+    delivered: int
+    bounced: int
+
+
+class ReportConversions(Answer):
+    window_days: int
+    orders: int
+    buyers: int
+    revenue: float
+    rate: float | None = Field(description="buyers over people sent to; null when nobody was sent to")
+
+
+class ReportLine(Answer):
+    recipients: int
+    messages: int
+    blocked_within_48h: int
+    block_rate: float | None
+
+
+class CampaignReport(Answer):
+    campaign_id: str
+    run_id: str | None = Field(description="the run asked for; null: all runs")
+    targeted: int
+    sent: ChannelCounts
+    sent_total: int
+    suppressed: dict[str, int] = Field(description="reason -> people")
+    failed: dict[str, int] = Field(description="reason -> people")
+    email: ReportEmail
+    clicks: int
+    unique_clicks: int
+    ctr: float | None
+    conversions: ReportConversions
+    line: ReportLine
+    sms_segments: int
+    cost: CostEstimate
+    status: CampaignStatus
+    runs: list[str]
+    archive_as_of: str | None
+
+
+class MessagingPricing(Answer):
+    currency: str = Field(examples=["TWD"])
+    line_monthly_fee: float
+    line_included_messages: int
+    line_extra_message: float
+    email_unit: float
+    sms_segment: float
+    version: int = Field(description="0 before any change")
+
+
 # --- the document itself -------------------------------------------------------------------
 class OpenAPIDocument(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)

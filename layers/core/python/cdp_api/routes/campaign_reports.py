@@ -25,7 +25,10 @@ RunQuery = Annotated[str, coded("invalid_run", "`run` is one of the campaign's r
 WindowQuery = Annotated[int, coded("invalid_window", "`attribution_days` is 1 to 90")]
 
 
-@router.get("/admin/v1/campaigns/<campaign_id>/report", responses={**ok(), **errors(404)})
+@router.get(
+    "/admin/v1/campaigns/<campaign_id>/report",
+    responses={**ok(200, "The campaign's figures from the archive", "CampaignReport"), **errors(404)},
+)
 def campaign_report_route(
     campaign_id: str,
     run: Annotated[RunQuery | None, Query(description="one run of a recurring campaign; all runs if absent")] = None,

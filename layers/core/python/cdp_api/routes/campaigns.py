@@ -85,7 +85,11 @@ def _save(campaign: Campaign, expected_version: int) -> Campaign:
     return campaign
 
 
-@router.post("/admin/v1/campaigns", status_code=201, responses={**ok(201), **errors(404, 409)})
+@router.post(
+    "/admin/v1/campaigns",
+    status_code=201,
+    responses={**ok(201, "The draft", "Campaign"), **errors(404, 409)},
+)
 def create_campaign(request: Annotated[CampaignCreate, Body()]) -> dict[str, Any]:
     """A draft: `name`, `segment_id` (+ `rule` to narrow it), `template_id` (+ `template_version`),
     `channels` (the chain), `purpose`, `schedule`, `budget`, `max_recipients`, `in_quiet_hours`,
@@ -131,13 +135,16 @@ def create_campaign(request: Annotated[CampaignCreate, Body()]) -> dict[str, Any
     return campaign.as_dict()
 
 
-@router.get("/admin/v1/campaigns")
+@router.get("/admin/v1/campaigns", responses=ok(200, "Every campaign", "CampaignList"))
 def list_campaigns() -> dict[str, Any]:
     """Every campaign, with its status and runs."""
     return {"campaigns": [c.as_dict() for c in admin_context().campaigns().list()]}
 
 
-@router.get("/admin/v1/campaigns/<campaign_id>", responses={**ok(), **errors(404)})
+@router.get(
+    "/admin/v1/campaigns/<campaign_id>",
+    responses={**ok(200, "The campaign and its runs", "CampaignDetail"), **errors(404)},
+)
 def get_campaign(campaign_id: str) -> dict[str, Any]:
     """The campaign, and its runs' fan-out progress (`runs_detail`)."""
     campaign = campaign_or_404(campaign_id)
@@ -146,7 +153,10 @@ def get_campaign(campaign_id: str) -> dict[str, Any]:
     return {**campaign.as_dict(), "runs_detail": runs}
 
 
-@router.post("/admin/v1/campaigns/<campaign_id>/preflight", responses={**ok(), **errors(404, 409, 502)})
+@router.post(
+    "/admin/v1/campaigns/<campaign_id>/preflight",
+    responses={**ok(200, "What a send would do now", "CampaignPreflight"), **errors(404, 409, 502)},
+)
 def preflight_campaign(campaign_id: str) -> dict[str, Any]:
     """What a send would do now: audience size, reachable per channel, suppressed by reason
     (unreachable, no_consent, capped_*, quiet_hours) and held by quiet hours, the LINE messages
@@ -155,7 +165,11 @@ def preflight_campaign(campaign_id: str) -> dict[str, Any]:
     return admin_context().preflight(campaign_or_404(campaign_id), now_ms=_now_ms())
 
 
-@router.post("/admin/v1/campaigns/<campaign_id>/send", status_code=202, responses={**ok(202), **errors(404, 409)})
+@router.post(
+    "/admin/v1/campaigns/<campaign_id>/send",
+    status_code=202,
+    responses={**ok(202, "Sending or scheduled, with the preflight's figures", "CampaignSent"), **errors(404, 409)},
+)
 def send_campaign(campaign_id: str) -> dict[str, Any]:
     """Send a draft: now (202, the run starts), or schedule it (`at`, `recurring`). 409 over_budget
     with the figures; 409 campaign_already_sent (a sent campaign is never delivered twice) or
@@ -192,7 +206,10 @@ def send_campaign(campaign_id: str) -> dict[str, Any]:
     return {**moved.as_dict(), "schedule_name": schedule, "preflight": figures}
 
 
-@router.post("/admin/v1/campaigns/<campaign_id>/pause", responses={**ok(), **errors(404, 409)})
+@router.post(
+    "/admin/v1/campaigns/<campaign_id>/pause",
+    responses={**ok(200, "The paused campaign", "Campaign"), **errors(404, 409)},
+)
 def pause_campaign(campaign_id: str) -> dict[str, Any]:
     """Stop a scheduled or sending campaign within seconds: its schedule is removed, its run stops
     fanning out, and the sender skips its queued requests. `resume` picks it up again."""
@@ -205,7 +222,10 @@ def pause_campaign(campaign_id: str) -> dict[str, Any]:
     return moved.as_dict()
 
 
-@router.post("/admin/v1/campaigns/<campaign_id>/resume", responses={**ok(), **errors(404, 409)})
+@router.post(
+    "/admin/v1/campaigns/<campaign_id>/resume",
+    responses={**ok(200, "The campaign, back to where it was", "Campaign"), **errors(404, 409)},
+)
 def resume_campaign(campaign_id: str) -> dict[str, Any]:
     """A paused campaign goes on: its run fans out again (people already sent are answered from the
     sender's ledger, never sent twice) and its schedule is put back."""
@@ -226,7 +246,10 @@ def resume_campaign(campaign_id: str) -> dict[str, Any]:
     return moved.as_dict()
 
 
-@router.post("/admin/v1/campaigns/<campaign_id>/cancel", responses={**ok(), **errors(404, 409)})
+@router.post(
+    "/admin/v1/campaigns/<campaign_id>/cancel",
+    responses={**ok(200, "The cancelled campaign", "Campaign"), **errors(404, 409)},
+)
 def cancel_campaign(campaign_id: str) -> dict[str, Any]:
     """Final: the schedule is deleted, the run stops, queued requests are skipped by the sender."""
     campaign = campaign_or_404(campaign_id)
@@ -253,7 +276,7 @@ def _move_run(campaign: Campaign, status: str, *, only_from: str | None) -> None
             return
 
 
-@router.get("/admin/v1/messaging/pricing")
+@router.get("/admin/v1/messaging/pricing", responses=ok(200, "The pricing config in force", "MessagingPricing"))
 def get_pricing() -> dict[str, Any]:
     """The workspace's pricing config (defaults: NT$800 a month includes 4,000 LINE messages,
     NT$0.2 per extra message) and its version."""
@@ -261,7 +284,10 @@ def get_pricing() -> dict[str, Any]:
     return {**pricing.as_dict(), "version": version}
 
 
-@router.put("/admin/v1/messaging/pricing", responses={**ok(), **errors(409)})
+@router.put(
+    "/admin/v1/messaging/pricing",
+    responses={**ok(200, "The pricing config saved", "MessagingPricing"), **errors(409)},
+)
 def put_pricing(request: Annotated[PricingUpdate, Body()]) -> dict[str, Any]:
     """Change the pricing config: the fields sent replace the stored ones; `version` is the one
     read (0 before any change). 409 rules_version_conflict when it changed meanwhile."""
