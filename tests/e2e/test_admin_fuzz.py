@@ -68,7 +68,7 @@ def _rules(stack_url: str) -> dict[str, dict[str, Any]]:
 
 def _segment_ids(stack_url: str) -> set[str]:
     listed = requests.get(f"{stack_url}/admin/v1/segments", headers=AUTH, timeout=10).json()
-    return {segment["id"] for segment in listed["segments"] if segment.get("status") != "archived"}
+    return {segment["segment_id"] for segment in listed["segments"] if segment.get("status") != "archived"}
 
 
 def _template_ids(stack_url: str) -> set[str]:
