@@ -2,7 +2,7 @@
 
 Generated requests rarely find a stored profile, segment or template, so a second test walks every
 operation once with real data (a person, a merge, a segment with LINE friends, a template, a link,
-imports, query jobs) and checks each successful answer against its documented schema.
+imports, query jobs, campaigns) and checks each successful answer against its documented schema.
 
 Every operation gets a bounded number of generated requests (CDP_FUZZ_EXAMPLES, 12 by default,
 so the whole run stays around a minute or two on a loaded 2-core machine), sent over HTTP with
@@ -16,6 +16,7 @@ creates are archived, so the rest of the e2e session is unaffected.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -256,7 +257,6 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     tour("GET", "/admin/v1/profiles/search", 202, params={"tag": "vip"}, headers={"Prefer": "respond-async"})
     tour("GET", "/admin/v1/reports/data-health")
     tour("GET", "/admin/v1/reports/customer-groups")
-    tour("DELETE", "/admin/v1/segments/{segment_id}", at=segment)
 
     # Links
     link = {"code": unique("tour")}
@@ -268,7 +268,11 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     # Templates
     template = {"template_id": unique("tour").lower()}
     content = {
-        "line": {"messages": [{"type": "text", "text": "Hi {{ traits.first_name }} https://shop.example.com/"}]},
+        "line": {
+            "messages": [
+                {"type": "text", "text": "Hi {{ traits.first_name | default: 'there' }} https://shop.example.com/"}
+            ]
+        },
         "email": {"subject": "Hi {{ traits.first_name }}", "html": "<p>Hi</p>"},
         "sms": {"text": "Hi {{ traits.first_name }}"},
     }
@@ -280,6 +284,42 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     tour("POST", "/admin/v1/templates/{template_id}/render", at=template, body={"sample": {"traits": {}}})
     tour("DELETE", "/admin/v1/templates/{template_id}", at=template)
     tour("POST", "/admin/v1/templates/{template_id}/restore", at=template)
+
+    # Campaigns to the friends segment, narrowed to one friend of this tour (the stack is shared),
+    # with the template's first version (it has LINE content); transactional: no quiet hours.
+    cohort = unique("tour").lower()
+    tour("POST", "/admin/v1/profiles/{profile_id}/tags", 202, at={"profile_id": friend}, body={"add": [cohort]})
+    stack.drain()
+    draft = {
+        "name": "Tour",
+        **segment,
+        **template,
+        "template_version": 1,
+        "channels": ["line", "email"],
+        "purpose": "transactional",
+        "rule": {"tag": {"name": cohort}},
+    }
+    later = {"kind": "at", "at": "2099-01-01T09:00", "time_zone": "Asia/Taipei"}
+    timed = {"campaign_id": tour("POST", "/admin/v1/campaigns", 201, body={**draft, "schedule": later})["campaign_id"]}
+    tour("GET", "/admin/v1/campaigns")
+    tour("GET", "/admin/v1/campaigns/{campaign_id}", at=timed)
+    figures = tour("POST", "/admin/v1/campaigns/{campaign_id}/preflight", at=timed)
+    assert (figures["targeted"], figures["sending"]) == (1, {"line": 1, "email": 0}), figures
+    assert tour("POST", "/admin/v1/campaigns/{campaign_id}/send", 202, at=timed)["status"] == "scheduled"
+    assert tour("POST", "/admin/v1/campaigns/{campaign_id}/pause", at=timed)["status"] == "paused"
+    assert tour("POST", "/admin/v1/campaigns/{campaign_id}/resume", at=timed)["status"] == "scheduled"
+    assert tour("POST", "/admin/v1/campaigns/{campaign_id}/cancel", at=timed)["status"] == "cancelled"
+    now = {"campaign_id": tour("POST", "/admin/v1/campaigns", 201, body=draft)["campaign_id"]}
+    assert tour("POST", "/admin/v1/campaigns/{campaign_id}/send", 202, at=now)["status"] == "sending"
+    stack.drain()
+    assert tour("GET", "/admin/v1/campaigns/{campaign_id}", at=now)["runs_detail"][0]["enqueued"] == 1
+    deadline = time.monotonic() + 60  # the report reads the archive, which trails the table
+    while (report := tour("GET", "/admin/v1/campaigns/{campaign_id}/report", at=now))["sent_total"] < 1:
+        assert time.monotonic() < deadline, json.dumps(report)
+        time.sleep(1)
+        stack.drain()
+    assert report["sent"] == {"line": 1}, report
+    tour("DELETE", "/admin/v1/segments/{segment_id}", at=segment)
     tour("DELETE", "/admin/v1/templates/{template_id}", at=template)
 
     # Member imports: inline (with a rejected row), and presigned
