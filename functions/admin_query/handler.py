@@ -14,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from cdp.observability import logger
 from cdp_api.app import AdminFunction
 from cdp_api.context import AdminContext, serving
-from cdp_api.routes.groups import query_routers
+from cdp_api.routes.groups import QUERY_ROUTES
 from cdp_api.routes.queries import run_job
 
 
@@ -23,7 +23,7 @@ def build() -> AdminContext:
     return AdminContext.from_env()
 
 
-admin = AdminFunction(query_routers(), build)
+admin = AdminFunction(QUERY_ROUTES, build)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -64,16 +64,18 @@ def test_an_unexpected_failure_answers_500_internal_error_with_the_request_id(
     assert (answer["statusCode"], body["error"], body["request_id"]) == (500, "internal_error", "req-123")
 
 
-def test_each_area_lists_exactly_the_route_modules_that_serve_it() -> None:
-    from cdp_api.routes.groups import ADMIN_PREFIX, CRUD_AREAS, CRUD_MODULES, routers
+@pytest.mark.parametrize("function", ["crud", "query"])
+def test_each_area_lists_exactly_the_route_modules_that_serve_it(function: str) -> None:
+    from cdp_api.routes import groups
 
+    table = groups.CRUD_ROUTES if function == "crud" else groups.QUERY_ROUTES
     declared: dict[str, list[str]] = {}
-    for name, router in zip(CRUD_MODULES, routers(CRUD_MODULES), strict=True):
+    for name, router in zip(table.modules, groups.routers(table.modules), strict=True):
         for rule, *_ in router._routes:
-            area = rule[len(ADMIN_PREFIX) :].split("/", 1)[0]
+            area = rule[len(groups.ADMIN_PREFIX) :].split("/", 1)[0]
             if name not in declared.setdefault(area, []):
                 declared[area].append(name)
-    assert {area: tuple(names) for area, names in declared.items()} == dict(CRUD_AREAS)
+    assert {area: tuple(names) for area, names in declared.items()} == dict(table.areas)
 
 
 def test_a_request_loads_only_the_route_modules_of_its_area() -> None:

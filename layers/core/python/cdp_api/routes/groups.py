@@ -72,6 +72,17 @@ def routers(modules: tuple[str, ...]) -> tuple[Router, ...]:
 
 CRUD_ROUTES = RouteModules(CRUD_MODULES, CRUD_AREAS)
 
+# The archive queries (the admin_query function), the same way.
+QUERY_MODULES: tuple[str, ...] = ("queries", "campaign_reports")
+QUERY_AREAS: Mapping[str, tuple[str, ...]] = {
+    "segments": ("queries",),
+    "profiles": ("queries",),
+    "reports": ("queries",),
+    "jobs": ("queries",),
+    "campaigns": ("campaign_reports",),
+}
+QUERY_ROUTES = RouteModules(QUERY_MODULES, QUERY_AREAS)
+
 
 def crud_routers() -> tuple[Router, ...]:
     """Every CRUD route (the OpenAPI document describes them all)."""
@@ -80,4 +91,4 @@ def crud_routers() -> tuple[Router, ...]:
 
 def query_routers() -> tuple[Router, ...]:
     """The archive queries (imported on demand: the CRUD function describes them, never serves them)."""
-    return routers(("queries", "campaign_reports"))
+    return routers(QUERY_MODULES)
