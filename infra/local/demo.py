@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -37,6 +38,8 @@ BOT_USER = "U" + "0" * 31 + "1"
 TAIPEI = ZoneInfo("Asia/Taipei")
 COUPON = "🎉 歡迎加入！首購 8 折優惠券：結帳輸入 FIRST20（7 天內有效）"
 PREVIEW = "Amy 您好，VIP 新品搶先看：羊毛大衣新色今晚 8 點開賣 https://shop.example.com/new"
+# A link in a sent message: every URL of a template leaves as the recipient's tracked link.
+TRACKED_LINK = re.compile(r"(?P<short>https?://[^/\s]+/r/(?P<code>[A-Za-z0-9_-]+))\?u=[A-Za-z0-9_.=-]+")
 WHO = {AMY_LINE_USER: "Amy (U1, VIP member M1)", NEW_FRIEND: "U2 (the new friend)"}
 LINE_STATUS_WORDS = {
     "friend": "a LINE friend of the OA",
@@ -279,13 +282,28 @@ class Demo:
         if not sent:
             say("   no message was sent to LINE")
         for record in sent:
-            texts = [m.get("text") or m.get("altText") or m["type"] for m in record["messages"]]
+            texts = [self.readable(m.get("text") or m.get("altText") or m["type"]) for m in record["messages"]]
             people = ", ".join(WHO.get(to, to) for to in record["recipients"])
             say(f"   • {people} received on LINE: 「{' | '.join(texts)}」")
-        to_amy = [m.get("text", "") for r in sent if AMY_LINE_USER in r["recipients"] for m in r["messages"]]
-        to_u2 = [m.get("text", "") for r in sent if NEW_FRIEND in r["recipients"] for m in r["messages"]]
+        to_amy = [
+            self.plain(m.get("text", "")) for r in sent if AMY_LINE_USER in r["recipients"] for m in r["messages"]
+        ]
+        to_u2 = [self.plain(m.get("text", "")) for r in sent if NEW_FRIEND in r["recipients"] for m in r["messages"]]
         say(f"   The first-purchase coupon reached U2 {to_u2.count(COUPON)} time(s) and Amy {to_amy.count(COUPON)} "
             f"time(s): she already bought, so she gets the VIP preview ({to_amy.count(PREVIEW)}) instead.")  # fmt: skip
+
+    def plain(self, text: str) -> str:
+        """The message as the marketer wrote it: each tracked link read back as its destination."""
+        return TRACKED_LINK.sub(lambda match: self.destination(match["code"]), text)
+
+    def readable(self, text: str) -> str:
+        """The message with each tracked link shown as what it is: the person's own link, and where it goes."""
+        return TRACKED_LINK.sub(
+            lambda match: f"[{match['short']}…: her own tracked link → {self.destination(match['code'])}]", text
+        )
+
+    def destination(self, code: str) -> str:
+        return str(self.admin_call("GET", f"/admin/v1/links/{code}")["url"])
 
     def before_link(self) -> None:
         amy = self.lookup("member_id", "M1")

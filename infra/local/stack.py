@@ -29,6 +29,7 @@ from cdp.settings import (
     ENV_EVENT_BUS,
     ENV_LINE_API_BASE_URL,
     ENV_LINE_DATA_API_BASE_URL,
+    ENV_LINK_BASE_URL,
     ENV_RAW_EVENTS_TABLE,
 )
 
@@ -137,6 +138,10 @@ class LocalStack:
         self.lambda_service.register(self.resources.function_arns)
         for env in self.resources.function_env.values():
             os.environ.update(env)  # one process hosts every function; the names do not collide
+        if not os.environ.get(ENV_LINK_BASE_URL):
+            # Tracked links in sent messages need a public host; locally, the stack's own gateway
+            # serves /r/{code} (a deployment sets linkBaseUrl to its domain).
+            os.environ[ENV_LINK_BASE_URL] = self.base_url
         self._start_faults()
         # Like each Lambda container's own /tmp: this stack's archive cache is its own.
         self._archive_cache = tempfile.mkdtemp(prefix="cdp-local-archive-")

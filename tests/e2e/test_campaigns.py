@@ -4,6 +4,7 @@ follower U2 and not Amy, who bought), bad input, and no second delivery of a sen
 from __future__ import annotations
 
 import random
+import re
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -118,8 +119,21 @@ def campaign(stack: Stack, segment_id: str, template_id: str, **fields: Any) -> 
     return result
 
 
+TRACKED = re.compile(r"http://127\.0\.0\.1:\d+/r/(?P<code>[A-Za-z0-9_-]+)\?u=[A-Za-z0-9_.=-]+")
+
+
 def texts(stack: Stack, line_user: str) -> list[str]:
-    return [m.get("text", "") for sent in stack.line_sent(line_user) for m in sent["messages"]]
+    """What LINE delivered, each of the recipient's tracked links read back as its destination
+    (a link left as written would not match: every URL in a template is sent tracked)."""
+
+    def destination(match: re.Match[str]) -> str:
+        link = admin(stack, "GET", f"/admin/v1/links/{match['code']}")
+        assert link.status_code == 200, link.text
+        return str(link.json()["url"])
+
+    return [
+        TRACKED.sub(destination, m.get("text", "")) for sent in stack.line_sent(line_user) for m in sent["messages"]
+    ]
 
 
 def test_s1_step5_the_first_purchase_coupon_reaches_u2_and_not_amy(clock: Stack) -> None:
