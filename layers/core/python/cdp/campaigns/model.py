@@ -153,6 +153,7 @@ class Campaign:
     runs: tuple[str, ...] = ()
     resume_to: str | None = None  # the status a paused campaign resumes to
     last_preflight: dict[str, Any] | None = field(default=None, compare=False)
+    preflight_job: dict[str, str] | None = None  # {"job_id", "started_at"} while a preflight job walks
 
     def moved(self, status: str, now: str, **changes: Any) -> Campaign:
         return replace(self, status=status, updated_at=now, version=self.version + 1, **changes)

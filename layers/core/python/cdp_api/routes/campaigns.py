@@ -30,7 +30,8 @@ from cdp.campaigns.model import (
     new_campaign_id,
     valid_campaign_id,
 )
-from cdp.campaigns.preflight import refuse_over_budget
+from cdp.campaigns.preflight import AudienceTooLarge, Tally, refuse_over_budget
+from cdp.campaigns.preflight_jobs import fresh_figures, running_conflict
 from cdp.campaigns.pricing import Pricing
 from cdp.clock import SystemClock, iso_from_ms
 from cdp.errors import BadRequest, Conflict, NotFound
@@ -153,16 +154,46 @@ def get_campaign(campaign_id: str) -> dict[str, Any]:
     return {**campaign.as_dict(), "runs_detail": runs}
 
 
+def run_preflight_step(step: Any) -> str:
+    """The asynchronous half of a preflight job (`{"campaign_preflight": step}`, from this
+    function): walk the next pages, hand the tally on or store the figures (cdp.campaigns.preflight_jobs)."""
+    if not isinstance(step, dict) or not all(isinstance(step.get(key), str) for key in ("job_id", "campaign_id")):
+        return "invalid_input"
+    tally = step.get("tally")
+    if not isinstance(tally, dict) or not isinstance(tally.get("now_ms"), int):
+        return "invalid_input"
+    context = admin_context()
+    return context.preflight_jobs().step(step["job_id"], step["campaign_id"], tally, context.preflight_parts)
+
+
 @router.post(
     "/admin/v1/campaigns/<campaign_id>/preflight",
-    responses={**ok(200, "What a send would do now", "CampaignPreflight"), **errors(404, 409, 502)},
+    responses={
+        **ok(200, "What a send would do now", "CampaignPreflight"),
+        **ok(202, "The audience is walked by a job: poll `status_url`", "QueryJob"),
+        **errors(404, 409, 502),
+    },
 )
-def preflight_campaign(campaign_id: str) -> dict[str, Any]:
+def preflight_campaign(campaign_id: str) -> tuple[dict[str, Any], int]:
     """What a send would do now: audience size, reachable per channel, suppressed by reason
     (unreachable, no_consent, capped_*, quiet_hours) and held by quiet hours, the LINE messages
-    against LINE's quota this month, the cost estimate and whether it is over budget. 409
-    audience_too_large when the audience cannot be walked within the request (about 20 s)."""
-    return admin_context().preflight(campaign_or_404(campaign_id), now_ms=_now_ms())
+    against LINE's quota this month, the cost estimate and whether it is over budget. An audience
+    that cannot be walked within the request (about 20 s), or `Prefer: respond-async`: 202 with a
+    preflight job (`GET /admin/v1/jobs/{id}`), whose figures are stored on the campaign
+    (`last_preflight`) when it is done; while it walks, asking again answers the same job."""
+    campaign = campaign_or_404(campaign_id)
+    jobs = admin_context().preflight_jobs()
+    running = jobs.running(campaign)
+    if running is not None:
+        return running.view(), 202
+    now_ms = _now_ms()
+    prefer = (router.current_event.get_header_value("prefer") or "").lower()
+    if "respond-async" in prefer:
+        return jobs.start(campaign, Tally(now_ms=now_ms)).view(), 202
+    try:
+        return admin_context().preflight(campaign, now_ms=now_ms), 200
+    except AudienceTooLarge as too_large:
+        return jobs.start(campaign, too_large.tally).view(), 202
 
 
 @router.post(
@@ -173,8 +204,9 @@ def preflight_campaign(campaign_id: str) -> dict[str, Any]:
 def send_campaign(campaign_id: str) -> dict[str, Any]:
     """Send a draft: now (202, the run starts), or schedule it (`at`, `recurring`). 409 over_budget
     with the figures; 409 campaign_already_sent (a sent campaign is never delivered twice) or
-    invalid_campaign_state; 409 audience_too_large (no preflight, no send); 404 when its segment
-    or template is gone."""
+    invalid_campaign_state; 404 when its segment or template is gone. An audience too big to walk
+    within the request is sent on a preflight job's figures (fresh within the hour): 409
+    preflight_running (with the job) while it walks; a send without them starts the job."""
     campaign = campaign_or_404(campaign_id)
     if campaign.status == SENT:
         raise Conflict(
@@ -192,15 +224,28 @@ def send_campaign(campaign_id: str) -> dict[str, Any]:
             code="schedule_in_past",
             details={"field": "schedule.at"},
         )
-    figures = admin_context().preflight(campaign, now_ms=now_ms)
-    refuse_over_budget(figures)
     context = admin_context()
+    jobs = context.preflight_jobs()
+    running = jobs.running(campaign)
+    if running is not None:
+        raise running_conflict(running)
+    figures = fresh_figures(campaign, now_ms)
+    if figures is None:
+        try:
+            figures = context.preflight(campaign, now_ms=now_ms)
+        except AudienceTooLarge as too_large:
+            raise running_conflict(jobs.start(campaign, too_large.tally)) from None
+    refuse_over_budget(figures)
     if campaign.schedule.kind == "now":
-        moved = campaign.moved(SENDING, iso_from_ms(now_ms), template_version=version, last_preflight=figures)
+        moved = campaign.moved(
+            SENDING, iso_from_ms(now_ms), template_version=version, last_preflight=figures, preflight_job=None
+        )
         _save(moved, campaign.version)
         context.campaign_runner().fire(campaign_id)
         return {**moved.as_dict(), "preflight": figures}
-    moved = campaign.moved(SCHEDULED, iso_from_ms(now_ms), template_version=version, last_preflight=figures)
+    moved = campaign.moved(
+        SCHEDULED, iso_from_ms(now_ms), template_version=version, last_preflight=figures, preflight_job=None
+    )
     _save(moved, campaign.version)
     schedule = context.campaign_schedules().put(moved)
     return {**moved.as_dict(), "schedule_name": schedule, "preflight": figures}
