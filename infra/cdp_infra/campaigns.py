@@ -90,6 +90,8 @@ class Campaigns(Construct):
         )
         grant_core_reads(self.function, core_table, core_gsi1_arn)
         grant_core_writes(self.function, core_table, ["dynamodb:PutItem"], [PK_PREFIX])
+        # LINE's monthly limit: the sender stops the campaign's run and pauses it (cdp.campaigns.gate).
+        grant_core_writes(sender, core_table, ["dynamodb:PutItem"], [PK_PREFIX])
         self.send_queue.grant_send_messages(self.function)
         # The fan-out continues in a fresh invocation of itself: a policy of its own (the role's
         # default policy cannot name the function it is attached to).

@@ -834,6 +834,9 @@ class Campaign(Answer):
     current_run: str | None
     runs: list[str] = Field(description="run ids, oldest first (`r1`, or one per recurring firing)")
     resume_to: CampaignStatus | None = Field(description="the status a paused campaign resumes to")
+    paused_reason: Literal["quota_exhausted"] | None = Field(
+        description="`quota_exhausted`: LINE's monthly limit paused it (null: paused by an operator, or not paused)"
+    )
     last_preflight: CampaignPreflight | None = Field(
         description="the figures of the send, or of the last preflight job; null before either"
     )
@@ -843,7 +846,7 @@ class Campaign(Answer):
 class CampaignRun(Answer):
     campaign_id: str
     run_id: str
-    status: Literal["sending", "sent", "paused", "cancelled"]
+    status: Literal["sending", "sent", "paused", "cancelled", "quota_exhausted"]
     started_at: str
     template_version: int | None
     cursor: str | None = Field(description="the last member page handed to the sender")

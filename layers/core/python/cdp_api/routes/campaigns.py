@@ -273,16 +273,17 @@ def pause_campaign(campaign_id: str) -> dict[str, Any]:
 )
 def resume_campaign(campaign_id: str) -> dict[str, Any]:
     """A paused campaign goes on: its run fans out again (people already sent are answered from the
-    sender's ledger, never sent twice) and its schedule is put back."""
+    sender's ledger, never sent twice) and its schedule is put back. So does one LINE's monthly
+    limit paused (`paused_reason: quota_exhausted`), once the limit allows."""
     campaign = campaign_or_404(campaign_id)
     campaign.require(PAUSED, action="resumed")
     back = campaign.resume_to or SCHEDULED
-    moved = _save(campaign.moved(back, iso_from_ms(_now_ms()), resume_to=None), campaign.version)
+    moved = _save(campaign.moved(back, iso_from_ms(_now_ms()), resume_to=None, paused_reason=None), campaign.version)
     context = admin_context()
     run = context.campaigns().get_run(campaign_id, campaign.current_run) if campaign.current_run else None
     if back == SENDING and run is not None:
         restarted = dataclasses.replace(
-            run, status=RUN_SENDING, cursor=None, enqueued=0, audience=0, version=run.version + 1
+            run, status=RUN_SENDING, cursor=None, enqueued=0, audience=0, finished_at=None, version=run.version + 1
         )
         if context.campaigns().replace_run(restarted, expected_version=run.version):
             context.campaign_runner().continue_run(campaign_id, run.run_id)
@@ -299,7 +300,9 @@ def cancel_campaign(campaign_id: str) -> dict[str, Any]:
     """Final: the schedule is deleted, the run stops, queued requests are skipped by the sender."""
     campaign = campaign_or_404(campaign_id)
     campaign.require(DRAFT, SCHEDULED, SENDING, PAUSED, action="cancelled")
-    moved = _save(campaign.moved(CANCELLED, iso_from_ms(_now_ms()), resume_to=None), campaign.version)
+    moved = _save(
+        campaign.moved(CANCELLED, iso_from_ms(_now_ms()), resume_to=None, paused_reason=None), campaign.version
+    )
     _move_run(campaign, RUN_CANCELLED, only_from=None)
     if campaign.schedule.kind != "now":
         admin_context().campaign_schedules().delete(campaign_id)
