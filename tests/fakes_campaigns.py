@@ -36,6 +36,15 @@ class FakeCampaignStore:
         self.campaigns[campaign.campaign_id] = campaign
         return True
 
+    def delete(self, campaign_id: str, *, expected_version: int) -> bool:
+        stored = self.campaigns.get(campaign_id)
+        if stored is None or stored.version != expected_version:
+            return False
+        del self.campaigns[campaign_id]
+        for key in [key for key in self.runs if key[0] == campaign_id]:
+            del self.runs[key]
+        return True
+
     def get_run(self, campaign_id: str, run_id: str) -> Run | None:
         self.reads += 1
         return self.runs.get((campaign_id, run_id))

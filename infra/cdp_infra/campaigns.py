@@ -120,6 +120,8 @@ class Campaigns(Construct):
         admin_api.add_environment(settings.ENV_MESSAGE_SCHEDULE_GROUP, self.schedule_group)
         admin_api.add_environment(settings.ENV_CAMPAIGN_SCHEDULER_ROLE_ARN, self.scheduler_role.role_arn)
         grant_core_writes(admin_api, core_table, ["dynamodb:PutItem"], [PK_PREFIX, PRICING_PREFIX])
+        # Deleting a draft or a cancelled campaign removes its item and its runs' items.
+        grant_core_writes(admin_api, core_table, ["dynamodb:DeleteItem"], [PK_PREFIX])
         iam.Grant.add_to_principal(
             grantee=admin_api, actions=["lambda:InvokeFunction"], resource_arns=[self.function.function_arn]
         )

@@ -119,3 +119,19 @@ def test_lines_monthly_limit_stops_the_run_and_pauses_the_campaign_in_the_store(
     assert store.run_status(first.campaign_id, "r1") == ("paused", "quota_exhausted")
     assert gate.stopped(key) == "quota_exhausted"
     assert gate.stop_exhausted([exhausted]) == []  # a second sender finds it stopped
+
+
+def test_a_campaign_is_deleted_with_its_runs_on_the_version_read(store: Any) -> None:
+    first = replace(campaign(unique("cmp").lower()), status="cancelled", runs=("r1", "r2"))
+    store.create(first)
+    for run_id in ("r1", "r2"):
+        store.start_run(Run(first.campaign_id, run_id, "cancelled", "2026-05-04T03:00:00.000Z", 1))
+    assert store.delete(first.campaign_id, expected_version=first.version + 1) is False
+    assert store.get(first.campaign_id) == first
+    assert store.delete(first.campaign_id, expected_version=first.version) is True
+    assert store.get(first.campaign_id) is None and store.get_run(first.campaign_id, "r1") is None
+    assert first.campaign_id not in {c.campaign_id for c in store.list()}
+    # The id is free again, and a new run r1 starts afresh.
+    assert store.create(first) is True
+    assert store.start_run(Run(first.campaign_id, "r1", "sending", "2026-05-05T03:00:00.000Z", 1)) is True
+    assert store.delete(unique("none").lower(), expected_version=1) is False

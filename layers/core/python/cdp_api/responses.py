@@ -843,6 +843,11 @@ class Campaign(Answer):
     preflight_job: PreflightJobRef | None = Field(description="the preflight job walking the audience, if any")
 
 
+class CampaignDeleted(Answer):
+    campaign_id: str
+    deleted: Literal[True]
+
+
 class CampaignRun(Answer):
     campaign_id: str
     run_id: str

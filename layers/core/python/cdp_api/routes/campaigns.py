@@ -1,4 +1,5 @@
-"""Campaigns: create, list, read, preflight, send, pause, resume, cancel; the workspace's pricing.
+"""Campaigns: create, list, read, edit and delete (drafts; cancelled ones too), preflight, send,
+pause, resume, cancel; the workspace's pricing.
 
 `send` runs the preflight first and refuses (409 over_budget, with the figures) when the estimate
 exceeds the campaign's budget; then it pins the template version and either starts the run at
@@ -39,7 +40,7 @@ from cdp.segments.rules import parse_rule
 
 from cdp_api.context import admin_context
 from cdp_api.docs import errors, ok
-from cdp_api.models import CampaignCreate, PricingUpdate
+from cdp_api.models import CampaignCreate, CampaignFields, CampaignUpdate, PricingUpdate
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -96,24 +97,31 @@ def create_campaign(request: Annotated[CampaignCreate, Body()]) -> dict[str, Any
     `channels` (the chain), `purpose`, `schedule`, `budget`, `max_recipients`, `in_quiet_hours`,
     `quiet_hours`, `frequency_cap`. 404 segment_not_found / template_not_found; 400
     invalid_time_zone, schedule_in_past, invalid_schedule, invalid_rule...; 409 campaign_exists."""
-    body = request.fields()
-    campaign_id = body.get("id")
+    campaign_id = request.fields().get("id")
     if campaign_id is not None and not valid_campaign_id(campaign_id):
         raise BadRequest(
             "`id` is 1 to 64 of a-z, 0-9, '-' and '_', starting with a letter or digit",
             code="invalid_campaign_id",
             details={"field": "id"},
         )
+    now = iso_from_ms(_now_ms())
+    campaign = _draft(request, campaign_id or new_campaign_id(), created_at=now, updated_at=now)
+    if not admin_context().campaigns().create(campaign):
+        raise Conflict(f"campaign {campaign.campaign_id} exists", code="campaign_exists", details={"field": "id"})
+    return campaign.as_dict()
+
+
+def _draft(request: CampaignFields, campaign_id: str, *, created_at: str, updated_at: str) -> Campaign:
+    """A draft from the request's fields, checked as `create` checks them."""
     if len(set(request.channels)) != len(request.channels):
         raise BadRequest("a channel appears twice in the chain", code="invalid_channels", details={"field": "channels"})
-    schedule = Schedule.parse(body.get("schedule"), now_ms=_now_ms())
+    schedule = Schedule.parse(request.fields().get("schedule"), now_ms=_now_ms())
     if request.rule is not None:
         parse_rule(request.rule)
     _check_segment(request.segment_id)
     _check_template(request.template_id, request.template_version)
-    now = iso_from_ms(_now_ms())
-    campaign = Campaign(
-        campaign_id=campaign_id or new_campaign_id(),
+    return Campaign(
+        campaign_id=campaign_id,
         name=request.name,
         segment_id=request.segment_id,
         template_id=request.template_id,
@@ -121,8 +129,8 @@ def create_campaign(request: Annotated[CampaignCreate, Body()]) -> dict[str, Any
         channels=tuple(request.channels),
         purpose=request.purpose,
         schedule=schedule,
-        created_at=now,
-        updated_at=now,
+        created_at=created_at,
+        updated_at=updated_at,
         rule=request.rule,
         budget=request.budget,
         max_recipients=request.max_recipients,
@@ -131,9 +139,41 @@ def create_campaign(request: Annotated[CampaignCreate, Body()]) -> dict[str, Any
         frequency_cap=request.frequency_cap,
         line_channel=request.line_channel,
     )
-    if not admin_context().campaigns().create(campaign):
-        raise Conflict(f"campaign {campaign.campaign_id} exists", code="campaign_exists", details={"field": "id"})
-    return campaign.as_dict()
+
+
+@router.put(
+    "/admin/v1/campaigns/<campaign_id>",
+    responses={**ok(200, "The draft, edited", "Campaign"), **errors(404, 409)},
+)
+def update_campaign(campaign_id: str, request: Annotated[CampaignUpdate, Body()]) -> dict[str, Any]:
+    """Edit a draft: its fields are replaced whole (as `create` takes them, `id` apart; an optional
+    field left out goes back to its default), with the `version` read. 409 campaign_changed when
+    another writer got there first; 409 invalid_campaign_state unless it is a draft. Its figures
+    (`last_preflight`) and any preflight job are dropped: they were of the old draft."""
+    campaign = campaign_or_404(campaign_id)
+    campaign.require(DRAFT, action="edited")
+    if request.version != campaign.version:
+        raise Conflict(
+            f"campaign {campaign_id} is at version {campaign.version}, not {request.version}; read it again",
+            code="campaign_changed",
+            details={"version": campaign.version},
+        )
+    edited = _draft(request, campaign_id, created_at=campaign.created_at, updated_at=iso_from_ms(_now_ms()))
+    return _save(dataclasses.replace(edited, version=campaign.version + 1), campaign.version).as_dict()
+
+
+@router.delete(
+    "/admin/v1/campaigns/<campaign_id>",
+    responses={**ok(200, "The campaign deleted", "CampaignDeleted"), **errors(404, 409)},
+)
+def delete_campaign(campaign_id: str) -> dict[str, Any]:
+    """Delete a draft or a cancelled campaign, with its runs (its sends stay on the timeline and in
+    the report's archive). 409 invalid_campaign_state otherwise (pause or cancel it first)."""
+    campaign = campaign_or_404(campaign_id)
+    campaign.require(DRAFT, CANCELLED, action="deleted")
+    if not admin_context().campaigns().delete(campaign_id, expected_version=campaign.version):
+        raise Conflict(f"campaign {campaign_id} changed meanwhile; read it again", code="campaign_changed")
+    return {"campaign_id": campaign_id, "deleted": True}
 
 
 @router.get("/admin/v1/campaigns", responses=ok(200, "Every campaign", "CampaignList"))
