@@ -489,3 +489,14 @@ def test_a_preflight_tally_survives_json() -> None:
     tally.suppressed.update({"no_consent": 1})
     tally.followed.add("p_x")
     assert Tally.from_dict(json.loads(json.dumps(tally.as_dict()))) == tally
+
+
+def test_a_preflight_job_finishing_after_the_campaign_was_cancelled_keeps_its_figures_on_the_job() -> None:
+    world = PreflightJobWorld(people=4)
+    job = world.preflights.start(world.store.campaigns["spring"], Tally(now_ms=MONDAY_11))
+    marked = world.store.campaigns["spring"]
+    world.store.replace(marked.moved(CANCELLED, iso_from_ms(MONDAY_11)), expected_version=marked.version)
+    assert world.drain() == ["done"]
+    cancelled = world.store.campaigns["spring"]
+    assert cancelled.status == CANCELLED and cancelled.last_preflight is None and cancelled.preflight_job is None
+    assert world.jobs.jobs[job.job_id].result is not None

@@ -146,9 +146,9 @@ class PreflightJobs:
             campaign = self._store.get(campaign_id)
             if campaign is None or (campaign.preflight_job or {}).get("job_id") != job_id:
                 return
-            if campaign.status != DRAFT:
-                return  # sent or cancelled meanwhile: its figures are the send's
-            done = replace(campaign, last_preflight=figures, preflight_job=None, version=campaign.version + 1)
+            # A campaign sent or cancelled meanwhile keeps the send's figures; the job's are on the job.
+            kept = figures if campaign.status == DRAFT else campaign.last_preflight
+            done = replace(campaign, last_preflight=kept, preflight_job=None, version=campaign.version + 1)
             if self._store.replace(done, expected_version=campaign.version):
                 return
 
