@@ -36,6 +36,15 @@ class FakeCampaignStore:
         self.campaigns[campaign.campaign_id] = campaign
         return True
 
+    def delete(self, campaign_id: str, *, expected_version: int) -> bool:
+        stored = self.campaigns.get(campaign_id)
+        if stored is None or stored.version != expected_version:
+            return False
+        del self.campaigns[campaign_id]
+        for key in [key for key in self.runs if key[0] == campaign_id]:
+            del self.runs[key]
+        return True
+
     def get_run(self, campaign_id: str, run_id: str) -> Run | None:
         self.reads += 1
         return self.runs.get((campaign_id, run_id))
@@ -111,3 +120,44 @@ class FakeCapCounts:
             for key in keys
             if (pid, key) in self._counters
         }
+
+
+class FakeQueryJobs:
+    """The job records (cdp.adapters.dynamodb.query_jobs): created running, finished once."""
+
+    def __init__(self) -> None:
+        from cdp.archive.jobs import QueryJob
+
+        self.jobs: dict[str, QueryJob] = {}
+
+    def create(self, job: Any, *, expires_at: int) -> None:
+        assert job.job_id not in self.jobs
+        self.jobs[job.job_id] = job
+
+    def finish(
+        self, job_id: str, *, at: str, result: dict[str, Any] | None = None, error: dict[str, Any] | None = None
+    ) -> None:
+        from dataclasses import replace
+
+        job = self.jobs.get(job_id)
+        if job is None or job.status != "running":
+            return
+        status = "done" if error is None else "failed"
+        self.jobs[job_id] = replace(
+            job, status=status, finished_at=at, result=copy.deepcopy(result), error=copy.deepcopy(error)
+        )
+
+    def get(self, job_id: str) -> Any:
+        return self.jobs.get(job_id)
+
+
+class FakePreflightSteps:
+    """The asynchronous invoke of a preflight job's next step: kept as JSON, as Lambda would."""
+
+    def __init__(self) -> None:
+        self.pending: list[dict[str, Any]] = []
+
+    def continue_preflight(self, step: dict[str, Any]) -> None:
+        import json
+
+        self.pending.append(json.loads(json.dumps(step)))

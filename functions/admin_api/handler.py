@@ -1,5 +1,7 @@
 """Admin API, CRUD side (Bearer token): profiles, identity, segments, exports, links, LINE
-binding, imports, and the OpenAPI document. Archive queries are the admin_query function's.
+binding, imports, campaigns, and the OpenAPI document. Archive queries are the admin_query
+function's. Besides API Gateway requests it takes `{"campaign_preflight": ...}`, a preflight job's
+step, from itself (cdp.campaigns.preflight_jobs).
 
 The composition root: the adapters are built here once per warm container."""
 
@@ -11,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from cdp.observability import logger
 from cdp_api.app import AdminFunction
-from cdp_api.context import AdminContext
+from cdp_api.context import AdminContext, serving
 from cdp_api.routes.groups import CRUD_ROUTES
 
 
@@ -24,5 +26,12 @@ admin = AdminFunction(CRUD_ROUTES, build)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
+    if isinstance(event, dict) and "campaign_preflight" in event:  # a preflight job's step, from itself
+        from cdp_api.routes.campaigns import run_preflight_step
+
+        with serving(build, str(getattr(context, "invoked_function_arn", "") or "")):
+            outcome = run_preflight_step(event["campaign_preflight"])
+        logger.info("campaign preflight step", extra={"outcome": outcome})
+        return None
     return admin(event, context)

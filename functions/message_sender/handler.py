@@ -165,7 +165,8 @@ def build_gate() -> CampaignGate:
 
 def handle(body: Any, point: SendPoint, gate: CampaignGate | None = None) -> tuple[dict[str, Any], bool]:
     """(the answer, whether any send must be retried). A campaign send whose campaign or run is
-    paused or cancelled is answered `skipped` without a send or a record (cdp.campaigns.gate)."""
+    paused, cancelled or stopped by LINE's monthly limit is answered `skipped` without a send or a
+    record; a send LINE refuses for the monthly limit stops its campaign run (cdp.campaigns.gate)."""
     requests, invalid = parse_requests(body)
     for problem in invalid:
         logger.warning("send request refused", extra={"refused": problem})
@@ -179,7 +180,10 @@ def handle(body: Any, point: SendPoint, gate: CampaignGate | None = None) -> tup
             else:
                 skipped.append(SendResult(request.send_key, "skipped", reason=reason))
         requests = going
-    results: list[SendResult] = (point.send_many(requests) if requests else []) + skipped
+    sent: list[SendResult] = point.send_many(requests) if requests else []
+    if gate is not None:
+        gate.stop_exhausted(sent)  # LINE's monthly limit stops the campaign's run
+    results = sent + skipped
     for state, count in Counter(result.state for result in results).items():
         metrics.add_metric(name=f"Message{state.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
     answer = {"results": [r.as_dict() for r in results], "invalid": invalid}

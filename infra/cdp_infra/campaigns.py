@@ -90,6 +90,8 @@ class Campaigns(Construct):
         )
         grant_core_reads(self.function, core_table, core_gsi1_arn)
         grant_core_writes(self.function, core_table, ["dynamodb:PutItem"], [PK_PREFIX])
+        # LINE's monthly limit: the sender stops the campaign's run and pauses it (cdp.campaigns.gate).
+        grant_core_writes(sender, core_table, ["dynamodb:PutItem"], [PK_PREFIX])
         self.send_queue.grant_send_messages(self.function)
         # The fan-out continues in a fresh invocation of itself: a policy of its own (the role's
         # default policy cannot name the function it is attached to).
@@ -118,6 +120,8 @@ class Campaigns(Construct):
         admin_api.add_environment(settings.ENV_MESSAGE_SCHEDULE_GROUP, self.schedule_group)
         admin_api.add_environment(settings.ENV_CAMPAIGN_SCHEDULER_ROLE_ARN, self.scheduler_role.role_arn)
         grant_core_writes(admin_api, core_table, ["dynamodb:PutItem"], [PK_PREFIX, PRICING_PREFIX])
+        # Deleting a draft or a cancelled campaign removes its item and its runs' items.
+        grant_core_writes(admin_api, core_table, ["dynamodb:DeleteItem"], [PK_PREFIX])
         iam.Grant.add_to_principal(
             grantee=admin_api, actions=["lambda:InvokeFunction"], resource_arns=[self.function.function_arn]
         )

@@ -108,6 +108,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/admin/v1/campaigns", ADMIN_API),
     Route("GET", "/admin/v1/campaigns", ADMIN_API),
     Route("GET", "/admin/v1/campaigns/{id}", ADMIN_API),
+    Route("PUT", "/admin/v1/campaigns/{id}", ADMIN_API),
+    Route("DELETE", "/admin/v1/campaigns/{id}", ADMIN_API),
     Route("POST", "/admin/v1/campaigns/{id}/preflight", ADMIN_API),
     Route("POST", "/admin/v1/campaigns/{id}/send", ADMIN_API),
     Route("POST", "/admin/v1/campaigns/{id}/pause", ADMIN_API),

@@ -307,6 +307,16 @@ class CdpStack(Stack):
         self._grant_core_items(admin_api, list(_LINK_NONCE_WRITE_ACTIONS), LINK_NONCE_PK_PREFIX)
         tables.raw_events.grant(admin_api, "dynamodb:PutItem")
         secrets.line_channels.grant_read(admin_api)
+        # A campaign preflight too big for one request runs as a job of this same function, step by
+        # step (cdp.campaigns.preflight_jobs): its job record, and a policy of its own to invoke
+        # itself (the role's default policy cannot name the function it is attached to).
+        self._grant_core_items(admin_api, ["dynamodb:PutItem", "dynamodb:UpdateItem"], QUERY_JOB_PK_PREFIX)
+        iam.Policy(
+            admin_api,
+            "RunPreflightJobs",
+            roles=[cast(iam.IRole, admin_api.role)],
+            statements=[iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[admin_api.function_arn])],
+        )
 
         return {LINE_WEBHOOK: line_webhook, INGEST: ingest, ADMIN_API: admin_api, ADMIN_QUERY: admin_query}
 

@@ -303,12 +303,21 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     timed = {"campaign_id": tour("POST", "/admin/v1/campaigns", 201, body={**draft, "schedule": later})["campaign_id"]}
     tour("GET", "/admin/v1/campaigns")
     tour("GET", "/admin/v1/campaigns/{campaign_id}", at=timed)
+    edit = {**draft, "schedule": later, "name": "Tour, edited", "version": 1}
+    assert tour("PUT", "/admin/v1/campaigns/{campaign_id}", at=timed, body=edit)["version"] == 2
     figures = tour("POST", "/admin/v1/campaigns/{campaign_id}/preflight", at=timed)
     assert (figures["targeted"], figures["sending"]) == (1, {"line": 1, "email": 0}), figures
+    # The same preflight as a job (what an audience too big for one request gets), polled to done.
+    job = tour(
+        "POST", "/admin/v1/campaigns/{campaign_id}/preflight", 202, at=timed, headers={"Prefer": "respond-async"}
+    )
+    done = _finished(tour, "/admin/v1/jobs/{job_id}", {"job_id": job["job_id"]}, done=("done", "failed"))
+    assert done["kind"] == "campaign_preflight" and done["result"]["targeted"] == 1, done
     assert tour("POST", "/admin/v1/campaigns/{campaign_id}/send", 202, at=timed)["status"] == "scheduled"
     assert tour("POST", "/admin/v1/campaigns/{campaign_id}/pause", at=timed)["status"] == "paused"
     assert tour("POST", "/admin/v1/campaigns/{campaign_id}/resume", at=timed)["status"] == "scheduled"
     assert tour("POST", "/admin/v1/campaigns/{campaign_id}/cancel", at=timed)["status"] == "cancelled"
+    assert tour("DELETE", "/admin/v1/campaigns/{campaign_id}", at=timed)["deleted"] is True
     now = {"campaign_id": tour("POST", "/admin/v1/campaigns", 201, body=draft)["campaign_id"]}
     assert tour("POST", "/admin/v1/campaigns/{campaign_id}/send", 202, at=now)["status"] == "sending"
     stack.drain()

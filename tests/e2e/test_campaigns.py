@@ -439,3 +439,27 @@ def test_a_paused_recurring_campaign_skips_its_firings_and_resumes(clock: Stack)
     state = admin(stack, "GET", f"/admin/v1/campaigns/{campaign_id}").json()
     assert state["status"] == "scheduled" and len(state["runs"]) == 1
     assert admin(stack, "POST", f"/admin/v1/campaigns/{campaign_id}/cancel").json()["status"] == "cancelled"
+
+
+def test_lines_monthly_limit_pauses_the_campaign_with_the_reason(clock: Stack) -> None:
+    stack = clock
+    taipei_at(stack, 14)
+    cohort = unique("quota").lower()
+    line_user, person = follower(stack, "quota-ivy")
+    segment_id = cohort_segment(stack, cohort)
+    tag(stack, person, cohort)
+    stack.drain()
+    created = campaign(stack, segment_id, coupon_template(stack, "月底限定"), purpose="transactional")
+    campaign_id = created["campaign_id"]
+    stack.line_control("quota", {"limit": 0})  # LINE: "You have reached your monthly limit."
+    try:
+        assert admin(stack, "POST", f"/admin/v1/campaigns/{campaign_id}/send").status_code == 202
+        stack.drain()
+        state = admin(stack, "GET", f"/admin/v1/campaigns/{campaign_id}").json()
+    finally:
+        stack.line_control("quota", {"limit": None})
+    assert (state["status"], state["paused_reason"], state["resume_to"]) == ("paused", "quota_exhausted", "sending")
+    assert state["runs_detail"][0]["status"] == "quota_exhausted"
+    assert texts(stack, line_user) == []
+    cancelled = admin(stack, "POST", f"/admin/v1/campaigns/{campaign_id}/cancel").json()
+    assert cancelled["status"] == "cancelled" and cancelled["paused_reason"] is None

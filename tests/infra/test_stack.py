@@ -460,14 +460,17 @@ def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_even
         "dynamodb:BatchGetItem",
         "dynamodb:Query",
         "dynamodb:PutItem",
-        "dynamodb:UpdateItem",  # import status items only (tests/infra/test_member_import.py)
-        "dynamodb:DeleteItem",  # a segment's LINE audience sync record, below
+        "dynamodb:UpdateItem",  # import status items (tests/infra/test_member_import.py), preflight jobs
+        "dynamodb:DeleteItem",  # a segment's LINE audience sync record, a deleted campaign, below
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
     }
     raw, core = _output_ref(t, "RawEventsTableName"), _output_ref(t, "CoreTableName")
     deletes = [s for s in statements if "dynamodb:DeleteItem" in _actions(s)]
-    assert [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in deletes] == [["SEGMENT#*"]]
+    assert [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in deletes] == [
+        ["SEGMENT#*"],
+        ["CAMPAIGN#*"],
+    ]
     assert all(s["Resource"] == _arn(core) for s in deletes)
     config_puts = [
         s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
@@ -753,3 +756,24 @@ def test_campaigns_fan_out_through_a_queue_the_sender_drains_within_lines_limits
     admin = _statements(t, ADMIN_API)
     schedules = [s for s in admin if "scheduler:CreateSchedule" in _actions(s)]
     assert any("campaign-*" in json.dumps(s["Resource"]) for s in schedules)
+
+
+def test_the_admin_api_runs_campaign_preflight_jobs_as_itself_and_the_sender_may_stop_a_campaign(
+    synth: Any,
+) -> None:
+    t = synth.template
+    statements = _statements(t, ADMIN_API)
+    invokes = [s for s in statements if "lambda:InvokeFunction" in _actions(s)]
+    assert {"Fn::GetAtt": [_function_id(t, ADMIN_API), "Arn"]} in [s["Resource"] for s in invokes]
+    job_writes = [
+        set(_actions(s))
+        for s in statements
+        if s.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys") == ["QUERYJOB#*"]
+    ]
+    assert job_writes == [{"dynamodb:PutItem", "dynamodb:UpdateItem"}]
+    sender_puts = [
+        s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        for s in _statements(t, MESSAGE_SENDER)
+        if _actions(s) == ["dynamodb:PutItem"] and "Condition" in s
+    ]
+    assert ["CAMPAIGN#*"] in sender_puts

@@ -4,6 +4,10 @@ crash and a repeated page), pause and cancel through the sender's check."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,14 +27,24 @@ from cdp.campaigns.model import (
     run_id_for,
     send_key,
 )
-from cdp.campaigns.preflight import Preflight, PreflightInputs, refuse_over_budget
+from cdp.campaigns.preflight import AudienceTooLarge, Preflight, PreflightInputs, Tally, refuse_over_budget
+from cdp.campaigns.preflight_jobs import PreflightJobs, fresh_figures, running_conflict
 from cdp.campaigns.pricing import Pricing
 from cdp.clock import iso_from_ms
 from cdp.errors import BadRequest, Conflict
 from cdp.messaging.request import SendRequest
+from cdp.profiles.model import Profile
 
 from tests.fakes import FakeSegmentStore
-from tests.fakes_campaigns import FakeCampaignStore, FakeCapCounts, FakeContinuation, FakeQuota, FakeSendQueue
+from tests.fakes_campaigns import (
+    FakeCampaignStore,
+    FakeCapCounts,
+    FakeContinuation,
+    FakePreflightSteps,
+    FakeQueryJobs,
+    FakeQuota,
+    FakeSendQueue,
+)
 from tests.unit.test_send_point import MONDAY_11, MONDAY_23, PROVIDER, World
 
 SEGMENT = "first-purchase"
@@ -350,3 +364,139 @@ def test_a_preflight_that_cannot_finish_within_its_time_budget_says_so() -> None
     with pytest.raises(Conflict) as refused:
         checker.run(make_campaign(status=DRAFT), world.inputs(), now_ms=MONDAY_11)
     assert refused.value.code == "audience_too_large" and refused.value.details["members_read"] == 500
+
+
+# --- preflight jobs: an audience too big for one request --------------------------------------
+
+
+# --- preflight jobs: an audience too big for one request ----------------------------------------
+
+
+def _ticking() -> Callable[[], float]:
+    """A monotonic clock one second later at each look: a 1.5 s budget lasts two pages."""
+    ticks = itertools.count()
+    return lambda: float(next(ticks))
+
+
+class PreflightJobWorld(Campaigns):
+    def __init__(self, people: int) -> None:
+        super().__init__()
+        self.friends(people)
+        self.jobs = FakeQueryJobs()
+        self.steps = FakePreflightSteps()
+        self.preflights = PreflightJobs(self.store, self.jobs, self.steps, self.world.clock)
+        self.store.create(make_campaign(status=DRAFT))
+
+    def walker(self, campaign: Campaign) -> tuple[Preflight, PreflightInputs]:
+        checker = Preflight(
+            self.audience,
+            FakeCapCounts(self.world.caps.counters),
+            FakeQuota(),
+            time_budget_s=1.5,
+            monotonic=_ticking(),
+            page_size=3,
+        )
+        return checker, self.inputs()
+
+    def drain(self) -> list[str]:
+        outcomes = []
+        while self.steps.pending:
+            step = self.steps.pending.pop(0)
+            outcomes.append(self.preflights.step(step["job_id"], step["campaign_id"], step["tally"], self.walker))
+        return outcomes
+
+
+def test_a_big_audience_is_preflighted_by_a_job_page_by_page_with_the_same_figures() -> None:
+    world = PreflightJobWorld(people=11)  # four pages of three
+    campaign = world.store.campaigns["spring"]
+    expected = world.preflight(campaign)
+    checker, inputs = world.walker(campaign)
+    with pytest.raises(AudienceTooLarge) as too_large:
+        checker.run(campaign, inputs, now_ms=MONDAY_11)
+    assert too_large.value.tally.members == 6 and not too_large.value.tally.done
+
+    job = world.preflights.start(campaign, too_large.value.tally)
+    marked = world.store.campaigns["spring"]
+    assert marked.preflight_job == {"job_id": job.job_id, "started_at": job.created_at}
+    assert world.preflights.running(marked) == job
+    with pytest.raises(Conflict) as refused:  # what `send` answers meanwhile
+        raise running_conflict(job)
+    assert refused.value.code == "preflight_running" and refused.value.details["job_id"] == job.job_id
+
+    assert world.drain() == ["done"]  # the two pages left fit one step
+    done = world.store.campaigns["spring"]
+    assert done.preflight_job is None and world.preflights.running(done) is None
+    figures = done.last_preflight
+    assert figures is not None and figures["job_id"] == job.job_id
+    assert {k: v for k, v in figures.items() if k != "job_id"} == expected
+    assert figures["audience"] == 11 and figures["recipients"] == 11
+    assert world.jobs.jobs[job.job_id].status == "done" and world.jobs.jobs[job.job_id].result == figures
+    assert fresh_figures(done, MONDAY_11) == figures  # send goes on with them
+    assert fresh_figures(done, MONDAY_11 + 2 * 3600_000) is None  # stale: send walks again
+    assert world.drain() == []
+
+
+def test_a_preflight_job_resumes_across_many_steps_and_counts_a_merged_member_once() -> None:
+    world = PreflightJobWorld(people=20)
+    # p_0019 merged into p_0000 (a member in its own name): one person, counted on p_0000's page;
+    # p_0017 and p_0018 merged into p_out, who is no member: one person
+    world.world.person("p_out", line=line_user(99))
+    for loser, survivor in (("p_0019", "p_0000"), ("p_0017", "p_out"), ("p_0018", "p_out")):
+        profile = Profile.new(loser, "2026-01-01T00:00:00.000Z")
+        profile.merged_into = survivor
+        world.world.profiles.seed(profile)
+    campaign = world.store.campaigns["spring"]
+    job = world.preflights.start(campaign, Tally(now_ms=MONDAY_11))
+    outcomes = world.drain()
+    assert outcomes[-1] == "done" and outcomes.count("continued") == len(outcomes) - 1 >= 3
+    figures = world.jobs.jobs[job.job_id].result
+    assert figures is not None
+    assert figures["audience"] == 20 and figures["targeted"] == 18  # 17 in their own name + p_out
+    assert figures == {**world.preflight(world.store.campaigns["spring"]), "job_id": job.job_id}
+
+
+def test_a_preflight_job_of_an_edited_campaign_fails_and_a_redelivered_step_does_nothing() -> None:
+    world = PreflightJobWorld(people=11)
+    campaign = world.store.campaigns["spring"]
+    job = world.preflights.start(campaign, Tally(now_ms=MONDAY_11))
+    step = world.steps.pending[0]
+    edited = world.store.campaigns["spring"]
+    world.store.replace(
+        dataclasses.replace(edited, preflight_job=None, version=edited.version + 1), expected_version=edited.version
+    )
+    assert world.drain() == ["failed"]
+    assert world.jobs.jobs[job.job_id].error == {
+        "error": "campaign_changed",
+        "message": "the campaign was edited, deleted or preflighted again",
+        "status": 409,
+    }
+    assert world.preflights.step(step["job_id"], step["campaign_id"], step["tally"], world.walker) == "skipped"
+    assert world.store.campaigns["spring"].last_preflight is None
+
+
+def test_a_lost_preflight_job_is_not_waited_for_after_half_an_hour() -> None:
+    world = PreflightJobWorld(people=2)
+    job = world.preflights.start(world.store.campaigns["spring"], Tally(now_ms=MONDAY_11))
+    assert world.preflights.running(world.store.campaigns["spring"]) == job
+    world.steps.pending.clear()  # the step's invocation was lost
+    world.world.clock.advance(31 * 60_000)
+    assert world.preflights.running(world.store.campaigns["spring"]) is None
+
+
+def test_a_preflight_tally_survives_json() -> None:
+    tally = Tally(now_ms=MONDAY_11, cursor="p_9", started=True, members=9, targeted=8, held=1)
+    tally.reachable.update({"line": 7})
+    tally.suppressed.update({"no_consent": 1})
+    tally.followed.add("p_x")
+    assert Tally.from_dict(json.loads(json.dumps(tally.as_dict()))) == tally
+
+
+def test_a_preflight_job_finishing_after_the_campaign_was_cancelled_keeps_its_figures_on_the_job() -> None:
+    world = PreflightJobWorld(people=4)
+    job = world.preflights.start(world.store.campaigns["spring"], Tally(now_ms=MONDAY_11))
+    marked = world.store.campaigns["spring"]
+    world.store.replace(marked.moved(CANCELLED, iso_from_ms(MONDAY_11)), expected_version=marked.version)
+    assert world.drain() == ["done"]
+    cancelled = world.store.campaigns["spring"]
+    assert cancelled.status == CANCELLED and cancelled.last_preflight is None and cancelled.preflight_job is None
+    assert world.jobs.jobs[job.job_id].result is not None

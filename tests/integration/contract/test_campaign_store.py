@@ -96,3 +96,42 @@ def test_cap_counts_read_the_send_points_counters_without_taking_them(impl: str,
     many[person] = [day.key]
     assert counts.counts(many) == {(person, day.key): 2}
     assert caps.take(person, "k3", [day]) == day  # reading took nothing
+
+
+def test_lines_monthly_limit_stops_the_run_and_pauses_the_campaign_in_the_store(store: Any) -> None:
+    from cdp.campaigns.gate import CampaignGate
+    from cdp.campaigns.model import send_key
+    from cdp.messaging.send_point import SendResult
+
+    from tests.fakes import FixedClock
+
+    first = replace(campaign(unique("cmp").lower()), status="sending", current_run="r1", runs=("r1",))
+    store.create(first)
+    store.start_run(Run(first.campaign_id, "r1", "sending", "2026-05-04T03:00:00.000Z", 1))
+    gate = CampaignGate(store, FixedClock(1_777_900_000_000), ttl_ms=0)
+    key = send_key(first.campaign_id, "r1", "p_1")
+    exhausted = SendResult(key, "failed", "line", "quota_exhausted")
+    assert gate.stop_exhausted([exhausted, SendResult("manual:x", "failed", "line", "quota_exhausted")]) == [
+        (first.campaign_id, "r1")
+    ]
+    stored = store.get(first.campaign_id)
+    assert (stored.status, stored.paused_reason, stored.resume_to) == ("paused", "quota_exhausted", "sending")
+    assert store.run_status(first.campaign_id, "r1") == ("paused", "quota_exhausted")
+    assert gate.stopped(key) == "quota_exhausted"
+    assert gate.stop_exhausted([exhausted]) == []  # a second sender finds it stopped
+
+
+def test_a_campaign_is_deleted_with_its_runs_on_the_version_read(store: Any) -> None:
+    first = replace(campaign(unique("cmp").lower()), status="cancelled", runs=("r1", "r2"))
+    store.create(first)
+    for run_id in ("r1", "r2"):
+        store.start_run(Run(first.campaign_id, run_id, "cancelled", "2026-05-04T03:00:00.000Z", 1))
+    assert store.delete(first.campaign_id, expected_version=first.version + 1) is False
+    assert store.get(first.campaign_id) == first
+    assert store.delete(first.campaign_id, expected_version=first.version) is True
+    assert store.get(first.campaign_id) is None and store.get_run(first.campaign_id, "r1") is None
+    assert first.campaign_id not in {c.campaign_id for c in store.list()}
+    # The id is free again, and a new run r1 starts afresh.
+    assert store.create(first) is True
+    assert store.start_run(Run(first.campaign_id, "r1", "sending", "2026-05-05T03:00:00.000Z", 1)) is True
+    assert store.delete(unique("none").lower(), expected_version=1) is False

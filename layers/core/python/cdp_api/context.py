@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from cdp.adapters.segment_schedules import SchedulerSegmentSchedules
     from cdp.adapters.stepfunctions import StepFunctionsIdentityWorkflows
     from cdp.campaigns.model import Campaign
+    from cdp.campaigns.preflight import Preflight, PreflightInputs
+    from cdp.campaigns.preflight_jobs import PreflightJobs
     from cdp.identity.line_binding import LineBinding
     from cdp.imports.uploads import ImportUploads
     from cdp.segments.rich_menus import RichMenuSync
@@ -282,7 +284,24 @@ class AdminContext:
         )
 
     def preflight(self, campaign: Campaign, *, now_ms: int) -> dict[str, Any]:
-        """The send point's rules over the campaign's audience, nothing written (cdp.campaigns.preflight)."""
+        """The send point's rules over the campaign's audience, nothing written (cdp.campaigns.preflight);
+        AudienceTooLarge, with the tally so far, when it cannot finish within the request."""
+        preflight, inputs = self.preflight_parts(campaign)
+        return preflight.run(campaign, inputs, now_ms=now_ms)
+
+    def preflight_jobs(self) -> PreflightJobs:
+        from cdp.adapters.campaigns import LambdaPreflightSteps
+        from cdp.campaigns.preflight_jobs import PreflightJobs
+
+        return PreflightJobs(
+            self.campaigns(),
+            self.query_jobs(),
+            LambdaPreflightSteps(self.lambda_client(), serving_function()),
+            SystemClock(),
+        )
+
+    def preflight_parts(self, campaign: Campaign) -> tuple[Preflight, PreflightInputs]:
+        """The preflight over the live stores and its inputs (policy, pricing, LINE, the template's SMS)."""
         from cdp.adapters.campaigns import LineQuotaSource
         from cdp.adapters.dynamodb.campaign_store import DynamoCapCounts
         from cdp.adapters.dynamodb.send_ledger import DynamoPolicySource, DynamoSuppressionList
@@ -319,7 +338,7 @@ class AdminContext:
             LineQuotaSource(channels, self.line_api()),
             time_budget_s=DEFAULT_TIME_BUDGET_S,
         )
-        return preflight.run(campaign, inputs, now_ms=now_ms)
+        return preflight, inputs
 
 
 _CURRENT: contextvars.ContextVar[Callable[[], AdminContext]] = contextvars.ContextVar("admin_context")

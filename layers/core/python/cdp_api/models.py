@@ -300,7 +300,9 @@ class QuietWindow(BaseModel):
     end: Annotated[StrictStr, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 
 
-class CampaignCreate(Body):
+class CampaignFields(Body):
+    """What a draft says: created with these (`CampaignCreate`), replaced whole by `CampaignUpdate`."""
+
     unknown_field_code = "unknown_campaign_field"
     missing_codes = {
         "name": "invalid_campaign_name",
@@ -308,10 +310,6 @@ class CampaignCreate(Body):
         "template_id": "invalid_template_id",
         "channels": "invalid_channels",
     }
-    id: Annotated[
-        StrictStr | None,
-        coded("invalid_campaign_id", "`id` is 1 to 64 of a-z, 0-9, '-' and '_', starting with a letter or digit"),
-    ] = Field(default=None, examples=["first-purchase-coupon"])
     name: Annotated[
         StrictStr, Field(min_length=1, max_length=200), coded("invalid_campaign_name", "`name` is 1 to 200 characters")
     ]
@@ -359,6 +357,21 @@ class CampaignCreate(Body):
     line_channel: Annotated[
         StrictStr, Field(min_length=1, max_length=128), coded("invalid_line_channel", "`line_channel` names a channel")
     ] = "default"
+
+
+class CampaignCreate(CampaignFields):
+    id: Annotated[
+        StrictStr | None,
+        coded("invalid_campaign_id", "`id` is 1 to 64 of a-z, 0-9, '-' and '_', starting with a letter or digit"),
+    ] = Field(default=None, examples=["first-purchase-coupon"])
+
+
+class CampaignUpdate(CampaignFields):
+    """A draft's fields, replaced whole (an optional field left out goes back to its default),
+    compare-and-set on the `version` read."""
+
+    missing_codes = {**CampaignFields.missing_codes, "version": "invalid_version"}
+    version: Version
 
 
 class PricingUpdate(Body):

@@ -741,7 +741,7 @@ class JobError(Answer):
 
 class QueryJob(Answer):
     job_id: str
-    kind: Literal["segment_preview", "profile_search", "data_health", "customer_groups"]
+    kind: Literal["segment_preview", "profile_search", "data_health", "customer_groups", "campaign_preflight"]
     status: Literal["running", "done", "failed"]
     created_at: str
     finished_at: str | None
@@ -803,6 +803,12 @@ class CampaignPreflight(Answer):
     cost: CostEstimate
     budget: float | None
     over_budget: bool
+    job_id: str = absent("the preflight job that walked the audience (a big audience only)")
+
+
+class PreflightJobRef(Answer):
+    job_id: str
+    started_at: str
 
 
 class Campaign(Answer):
@@ -828,13 +834,24 @@ class Campaign(Answer):
     current_run: str | None
     runs: list[str] = Field(description="run ids, oldest first (`r1`, or one per recurring firing)")
     resume_to: CampaignStatus | None = Field(description="the status a paused campaign resumes to")
-    last_preflight: CampaignPreflight | None = Field(description="the figures of the send; null before it")
+    paused_reason: Literal["quota_exhausted"] | None = Field(
+        description="`quota_exhausted`: LINE's monthly limit paused it (null: paused by an operator, or not paused)"
+    )
+    last_preflight: CampaignPreflight | None = Field(
+        description="the figures of the send, or of the last preflight job; null before either"
+    )
+    preflight_job: PreflightJobRef | None = Field(description="the preflight job walking the audience, if any")
+
+
+class CampaignDeleted(Answer):
+    campaign_id: str
+    deleted: Literal[True]
 
 
 class CampaignRun(Answer):
     campaign_id: str
     run_id: str
-    status: Literal["sending", "sent", "paused", "cancelled"]
+    status: Literal["sending", "sent", "paused", "cancelled", "quota_exhausted"]
     started_at: str
     template_version: int | None
     cursor: str | None = Field(description="the last member page handed to the sender")

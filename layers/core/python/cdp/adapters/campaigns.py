@@ -135,6 +135,21 @@ class LambdaCampaignInvoker:
             raise unavailable(exc, "starting the campaign runner") from exc
 
 
+class LambdaPreflightSteps:
+    """A preflight job's next step: an asynchronous invoke of the admin function that serves it."""
+
+    def __init__(self, client: Any, function_name: str) -> None:
+        self._client = client
+        self._function = function_name
+
+    def continue_preflight(self, step: dict[str, Any]) -> None:
+        payload = json.dumps({"campaign_preflight": step}, separators=(",", ":")).encode()
+        try:
+            self._client.invoke(FunctionName=self._function, InvocationType="Event", Payload=payload)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "starting the preflight job") from exc
+
+
 class LineQuotaSource:
     def __init__(self, channels: LineChannels | None, api: LineApiClient) -> None:
         self._channels = channels

@@ -14,7 +14,7 @@ from typing import Any
 STATUS_RUNNING = "running"
 STATUS_DONE = "done"
 STATUS_FAILED = "failed"
-JOB_KINDS = ("segment_preview", "profile_search", "data_health", "customer_groups")
+JOB_KINDS = ("segment_preview", "profile_search", "data_health", "customer_groups", "campaign_preflight")
 JOB_TTL_SECONDS = 24 * 3600
 
 

@@ -41,6 +41,7 @@ class Page:
     members: int  # memberships read on this page
     people: list[Profile]  # who they are now, narrowed, in member order
     after: str | None  # the cursor of the next page (None: the last page)
+    followed: frozenset[int] = frozenset()  # positions in `people` reached through a merge (a member merged into them)
 
 
 class Audience:
@@ -55,26 +56,39 @@ class Audience:
         rule = parse_rule(campaign.rule) if campaign.rule else None
         while True:
             memberships, after = self._members.members(campaign.segment_id, limit=page_size, after=after)
-            people = self.people([m.profile_id for m in memberships], campaign, rule, now)
-            yield Page(len(memberships), people, after)
+            people, followed = self._people([m.profile_id for m in memberships], campaign, rule, now)
+            yield Page(len(memberships), people, after, frozenset(followed))
             if after is None:
                 return
 
+    def is_member(self, campaign: Campaign, profile_id: str) -> bool:
+        """Whether the person is a member of the campaign's segment in their own name."""
+        return campaign.segment_id in self._members.member_of(profile_id, [campaign.segment_id])
+
     def people(self, profile_ids: Sequence[str], campaign: Campaign, rule: Rule | None, now: datetime) -> list[Profile]:
+        return self._people(profile_ids, campaign, rule, now)[0]
+
+    def _people(
+        self, profile_ids: Sequence[str], campaign: Campaign, rule: Rule | None, now: datetime
+    ) -> tuple[list[Profile], set[int]]:
         loaded = self._profiles.get_many(list(profile_ids)) if profile_ids else {}
         found: list[Profile] = []
+        followed: set[int] = set()
         for profile_id in profile_ids:
             profile = loaded.get(profile_id)
             if profile is None:
                 continue
+            merged = bool(profile.merged_into)
             if profile.merged_into:
                 try:
                     profile = current_profile(self._profiles, profile.merged_into)
                 except NotFound:
                     continue
             if rule is None or self._matches(rule, profile, campaign, now):
+                if merged:
+                    followed.add(len(found))
                 found.append(profile)
-        return found
+        return found, followed
 
     def _matches(self, rule: Rule, profile: Profile, campaign: Campaign, now: datetime) -> bool:
         found = reads(rule)

@@ -3,7 +3,9 @@
 Lifecycle: `draft` -> `scheduled` (a set time or a recurring schedule waits on EventBridge
 Scheduler) or `sending` (a run is fanning out) -> `sent` (the run is handed to the sender; a
 recurring campaign goes back to `scheduled` between runs). `paused` stops the fan-out and the
-sender (docs/campaigns.md); `resume` goes back to where it was. `cancelled` is final.
+sender (docs/campaigns.md); `resume` goes back to where it was. `cancelled` is final. LINE's
+monthly limit pauses a sending campaign by itself (`paused_reason: quota_exhausted`; its run
+`quota_exhausted`).
 
 A run is one sending of the campaign (`r1` for `now` and `at`; the scheduled time, e.g.
 `r20261207T0100Z`, for each firing of a recurring one). Each recipient's send key is
@@ -30,7 +32,9 @@ DRAFT, SCHEDULED, SENDING, SENT, PAUSED, CANCELLED = "draft", "scheduled", "send
 STATUSES = (DRAFT, SCHEDULED, SENDING, SENT, PAUSED, CANCELLED)
 LIVE = frozenset({SCHEDULED, SENDING})  # what pause applies to
 RUN_SENDING, RUN_SENT, RUN_PAUSED, RUN_CANCELLED = "sending", "sent", "paused", "cancelled"
-STOPPED_RUN = frozenset({RUN_PAUSED, RUN_CANCELLED})
+# LINE answered the monthly limit (429): the run stops, its campaign is paused with this reason.
+RUN_QUOTA_EXHAUSTED = QUOTA_EXHAUSTED = "quota_exhausted"
+STOPPED_RUN = frozenset({RUN_PAUSED, RUN_CANCELLED, RUN_QUOTA_EXHAUSTED})
 SINGLE_RUN = "r1"
 SEND_KEY_PREFIX = "campaign:"
 
@@ -152,7 +156,9 @@ class Campaign:
     current_run: str | None = None
     runs: tuple[str, ...] = ()
     resume_to: str | None = None  # the status a paused campaign resumes to
+    paused_reason: str | None = None  # `quota_exhausted` when LINE's monthly limit paused it
     last_preflight: dict[str, Any] | None = field(default=None, compare=False)
+    preflight_job: dict[str, str] | None = None  # {"job_id", "started_at"} while a preflight job walks
 
     def moved(self, status: str, now: str, **changes: Any) -> Campaign:
         return replace(self, status=status, updated_at=now, version=self.version + 1, **changes)
@@ -187,7 +193,7 @@ class Run:
 
     campaign_id: str
     run_id: str
-    status: str  # sending, sent, paused, cancelled
+    status: str  # sending, sent, paused, cancelled, quota_exhausted
     started_at: str
     template_version: int | None
     cursor: str | None = None  # the last member page handed to the sender

@@ -24,6 +24,10 @@ class CampaignStore(Protocol):
         """Compare-and-set on the version read: False when another writer got there first."""
         ...
 
+    def delete(self, campaign_id: str, *, expected_version: int) -> bool:
+        """Remove the campaign and its runs; False (nothing removed) when its version moved on."""
+        ...
+
     def get_run(self, campaign_id: str, run_id: str) -> Run | None: ...
 
     def start_run(self, run: Run) -> bool:

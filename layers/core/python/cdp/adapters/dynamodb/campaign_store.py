@@ -46,6 +46,43 @@ class DynamoCampaignStore:
         values = {":expected": {"N": str(expected_version)}}
         return self._put(self._campaign_item(campaign), "version = :expected", values, "writing a campaign")
 
+    def delete(self, campaign_id: str, *, expected_version: int) -> bool:
+        """The runs first, then the campaign (conditionally): a campaign created again under the same
+        id never finds a run of the deleted one. Only drafts and cancelled campaigns are deleted, so
+        no runner writes a run meanwhile."""
+        key = _s(PK_PREFIX + campaign_id)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :runs)",
+            "ExpressionAttributeValues": {":pk": key, ":runs": _s("RUN#")},
+            "ProjectionExpression": "sk",
+            "ConsistentRead": True,
+        }
+        current = self._get(campaign_id, "DEF", "reading a campaign")
+        if current is None or current["version"]["N"] != str(expected_version):
+            return False
+        try:
+            while True:
+                page = self._client.query(**request)
+                for item in page.get("Items", []):
+                    self._client.delete_item(TableName=self._table, Key={"pk": key, "sk": item["sk"]})
+                if "LastEvaluatedKey" not in page:
+                    break
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"pk": key, "sk": _s("DEF")},
+                ConditionExpression="version = :expected",
+                ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == CONDITIONAL_CHECK_FAILED:
+                return False
+            raise unavailable(exc, "deleting a campaign") from exc
+        except BotoCoreError as exc:
+            raise unavailable(exc, "deleting a campaign") from exc
+        return True
+
     def get(self, campaign_id: str) -> Campaign | None:
         item = self._get(campaign_id, "DEF", "reading a campaign")
         return Campaign.from_dict(json.loads(item["doc"]["S"])) if item else None
