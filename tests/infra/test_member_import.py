@@ -185,10 +185,15 @@ def test_admin_api_can_store_uploads_read_rejected_rows_and_start_only_the_worke
                 _arn(_function_id(t, RICH_MENU_SYNC)),
                 _arn(_function_id(t, SEGMENT_RECOMPUTE)),
             ],
-        }
+        },
+        # itself, asynchronously: a campaign preflight too large for one request runs as a job
+        {"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": _arn(_function_id(t, ADMIN_API))},
     ]
     updates = [s for s in statements if "dynamodb:UpdateItem" in _actions(s)]
-    assert [s["Condition"] for s in updates] == [{"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["IMPORT#*"]}}]
+    assert [s["Condition"] for s in updates] == [
+        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["QUERYJOB#*"]}},  # campaign preflight jobs
+        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["IMPORT#*"]}},
+    ]
     assert "s3:DeleteObject" not in _all_actions(statements)
     variables = _function(t, ADMIN_API)["Environment"]["Variables"]
     assert variables[settings.ENV_IMPORTS_BUCKET] == {"Ref": bucket_id}

@@ -53,6 +53,13 @@ def test_the_sender_writes_only_its_own_items_and_outcome_events(synth: Any) -> 
                 "Effect": "Allow",
                 "Resource": _arn(core),
             },
+            {
+                # a campaign's run stopped when LINE's monthly limit is reached
+                "Action": "dynamodb:PutItem",
+                "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CAMPAIGN#*"]}},
+                "Effect": "Allow",
+                "Resource": _arn(core),
+            },
             {"Action": "dynamodb:PutItem", "Effect": "Allow", "Resource": _arn(raw)},
         ],
         key=json.dumps,
