@@ -494,6 +494,25 @@ def test_an_auto_reply_uses_the_reply_token_and_falls_back_to_push_when_it_expir
     assert [c.endpoint for c in world.line.calls] == ["reply", "reply", "push", "reply"]
 
 
+def test_a_reply_reaches_a_line_user_never_seen_following_but_not_one_who_blocked() -> None:
+    # Friends from before the CDP was installed message the OA without a follow on record: the
+    # reply answers what they just sent. A campaign push still needs a known friend.
+    world = World()
+    world.person("p_amy", line=AMY_LINE)
+    world.profiles.profiles["p_amy"].line_accounts.clear()
+    world.person("p_bo", line="U" + "b" * 32, line_status="blocked")
+    auto = {"kind": "auto_reply", "campaign_id": None, "purpose": "transactional", "reply_token": "rt1"}
+
+    replied = world.point.send(request("r-amy", **auto))
+    pushed = world.point.send(request("c1:amy", channels=["line"]))
+    blocked = world.point.send(request("r-bo", "p_bo", **auto))
+
+    assert (replied.state, replied.channel) == ("sent", "line")
+    assert (pushed.state, pushed.reason) == ("suppressed", "unreachable")
+    assert (blocked.state, blocked.reason) == ("suppressed", "unreachable")
+    assert [c.endpoint for c in world.line.calls] == ["reply"]
+
+
 # --- the request and the pure rules ---------------------------------------------------------------
 
 

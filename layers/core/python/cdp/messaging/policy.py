@@ -180,15 +180,18 @@ def choose_channel(
     line_provider: str | None,
     suppressed: Callable[[Channel, str], bool],
     configured: frozenset[str] = frozenset(CHANNELS),
+    replying: bool = False,
 ) -> ChannelDecision:
     """Reachability, then consent, per channel in chain order; the first that passes both wins.
-    A channel the deployment cannot send on (`configured`) is skipped as `not_configured`."""
+    A channel the deployment cannot send on (`configured`) is skipped as `not_configured`.
+    `replying`: an answer to a LINE message the person just sent, so any LINE account of theirs
+    that has not blocked the OA is reachable (a friend from before the CDP saw a follow)."""
     why_not: dict[str, str] = {}
     for channel in chain:
         if channel not in configured:
             why_not[channel] = "not_configured"
             continue
-        address, problem = _reach(profile, channel, line_provider, suppressed)
+        address, problem = _reach(profile, channel, line_provider, suppressed, replying=replying)
         if address is None:
             why_not[channel] = problem
             continue
@@ -201,7 +204,12 @@ def choose_channel(
 
 
 def _reach(
-    profile: Profile, channel: Channel, line_provider: str | None, suppressed: Callable[[Channel, str], bool]
+    profile: Profile,
+    channel: Channel,
+    line_provider: str | None,
+    suppressed: Callable[[Channel, str], bool],
+    *,
+    replying: bool = False,
 ) -> tuple[Address | None, str]:
     if channel == "line":
         if line_provider is None:
@@ -209,6 +217,10 @@ def _reach(
         friends = line_user_ids(profile, line_provider)
         if friends:
             return Address("line", friends[0]), ""
+        if replying:
+            unblocked = _unblocked_line_ids(profile, line_provider)
+            if unblocked:
+                return Address("line", unblocked[0]), ""
         has_account = any(
             e.get("type") == "line" and e.get("value", "").startswith(f"{line_provider}:")
             for e in profile.identifiers.values()
@@ -222,6 +234,18 @@ def _reach(
     if not usable:
         return None, "suppressed" if channel == "email" else "opted_out"
     return Address(channel, usable[0]), ""
+
+
+def _unblocked_line_ids(profile: Profile, line_provider: str) -> list[str]:
+    """The person's LINE user ids under the provider whose follow state is not `blocked`."""
+    prefix = f"{line_provider}:"
+    return sorted(
+        entry["value"].removeprefix(prefix)
+        for entry in profile.identifiers.values()
+        if entry.get("type") == "line"
+        and entry.get("value", "").startswith(prefix)
+        and getattr(profile.line_accounts.get(entry["value"]), "value", None) != "blocked"
+    )
 
 
 def consent_allows(profile: Profile, channel: str, purpose: str, policy: MessagingPolicy) -> bool:

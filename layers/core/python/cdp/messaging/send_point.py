@@ -229,6 +229,7 @@ class SendPoint:
             line_provider=provider,
             suppressed=self._suppressions.suppressed,
             configured=self._configured(),
+            replying=request.reply_token is not None,
         )
         if decision.address is None:
             detail = ", ".join(f"{channel}: {why}" for channel, why in decision.why_not.items())
