@@ -382,13 +382,13 @@ def _input(raw: str | None, tracked: Tracked, due: float) -> Any:
     """The target's input with the service's context attributes filled in."""
     text = raw or "{}"
     arn = tracked.schedule.get("Arn", "")
-    for placeholder, value in (
+    for attribute, value in (
         ("<aws.scheduler.schedule-arn>", arn),
         ("<aws.scheduler.scheduled-time>", datetime.fromtimestamp(due, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
         ("<aws.scheduler.execution-id>", str(uuid.uuid4())),
         ("<aws.scheduler.attempt-number>", "1"),
     ):
-        text = text.replace(placeholder, value)
+        text = text.replace(attribute, value)
     try:
         return json.loads(text)
     except json.JSONDecodeError:

@@ -56,11 +56,9 @@ class DynamoSendLedger:
             conditions.append("attribute_not_exists(pk)")
         states = [state for state in expect if state is not None]
         if states:
-            placeholders = []
-            for index, state in enumerate(states):
-                values[f":s{index}"] = {"S": state}
-                placeholders.append(f":s{index}")
-            conditions.append(f"#state IN ({', '.join(placeholders)})")
+            names = [f":s{index}" for index in range(len(states))]
+            values.update({name: {"S": state} for name, state in zip(names, states, strict=True)})
+            conditions.append(f"#state IN ({', '.join(names)})")
         request: dict[str, Any] = {
             "TableName": self._table,
             "Item": {
