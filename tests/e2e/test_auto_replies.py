@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 import requests
+from cdp.settings import ENV_RULES_CACHE_SECONDS
 
+from infra.local.provision import LOCAL_ENVIRONMENT
 from tests.e2e.conftest import ADMIN_TOKEN, HTTP_TIMEOUT_SECONDS, LINE_CHANNEL, Stack, now_ms, unique
 from tests.fixtures import line_events
 
@@ -95,6 +97,9 @@ def replies(stack: Stack) -> Iterator[dict[str, str]]:
         restored = {"channels": before["channels"], "version": now["version"]}
         assert _admin(stack, "PUT", "/admin/v1/auto-replies", restored).status_code == 200
         _put_rules(stack, lambda keywords: [k for k in keywords if k != rule])
+        # The processor keeps what it read for its cache time: wait it out, so the tests after
+        # this one do not see a greeting they never configured.
+        time.sleep(float(LOCAL_ENVIRONMENT[ENV_RULES_CACHE_SECONDS]) + 1.0)
 
 
 def _wait_until_replies_apply(stack: Stack, run: str) -> None:
