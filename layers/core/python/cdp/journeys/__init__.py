@@ -1,0 +1,1 @@
+"""Journeys: multi-step flows on Step Functions (docs/journeys.md)."""
