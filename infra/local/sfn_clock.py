@@ -10,6 +10,9 @@ time instead, and wakes when:
 - the task's work finishes (the `TimeoutSeconds` watch): that task's watcher only.
 Nothing polls: a waiter blocks on its own event, with a long bounded re-check as a safety net.
 
+The context object's `$$.State.EnteredTime` and the history's timestamps read the local clock
+too, so what a task is told and what the history shows agree with the waits.
+
 Only the clock differs from moto: the state machines, their history and retries are moto's.
 The retry back-off (`Retry.IntervalSeconds`) stays real time: seconds, not minutes.
 """
@@ -25,6 +28,7 @@ from typing import Any
 
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
+from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
     StateTaskServiceCallback,
@@ -33,6 +37,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp 
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, CallbackOutcomeTimedOut
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event import event_manager as event_manager_module
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
 RECHECK_SECONDS = 60.0  # a waiter looks at its deadline at least this often, told or not
@@ -232,6 +237,29 @@ def _wait_for_task_token(timeout_seconds: float, callback_endpoint: CallbackEndp
     )
 
 
+class _LocalDatetime(datetime.datetime):
+    """`datetime.now()` on the local clock (what moto reads for entered times and history)."""
+
+    @classmethod
+    def now(cls, tz: datetime.tzinfo | None = None) -> datetime.datetime:  # type: ignore[override]
+        waits = _waits
+        if waits is None:
+            return datetime.datetime.now(tz)
+        return datetime.datetime.fromtimestamp(waits.now(), tz)
+
+
+class _LocalDatetimeModule:
+    """The `datetime` module as moto's state and event modules see it: only `now` differs."""
+
+    datetime = _LocalDatetime
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(datetime, name)
+
+
+_MODULES = (state_module, event_manager_module)
+
+
 def _poking(owner: type, name: str) -> Callable[..., Any]:
     original = owner.__dict__[name]
 
@@ -274,6 +302,8 @@ def install(
     waits = VirtualWaits(now)
     with _install_lock:
         if not _stack:
+            for module in _MODULES:
+                module.datetime = _LocalDatetimeModule()  # type: ignore[attr-defined]
             for owner, name, value in _PATCHES:
                 _originals[(owner, name)] = owner.__dict__[name]
                 setattr(owner, name, value)
@@ -295,6 +325,8 @@ def install(
             _stack.remove(waits)
             _waits = _stack[-1] if _stack else None
             if not _stack:
+                for module in _MODULES:
+                    module.datetime = datetime  # type: ignore[attr-defined]
                 for (owner, name), original in _originals.items():
                     setattr(owner, name, original)
                 _originals.clear()

@@ -86,7 +86,10 @@ TOKEN_2_DAYS = {
         "Wait for order": {
             "Type": "Task",
             "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-            "Parameters": {"FunctionName": FUNCTION, "Payload": {"token.$": "$$.Task.Token"}},
+            "Parameters": {
+                "FunctionName": FUNCTION,
+                "Payload": {"token.$": "$$.Task.Token", "entered.$": "$$.State.EnteredTime"},
+            },
             "TimeoutSeconds": 2 * 86400,
             "ResultPath": "$.step",
             "Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "Timed out"}],
@@ -162,3 +165,16 @@ def test_stopping_a_waiting_execution_ends_it_and_its_waits(local: Any, definiti
     sfn.stop_execution(executionArn=execution, error="journey.exit", cause="Order Completed")
     eventually(lambda: status(sfn, execution) == "ABORTED", seconds=2.0)
     eventually(lambda: waiting() == 0, seconds=2.0)  # no thread keeps waiting out the deadline
+
+
+def test_entered_times_and_history_read_the_local_clock(local: Any) -> None:
+    sfn, clock, tokens = local
+    clock.set(datetime(2030, 1, 1, 9, 0, tzinfo=UTC))
+    execution = sfn.start_execution(stateMachineArn=machine(sfn, "entered", TOKEN_2_DAYS), name="e1", input="{}")[
+        "executionArn"
+    ]
+    eventually(lambda: len(tokens.received) == 1)
+    assert tokens.received[0]["entered"].startswith("2030-01-01T09:00")
+    events = sfn.get_execution_history(executionArn=execution)["events"]
+    assert all(event["timestamp"].year == 2030 for event in events[1:])
+    sfn.stop_execution(executionArn=execution)
