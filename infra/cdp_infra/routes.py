@@ -35,6 +35,7 @@ DLQ_ARCHIVER = "dlq_archiver"  # the processor's on-failure queue -> replayable 
 LINK_REDIRECT = "link_redirect"  # public: tracked-link clicks, no authentication
 MESSAGE_SENDER = "message_sender"  # the send point: invoked by senders and release schedules, no route
 RICH_MENU_SYNC = "rich_menu_sync"  # segment entries/exits -> LINE per-user rich menus, no route
+JOURNEY_STEP = "journey_step"  # each node of a running journey: called by the versions' state machines, no route
 CAMPAIGN_RUNNER = "campaign_runner"  # campaign fan-out: EventBridge Scheduler / the admin API / itself, no route
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, ADMIN_QUERY, LINK_REDIRECT)

@@ -27,6 +27,7 @@ from infra.cdp_infra.routes import (
     EVENT_PROCESSOR,
     HTTP_FUNCTIONS,
     IDENTITY_MERGE,
+    JOURNEY_STEP,
     MEMBER_IMPORT,
     MESSAGE_SENDER,
     RFM_SCORING,
@@ -51,6 +52,7 @@ FUNCTION_FOLDERS = (
     MESSAGE_SENDER,
     RICH_MENU_SYNC,
     CAMPAIGN_RUNNER,
+    JOURNEY_STEP,
 )
 # What the local stack sets beyond the template: rules, tag rules and auto-replies edited through
 # the admin API apply within 2 s instead of the deployed 60 s, so a developer (and the e2e suite)
@@ -344,6 +346,10 @@ def _local_email(aws: Any, out: LocalResources) -> None:
     sender_env = out.function_env[MESSAGE_SENDER]
     if not sender_env.get(env_names.ENV_EMAIL_FROM_ADDRESS):
         sender_env[env_names.ENV_EMAIL_FROM_ADDRESS] = LOCAL_EMAIL_FROM
+    # The journey step function sends through the send point in-process: the same sender address.
+    step_env = out.function_env.get(JOURNEY_STEP)
+    if step_env is not None and not step_env.get(env_names.ENV_EMAIL_FROM_ADDRESS):
+        step_env[env_names.ENV_EMAIL_FROM_ADDRESS] = sender_env[env_names.ENV_EMAIL_FROM_ADDRESS]
     aws("ses").verify_email_identity(EmailAddress=sender_env[env_names.ENV_EMAIL_FROM_ADDRESS])
 
 

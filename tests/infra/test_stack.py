@@ -21,6 +21,7 @@ from infra.cdp_infra.routes import (
     EVENT_PROCESSOR,
     IDENTITY_MERGE,
     INGEST,
+    JOURNEY_STEP,
     LINE_WEBHOOK,
     LINK_REDIRECT,
     MEMBER_IMPORT,
@@ -55,6 +56,7 @@ ALL_FUNCTIONS = (
     MESSAGE_SENDER,
     RICH_MENU_SYNC,
     CAMPAIGN_RUNNER,
+    JOURNEY_STEP,
 )
 # Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
 UNSCOPED_ACTIONS = {
@@ -94,6 +96,7 @@ SETTINGS_BY_FUNCTION = {
     MESSAGE_SENDER: settings.MessageSenderSettings,
     RICH_MENU_SYNC: settings.RichMenuSyncSettings,
     CAMPAIGN_RUNNER: settings.CampaignRunnerSettings,
+    JOURNEY_STEP: settings.JourneyStepSettings,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",
@@ -687,7 +690,13 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
         f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/imports/{p}]" for p in ("*", "*/upload.csv", "*/rejected.csv")
     } | {f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/exports/*]"}  # segment exports (admin API)
     merge_function = _function_id(synth.template, IDENTITY_MERGE)
-    invoke_versions = {f"AwsSolutions-IAM5[Resource::<{merge_function}.Arn>:*]"}
+    journey_step = _function_id(synth.template, JOURNEY_STEP)
+    invoke_versions = {f"AwsSolutions-IAM5[Resource::<{fn}.Arn>:*]" for fn in (merge_function, journey_step)}
+    # Journeys: one state machine per published version, created at publish under the stack's prefix.
+    journey_machines = {
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{REGION}:<AWS::AccountId>:"
+        "stateMachine:LineCdp-journey-*]"
+    }
     machines = list(_resources(synth.template, "AWS::StepFunctions::StateMachine"))
     executions = {
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{REGION}:<AWS::AccountId>:execution:"
@@ -712,7 +721,13 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
     }
     assert (
         set(acknowledged)
-        == EXPECTED_ACKNOWLEDGEMENTS | objects | invoke_versions | executions | archive_wildcards | messaging_wildcards
+        == EXPECTED_ACKNOWLEDGEMENTS
+        | objects
+        | invoke_versions
+        | executions
+        | archive_wildcards
+        | messaging_wildcards
+        | journey_machines
     )
     assert all(len(reason) > 30 for reasons in acknowledged.values() for reason in reasons)
 
