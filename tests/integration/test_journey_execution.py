@@ -99,10 +99,19 @@ class StepRuntime:
     def __init__(self, stepper: JourneyStepper) -> None:
         self.stepper = stepper
         self.calls: list[dict[str, Any]] = []
+        self.crash_after: set[str] = set()  # ops whose next invocation dies after doing its work
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
         self.calls.append(event)
-        return self.stepper.handle(event)
+        answer = self.stepper.handle(event)
+        if event.get("op") in self.crash_after:
+            self.crash_after.discard(event["op"])
+            raise Crashed(f"the {event['op']} step died after doing its work")
+        return answer
+
+
+class Crashed(RuntimeError):
+    """The function's process died after its effect, before Step Functions heard back."""
 
 
 @dataclass
@@ -329,3 +338,17 @@ def test_a_failing_step_is_recorded_as_a_failed_run(local: Local) -> None:
     eventually(lambda: local.run(run.run_id).status == EXITED, seconds=20.0)
     assert local.run(run.run_id).exit_reason == "failed"
     eventually(lambda: local.status(run) == "FAILED", seconds=5.0)
+
+
+def test_a_step_that_crashes_after_sending_is_retried_and_the_send_key_repeats(local: Local) -> None:
+    local.runtime.crash_after = {"send"}
+    version = local.publish("welcome", DELAY_THEN_SEND)
+    run = local.start(version)
+    eventually(lambda: (local.run(run.run_id).waiting or {}).get("kind") == "delay")
+    local.clock.advance(timedelta(minutes=30))
+    eventually(lambda: local.run(run.run_id).status == EXITED, seconds=10.0)  # Retry waits 2 real seconds
+    finished = local.run(run.run_id)
+    assert finished.exit_reason == "completed" and finished.sent == {"hello": "sent"}
+    # The send point is asked twice with one key: its ledger answers the second from the first.
+    assert [r.send_key for r in local.sender.requests] == [f"journey:{run.run_id}:hello"] * 2
+    assert [step.node for step in finished.path] == ["pause", "hello", "done"]
