@@ -352,3 +352,27 @@ def test_a_step_that_crashes_after_sending_is_retried_and_the_send_key_repeats(l
     # The send point is asked twice with one key: its ledger answers the second from the first.
     assert [r.send_key for r in local.sender.requests] == [f"journey:{run.run_id}:hello"] * 2
     assert [step.node for step in finished.path] == ["pause", "hello", "done"]
+
+
+def test_the_holdout_ends_the_run_at_the_split(local: Local) -> None:
+    holdout = {
+        **SPLIT_TAG,
+        "nodes": {
+            **SPLIT_TAG["nodes"],
+            "ab": {
+                "type": "random_split",
+                "branches": [
+                    {"name": "a", "percent": 0.001, "next": "check"},
+                    {"name": "control", "percent": 99.999, "holdout": True},
+                ],
+            },
+        },
+    }
+    version = local.publish("holdout", holdout)
+    run = local.start(version)
+    eventually(lambda: local.run(run.run_id).status == EXITED)
+    finished = local.run(run.run_id)
+    assert (finished.exit_reason, finished.branches) == ("holdout", {"ab": "control"})
+    eventually(lambda: local.status(run) == "SUCCEEDED")
+    assert local.entered(run) == ["Enter", "Enter.next", "ab", "ab.next", "Stopped"]
+    assert local.sender.requests == []
