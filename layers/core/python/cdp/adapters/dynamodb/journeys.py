@@ -45,7 +45,8 @@ PK_PREFIX = "JOURNEY#"
 DEF = "DEF"
 VERSION_PREFIX = "V#"
 INDEX_KEY = "JOURNEYS"
-LIVE_KEY = {"pk": {"S": "JOURNEYS"}, "sk": {"S": "LIVE"}}
+LIVE_PK = "JOURNEYS"
+LIVE_KEY = {"pk": {"S": LIVE_PK}, "sk": {"S": "LIVE"}}
 BATCH_GET_LIMIT = 100
 LISTING_ATTEMPTS = 5  # other journeys' lifecycle writes racing on the listing
 
