@@ -8,7 +8,7 @@ from typing import Any
 
 import cdp_api.app as app_module
 import pytest
-from cdp.journeys.service import JourneyService
+from cdp.journeys.service import JourneyService, Runtime
 from cdp_api.app import AdminFunction
 from cdp_api.routes import journeys as routes
 
@@ -24,11 +24,12 @@ class Context:
         self.world = World()
         self.runtime_asked = 0
 
-    def journey_service(self, *, runtime: bool = False) -> JourneyService:
-        if not runtime:
-            return JourneyService(self.world.store, self.world.templates, self.world.clock)
+    def journey_service(self) -> JourneyService:
+        return JourneyService(self.world.store, self.world.templates, self.world.clock, runtime=self.runtime)
+
+    def runtime(self) -> Runtime:
         self.runtime_asked += 1
-        return self.world.service
+        return self.world.machines, self.world.schedules, self.world.ender
 
 
 @pytest.fixture
@@ -146,6 +147,17 @@ def test_the_lifecycle_over_http(call: Any) -> None:
     assert (status, answer["error"], answer["details"]["status"]) == (409, "invalid_journey_state", "archived")
     status, answer = call(context, "DELETE", "/admin/v1/journeys/cart")
     assert (status, answer["error"]) == (409, "invalid_journey_state")
+
+
+def test_a_journey_that_is_not_there_never_builds_the_runtime(call: Any) -> None:
+    context = Context()
+    for action in ("publish", "pause", "resume", "archive"):
+        status, answer = call(context, "POST", f"/admin/v1/journeys/nobody/{action}")
+        assert (status, answer["error"]) == (404, "journey_not_found")
+    call(context, "POST", "/admin/v1/journeys", {"id": "cart", "definition": cart()})
+    status, answer = call(context, "POST", "/admin/v1/journeys/cart/pause")
+    assert (status, answer["error"]) == (409, "invalid_journey_state")
+    assert context.runtime_asked == 0
 
 
 def test_a_draft_never_published_is_deleted(call: Any) -> None:

@@ -286,17 +286,14 @@ class AdminContext:
         )
 
     # --- journeys -----------------------------------------------------------------------------
-    def journey_service(self, *, runtime: bool = False) -> JourneyService:
+    def journey_service(self) -> JourneyService:
         """Drafts need only the stores; publish, pause, resume and archive also drive the runtime
-        (the versions' state machines, cohort schedules, ending runs)."""
+        (the versions' state machines, cohort schedules, ending runs), built when first needed."""
         from cdp.adapters.dynamodb.journeys import DynamoJourneyStore
         from cdp.journeys.service import JourneyService
 
         store = DynamoJourneyStore(client("dynamodb"), self.settings.core_table)
-        if not runtime:
-            return JourneyService(store, self.templates(), SystemClock())
-        machines, schedules, runs = journey_runtime()
-        return JourneyService(store, self.templates(), SystemClock(), machines=machines, schedules=schedules, runs=runs)
+        return JourneyService(store, self.templates(), SystemClock(), runtime=journey_runtime)
 
     def preflight(self, campaign: Campaign, *, now_ms: int) -> dict[str, Any]:
         """The send point's rules over the campaign's audience, nothing written (cdp.campaigns.preflight);

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -41,6 +41,7 @@ from cdp.ports import Clock
 
 JOURNEY_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 RESERVED_IDS = frozenset({"schema"})  # GET /admin/v1/journeys/schema
+Runtime = tuple[JourneyMachines, EntrySchedules, RunEnder]
 
 
 def valid_journey_id(value: Any) -> bool:
@@ -157,14 +158,17 @@ class JourneyService:
         machines: JourneyMachines | None = None,
         schedules: EntrySchedules | None = None,
         runs: RunEnder | None = None,
+        runtime: Callable[[], Runtime] | None = None,
     ) -> None:
-        # The runtime's ports are needed only by publish / pause / resume / archive.
+        # The runtime's ports are needed only by publish / pause / resume / archive: given, or
+        # built by `runtime` when one is first needed (a 404 or a 409 never builds them).
         self.store = store
         self.templates = templates
         self.clock = clock
         self._machines = machines
         self._schedules = schedules
         self._runs = runs
+        self._runtime = runtime
 
     @staticmethod
     def schema() -> dict[str, Any]:
@@ -360,17 +364,28 @@ class JourneyService:
             raise _changed(journey.journey_id)
         return journey
 
+    def _load_runtime(self) -> None:
+        if self._runtime is not None:
+            machines, schedules, runs = self._runtime()
+            self._runtime = None
+            self._machines = self._machines or machines
+            self._schedules = self._schedules or schedules
+            self._runs = self._runs or runs
+
     def _machine_ports(self) -> JourneyMachines:
+        self._load_runtime()
         if self._machines is None:
             raise RuntimeError("publishing needs the JourneyMachines port")
         return self._machines
 
     def _schedule_ports(self) -> EntrySchedules:
+        self._load_runtime()
         if self._schedules is None:
             raise RuntimeError("scheduled entries need the EntrySchedules port")
         return self._schedules
 
     def _run_ports(self) -> RunEnder:
+        self._load_runtime()
         if self._runs is None:
             raise RuntimeError("archiving needs the RunEnder port")
         return self._runs

@@ -103,7 +103,7 @@ def publish_journey(journey_id: str) -> dict[str, Any]:
     """Validate the draft again, pin the newest version of each template it sends, deploy the
     version's state machine and make it the version new entries start on; running people stay
     on theirs. Publishing an unchanged draft makes no new version (a paused journey resumes)."""
-    journey, version = admin_context().journey_service(runtime=True).publish(journey_id)
+    journey, version = admin_context().journey_service().publish(journey_id)
     return {**_view(journey), "published": version.as_dict()}
 
 
@@ -113,7 +113,7 @@ def publish_journey(journey_id: str) -> dict[str, Any]:
 )
 def pause_journey(journey_id: str) -> dict[str, Any]:
     """No new entries (a cohort's schedule is removed); runs under way go on. Idempotent."""
-    return _view(admin_context().journey_service(runtime=True).pause(journey_id))
+    return _view(admin_context().journey_service().pause(journey_id))
 
 
 @router.post(
@@ -122,7 +122,7 @@ def pause_journey(journey_id: str) -> dict[str, Any]:
 )
 def resume_journey(journey_id: str) -> dict[str, Any]:
     """Entries start again on the live version (and a cohort's schedule is put back). Idempotent."""
-    return _view(admin_context().journey_service(runtime=True).resume(journey_id))
+    return _view(admin_context().journey_service().resume(journey_id))
 
 
 @router.post(
@@ -132,7 +132,7 @@ def resume_journey(journey_id: str) -> dict[str, Any]:
 def archive_journey(journey_id: str) -> dict[str, Any]:
     """Final: no entries, every run ends with reason `archived` (`runs_ended`). Asking again
     finishes a cleanup a failure interrupted."""
-    journey, ended = admin_context().journey_service(runtime=True).archive(journey_id)
+    journey, ended = admin_context().journey_service().archive(journey_id)
     return {**_view(journey), "runs_ended": ended}
 
 
