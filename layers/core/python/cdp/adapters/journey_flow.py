@@ -9,12 +9,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cdp import settings
+from cdp.adapters.aws import client as aws_client
 from cdp.adapters.dynamodb.errors import error_code, unavailable
 from cdp.journeys.definition import ScheduledEntry
 from cdp.journeys.model import PublishedVersion
 from cdp.journeys.ports import EntryRequest
 from cdp.journeys.runs import ACTIVE, RunStore
 from cdp.journeys.starter import Started, entry_to_json
+from cdp.settings import JourneyAdminSettings
 
 SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
 SCHEDULE_PREFIX = "journey-"  # the journeys' namespace in their schedule group
@@ -109,6 +112,24 @@ class SchedulerEntrySchedules:
         self._target = target_arn
         self._role = role_arn
 
+    @classmethod
+    def from_env(cls) -> SchedulerEntrySchedules:
+        """The admin API's: group, role and target from JourneyAdminSettings (all required here)."""
+        config = JourneyAdminSettings.from_env()
+        for value, name in (
+            (config.schedule_group, settings.ENV_JOURNEY_SCHEDULE_GROUP),
+            (config.scheduler_role_arn, settings.ENV_JOURNEY_SCHEDULER_ROLE_ARN),
+            (config.journey_events_function, settings.ENV_JOURNEY_EVENTS_FUNCTION),
+        ):
+            if not value:
+                raise settings.SettingsError(f"missing required environment variable {name}", setting=name)
+        return cls(
+            aws_client("scheduler"),
+            group=config.schedule_group,
+            target_arn=config.journey_events_function,
+            role_arn=config.scheduler_role_arn,
+        )
+
     def put(self, version: PublishedVersion) -> None:
         entry = version.definition.entry
         if not isinstance(entry, ScheduledEntry):
@@ -171,6 +192,23 @@ class LambdaRunEnder:
         self._function = function_name
         self._runs = runs
 
+    @classmethod
+    def from_env(cls) -> LambdaRunEnder:
+        from cdp.adapters.dynamodb.journey_runs import DynamoRunStore
+
+        config = JourneyAdminSettings.from_env()
+        for value, name in (
+            (config.core_table, settings.ENV_CORE_TABLE),
+            (config.journey_events_function, settings.ENV_JOURNEY_EVENTS_FUNCTION),
+        ):
+            if not value:
+                raise settings.SettingsError(f"missing required environment variable {name}", setting=name)
+        return cls(
+            aws_client("lambda"),
+            config.journey_events_function,
+            DynamoRunStore(aws_client("dynamodb"), config.core_table),
+        )
+
     def end_all(self, journey_id: str, reason: str) -> int:
         active = sum(1 for run in self._runs.of_journey(journey_id) if run.status == ACTIVE)
         payload = json.dumps({"end_runs": {"journey_id": journey_id, "reason": reason}}).encode()
@@ -179,3 +217,19 @@ class LambdaRunEnder:
         except (ClientError, BotoCoreError) as exc:
             raise unavailable(exc, f"ending the runs of journey {journey_id}") from exc
         return active
+
+
+class LambdaCohortContinuation:
+    """cdp.journeys.flow.Continuation: the next pages of a cohort firing, in a fresh asynchronous
+    invocation of the consumer itself."""
+
+    def __init__(self, client: Any, function_name: str) -> None:
+        self._client = client
+        self._function = function_name
+
+    def continue_cohort(self, cohort: dict[str, Any]) -> None:
+        payload = json.dumps({"cohort": cohort}, separators=(",", ":")).encode()
+        try:
+            self._client.invoke(FunctionName=self._function, InvocationType="Event", Payload=payload)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "continuing a cohort entry") from exc
