@@ -4,6 +4,7 @@ pinned templates, the state machine, the live listing, cohort schedules), pause,
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -38,11 +39,11 @@ class Templates:
 
 
 class World:
-    def __init__(self) -> None:
+    def __init__(self, machines: Callable[[World], InMemoryJourneyMachines] | None = None) -> None:
         self.store = InMemoryJourneyStore()
         self.templates = Templates()
         self.clock = FixedClock()
-        self.machines = InMemoryJourneyMachines()
+        self.machines = machines(self) if machines else InMemoryJourneyMachines()
         self.schedules = InMemoryEntrySchedules()
         self.runs = InMemoryRunStore()
         self.ender = InMemoryRunEnder(self.runs)
@@ -108,7 +109,7 @@ def test_publish_pins_templates_deploys_and_lists_the_version_as_live() -> None:
     world = World()
     world.service.create(welcome(), "welcome")
     journey, version = world.service.publish("welcome")
-    assert (journey.status, journey.live_version, journey.versions, journey.revision) == (PUBLISHED, 1, (1,), 2)
+    assert (journey.status, journey.live_version, journey.versions, journey.revision) == (PUBLISHED, 1, (1,), 3)
     assert version.templates == {"welcome": 2, "promo": 1}
     assert version.state_machine_arn in world.machines.deployed
     assert version.document == journey.draft
@@ -133,7 +134,7 @@ def test_a_template_changed_later_keeps_the_pinned_version() -> None:
     assert world.store.version("welcome", 1) == first and first.templates["promo"] == 1
     draft = welcome()
     draft["name"] = "Welcome 2"
-    world.service.update("welcome", draft, 2)
+    world.service.update("welcome", draft, 3)
     _journey, second = world.service.publish("welcome")
     assert (second.version, second.templates["promo"]) == (2, 7)
     assert world.store.live_index()["journeys"]["welcome"]["version"] == 2
@@ -158,22 +159,64 @@ def test_a_retried_publish_makes_no_second_version() -> None:
     assert again == first and journey.versions == (1,) and len(world.machines.deployed) == 1
 
 
-def test_a_publish_that_loses_the_race_retires_its_machine_and_answers_409() -> None:
+def test_a_publish_that_finds_the_journey_changed_deploys_nothing() -> None:
     world = World()
     world.service.create(cart(), "cart")
     store = world.store
     real_replace = store.replace
 
-    def bump(journey: Any, **kwargs: Any) -> bool:  # another writer saved the journey meanwhile
+    def edited_first(journey: Any, **kwargs: Any) -> bool:  # another writer saved the journey meanwhile
         store.journeys["cart"] = replace(store.journeys["cart"], revision=store.journeys["cart"].revision + 1)
         return real_replace(journey, **kwargs)
 
-    store.replace = bump  # type: ignore[method-assign]
+    store.replace = edited_first  # type: ignore[method-assign]
+    with pytest.raises(Conflict) as lost:
+        world.service.publish("cart")
+    assert lost.value.code == "journey_changed"
+    assert world.machines.deployed == {} and world.machines.retired == []
+    assert store.versions == {} and store.live_index()["journeys"] == {}
+
+
+class EditWhileDeploying(InMemoryJourneyMachines):
+    """The draft is edited while the version's machine is being created."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+
+    def deploy(self, version: Any) -> str:
+        arn = super().deploy(version)
+        if version.version == 1:
+            edited = cart()
+            edited["name"] = "edited while deploying"
+            self.world.service.update(
+                version.journey_id, edited, self.world.store.journeys[version.journey_id].revision
+            )
+        return arn
+
+
+def test_a_draft_edited_while_deploying_retires_the_machine_and_the_next_publish_takes_a_new_number() -> None:
+    world = World(EditWhileDeploying)
+    world.service.create(cart(), "cart")
     with pytest.raises(Conflict) as lost:
         world.service.publish("cart")
     assert lost.value.code == "journey_changed"
     assert world.machines.deployed == {} and len(world.machines.retired) == 1
-    assert store.versions == {} and store.live_index()["journeys"] == {}
+    assert world.store.versions == {} and world.store.journeys["cart"].status == DRAFT
+    journey, version = world.service.publish("cart")
+    assert (journey.versions, version.version, version.document["name"]) == ((2,), 2, "edited while deploying")
+    assert list(world.machines.deployed) == [version.state_machine_arn]
+
+
+def test_a_publish_that_died_while_deploying_never_reuses_its_number() -> None:
+    world = World()
+    world.service.create(cart(), "cart")
+    world.machines.fail = RuntimeError("Step Functions is down")
+    with pytest.raises(RuntimeError):
+        world.service.publish("cart")
+    world.machines.fail = None
+    journey, version = world.service.publish("cart")
+    assert (journey.status, journey.versions, version.version) == (PUBLISHED, (2,), 2)
 
 
 def test_a_scheduled_cohort_gets_its_schedule_and_loses_it_on_pause() -> None:
@@ -194,7 +237,7 @@ def test_a_new_version_without_a_schedule_removes_the_old_one() -> None:
     world = World()
     world.service.create(scheduled(), "sop")
     world.service.publish("sop")
-    world.service.update("sop", welcome(), 2)
+    world.service.update("sop", welcome(), 3)
     world.service.publish("sop")
     assert world.schedules.schedules == {} and world.schedules.removed == ["sop"]
 
@@ -290,6 +333,6 @@ def test_editing_a_published_journey_edits_its_draft_not_its_live_version() -> N
     _journey, first = world.service.publish("cart")
     document = copy.deepcopy(cart())
     document["nodes"]["wait_order"]["timeout"] = "PT45M"
-    edited = world.service.update("cart", document, 2)
+    edited = world.service.update("cart", document, 3)
     assert edited.status == PUBLISHED and edited.live_version == 1
     assert world.store.live()[0] == first

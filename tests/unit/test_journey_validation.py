@@ -162,6 +162,7 @@ def test_a_self_loop_is_a_loop() -> None:
             "timeout",
         ),
         ({"type": "delay_until_time", "time": "10:00", "at_least": "P53W", "next": "done"}, "at_least"),
+        ({"type": "delay_until_timestamp", "field": "traits.renewal_at", "offset": "P400D", "next": "done"}, "offset"),
     ],
 )
 def test_one_wait_longer_than_a_year_is_refused(node: dict[str, Any], field: str) -> None:

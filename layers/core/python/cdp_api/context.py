@@ -357,7 +357,7 @@ def journey_runtime() -> tuple[JourneyMachines, EntrySchedules, RunEnder]:
     """The journey runtime's adapters (Step Functions, EventBridge Scheduler), imported on first
     use; a deployment without them answers 500 configuration_missing."""
     try:
-        from cdp.adapters.journey_flow import SchedulerEntrySchedules, StepFunctionsRunEnder
+        from cdp.adapters.journey_flow import LambdaRunEnder, SchedulerEntrySchedules
         from cdp.adapters.journey_machines import StepFunctionsJourneyMachines
     except ImportError as exc:
         raise ConfigurationMissing(
@@ -367,7 +367,7 @@ def journey_runtime() -> tuple[JourneyMachines, EntrySchedules, RunEnder]:
         ) from exc
     machines: JourneyMachines = StepFunctionsJourneyMachines.from_env()
     schedules: EntrySchedules = SchedulerEntrySchedules.from_env()
-    runs: RunEnder = StepFunctionsRunEnder.from_env()
+    runs: RunEnder = LambdaRunEnder.from_env()
     return machines, schedules, runs
 
 

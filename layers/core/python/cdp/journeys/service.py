@@ -4,9 +4,10 @@
   `revision` read (409 `journey_changed` when another writer got there first).
 - Publishing validates the draft again (a template may have gone since), pins the newest
   version of every template a send node names, deploys the version's state machine
-  (`JourneyMachines.deploy`, idempotent), then stores the version, the journey and the live
-  listing in one transaction. Publishing a draft equal to the live version is a no-op (a retried
-  publish makes no second version); a publish that loses a race retires the machine it deployed.
+  (`JourneyMachines.deploy`) under a version number it claimed first, then stores the version,
+  the journey and the live listing in one transaction. Publishing a draft equal to the live
+  version is a no-op (a retried publish makes no second version); a publish that loses a race
+  answers 409 and retires the machine it deployed.
 - Pause: no new entries (the journey leaves the live listing; a cohort schedule is removed),
   runs go on. Resume puts both back. Archive ends every run (`archived`) and is final; asking
   again repeats the idempotent cleanup.
@@ -42,6 +43,7 @@ from cdp.ports import Clock
 JOURNEY_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 RESERVED_IDS = frozenset({"schema"})  # GET /admin/v1/journeys/schema
 Runtime = tuple[JourneyMachines, EntrySchedules, RunEnder]
+CLAIMED_VERSION = "claimed_version"  # Journey.extra: the last version number a publish took
 
 
 def valid_journey_id(value: Any) -> bool:
@@ -239,33 +241,37 @@ class JourneyService:
                 self._schedule_ports().put(current)
             return journey, current
         pinned = self._pin(definition)
-        number = max(journey.versions, default=0) + 1
+        machines = self._machine_ports()
+        # Claim the version number first (compare-and-set): no two attempts ever deploy a machine
+        # under the same number, so the machine of a number is its version's. An attempt that
+        # died after its claim leaves a gap in the numbers, never a machine running another draft.
+        claimed = int(journey.extra.get(CLAIMED_VERSION) or 0)
+        number = max(max(journey.versions, default=0), claimed) + 1
+        claim = replace(journey, revision=journey.revision + 1, extra={**journey.extra, CLAIMED_VERSION: number})
+        self._save(claim, journey.revision)
         now = self._now()
         version = PublishedVersion(
             journey_id=journey_id, version=number, document=definition.document(), templates=pinned, published_at=now
         )
-        machines = self._machine_ports()
         arn = machines.deploy(version)
         version = replace(version, state_machine_arn=arn)
         published = replace(
-            journey,
+            claim,
             status=PUBLISHED,
             live_version=number,
             versions=(*journey.versions, number),
             updated_at=now,
-            revision=journey.revision + 1,
-            extra={**journey.extra, "published_at": now, "paused_at": None},
+            revision=claim.revision + 1,
+            extra={**claim.extra, "published_at": now, "paused_at": None},
         )
         saved = self.store.replace(
             published,
-            expected_revision=journey.revision,
+            expected_revision=claim.revision,
             version=version,
             live=LiveChange(journey_id, live_entry(version)),
         )
         if not saved:
-            stored = self.store.version(journey_id, number)
-            if stored is None or stored.state_machine_arn != arn:
-                machines.retire(arn)  # nobody else uses the machine this attempt created
+            machines.retire(arn)  # the journey changed meanwhile (an edit, an archive): the machine is ours alone
             raise _changed(journey_id)
         previous = current.definition if current is not None else None
         if _is_scheduled(definition):

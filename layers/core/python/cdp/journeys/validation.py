@@ -7,9 +7,10 @@ the answer's `path` / `reason`. What is checked:
 - `start` and every `next` / branch target names a node; every node is reachable from `start`;
 - a loop passes through a delay or a wait (`delay`, `delay_until_time`, `wait_for_event`):
   a loop without one would spin the execution through Step Functions' transition quota;
-- no single wait (a delay's `duration`, a wait's `timeout`, `delay_until_time.at_least`) is
-  longer than `MAX_WAIT`, and no path adds up fixed waits past it (a Standard execution lives
-  one year at most; loops are followed once, up to where they turn back);
+- no single wait (a delay's `duration`, a wait's `timeout`, `delay_until_time.at_least`, a
+  positive `delay_until_timestamp.offset`) is longer than `MAX_WAIT`, and no path adds up fixed
+  waits past it (a Standard execution lives one year at most; loops are followed once, up to
+  where they turn back);
 - a condition branch's `when` is a segment rule (cdp.segments.rules) or a shortcut:
   `{"in_segment": "<segment id>"}`, `{"clicked": "<node>"}` where the node is a send node that
   comes before the condition;
@@ -33,6 +34,7 @@ from cdp.journeys.definition import (
     ConditionSplit,
     DelayFor,
     DelayUntilTime,
+    DelayUntilTimestamp,
     EventEntry,
     JourneyDefinition,
     LeftSegmentExitRule,
@@ -222,6 +224,8 @@ def _waits(definition: JourneyDefinition) -> Iterator[Problem]:
             field, value = "timeout", node.timeout
         elif isinstance(node, DelayUntilTime) and node.at_least is not None:
             field, value = "at_least", node.at_least
+        elif isinstance(node, DelayUntilTimestamp) and not node.offset.startswith("-"):
+            field, value = "offset", node.offset  # a timestamp of now plus the offset
         if field is not None and value is not None and parse_duration(value) > MAX_WAIT:
             too_long.add(node_id)
             yield Problem(_pointer("nodes", node_id, field), f"a wait of {value} is longer than {limit}")
