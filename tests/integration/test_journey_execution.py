@@ -30,8 +30,9 @@ from infra.local.clock import LocalClock
 from infra.local.config import REGION
 from infra.local.lambda_service import LocalLambdaService, install
 from tests.fakes import FakeProfileStore, FakeRawEventStore, FakeSegmentStore
+from tests.fakes_journey_flow import InMemoryWaitStore
 from tests.fakes_journeys import InMemoryJourneyStore, InMemoryRunStore
-from tests.unit.journey_samples import CART, InMemoryWaitStore
+from tests.unit.journey_samples import CART
 
 STEP_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:cdp-journey_step"
 ROLE_ARN = "arn:aws:iam::123456789012:role/cdp-journeys"
