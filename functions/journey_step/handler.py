@@ -8,10 +8,11 @@ with the same key; a bad payload raises BadRequest, which its Catch records as a
 from __future__ import annotations
 
 import functools
-import importlib
 from typing import Any
 
 from cdp.adapters.aws import client
+from cdp.adapters.dynamodb.journey_runs import DynamoRunStore, DynamoWaitStore
+from cdp.adapters.dynamodb.journeys import DynamoJourneyStore
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
@@ -26,11 +27,6 @@ from cdp.settings import JourneyStepSettings, MessageSenderSettings
 __all__ = ["RetryLater", "build", "lambda_handler"]
 
 
-def _adapter(module: str, name: str) -> Any:
-    """The run, wait and journey stores' DynamoDB adapters, imported when first built."""
-    return getattr(importlib.import_module(module), name)
-
-
 @functools.cache
 def build() -> JourneyStepper:
     settings = JourneyStepSettings.from_env()
@@ -38,7 +34,7 @@ def build() -> JourneyStepper:
     dynamodb = client("dynamodb")
     clock = SystemClock()
     point = build_send_point(sender, production_renderer(sender), settings.message_sender_function)
-    journeys = _adapter("cdp.adapters.dynamodb.journeys", "DynamoJourneyStore")(dynamodb, settings.core_table, clock)
+    journeys = DynamoJourneyStore(dynamodb, settings.core_table, clock)
     versions: dict[tuple[str, int], PublishedVersion] = {}
 
     def version(journey_id: str, number: int) -> PublishedVersion | None:
@@ -51,8 +47,8 @@ def build() -> JourneyStepper:
         return versions[(journey_id, number)]
 
     return JourneyStepper(
-        runs=_adapter("cdp.adapters.dynamodb.journey_runs", "DynamoRunStore")(dynamodb, settings.core_table),
-        waits=_adapter("cdp.adapters.dynamodb.journey_runs", "DynamoWaitStore")(dynamodb, settings.core_table, clock),
+        runs=DynamoRunStore(dynamodb, settings.core_table),
+        waits=DynamoWaitStore(dynamodb, settings.core_table, clock),
         versions=version,
         profiles=DynamoProfileStore(dynamodb, settings.core_table),
         members=DynamoSegmentStore(dynamodb, settings.core_table),
