@@ -25,7 +25,7 @@ MESSAGE_SUPPRESSED = "message.suppressed"
 MESSAGE_FAILED = "message.failed"
 SEGMENT_ENTERED = "segment.entered"
 SEGMENT_EXITED = "segment.exited"
-# journeys (cdp.journeys): a run entered, a node was completed, a run ended (with its reason)
+# a journey run (cdp.journeys): entered, each node done, ended (with the reason)
 JOURNEY_ENTERED = "journey.entered"
 JOURNEY_NODE_COMPLETED = "journey.node_completed"
 JOURNEY_EXITED = "journey.exited"
