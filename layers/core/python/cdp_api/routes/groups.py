@@ -28,6 +28,7 @@ CRUD_MODULES: tuple[str, ...] = (
     "templates",
     "messaging",
     "campaigns",
+    "journey_reports",
 )
 
 # The modules whose routes live under each /admin/v1/<area>, in CRUD_MODULES order.
@@ -48,6 +49,7 @@ CRUD_AREAS: Mapping[str, tuple[str, ...]] = {
     "templates": ("templates",),
     "messaging": ("messaging", "campaigns"),
     "campaigns": ("campaigns",),
+    "journeys": ("journey_reports",),
 }
 ADMIN_PREFIX = "/admin/v1/"
 
