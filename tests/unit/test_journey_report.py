@@ -30,7 +30,14 @@ DOCUMENT: dict[str, Any] = {
         },
         "welcome_a": {"type": "send", "template_id": "welcome-a", "next": "wait"},
         "welcome_b": {"type": "send", "template_id": "welcome-b", "next": "wait"},
-        "wait": {"type": "delay", "duration": "P2D", "next": "clicked"},
+        "wait": {
+            "type": "wait_for_event",
+            "event": "Order Completed",
+            "timeout": "P1D",
+            "received": "done",
+            "timed_out": "pause",
+        },
+        "pause": {"type": "delay", "duration": "P2D", "next": "clicked"},
         "clicked": {
             "type": "condition",
             "branches": [
@@ -86,6 +93,8 @@ def _generate(definition: JourneyDefinition, count: int, seed: int) -> list[Run]
                 name = rng.choice(names)
                 branches[node_id] = name
                 nxt = successors(node)[names.index(name)]
+            elif node.type == "wait_for_event":
+                nxt = rng.choice([node.received, node.timed_out])
             elif node.type == "send":
                 sent[node_id] = rng.choice(OUTCOMES)
                 if sent[node_id] == "sent" and rng.random() < 0.3:
@@ -160,11 +169,20 @@ def _reference(runs: list[Run], version: int | None = None) -> dict[str, Any]:
             row["suppressed"] = suppressed
             row["clicked"] = len([r for r in runs if r.sent.get(node_id) == "sent" and node_id in r.clicked])
         expected["nodes"][node_id] = row
-    for split in ("split", "clicked"):
-        names = {run.branches[split] for run in runs if split in run.branches}
+
+    def taken(run: Run, split: str) -> str | None:
+        if split != "wait":
+            return run.branches.get(split)
+        order = [step.node for step in run.path]
+        if "wait" not in order or order[-1] == "wait":
+            return None
+        return "received" if order[order.index("wait") + 1] == "done" else "timed_out"
+
+    for split in ("split", "clicked", "wait"):
+        names = {taken(run, split) for run in runs} - {None}
         expected["branches"][split] = {}
         for name in names:
-            took = [run for run in runs if run.branches.get(split) == name]
+            took = [run for run in runs if taken(run, split) == name]
             sent = clicks = 0
             for run in took:
                 order = [step.node for step in run.path]

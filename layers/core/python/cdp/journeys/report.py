@@ -7,8 +7,9 @@ definition: no counters, so a retried step or a replayed event cannot inflate a 
   node's message) and CTR (clicked over sent);
 - conversion: a run converts when `converted_at` lies within the goal's window after entry; its
   value is summed;
-- per branch of a condition or random split: the runs that took it, the CTR of the sends reached
-  after it (the send nodes reachable from the branch) and their conversion rate;
+- per branch of a condition or random split (`Run.branches`) and of a wait for an event
+  (`received` / `timed_out`, read from the path): the runs that took it, the CTR of the sends
+  reached after it (the send nodes reachable from the branch) and their conversion rate;
 - per random split with a holdout: holdout versus treatment conversion, the difference in
   percentage points and a two-sided two-proportion z-test (pooled; normal approximation).
 """
@@ -27,6 +28,7 @@ from cdp.journeys.definition import (
     Node,
     RandomSplit,
     Send,
+    WaitForEvent,
     parse_duration,
     successors,
 )
@@ -118,6 +120,24 @@ class _Group:
         }
 
 
+def _branches_taken(run: Run, splits: dict[str, Node]) -> dict[str, str]:
+    """The recorded split branches, and each wait's outcome: the step after the wait on the path
+    (its `received` or `timed_out` node), else the wait step's own outcome."""
+    taken = dict(run.branches)
+    for index, step in enumerate(run.path):
+        node = splits.get(step.node)
+        if not isinstance(node, WaitForEvent) or step.node in taken:
+            continue
+        following = run.path[index + 1].node if index + 1 < len(run.path) else None
+        if following is not None and following == node.received:
+            taken[step.node] = "received"
+        elif following is not None and following == node.timed_out:
+            taken[step.node] = "timed_out"
+        elif step.outcome in ("received", "timed_out"):
+            taken[step.node] = step.outcome
+    return taken
+
+
 def _node_row(node: Node | None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "type": node.type if node is not None else None,
@@ -146,7 +166,9 @@ def journey_report(
     with_goal = within is not None
     nodes: dict[str, dict[str, Any]] = {node_id: _node_row(node) for node_id, node in definition.nodes.items()}
     splits: dict[str, Node] = {
-        node_id: node for node_id, node in definition.nodes.items() if isinstance(node, ConditionSplit | RandomSplit)
+        node_id: node
+        for node_id, node in definition.nodes.items()
+        if isinstance(node, ConditionSplit | RandomSplit | WaitForEvent)
     }
     branch_sends: dict[tuple[str, str], set[str]] = {}
     for node_id, node in splits.items():
@@ -154,6 +176,9 @@ def journey_report(
             for branch in node.branches:
                 branch_sends[(node_id, branch.name)] = reachable_sends(definition, branch.next)
             branch_sends[(node_id, "else")] = reachable_sends(definition, node.else_)
+        elif isinstance(node, WaitForEvent):
+            branch_sends[(node_id, "received")] = reachable_sends(definition, node.received)
+            branch_sends[(node_id, "timed_out")] = reachable_sends(definition, node.timed_out)
         elif isinstance(node, RandomSplit):
             for split_branch in node.branches:
                 target = split_branch.next
@@ -199,7 +224,7 @@ def journey_report(
                 row["suppressed"][key] = row["suppressed"].get(key, 0) + 1
             else:
                 row["failed"] += 1
-        for node_id, name in run.branches.items():
+        for node_id, name in _branches_taken(run, splits).items():
             if node_id not in branches:
                 continue
             group = branches[node_id].get(name)
