@@ -169,3 +169,11 @@ def tap(stack: Stack, url: str) -> None:
     path = "/r/" + url.split("/r/", 1)[1]
     tapped = stack.http.get(stack.url(path), allow_redirects=False, timeout=30)
     assert tapped.status_code == 302, tapped.text
+
+
+def line_calls(stack: Stack) -> list[dict[str, Any]]:
+    """Every request the LINE fake answered (`/_local/line/calls`), with its status and retry key."""
+    answer = stack.http.get(stack.url("/_local/line/calls"), timeout=30)
+    assert answer.status_code == 200, answer.text
+    calls: list[dict[str, Any]] = answer.json()["calls"]
+    return calls
