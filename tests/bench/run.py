@@ -377,7 +377,7 @@ def member_import_throughput() -> dict[str, Any]:
 
 
 def main() -> None:
-    from tests.bench import campaigns, cost, identity, messaging, segments_batch, soak, templates
+    from tests.bench import campaigns, cost, identity, journeys, messaging, segments_batch, soak, templates
 
     started = datetime.now(tz=UTC)
     results = {
@@ -394,6 +394,8 @@ def main() -> None:
         "messaging": messaging.run_all(),
         "campaigns": campaigns.run_all(),
         "cost": cost.run(),
+        # Journeys on the local stack in process (compiled state machines on moto, virtual clock).
+        "journeys": journeys.run(),
         # The whole local stack over HTTP (its own process): memory and rate stay flat.
         "local_stack_soak": soak.run(int(os.environ.get("CDP_BENCH_SOAK_EVENTS", "5000"))),
     }
@@ -410,6 +412,7 @@ def main() -> None:
     print("\n".join(messaging.summary(results["messaging"])))
     print("\n".join(campaigns.summary(results["campaigns"])))
     print("\n".join(cost.summary(results["cost"])))
+    print("\n".join(journeys.summary(results["journeys"])))
     print("\n".join(soak.summary(results["local_stack_soak"])))
 
 
