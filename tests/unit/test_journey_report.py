@@ -52,7 +52,7 @@ DOCUMENT: dict[str, Any] = {
     },
     "goal": {"event": "Order Completed", "within": "P7D"},
 }
-OUTCOMES = ("sent", "sent", "sent", "suppressed:capped_journey", "suppressed:no_consent", "failed:line_rejected")
+OUTCOMES = ("sent", "sent", "sent", "held", "suppressed:capped_journey", "suppressed:no_consent", "failed")
 
 
 def _iso(moment: datetime) -> str:
@@ -161,7 +161,8 @@ def _reference(runs: list[Run], version: int | None = None) -> dict[str, Any]:
         if DOCUMENT["nodes"][node_id]["type"] == "send":
             outcomes = [run.sent[node_id] for run in runs if node_id in run.sent]
             row["sent"] = outcomes.count("sent")
-            row["failed"] = len([o for o in outcomes if o.startswith("failed")])
+            row["failed"] = outcomes.count("failed")
+            row["held"] = outcomes.count("held")
             suppressed: dict[str, int] = {}
             for outcome in outcomes:
                 if outcome.startswith("suppressed:"):

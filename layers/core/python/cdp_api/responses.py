@@ -934,6 +934,7 @@ class JourneyNodeFigures(Answer):
     converted: int = Field(description="runs through the node that converted within the goal")
     template_id: str = absent("send nodes: the template")
     sent: int = absent("send nodes")
+    held: int = absent("send nodes: held by quiet hours, released later by the send point")
     suppressed: dict[str, int] = absent("send nodes: reason -> runs")
     failed: int = absent("send nodes")
     clicked: int = absent("send nodes: runs that clicked the node's message")

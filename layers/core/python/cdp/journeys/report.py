@@ -3,7 +3,7 @@ definition: no counters, so a retried step or a replayed event cannot inflate a 
 
 - per node: runs that entered it (its id is on the run's path), runs waiting there now (active
   runs at the node) and runs that ended there, by reason;
-- per send node: sent, suppressed by reason, failed, clicked (the first click of the run on the
+- per send node: sent, held (quiet hours), suppressed by reason, failed, clicked (the first click of the run on the
   node's message) and CTR (clicked over sent);
 - conversion: a run converts when `converted_at` lies within the goal's window after entry; its
   value is summed;
@@ -37,6 +37,7 @@ from cdp.journeys.runs import ACTIVE, Run
 SENT = "sent"
 SUPPRESSED = "suppressed"
 FAILED = "failed"
+HELD = "held"  # quiet hours: the send point releases it later
 
 
 def _time(text: str) -> datetime:
@@ -148,7 +149,15 @@ def _node_row(node: Node | None) -> dict[str, Any]:
     }
     if isinstance(node, Send):
         row.update(
-            {"template_id": node.template_id, "sent": 0, "suppressed": {}, "failed": 0, "clicked": 0, "ctr": None}
+            {
+                "template_id": node.template_id,
+                "sent": 0,
+                "held": 0,
+                "suppressed": {},
+                "failed": 0,
+                "clicked": 0,
+                "ctr": None,
+            }
         )
     return row
 
@@ -214,16 +223,18 @@ def journey_report(
         for node_id, outcome in run.sent.items():
             row = nodes.setdefault(node_id, _node_row(None))
             if "sent" not in row:
-                row.update({"sent": 0, "suppressed": {}, "failed": 0, "clicked": 0, "ctr": None})
+                row.update({"sent": 0, "held": 0, "suppressed": {}, "failed": 0, "clicked": 0, "ctr": None})
             kind, why = send_outcome(outcome)
             if kind == SENT:
                 row["sent"] += 1
                 row["clicked"] += node_id in run.clicked
-            elif kind == SUPPRESSED:
-                key = why or "unknown"
-                row["suppressed"][key] = row["suppressed"].get(key, 0) + 1
-            else:
+            elif kind == HELD:
+                row["held"] += 1
+            elif kind == FAILED:
                 row["failed"] += 1
+            else:  # suppressed:<reason>, or another outcome of the send point by its name
+                key = (why or "unknown") if kind == SUPPRESSED else kind
+                row["suppressed"][key] = row["suppressed"].get(key, 0) + 1
         for node_id, name in _branches_taken(run, splits).items():
             if node_id not in branches:
                 continue
