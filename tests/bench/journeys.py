@@ -215,10 +215,14 @@ def _entered(history: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-def _node_of(state: str, node_ids: list[str]) -> str:
-    """The node a state belongs to: the longest node id that starts its name (else `entry`)."""
-    matches = [node for node in node_ids if state == node or state.startswith(node)]
-    return max(matches, key=len) if matches else "entry"
+def _node_of(state: str, node_ids: list[str], previous: str) -> str:
+    """The node a state belongs to: the compiler names a node's states `<node>` and `<node>.<part>`
+    (cdp.journeys.compiler); `Enter*` is the entry; its own terminal states (`Done`, `Stopped`,
+    `Record failure`, `Failed`) end the node before them."""
+    if state.startswith("Enter"):
+        return "entry"
+    matches = [node for node in node_ids if state == node or state.startswith(f"{node}.")]
+    return max(matches, key=len) if matches else previous
 
 
 def transitions(histories: list[list[dict[str, Any]]], document: dict[str, Any]) -> dict[str, Any]:
@@ -234,7 +238,7 @@ def transitions(histories: list[list[dict[str, Any]]], document: dict[str, Any])
         per_run.append(len(names))
         visited: list[str] = []
         for name in names:
-            node = _node_of(name, node_ids)
+            node = _node_of(name, node_ids, visited[-1] if visited else "entry")
             states_by_kind[kinds[node]] += 1
             if not visited or visited[-1] != node:
                 visited.append(node)

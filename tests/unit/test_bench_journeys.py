@@ -27,9 +27,17 @@ def _history(*states: str) -> list[dict[str, Any]]:
 
 def test_states_entered_are_counted_per_run_and_per_node_kind() -> None:
     reminded = _history(
-        "Enter", "Enter?", "wait_order", "wait_order_timed_out", "wait_order?", "remind", "remind?", "done", "done_end"
+        "Enter",
+        "Enter.next?",
+        "wait_order",
+        "wait_order.timed_out",
+        "wait_order.timed_out.next?",
+        "remind",
+        "remind.next?",
+        "done",
+        "Done",
     )
-    ordered = _history("Enter", "Enter?", "wait_order", "wait_order?", "done", "done_end")
+    ordered = _history("Enter", "Enter.next?", "wait_order", "wait_order.next?", "done", "Done")
     found = transitions([reminded, ordered], DOCUMENT)
     assert found["runs"] == 2
     assert found["per_run"]["compiled"] == [9, 6]
