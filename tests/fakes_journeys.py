@@ -1,4 +1,5 @@
-"""In-memory fakes of the journey ports (cdp.journeys.runs.RunStore, cdp.journeys.model.JourneyStore)."""
+"""In-memory fakes of the journey ports (cdp.journeys.runs.RunStore, cdp.journeys.model.JourneyStore
+with the lifecycle's writes, cdp.journeys.ports.JourneyMachines / EntrySchedules / RunEnder)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from cdp.journeys.model import PUBLISHED, Journey, PublishedVersion
 from cdp.journeys.runs import ACTIVE, EXITED, MAX_PATH, Run, Step
+from cdp.journeys.service import LiveChange, changed_live_doc, live_doc, live_entry
 
 
 class InMemoryRunStore:
@@ -113,6 +115,8 @@ class InMemoryJourneyStore:
     def __init__(self) -> None:
         self.journeys: dict[str, Journey] = {}
         self.versions: dict[tuple[str, int], PublishedVersion] = {}
+        self.listing: dict[str, Any] = live_doc({})
+        self.listing_revision = 0
 
     def add_version(self, version: PublishedVersion, *, status: str = PUBLISHED) -> None:
         self.versions[(version.journey_id, version.version)] = version
@@ -134,9 +138,104 @@ class InMemoryJourneyStore:
     def version(self, journey_id: str, version: int) -> PublishedVersion | None:
         return self.versions.get((journey_id, version))
 
+    # the lifecycle's writes (cdp.journeys.service.JourneyAdminStore) ---------------------------
+    def list(self) -> list[Journey]:
+        return sorted(self.journeys.values(), key=lambda journey: journey.journey_id)
+
+    def create(self, journey: Journey) -> bool:
+        if journey.journey_id in self.journeys:
+            return False
+        self.journeys[journey.journey_id] = journey
+        return True
+
+    def replace(
+        self,
+        journey: Journey,
+        *,
+        expected_revision: int,
+        version: PublishedVersion | None = None,
+        live: LiveChange | None = None,
+    ) -> bool:
+        current = self.journeys.get(journey.journey_id)
+        if current is None or current.revision != expected_revision:
+            return False
+        if version is not None:
+            if (version.journey_id, version.version) in self.versions:
+                return False
+            self.versions[(version.journey_id, version.version)] = version
+        self.journeys[journey.journey_id] = journey
+        if live is not None:
+            self.listing = changed_live_doc(self.listing, live)
+            self.listing_revision += 1
+        return True
+
+    def delete(self, journey_id: str, *, expected_revision: int) -> bool:
+        current = self.journeys.get(journey_id)
+        if current is None or current.revision != expected_revision:
+            return False
+        del self.journeys[journey_id]
+        return True
+
+    def live_index(self) -> dict[str, Any]:
+        if self.listing_revision == 0:  # only add_version used: the listing follows the journeys
+            lines = {version.journey_id: live_entry(version) for version in self.live()}
+            return {**live_doc(lines), "revision": 0}
+        return {**self.listing, "revision": self.listing_revision}
+
     def live(self) -> list[PublishedVersion]:
         return [
             self.versions[(journey.journey_id, journey.live_version)]
             for journey in self.journeys.values()
             if journey.status == PUBLISHED and journey.live_version is not None
         ]
+
+
+class InMemoryJourneyMachines:
+    """JourneyMachines: one "state machine" per version, deploy idempotent; `fail` makes deploy raise."""
+
+    def __init__(self, prefix: str = "arn:aws:states:ap-northeast-1:123456789012:stateMachine:cdp-journey") -> None:
+        self.prefix = prefix
+        self.deployed: dict[str, PublishedVersion] = {}
+        self.retired: list[str] = []
+        self.fail: Exception | None = None
+
+    def deploy(self, version: PublishedVersion) -> str:
+        if self.fail is not None:
+            raise self.fail
+        arn = f"{self.prefix}-{version.journey_id}-v{version.version}"
+        self.deployed.setdefault(arn, version)
+        return arn
+
+    def retire(self, state_machine_arn: str) -> None:
+        self.deployed.pop(state_machine_arn, None)
+        self.retired.append(state_machine_arn)
+
+
+class InMemoryEntrySchedules:
+    """EntrySchedules: the schedule per journey (only scheduled-cohort versions get one)."""
+
+    def __init__(self) -> None:
+        self.schedules: dict[str, PublishedVersion] = {}
+        self.removed: list[str] = []
+
+    def put(self, version: PublishedVersion) -> None:
+        if version.document.get("entry", {}).get("type") == "schedule":
+            self.schedules[version.journey_id] = version
+
+    def remove(self, journey_id: str) -> None:
+        self.schedules.pop(journey_id, None)
+        self.removed.append(journey_id)
+
+
+class InMemoryRunEnder:
+    """RunEnder over an InMemoryRunStore: finishes the journey's active runs with the reason."""
+
+    def __init__(self, runs: InMemoryRunStore, at: str = "2026-05-04T03:00:00.000Z") -> None:
+        self.runs = runs
+        self.at = at
+        self.calls: list[tuple[str, str]] = []
+
+    def end_all(self, journey_id: str, reason: str) -> int:
+        self.calls.append((journey_id, reason))
+        active = [run for run in self.runs.of_journey(journey_id) if run.status == ACTIVE]
+        return sum(1 for run in active if self.runs.finish(run.run_id, reason, self.at))

@@ -12,6 +12,7 @@ from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.auto_replies import DynamoAutoReplies
 from cdp.adapters.dynamodb.config_items import CachedConfig
 from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
+from cdp.adapters.dynamodb.journey_runs import DynamoLiveJourneyEvents
 from cdp.adapters.dynamodb.link_nonces import DynamoLinkNonceStore
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.raw_events import raw_event_from_item
@@ -64,6 +65,11 @@ def build() -> EventProcessor:
         tag_rules=CachedConfig(DynamoTagRules(dynamodb, settings.core_table).get, settings.rules_cache_seconds),
         received=parse_received_selection(settings.publish_event_received),
         auto_replies=replies,
+        # The events live journeys listen to reach the bus whatever the selection; a publish or a
+        # pause applies within the cache's delay.
+        journey_events=CachedConfig(
+            DynamoLiveJourneyEvents(dynamodb, settings.core_table), settings.journey_cache_seconds
+        ),
     )
 
 

@@ -11,6 +11,8 @@ from cdp import settings
 from cdp.adapters.dynamodb.auto_replies import PK_PREFIX as AUTO_REPLIES_PK_PREFIX
 from cdp.adapters.dynamodb.identity_rules import PK_PREFIX as RULES_PK_PREFIX
 from cdp.adapters.dynamodb.ingest_rejections import PK_PREFIX as INGEST_REJECTIONS_PK_PREFIX
+from cdp.adapters.dynamodb.journeys import LIVE_PK as JOURNEY_LIVE_PK
+from cdp.adapters.dynamodb.journeys import PK_PREFIX as JOURNEY_PK_PREFIX
 from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
 from cdp.adapters.dynamodb.query_jobs import PK_PREFIX as QUERY_JOB_PK_PREFIX
 from cdp.adapters.dynamodb.send_ledger import POLICY_PREFIX as MESSAGING_POLICY_PK_PREFIX
@@ -133,6 +135,18 @@ class CdpStack(Stack):
         # Message templates: the record and its versions under TEMPLATE#<id>, written only by the
         # admin API (versions are put once, in a transaction with the record's conditional put).
         self._grant_core_items(http_functions[ADMIN_API], ["dynamodb:PutItem"], TEMPLATE_PK_PREFIX)
+        # Journeys: the definition and its versions under JOURNEY#<id> (a never-published draft is
+        # deleted) and the live listing JOURNEYS / LIVE, written only by the admin API (a lifecycle
+        # change is one transaction of conditional puts).
+        self._grant_core_items(
+            http_functions[ADMIN_API], ["dynamodb:PutItem", "dynamodb:DeleteItem"], JOURNEY_PK_PREFIX
+        )
+        iam.Grant.add_to_principal(  # the listing's one key exactly, no wildcard
+            grantee=http_functions[ADMIN_API],
+            actions=["dynamodb:PutItem"],
+            resource_arns=[self.tables.core.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [JOURNEY_LIVE_PK]}},
+        )
         self.archive = ProfileArchive(
             self,
             constants.ARCHIVE_ID,

@@ -72,13 +72,34 @@ def iso(epoch_seconds: float) -> str:
 
 
 class LocalClock:
-    """Thread-safe. Moving it fires nothing by itself: the stack's clock route asks the scheduler."""
+    """Thread-safe. Moving it fires no schedule by itself (the stack's clock route asks the
+    scheduler); it tells its listeners, so whatever waits on it (Step Functions' Wait states and
+    task timeouts) looks at its deadline again."""
 
     def __init__(self, source: Callable[[], float] = time.time) -> None:
         self._source = source  # the machine's clock (tests may pass their own)
         self._offset = 0.0
         self._virtual = False
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_move(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` after every set, advance or reset; returns the unsubscribe."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return remove
+
+    def _moved(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
 
     def now(self) -> float:
         """Epoch seconds."""
@@ -103,17 +124,20 @@ class LocalClock:
         with self._lock:
             self._offset = moment.timestamp() - self._source()
             self._virtual = True
+        self._moved()
 
     def advance(self, duration: timedelta) -> None:
         with self._lock:
             self._offset += duration.total_seconds()
             self._virtual = True
+        self._moved()
 
     def real(self) -> None:
         """Back to the machine's time."""
         with self._lock:
             self._offset = 0.0
             self._virtual = False
+        self._moved()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

@@ -34,7 +34,7 @@ from cdp.settings import (
 )
 
 from infra.cdp_infra.routes import EVENT_PROCESSOR, INGEST
-from infra.local import aws_calls, moto_patches, outbox
+from infra.local import aws_calls, moto_patches, outbox, sfn_clock
 from infra.local.clock import ClockError, LocalClock, parse_duration, parse_instant
 from infra.local.config import LOCAL_CHANNEL, REGION, LocalConfig
 from infra.local.faults import FaultInjectingRuntime, FaultPlan, FaultPlanError, Faults, install_sdk_hook
@@ -68,6 +68,7 @@ class LocalStack:
         self.lambda_service = LocalLambdaService(self.runtime, {})
         self._undo_lambda: Any = None
         self._undo_moto_patches: Any = None
+        self._undo_sfn_clock: Any = None
         self._undo_fault_hook: Any = None
         self._archive_cache: str | None = None
         self._stopping = threading.Event()
@@ -128,6 +129,8 @@ class LocalStack:
         # Before the first request: moto as shipped copies whole tables per transaction and keeps
         # every stream record and iterator, so a long `make serve` would grow without bound.
         self._undo_moto_patches = moto_patches.install()
+        # Step Functions' Wait states, task timeouts and task-token waits follow the local clock.
+        self._undo_sfn_clock = sfn_clock.install(self.clock.now, self.clock.on_move)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self._moto.start()
         # Before provisioning: moto picks its executing Step Functions backend per request.
@@ -205,6 +208,9 @@ class LocalStack:
             self._undo_lambda()
         if self._undo_moto_patches is not None:
             self._undo_moto_patches()
+        if self._undo_sfn_clock is not None:
+            self._undo_sfn_clock()
+            self._undo_sfn_clock = None
         if self._undo_fault_hook is not None:
             self._undo_fault_hook()
         if self._archive_cache is not None:

@@ -328,6 +328,23 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
         time.sleep(1)
         stack.drain()
     assert report["sent"] == {"line": 1}, report
+
+    # Journeys: the definition's schema, a draft sending the template, edited with its revision,
+    # deleted (never published)
+    tour("GET", "/admin/v1/journeys/schema")
+    definition = {
+        "name": "Tour",
+        "entry": {"type": "event", "event": "Tour Started", "key": "tour_id"},
+        "start": "hello",
+        "nodes": {"hello": {"type": "send", **template, "next": "done"}, "done": {"type": "exit"}},
+        "reentry": {"mode": "per_key"},
+    }
+    journey = {"journey_id": tour("POST", "/admin/v1/journeys", 201, body={"definition": definition})["journey_id"]}
+    tour("GET", "/admin/v1/journeys")
+    tour("GET", "/admin/v1/journeys/{journey_id}", at=journey)
+    edited = {"definition": {**definition, "name": "Tour, edited"}, "revision": 1}
+    assert tour("PUT", "/admin/v1/journeys/{journey_id}", at=journey, body=edited)["revision"] == 2
+    assert tour("DELETE", "/admin/v1/journeys/{journey_id}", at=journey)["deleted"] is True
     tour("DELETE", "/admin/v1/segments/{segment_id}", at=segment)
     tour("DELETE", "/admin/v1/templates/{template_id}", at=template)
 

@@ -469,6 +469,7 @@ def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_even
     deletes = [s for s in statements if "dynamodb:DeleteItem" in _actions(s)]
     assert [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in deletes] == [
         ["SEGMENT#*"],
+        ["JOURNEY#*"],  # a journey draft never published
         ["CAMPAIGN#*"],
     ]
     assert all(s["Resource"] == _arn(core) for s in deletes)
@@ -491,7 +492,8 @@ def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_even
     prefixes = [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in core_puts]
     assert ["LINKNONCE#*"] in prefixes
     assert ["TEMPLATE#*"] in prefixes  # message templates: the record and its versions (puts only)
-    assert all(all(p.endswith("#*") for p in allowed) for allowed in prefixes)
+    assert ["JOURNEY#*"] in prefixes and ["JOURNEYS"] in prefixes  # journeys, versions; the live listing
+    assert all(all(p.endswith("#*") or "*" not in p for p in allowed) for allowed in prefixes)
     secrets = [s["Resource"] for s in statements if any(a.startswith("secretsmanager:") for a in _actions(s))]
     readable = [r for resource in secrets for r in (resource if isinstance(resource, list) else [resource])]
     assert sorted(r["Ref"] for r in readable) == sorted(

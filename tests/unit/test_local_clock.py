@@ -61,3 +61,16 @@ def test_set_needs_an_offset_and_reads_z_offsets_and_epoch_ms() -> None:
     for bad in ("2026-12-24T23:00:00", "tomorrow", 3.5, None):
         with pytest.raises(ClockError):
             parse_instant(bad)
+
+
+def test_moving_the_clock_tells_its_listeners_until_they_unsubscribe() -> None:
+    clock = LocalClock(Machine(1_800_000_000.0))
+    moves: list[float] = []
+    unsubscribe = clock.on_move(lambda: moves.append(clock.now()))
+    clock.advance(timedelta(minutes=30))
+    clock.set(datetime(2026, 12, 24, 23, 0, tzinfo=UTC))
+    clock.real()
+    assert moves == [1_800_001_800.0, datetime(2026, 12, 24, 23, 0, tzinfo=UTC).timestamp(), 1_800_000_000.0]
+    unsubscribe()
+    clock.advance(timedelta(hours=1))
+    assert len(moves) == 3

@@ -355,3 +355,58 @@ def test_received_selection_is_read_from_its_setting(spec: str, selection: froze
 def test_a_received_selection_with_an_empty_name_is_refused() -> None:
     with pytest.raises(ValueError, match="event names separated by commas"):
         parse_received_selection("Order Completed,,")
+
+
+def _order(message_id: str, properties: dict[str, Any]) -> Any:
+    return partner_raw(
+        {
+            "type": "track",
+            "event": "Order Completed",
+            "userId": "M0001",
+            "messageId": message_id,
+            "properties": properties,
+        }
+    )
+
+
+def test_event_received_is_published_for_events_live_journeys_listen_to_with_their_properties(
+    event_normalizer: EventNormalizer, profile_store: FakeProfileStore, clock: FixedClock
+) -> None:
+    # Given a deployment that selects no event.received, and a live journey waiting for orders
+    publisher = fakes.FakePublisher()
+    listened = {"names": frozenset({"Order Completed"})}
+    processor = EventProcessor(
+        event_normalizer,
+        profile_store,
+        publisher,
+        clock,
+        received=frozenset(),
+        journey_events=lambda: listened["names"],
+    )
+
+    # When a person is identified, then orders
+    processor.process(_identify("m-jr-1", userId="M0001", traits={"name": "林小美"}))
+    processor.process(_order("m-jr-2", {"cart_id": "C1", "revenue": 5}))
+
+    # Then only the order goes on the bus as event.received, with its properties
+    (received,) = publisher.named(EVENT_RECEIVED)
+    assert received.detail["event"] == "Order Completed"
+    assert received.detail["properties"] == {"cart_id": "C1", "revenue": 5}
+    assert "propertiesDropped" not in received.detail
+
+    # And once no live journey listens, orders are not published any more
+    listened["names"] = frozenset()
+    processor.process(_order("m-jr-3", {"cart_id": "C2"}))
+    assert len(publisher.named(EVENT_RECEIVED)) == 1
+
+
+def test_event_received_drops_properties_beyond_8_kb_and_says_so(
+    event_normalizer: EventNormalizer, profile_store: FakeProfileStore, clock: FixedClock
+) -> None:
+    publisher = fakes.FakePublisher()
+    processor = EventProcessor(event_normalizer, profile_store, publisher, clock)
+    processor.process(_order("m-big-1", {"cart_id": "C1", "notes": "x" * 8000}))
+    processor.process(_order("m-big-2", {"cart_id": "C1", "notes": "x" * 9000}))
+    small, big = publisher.named(EVENT_RECEIVED)
+    assert small.detail["properties"]["cart_id"] == "C1" and "propertiesDropped" not in small.detail
+    assert big.detail["properties"] is None and big.detail["propertiesDropped"] is True

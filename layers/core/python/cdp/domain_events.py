@@ -25,6 +25,10 @@ MESSAGE_SUPPRESSED = "message.suppressed"
 MESSAGE_FAILED = "message.failed"
 SEGMENT_ENTERED = "segment.entered"
 SEGMENT_EXITED = "segment.exited"
+# a journey run (cdp.journeys): entered, each node done, ended (with the reason)
+JOURNEY_ENTERED = "journey.entered"
+JOURNEY_NODE_COMPLETED = "journey.node_completed"
+JOURNEY_EXITED = "journey.exited"
 
 # Which events the processor publishes as `event.received` (one EventBridge entry per event, US$ 1
 # per million): "all", "none", or event names separated by commas (e.g. "Order Completed").

@@ -73,6 +73,15 @@ ENV_RICH_MENU_SYNC_FUNCTION = "CDP_RICH_MENU_SYNC_FUNCTION"
 ENV_CAMPAIGN_SEND_QUEUE_URL = "CDP_CAMPAIGN_SEND_QUEUE_URL"
 ENV_CAMPAIGN_RUNNER_FUNCTION = "CDP_CAMPAIGN_RUNNER_FUNCTION"
 ENV_CAMPAIGN_SCHEDULER_ROLE_ARN = "CDP_CAMPAIGN_SCHEDULER_ROLE_ARN"
+# Journeys' runtime (cdp.journeys.starter, cdp.journeys.flow): the starts queue and its pace, the
+# event consumer (the cohort schedules' target, archive's run ender), how long live journeys are cached.
+ENV_JOURNEY_STARTS_QUEUE_URL = "CDP_JOURNEY_STARTS_QUEUE_URL"
+ENV_JOURNEY_STARTS_PER_SECOND = "CDP_JOURNEY_STARTS_PER_SECOND"
+ENV_JOURNEY_STARTER_CONCURRENCY = "CDP_JOURNEY_STARTER_CONCURRENCY"
+ENV_JOURNEY_EVENTS_FUNCTION = "CDP_JOURNEY_EVENTS_FUNCTION"
+ENV_JOURNEY_SCHEDULE_GROUP = "CDP_JOURNEY_SCHEDULE_GROUP"
+ENV_JOURNEY_SCHEDULER_ROLE_ARN = "CDP_JOURNEY_SCHEDULER_ROLE_ARN"
+ENV_JOURNEY_CACHE_SECONDS = "CDP_JOURNEY_CACHE_SECONDS"
 
 DEFAULT_QUERY_SYNC_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_ARCHIVE_CACHE_DIR = "/tmp/cdp-archive"  # noqa: S108 (Lambda's only writable disk)
@@ -194,6 +203,8 @@ class ProcessorSettings(Settings):
     publish_event_received: str = env(ENV_PUBLISH_EVENT_RECEIVED, "all")
     # Auto-replies are handed to the message sender; unset: no auto-replies.
     message_sender_function: str = env(ENV_MESSAGE_SENDER_FUNCTION, "")
+    # How long a warm processor keeps the events live journeys listen to (published on the bus).
+    journey_cache_seconds: int = positive(ENV_JOURNEY_CACHE_SECONDS, 5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,3 +385,38 @@ class CampaignRunnerSettings(Settings):
 
     core_table: str = required(ENV_CORE_TABLE)
     send_queue_url: str = required(ENV_CAMPAIGN_SEND_QUEUE_URL)
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyStarterSettings(Settings):
+    """The journey starter: entries from its queue, runs and admissions in the core table,
+    executions on the versions' state machines, at most `starts_per_second` per deployment."""
+
+    core_table: str = required(ENV_CORE_TABLE)
+    starts_per_second: int = positive(ENV_JOURNEY_STARTS_PER_SECOND, 100)
+    # The queue's event source mapping's maximum concurrency: each starter takes this share.
+    starter_concurrency: int = positive(ENV_JOURNEY_STARTER_CONCURRENCY, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyEventsSettings(Settings):
+    """The journey event consumer: bus events and cohort firings in; waits resumed, runs ended,
+    clicks and conversions recorded, entries queued for the starter."""
+
+    core_table: str = required(ENV_CORE_TABLE)
+    raw_events_table: str = required(ENV_RAW_EVENTS_TABLE)
+    raw_event_ttl_days: int = positive(ENV_RAW_EVENT_TTL_DAYS, 30)
+    event_bus_name: str = required(ENV_EVENT_BUS)
+    starts_queue_url: str = required(ENV_JOURNEY_STARTS_QUEUE_URL)
+    journey_cache_seconds: int = positive(ENV_JOURNEY_CACHE_SECONDS, 5)
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyAdminSettings(Settings):
+    """What the admin API needs to schedule cohort entries and end an archived journey's runs;
+    unset values leave those unconfigured."""
+
+    core_table: str = env(ENV_CORE_TABLE, "")
+    journey_events_function: str = env(ENV_JOURNEY_EVENTS_FUNCTION, "")
+    schedule_group: str = env(ENV_JOURNEY_SCHEDULE_GROUP, "")
+    scheduler_role_arn: str = env(ENV_JOURNEY_SCHEDULER_ROLE_ARN, "")

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from cdp.campaigns.preflight_jobs import PreflightJobs
     from cdp.identity.line_binding import LineBinding
     from cdp.imports.uploads import ImportUploads
+    from cdp.journeys.ports import EntrySchedules, JourneyMachines, RunEnder
+    from cdp.journeys.service import JourneyService
     from cdp.segments.rich_menus import RichMenuSync
 
 
@@ -283,6 +285,16 @@ class AdminContext:
             role_arn=settings.campaign_scheduler_role_arn,
         )
 
+    # --- journeys -----------------------------------------------------------------------------
+    def journey_service(self) -> JourneyService:
+        """Drafts need only the stores; publish, pause, resume and archive also drive the runtime
+        (the versions' state machines, cohort schedules, ending runs), built when first needed."""
+        from cdp.adapters.dynamodb.journeys import DynamoJourneyStore
+        from cdp.journeys.service import JourneyService
+
+        store = DynamoJourneyStore(client("dynamodb"), self.settings.core_table)
+        return JourneyService(store, self.templates(), SystemClock(), runtime=journey_runtime)
+
     def preflight(self, campaign: Campaign, *, now_ms: int) -> dict[str, Any]:
         """The send point's rules over the campaign's audience, nothing written (cdp.campaigns.preflight);
         AudienceTooLarge, with the tally so far, when it cannot finish within the request."""
@@ -339,6 +351,24 @@ class AdminContext:
             time_budget_s=DEFAULT_TIME_BUDGET_S,
         )
         return preflight, inputs
+
+
+def journey_runtime() -> tuple[JourneyMachines, EntrySchedules, RunEnder]:
+    """The journey runtime's adapters (Step Functions, EventBridge Scheduler), imported on first
+    use; a deployment without them answers 500 configuration_missing."""
+    try:
+        from cdp.adapters.journey_flow import LambdaRunEnder, SchedulerEntrySchedules
+        from cdp.adapters.journey_machines import StepFunctionsJourneyMachines
+    except ImportError as exc:
+        raise ConfigurationMissing(
+            "the journey runtime is not part of this deployment",
+            setting="CDP_JOURNEY_STEP_ARN",
+            code="journeys_not_configured",
+        ) from exc
+    machines: JourneyMachines = StepFunctionsJourneyMachines.from_env()
+    schedules: EntrySchedules = SchedulerEntrySchedules.from_env()
+    runs: RunEnder = LambdaRunEnder.from_env()
+    return machines, schedules, runs
 
 
 _CURRENT: contextvars.ContextVar[Callable[[], AdminContext]] = contextvars.ContextVar("admin_context")

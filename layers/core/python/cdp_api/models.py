@@ -384,3 +384,34 @@ class PricingUpdate(Body):
     email_unit: Annotated[float | None, Field(ge=0)] = None
     sms_segment: Annotated[float | None, Field(ge=0)] = None
     version: Version
+
+
+# --- journeys ------------------------------------------------------------------------------
+# The definition is checked by the domain (cdp.journeys.definition and .validation), which
+# answers 400 invalid_journey with the JSON pointer into `definition` (`details.path`).
+JourneyDocument = Annotated[
+    Any,
+    Field(
+        description="the journey definition (its JSON Schema: GET /admin/v1/journeys/schema)",
+        json_schema_extra={"type": "object"},
+    ),
+]
+
+
+class JourneyCreate(Body):
+    unknown_field_code = "unknown_journey_field"
+    missing_codes = {"definition": "invalid_journey"}
+    id: Annotated[
+        StrictStr | None,
+        coded("invalid_journey_id", "`id` is 1 to 64 of a-z, 0-9, '-' and '_', starting with a letter or digit"),
+    ] = Field(default=None, examples=["cart-reminder"])
+    definition: JourneyDocument
+
+
+class JourneyUpdate(Body):
+    """The draft, replaced whole, compare-and-set on the `revision` read."""
+
+    unknown_field_code = "unknown_journey_field"
+    missing_codes = {"definition": "invalid_journey", "revision": "invalid_revision"}
+    definition: JourneyDocument
+    revision: Annotated[StrictInt, Field(ge=1), coded("invalid_revision", "`revision` must be the revision you read")]

@@ -925,6 +925,67 @@ class MessagingPricing(Answer):
     version: int = Field(description="0 before any change")
 
 
+# --- journeys ------------------------------------------------------------------------------
+JourneyStatus = Literal["draft", "published", "paused", "archived"]
+
+
+class JourneyDefinitionSchema(Answer):
+    """The published JSON Schema (draft 2020-12) of a journey definition."""
+
+    schema_: str = Field(alias="$schema")
+    id_: str = Field(alias="$id")
+    title: str
+    type: Literal["object"]
+    properties: Open
+    required: list[str]
+    additionalProperties: bool
+    defs: Open = Field(alias="$defs")
+
+
+class JourneySummary(Answer):
+    journey_id: str
+    name: str
+    status: JourneyStatus
+    live_version: int | None = Field(description="the version new entries start on (published / paused)")
+    versions: list[int] = Field(description="published versions, oldest first")
+    revision: int = Field(description="compare-and-set: send it back with an edit")
+    created_at: str
+    updated_at: str
+    published_at: str = absent("when the newest version was published")
+    paused_at: str = absent("when it was paused (a paused journey only)")
+    archived_at: str = absent()
+
+
+class Journey(JourneySummary):
+    draft: Open = Field(description="the definition being edited (the live version is in `versions/{n}`)")
+
+
+class JourneyList(Answer):
+    journeys: list[JourneySummary]
+
+
+class JourneyVersion(Answer):
+    journey_id: str
+    version: int
+    document: Open = Field(description="the definition as published (defaults written out)")
+    templates: dict[str, int] = Field(description="template id -> the version pinned at publish")
+    published_at: str
+    state_machine_arn: str | None
+
+
+class JourneyPublished(Journey):
+    published: JourneyVersion = Field(description="the live version (the same one when nothing changed)")
+
+
+class JourneyArchived(Journey):
+    runs_ended: int = Field(description="active runs ended with reason `archived` by this request")
+
+
+class JourneyDeleted(Answer):
+    journey_id: str
+    deleted: Literal[True]
+
+
 # --- journey reports -----------------------------------------------------------------------
 class JourneyNodeFigures(Answer):
     type: str | None = Field(description="the node's type; null for a node of another version only")

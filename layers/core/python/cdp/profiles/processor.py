@@ -11,11 +11,12 @@ are retried from a fresh read.
 from __future__ import annotations
 
 import enum
+import json
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cdp.clock import iso_from_ms
 from cdp.domain_events import (
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
     from cdp.messaging.auto_reply import AutoReplier
 
 MAX_ATTEMPTS = 6
+# `event.received` carries the event's properties (journeys match and correlate on them) up to
+# this many bytes of JSON; beyond, they are left out and `propertiesDropped` says so.
+MAX_RECEIVED_PROPERTIES_BYTES = 8 * 1024
 ACCOUNT_LINKED = names.ACCOUNT_LINKED
 RETRY_BASE_SECONDS = 0.01
 
@@ -160,6 +164,7 @@ class EventProcessor:
         tag_rules: Callable[[], TagRules] = lambda: NO_TAG_RULES,
         received: frozenset[str] | None = None,
         auto_replies: AutoReplier | None = None,
+        journey_events: Callable[[], frozenset[str]] = frozenset,
     ) -> None:
         self._normalizers: dict[int, EventNormalizer] = {}
         self._normalizer_for = (
@@ -174,6 +179,8 @@ class EventProcessor:
         self._account_links = account_links
         self._tag_rules = tag_rules
         self._received = received  # which events go on the bus as event.received; None: all
+        # ... and, whatever the selection, the events live journeys listen to (cached by the caller)
+        self._journey_events = journey_events
         self._auto_replies = auto_replies
 
     def _normalizer(self, rules: IdentityRules) -> EventNormalizer:
@@ -342,25 +349,29 @@ class EventProcessor:
 
     def _domain_events(self, result: ProcessResult, now: str) -> list[DomainEvent]:
         event = result.event
-        received = DomainEvent(
-            name=EVENT_RECEIVED,
-            id=f"{event.event_id}:received",
-            time=now,
-            correlation_id=event.message_id,
-            detail={
-                "eventId": event.event_id,
-                "messageId": event.message_id,
-                "profileId": result.profile_id,
-                "type": event.type,
-                "event": event.event,
-                "channel": event.channel,
-                "timestamp": event.timestamp,
-                "origin": event.origin,
-                "source": event.source,
-            },
-        )
-        wanted = self._received is None or (event.event or event.type) in self._received
-        published = [received] if wanted else []
+        name = event.event or event.type
+        published: list[DomainEvent] = []
+        if self._received is None or name in self._received or name in self._journey_events():
+            published.append(
+                DomainEvent(
+                    name=EVENT_RECEIVED,
+                    id=f"{event.event_id}:received",
+                    time=now,
+                    correlation_id=event.message_id,
+                    detail={
+                        "eventId": event.event_id,
+                        "messageId": event.message_id,
+                        "profileId": result.profile_id,
+                        "type": event.type,
+                        "event": event.event,
+                        "channel": event.channel,
+                        "timestamp": event.timestamp,
+                        "origin": event.origin,
+                        "source": event.source,
+                        **_bounded_properties(event.properties),
+                    },
+                )
+            )
         rejected_link = event.properties.get("linkRejectedReason") if event.event == ACCOUNT_LINKED else None
         if rejected_link:
             published.append(
@@ -425,3 +436,11 @@ class EventProcessor:
                 )
             )
         return published
+
+
+def _bounded_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    """The event's properties for `event.received`, or none and a flag when they are too big."""
+    size = len(json.dumps(properties, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+    if size > MAX_RECEIVED_PROPERTIES_BYTES:
+        return {"properties": None, "propertiesDropped": True}
+    return {"properties": dict(properties)}

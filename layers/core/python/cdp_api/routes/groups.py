@@ -28,6 +28,7 @@ CRUD_MODULES: tuple[str, ...] = (
     "templates",
     "messaging",
     "campaigns",
+    "journeys",
     "journey_reports",
 )
 
@@ -49,7 +50,7 @@ CRUD_AREAS: Mapping[str, tuple[str, ...]] = {
     "templates": ("templates",),
     "messaging": ("messaging", "campaigns"),
     "campaigns": ("campaigns",),
-    "journeys": ("journey_reports",),
+    "journeys": ("journeys", "journey_reports"),
 }
 ADMIN_PREFIX = "/admin/v1/"
 

@@ -1,0 +1,102 @@
+"""The journey event consumer (cdp.journeys.flow): from the bus, `event.received`,
+`segment.entered`, `segment.exited` and `profile.merged`; from a journey's schedule,
+`{"cohort": {"journey_id", "version", "scheduled_time"}}` (and its own continuations, with
+`after`); from the admin API on archive, `{"end_runs": {"journey_id", "reason"}}`.
+
+A failure raises: the bus (or the asynchronous invoke) retries, then keeps the event on the
+rule's dead-letter queue. Every effect repeats safely, and a handled envelope is skipped.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from cdp.adapters.aws import client
+from cdp.adapters.dynamodb.config_items import CachedConfig
+from cdp.adapters.dynamodb.journey_runs import DynamoEventMarks, DynamoRunStore, DynamoWaitStore
+from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
+from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
+from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
+from cdp.adapters.eventbridge import EventBridgePublisher
+from cdp.adapters.journey_flow import LambdaCohortContinuation, SqsEntryQueue, StepFunctionsExecutions
+from cdp.clock import SystemClock
+from cdp.journeys.flow import ExitRecorder, JourneyFlow
+from cdp.journeys.runs import ARCHIVED
+from cdp.observability import logger
+from cdp.settings import JourneyEventsSettings
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+
+class Cohort(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    journey_id: StrictStr = Field(min_length=1)
+    version: StrictInt = Field(ge=1)
+    scheduled_time: StrictStr | None = None
+    after: StrictStr | None = None
+
+
+class EndRuns(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    journey_id: StrictStr = Field(min_length=1)
+    reason: StrictStr = ARCHIVED
+
+
+@functools.cache
+def build(function_arn: str) -> JourneyFlow:
+    from cdp.adapters.dynamodb.journeys import DynamoJourneyStore  # the journey definitions' store
+
+    settings = JourneyEventsSettings.from_env()
+    dynamodb, clock = client("dynamodb"), SystemClock()
+    journeys = DynamoJourneyStore(dynamodb, settings.core_table)
+    return JourneyFlow(
+        journeys=journeys,
+        # Like the processor's identity rules: a publish or pause applies within this delay.
+        live=CachedConfig(journeys.live, settings.journey_cache_seconds),
+        runs=DynamoRunStore(dynamodb, settings.core_table),
+        waits=DynamoWaitStore(dynamodb, settings.core_table, clock),
+        executions=StepFunctionsExecutions(client("stepfunctions")),
+        queue=SqsEntryQueue(client("sqs"), settings.starts_queue_url),
+        marks=DynamoEventMarks(dynamodb, settings.core_table, clock),
+        members=DynamoSegmentStore(dynamodb, settings.core_table),
+        exits=ExitRecorder(
+            EventBridgePublisher(client("events"), settings.event_bus_name),
+            DynamoRawEventStore(dynamodb, settings.raw_events_table, settings.raw_event_ttl_days * 86400),
+            DynamoProfileStore(dynamodb, settings.core_table),
+        ),
+        clock=clock,
+        continuation=LambdaCohortContinuation(client("lambda"), function_arn),
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    flow = build(context.invoked_function_arn)
+    if not isinstance(event, dict):
+        logger.warning("journey event consumer input not understood")
+        return {"error": "invalid_input"}
+    try:
+        if "cohort" in event:
+            cohort = Cohort.model_validate(event["cohort"])
+            outcome = flow.on_cohort(cohort.journey_id, cohort.version, cohort.scheduled_time, cohort.after)
+            logger.info("cohort entries queued", extra={"journey_id": cohort.journey_id, **outcome.as_dict()})
+            return outcome.as_dict()
+        if "end_runs" in event:
+            ending = EndRuns.model_validate(event["end_runs"])
+            ended = flow.end_all(ending.journey_id, ending.reason)
+            logger.info("journey runs ended", extra={"journey_id": ending.journey_id, "ended": ended})
+            return {"ended": ended}
+    except ValidationError as exc:
+        logger.warning("journey event consumer input refused", extra={"problems": exc.errors(include_url=False)})
+        return {"error": "invalid_input"}
+    detail = event.get("detail")
+    detail_type = str(event.get("detail-type") or "")
+    if not isinstance(detail, dict):
+        logger.warning("not a bus event; ignored", extra={"detail_type": detail_type})
+        return {"error": "invalid_input"}
+    outcome = flow.on_bus_event(detail_type, detail)
+    summary = {"detailType": detail_type, **outcome.as_dict()}
+    # Most events touch no journey: only those that did are worth a paid log line.
+    touched = outcome.resumed or outcome.exited or outcome.entries or outcome.clicks or outcome.conversions
+    (logger.info if touched else logger.debug)("journey event handled", extra=summary)
+    return summary
