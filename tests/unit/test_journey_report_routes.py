@@ -5,6 +5,7 @@ of a published journey, where one person is and why (a merged-away id follows th
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import cdp_api.app as app_module
@@ -16,7 +17,7 @@ from cdp.profiles.model import Profile
 from cdp_api.app import AdminFunction
 from cdp_api.routes import journey_reports as routes
 
-from tests.fakes import FakeProfileStore
+from tests.fakes import FakeProfileStore, FakeSegmentStore
 from tests.fakes_journeys import InMemoryJourneyStore, InMemoryRunStore
 
 CART = {
@@ -40,7 +41,18 @@ CART = {
 }
 
 
+class Templates:
+    def get(self, template_id: str) -> Any:
+        return SimpleNamespace(status="active", latest_version=4) if template_id == "cart-reminder" else None
+
+
 class Context:
+    def templates(self) -> Templates:
+        return Templates()
+
+    def segments(self) -> FakeSegmentStore:
+        return FakeSegmentStore()
+
     def __init__(self) -> None:
         self.store = FakeProfileStore()
         self.journeys = InMemoryJourneyStore()
@@ -71,7 +83,9 @@ def _run(run_id: str, profile_id: str, **fields: Any) -> Run:
 def call(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(app_module, "require_admin_token", lambda _authorization: None)
 
-    def request(context: Context, method: str, path: str, query: dict[str, str] | None = None) -> tuple[int, Any]:
+    def request(
+        context: Context, method: str, path: str, query: dict[str, str] | None = None, body: Any = None
+    ) -> tuple[int, Any]:
         monkeypatch.setattr(routes, "_journeys", lambda: context.journeys)
         monkeypatch.setattr(routes, "_runs", lambda: context.runs)
         function = AdminFunction((routes.router,), lambda: context)  # type: ignore[arg-type, return-value]
@@ -81,7 +95,7 @@ def call(monkeypatch: pytest.MonkeyPatch) -> Any:
             "resource": path,
             "headers": {"Content-Type": "application/json"},
             "queryStringParameters": query,
-            "body": None,
+            "body": None if body is None else json.dumps(body),
             "isBase64Encoded": False,
             "requestContext": {"requestId": "r1", "resourcePath": path, "httpMethod": method, "stage": "v1"},
         }
@@ -175,3 +189,37 @@ def test_where_a_person_is_and_why_following_a_merge(call: Any) -> None:
     assert (status, answer["error"]) == (404, "profile_not_found")
     status, answer = call(context, "GET", "/admin/v1/journeys/cart/runs")
     assert status == 200 and [r["run_id"] for r in answer["runs"]] == ["jr-1"] and answer["profile_id"] is None
+
+
+def test_a_dry_run_of_the_draft_walks_the_runtime_semantics_and_sends_nothing(call: Any) -> None:
+    context = Context()
+    path = "/admin/v1/journeys/cart/test"
+    entry = {"event": "Product Added", "properties": {"cart_id": "C1", "items": [{"name": "洋裝"}]}}
+    body = {"profile_id": "p_old", "entry": entry, "at": "2026-12-07T06:00:00Z"}
+    status, answer = call(context, "POST", path, body=body)
+    assert status == 200, answer
+    assert answer["profile_id"] == "p_ann" and answer["entry_key"] == "C1" and answer["dry_run"] is True
+    assert [(step["node"], step.get("branch")) for step in answer["path"]] == [
+        ("wait_order", "timed_out"),
+        ("remind", None),
+        ("done", None),
+    ]
+    (send,) = answer["sends"]
+    # The draft sends the template's newest version; nobody reaches p_ann (no LINE, no email).
+    assert (send["template_id"], send["template_version"], send["channels"]) == ("cart-reminder", 4, ["line"])
+    assert (send["would_send"], send["reason"], send["at"]) == (False, "unreachable", "2026-12-07T06:30:00Z")
+
+    ordered = {"event": "Order Completed", "properties": {"cart_id": "C1", "revenue": 990}, "after": "PT20M"}
+    status, answer = call(context, "POST", path, body={**body, "events": [ordered], "version": 1})
+    assert status == 200, answer
+    assert answer["sends"] == [] and answer["path"][0]["branch"] == "received"
+    assert answer["conversion"] == {"converted": True, "at": "2026-12-07T06:20:00Z", "value": 990.0}
+
+    status, answer = call(context, "POST", path, body={**body, "events": [{"event": "X", "after": "later"}]})
+    assert (status, answer["error"]) == (400, "invalid_test_events")
+    status, answer = call(context, "POST", path, body={**body, "at": "yesterday"})
+    assert (status, answer["error"]) == (400, "invalid_at")
+    status, answer = call(context, "POST", path, body={**body, "colour": "red"})
+    assert (status, answer["error"]) == (400, "unknown_test_field")
+    status, answer = call(context, "POST", path, body={**body, "profile_id": "p_nobody"})
+    assert (status, answer["error"]) == (404, "profile_not_found")
