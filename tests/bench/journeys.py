@@ -51,7 +51,7 @@ RESULTS = ROOT / "tests" / "bench" / "results"
 S2_RUNS = int(os.environ.get("CDP_BENCH_JOURNEY_RUNS", "20"))
 S3_RUNS = 6  # two per path: clicked, LINE nudge, email nudge
 ENTRIES = int(os.environ.get("CDP_BENCH_JOURNEY_ENTRIES", "200"))
-RESUMES = 20
+RESUMES = int(os.environ.get("CDP_BENCH_JOURNEY_RESUMES", "20"))
 JOURNEY_FUNCTIONS = ("journey_step", "journey_events", "journey_starter")
 # Memory of the journey functions (infra/cdp_infra/journeys.py, journey_flow.py) when the
 # synthesized template does not say.
