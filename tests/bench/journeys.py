@@ -479,6 +479,8 @@ def _measure(local: Any, meter: Meter) -> dict[str, Any]:
         for line_user, _ in clickers:
             text = texts(stack, line_user)[0]
             tap(stack, text[text.index("http://") :].split()[0])
+        for _, profile_id in clickers:  # the clicks take their path before the others time out
+            wait_for(stack, lambda p=profile_id: runs(stack, s3_id, p)[0]["status"] == "exited", "a click")
         stack.move_clock(advance="P2DT1M")
         wait_for(stack, lambda: report(stack, s3_id)["runs"]["active"] == 0, "the S3 runs", seconds=600)
         histories = _histories(sfn, _state_machine_of(sfn, s3_id))
