@@ -1,0 +1,103 @@
+"""A cart journey through the deployed functions on moto, nothing patched: the processor publishes
+the events the live listing names, the journey event consumer queues the entry, the starter
+starts the version's machine, and the order ends the run mid-wait (exit rule), on the bus and on
+the person's timeline. The stack's IAM policies are checked on every call."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from cdp import settings
+from cdp.adapters.dynamodb.journey_runs import DynamoRunStore
+from cdp.adapters.dynamodb.journeys import DynamoJourneyStore
+from cdp.journeys.model import PUBLISHED, Journey
+from cdp.journeys.runs import EXITED, run_id_for
+from cdp.journeys.service import LiveChange, live_entry
+
+from tests.integration.conftest import BusObserver, RawStream, Stack
+from tests.integration.test_event_processor import ingest, process
+from tests.unit.journey_flow_helpers import CART, version
+
+AT = "2026-03-01T10:00:00.000Z"
+
+
+def publish_cart(stack: Stack) -> str:
+    machine = stack.client("stepfunctions").create_state_machine(
+        name="LineCdp-journey-cart-v1",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/journeys",
+    )["stateMachineArn"]
+    store = DynamoJourneyStore(stack.client("dynamodb"), stack.core_table)
+    published = version("cart", CART)
+    published = type(published).from_dict({**published.as_dict(), "state_machine_arn": machine})
+    draft = Journey("cart", "draft", published.document, AT, AT)
+    assert store.create(draft)
+    live = Journey("cart", PUBLISHED, published.document, AT, AT, live_version=1, versions=(1,), revision=2)
+    assert store.replace(live, expected_revision=1, version=published, live=LiveChange("cart", live_entry(published)))
+    return machine
+
+
+def track(event: str, message_id: str, cart: str) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "event": event,
+        "userId": "M-3001",
+        "messageId": message_id,
+        "timestamp": "2026-03-01T10:00:00Z",
+        "properties": {"cart_id": cart, "revenue": 990},
+    }
+
+
+def deliver(stack: Stack, bus: BusObserver, seen: set[str]) -> list[Any]:
+    """What EventBridge's rule would hand the consumer: each new bus event, once."""
+    answers = []
+    for event in bus.drain():
+        if event["detail"]["id"] in seen or event["detail-type"] not in ("event.received", "profile.merged"):
+            continue
+        seen.add(event["detail"]["id"])
+        answers.append(stack.invoke("journey_events", event))
+    return answers
+
+
+def test_a_cart_entry_starts_once_and_the_order_ends_the_run_mid_wait(
+    stack: Stack, raw_stream: RawStream, bus: BusObserver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(settings.ENV_PUBLISH_EVENT_RECEIVED, "none")  # only what journeys listen to
+    machine = publish_cart(stack)
+    sqs, sfn = stack.client("sqs"), stack.client("stepfunctions")
+    queue = stack.env("journey_events", settings.ENV_JOURNEY_STARTS_QUEUE_URL)
+    seen: set[str] = set()
+
+    # Product Added twice for cart C1 (the second a separate event): one entry each, one run.
+    ingest(stack, [track("Product Added", "add-1", "C1")])
+    ingest(stack, [track("Product Added", "add-2", "C1")])
+    ingest(stack, [track("Page Viewed", "view-1", "C1")])  # no journey listens: not on the bus
+    assert process(stack, raw_stream.new_records()) == []
+    answers = deliver(stack, bus, seen)
+    assert [a.get("entries") for a in answers] == [1, 1]
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    records = [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]
+    assert stack.invoke("journey_starter", {"Records": records}) == {"batchItemFailures": []}
+    (execution,) = sfn.list_executions(stateMachineArn=machine)["executions"]
+    profile_id = json.loads(messages[0]["Body"])["profile_id"]
+    run_id = run_id_for("cart", 1, profile_id, "C1", 1)
+    assert execution["name"] == run_id
+
+    # The order for C1: the exit rule ends the run, its execution stops, the exit is told.
+    ingest(stack, [track("Order Completed", "order-1", "C1")])
+    assert process(stack, raw_stream.new_records()) == []
+    (answer,) = deliver(stack, bus, seen)
+    assert answer["exited"] == 1 and answer["conversions"] == 1
+    run = DynamoRunStore(stack.client("dynamodb"), stack.core_table).get(run_id)
+    assert run is not None and run.status == EXITED and run.exit_reason == "exit_event"
+    assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "ABORTED"
+    (exited,) = [e for e in bus.drain() if e["detail-type"] == "journey.exited"]
+    assert exited["detail"]["data"]["runId"] == run_id and exited["detail"]["data"]["reason"] == "exit_event"
+    timeline = [
+        json.loads(item["payload"]["S"])["event"]
+        for item in stack.raw_items().values()
+        if "payload" in item and "Journey" in item["payload"]["S"]
+    ]
+    assert timeline == ["Journey Exited"]
