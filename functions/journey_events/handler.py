@@ -15,6 +15,7 @@ from typing import Any
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.config_items import CachedConfig
 from cdp.adapters.dynamodb.journey_runs import (
+    DynamoAdmissions,
     DynamoEventMarks,
     DynamoLiveJourneyEvents,
     DynamoRunStore,
@@ -54,11 +55,12 @@ def build(function_arn: str) -> JourneyFlow:
     settings = JourneyEventsSettings.from_env()
     dynamodb, clock = client("dynamodb"), SystemClock()
     journeys = DynamoJourneyStore(dynamodb, settings.core_table)
+    runs = DynamoRunStore(dynamodb, settings.core_table)
     return JourneyFlow(
         journeys=journeys,
         # Like the processor's identity rules: a publish or pause applies within this delay.
         live=CachedConfig(journeys.live, settings.journey_cache_seconds),
-        runs=DynamoRunStore(dynamodb, settings.core_table),
+        runs=runs,
         waits=DynamoWaitStore(dynamodb, settings.core_table, clock),
         executions=StepFunctionsExecutions(client("stepfunctions")),
         queue=SqsEntryQueue(client("sqs"), settings.starts_queue_url),
@@ -73,6 +75,7 @@ def build(function_arn: str) -> JourneyFlow:
         continuation=LambdaCohortContinuation(client("lambda"), function_arn),
         # An event no live journey listens to is dropped before any read.
         listened=CachedConfig(DynamoLiveJourneyEvents(dynamodb, settings.core_table), settings.journey_cache_seconds),
+        admissions=DynamoAdmissions(dynamodb, settings.core_table, runs, clock),
     )
 
 

@@ -132,8 +132,9 @@ class JourneyFlow(Construct):
             },
         )
         grant_core_reads(self.consumer, core_table, core_gsi1_arn)
+        # Runs, their lookups and waits; handled events; admissions (a merge folds them together).
         grant_core_writes(
-            self.consumer, core_table, _ITEM_WRITES, [RUN_PREFIX, PERSON_PREFIX, WAIT_PREFIX, SEEN_PREFIX]
+            self.consumer, core_table, _ITEM_WRITES, [RUN_PREFIX, PERSON_PREFIX, WAIT_PREFIX, SEEN_PREFIX, ENTRY_PREFIX]
         )
         raw_events.grant(self.consumer, "dynamodb:PutItem")  # `Journey Exited` on the timeline
         bus.grant_put_events_to(self.consumer)  # journey.exited

@@ -86,7 +86,7 @@ def test_the_consumer_stops_and_resumes_journey_executions_only(synth: Any) -> N
     assert {"events:PutEvents", "sqs:SendMessage"} <= _all_actions(statements)
     writes = [s for s in statements if "dynamodb:PutItem" in _actions(s)]
     leading = [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in writes if "Condition" in s]
-    assert leading == [["JRUN#*", "JPERSON#*", "JWAIT#*", "JSEEN#*"]]
+    assert leading == [["JRUN#*", "JPERSON#*", "JWAIT#*", "JSEEN#*", "JENTRY#*"]]
 
 
 def test_cohort_schedules_invoke_the_consumer_and_the_admin_api_manages_them(synth: Any) -> None:

@@ -101,3 +101,34 @@ def test_a_cart_entry_starts_once_and_the_order_ends_the_run_mid_wait(
         if "payload" in item and "Journey" in item["payload"]["S"]
     ]
     assert timeline == ["Journey Exited"]
+
+
+def test_a_merge_moves_the_run_and_its_admission_to_the_survivor(
+    stack: Stack, raw_stream: RawStream, bus: BusObserver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(settings.ENV_PUBLISH_EVENT_RECEIVED, "none")
+    publish_cart(stack)
+    queue = stack.env("journey_events", settings.ENV_JOURNEY_STARTS_QUEUE_URL)
+    sqs = stack.client("sqs")
+    ingest(stack, [track("Product Added", "add-1", "C1")])
+    assert process(stack, raw_stream.new_records()) == []
+    deliver(stack, bus, set())
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    records = [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]
+    assert stack.invoke("journey_starter", {"Records": records}) == {"batchItemFailures": []}
+    loser = json.loads(messages[0]["Body"])["profile_id"]
+
+    merged = {
+        "id": "m-1:merged",
+        "name": "profile.merged",
+        "data": {"profileId": "p-survivor", "mergedProfileId": loser},
+    }
+    answer = stack.invoke("journey_events", {"detail-type": "profile.merged", "source": "cdp", "detail": merged})
+
+    assert answer["moved_runs"] == 1
+    (run,) = DynamoRunStore(stack.client("dynamodb"), stack.core_table).active_for("p-survivor")
+    assert run.journey_id == "cart" and run.entry_key == "C1"
+    admission = stack.client("dynamodb").get_item(
+        TableName=stack.core_table, Key={"pk": {"S": "JENTRY#cart#p-survivor"}, "sk": {"S": "C1"}}
+    )["Item"]
+    assert admission["occurrences"]["N"] == "1" and admission["merged_from"]["SS"] == [loser]

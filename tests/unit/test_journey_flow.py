@@ -10,15 +10,17 @@ from typing import Any
 import pytest
 from cdp.domain_events import EVENT_RECEIVED, JOURNEY_EXITED, PROFILE_MERGED, SEGMENT_ENTERED, SEGMENT_EXITED
 from cdp.identity.identifiers import Identifier
+from cdp.journeys.admission import KEY_SEEN
 from cdp.journeys.definition import PropertyFilter
 from cdp.journeys.flow import JOURNEY_EXITED_EVENT, ExitRecorder, JourneyFlow, matches
 from cdp.journeys.model import PAUSED
-from cdp.journeys.ports import Wait
+from cdp.journeys.ports import EntryRequest, Wait
 from cdp.journeys.runs import ACTIVE, ARCHIVED, EXITED, Run
+from cdp.journeys.starter import STARTED, Pacer, Starter
 from cdp.profiles.model import Profile
 
 from tests.fakes import FakePublisher, FakeRawEventStore, FakeSegmentStore, FixedClock
-from tests.fakes_journey_flow import FakeEntryQueue, FakeExecutions, FakeMarks, InMemoryWaitStore
+from tests.fakes_journey_flow import FakeEntryQueue, FakeExecutions, FakeMarks, InMemoryAdmissions, InMemoryWaitStore
 from tests.fakes_journeys import InMemoryJourneyStore, InMemoryRunStore
 from tests.unit.journey_flow_helpers import CART, COHORT, MACHINE, WELCOME, version
 
@@ -55,6 +57,7 @@ class World:
         self.timeline = FakeRawEventStore()
         self.profiles = Profiles()
         self.continued: list[dict[str, Any]] = []
+        self.admissions = InMemoryAdmissions(self.runs, FixedClock())
         world = self
 
         class Continuation:
@@ -74,6 +77,7 @@ class World:
             clock=FixedClock(),
             continuation=Continuation(),
             listened=listened,
+            admissions=self.admissions,
         )
 
     def run(self, run_id: str = "jr-1", profile_id: str = "p1", journey_id: str = "cart", **fields: Any) -> Run:
@@ -332,3 +336,15 @@ def test_events_no_live_journey_listens_to_are_dropped_before_any_read() -> None
     assert reads == [] and world.marks.marked == set()
     world.received("Order Completed", {"cart_id": "C1"}, event_id="e2")
     assert reads == ["runs"]
+
+
+def test_after_a_merge_the_survivor_cannot_run_the_merged_away_persons_keyed_entry_again(world: World) -> None:
+    starter = Starter(world.journeys, world.admissions, world.runs, world.executions, Pacer(1e9))
+    cart = EntryRequest("cart", 1, "loser", "C1", "add-1", AT, {"event": "Product Added"})
+    assert starter.start(cart) == STARTED
+    world.flow.on_bus_event(PROFILE_MERGED, {"id": "m1", "data": {"profileId": "survivor", "mergedProfileId": "loser"}})
+    again = EntryRequest("cart", 1, "survivor", "C1", "add-2", LATER, {"event": "Product Added"})
+    assert starter.start(again) == KEY_SEEN
+    other = EntryRequest("cart", 1, "survivor", "C2", "add-3", LATER, {"event": "Product Added"})
+    assert starter.start(other) == STARTED
+    assert len(world.executions.started) == 2

@@ -82,6 +82,12 @@ class Profiles(Protocol):
     def get(self, profile_id: str) -> Profile | None: ...
 
 
+class AdmissionMerges(Protocol):
+    def merge(self, journey_id: str, from_profile: str, to_profile: str) -> int:
+        """Fold the merged-away person's admission records of the journey into the survivor's."""
+        ...
+
+
 class Continuation(Protocol):
     def continue_cohort(self, cohort: dict[str, Any]) -> None:
         """Go on with a cohort firing's next pages in a fresh invocation."""
@@ -261,6 +267,7 @@ class JourneyFlow:
         clock: Clock,
         continuation: Continuation | None = None,
         listened: Callable[[], frozenset[str]] | None = None,
+        admissions: AdmissionMerges | None = None,
     ) -> None:
         self._journeys = journeys
         self._live = live  # cached by the caller (a few seconds)
@@ -275,6 +282,7 @@ class JourneyFlow:
         self._continuation = continuation
         # The events live journeys listen to (the live listing, cached); None: every event is read.
         self._listened = listened
+        self._admissions = admissions
         # Published versions are immutable: kept, parsed, while the container is warm.
         self._versions: dict[tuple[str, int], PublishedVersion | None] = {}
         self._definitions: dict[tuple[str, int], JourneyDefinition] = {}
@@ -373,9 +381,15 @@ class JourneyFlow:
         if not survivor or not merged_away or survivor == merged_away:
             outcome.skipped = "no_merge"
             return outcome
-        moved = {run.run_id for run in self._runs.reassign(merged_away, survivor)}
+        moved_runs = self._runs.reassign(merged_away, survivor)
+        moved = {run.run_id for run in moved_runs}
         self._waits.reassign(merged_away, survivor)
         outcome.moved_runs = len(moved)
+        if self._admissions is not None:
+            # What the merged-away person was admitted to counts for the survivor: a later entry
+            # with the same key is refused, the concurrent-run cap counts the moved runs.
+            for journey_id in sorted({run.journey_id for run in moved_runs}):
+                self._admissions.merge(journey_id, merged_away, survivor)
         by_entry: dict[tuple[str, str], list[Run]] = defaultdict(list)
         for run in self._runs.active_for(survivor):
             by_entry[(run.journey_id, run.entry_key)].append(run)

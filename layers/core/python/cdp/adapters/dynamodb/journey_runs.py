@@ -41,6 +41,7 @@ from cdp.journeys.admission import (
     EntryRecord,
     decide,
     live_runs,
+    merged,
     record_key,
     remembered,
 )
@@ -658,6 +659,7 @@ def _entry_record(item: dict[str, Any] | None) -> EntryRecord:
         last_entered_at=item["last_entered_at"]["S"] if "last_entered_at" in item else None,
         active={key: value["S"] for key, value in item.get("active", {}).get("M", {}).items()},
         revision=int(item["revision"]["N"]),
+        merged_from=frozenset(item.get("merged_from", {}).get("SS", [])),
     )
 
 
@@ -673,6 +675,8 @@ def _entry_put(table: str, key: dict[str, Any], before: EntryRecord, after: Entr
         item["last_run_id"] = _s(after.last_run_id)
     if after.last_entered_at is not None:
         item["last_entered_at"] = _s(after.last_entered_at)
+    if after.merged_from:
+        item["merged_from"] = {"SS": sorted(after.merged_from)}
     put: dict[str, Any] = {"TableName": table, "Item": item}
     if before.revision:
         put["ConditionExpression"] = "revision = :revision"
@@ -738,6 +742,31 @@ class DynamoAdmissions:
             elif self._table.transact("admitting a journey entry", [{"Put": put} for put in writes]):
                 return decision
         raise StoreUnavailable(f"admitting {request.profile_id} to journey {request.journey_id} lost {MAX_RACES} races")
+
+    def merge(self, journey_id: str, from_profile: str, to_profile: str) -> int:
+        """A merge: fold the merged-away person's admission records of the journey into the
+        survivor's (compare-and-set, once per merged-away person); returns how many changed."""
+        items = self._table.query(
+            "reading a merged person's admissions",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": _s(f"{ENTRY_PREFIX}{journey_id}#{from_profile}")},
+            ConsistentRead=True,
+        )
+        changed = 0
+        for item in items:
+            record, key = _entry_record(item), entry_key(journey_id, to_profile, item["sk"]["S"])
+            for _attempt in range(MAX_RACES):
+                current = _entry_record(self._table.get(key, "reading a journey admission"))
+                after = merged(current, record, from_profile)
+                if after is None:
+                    break
+                put = {k: v for k, v in _entry_put(self._table.name, key, current, after).items() if k != "TableName"}
+                if self._table.put_request("merging journey admissions", put):
+                    changed += 1
+                    break
+            else:
+                raise StoreUnavailable(f"merging admissions of {from_profile} lost {MAX_RACES} races")
+        return changed
 
 
 class DynamoEventMarks:
