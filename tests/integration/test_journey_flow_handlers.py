@@ -139,7 +139,7 @@ def test_the_consumer_queues_entries_resumes_waits_and_ends_runs_by_exit_rule(
     assert waits.waiting_for("p1", "Order Completed") == []
     described = stack.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])
     assert described["status"] == "ABORTED"
-    assert [e["detail"]["data"]["runId"] for e in bus.of_type("journey.exited")] == [run_id]
+    assert [e["detail"]["data"]["run_id"] for e in bus.of_type("journey.exited")] == [run_id]
     # The same envelope again is skipped.
     assert received("Order Completed", {"cart_id": "C1"}, "e2") == {
         "detailType": "event.received",

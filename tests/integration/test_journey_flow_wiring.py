@@ -94,7 +94,7 @@ def test_a_cart_entry_starts_once_and_the_order_ends_the_run_mid_wait(
     assert run is not None and run.status == EXITED and run.exit_reason == "exit_event"
     assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "ABORTED"
     (exited,) = [e for e in bus.drain() if e["detail-type"] == "journey.exited"]
-    assert exited["detail"]["data"]["runId"] == run_id and exited["detail"]["data"]["reason"] == "exit_event"
+    assert exited["detail"]["data"]["run_id"] == run_id and exited["detail"]["data"]["reason"] == "exit_event"
     timeline = [
         json.loads(item["payload"]["S"])["event"]
         for item in stack.raw_items().values()

@@ -12,11 +12,12 @@ from cdp.domain_events import EVENT_RECEIVED, JOURNEY_EXITED, PROFILE_MERGED, SE
 from cdp.identity.identifiers import Identifier
 from cdp.journeys.admission import KEY_SEEN
 from cdp.journeys.definition import PropertyFilter
-from cdp.journeys.flow import JOURNEY_EXITED_EVENT, ExitRecorder, JourneyFlow, matches
+from cdp.journeys.flow import ExitRecorder, JourneyFlow, matches
 from cdp.journeys.model import PAUSED
 from cdp.journeys.ports import EntryRequest, Wait
 from cdp.journeys.runs import ACTIVE, ARCHIVED, EXITED, Run
 from cdp.journeys.starter import STARTED, Pacer, Starter
+from cdp.journeys.steps import JOURNEY_EXITED_EVENT
 from cdp.profiles.model import Profile
 
 from tests.fakes import FakePublisher, FakeRawEventStore, FakeSegmentStore, FixedClock
@@ -156,7 +157,7 @@ def test_an_exit_rule_ends_the_run_mid_wait_once(world: World) -> None:
     assert world.executions.stopped == [("arn:exec:jr-1", "JourneyExited", "exit_event")]
     assert world.waits.waits == {}
     (exited,) = world.publisher.named(JOURNEY_EXITED)
-    assert exited.id == "jr-1:exited" and exited.detail["reason"] == "exit_event"
+    assert exited.detail["reason"] == "exit_event" and exited.detail["run_id"] == "jr-1"
     (timeline,) = world.timeline.events.values()
     assert timeline.payload["event"] == JOURNEY_EXITED_EVENT and timeline.payload["properties"]["run_id"] == "jr-1"
     # The same envelope again is skipped; another order does not end it twice.
@@ -171,7 +172,8 @@ def test_a_retry_after_a_crash_past_the_finish_stops_and_tells_the_exit(world: W
     world.runs.finish("jr-1", "exit_event", LATER)  # the first attempt died right after this
     world.received("Order Completed", {"cart_id": "C1"})
     assert world.executions.stopped == [("arn:exec:jr-1", "JourneyExited", "exit_event")]
-    assert [e.id for e in world.publisher.named(JOURNEY_EXITED)] == ["jr-1:exited"]
+    (exited,) = {e.id for e in world.publisher.named(JOURNEY_EXITED)}  # the same event, told again
+    assert exited
 
 
 def test_an_uncorrelated_order_does_not_end_the_cart_run(world: World) -> None:
@@ -311,7 +313,7 @@ def test_archive_ends_every_active_run(world: World) -> None:
     world.run("jr-3", profile_id="p3")
     world.runs.finish("jr-3", "completed", AT)
     assert world.flow.end_all("cart", ARCHIVED) == 2
-    assert {e.detail["runId"] for e in world.publisher.named(JOURNEY_EXITED)} == {"jr-1", "jr-2"}
+    assert {e.detail["run_id"] for e in world.publisher.named(JOURNEY_EXITED)} == {"jr-1", "jr-2"}
     expected = MACHINE.format(journey="cart", version=1).replace(":stateMachine:", ":execution:") + ":jr-1"
     assert (expected, "JourneyExited", ARCHIVED) in world.executions.stopped
 

@@ -21,6 +21,7 @@ redelivery is skipped without reading anything else.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,14 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from cdp.clock import iso_from_ms
+from cdp.clock import iso_from_ms, ms_from_datetime
 from cdp.domain_events import (
     EVENT_RECEIVED,
-    JOURNEY_EXITED,
     PROFILE_MERGED,
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
-    DomainEvent,
 )
 from cdp.errors import CdpError
 from cdp.journeys.definition import (
@@ -52,13 +51,11 @@ from cdp.journeys.model import PUBLISHED, JourneyStore, PublishedVersion
 from cdp.journeys.ports import EntryQueue, EntryRequest, Wait, WaitStore
 from cdp.journeys.runs import ACTIVE, EXIT_EVENT, EXITED, LEFT_SEGMENT, MERGED, NO_KEY, Run, RunStore
 from cdp.journeys.starter import Executions
+from cdp.journeys.steps import Happening
 from cdp.ports import Clock, EventPublisher, RawEventStore
-from cdp.profiles.consent import admin_event
 from cdp.profiles.model import Profile
 
 LINK_CLICKED = "Link Clicked"
-JOURNEY_EXITED_EVENT = "Journey Exited"  # the person's timeline
-TIMELINE_SOURCE = "admin-journeys"
 STOP_ERROR = "JourneyExited"
 COHORT_PAGE = 500  # members per page of a cohort
 COHORT_PAGES_PER_INVOCATION = 40  # then the firing continues in a fresh invocation
@@ -182,7 +179,9 @@ def _at(iso: str) -> datetime:
 
 # Recording exits -----------------------------------------------------------------------------
 class ExitRecorder:
-    """`journey.exited` on the bus and `Journey Exited` on the person's timeline, stable ids."""
+    """`journey.exited` on the bus and `Journey Exited` on the person's timeline, in the same shape
+    and under the same ids as an exit node's (cdp.journeys.steps.Happening): consumers and reports
+    see one kind of exit, and a repeat is the same event."""
 
     def __init__(self, publisher: EventPublisher, events: RawEventStore, profiles: Profiles) -> None:
         self._publisher = publisher
@@ -190,47 +189,12 @@ class ExitRecorder:
         self._profiles = profiles
 
     def exited(self, run: Run, reason: str, at: str) -> None:
-        detail = {
-            "runId": run.run_id,
-            "journeyId": run.journey_id,
-            "version": run.version,
-            "profileId": run.profile_id,
-            "entryKey": None if run.entry_key == NO_KEY else run.entry_key,
-            "node": run.node,
-            "reason": reason,
-            "at": at,
-        }
-        self._publisher.publish(
-            [
-                DomainEvent(
-                    name=JOURNEY_EXITED, id=f"{run.run_id}:exited", time=at, detail=detail, correlation_id=run.run_id
-                )
-            ]
-        )
+        happening = Happening("exited", run, ms_from_datetime(_at(at)), node=run.node, reason=reason)
         profile = self._profiles.get(run.profile_id)
-        if profile is None:
-            return
-        properties = {
-            "journey_id": run.journey_id,
-            "version": run.version,
-            "run_id": run.run_id,
-            "node_id": run.node,
-            "reason": reason,
-        }
-        try:
-            event = admin_event(
-                profile,
-                source=TIMELINE_SOURCE,
-                payload={"type": "track", "event": JOURNEY_EXITED_EVENT, "properties": properties},
-                context={"channel": "crm"},
-                now_ms=int(_at(at).timestamp() * 1000),
-                request_key=f"journey:{run.run_id}",
-                key_suffix="\nexited",
-                purpose="record the journey's exit",
-            )
-        except CdpError:  # a person without any identifier has no timeline to write to
-            return
-        self._events.store_once([event])
+        if profile is not None and profile.identifiers:
+            with contextlib.suppress(CdpError):  # no usable identifier: no timeline to write to
+                self._events.store_once([happening.timeline_event(profile)])
+        self._publisher.publish([happening.domain_event(at)])
 
 
 # The consumer --------------------------------------------------------------------------------
