@@ -38,7 +38,6 @@ from infra.cdp_infra.routes import JOURNEY_EVENTS, JOURNEY_STARTER
 from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
 
 STARTER_CONCURRENCY = 2  # the starts queue's event source mapping: at most this many starters at once
-STARTS_PER_SECOND = 100  # per deployment, under Step Functions' StartExecution quota (150/s in Tokyo)
 STARTER_TIMEOUT = Duration.seconds(60)
 STARTER_BATCH = 50  # entries per invocation: a second of starts at each starter's share
 _ITEM_WRITES = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
@@ -76,6 +75,7 @@ class JourneyFlow(Construct):
         raw_events: dynamodb.ITable,
         raw_event_ttl_days: int,
         bus: events.IEventBus,
+        starts_per_second: int,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -99,7 +99,7 @@ class JourneyFlow(Construct):
             timeout=STARTER_TIMEOUT,
             environment={
                 settings.ENV_CORE_TABLE: core_table.table_name,
-                settings.ENV_JOURNEY_STARTS_PER_SECOND: str(STARTS_PER_SECOND),
+                settings.ENV_JOURNEY_STARTS_PER_SECOND: str(starts_per_second),
                 settings.ENV_JOURNEY_STARTER_CONCURRENCY: str(STARTER_CONCURRENCY),
             },
         )

@@ -31,8 +31,8 @@ from infra.cdp_infra.event_processing import EventProcessing
 from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.identity_workflows import IdentityWorkflows
 from infra.cdp_infra.imports_bucket import ImportsBucket
-from infra.cdp_infra.journey_flow import JourneyFlow
 from infra.cdp_infra.ingestion_api import IngestionApi
+from infra.cdp_infra.journey_flow import JourneyFlow
 from infra.cdp_infra.links import TRACKED_LINKS_ID, TrackedLinks
 from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.messaging import MessageSender
@@ -217,6 +217,7 @@ class CdpStack(Stack):
             raw_events=self.tables.raw_events,
             raw_event_ttl_days=self.deploy_settings.raw_event_ttl_days,
             bus=self.event_bus.bus,
+            starts_per_second=self.deploy_settings.journey_starts_per_second,
         )
         self.journey_flow.wire_admin_api(http_functions[ADMIN_API])
         self.functions: dict[str, lambda_.Function] = {

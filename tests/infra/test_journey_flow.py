@@ -37,7 +37,7 @@ def test_the_starter_consumes_the_starts_queue_two_at_a_time_with_partial_failur
     starter = _function(t, JOURNEY_STARTER)
     assert props["VisibilityTimeout"] == 6 * starter["Timeout"]
     variables = starter["Environment"]["Variables"]
-    assert variables[settings.ENV_JOURNEY_STARTS_PER_SECOND] == "100"
+    assert variables[settings.ENV_JOURNEY_STARTS_PER_SECOND] == "100"  # journeyStartsPerSecond
     assert variables[settings.ENV_JOURNEY_STARTER_CONCURRENCY] == "2"
 
 
