@@ -39,8 +39,16 @@ from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
 
 STARTER_CONCURRENCY = 2  # the starts queue's event source mapping: at most this many starters at once
 STARTER_TIMEOUT = Duration.seconds(60)
-STARTER_BATCH = 50  # entries per invocation: a second of starts at each starter's share
+STARTER_BATCH = 50  # entries per invocation at most
+STARTER_BATCH_SECONDS = 10  # ... and at most this many seconds of starts at a starter's pace (timeout 60 s)
 _ITEM_WRITES = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+
+
+def starter_batch(starts_per_second: int) -> int:
+    """Entries per starter invocation: a slow deployed pace takes smaller batches, so pacing one
+    never nears the starter's timeout."""
+    per_starter = starts_per_second / STARTER_CONCURRENCY
+    return max(1, min(STARTER_BATCH, int(per_starter * STARTER_BATCH_SECONDS)))
 
 
 def journey_machines(stack: Stack) -> str:
@@ -106,7 +114,7 @@ class JourneyFlow(Construct):
         self.starter.add_event_source(
             event_sources.SqsEventSource(
                 self.starts_queue,
-                batch_size=STARTER_BATCH,
+                batch_size=starter_batch(starts_per_second),
                 max_batching_window=Duration.seconds(1),
                 report_batch_item_failures=True,
                 max_concurrency=STARTER_CONCURRENCY,
