@@ -12,13 +12,14 @@ import pytest
 from cdp import settings
 from cdp.adapters.dynamodb.journey_runs import DynamoRunStore
 from cdp.adapters.dynamodb.journeys import DynamoJourneyStore
+from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
 from cdp.journeys.model import PUBLISHED, Journey
 from cdp.journeys.runs import EXITED, run_id_for
 from cdp.journeys.service import LiveChange, live_entry
 
 from tests.integration.conftest import BusObserver, RawStream, Stack
 from tests.integration.test_event_processor import ingest, process
-from tests.unit.journey_flow_helpers import CART, version
+from tests.unit.journey_flow_helpers import CART, COHORT, version
 
 AT = "2026-03-01T10:00:00.000Z"
 
@@ -132,3 +133,42 @@ def test_a_merge_moves_the_run_and_its_admission_to_the_survivor(
         TableName=stack.core_table, Key={"pk": {"S": "JENTRY#cart#p-survivor"}, "sk": {"S": "C1"}}
     )["Item"]
     assert admission["occurrences"]["N"] == "1" and admission["merged_from"]["SS"] == [loser]
+
+
+def test_archive_ends_the_runs_and_a_cohort_firing_queues_the_segment(
+    stack: Stack, raw_stream: RawStream, bus: BusObserver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(settings.ENV_PUBLISH_EVENT_RECEIVED, "none")
+    machine = publish_cart(stack)
+    queue = stack.env("journey_events", settings.ENV_JOURNEY_STARTS_QUEUE_URL)
+    sqs, sfn = stack.client("sqs"), stack.client("stepfunctions")
+    ingest(stack, [track("Product Added", "add-1", "C1")])
+    assert process(stack, raw_stream.new_records()) == []
+    deliver(stack, bus, set())
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    for message in messages:
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    records = [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]
+    assert stack.invoke("journey_starter", {"Records": records}) == {"batchItemFailures": []}
+
+    # Archive: the admin API hands the ending to the consumer.
+    assert stack.invoke("journey_events", {"end_runs": {"journey_id": "cart", "reason": "archived"}}) == {"ended": 1}
+    (execution,) = sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "ABORTED"
+    assert [e["detail"]["data"]["reason"] for e in bus.drain() if e["detail-type"] == "journey.exited"] == ["archived"]
+
+    # A scheduled cohort: the segment's members, into the starts queue.
+    store = DynamoJourneyStore(stack.client("dynamodb"), stack.core_table)
+    cohort = version("vip", COHORT)
+    draft = Journey("vip", "draft", cohort.document, AT, AT)
+    assert store.create(draft)
+    live = Journey("vip", PUBLISHED, cohort.document, AT, AT, live_version=1, versions=(1,), revision=2)
+    assert store.replace(live, expected_revision=1, version=cohort, live=LiveChange("vip", live_entry(cohort)))
+    segments = DynamoSegmentStore(stack.client("dynamodb"), stack.core_table)
+    for person in ("p-1", "p-2", "p-3"):
+        segments.enter("vip", person, at=AT, rule_version=1)
+    fired = {"cohort": {"journey_id": "vip", "version": 1, "scheduled_time": "2026-04-01T02:00:00Z"}}
+    assert stack.invoke("journey_events", fired) == {"entries": 3}
+    bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]]
+    assert sorted(body["profile_id"] for body in bodies) == ["p-1", "p-2", "p-3"]
+    assert {body["cause_id"] for body in bodies} == {"cohort:vip:2026-04-01T02:00:00Z"}
