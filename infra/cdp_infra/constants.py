@@ -111,6 +111,7 @@ SCHEDULED_SEGMENTS_ID = "ScheduledSegments"
 MESSAGING_ID = "Messaging"
 RICH_MENUS_ID = "RichMenus"
 CAMPAIGNS_ID = "Campaigns"
+JOURNEYS_ID = "Journeys"
 JOURNEY_FLOW_ID = "JourneyFlow"  # journeys' starts queue, starter, event consumer, cohort schedules
 ARCHIVE_PREFIX = "archive"  # cdp.adapters.s3_archive writes archive/<kind>/dt=<day>/<name>.parquet
 ATHENA_RESULTS_PREFIX = "athena-results"

@@ -9,6 +9,7 @@ is also the number its LINE rate-limit share is computed for.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import cast
 
 from aws_cdk import Acknowledgment, Aws, Duration, Stack, Validations
@@ -35,6 +36,19 @@ from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
 
 DEFAULT_SENDER_CONCURRENCY = 10  # the LINE rate share when no concurrency is reserved
 CAP_AND_LEDGER_ACTIONS = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+
+
+@dataclass(frozen=True)
+class _Sending:
+    environment: dict[str, str]
+    core_table: dynamodb.ITable
+    core_gsi1_arn: str
+    raw_events: dynamodb.ITable
+    bus: events.IEventBus
+    line_channels: secretsmanager.ISecret
+    link_signing_key: secretsmanager.ISecret
+    configuration_set: str
+    schedule_group: str
 
 
 class MessageSender(Construct):
@@ -89,30 +103,17 @@ class MessageSender(Construct):
             reserved_concurrent_executions=concurrency,
             environment=environment,
         )
-        function = self.function
-        grant_core_reads(function, core_table, core_gsi1_arn)  # profiles, identifiers, policy, templates
-        grant_core_writes(function, core_table, CAP_AND_LEDGER_ACTIONS, list(KEY_PREFIXES))
-        # The personal tracked links a render mints (cdp.messaging.templates.links): created, never changed.
-        grant_core_writes(function, core_table, ["dynamodb:PutItem"], [LINK_PK_PREFIX])
-        raw_events.grant(function, "dynamodb:PutItem")  # outcome events, stored once per send key
-        bus.grant_put_events_to(function)  # message.sent / suppressed / failed
-        line_channels.grant_read(function)
-        link_signing_key.grant_read(function)
-
-        identity_arn = stack.format_arn(service="ses", resource="identity", resource_name="*")
-        configuration_set_arn = stack.format_arn(
-            service="ses", resource="configuration-set", resource_name=configuration_set
+        self._sending = _Sending(
+            environment=environment,
+            core_table=core_table,
+            core_gsi1_arn=core_gsi1_arn,
+            raw_events=raw_events,
+            bus=bus,
+            line_channels=line_channels,
+            link_signing_key=link_signing_key,
+            configuration_set=configuration_set,
+            schedule_group=schedule_group,
         )
-        function.add_to_role_policy(
-            iam.PolicyStatement(actions=["ses:SendEmail"], resources=[identity_arn, configuration_set_arn])
-        )
-        # An SMS to a phone number has no resource to name (AWS documents `*` for it).
-        function.add_to_role_policy(
-            iam.PolicyStatement(actions=["sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"], resources=["*"])
-        )
-
-        self._email_feedback(configuration_set)
-
         # Held sends come back through one-time schedules that invoke this function only.
         self.scheduler_role = iam.Role(
             self,
@@ -123,9 +124,45 @@ class MessageSender(Construct):
             description="EventBridge Scheduler: hand held messages back to the message sender, nothing else",
         )
         iam.Grant.add_to_principal(
-            grantee=self.scheduler_role, actions=["lambda:InvokeFunction"], resource_arns=[function.function_arn]
+            grantee=self.scheduler_role, actions=["lambda:InvokeFunction"], resource_arns=[self.function.function_arn]
+        )
+        self.allow_sending(self.function)
+        self._email_feedback(configuration_set)
+
+    def allow_sending(self, function: lambda_.Function) -> None:
+        """What running the send point takes (cdp.messaging.wiring): its environment, the ledger,
+        caps and links, outcome events, LINE / SES / SNS, and holding a send (a release schedule
+        that hands it back to the message sender). For the message sender and any function that
+        sends through the send point in-process (the journey step function)."""
+        sending = self._sending
+        stack = Stack.of(self)
+        if function is not self.function:
+            for name, value in sending.environment.items():
+                function.add_environment(name, value)
+            function.add_environment(settings.ENV_MESSAGE_SENDER_FUNCTION, self.function.function_arn)
+        # profiles, identifiers, policy, templates
+        grant_core_reads(function, sending.core_table, sending.core_gsi1_arn)
+        grant_core_writes(function, sending.core_table, CAP_AND_LEDGER_ACTIONS, list(KEY_PREFIXES))
+        # The personal tracked links a render mints (cdp.messaging.templates.links): created, never changed.
+        grant_core_writes(function, sending.core_table, ["dynamodb:PutItem"], [LINK_PK_PREFIX])
+        sending.raw_events.grant(function, "dynamodb:PutItem")  # outcome events, stored once per send key
+        sending.bus.grant_put_events_to(function)  # message.sent / suppressed / failed
+        sending.line_channels.grant_read(function)
+        sending.link_signing_key.grant_read(function)
+
+        identity_arn = stack.format_arn(service="ses", resource="identity", resource_name="*")
+        configuration_set_arn = stack.format_arn(
+            service="ses", resource="configuration-set", resource_name=sending.configuration_set
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["ses:SendEmail"], resources=[identity_arn, configuration_set_arn])
+        )
+        # An SMS to a phone number has no resource to name (AWS documents `*` for it).
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"], resources=["*"])
         )
         function.add_environment(settings.ENV_MESSAGE_SCHEDULER_ROLE_ARN, self.scheduler_role.role_arn)
+        schedule_group = sending.schedule_group
         schedules_arn = stack.format_arn(
             service="scheduler", resource="schedule", resource_name=f"{schedule_group}/{RELEASE_PREFIX}*"
         )

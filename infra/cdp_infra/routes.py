@@ -35,6 +35,7 @@ DLQ_ARCHIVER = "dlq_archiver"  # the processor's on-failure queue -> replayable 
 LINK_REDIRECT = "link_redirect"  # public: tracked-link clicks, no authentication
 MESSAGE_SENDER = "message_sender"  # the send point: invoked by senders and release schedules, no route
 RICH_MENU_SYNC = "rich_menu_sync"  # segment entries/exits -> LINE per-user rich menus, no route
+JOURNEY_STEP = "journey_step"  # each node of a running journey: called by the versions' state machines, no route
 CAMPAIGN_RUNNER = "campaign_runner"  # campaign fan-out: EventBridge Scheduler / the admin API / itself, no route
 JOURNEY_STARTER = "journey_starter"  # the journey starts queue -> runs and executions, no route
 JOURNEY_EVENTS = "journey_events"  # bus events, cohort schedules and archive -> journey runs, no route
@@ -131,6 +132,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/journeys/{id}/versions/{version}", ADMIN_API),
     Route("GET", "/admin/v1/messaging/pricing", ADMIN_API),
     Route("PUT", "/admin/v1/messaging/pricing", ADMIN_API),
+    Route("GET", "/admin/v1/journeys/{id}/report", ADMIN_API),
+    Route("GET", "/admin/v1/journeys/{id}/runs", ADMIN_API),
+    Route("POST", "/admin/v1/journeys/{id}/test", ADMIN_API),
     # The one public data route: anyone with a link or a QR code follows it (cdp.links.redirect).
     Route("GET", "/r/{code}", LINK_REDIRECT),
     # One-click unsubscribe from marketing email (RFC 8058): public, the token is signed.

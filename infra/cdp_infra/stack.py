@@ -33,6 +33,7 @@ from infra.cdp_infra.identity_workflows import IdentityWorkflows
 from infra.cdp_infra.imports_bucket import ImportsBucket
 from infra.cdp_infra.ingestion_api import IngestionApi
 from infra.cdp_infra.journey_flow import JourneyFlow
+from infra.cdp_infra.journeys import JourneyExecution
 from infra.cdp_infra.links import TRACKED_LINKS_ID, TrackedLinks
 from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.messaging import MessageSender
@@ -50,6 +51,7 @@ from infra.cdp_infra.routes import (
     INGEST,
     JOURNEY_EVENTS,
     JOURNEY_STARTER,
+    JOURNEY_STEP,
     LINE_WEBHOOK,
     LINK_REDIRECT,
     MESSAGE_SENDER,
@@ -208,6 +210,17 @@ class CdpStack(Stack):
             schedule_group=cast(str, self.messaging.schedule_group.name),
         )
         self.campaigns.wire_admin_api(http_functions[ADMIN_API], self.tables.core)
+        self.journeys = JourneyExecution(
+            self,
+            constants.JOURNEYS_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            core_gsi1_arn=self.tables.core_gsi1_arn,
+            raw_events=self.tables.raw_events,
+            bus=self.event_bus.bus,
+            messaging=self.messaging,
+        )
+        self.journeys.wire_admin_api(http_functions[ADMIN_API])
         self.journey_flow = JourneyFlow(
             self,
             constants.JOURNEY_FLOW_ID,
@@ -234,6 +247,7 @@ class CdpStack(Stack):
             MESSAGE_SENDER: self.messaging.function,
             RICH_MENU_SYNC: self.rich_menus.function,
             CAMPAIGN_RUNNER: self.campaigns.function,
+            JOURNEY_STEP: self.journeys.function,
             JOURNEY_STARTER: self.journey_flow.starter,
             JOURNEY_EVENTS: self.journey_flow.consumer,
         }

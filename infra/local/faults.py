@@ -16,6 +16,9 @@ runtime around handler invocations and around the AWS SDK calls those handlers m
   event source mapping sees a function error.
 - `merge_step_failures` (with `merge_step`, an action name, or any step): that many identity
   workflow steps die right after doing their work; Step Functions retries them.
+- `journey_step_failures` (with `journey_step_op`, an op name such as `send`, or any op): that
+  many journey step invocations die right after doing their work (a send: after LINE accepted
+  the message), before the state machine hears back; Step Functions retries the task.
 - `poison_message_ids`: raw events (by messageId / webhookEventId) that reach the processor
   broken, every time (their stored payload is dropped from the stream record), so they fail
   until the mapping gives up on them.
@@ -43,6 +46,7 @@ from infra.local.lambda_runtime import FUNCTIONS_DIR, LambdaRuntime
 
 EVENT_PROCESSOR = "event_processor"
 IDENTITY_MERGE = "identity_merge"
+JOURNEY_STEP = "journey_step"
 RAW_WRITES = ("PutItem", "BatchWriteItem", "TransactWriteItems")
 
 
@@ -66,6 +70,8 @@ class FaultPlan:
     processor_death_after_commit_rate: float = 0.0
     merge_step_failures: int = 0
     merge_step: str | None = None
+    journey_step_failures: int = 0
+    journey_step_op: str | None = None
     poison_message_ids: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
@@ -85,13 +91,16 @@ class FaultPlan:
             if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
                 raise FaultPlanError(f"{name} must be a number from 0 to 1")
             values[name] = float(rate)
-        for name in ("seed", "merge_step_failures"):
+        for name in ("seed", "merge_step_failures", "journey_step_failures"):
             number = values.get(name, 0)
             if isinstance(number, bool) or not isinstance(number, int) or number < 0:
                 raise FaultPlanError(f"{name} must be a whole number, 0 or more")
         step = values.get("merge_step")
         if step is not None and not isinstance(step, str):
             raise FaultPlanError("merge_step must be a workflow action name or null")
+        op = values.get("journey_step_op")
+        if op is not None and not isinstance(op, str):
+            raise FaultPlanError("journey_step_op must be a journey step op name or null")
         poison = values.get("poison_message_ids", [])
         if not isinstance(poison, list) or not all(isinstance(item, str) and item for item in poison):
             raise FaultPlanError("poison_message_ids must be a list of message ids")
@@ -112,6 +121,7 @@ class Faults:
         self._plan = FaultPlan()
         self._attempts: Counter[tuple[str, str]] = Counter()
         self._merge_failures_left = 0
+        self._journey_failures_left = 0
         self.injected: Counter[str] = Counter()
         self.raw_table: str | None = None
         self.core_table: str | None = None
@@ -121,6 +131,7 @@ class Faults:
             self._plan = plan
             self._attempts.clear()
             self._merge_failures_left = plan.merge_step_failures
+            self._journey_failures_left = plan.journey_step_failures
             self.injected.clear()
 
     def clear(self) -> None:
@@ -203,6 +214,8 @@ class Faults:
         return {**event, "Records": records}
 
     def after_invoke(self, name: str, event: dict[str, Any]) -> None:
+        if name == JOURNEY_STEP:
+            self._journey_step_died(event)
         if name != IDENTITY_MERGE:
             return
         step = self._plan.merge_step
@@ -214,6 +227,17 @@ class Faults:
             self._merge_failures_left -= 1
             self.injected["merge_step_failures"] += 1
         raise FunctionCrashed(f"injected: the {event.get('action')!r} step died after doing its work")
+
+    def _journey_step_died(self, event: dict[str, Any]) -> None:
+        op = self._plan.journey_step_op
+        if op is not None and event.get("op") != op:
+            return
+        with self._lock:
+            if self._journey_failures_left <= 0:
+                return
+            self._journey_failures_left -= 1
+            self.injected["journey_step_failures"] += 1
+        raise FunctionCrashed(f"injected: the journey step {event.get('op')!r} died after doing its work")
 
 
 _current = threading.local()

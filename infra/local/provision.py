@@ -29,6 +29,7 @@ from infra.cdp_infra.routes import (
     IDENTITY_MERGE,
     JOURNEY_EVENTS,
     JOURNEY_STARTER,
+    JOURNEY_STEP,
     MEMBER_IMPORT,
     MESSAGE_SENDER,
     RFM_SCORING,
@@ -53,6 +54,7 @@ FUNCTION_FOLDERS = (
     MESSAGE_SENDER,
     RICH_MENU_SYNC,
     CAMPAIGN_RUNNER,
+    JOURNEY_STEP,
     JOURNEY_STARTER,
     JOURNEY_EVENTS,
 )
@@ -348,6 +350,10 @@ def _local_email(aws: Any, out: LocalResources) -> None:
     sender_env = out.function_env[MESSAGE_SENDER]
     if not sender_env.get(env_names.ENV_EMAIL_FROM_ADDRESS):
         sender_env[env_names.ENV_EMAIL_FROM_ADDRESS] = LOCAL_EMAIL_FROM
+    # The journey step function sends through the send point in-process: the same sender address.
+    step_env = out.function_env.get(JOURNEY_STEP)
+    if step_env is not None and not step_env.get(env_names.ENV_EMAIL_FROM_ADDRESS):
+        step_env[env_names.ENV_EMAIL_FROM_ADDRESS] = sender_env[env_names.ENV_EMAIL_FROM_ADDRESS]
     aws("ses").verify_email_identity(EmailAddress=sender_env[env_names.ENV_EMAIL_FROM_ADDRESS])
 
 

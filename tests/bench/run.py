@@ -377,7 +377,17 @@ def member_import_throughput() -> dict[str, Any]:
 
 
 def main() -> None:
-    from tests.bench import campaigns, cost, identity, journey_starts, messaging, segments_batch, soak, templates
+    from tests.bench import (
+        campaigns,
+        cost,
+        identity,
+        journey_starts,
+        journeys,
+        messaging,
+        segments_batch,
+        soak,
+        templates,
+    )
 
     started = datetime.now(tz=UTC)
     results = {
@@ -395,6 +405,8 @@ def main() -> None:
         "campaigns": campaigns.run_all(),
         "journey_starts": journey_starts.run_all(),
         "cost": cost.run(),
+        # Journeys on the local stack in process (compiled state machines on moto, virtual clock).
+        "journeys": journeys.run(),
         # The whole local stack over HTTP (its own process): memory and rate stay flat.
         "local_stack_soak": soak.run(int(os.environ.get("CDP_BENCH_SOAK_EVENTS", "5000"))),
     }
@@ -412,6 +424,7 @@ def main() -> None:
     print("\n".join(campaigns.summary(results["campaigns"])))
     print("\n".join(journey_starts.summary(results["journey_starts"])))
     print("\n".join(cost.summary(results["cost"])))
+    print("\n".join(journeys.summary(results["journeys"])))
     print("\n".join(soak.summary(results["local_stack_soak"])))
 
 

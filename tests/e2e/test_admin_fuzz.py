@@ -344,6 +344,14 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     tour("GET", "/admin/v1/journeys/{journey_id}", at=journey)
     edited = {"definition": {**definition, "name": "Tour, edited"}, "revision": 1}
     assert tour("PUT", "/admin/v1/journeys/{journey_id}", at=journey, body=edited)["revision"] == 2
+    # What a marketer sees of it: the (empty) report, where the member is, a dry run of the draft
+    assert tour("GET", "/admin/v1/journeys/{journey_id}/report", at=journey)["runs"]["total"] == 0
+    tour("GET", "/admin/v1/journeys/{journey_id}/runs", at=journey, params={"profileId": profile_id})
+    entry = {"event": "Tour Started", "properties": {"tour_id": unique("tour")}}
+    dry = tour(
+        "POST", "/admin/v1/journeys/{journey_id}/test", at=journey, body={"profile_id": profile_id, "entry": entry}
+    )
+    assert [step["node"] for step in dry["path"]] == ["hello", "done"] and dry["dry_run"] is True
     assert tour("DELETE", "/admin/v1/journeys/{journey_id}", at=journey)["deleted"] is True
     tour("DELETE", "/admin/v1/segments/{segment_id}", at=segment)
     tour("DELETE", "/admin/v1/templates/{template_id}", at=template)

@@ -23,6 +23,7 @@ from infra.cdp_infra.routes import (
     INGEST,
     JOURNEY_EVENTS,
     JOURNEY_STARTER,
+    JOURNEY_STEP,
     LINE_WEBHOOK,
     LINK_REDIRECT,
     MEMBER_IMPORT,
@@ -57,6 +58,7 @@ ALL_FUNCTIONS = (
     MESSAGE_SENDER,
     RICH_MENU_SYNC,
     CAMPAIGN_RUNNER,
+    JOURNEY_STEP,
     JOURNEY_STARTER,
     JOURNEY_EVENTS,
 )
@@ -98,6 +100,7 @@ SETTINGS_BY_FUNCTION = {
     MESSAGE_SENDER: settings.MessageSenderSettings,
     RICH_MENU_SYNC: settings.RichMenuSyncSettings,
     CAMPAIGN_RUNNER: settings.CampaignRunnerSettings,
+    JOURNEY_STEP: settings.JourneyStepSettings,
     JOURNEY_STARTER: settings.JourneyStarterSettings,
     JOURNEY_EVENTS: settings.JourneyEventsSettings,
 }
@@ -696,7 +699,13 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
         f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/imports/{p}]" for p in ("*", "*/upload.csv", "*/rejected.csv")
     } | {f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/exports/*]"}  # segment exports (admin API)
     merge_function = _function_id(synth.template, IDENTITY_MERGE)
-    invoke_versions = {f"AwsSolutions-IAM5[Resource::<{merge_function}.Arn>:*]"}
+    journey_step = _function_id(synth.template, JOURNEY_STEP)
+    invoke_versions = {f"AwsSolutions-IAM5[Resource::<{fn}.Arn>:*]" for fn in (merge_function, journey_step)}
+    # Journeys: one state machine per published version, created at publish under the stack's prefix.
+    journey_machines = {
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{REGION}:<AWS::AccountId>:"
+        "stateMachine:LineCdp-journey-*]"
+    }
     machines = list(_resources(synth.template, "AWS::StepFunctions::StateMachine"))
     executions = {
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{REGION}:<AWS::AccountId>:execution:"
@@ -734,6 +743,7 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
         | executions
         | archive_wildcards
         | messaging_wildcards
+        | journey_machines
         | journey_wildcards
     )
     assert all(len(reason) > 30 for reasons in acknowledged.values() for reason in reasons)

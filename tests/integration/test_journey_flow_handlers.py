@@ -41,7 +41,8 @@ def journeys(stack: Stack) -> InMemoryJourneyStore:
     sfn = stack.client("stepfunctions")
     machine = sfn.create_state_machine(
         name=MACHINE_NAME,
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        # Still running when the test stops it (moto executes the definition).
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
         roleArn="arn:aws:iam::123456789012:role/journeys",
     )["stateMachineArn"]
     store = InMemoryJourneyStore()

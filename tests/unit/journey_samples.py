@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
-
-from cdp.journeys.ports import Wait
 
 CART = {
     "name": "Cart reminder",
@@ -57,26 +54,3 @@ WELCOME: dict[str, Any] = {
         "done": {"type": "exit"},
     },
 }
-
-
-class InMemoryWaitStore:
-    """WaitStore in memory: keyed (person, event, correlation, run); a retried task replaces its token."""
-
-    def __init__(self) -> None:
-        self.waits: dict[tuple[str, str, str, str], Wait] = {}
-
-    def register(self, wait: Wait) -> None:
-        self.waits[(wait.profile_id, wait.event, wait.correlation or "*", wait.run_id)] = wait
-
-    def waiting_for(self, profile_id: str, event: str) -> list[Wait]:
-        return [w for (p, e, _, _), w in self.waits.items() if (p, e) == (profile_id, event)]
-
-    def remove(self, wait: Wait) -> None:
-        self.waits.pop((wait.profile_id, wait.event, wait.correlation or "*", wait.run_id), None)
-
-    def reassign(self, from_profile: str, to_profile: str) -> list[Wait]:
-        moved = [w for w in self.waits.values() if w.profile_id == from_profile]
-        for wait in moved:
-            self.remove(wait)
-            self.register(replace(wait, profile_id=to_profile))
-        return moved

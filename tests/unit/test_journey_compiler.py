@@ -55,7 +55,10 @@ def test_each_node_becomes_a_task_calling_the_step_function_with_its_op() -> Non
         "execution.$": "$$.Execution.Id",
         "run.$": "$.run",
     }
-    assert task["Retry"][0]["ErrorEquals"][-1] == "RetryLater" and task["Retry"][0]["MaxAttempts"] == 3
+    assert task["Retry"][0] == {"ErrorEquals": ["BadRequest", "NotFound", "Conflict"], "MaxAttempts": 0}
+    retried = task["Retry"][1]
+    assert {"RetryLater", "Lambda.Unknown", "States.TaskFailed"} <= set(retried["ErrorEquals"])
+    assert (retried["MaxAttempts"], retried["BackoffRate"]) == (3, 2)
     assert task["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": RECORD_FAILURE}]
 
 

@@ -20,8 +20,9 @@ from cdp.messaging.request import SendRequest
 from cdp.profiles.model import Profile, Stamped
 
 from tests.fakes import FakeProfileStore, FakePublisher, FakeRawEventStore, FakeSegmentStore, FixedClock
+from tests.fakes_journey_flow import InMemoryWaitStore
 from tests.fakes_journeys import InMemoryJourneyStore, InMemoryRunStore
-from tests.unit.journey_samples import CART, WELCOME, InMemoryWaitStore
+from tests.unit.journey_samples import CART, WELCOME
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Taipei
 NOW_MS = int(NOW.timestamp() * 1000)

@@ -46,6 +46,8 @@ def commit(pk: str) -> dict[str, Any]:
         {"poison_message_ids": "m-1"},
         {"poison_message_ids": [""]},
         {"merge_step": 3},
+        {"journey_step_failures": True},
+        {"journey_step_op": ["send"]},
         {"raw_writes": 0.1},
     ],
 )
@@ -62,6 +64,8 @@ def test_a_plan_reads_back_as_it_was_given() -> None:
         "processor_death_after_commit_rate": 0.03,
         "merge_step_failures": 1,
         "merge_step": "move",
+        "journey_step_failures": 1,
+        "journey_step_op": "send",
         "poison_message_ids": ["m-9"],
     }
     assert FaultPlan.from_json(given).as_dict() == given
@@ -124,7 +128,7 @@ def lambda_handler(event, context):
 
 @pytest.fixture
 def functions(tmp_path: Path) -> Path:
-    for name in ("event_processor", "ingest", "identity_merge"):
+    for name in ("event_processor", "ingest", "identity_merge", "journey_step"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "handler.py").write_text(HANDLER)
     return tmp_path
@@ -132,7 +136,7 @@ def functions(tmp_path: Path) -> Path:
 
 def runtime(functions: Path, **plan: Any) -> FaultInjectingRuntime:
     found = FaultInjectingRuntime(faults(**plan), functions)
-    for name in ("event_processor", "ingest", "identity_merge"):
+    for name in ("event_processor", "ingest", "identity_merge", "journey_step"):
         found.module(name).RUNTIME = found
     return found
 
@@ -156,6 +160,16 @@ def test_a_merge_step_dies_once_after_its_work(functions: Path) -> None:
         local.invoke("identity_merge", {"pk": "M#1", "action": "move"})
     assert local.invoke("identity_merge", {"pk": "M#1", "action": "move"}) == {"function": "identity_merge"}
     assert local.faults.snapshot()["injected"] == {"merge_step_failures": 1}
+
+
+def test_a_journey_step_dies_once_after_its_work(functions: Path) -> None:
+    local = runtime(functions, journey_step_failures=1, journey_step_op="send")
+
+    assert local.invoke("journey_step", {"pk": "R#1", "op": "enter", "node": "entry"}) == {"function": "journey_step"}
+    with pytest.raises(FunctionCrashed, match="'send' died after doing its work"):
+        local.invoke("journey_step", {"pk": "R#1", "op": "send", "node": "remind"})
+    assert local.invoke("journey_step", {"pk": "R#1", "op": "send", "node": "remind"}) == {"function": "journey_step"}
+    assert local.faults.snapshot()["injected"] == {"journey_step_failures": 1}
 
 
 def test_a_poison_record_reaches_the_processor_without_its_payload() -> None:

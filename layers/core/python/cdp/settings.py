@@ -67,6 +67,11 @@ ENV_SMS_SENDER_ID = "CDP_SMS_SENDER_ID"
 ENV_MESSAGING_POLICY_CACHE_SECONDS = "CDP_MESSAGING_POLICY_CACHE_SECONDS"
 # The message sender's ARN, for functions that hand it send requests (auto-replies).
 ENV_MESSAGE_SENDER_FUNCTION = "CDP_MESSAGE_SENDER_FUNCTION"
+# Journeys' execution (cdp.journeys.compiler / stepper): the role the versions' state machines run
+# as, the journey step function they call, and the name prefix of those machines.
+ENV_JOURNEY_ROLE_ARN = "CDP_JOURNEY_ROLE_ARN"
+ENV_JOURNEY_STEP_ARN = "CDP_JOURNEY_STEP_ARN"
+ENV_JOURNEY_MACHINE_PREFIX = "CDP_JOURNEY_MACHINE_PREFIX"
 # The rich menu sync function's ARN, for the admin API (a resync when a menu is linked).
 ENV_RICH_MENU_SYNC_FUNCTION = "CDP_RICH_MENU_SYNC_FUNCTION"
 # Campaigns (cdp.campaigns): the sender's queue, the runner, their schedules.
@@ -421,3 +426,26 @@ class JourneyAdminSettings(Settings):
     journey_events_function: str = env(ENV_JOURNEY_EVENTS_FUNCTION, "")
     schedule_group: str = env(ENV_JOURNEY_SCHEDULE_GROUP, "")
     scheduler_role_arn: str = env(ENV_JOURNEY_SCHEDULER_ROLE_ARN, "")
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyMachinesSettings(Settings):
+    """Publishing a journey version: its state machine, created with the journeys role, calls the
+    journey step function, and is named `<prefix>-journey-<id>-v<version>`."""
+
+    role_arn: str = required(ENV_JOURNEY_ROLE_ARN)
+    step_function_arn: str = required(ENV_JOURNEY_STEP_ARN)
+    name_prefix: str = required(ENV_JOURNEY_MACHINE_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyStepSettings(Settings):
+    """The journey step function: runs, waits and versions in the core table, timeline events in
+    the raw events table, journey events on the bus; sends through the send point in-process
+    (MessageSenderSettings), whose held sends come back to the message sender."""
+
+    core_table: str = required(ENV_CORE_TABLE)
+    raw_events_table: str = required(ENV_RAW_EVENTS_TABLE)
+    raw_event_ttl_days: int = positive(ENV_RAW_EVENT_TTL_DAYS, 30)
+    event_bus_name: str = env(ENV_EVENT_BUS, "")
+    message_sender_function: str = required(ENV_MESSAGE_SENDER_FUNCTION)

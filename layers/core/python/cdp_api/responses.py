@@ -986,6 +986,144 @@ class JourneyDeleted(Answer):
     deleted: Literal[True]
 
 
+# --- journey reports -----------------------------------------------------------------------
+class JourneyNodeFigures(Answer):
+    type: str | None = Field(description="the node's type; null for a node of another version only")
+    entered: int = Field(description="runs whose path contains the node")
+    waiting_now: int = Field(description="active runs at the node")
+    exited: dict[str, int] = Field(description="reason -> runs that ended at the node")
+    converted: int = Field(description="runs through the node that converted within the goal")
+    template_id: str = absent("send nodes: the template")
+    sent: int = absent("send nodes")
+    held: int = absent("send nodes: held by quiet hours, released later by the send point")
+    suppressed: dict[str, int] = absent("send nodes: reason -> runs")
+    failed: int = absent("send nodes")
+    clicked: int = absent("send nodes: runs that clicked the node's message")
+    ctr: float | None = absent("send nodes: clicked over sent")
+
+
+class JourneyGroupFigures(Answer):
+    runs: int
+    sent: int = Field(description="sends after the branch (the send nodes reachable from it)")
+    clicked: int
+    ctr: float | None
+    converted: int | None = Field(description="null without a goal")
+    conversion_rate: float | None
+    conversion_value: float | None
+
+
+class JourneyHoldoutGroup(Answer):
+    runs: int
+    converted: int | None
+    conversion_rate: float | None
+
+
+class JourneyHoldout(Answer):
+    holdout_branch: str
+    treatment: JourneyHoldoutGroup = Field(description="every other branch of the split")
+    holdout: JourneyHoldoutGroup
+    difference_pp: float | None = Field(description="treatment minus holdout conversion, in percentage points")
+    z: float | None
+    p_value: float | None = Field(description="two-sided two-proportion z-test (pooled)")
+
+
+class JourneyGoal(Answer):
+    event: str
+    within: str
+
+
+class JourneyRunCounts(Answer):
+    total: int
+    active: int
+    exited: dict[str, int] = Field(description="reason -> runs")
+
+
+class JourneyReport(Answer):
+    journey_id: str
+    version: int | None = Field(description="the version asked for; null: all runs")
+    status: Literal["draft", "published", "paused", "archived"]
+    live_version: int | None
+    goal: JourneyGoal | None
+    runs: JourneyRunCounts
+    sent: int
+    clicked: int
+    ctr: float | None
+    converted: int | None
+    conversion_rate: float | None
+    conversion_value: float | None
+    nodes: dict[str, JourneyNodeFigures]
+    branches: dict[str, dict[str, JourneyGroupFigures]] = Field(description="split node -> branch -> figures")
+    holdouts: dict[str, JourneyHoldout] = Field(description="random split node with a holdout -> comparison")
+    runs_read: int
+    truncated: bool = Field(description="more runs exist than the report read (the newest were read)")
+    as_of: str
+
+
+class JourneyStep(Answer):
+    node: str
+    at: str
+    outcome: str | None
+
+
+class JourneyRunView(Answer):
+    run_id: str
+    version: int
+    entry_key: str
+    entered_at: str
+    status: Literal["active", "exited"]
+    node: str | None
+    node_type: str | None
+    since: str | None
+    waiting: Open | None = Field(description='{"kind": "delay"|"event", "until", "event"}')
+    why: str = Field(description="where the person is and why, in words")
+    path: list[JourneyStep]
+    branches: dict[str, str]
+    sent: dict[str, str] = Field(description="send node -> sent / suppressed:<reason> / failed")
+    clicked: dict[str, str]
+    converted_at: str | None
+    conversion_value: float | None
+    exited_at: str | None
+    exit_reason: str | None
+
+
+class JourneyRuns(Answer):
+    journey_id: str
+    profile_id: str | None = Field(description="the person asked about (after merges); null: newest runs")
+    runs: list[JourneyRunView]
+
+
+class JourneyDryRunStep(Answer):
+    node: str
+    type: str
+    at: str
+    until: str = absent("delays and waits: when they end")
+    outcome: str = absent("waits: received / timed_out / exited")
+    branch: str = absent("splits and waits: the branch taken")
+    why: str = absent("why that branch")
+    send: Open = absent("send nodes: what would be sent")
+    action: Open = absent("action nodes: the change")
+
+
+class JourneyDryRunConversion(Answer):
+    converted: bool
+    at: str | None
+    value: float | None
+
+
+class JourneyDryRun(Answer):
+    journey_id: str
+    profile_id: str
+    entry_key: str
+    started_at: str
+    ended_at: str
+    exit_reason: str
+    why: str
+    path: list[JourneyDryRunStep]
+    sends: list[Open]
+    conversion: JourneyDryRunConversion | None
+    dry_run: Literal[True]
+
+
 # --- the document itself -------------------------------------------------------------------
 class OpenAPIDocument(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)

@@ -56,13 +56,19 @@ LAMBDA_ERRORS = [
     "Lambda.TooManyRequestsException",
     "Lambda.Unknown",
 ]
+# A step refusing its input (a bad payload, a run or version that is not there) will refuse it again.
+NOT_RETRYABLE = ["BadRequest", "NotFound", "Conflict"]
 RETRY = [
+    {"ErrorEquals": NOT_RETRYABLE, "MaxAttempts": 0},
     {
-        "ErrorEquals": [*LAMBDA_ERRORS, RETRY_LATER],
+        # Any other failure is retried with the same input: the step function crashed or timed out
+        # (possibly after its effect, which the retry finds done: the send key, events by id),
+        # the store was throttled, or the send point asked for it (RetryLater).
+        "ErrorEquals": [*LAMBDA_ERRORS, RETRY_LATER, "States.TaskFailed"],
         "IntervalSeconds": 2,
         "MaxAttempts": 3,
         "BackoffRate": 2,
-    }
+    },
 ]
 OPS = ("enter", "delay", "wait", "timed_out", "condition", "split", "send", "action", "exit")
 

@@ -29,6 +29,7 @@ CRUD_MODULES: tuple[str, ...] = (
     "messaging",
     "campaigns",
     "journeys",
+    "journey_reports",
 )
 
 # The modules whose routes live under each /admin/v1/<area>, in CRUD_MODULES order.
@@ -49,7 +50,7 @@ CRUD_AREAS: Mapping[str, tuple[str, ...]] = {
     "templates": ("templates",),
     "messaging": ("messaging", "campaigns"),
     "campaigns": ("campaigns",),
-    "journeys": ("journeys",),
+    "journeys": ("journeys", "journey_reports"),
 }
 ADMIN_PREFIX = "/admin/v1/"
 

@@ -1,0 +1,102 @@
+"""An A/B split with a 10% holdout over 1,000 generated LINE friends, over HTTP on the local
+stack: branch sizes within tolerance of 45/45/10, the holdout receives nothing, every treated
+person exactly one offer, and the report shows both conversions (the offer claimed with a LINE
+postback), their difference and the z-test."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.e2e.conftest import Stack, now_ms, unique
+from tests.e2e.journey_helpers import definition, published_journey, report, runs, template, texts, wait_for
+from tests.e2e.test_campaigns import taipei_at
+from tests.fixtures.line_events import follow, postback, user_id, user_source
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+
+PEOPLE = 1000
+BATCH = 100  # follows per webhook delivery
+# Four standard deviations of a binomial count: a fair split fails this about once in 15,000 runs.
+SIGMAS = 4
+OFFERS = {"spring-a": "春季優惠 A：滿千折百", "spring-b": "春季優惠 B：第二件 5 折"}
+
+
+def _within(count: int, share: float) -> bool:
+    mean = PEOPLE * share
+    return abs(count - mean) <= SIGMAS * (PEOPLE * share * (1 - share)) ** 0.5
+
+
+def test_an_ab_split_with_a_holdout_over_1000_people(clock: Stack) -> None:
+    stack = clock
+    taipei_at(stack, 11)
+    rng = random.Random(20261207)
+    ids = {name: template(stack, name, text) for name, text in OFFERS.items()}
+    users = [user_id(unique("ab")) for _ in range(PEOPLE)]
+
+    with published_journey(stack, definition("ab-holdout", ids)) as journey_id:
+        start = now_ms()
+        for first in range(0, PEOPLE, BATCH):
+            batch = users[first : first + BATCH]
+            events = [follow(source=user_source(u), timestamp=start + first + i) for i, u in enumerate(batch)]
+            assert stack.line(events).status_code == 200
+        stack.drain()
+        with ThreadPoolExecutor(8) as pool:
+            profiles = list(pool.map(lambda u: str(stack.lookup("line", u)["profile_id"]), users))
+
+        def all_ended() -> bool:
+            figures = report(stack, journey_id)
+            return bool(figures["runs"]["total"] == PEOPLE and figures["runs"]["active"] == 0)
+
+        wait_for(stack, all_ended, f"{PEOPLE} runs to end", seconds=900)
+
+        with ThreadPoolExecutor(8) as pool:
+            person_runs = list(pool.map(lambda p: runs(stack, journey_id, p), profiles))
+        assert all(len(found) == 1 for found in person_runs), "one run per person"
+        branch = [found[0]["branches"]["split"] for found in person_runs]
+        sizes = {name: branch.count(name) for name in ("a", "b", "control")}
+        assert sum(sizes.values()) == PEOPLE
+        assert _within(sizes["a"], 0.45) and _within(sizes["b"], 0.45) and _within(sizes["control"], 0.10), sizes
+
+        # The holdout received nothing; every treated person exactly their branch's offer.
+        for index, user in enumerate(users):
+            delivered = texts(stack, user)
+            if branch[index] == "control":
+                assert delivered == [], user
+                assert person_runs[index][0]["exit_reason"] == "holdout" and person_runs[index][0]["sent"] == {}
+            else:
+                assert delivered == [OFFERS[f"spring-{branch[index]}"]], user
+
+        # A third of the treated claim the offer, a tenth of the holdout (who heard of it elsewhere).
+        claimed = [index for index in range(PEOPLE) if rng.random() < (0.10 if branch[index] == "control" else 0.33)]
+        claims = [
+            postback("claim=spring", source=user_source(users[index]), timestamp=now_ms() + i)
+            for i, index in enumerate(claimed)
+        ]
+        for first in range(0, len(claims), BATCH):
+            assert stack.line(claims[first : first + BATCH]).status_code == 200
+        held = sum(1 for index in claimed if branch[index] == "control")
+        treated = len(claimed) - held
+
+        def conversions_counted() -> bool:
+            return bool(report(stack, journey_id)["converted"] == len(claimed))
+
+        wait_for(stack, conversions_counted, "the claims to count as conversions", seconds=300)
+        figures = report(stack, journey_id)
+        holdout = figures["holdouts"]["split"]
+        assert holdout["holdout_branch"] == "control"
+        assert holdout["holdout"] == {
+            "runs": sizes["control"],
+            "converted": held,
+            "conversion_rate": round(held / sizes["control"], 6),
+        }
+        assert holdout["treatment"]["runs"] == sizes["a"] + sizes["b"]
+        assert holdout["treatment"]["converted"] == treated
+        expected_pp = (treated / (sizes["a"] + sizes["b"]) - held / sizes["control"]) * 100
+        assert holdout["difference_pp"] == pytest.approx(expected_pp, abs=1e-3)
+        assert holdout["p_value"] is not None and holdout["p_value"] < 0.001  # 33% against 10%
+        assert figures["branches"]["split"]["control"]["sent"] == 0
+        assert figures["nodes"]["split"]["exited"] == {"holdout": sizes["control"]}
+        assert figures["nodes"]["offer_a"]["sent"] == sizes["a"] and figures["nodes"]["offer_b"]["sent"] == sizes["b"]
