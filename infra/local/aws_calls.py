@@ -378,6 +378,14 @@ def _events(operation: str, params: Mapping[str, Any], _schemas: Mapping[str, An
 
 
 def _stepfunctions(operation: str, params: Mapping[str, Any], _schemas: Mapping[str, Any]) -> list[Request]:
+    if operation == "CreateStateMachine":  # a journey version's machine, created at publish
+        arn = _arn("states", f"stateMachine:{params['name']}")
+        found: list[Request] = [("states:CreateStateMachine", arn, {})]
+        if params.get("tags"):  # tags given on create are authorized as a TagResource too
+            found.append(("states:TagResource", arn, {}))
+        # the machine runs as that role: its creator must be allowed to pass it
+        found.append(("iam:PassRole", params["roleArn"], {"iam:PassedToService": "states.amazonaws.com"}))
+        return found
     arn = params.get("stateMachineArn") or params.get("executionArn")
     if arn is None:
         raise UnmappedCall(f"stepfunctions.{operation}")
