@@ -14,7 +14,12 @@ from typing import Any
 
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.config_items import CachedConfig
-from cdp.adapters.dynamodb.journey_runs import DynamoEventMarks, DynamoRunStore, DynamoWaitStore
+from cdp.adapters.dynamodb.journey_runs import (
+    DynamoEventMarks,
+    DynamoLiveJourneyEvents,
+    DynamoRunStore,
+    DynamoWaitStore,
+)
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
@@ -66,6 +71,8 @@ def build(function_arn: str) -> JourneyFlow:
         ),
         clock=clock,
         continuation=LambdaCohortContinuation(client("lambda"), function_arn),
+        # An event no live journey listens to is dropped before any read.
+        listened=CachedConfig(DynamoLiveJourneyEvents(dynamodb, settings.core_table), settings.journey_cache_seconds),
     )
 
 

@@ -35,6 +35,7 @@ def build() -> Starter:
         runs=runs,
         executions=StepFunctionsExecutions(client("stepfunctions")),
         pacer=pacer_for(settings.starts_per_second, settings.starter_concurrency),
+        cache_seconds=settings.journey_cache_seconds,
     )
 
 

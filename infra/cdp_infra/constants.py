@@ -112,6 +112,7 @@ MESSAGING_ID = "Messaging"
 RICH_MENUS_ID = "RichMenus"
 CAMPAIGNS_ID = "Campaigns"
 JOURNEYS_ID = "Journeys"
+JOURNEY_FLOW_ID = "JourneyFlow"  # journeys' starts queue, starter, event consumer, cohort schedules
 ARCHIVE_PREFIX = "archive"  # cdp.adapters.s3_archive writes archive/<kind>/dt=<day>/<name>.parquet
 ATHENA_RESULTS_PREFIX = "athena-results"
 ATHENA_RESULTS_RETENTION = Duration.days(7)

@@ -37,6 +37,8 @@ MESSAGE_SENDER = "message_sender"  # the send point: invoked by senders and rele
 RICH_MENU_SYNC = "rich_menu_sync"  # segment entries/exits -> LINE per-user rich menus, no route
 JOURNEY_STEP = "journey_step"  # each node of a running journey: called by the versions' state machines, no route
 CAMPAIGN_RUNNER = "campaign_runner"  # campaign fan-out: EventBridge Scheduler / the admin API / itself, no route
+JOURNEY_STARTER = "journey_starter"  # the journey starts queue -> runs and executions, no route
+JOURNEY_EVENTS = "journey_events"  # bus events, cohort schedules and archive -> journey runs, no route
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, ADMIN_QUERY, LINK_REDIRECT)
 SEGMENT_CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")

@@ -32,6 +32,7 @@ from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.identity_workflows import IdentityWorkflows
 from infra.cdp_infra.imports_bucket import ImportsBucket
 from infra.cdp_infra.ingestion_api import IngestionApi
+from infra.cdp_infra.journey_flow import JourneyFlow
 from infra.cdp_infra.journeys import JourneyExecution
 from infra.cdp_infra.links import TRACKED_LINKS_ID, TrackedLinks
 from infra.cdp_infra.member_import import MemberImport
@@ -48,6 +49,8 @@ from infra.cdp_infra.routes import (
     EVENT_PROCESSOR,
     IDENTITY_MERGE,
     INGEST,
+    JOURNEY_EVENTS,
+    JOURNEY_STARTER,
     JOURNEY_STEP,
     LINE_WEBHOOK,
     LINK_REDIRECT,
@@ -218,6 +221,17 @@ class CdpStack(Stack):
             messaging=self.messaging,
         )
         self.journeys.wire_admin_api(http_functions[ADMIN_API])
+        self.journey_flow = JourneyFlow(
+            self,
+            constants.JOURNEY_FLOW_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            core_gsi1_arn=self.tables.core_gsi1_arn,
+            raw_events=self.tables.raw_events,
+            raw_event_ttl_days=self.deploy_settings.raw_event_ttl_days,
+            bus=self.event_bus.bus,
+        )
+        self.journey_flow.wire_admin_api(http_functions[ADMIN_API])
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
@@ -233,6 +247,8 @@ class CdpStack(Stack):
             RICH_MENU_SYNC: self.rich_menus.function,
             CAMPAIGN_RUNNER: self.campaigns.function,
             JOURNEY_STEP: self.journeys.function,
+            JOURNEY_STARTER: self.journey_flow.starter,
+            JOURNEY_EVENTS: self.journey_flow.consumer,
         }
         watched = Watched(
             functions=self.functions,
@@ -247,6 +263,7 @@ class CdpStack(Stack):
                 cast(str, self.scheduled_segments.schedule_group.name),
                 cast(str, self.scheduled_segments.jobs_schedule_group.name),
                 cast(str, self.messaging.schedule_group.name),
+                cast(str, self.journey_flow.schedule_group.name),
             ],
             ingest_functions=[http_functions[LINE_WEBHOOK], http_functions[INGEST]],
             event_dead_letter_queues={
@@ -254,6 +271,7 @@ class CdpStack(Stack):
                 ARCHIVE_WRITER: self.archive.dead_letter_queue,
                 MESSAGE_SENDER: self.messaging.feedback_dead_letters,
                 RICH_MENU_SYNC: self.rich_menus.dead_letter_queue,
+                JOURNEY_EVENTS: self.journey_flow.dead_letter_queue,
             },
         )
         self.monitoring = Monitoring(self, constants.MONITORING_ID, watched=watched)
@@ -422,6 +440,9 @@ class CdpStack(Stack):
             "RichMenuDeadLetterQueueUrl": self.rich_menus.dead_letter_queue.queue_url,
             "CampaignSendQueueUrl": self.campaigns.send_queue.queue_url,
             "CampaignSendDeadLetterQueueUrl": self.campaigns.send_dead_letters.queue_url,
+            "JourneyStartsQueueUrl": self.journey_flow.starts_queue.queue_url,
+            "JourneyStartsDeadLetterQueueUrl": self.journey_flow.starts_dead_letters.queue_url,
+            "JourneyEventsDeadLetterQueueUrl": self.journey_flow.dead_letter_queue.queue_url,
             "ArchiveBucketName": self.archive.bucket.bucket_name,
             "ArchiveAthenaWorkgroup": cast(str, self.archive.workgroup.name),
             "SegmentScheduleGroup": cast(str, self.scheduled_segments.schedule_group.name),

@@ -378,6 +378,10 @@ def _events(operation: str, params: Mapping[str, Any], _schemas: Mapping[str, An
 
 
 def _stepfunctions(operation: str, params: Mapping[str, Any], _schemas: Mapping[str, Any]) -> list[Request]:
+    if operation in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat") and "taskToken" in params:
+        # Addressed by a task token alone: AWS authorises it on the token's state machine, which
+        # the call does not name, so the local check has no resource to ask about.
+        return []
     if operation == "CreateStateMachine":  # a journey version's machine, created at publish
         arn = _arn("states", f"stateMachine:{params['name']}")
         found: list[Request] = [("states:CreateStateMachine", arn, {})]

@@ -27,6 +27,8 @@ from infra.cdp_infra.routes import (
     EVENT_PROCESSOR,
     HTTP_FUNCTIONS,
     IDENTITY_MERGE,
+    JOURNEY_EVENTS,
+    JOURNEY_STARTER,
     JOURNEY_STEP,
     MEMBER_IMPORT,
     MESSAGE_SENDER,
@@ -53,11 +55,13 @@ FUNCTION_FOLDERS = (
     RICH_MENU_SYNC,
     CAMPAIGN_RUNNER,
     JOURNEY_STEP,
+    JOURNEY_STARTER,
+    JOURNEY_EVENTS,
 )
 # What the local stack sets beyond the template: rules, tag rules and auto-replies edited through
 # the admin API apply within 2 s instead of the deployed 60 s, so a developer (and the e2e suite)
 # sees an edit at once.
-LOCAL_ENVIRONMENT = {env_names.ENV_RULES_CACHE_SECONDS: "2"}
+LOCAL_ENVIRONMENT = {env_names.ENV_RULES_CACHE_SECONDS: "2", env_names.ENV_JOURNEY_CACHE_SECONDS: "1"}
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 
 

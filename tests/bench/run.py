@@ -377,7 +377,7 @@ def member_import_throughput() -> dict[str, Any]:
 
 
 def main() -> None:
-    from tests.bench import campaigns, cost, identity, messaging, segments_batch, soak, templates
+    from tests.bench import campaigns, cost, identity, journey_starts, messaging, segments_batch, soak, templates
 
     started = datetime.now(tz=UTC)
     results = {
@@ -393,6 +393,7 @@ def main() -> None:
         "templates": templates.run_all(),
         "messaging": messaging.run_all(),
         "campaigns": campaigns.run_all(),
+        "journey_starts": journey_starts.run_all(),
         "cost": cost.run(),
         # The whole local stack over HTTP (its own process): memory and rate stay flat.
         "local_stack_soak": soak.run(int(os.environ.get("CDP_BENCH_SOAK_EVENTS", "5000"))),
@@ -409,6 +410,7 @@ def main() -> None:
     print("\n".join(templates.summary(results["templates"])))
     print("\n".join(messaging.summary(results["messaging"])))
     print("\n".join(campaigns.summary(results["campaigns"])))
+    print("\n".join(journey_starts.summary(results["journey_starts"])))
     print("\n".join(cost.summary(results["cost"])))
     print("\n".join(soak.summary(results["local_stack_soak"])))
 

@@ -73,15 +73,17 @@ def test_recompute_and_rfm_have_room_and_the_scheduler_may_only_start_them(synth
     # The daily jobs have their own group: a segment schedule (named after any segment id) never meets them.
     assert {s["GroupName"] for s in schedules.values()} == {"LineCdp-jobs"}
     groups = {g["Properties"]["Name"] for g in _resources(t, "AWS::Scheduler::ScheduleGroup").values()}
-    assert groups == {"LineCdp-jobs", "LineCdp-segments", "LineCdp-messages"}  # messages: held-send releases
+    # messages: held-send releases; journeys: scheduled cohorts
+    assert groups == {"LineCdp-jobs", "LineCdp-segments", "LineCdp-messages", "LineCdp-journeys"}
     assert props["Target"]["Arn"] == {"Fn::GetAtt": [_function_id(t, RFM_SCORING), "Arn"]}
     roles = [
         r
         for r in _resources(t, "AWS::IAM::Role").values()
         if "scheduler.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
     ]
-    # the segment jobs', the message sender's releases (tests/infra/test_messaging.py) and the campaigns'
-    assert len(roles) == 3
+    # the segment jobs', the message sender's releases (tests/infra/test_messaging.py), the campaigns'
+    # and the journeys' cohorts (tests/infra/test_journey_flow.py)
+    assert len(roles) == 4
     policies = [
         p
         for p in _resources(t, "AWS::IAM::Policy").values()

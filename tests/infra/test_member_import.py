@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from cdp import settings
 
-from infra.cdp_infra.routes import ADMIN_API, CAMPAIGN_RUNNER, MEMBER_IMPORT, RICH_MENU_SYNC, ROUTES, SEGMENT_RECOMPUTE
+from infra.cdp_infra.routes import (
+    ADMIN_API,
+    CAMPAIGN_RUNNER,
+    JOURNEY_EVENTS,
+    MEMBER_IMPORT,
+    RICH_MENU_SYNC,
+    ROUTES,
+    SEGMENT_RECOMPUTE,
+)
 from tests.infra.test_stack import _actions, _all_actions, _arn, _function, _function_id, _output_ref, _statements
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
@@ -173,14 +181,15 @@ def test_admin_api_can_store_uploads_read_rejected_rows_and_start_only_the_worke
         ),
     }
     invoke = [s for s in statements if "lambda:InvokeFunction" in _actions(s)]
-    # the import worker, the segment recompute, the rich menu sync and the campaign runner (started
-    # from the admin API), nothing else
+    # the import worker, the segment recompute, the rich menu sync, the campaign runner and the
+    # journey event consumer (an archived journey's runs end there), started from the admin API, nothing else
     assert invoke == [
         {
             "Action": "lambda:InvokeFunction",
             "Effect": "Allow",
             "Resource": [
                 _arn(_function_id(t, CAMPAIGN_RUNNER)),
+                _arn(_function_id(t, JOURNEY_EVENTS)),
                 _arn(_function_id(t, MEMBER_IMPORT)),
                 _arn(_function_id(t, RICH_MENU_SYNC)),
                 _arn(_function_id(t, SEGMENT_RECOMPUTE)),

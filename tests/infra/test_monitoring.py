@@ -140,9 +140,9 @@ def test_archive_writer_lag_alarm(synth: Any) -> None:
 def test_failed_schedules_alarms_watch_every_schedule_group(synth: Any) -> None:
     t = synth.template
     groups = {group["Properties"]["Name"] for group in _resources(t, "AWS::Scheduler::ScheduleGroup").values()}
-    assert len(groups) == 3  # the segments' schedules, the daily jobs, held-message releases
+    assert len(groups) == 4  # the segments' schedules, the daily jobs, held-message releases, journey cohorts
     watched = set()
-    for alarm_id in ("ScheduleFailures", "ScheduleFailures1", "ScheduleFailures2"):
+    for alarm_id in ("ScheduleFailures", "ScheduleFailures1", "ScheduleFailures2", "ScheduleFailures3"):
         alarm = _alarm(t, alarm_id)
         metrics = _metrics(alarm)
         assert _expression(alarm) == "targetErrors + dropped"

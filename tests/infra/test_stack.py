@@ -22,6 +22,8 @@ from infra.cdp_infra.routes import (
     IDENTITY_MERGE,
     INGEST,
     JOURNEY_STEP,
+    JOURNEY_EVENTS,
+    JOURNEY_STARTER,
     LINE_WEBHOOK,
     LINK_REDIRECT,
     MEMBER_IMPORT,
@@ -57,6 +59,8 @@ ALL_FUNCTIONS = (
     RICH_MENU_SYNC,
     CAMPAIGN_RUNNER,
     JOURNEY_STEP,
+    JOURNEY_STARTER,
+    JOURNEY_EVENTS,
 )
 # Actions AWS offers no resource-level permission for; the only ones allowed on Resource "*".
 UNSCOPED_ACTIONS = {
@@ -97,6 +101,8 @@ SETTINGS_BY_FUNCTION = {
     RICH_MENU_SYNC: settings.RichMenuSyncSettings,
     CAMPAIGN_RUNNER: settings.CampaignRunnerSettings,
     JOURNEY_STEP: settings.JourneyStepSettings,
+    JOURNEY_STARTER: settings.JourneyStarterSettings,
+    JOURNEY_EVENTS: settings.JourneyEventsSettings,
 }
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",
@@ -612,6 +618,7 @@ def test_dead_letter_alarm_fires_on_the_first_message(synth: Any) -> None:
         _output_ref(t, "ArchiveDeadLetterQueueUrl"),
         _output_ref(t, "EmailEventDeadLetterQueueUrl"),
         _output_ref(t, "RichMenuDeadLetterQueueUrl"),
+        _output_ref(t, "JourneyEventsDeadLetterQueueUrl"),
     }
     (alarm,) = [a for a in alarms if a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == dlq_id]
     assert alarm["Namespace"] == "AWS/SQS"
@@ -721,6 +728,13 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
         "schedule/LineCdp-messages/campaign-*]",
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:{REGION}:<AWS::AccountId>:identity/*]",
     }
+    # Journeys: each published version's state machine and its executions, one schedule per journey.
+    journey_wildcards = {
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{REGION}:<AWS::AccountId>:stateMachine:LineCdp-journey-*]",
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{REGION}:<AWS::AccountId>:execution:LineCdp-journey-*]",
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:{REGION}:<AWS::AccountId>:"
+        "schedule/LineCdp-journeys/journey-*]",
+    }
     assert (
         set(acknowledged)
         == EXPECTED_ACKNOWLEDGEMENTS
@@ -730,6 +744,7 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
         | archive_wildcards
         | messaging_wildcards
         | journey_machines
+        | journey_wildcards
     )
     assert all(len(reason) > 30 for reasons in acknowledged.values() for reason in reasons)
 

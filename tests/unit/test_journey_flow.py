@@ -3,6 +3,7 @@ cohorts and archive."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -40,7 +41,7 @@ class Profiles:
 
 
 class World:
-    def __init__(self) -> None:
+    def __init__(self, listened: Callable[[], frozenset[str]] | None = None) -> None:
         self.journeys = InMemoryJourneyStore()
         self.journeys.add_version(version("cart", CART))
         self.journeys.add_version(version("welcome", WELCOME))
@@ -72,6 +73,7 @@ class World:
             exits=ExitRecorder(self.publisher, self.timeline, self.profiles),
             clock=FixedClock(),
             continuation=Continuation(),
+            listened=listened,
         )
 
     def run(self, run_id: str = "jr-1", profile_id: str = "p1", journey_id: str = "cart", **fields: Any) -> Run:
@@ -320,3 +322,13 @@ def test_property_filters() -> None:
     assert not matches([PropertyFilter(property="missing", op="exists")], properties)
     assert not matches([PropertyFilter(property="flag", op="eq", value=1)], properties)  # True is not 1
     assert not matches([PropertyFilter(property="tier", op="gt", value=5)], properties)  # text vs number
+
+
+def test_events_no_live_journey_listens_to_are_dropped_before_any_read() -> None:
+    reads: list[str] = []
+    world = World(listened=lambda: frozenset({"Order Completed"}))  # the live listing's events
+    world.runs.recent_for = lambda *args, **kwargs: reads.append("runs") or []  # type: ignore[method-assign]
+    assert world.received("Page Viewed", {}).skipped == "not_listened"
+    assert reads == [] and world.marks.marked == set()
+    world.received("Order Completed", {"cart_id": "C1"}, event_id="e2")
+    assert reads == ["runs"]

@@ -147,3 +147,23 @@ def test_the_pacer_spreads_starts_at_the_rate() -> None:
         pacer.wait()
     assert now["t"] - 100.0 == pytest.approx(1.0)  # 51 starts: the first at once, then one each 20 ms
     assert all(s == pytest.approx(0.02) for s in slept)
+
+
+def test_a_pause_applies_to_queued_entries_once_the_cached_journey_expires() -> None:
+    world = World()
+    now = {"t": 0.0}
+    starter = Starter(
+        world.journeys,
+        world.admissions,
+        world.runs,
+        world.executions,
+        Pacer(1e9),
+        cache_seconds=5,
+        monotonic=lambda: now["t"],
+    )
+    assert starter.start(added("e1", cart="C1")) == STARTED
+    world.journeys.add_version(version("cart", CART), status=PAUSED)
+    now["t"] = 4.0
+    assert starter.start(added("e2", cart="C2")) == STARTED  # read 4 s ago: still live here
+    now["t"] = 6.0
+    assert starter.start(added("e3", cart="C3")) == NOT_LIVE

@@ -401,6 +401,7 @@ class JourneyStarterSettings(Settings):
     starts_per_second: int = positive(ENV_JOURNEY_STARTS_PER_SECOND, 100)
     # The queue's event source mapping's maximum concurrency: each starter takes this share.
     starter_concurrency: int = positive(ENV_JOURNEY_STARTER_CONCURRENCY, 2)
+    journey_cache_seconds: int = positive(ENV_JOURNEY_CACHE_SECONDS, 5)
 
 
 @dataclass(frozen=True, slots=True)

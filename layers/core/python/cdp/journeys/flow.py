@@ -260,6 +260,7 @@ class JourneyFlow:
         exits: ExitRecorder,
         clock: Clock,
         continuation: Continuation | None = None,
+        listened: Callable[[], frozenset[str]] | None = None,
     ) -> None:
         self._journeys = journeys
         self._live = live  # cached by the caller (a few seconds)
@@ -272,6 +273,8 @@ class JourneyFlow:
         self._exits = exits
         self._clock = clock
         self._continuation = continuation
+        # The events live journeys listen to (the live listing, cached); None: every event is read.
+        self._listened = listened
         # Published versions are immutable: kept, parsed, while the container is warm.
         self._versions: dict[tuple[str, int], PublishedVersion | None] = {}
         self._definitions: dict[tuple[str, int], JourneyDefinition] = {}
@@ -282,6 +285,10 @@ class JourneyFlow:
         data = envelope.get("data")
         if not envelope_id or not isinstance(data, Mapping):
             return Outcome(skipped="malformed")
+        if detail_type == EVENT_RECEIVED and self._listened is not None and data.get("event") not in self._listened():
+            # Most events concern no journey (a deployment may publish every event): no reads.
+            # The same listing decides what the processor publishes, so nothing is lost here.
+            return Outcome(skipped="not_listened")
         if self._marks.seen(envelope_id):
             return Outcome(skipped="duplicate")
         if detail_type == EVENT_RECEIVED:

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from cdp.journeys.admission import READMITTED, Decision
-from cdp.journeys.definition import Reentry
-from cdp.journeys.model import PUBLISHED, JourneyStore
+from cdp.journeys.definition import JourneyDefinition, Reentry
+from cdp.journeys.model import PUBLISHED, Journey, JourneyStore, PublishedVersion
 from cdp.journeys.ports import EntryRequest
 from cdp.journeys.runs import NO_KEY, ExecutionInput, Run, RunStore, run_id_for
 
@@ -129,22 +129,46 @@ class Starter:
         runs: RunStore,
         executions: Executions,
         pacer: Pacer,
+        *,
+        cache_seconds: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._journeys = journeys
         self._admissions = admissions
         self._runs = runs
         self._executions = executions
         self._pacer = pacer
+        # A burst starts thousands of runs of one version: its journey and version are read once
+        # per `cache_seconds` (a pause applies within that delay, like other configuration).
+        self._cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        self._cache: dict[
+            tuple[str, int], tuple[float, Journey | None, PublishedVersion | None, JourneyDefinition | None]
+        ] = {}
+        self._cache_lock = threading.Lock()
+
+    def _live(
+        self, journey_id: str, number: int
+    ) -> tuple[Journey | None, PublishedVersion | None, JourneyDefinition | None]:
+        key, now = (journey_id, number), self._monotonic()
+        with self._cache_lock:
+            cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            return cached[1], cached[2], cached[3]
+        journey = self._journeys.get(journey_id)
+        version = self._journeys.version(journey_id, number)
+        definition = version.definition if version is not None else None
+        with self._cache_lock:
+            self._cache[key] = (now, journey, version, definition)
+        return journey, version, definition
 
     def start(self, request: EntryRequest) -> str:
         """The entry's outcome: started, already_started, not_live or the refusal's reason."""
-        journey = self._journeys.get(request.journey_id)
-        version = self._journeys.version(request.journey_id, request.version)
-        if journey is None or version is None or journey.status != PUBLISHED:
+        journey, version, definition = self._live(request.journey_id, request.version)
+        if journey is None or version is None or definition is None or journey.status != PUBLISHED:
             return NOT_LIVE  # paused or archived since the entry was queued: no new runs
         if not version.state_machine_arn:
             raise RuntimeError(f"journey {request.journey_id} v{request.version} has no state machine")
-        definition = version.definition
 
         def name(occurrence: int) -> str:
             return run_id_for(request.journey_id, request.version, request.profile_id, request.entry_key, occurrence)

@@ -85,6 +85,16 @@ def person_key(profile_id: str, journey_id: str, run_id: str) -> dict[str, Any]:
     return {"pk": _s(PERSON_PREFIX + profile_id), "sk": _s(f"{journey_id}#{run_id}")}
 
 
+def _person_item(run: Run) -> dict[str, Any]:
+    return {
+        **person_key(run.profile_id, run.journey_id, run.run_id),
+        "run_id": _s(run.run_id),
+        "journey_id": _s(run.journey_id),
+        "entered_at": _s(run.entered_at),
+        "status": _s(run.status),
+    }
+
+
 def _step_item(step: Step) -> dict[str, Any]:
     item: dict[str, Any] = {"node": _s(step.node), "at": _s(step.at)}
     if step.outcome is not None:
@@ -229,6 +239,18 @@ class _Table:
             raise unavailable(exc, doing) from exc
         return True
 
+    def put_request(self, doing: str, request: dict[str, Any]) -> bool:
+        """PutItem with its own condition and values; False when the condition failed."""
+        try:
+            self.client.put_item(TableName=self.name, **request)
+        except ClientError as exc:
+            if error_code(exc) in (CONDITIONAL_CHECK_FAILED, TRANSACTION_CONFLICT):
+                return False
+            raise unavailable(exc, doing) from exc
+        except BotoCoreError as exc:
+            raise unavailable(exc, doing) from exc
+        return True
+
     def delete(self, key: dict[str, Any], doing: str, **conditions: Any) -> bool:
         try:
             self.client.delete_item(TableName=self.name, Key=key, **conditions)
@@ -287,21 +309,14 @@ class DynamoRunStore:
         return run_from_item(item) if item else None
 
     def put_new(self, run: Run) -> bool:
-        table = self._table.name
-        person = {
-            **person_key(run.profile_id, run.journey_id, run.run_id),
-            "run_id": _s(run.run_id),
-            "journey_id": _s(run.journey_id),
-            "entered_at": _s(run.entered_at),
-            "status": _s(run.status),
-        }
-        return self._table.transact(
-            "storing a journey run",
-            [
-                {"Put": {"TableName": table, "Item": run_item(run), "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"TableName": table, "Item": person}},
-            ],
-        )
+        """The run, then its person lookup item (rewritten when the run existed: a crash between
+        the two writes heals on the retry). Two single-item writes, not a transaction: half the
+        write units, and a lookup item's status is only a hint (the run item decides)."""
+        created = self._table.put(run_item(run), "storing a journey run", "attribute_not_exists(pk)")
+        current = run if created else self.get(run.run_id)
+        if current is not None:
+            self._table.put(_person_item(current), "storing a journey run's lookup")
+        return created
 
     def set_execution(self, run_id: str, execution_arn: str) -> None:
         self._set(run_id, {"execution_arn": _s(execution_arn)}, "recording a run's execution")
@@ -716,7 +731,11 @@ class DynamoAdmissions:
                     revision=keyed.revision + 1,
                 )
                 writes.append(_entry_put(self._table.name, keyed_at, keyed, keyed_after))
-            if self._table.transact("admitting a journey entry", [{"Put": put} for put in writes]):
+            if len(writes) == 1:  # one record: a conditional put (half a transaction's write units)
+                single = {key: value for key, value in writes[0].items() if key != "TableName"}
+                if self._table.put_request("admitting a journey entry", single):
+                    return decision
+            elif self._table.transact("admitting a journey entry", [{"Put": put} for put in writes]):
                 return decision
         raise StoreUnavailable(f"admitting {request.profile_id} to journey {request.journey_id} lost {MAX_RACES} races")
 
