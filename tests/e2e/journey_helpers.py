@@ -103,12 +103,25 @@ def runs(stack: Stack, journey_id: str, profile_id: str) -> list[dict[str, Any]]
     return found
 
 
+def settle(stack: Stack, *, seconds: float = 1200) -> None:
+    """Drain until the stack is idle, however long a burst keeps it busy (one drain gives up after
+    two minutes)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = stack.http.post(stack.url("/_local/drain"), params={"timeout": "120"}, timeout=150)
+        if answer.status_code == 200 and answer.json().get("drained") is True:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the stack was still busy after {seconds:.0f}s: {answer.text[:500]}")
+
+
 def wait_for(stack: Stack, check: Callable[[], Any], what: str, *, seconds: float = RUN_WAIT_SECONDS) -> Any:
     """Drain the stack until `check()` answers something truthy (executions run on their own
     threads on the local stack: a drain does not wait for them)."""
     deadline = time.monotonic() + seconds
     while True:
-        stack.drain()
+        # A busy stack answers 504 after two minutes: look anyway, and drain again.
+        stack.http.post(stack.url("/_local/drain"), params={"timeout": "120"}, timeout=150)
         found = check()
         if found:
             return found

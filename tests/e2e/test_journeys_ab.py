@@ -11,7 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.e2e.conftest import Stack, now_ms, unique
-from tests.e2e.journey_helpers import definition, published_journey, report, runs, template, texts, wait_for
+from tests.e2e.journey_helpers import (
+    definition,
+    published_journey,
+    report,
+    runs,
+    settle,
+    template,
+    texts,
+    wait_for,
+)
 from tests.e2e.test_campaigns import taipei_at
 from tests.fixtures.line_events import follow, postback, user_id, user_source
 
@@ -42,7 +51,7 @@ def test_an_ab_split_with_a_holdout_over_1000_people(clock: Stack) -> None:
             batch = users[first : first + BATCH]
             events = [follow(source=user_source(u), timestamp=start + first + i) for i, u in enumerate(batch)]
             assert stack.line(events).status_code == 200
-        stack.drain()
+        settle(stack)
         with ThreadPoolExecutor(8) as pool:
             profiles = list(pool.map(lambda u: str(stack.lookup("line", u)["profile_id"]), users))
 
@@ -77,6 +86,7 @@ def test_an_ab_split_with_a_holdout_over_1000_people(clock: Stack) -> None:
         ]
         for first in range(0, len(claims), BATCH):
             assert stack.line(claims[first : first + BATCH]).status_code == 200
+        settle(stack)
         held = sum(1 for index in claimed if branch[index] == "control")
         treated = len(claimed) - held
 

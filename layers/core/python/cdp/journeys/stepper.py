@@ -4,7 +4,9 @@ Payload: `{"op", "node", "entered" ($$.State.EnteredTime), "execution", "run" (E
 "token" (wait), "reason" (exit)}`. Each op first moves the run to the node (`RunStore.reach`
 with the state's entered time); a retried task finds that step and repeats only effects that are
 idempotent by themselves (events stored once by id, the send point's send key, field writes), and
-takes the decision it recorded the first time. A run that has ended answers `{"stop": true}`.
+takes the decision it recorded the first time. A run that has ended (an exit rule or an archive
+won the race, the holdout) raises `RunEnded`, which the state machine catches into its `Stopped`
+end; only the exit op itself answers `{"stop": true}`.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ EXIT_REASONS = (COMPLETED, FAILED)
 class RetryLater(Exception):
     """The outcome is not known yet (a provider's answer, a send in progress elsewhere): Step
     Functions retries the task (Retry on `RetryLater`), with the same send key."""
+
+
+class RunEnded(Exception):
+    """The run has ended: the execution goes to `Stopped` (a Catch on `RunEnded`, never retried)."""
 
 
 class Profiles(ProfileReader, Protocol):
@@ -157,6 +163,12 @@ class JourneyStepper:
 
     # entry point ------------------------------------------------------------------------------
     def handle(self, payload: Any) -> dict[str, Any]:
+        answer = self._handle(payload)
+        if answer.get("stop") and payload.get("op") != "exit":
+            raise RunEnded(f"run {payload['run']['run_id']} has ended")
+        return answer
+
+    def _handle(self, payload: Any) -> dict[str, Any]:
         call = StepCall.parse(payload)
         run = self._runs.get(call.run_id)
         if run is None:
