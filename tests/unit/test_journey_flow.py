@@ -65,6 +65,9 @@ class World:
             def continue_cohort(self, cohort: dict[str, Any]) -> None:
                 world.continued.append(cohort)
 
+            def continue_ending(self, journey_id: str, reason: str) -> None:
+                world.continued.append({"end_runs": journey_id, "reason": reason})
+
         self.flow = JourneyFlow(
             journeys=self.journeys,
             live=self.journeys.live,
@@ -350,3 +353,13 @@ def test_after_a_merge_the_survivor_cannot_run_the_merged_away_persons_keyed_ent
     other = EntryRequest("cart", 1, "survivor", "C2", "add-3", LATER, {"event": "Product Added"})
     assert starter.start(other) == STARTED
     assert len(world.executions.started) == 2
+
+
+def test_ending_many_runs_goes_on_in_a_fresh_invocation_when_time_runs_out(world: World) -> None:
+    for n in range(5):
+        world.run(f"jr-{n}", profile_id=f"p{n}")
+    budget = iter([True, True, False])
+    assert world.flow.end_runs("cart", ARCHIVED, lambda: next(budget)) == (2, False)
+    assert world.continued == [{"end_runs": "cart", "reason": ARCHIVED}]
+    assert world.flow.end_runs("cart", ARCHIVED) == (3, True)  # the continuation: the rest, once
+    assert all(run.status == EXITED for run in world.runs.runs.values())

@@ -90,6 +90,10 @@ class Continuation(Protocol):
         """Go on with a cohort firing's next pages in a fresh invocation."""
         ...
 
+    def continue_ending(self, journey_id: str, reason: str) -> None:
+        """Go on ending an archived journey's runs in a fresh invocation."""
+        ...
+
 
 # Matching ------------------------------------------------------------------------------------
 _MISSING = object()
@@ -412,8 +416,22 @@ class JourneyFlow:
 
     def end_all(self, journey_id: str, reason: str) -> int:
         """cdp.journeys.ports.RunEnder: every active run of the journey ends with `reason`."""
-        at = self._now()
-        return sum(int(self._end(run, reason, at)) for run in self._runs.of_journey(journey_id) if run.status == ACTIVE)
+        return self.end_runs(journey_id, reason)[0]
+
+    def end_runs(self, journey_id: str, reason: str, more_time: Callable[[], bool] = lambda: True) -> tuple[int, bool]:
+        """End the journey's active runs while `more_time()`; (how many ended, whether all did).
+        When time runs out the rest continue in a fresh invocation (runs ended already are skipped)."""
+        at, ended = self._now(), 0
+        for run in self._runs.of_journey(journey_id):
+            if run.status != ACTIVE:
+                continue
+            if not more_time():
+                if self._continuation is None:
+                    raise RuntimeError("ending more runs than one invocation can needs a continuation")
+                self._continuation.continue_ending(journey_id, reason)
+                return ended, False
+            ended += int(self._end(run, reason, at))
+        return ended, True
 
     # Parts ---------------------------------------------------------------------------------
     def _resume(self, profile_id: str, name: str, properties: Mapping[str, Any], event: dict[str, Any]) -> int:
