@@ -125,6 +125,7 @@ class Local:
     events: FakeRawEventStore
     segments: FakeSegmentStore
     sender: Sender
+    profiles: FakeProfileStore
     runtime: StepRuntime
     machines: StepFunctionsJourneyMachines
 
@@ -205,7 +206,7 @@ def local(aws: None) -> Iterator[Local]:
     undo_clock = sfn_clock.install(clock.now, clock.on_move)
     sfn = boto3.client("stepfunctions", region_name=REGION)
     machines = StepFunctionsJourneyMachines(sfn, role_arn=ROLE_ARN, step_function_arn=STEP_ARN, name_prefix="cdp")
-    yield Local(sfn, clock, runs, waits, journeys, events, segments, sender, runtime, machines)
+    yield Local(sfn, clock, runs, waits, journeys, events, segments, sender, profiles, runtime, machines)
     undo_clock()
     undo_lambda()
 
@@ -228,7 +229,7 @@ def test_a_30_minute_delay_then_a_send_runs_on_the_virtual_clock(local: Local) -
     assert entered == ["Enter", "pause", "pause.wait", "hello", "done", "Done"]
     definition = parse_definition(DELAY_THEN_SEND)
     assert transitions(definition, ["pause", "hello", "done"]) == len(entered)
-    names = [e.payload.get("event") for e in local.events.events.values()]
+    names = [entry.document.get("event") for entry in local.profiles.timeline(run.profile_id)]
     assert names.count("Journey Node Reached") == 3 and "Journey Entered" in names and "Journey Exited" in names
 
 

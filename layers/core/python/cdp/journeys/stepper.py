@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 from cdp.clock import iso_from_ms
 from cdp.errors import BadRequest, CdpError, NotFound
+from cdp.events.canonical import CanonicalEvent
+from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import TimelineEntry
 from cdp.journeys.definition import (
     Action,
@@ -70,6 +72,10 @@ class RunEnded(Exception):
 
 class Profiles(ProfileReader, Protocol):
     def timeline(self, profile_id: str) -> list[TimelineEntry]: ...
+
+    def record_timeline(
+        self, *, event: CanonicalEvent, profile: Profile, attached: Sequence[Identifier], applied_at: str
+    ) -> None: ...
 
 
 class Members(Protocol):
@@ -384,11 +390,12 @@ class JourneyStepper:
         self._tell(happening)
 
     def _tell(self, happening: Happening) -> None:
-        """The timeline event (stored once by id) and the bus event (consumers dedup on id)."""
+        """The timeline entry (written once by id) and the bus event (consumers dedup on id)."""
         profile = self._profile(happening.run.profile_id)
         if profile is not None and profile.identifiers:
             try:
-                self._events.store_once([happening.timeline_event(profile)])
+                entry = happening.timeline_entry(profile)
+                self._profiles.record_timeline(event=entry, profile=profile, attached=(), applied_at=entry.timestamp)
             except CdpError:
                 logger.warning("journey step not recorded on a timeline", extra={"run_id": happening.run.run_id})
         if self._publisher is not None:
