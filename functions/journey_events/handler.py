@@ -22,7 +22,6 @@ from cdp.adapters.dynamodb.journey_runs import (
     DynamoWaitStore,
 )
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
-from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
 from cdp.adapters.eventbridge import EventBridgePublisher
 from cdp.adapters.journey_flow import LambdaCohortContinuation, SqsEntryQueue, StepFunctionsExecutions
@@ -70,7 +69,6 @@ def build(function_arn: str) -> JourneyFlow:
         members=DynamoSegmentStore(dynamodb, settings.core_table),
         exits=ExitRecorder(
             EventBridgePublisher(client("events"), settings.event_bus_name),
-            DynamoRawEventStore(dynamodb, settings.raw_events_table, settings.raw_event_ttl_days * 86400),
             DynamoProfileStore(dynamodb, settings.core_table),
         ),
         clock=clock,

@@ -80,8 +80,6 @@ class JourneyFlow(Construct):
         factory: FunctionFactory,
         core_table: dynamodb.ITable,
         core_gsi1_arn: str,
-        raw_events: dynamodb.ITable,
-        raw_event_ttl_days: int,
         bus: events.IEventBus,
         starts_per_second: int,
     ) -> None:
@@ -133,8 +131,6 @@ class JourneyFlow(Construct):
             timeout=Duration.minutes(5),
             environment={
                 settings.ENV_CORE_TABLE: core_table.table_name,
-                settings.ENV_RAW_EVENTS_TABLE: raw_events.table_name,
-                settings.ENV_RAW_EVENT_TTL_DAYS: str(raw_event_ttl_days),
                 settings.ENV_EVENT_BUS: bus.event_bus_name,
                 settings.ENV_JOURNEY_STARTS_QUEUE_URL: self.starts_queue.queue_url,
             },
@@ -144,7 +140,8 @@ class JourneyFlow(Construct):
         grant_core_writes(
             self.consumer, core_table, _ITEM_WRITES, [RUN_PREFIX, PERSON_PREFIX, WAIT_PREFIX, SEEN_PREFIX, ENTRY_PREFIX]
         )
-        raw_events.grant(self.consumer, "dynamodb:PutItem")  # `Journey Exited` on the timeline
+        # `Journey Exited` goes onto the person's timeline directly (one put), like the exit node's.
+        grant_core_writes(self.consumer, core_table, ["dynamodb:PutItem"], ["PROFILE#"])
         bus.grant_put_events_to(self.consumer)  # journey.exited
         self.starts_queue.grant_send_messages(self.consumer)
         self.consumer.add_to_role_policy(iam.PolicyStatement(actions=["states:StopExecution"], resources=[executions]))

@@ -227,8 +227,6 @@ class CdpStack(Stack):
             factory=factory,
             core_table=self.tables.core,
             core_gsi1_arn=self.tables.core_gsi1_arn,
-            raw_events=self.tables.raw_events,
-            raw_event_ttl_days=self.deploy_settings.raw_event_ttl_days,
             bus=self.event_bus.bus,
             starts_per_second=self.deploy_settings.journey_starts_per_second,
         )

@@ -18,7 +18,6 @@ from cdp.adapters.dynamodb.journey_runs import (
     DynamoWaitStore,
 )
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
-from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
 from cdp.adapters.eventbridge import EventBridgePublisher
 from cdp.adapters.journey_flow import SqsEntryQueue, StepFunctionsExecutions
@@ -109,7 +108,6 @@ def test_the_consumer_queues_entries_resumes_waits_and_ends_runs_by_exit_rule(
         members=DynamoSegmentStore(dynamodb, stack.core_table),
         exits=ExitRecorder(
             EventBridgePublisher(stack.client("events"), stack.bus_name),
-            DynamoRawEventStore(dynamodb, stack.raw_table, 86400),
             DynamoProfileStore(dynamodb, stack.core_table),
         ),
         clock=clock,

@@ -20,7 +20,7 @@ from cdp.journeys.starter import STARTED, Pacer, Starter
 from cdp.journeys.steps import JOURNEY_EXITED_EVENT
 from cdp.profiles.model import Profile
 
-from tests.fakes import FakePublisher, FakeRawEventStore, FakeSegmentStore, FixedClock
+from tests.fakes import FakePublisher, FakeSegmentStore, FixedClock
 from tests.fakes_journey_flow import FakeEntryQueue, FakeExecutions, FakeMarks, InMemoryAdmissions, InMemoryWaitStore
 from tests.fakes_journeys import InMemoryJourneyStore, InMemoryRunStore
 from tests.unit.journey_flow_helpers import CART, COHORT, MACHINE, WELCOME, version
@@ -32,6 +32,7 @@ LATER = "2026-03-01T10:20:00.000Z"
 class Profiles:
     def __init__(self) -> None:
         self.profiles: dict[str, Profile] = {}
+        self.timeline: dict[str, Any] = {}
 
     def add(self, profile_id: str) -> None:
         profile = Profile.new(profile_id, AT)
@@ -41,6 +42,9 @@ class Profiles:
 
     def get(self, profile_id: str) -> Profile | None:
         return self.profiles.get(profile_id)
+
+    def record_timeline(self, *, event: Any, profile: Profile, attached: Any, applied_at: str) -> None:
+        self.timeline.setdefault(event.event_id, event)  # written once by id
 
 
 class World:
@@ -55,7 +59,6 @@ class World:
         self.marks = FakeMarks()
         self.segments = FakeSegmentStore()
         self.publisher = FakePublisher()
-        self.timeline = FakeRawEventStore()
         self.profiles = Profiles()
         self.continued: list[dict[str, Any]] = []
         self.admissions = InMemoryAdmissions(self.runs, FixedClock())
@@ -77,7 +80,7 @@ class World:
             queue=self.queue,
             marks=self.marks,
             members=self.segments,
-            exits=ExitRecorder(self.publisher, self.timeline, self.profiles),
+            exits=ExitRecorder(self.publisher, self.profiles),
             clock=FixedClock(),
             continuation=Continuation(),
             listened=listened,
@@ -161,8 +164,8 @@ def test_an_exit_rule_ends_the_run_mid_wait_once(world: World) -> None:
     assert world.waits.waits == {}
     (exited,) = world.publisher.named(JOURNEY_EXITED)
     assert exited.detail["reason"] == "exit_event" and exited.detail["run_id"] == "jr-1"
-    (timeline,) = world.timeline.events.values()
-    assert timeline.payload["event"] == JOURNEY_EXITED_EVENT and timeline.payload["properties"]["run_id"] == "jr-1"
+    (timeline,) = world.profiles.timeline.values()
+    assert timeline.event == JOURNEY_EXITED_EVENT and timeline.properties["run_id"] == "jr-1"
     # The same envelope again is skipped; another order does not end it twice.
     assert world.received("Order Completed", {"cart_id": "C1"}).skipped == "duplicate"
     later = "2026-03-01T10:25:00.000Z"

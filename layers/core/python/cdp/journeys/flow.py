@@ -37,6 +37,8 @@ from cdp.domain_events import (
     SEGMENT_EXITED,
 )
 from cdp.errors import CdpError
+from cdp.events.canonical import CanonicalEvent
+from cdp.identity.identifiers import Identifier
 from cdp.journeys.definition import (
     EventEntry,
     EventExitRule,
@@ -52,7 +54,7 @@ from cdp.journeys.ports import EntryQueue, EntryRequest, Wait, WaitStore
 from cdp.journeys.runs import ACTIVE, EXIT_EVENT, EXITED, LEFT_SEGMENT, MERGED, NO_KEY, Run, RunStore
 from cdp.journeys.starter import Executions
 from cdp.journeys.steps import Happening
-from cdp.ports import Clock, EventPublisher, RawEventStore
+from cdp.ports import Clock, EventPublisher
 from cdp.profiles.model import Profile
 
 LINK_CLICKED = "Link Clicked"
@@ -77,6 +79,12 @@ class Members(Protocol):
 
 class Profiles(Protocol):
     def get(self, profile_id: str) -> Profile | None: ...
+
+    def record_timeline(
+        self, *, event: CanonicalEvent, profile: Profile, attached: Sequence[Identifier], applied_at: str
+    ) -> None:
+        """Write a timeline entry once (its key is the event's)."""
+        ...
 
 
 class AdmissionMerges(Protocol):
@@ -187,9 +195,8 @@ class ExitRecorder:
     and under the same ids as an exit node's (cdp.journeys.steps.Happening): consumers and reports
     see one kind of exit, and a repeat is the same event."""
 
-    def __init__(self, publisher: EventPublisher, events: RawEventStore, profiles: Profiles) -> None:
+    def __init__(self, publisher: EventPublisher, profiles: Profiles) -> None:
         self._publisher = publisher
-        self._events = events
         self._profiles = profiles
 
     def exited(self, run: Run, reason: str, at: str) -> None:
@@ -197,7 +204,10 @@ class ExitRecorder:
         profile = self._profiles.get(run.profile_id)
         if profile is not None and profile.identifiers:
             with contextlib.suppress(CdpError):  # no usable identifier: no timeline to write to
-                self._events.store_once([happening.timeline_event(profile)])
+                # Straight onto the timeline, like the exit node's (a run's progress changes nothing
+                # on the profile: no pass through the event pipeline).
+                entry = happening.timeline_entry(profile)
+                self._profiles.record_timeline(event=entry, profile=profile, attached=(), applied_at=entry.timestamp)
         self._publisher.publish([happening.domain_event(at)])
 
 
