@@ -51,7 +51,7 @@ RESULTS = ROOT / "tests" / "bench" / "results"
 S2_RUNS = int(os.environ.get("CDP_BENCH_JOURNEY_RUNS", "20"))
 S3_RUNS = 6  # two per path: clicked, LINE nudge, email nudge
 ENTRIES = int(os.environ.get("CDP_BENCH_JOURNEY_ENTRIES", "200"))
-RESUMES = 20
+RESUMES = int(os.environ.get("CDP_BENCH_JOURNEY_RESUMES", "20"))
 JOURNEY_FUNCTIONS = ("journey_step", "journey_events", "journey_starter")
 # Memory of the journey functions (infra/cdp_infra/journeys.py, journey_flow.py) when the
 # synthesized template does not say.
@@ -267,8 +267,15 @@ def _state_machine_of(sfn: Any, journey_id: str) -> str:
     raise RuntimeError(f"no state machine for journey {journey_id}")
 
 
+def _env(stack: Any, name: str) -> str:
+    """A setting of the deployed journey step function (the stack's provisioned environment)."""
+    return str((stack.resources.function_env.get("journey_step") or {}).get(name, ""))
+
+
 def _memory_gb(stack: Any, function: str) -> float:
-    resources = (getattr(stack, "template", None) or {}).get("Resources", {})
+    from infra.local.provision import load_or_synthesize
+
+    resources = load_or_synthesize(Path(stack.config.state_dir)).get("Resources", {})
     for logical_id, resource in resources.items():
         if resource.get("Type") == "AWS::Lambda::Function" and function.replace("_", "").lower() in logical_id.lower():
             size = resource.get("Properties", {}).get("MemorySize")
@@ -348,7 +355,7 @@ def run() -> dict[str, Any]:
     meter = Meter()
     try:
         if stack.resources is not None:
-            meter.raw_table = getattr(stack.resources, "raw_events_table", None)
+            meter.raw_table = _env(stack, "CDP_RAW_EVENTS_TABLE")
         with meter.installed(stack.runtime):
             return _measure(stack, meter)
     finally:
@@ -407,7 +414,7 @@ def _measure(local: Any, meter: Meter) -> dict[str, Any]:
         run_item = (
             local.client("dynamodb")
             .get_item(
-                TableName=local.resources.core_table if local.resources else "",
+                TableName=_env(local, "CDP_CORE_TABLE"),
                 Key={"pk": {"S": f"JRUN#{runs(stack, s2_id, people[0][1])[0]['run_id']}"}, "sk": {"S": "RUN"}},
             )
             .get("Item")
@@ -472,6 +479,8 @@ def _measure(local: Any, meter: Meter) -> dict[str, Any]:
         for line_user, _ in clickers:
             text = texts(stack, line_user)[0]
             tap(stack, text[text.index("http://") :].split()[0])
+        for _, profile_id in clickers:  # the clicks take their path before the others time out
+            wait_for(stack, lambda p=profile_id: runs(stack, s3_id, p)[0]["status"] == "exited", "a click")
         stack.move_clock(advance="P2DT1M")
         wait_for(stack, lambda: report(stack, s3_id)["runs"]["active"] == 0, "the S3 runs", seconds=600)
         histories = _histories(sfn, _state_machine_of(sfn, s3_id))
