@@ -14,10 +14,10 @@ from typing import Any
 
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.config_items import CachedConfig
+from cdp.adapters.dynamodb.journey_live import DynamoLiveJourneyEvents
 from cdp.adapters.dynamodb.journey_runs import (
     DynamoAdmissions,
     DynamoEventMarks,
-    DynamoLiveJourneyEvents,
     DynamoRunStore,
     DynamoWaitStore,
 )

@@ -786,21 +786,3 @@ class DynamoEventMarks:
     @staticmethod
     def _key(event_id: str) -> dict[str, Any]:
         return {"pk": _s(SEEN_PREFIX + event_id), "sk": _s("SEEN")}
-
-
-LIVE_KEY = {"pk": _s("JOURNEYS"), "sk": _s("LIVE")}  # the live journeys' listing (written by the journey service)
-
-
-class DynamoLiveJourneyEvents:
-    """The event names live journeys listen to, from the `JOURNEYS` / `LIVE` item's document
-    (`events`): what the processor publishes as `event.received` whatever the deploy selects."""
-
-    def __init__(self, client: Any, table_name: str) -> None:
-        self._table = _Table(client, table_name)
-
-    def __call__(self) -> frozenset[str]:
-        item = self._table.get(LIVE_KEY, "reading the live journeys")
-        if not item or "doc" not in item:
-            return frozenset()
-        names = json.loads(item["doc"]["S"]).get("events") or []
-        return frozenset(name for name in names if isinstance(name, str))
