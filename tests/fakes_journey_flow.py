@@ -17,6 +17,7 @@ from cdp.journeys.admission import (
     EntryRecord,
     decide,
     live_runs,
+    merged,
     record_key,
     remembered,
 )
@@ -73,6 +74,19 @@ class InMemoryAdmissions:
                     revision=keyed.revision + 1,
                 )
             return decision
+
+    def merge(self, journey_id: str, from_profile: str, to_profile: str) -> int:
+        with self._lock:
+            changed = 0
+            for (journey, profile, record), entry in list(self.records.items()):
+                if journey != journey_id or profile != from_profile:
+                    continue
+                current = self.records.get((journey_id, to_profile, record), EntryRecord())
+                after = merged(current, entry, from_profile)
+                if after is not None:
+                    self.records[(journey_id, to_profile, record)] = after
+                    changed += 1
+            return changed
 
 
 @dataclass

@@ -12,7 +12,7 @@ from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.auto_replies import DynamoAutoReplies
 from cdp.adapters.dynamodb.config_items import CachedConfig
 from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
-from cdp.adapters.dynamodb.journey_runs import DynamoLiveJourneyEvents
+from cdp.adapters.dynamodb.journey_live import DynamoLiveJourneyEvents
 from cdp.adapters.dynamodb.link_nonces import DynamoLinkNonceStore
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.dynamodb.raw_events import raw_event_from_item

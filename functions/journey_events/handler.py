@@ -14,14 +14,14 @@ from typing import Any
 
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.config_items import CachedConfig
+from cdp.adapters.dynamodb.journey_live import DynamoLiveJourneyEvents
 from cdp.adapters.dynamodb.journey_runs import (
+    DynamoAdmissions,
     DynamoEventMarks,
-    DynamoLiveJourneyEvents,
     DynamoRunStore,
     DynamoWaitStore,
 )
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
-from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
 from cdp.adapters.eventbridge import EventBridgePublisher
 from cdp.adapters.journey_flow import LambdaCohortContinuation, SqsEntryQueue, StepFunctionsExecutions
@@ -31,6 +31,8 @@ from cdp.journeys.runs import ARCHIVED
 from cdp.observability import logger
 from cdp.settings import JourneyEventsSettings
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+ENDING_RESERVE_MS = 20_000  # ending one run takes well under a second
 
 
 class Cohort(BaseModel):
@@ -54,11 +56,12 @@ def build(function_arn: str) -> JourneyFlow:
     settings = JourneyEventsSettings.from_env()
     dynamodb, clock = client("dynamodb"), SystemClock()
     journeys = DynamoJourneyStore(dynamodb, settings.core_table)
+    runs = DynamoRunStore(dynamodb, settings.core_table)
     return JourneyFlow(
         journeys=journeys,
         # Like the processor's identity rules: a publish or pause applies within this delay.
         live=CachedConfig(journeys.live, settings.journey_cache_seconds),
-        runs=DynamoRunStore(dynamodb, settings.core_table),
+        runs=runs,
         waits=DynamoWaitStore(dynamodb, settings.core_table, clock),
         executions=StepFunctionsExecutions(client("stepfunctions")),
         queue=SqsEntryQueue(client("sqs"), settings.starts_queue_url),
@@ -66,13 +69,13 @@ def build(function_arn: str) -> JourneyFlow:
         members=DynamoSegmentStore(dynamodb, settings.core_table),
         exits=ExitRecorder(
             EventBridgePublisher(client("events"), settings.event_bus_name),
-            DynamoRawEventStore(dynamodb, settings.raw_events_table, settings.raw_event_ttl_days * 86400),
             DynamoProfileStore(dynamodb, settings.core_table),
         ),
         clock=clock,
         continuation=LambdaCohortContinuation(client("lambda"), function_arn),
         # An event no live journey listens to is dropped before any read.
         listened=CachedConfig(DynamoLiveJourneyEvents(dynamodb, settings.core_table), settings.journey_cache_seconds),
+        admissions=DynamoAdmissions(dynamodb, settings.core_table, runs, clock),
     )
 
 
@@ -90,9 +93,12 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return outcome.as_dict()
         if "end_runs" in event:
             ending = EndRuns.model_validate(event["end_runs"])
-            ended = flow.end_all(ending.journey_id, ending.reason)
-            logger.info("journey runs ended", extra={"journey_id": ending.journey_id, "ended": ended})
-            return {"ended": ended}
+            # Stop with time to spare: the rest goes on in a fresh invocation.
+            ended, done = flow.end_runs(
+                ending.journey_id, ending.reason, lambda: context.get_remaining_time_in_millis() > ENDING_RESERVE_MS
+            )
+            logger.info("journey runs ended", extra={"journey_id": ending.journey_id, "ended": ended, "done": done})
+            return {"ended": ended} if done else {"ended": ended, "continued": True}
     except ValidationError as exc:
         logger.warning("journey event consumer input refused", extra={"problems": exc.errors(include_url=False)})
         return {"error": "invalid_input"}

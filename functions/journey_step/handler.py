@@ -19,12 +19,12 @@ from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
 from cdp.adapters.eventbridge import EventBridgePublisher
 from cdp.clock import SystemClock
 from cdp.journeys.model import PublishedVersion
-from cdp.journeys.stepper import JourneyStepper, RetryLater
+from cdp.journeys.stepper import JourneyStepper, RetryLater, RunEnded
 from cdp.messaging.wiring import build_send_point, production_renderer
 from cdp.observability import logger
 from cdp.settings import JourneyStepSettings, MessageSenderSettings
 
-__all__ = ["RetryLater", "build", "lambda_handler"]
+__all__ = ["RetryLater", "RunEnded", "build", "lambda_handler"]
 
 
 @functools.cache

@@ -40,6 +40,7 @@ PUBLISH_EVENT_RECEIVED = "publishEventReceived"
 MESSAGE_SENDER_CONCURRENCY = "messageSenderReservedConcurrency"
 EMAIL_FROM_ADDRESS = "emailFromAddress"
 SMS_SENDER_ID = "smsSenderId"
+JOURNEY_STARTS_PER_SECOND = "journeyStartsPerSecond"
 
 KEYS = (
     REGION,
@@ -57,6 +58,7 @@ KEYS = (
     MESSAGE_SENDER_CONCURRENCY,
     EMAIL_FROM_ADDRESS,
     SMS_SENDER_ID,
+    JOURNEY_STARTS_PER_SECOND,
 )
 
 _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}")
@@ -65,6 +67,9 @@ LAMBDA_MIN_MEMORY_MB = 128
 LAMBDA_MAX_MEMORY_MB = 10240
 NEW_ACCOUNT_MAX_MEMORY_MB = 3008
 MAX_RAW_EVENT_TTL_DAYS = 3650
+# Step Functions' StartExecution quota is per account and region (150/s in ap-northeast-1, higher
+# elsewhere); journeys start at most this many runs per second, whatever else starts executions.
+MAX_JOURNEY_STARTS_PER_SECOND = 1000
 
 _T = TypeVar("_T")
 
@@ -97,6 +102,9 @@ class DeploySettings:
     message_sender_concurrency: int | None = None
     email_from_address: str = ""
     sms_sender_id: str = ""
+    # Journey runs started per second by the whole deployment (the starts queue's pace): under
+    # the region's StartExecution quota, leaving room for the merge workflows.
+    journey_starts_per_second: int = 100
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any], *, account: str | None = None) -> DeploySettings:
@@ -127,6 +135,7 @@ class DeploySettings:
             "message_sender_concurrency": read(MESSAGE_SENDER_CONCURRENCY, _concurrency),
             "email_from_address": read(EMAIL_FROM_ADDRESS, _email),
             "sms_sender_id": read(SMS_SENDER_ID, _sender_id),
+            "journey_starts_per_second": read(JOURNEY_STARTS_PER_SECOND, _starts_per_second),
         }
         if errors:
             raise DeploySettingsError(
@@ -270,6 +279,18 @@ def _concurrency(key: str, value: Any) -> int | None:
             f"{key}: {reserved} would stop the function (0 reserved means never run); leave it null for none"
         )
     return reserved
+
+
+def _starts_per_second(key: str, value: Any) -> int:
+    rate = _int(key, value)
+    if rate is None:
+        return 100
+    if not 1 <= rate <= MAX_JOURNEY_STARTS_PER_SECOND:
+        raise DeploySettingsError(
+            f"{key}: {rate} is outside 1..{MAX_JOURNEY_STARTS_PER_SECOND} (keep it under the region's "
+            "StartExecution quota: 150 per second in ap-northeast-1)"
+        )
+    return rate
 
 
 def _email(key: str, value: Any) -> str:

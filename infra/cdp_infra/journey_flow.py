@@ -38,10 +38,17 @@ from infra.cdp_infra.routes import JOURNEY_EVENTS, JOURNEY_STARTER
 from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
 
 STARTER_CONCURRENCY = 2  # the starts queue's event source mapping: at most this many starters at once
-STARTS_PER_SECOND = 100  # per deployment, under Step Functions' StartExecution quota (150/s in Tokyo)
 STARTER_TIMEOUT = Duration.seconds(60)
-STARTER_BATCH = 50  # entries per invocation: a second of starts at each starter's share
+STARTER_BATCH = 50  # entries per invocation at most
+STARTER_BATCH_SECONDS = 10  # ... and at most this many seconds of starts at a starter's pace (timeout 60 s)
 _ITEM_WRITES = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+
+
+def starter_batch(starts_per_second: int) -> int:
+    """Entries per starter invocation: a slow deployed pace takes smaller batches, so pacing one
+    never nears the starter's timeout."""
+    per_starter = starts_per_second / STARTER_CONCURRENCY
+    return max(1, min(STARTER_BATCH, int(per_starter * STARTER_BATCH_SECONDS)))
 
 
 def journey_machines(stack: Stack) -> str:
@@ -73,9 +80,8 @@ class JourneyFlow(Construct):
         factory: FunctionFactory,
         core_table: dynamodb.ITable,
         core_gsi1_arn: str,
-        raw_events: dynamodb.ITable,
-        raw_event_ttl_days: int,
         bus: events.IEventBus,
+        starts_per_second: int,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -99,14 +105,14 @@ class JourneyFlow(Construct):
             timeout=STARTER_TIMEOUT,
             environment={
                 settings.ENV_CORE_TABLE: core_table.table_name,
-                settings.ENV_JOURNEY_STARTS_PER_SECOND: str(STARTS_PER_SECOND),
+                settings.ENV_JOURNEY_STARTS_PER_SECOND: str(starts_per_second),
                 settings.ENV_JOURNEY_STARTER_CONCURRENCY: str(STARTER_CONCURRENCY),
             },
         )
         self.starter.add_event_source(
             event_sources.SqsEventSource(
                 self.starts_queue,
-                batch_size=STARTER_BATCH,
+                batch_size=starter_batch(starts_per_second),
                 max_batching_window=Duration.seconds(1),
                 report_batch_item_failures=True,
                 max_concurrency=STARTER_CONCURRENCY,
@@ -125,17 +131,17 @@ class JourneyFlow(Construct):
             timeout=Duration.minutes(5),
             environment={
                 settings.ENV_CORE_TABLE: core_table.table_name,
-                settings.ENV_RAW_EVENTS_TABLE: raw_events.table_name,
-                settings.ENV_RAW_EVENT_TTL_DAYS: str(raw_event_ttl_days),
                 settings.ENV_EVENT_BUS: bus.event_bus_name,
                 settings.ENV_JOURNEY_STARTS_QUEUE_URL: self.starts_queue.queue_url,
             },
         )
         grant_core_reads(self.consumer, core_table, core_gsi1_arn)
+        # Runs, their lookups and waits; handled events; admissions (a merge folds them together).
         grant_core_writes(
-            self.consumer, core_table, _ITEM_WRITES, [RUN_PREFIX, PERSON_PREFIX, WAIT_PREFIX, SEEN_PREFIX]
+            self.consumer, core_table, _ITEM_WRITES, [RUN_PREFIX, PERSON_PREFIX, WAIT_PREFIX, SEEN_PREFIX, ENTRY_PREFIX]
         )
-        raw_events.grant(self.consumer, "dynamodb:PutItem")  # `Journey Exited` on the timeline
+        # `Journey Exited` goes onto the person's timeline directly (one put), like the exit node's.
+        grant_core_writes(self.consumer, core_table, ["dynamodb:PutItem"], ["PROFILE#"])
         bus.grant_put_events_to(self.consumer)  # journey.exited
         self.starts_queue.grant_send_messages(self.consumer)
         self.consumer.add_to_role_policy(iam.PolicyStatement(actions=["states:StopExecution"], resources=[executions]))

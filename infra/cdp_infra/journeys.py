@@ -68,7 +68,9 @@ class JourneyExecution(Construct):
         function = self.function
         grant_core_reads(function, core_table, core_gsi1_arn)  # runs, versions, profiles, memberships
         grant_core_writes(function, core_table, RUN_WRITE_ACTIONS, RUN_KEY_PREFIXES)
-        raw_events.grant(function, "dynamodb:PutItem")  # Journey Entered / Node Reached / Exited, tags, traits
+        # Journey Entered / Node Reached / Exited go onto the person's timeline directly (one put each).
+        grant_core_writes(function, core_table, ["dynamodb:PutItem"], ["PROFILE#"])
+        raw_events.grant(function, "dynamodb:PutItem")  # tags and traits, through the event pipeline
         bus.grant_put_events_to(function)  # journey.entered / node_completed / exited
         messaging.allow_sending(function)  # the send node runs the send point in-process
 

@@ -227,9 +227,8 @@ class CdpStack(Stack):
             factory=factory,
             core_table=self.tables.core,
             core_gsi1_arn=self.tables.core_gsi1_arn,
-            raw_events=self.tables.raw_events,
-            raw_event_ttl_days=self.deploy_settings.raw_event_ttl_days,
             bus=self.event_bus.bus,
+            starts_per_second=self.deploy_settings.journey_starts_per_second,
         )
         self.journey_flow.wire_admin_api(http_functions[ADMIN_API])
         self.functions: dict[str, lambda_.Function] = {

@@ -382,6 +382,14 @@ def _stepfunctions(operation: str, params: Mapping[str, Any], _schemas: Mapping[
         # Addressed by a task token alone: AWS authorises it on the token's state machine, which
         # the call does not name, so the local check has no resource to ask about.
         return []
+    if operation == "CreateStateMachine":  # a journey version's machine, created at publish
+        arn = _arn("states", f"stateMachine:{params['name']}")
+        found: list[Request] = [("states:CreateStateMachine", arn, {})]
+        if params.get("tags"):  # tags given on create are authorized as a TagResource too
+            found.append(("states:TagResource", arn, {}))
+        # the machine runs as that role: its creator must be allowed to pass it
+        found.append(("iam:PassRole", params["roleArn"], {"iam:PassedToService": "states.amazonaws.com"}))
+        return found
     arn = params.get("stateMachineArn") or params.get("executionArn")
     if arn is None:
         raise UnmappedCall(f"stepfunctions.{operation}")

@@ -141,7 +141,9 @@ def install(local: LocalLambdaService) -> Callable[[], None]:
     patched = local.backend_invoke(original_invoke)
     LambdaBackend.invoke = lambda self, *args: patched(self, *args)  # type: ignore[method-assign]
     lambda_eval_utils.boto_client_for = client_for  # type: ignore[assignment]
-    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+    # A new dict, not the same one changed in place: moto's mock keeps a reference to the one it
+    # started with and puts it back when it stops, so an in-place change would outlive `undo`.
+    default_user_config["stepfunctions"] = {**original_config, "execute_state_machine": True}
 
     def undo() -> None:
         LambdaBackend.invoke = original_invoke  # type: ignore[method-assign]

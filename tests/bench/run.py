@@ -67,6 +67,9 @@ def import_times() -> dict[str, dict[str, float]]:
         "admin_query",
         "link_redirect",
         "message_sender",
+        "journey_step",
+        "journey_events",
+        "journey_starter",
     ):
         path = ROOT / "functions" / name / "handler.py"
         samples = []

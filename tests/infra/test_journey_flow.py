@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from cdp import settings
 
+from infra.cdp_infra.journey_flow import starter_batch
 from infra.cdp_infra.routes import ADMIN_API, JOURNEY_EVENTS, JOURNEY_STARTER, ROUTES
 from tests.infra.test_stack import _actions, _all_actions, _arn, _function, _function_id, _output_ref, _resources
 from tests.infra.test_stack import _statements as statements_of
@@ -31,13 +32,14 @@ def test_the_starter_consumes_the_starts_queue_two_at_a_time_with_partial_failur
     ]
     assert mapping["FunctionName"] == {"Ref": _function_id(t, JOURNEY_STARTER)}
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert mapping["BatchSize"] == 50
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     props = t["Resources"][queue]["Properties"]
     assert props["RedrivePolicy"]["deadLetterTargetArn"] == _arn(_output_ref(t, "JourneyStartsDeadLetterQueueUrl"))
     starter = _function(t, JOURNEY_STARTER)
     assert props["VisibilityTimeout"] == 6 * starter["Timeout"]
     variables = starter["Environment"]["Variables"]
-    assert variables[settings.ENV_JOURNEY_STARTS_PER_SECOND] == "100"
+    assert variables[settings.ENV_JOURNEY_STARTS_PER_SECOND] == "100"  # journeyStartsPerSecond
     assert variables[settings.ENV_JOURNEY_STARTER_CONCURRENCY] == "2"
 
 
@@ -86,7 +88,8 @@ def test_the_consumer_stops_and_resumes_journey_executions_only(synth: Any) -> N
     assert {"events:PutEvents", "sqs:SendMessage"} <= _all_actions(statements)
     writes = [s for s in statements if "dynamodb:PutItem" in _actions(s)]
     leading = [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in writes if "Condition" in s]
-    assert leading == [["JRUN#*", "JPERSON#*", "JWAIT#*", "JSEEN#*"]]
+    # its items; the person's timeline (`Journey Exited`, one put, like the exit node's)
+    assert leading == [["JRUN#*", "JPERSON#*", "JWAIT#*", "JSEEN#*", "JENTRY#*"], ["PROFILE#*"]]
 
 
 def test_cohort_schedules_invoke_the_consumer_and_the_admin_api_manages_them(synth: Any) -> None:
@@ -112,3 +115,8 @@ def test_cohort_schedules_invoke_the_consumer_and_the_admin_api_manages_them(syn
     ]
     assert _all_actions(role_statements) == {"lambda:InvokeFunction"}
     assert all(s["Resource"] == _arn(_function_id(t, JOURNEY_EVENTS)) for s in role_statements)
+
+
+@pytest.mark.parametrize(("per_second", "batch"), [(100, 50), (1000, 50), (4, 20), (1, 5)])
+def test_a_slow_pace_takes_smaller_batches(per_second: int, batch: int) -> None:
+    assert starter_batch(per_second) == batch  # at most 10 s of paced starts in a 60 s invocation

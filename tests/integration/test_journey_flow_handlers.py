@@ -18,7 +18,6 @@ from cdp.adapters.dynamodb.journey_runs import (
     DynamoWaitStore,
 )
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
-from cdp.adapters.dynamodb.raw_events import DynamoRawEventStore
 from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
 from cdp.adapters.eventbridge import EventBridgePublisher
 from cdp.adapters.journey_flow import SqsEntryQueue, StepFunctionsExecutions
@@ -41,7 +40,8 @@ def journeys(stack: Stack) -> InMemoryJourneyStore:
     sfn = stack.client("stepfunctions")
     machine = sfn.create_state_machine(
         name=MACHINE_NAME,
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        # Still running when the test stops it (moto executes the definition).
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
         roleArn="arn:aws:iam::123456789012:role/journeys",
     )["stateMachineArn"]
     store = InMemoryJourneyStore()
@@ -108,7 +108,6 @@ def test_the_consumer_queues_entries_resumes_waits_and_ends_runs_by_exit_rule(
         members=DynamoSegmentStore(dynamodb, stack.core_table),
         exits=ExitRecorder(
             EventBridgePublisher(stack.client("events"), stack.bus_name),
-            DynamoRawEventStore(dynamodb, stack.raw_table, 86400),
             DynamoProfileStore(dynamodb, stack.core_table),
         ),
         clock=clock,
@@ -139,7 +138,7 @@ def test_the_consumer_queues_entries_resumes_waits_and_ends_runs_by_exit_rule(
     assert waits.waiting_for("p1", "Order Completed") == []
     described = stack.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])
     assert described["status"] == "ABORTED"
-    assert [e["detail"]["data"]["runId"] for e in bus.of_type("journey.exited")] == [run_id]
+    assert [e["detail"]["data"]["run_id"] for e in bus.of_type("journey.exited")] == [run_id]
     # The same envelope again is skipped.
     assert received("Order Completed", {"cart_id": "C1"}, "e2") == {
         "detailType": "event.received",

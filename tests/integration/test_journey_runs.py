@@ -241,3 +241,17 @@ def test_run_status_defaults(runs: DynamoRunStore) -> None:
     run = runs.get("jr-1")
     assert run is not None and run.status == ACTIVE and run.entry["properties"]["price"] == 12.5
     assert runs.statuses(["jr-1", "jr-x"]) == {"jr-1": ACTIVE}
+
+
+def test_a_merge_folds_the_merged_away_persons_admissions_into_the_survivors_once(
+    admissions: DynamoAdmissions, runs: DynamoRunStore
+) -> None:
+    per_key = Reentry(mode="per_key")
+    assert admit(admissions, runs, entry("l1", key="C1", profile_id="loser"), per_key, 2).admitted
+    assert admit(admissions, runs, entry("s1", key="C2", profile_id="survivor"), per_key, 2).admitted
+    runs.reassign("loser", "survivor")
+    assert admissions.merge("cart", "loser", "survivor") == 2  # the person record and the C1 record
+    assert admissions.merge("cart", "loser", "survivor") == 0  # a retried merge changes nothing
+    assert admit(admissions, runs, entry("s2", key="C1", profile_id="survivor"), per_key, 5).reason == KEY_SEEN
+    # The moved run holds a slot of the survivor's concurrent runs (2 of 2 now).
+    assert admit(admissions, runs, entry("s3", key="C3", profile_id="survivor"), per_key, 2).reason == TOO_MANY_RUNS

@@ -36,6 +36,7 @@ def test_cdk_json_defaults_deploy_on_a_new_account() -> None:
     assert settings.rfm_scoring_concurrency is None
     assert settings.archive_compactor_concurrency is None
     assert settings.ingest_allowed_origins == ("*",)  # browser SDKs may send, like Segment's API
+    assert settings.journey_starts_per_second == 100  # under Tokyo's 150/s StartExecution quota
 
 
 @pytest.mark.parametrize(
@@ -117,6 +118,8 @@ def test_the_account_comes_from_the_cli_unless_the_context_pins_one() -> None:
         ("segmentRecomputeReservedConcurrency", "0", "would stop the function"),
         ("rfmScoringReservedConcurrency", "-1", "would stop the function"),
         ("archiveCompactorReservedConcurrency", "1.5", "expected a whole number"),
+        ("journeyStartsPerSecond", "0", "outside 1..1000"),
+        ("journeyStartsPerSecond", "fast", "expected a whole number"),
     ],
 )
 def test_a_setting_that_cannot_work_refuses_synth_naming_its_key(key: str, value: Any, message: str) -> None:

@@ -55,18 +55,20 @@ def test_each_node_becomes_a_task_calling_the_step_function_with_its_op() -> Non
         "execution.$": "$$.Execution.Id",
         "run.$": "$.run",
     }
-    assert task["Retry"][0] == {"ErrorEquals": ["BadRequest", "NotFound", "Conflict"], "MaxAttempts": 0}
+    assert task["Retry"][0] == {"ErrorEquals": ["BadRequest", "NotFound", "Conflict", "RunEnded"], "MaxAttempts": 0}
     retried = task["Retry"][1]
     assert {"RetryLater", "Lambda.Unknown", "States.TaskFailed"} <= set(retried["ErrorEquals"])
     assert (retried["MaxAttempts"], retried["BackoffRate"]) == (3, 2)
-    assert task["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": RECORD_FAILURE}]
+    assert task["Catch"] == [
+        {"ErrorEquals": ["RunEnded"], "ResultPath": "$.error", "Next": STOPPED},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": RECORD_FAILURE},
+    ]
 
 
 def test_a_delay_waits_until_the_time_the_step_computed_unless_the_run_ended() -> None:
     states = compile_version(version(WELCOME), STEP)["States"]
-    assert states["pause"]["Next"] == "pause.next"
-    choice = states["pause.next"]
-    assert choice["Choices"][0]["Next"] == STOPPED and choice["Default"] == "pause.wait"
+    assert states["pause"]["Next"] == "pause.wait" and "pause.next" not in states
+    assert states["pause"]["Catch"][0] == {"ErrorEquals": ["RunEnded"], "ResultPath": "$.error", "Next": STOPPED}
     assert states["pause.wait"] == {"Type": "Wait", "TimestampPath": "$.step.until", "Next": "ab"}
 
 
@@ -77,20 +79,21 @@ def test_a_wait_for_event_waits_on_a_task_token_with_its_timeout_caught() -> Non
     assert wait["Parameters"]["FunctionName"] == STEP
     assert wait["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
     assert wait["TimeoutSeconds"] == 1800 and wait["Next"] == "done"
-    assert [c["ErrorEquals"] for c in wait["Catch"]] == [["States.Timeout"], ["States.ALL"]]
+    assert [c["ErrorEquals"] for c in wait["Catch"]] == [["States.Timeout"], ["RunEnded"], ["States.ALL"]]
     assert wait["Catch"][0]["Next"] == "wait_order.timed_out"
     assert states["wait_order.timed_out"]["Parameters"]["op"] == "timed_out"
-    assert states["wait_order.timed_out.next"]["Default"] == "remind"
+    assert states["wait_order.timed_out"]["Next"] == "remind"
 
 
 def test_splits_choose_the_node_the_step_named_and_the_holdout_stops() -> None:
     states = compile_version(version(WELCOME), STEP)["States"]
     split = states["ab.next"]
-    # Two branches lead to `welcome`: one rule; the holdout has no node (the step answers stop).
-    assert [rule["Next"] for rule in split["Choices"]] == [STOPPED, "welcome"]
+    # Two branches lead to `welcome`: one rule; the holdout has no node (the step raises RunEnded).
+    assert [rule["Next"] for rule in split["Choices"]] == ["welcome"]
     assert split["Default"] == RECORD_FAILURE
+    assert states["ab"]["Catch"][0]["Next"] == STOPPED
     condition = states["clicked.next"]
-    assert [rule.get("StringEquals") for rule in condition["Choices"][1:]] == ["tag", "birthday"]
+    assert [rule.get("StringEquals") for rule in condition["Choices"]] == ["tag", "birthday"]
 
 
 def test_exit_finishes_the_run_as_completed() -> None:
@@ -136,5 +139,5 @@ def test_names_fit_80_characters() -> None:
 def test_transitions_per_path() -> None:
     definition = parse_definition(CART)
     # Enter(2) + wait timed out (wait, timed_out, choice) + send (2) + exit (2)
-    assert transitions(definition, ["wait_order", "remind", "done"], timed_out=frozenset({"wait_order"})) == 9
-    assert transitions(definition, ["wait_order", "done"]) == 5
+    assert transitions(definition, ["wait_order", "remind", "done"], timed_out=frozenset({"wait_order"})) == 6
+    assert transitions(definition, ["wait_order", "done"]) == 4

@@ -10,15 +10,18 @@ from typing import Any
 import pytest
 from cdp.domain_events import EVENT_RECEIVED, JOURNEY_EXITED, PROFILE_MERGED, SEGMENT_ENTERED, SEGMENT_EXITED
 from cdp.identity.identifiers import Identifier
+from cdp.journeys.admission import KEY_SEEN
 from cdp.journeys.definition import PropertyFilter
-from cdp.journeys.flow import JOURNEY_EXITED_EVENT, ExitRecorder, JourneyFlow, matches
+from cdp.journeys.flow import ExitRecorder, JourneyFlow, matches
 from cdp.journeys.model import PAUSED
-from cdp.journeys.ports import Wait
+from cdp.journeys.ports import EntryRequest, Wait
 from cdp.journeys.runs import ACTIVE, ARCHIVED, EXITED, Run
+from cdp.journeys.starter import STARTED, Pacer, Starter
+from cdp.journeys.steps import JOURNEY_EXITED_EVENT
 from cdp.profiles.model import Profile
 
-from tests.fakes import FakePublisher, FakeRawEventStore, FakeSegmentStore, FixedClock
-from tests.fakes_journey_flow import FakeEntryQueue, FakeExecutions, FakeMarks, InMemoryWaitStore
+from tests.fakes import FakePublisher, FakeSegmentStore, FixedClock
+from tests.fakes_journey_flow import FakeEntryQueue, FakeExecutions, FakeMarks, InMemoryAdmissions, InMemoryWaitStore
 from tests.fakes_journeys import InMemoryJourneyStore, InMemoryRunStore
 from tests.unit.journey_flow_helpers import CART, COHORT, MACHINE, WELCOME, version
 
@@ -29,6 +32,7 @@ LATER = "2026-03-01T10:20:00.000Z"
 class Profiles:
     def __init__(self) -> None:
         self.profiles: dict[str, Profile] = {}
+        self.timeline: dict[str, Any] = {}
 
     def add(self, profile_id: str) -> None:
         profile = Profile.new(profile_id, AT)
@@ -38,6 +42,9 @@ class Profiles:
 
     def get(self, profile_id: str) -> Profile | None:
         return self.profiles.get(profile_id)
+
+    def record_timeline(self, *, event: Any, profile: Profile, attached: Any, applied_at: str) -> None:
+        self.timeline.setdefault(event.event_id, event)  # written once by id
 
 
 class World:
@@ -52,14 +59,17 @@ class World:
         self.marks = FakeMarks()
         self.segments = FakeSegmentStore()
         self.publisher = FakePublisher()
-        self.timeline = FakeRawEventStore()
         self.profiles = Profiles()
         self.continued: list[dict[str, Any]] = []
+        self.admissions = InMemoryAdmissions(self.runs, FixedClock())
         world = self
 
         class Continuation:
             def continue_cohort(self, cohort: dict[str, Any]) -> None:
                 world.continued.append(cohort)
+
+            def continue_ending(self, journey_id: str, reason: str) -> None:
+                world.continued.append({"end_runs": journey_id, "reason": reason})
 
         self.flow = JourneyFlow(
             journeys=self.journeys,
@@ -70,10 +80,11 @@ class World:
             queue=self.queue,
             marks=self.marks,
             members=self.segments,
-            exits=ExitRecorder(self.publisher, self.timeline, self.profiles),
+            exits=ExitRecorder(self.publisher, self.profiles),
             clock=FixedClock(),
             continuation=Continuation(),
             listened=listened,
+            admissions=self.admissions,
         )
 
     def run(self, run_id: str = "jr-1", profile_id: str = "p1", journey_id: str = "cart", **fields: Any) -> Run:
@@ -152,9 +163,9 @@ def test_an_exit_rule_ends_the_run_mid_wait_once(world: World) -> None:
     assert world.executions.stopped == [("arn:exec:jr-1", "JourneyExited", "exit_event")]
     assert world.waits.waits == {}
     (exited,) = world.publisher.named(JOURNEY_EXITED)
-    assert exited.id == "jr-1:exited" and exited.detail["reason"] == "exit_event"
-    (timeline,) = world.timeline.events.values()
-    assert timeline.payload["event"] == JOURNEY_EXITED_EVENT and timeline.payload["properties"]["run_id"] == "jr-1"
+    assert exited.detail["reason"] == "exit_event" and exited.detail["run_id"] == "jr-1"
+    (timeline,) = world.profiles.timeline.values()
+    assert timeline.event == JOURNEY_EXITED_EVENT and timeline.properties["run_id"] == "jr-1"
     # The same envelope again is skipped; another order does not end it twice.
     assert world.received("Order Completed", {"cart_id": "C1"}).skipped == "duplicate"
     later = "2026-03-01T10:25:00.000Z"
@@ -167,7 +178,8 @@ def test_a_retry_after_a_crash_past_the_finish_stops_and_tells_the_exit(world: W
     world.runs.finish("jr-1", "exit_event", LATER)  # the first attempt died right after this
     world.received("Order Completed", {"cart_id": "C1"})
     assert world.executions.stopped == [("arn:exec:jr-1", "JourneyExited", "exit_event")]
-    assert [e.id for e in world.publisher.named(JOURNEY_EXITED)] == ["jr-1:exited"]
+    (exited,) = {e.id for e in world.publisher.named(JOURNEY_EXITED)}  # the same event, told again
+    assert exited
 
 
 def test_an_uncorrelated_order_does_not_end_the_cart_run(world: World) -> None:
@@ -307,7 +319,7 @@ def test_archive_ends_every_active_run(world: World) -> None:
     world.run("jr-3", profile_id="p3")
     world.runs.finish("jr-3", "completed", AT)
     assert world.flow.end_all("cart", ARCHIVED) == 2
-    assert {e.detail["runId"] for e in world.publisher.named(JOURNEY_EXITED)} == {"jr-1", "jr-2"}
+    assert {e.detail["run_id"] for e in world.publisher.named(JOURNEY_EXITED)} == {"jr-1", "jr-2"}
     expected = MACHINE.format(journey="cart", version=1).replace(":stateMachine:", ":execution:") + ":jr-1"
     assert (expected, "JourneyExited", ARCHIVED) in world.executions.stopped
 
@@ -332,3 +344,25 @@ def test_events_no_live_journey_listens_to_are_dropped_before_any_read() -> None
     assert reads == [] and world.marks.marked == set()
     world.received("Order Completed", {"cart_id": "C1"}, event_id="e2")
     assert reads == ["runs"]
+
+
+def test_after_a_merge_the_survivor_cannot_run_the_merged_away_persons_keyed_entry_again(world: World) -> None:
+    starter = Starter(world.journeys, world.admissions, world.runs, world.executions, Pacer(1e9))
+    cart = EntryRequest("cart", 1, "loser", "C1", "add-1", AT, {"event": "Product Added"})
+    assert starter.start(cart) == STARTED
+    world.flow.on_bus_event(PROFILE_MERGED, {"id": "m1", "data": {"profileId": "survivor", "mergedProfileId": "loser"}})
+    again = EntryRequest("cart", 1, "survivor", "C1", "add-2", LATER, {"event": "Product Added"})
+    assert starter.start(again) == KEY_SEEN
+    other = EntryRequest("cart", 1, "survivor", "C2", "add-3", LATER, {"event": "Product Added"})
+    assert starter.start(other) == STARTED
+    assert len(world.executions.started) == 2
+
+
+def test_ending_many_runs_goes_on_in_a_fresh_invocation_when_time_runs_out(world: World) -> None:
+    for n in range(5):
+        world.run(f"jr-{n}", profile_id=f"p{n}")
+    budget = iter([True, True, False])
+    assert world.flow.end_runs("cart", ARCHIVED, lambda: next(budget)) == (2, False)
+    assert world.continued == [{"end_runs": "cart", "reason": ARCHIVED}]
+    assert world.flow.end_runs("cart", ARCHIVED) == (3, True)  # the continuation: the rest, once
+    assert all(run.status == EXITED for run in world.runs.runs.values())

@@ -227,7 +227,8 @@ def test_a_scheduled_cohort_gets_its_schedule_and_loses_it_on_pause() -> None:
     assert world.store.live_index()["journeys"]["sop"]["entry"] == {"type": "schedule", "segment_id": "members"}
     paused = world.service.pause("sop")
     assert paused.status == PAUSED and "sop" not in world.schedules.schedules
-    assert world.store.live() == [] and world.store.live_index()["journeys"] == {}
+    # Listed for its runs (none start), with no entry event: a paused journey's runs go on.
+    assert world.store.live() == [] and world.store.live_index()["journeys"]["sop"]["paused"] is True
     resumed = world.service.resume("sop")
     assert resumed.status == PUBLISHED and world.schedules.schedules["sop"].version == 1
     assert [live.journey_id for live in world.store.live()] == ["sop"]
@@ -254,7 +255,9 @@ def test_pause_and_resume_are_idempotent_and_checked() -> None:
     world.service.publish("cart")
     first = world.service.pause("cart")
     assert world.service.pause("cart") == first
-    assert world.store.live_index()["events"] == []
+    # No entries while paused, but its runs still hear what they wait for, exit on and convert on.
+    assert world.store.live_index()["events"] == ["Link Clicked", "Order Completed"]
+    assert world.store.live() == []
     resumed = world.service.resume("cart")
     assert world.service.resume("cart") == resumed
     assert world.store.live_index()["events"] == ["Link Clicked", "Order Completed", "Product Added"]

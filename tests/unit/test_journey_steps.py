@@ -14,7 +14,7 @@ from cdp.identity.identifiers import Identifier
 from cdp.journeys.definition import DelayFor, DelayUntilTime, DelayUntilTimestamp, RandomSplit, parse_definition
 from cdp.journeys.model import PublishedVersion
 from cdp.journeys.runs import ACTIVE, EXITED, ExecutionInput, Run, run_id_for
-from cdp.journeys.stepper import JourneyStepper, RetryLater
+from cdp.journeys.stepper import JourneyStepper, RetryLater, RunEnded
 from cdp.journeys.steps import bucket, choose_split, delay_until, fill, iso_z, next_local_time, person_zone
 from cdp.messaging.request import SendRequest
 from cdp.profiles.model import Profile, Stamped
@@ -236,7 +236,9 @@ def world(
 
 
 def timeline_names(w: World) -> list[str]:
-    return [e.payload.get("event", "") for e in w.events.events.values()]
+    """The journey's own entries, written to the timeline directly (not through the raw events)."""
+    assert not any(str(e.payload.get("event", "")).startswith("Journey ") for e in w.events.events.values())
+    return sorted(entry.document.get("event", "") for entry in w.profiles.timeline(w.run.profile_id))
 
 
 def test_enter_tells_the_timeline_and_the_bus_once_even_when_retried() -> None:
@@ -347,14 +349,16 @@ def test_the_holdout_ends_the_run_and_stops() -> None:
     # find a person whose bucket is the control group
     node = RandomSplit.model_validate(WELCOME["nodes"]["ab"])
     assert choose_split(node, profile_id="p1", journey_id="welcome", node_id="ab").name in ("a", "b", "control")
-    answer = w.call("split", "ab")
-    if answer["branch"] == "control":
-        assert answer == {"branch": "control", "next": None, "stop": True}
+    expected = choose_split(node, profile_id=w.run.profile_id, journey_id="welcome", node_id="ab")
+    if expected.holdout:
+        with pytest.raises(RunEnded):
+            w.call("split", "ab")
         assert (w.current.status, w.current.exit_reason) == (EXITED, "holdout")
         assert JOURNEY_EXITED in [e.name for e in w.bus.published]
     else:
-        assert answer["next"] == "welcome" and w.current.status == ACTIVE
-    assert w.current.branches == {"ab": answer["branch"]}
+        assert w.call("split", "ab") == {"branch": expected.name, "next": "welcome", "stop": False}
+        assert w.current.status == ACTIVE
+    assert w.current.branches == {"ab": expected.name}
 
 
 def test_holdout_for_everyone() -> None:
@@ -372,7 +376,8 @@ def test_holdout_for_everyone() -> None:
         },
     }
     w = world(document, journey_id="welcome")
-    assert w.call("split", "ab") == {"branch": "control", "next": None, "stop": True}
+    with pytest.raises(RunEnded):  # the state machine catches it into `Stopped`
+        w.call("split", "ab")
     assert (w.current.status, w.current.exit_reason) == (EXITED, "holdout")
     assert "Journey Exited" in timeline_names(w)
 
@@ -415,11 +420,12 @@ def test_exit_completes_once_and_a_finished_run_answers_stop() -> None:
     w = world(CART)
     assert w.call("exit", "done", reason="completed") == {"stop": True}
     assert (w.current.status, w.current.exit_reason) == (EXITED, "completed")
-    assert w.call("send", "remind") == {"stop": True}
+    with pytest.raises(RunEnded):
+        w.call("send", "remind")
     assert w.sends.requests == []
     assert [e.name for e in w.bus.published].count(JOURNEY_EXITED) == 1
     assert JOURNEY_NODE_COMPLETED in [e.name for e in w.bus.published]
-    assert timeline_names(w) == ["Journey Node Reached", "Journey Exited"]
+    assert timeline_names(w) == ["Journey Exited", "Journey Node Reached"]
 
 
 def test_a_failed_step_is_recorded_as_failed() -> None:

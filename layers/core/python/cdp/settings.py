@@ -410,8 +410,6 @@ class JourneyEventsSettings(Settings):
     clicks and conversions recorded, entries queued for the starter."""
 
     core_table: str = required(ENV_CORE_TABLE)
-    raw_events_table: str = required(ENV_RAW_EVENTS_TABLE)
-    raw_event_ttl_days: int = positive(ENV_RAW_EVENT_TTL_DAYS, 30)
     event_bus_name: str = required(ENV_EVENT_BUS)
     starts_queue_url: str = required(ENV_JOURNEY_STARTS_QUEUE_URL)
     journey_cache_seconds: int = positive(ENV_JOURNEY_CACHE_SECONDS, 5)

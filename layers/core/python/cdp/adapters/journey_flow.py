@@ -220,16 +220,22 @@ class LambdaRunEnder:
 
 
 class LambdaCohortContinuation:
-    """cdp.journeys.flow.Continuation: the next pages of a cohort firing, in a fresh asynchronous
-    invocation of the consumer itself."""
+    """cdp.journeys.flow.Continuation: the next pages of a cohort firing, or the rest of an
+    archived journey's runs to end, in a fresh asynchronous invocation of the consumer itself."""
 
     def __init__(self, client: Any, function_name: str) -> None:
         self._client = client
         self._function = function_name
 
     def continue_cohort(self, cohort: dict[str, Any]) -> None:
-        payload = json.dumps({"cohort": cohort}, separators=(",", ":")).encode()
+        self._invoke({"cohort": cohort}, "continuing a cohort entry")
+
+    def continue_ending(self, journey_id: str, reason: str) -> None:
+        self._invoke({"end_runs": {"journey_id": journey_id, "reason": reason}}, "continuing to end runs")
+
+    def _invoke(self, payload: dict[str, Any], doing: str) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
         try:
-            self._client.invoke(FunctionName=self._function, InvocationType="Event", Payload=payload)
+            self._client.invoke(FunctionName=self._function, InvocationType="Event", Payload=body)
         except (ClientError, BotoCoreError) as exc:
-            raise unavailable(exc, "continuing a cohort entry") from exc
+            raise unavailable(exc, doing) from exc

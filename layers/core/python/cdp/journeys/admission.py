@@ -46,6 +46,7 @@ class EntryRecord:
     last_entered_at: str | None = None
     active: Mapping[str, str] = field(default_factory=dict)  # run id -> admitted at (person record)
     revision: int = 0
+    merged_from: frozenset[str] = frozenset()  # people whose records were merged into this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,27 @@ def remembered(causes: Mapping[str, int], cause_id: str, occurrence: int) -> dic
     merged = {**causes, cause_id: occurrence}
     newest = sorted(merged.items(), key=lambda item: item[1], reverse=True)[:MAX_CAUSES]
     return dict(newest)
+
+
+def merged(survivor: EntryRecord, merged_away: EntryRecord, merged_away_id: str) -> EntryRecord | None:
+    """The survivor's record with the merged-away person's folded in (a merge makes one person of
+    two: what either was admitted to counts for the survivor, so a keyed entry is not run twice);
+    None when that person was folded in already."""
+    if merged_away_id in survivor.merged_from:
+        return None
+    last = max(
+        (survivor, merged_away), key=lambda record: (record.last_entered_at is not None, record.last_entered_at or "")
+    )
+    causes = dict(merged_away.causes) | dict(survivor.causes)
+    return EntryRecord(
+        occurrences=survivor.occurrences + merged_away.occurrences,
+        causes=dict(sorted(causes.items(), key=lambda item: item[1], reverse=True)[:MAX_CAUSES]),
+        last_run_id=last.last_run_id,
+        last_entered_at=last.last_entered_at,
+        active={**merged_away.active, **survivor.active},
+        revision=survivor.revision + 1,
+        merged_from=survivor.merged_from | {merged_away_id},
+    )
 
 
 def _cooling_down(request: EntryRequest, reentry: Reentry, person: EntryRecord) -> bool:

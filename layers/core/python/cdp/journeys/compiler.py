@@ -10,9 +10,11 @@ run's input travels along and each answer replaces the previous one:
 - condition / random_split: Task (`{"branch", "next"}`) -> Choice on `$.step.next`;
 - send, action: Task -> next;
 - exit: Task (op exit) -> `Done`.
-After each Task a Choice goes to `Stopped` when the step answered `{"stop": true}` (the run had
-ended: an exit rule won the race, or the holdout). A Task that still fails after its retries is
-caught and recorded (`Record failure`: op exit, reason failed) before the execution fails.
+A run that has ended (an exit rule won the race, an archive, the holdout) makes the step fail
+with `RunEnded`, which every Task catches into `Stopped`: no Choice after a Task on the happy
+path, so a node costs one transition (a delay two, a split its Choice more). A Task that still
+fails after its retries is caught and recorded (`Record failure`: op exit, reason failed) before
+the execution fails.
 State names of nodes are the node ids (lower case); the compiler's own states are capitalised or
 dotted, so they never collide with a node.
 """
@@ -46,7 +48,8 @@ STOPPED = "Stopped"
 DONE = "Done"
 RECORD_FAILURE = "Record failure"
 FAILED = "Failed"
-RETRY_LATER = "RetryLater"  # the step function's "try again" (cdp.errors / functions/journey_step)
+RETRY_LATER = "RetryLater"  # the step function's "try again" (cdp.journeys.stepper)
+RUN_ENDED = "RunEnded"  # the step function's "this run has ended" (cdp.journeys.stepper)
 MAX_NAME = 80
 # Errors of the Lambda service itself (throttling, a crashed or timed-out runtime): retried.
 LAMBDA_ERRORS = [
@@ -57,7 +60,7 @@ LAMBDA_ERRORS = [
     "Lambda.Unknown",
 ]
 # A step refusing its input (a bad payload, a run or version that is not there) will refuse it again.
-NOT_RETRYABLE = ["BadRequest", "NotFound", "Conflict"]
+NOT_RETRYABLE = ["BadRequest", "NotFound", "Conflict", RUN_ENDED]
 RETRY = [
     {"ErrorEquals": NOT_RETRYABLE, "MaxAttempts": 0},
     {
@@ -100,8 +103,7 @@ def _comment(version: PublishedVersion) -> str:
 
 def compile_definition(definition: JourneyDefinition, step_function_arn: str, *, comment: str = "") -> dict[str, Any]:
     states: dict[str, Any] = {}
-    states[ENTER] = _task(step_function_arn, "enter", None, next_state=_after(ENTER))
-    states[_after(ENTER)] = _stop_choice(default=definition.start)
+    states[ENTER] = _task(step_function_arn, "enter", None, next_state=definition.start)
     for node_id, node in definition.nodes.items():
         states.update(_node_states(step_function_arn, node_id, node))
     states[STOPPED] = {"Type": "Succeed", "Comment": "the run had ended (exit rule, holdout, archive)"}
@@ -122,8 +124,7 @@ def _node_states(arn: str, node_id: str, node: Node) -> dict[str, Any]:
     states: dict[str, Any] = {}
     if isinstance(node, DelayFor | DelayUntilTime | DelayUntilTimestamp):
         wait = f"{node_id}.wait"
-        states[node_id] = _task(arn, "delay", node_id, next_state=_after(node_id))
-        states[_after(node_id)] = _stop_choice(default=wait)
+        states[node_id] = _task(arn, "delay", node_id, next_state=wait)
         states[wait] = {"Type": "Wait", "TimestampPath": "$.step.until", "Next": node.next}
     elif isinstance(node, WaitForEvent):
         timed_out = f"{node_id}.timed_out"
@@ -134,15 +135,13 @@ def _node_states(arn: str, node_id: str, node: Node) -> dict[str, Any]:
             *task["Catch"],
         ]
         states[node_id] = task
-        states[timed_out] = _task(arn, "timed_out", node_id, next_state=_after(timed_out))
-        states[_after(timed_out)] = _stop_choice(default=node.timed_out)
+        states[timed_out] = _task(arn, "timed_out", node_id, next_state=node.timed_out)
     elif isinstance(node, ConditionSplit | RandomSplit):
         op = "condition" if isinstance(node, ConditionSplit) else "split"
         states[node_id] = _task(arn, op, node_id, next_state=_after(node_id))
         states[_after(node_id)] = _branch_choice(successors(node))
     elif isinstance(node, Send | Action):
-        states[node_id] = _task(arn, node.type, node_id, next_state=_after(node_id))
-        states[_after(node_id)] = _stop_choice(default=node.next)
+        states[node_id] = _task(arn, node.type, node_id, next_state=node.next)
     elif isinstance(node, Exit):
         states[node_id] = _task(arn, "exit", node_id, next_state=DONE, extra={"reason": "completed"})
     else:  # pragma: no cover - the definition's union is closed
@@ -180,25 +179,15 @@ def _task(
         task = {"Type": "Task", "Resource": arn, "Parameters": payload}
     task.update({"ResultPath": "$.step", "Retry": RETRY, "Next": next_state})
     if catch:
-        task["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": RECORD_FAILURE}]
+        task["Catch"] = [
+            {"ErrorEquals": [RUN_ENDED], "ResultPath": "$.error", "Next": STOPPED},
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": RECORD_FAILURE},
+        ]
     return task
 
 
-_STOP_RULE = {
-    "And": [
-        {"Variable": "$.step.stop", "IsPresent": True},
-        {"Variable": "$.step.stop", "BooleanEquals": True},
-    ],
-    "Next": STOPPED,
-}
-
-
-def _stop_choice(*, default: str) -> dict[str, Any]:
-    return {"Type": "Choice", "Choices": [_STOP_RULE], "Default": default}
-
-
 def _branch_choice(targets: list[str]) -> dict[str, Any]:
-    rules: list[dict[str, Any]] = [_STOP_RULE]
+    rules: list[dict[str, Any]] = []
     for target in dict.fromkeys(targets):  # two branches may lead to one node
         rules.append({"Variable": "$.step.next", "StringEquals": target, "Next": target})
     # An answer naming no successor is a bug in the step function: recorded, then failed.
@@ -208,15 +197,15 @@ def _branch_choice(targets: list[str]) -> dict[str, Any]:
 def transitions(definition: JourneyDefinition, path: list[str], *, timed_out: frozenset[str] = frozenset()) -> int:
     """State transitions of a run that goes through `path` (node ids in order): what the bench
     reports per node kind. `timed_out`: wait nodes on the path that timed out."""
-    count = 2  # Enter + its Choice
+    count = 1  # Enter
     for node_id in path:
         node = definition.nodes[node_id]
         if isinstance(node, DelayFor | DelayUntilTime | DelayUntilTimestamp):
-            count += 3
+            count += 2  # the Task and its Wait
         elif isinstance(node, WaitForEvent):
-            count += 3 if node_id in timed_out else 1
-        elif isinstance(node, Exit):
-            count += 2  # the Task and Done
+            count += 2 if node_id in timed_out else 1  # the timeout's own Task
+        elif isinstance(node, Exit | ConditionSplit | RandomSplit):
+            count += 2  # the Task and Done, or the Task and its branch Choice
         else:
-            count += 2
+            count += 1
     return count

@@ -21,6 +21,7 @@ redelivery is skipped without reading anything else.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,16 +29,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from cdp.clock import iso_from_ms
+from cdp.clock import iso_from_ms, ms_from_datetime
 from cdp.domain_events import (
     EVENT_RECEIVED,
-    JOURNEY_EXITED,
     PROFILE_MERGED,
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
-    DomainEvent,
 )
 from cdp.errors import CdpError
+from cdp.events.canonical import CanonicalEvent
+from cdp.identity.identifiers import Identifier
 from cdp.journeys.definition import (
     EventEntry,
     EventExitRule,
@@ -52,13 +53,11 @@ from cdp.journeys.model import PUBLISHED, JourneyStore, PublishedVersion
 from cdp.journeys.ports import EntryQueue, EntryRequest, Wait, WaitStore
 from cdp.journeys.runs import ACTIVE, EXIT_EVENT, EXITED, LEFT_SEGMENT, MERGED, NO_KEY, Run, RunStore
 from cdp.journeys.starter import Executions
-from cdp.ports import Clock, EventPublisher, RawEventStore
-from cdp.profiles.consent import admin_event
+from cdp.journeys.steps import Happening
+from cdp.ports import Clock, EventPublisher
 from cdp.profiles.model import Profile
 
 LINK_CLICKED = "Link Clicked"
-JOURNEY_EXITED_EVENT = "Journey Exited"  # the person's timeline
-TIMELINE_SOURCE = "admin-journeys"
 STOP_ERROR = "JourneyExited"
 COHORT_PAGE = 500  # members per page of a cohort
 COHORT_PAGES_PER_INVOCATION = 40  # then the firing continues in a fresh invocation
@@ -81,10 +80,26 @@ class Members(Protocol):
 class Profiles(Protocol):
     def get(self, profile_id: str) -> Profile | None: ...
 
+    def record_timeline(
+        self, *, event: CanonicalEvent, profile: Profile, attached: Sequence[Identifier], applied_at: str
+    ) -> None:
+        """Write a timeline entry once (its key is the event's)."""
+        ...
+
+
+class AdmissionMerges(Protocol):
+    def merge(self, journey_id: str, from_profile: str, to_profile: str) -> int:
+        """Fold the merged-away person's admission records of the journey into the survivor's."""
+        ...
+
 
 class Continuation(Protocol):
     def continue_cohort(self, cohort: dict[str, Any]) -> None:
         """Go on with a cohort firing's next pages in a fresh invocation."""
+        ...
+
+    def continue_ending(self, journey_id: str, reason: str) -> None:
+        """Go on ending an archived journey's runs in a fresh invocation."""
         ...
 
 
@@ -176,55 +191,24 @@ def _at(iso: str) -> datetime:
 
 # Recording exits -----------------------------------------------------------------------------
 class ExitRecorder:
-    """`journey.exited` on the bus and `Journey Exited` on the person's timeline, stable ids."""
+    """`journey.exited` on the bus and `Journey Exited` on the person's timeline, in the same shape
+    and under the same ids as an exit node's (cdp.journeys.steps.Happening): consumers and reports
+    see one kind of exit, and a repeat is the same event."""
 
-    def __init__(self, publisher: EventPublisher, events: RawEventStore, profiles: Profiles) -> None:
+    def __init__(self, publisher: EventPublisher, profiles: Profiles) -> None:
         self._publisher = publisher
-        self._events = events
         self._profiles = profiles
 
     def exited(self, run: Run, reason: str, at: str) -> None:
-        detail = {
-            "runId": run.run_id,
-            "journeyId": run.journey_id,
-            "version": run.version,
-            "profileId": run.profile_id,
-            "entryKey": None if run.entry_key == NO_KEY else run.entry_key,
-            "node": run.node,
-            "reason": reason,
-            "at": at,
-        }
-        self._publisher.publish(
-            [
-                DomainEvent(
-                    name=JOURNEY_EXITED, id=f"{run.run_id}:exited", time=at, detail=detail, correlation_id=run.run_id
-                )
-            ]
-        )
+        happening = Happening("exited", run, ms_from_datetime(_at(at)), node=run.node, reason=reason)
         profile = self._profiles.get(run.profile_id)
-        if profile is None:
-            return
-        properties = {
-            "journey_id": run.journey_id,
-            "version": run.version,
-            "run_id": run.run_id,
-            "node_id": run.node,
-            "reason": reason,
-        }
-        try:
-            event = admin_event(
-                profile,
-                source=TIMELINE_SOURCE,
-                payload={"type": "track", "event": JOURNEY_EXITED_EVENT, "properties": properties},
-                context={"channel": "crm"},
-                now_ms=int(_at(at).timestamp() * 1000),
-                request_key=f"journey:{run.run_id}",
-                key_suffix="\nexited",
-                purpose="record the journey's exit",
-            )
-        except CdpError:  # a person without any identifier has no timeline to write to
-            return
-        self._events.store_once([event])
+        if profile is not None and profile.identifiers:
+            with contextlib.suppress(CdpError):  # no usable identifier: no timeline to write to
+                # Straight onto the timeline, like the exit node's (a run's progress changes nothing
+                # on the profile: no pass through the event pipeline).
+                entry = happening.timeline_entry(profile)
+                self._profiles.record_timeline(event=entry, profile=profile, attached=(), applied_at=entry.timestamp)
+        self._publisher.publish([happening.domain_event(at)])
 
 
 # The consumer --------------------------------------------------------------------------------
@@ -261,6 +245,7 @@ class JourneyFlow:
         clock: Clock,
         continuation: Continuation | None = None,
         listened: Callable[[], frozenset[str]] | None = None,
+        admissions: AdmissionMerges | None = None,
     ) -> None:
         self._journeys = journeys
         self._live = live  # cached by the caller (a few seconds)
@@ -275,6 +260,7 @@ class JourneyFlow:
         self._continuation = continuation
         # The events live journeys listen to (the live listing, cached); None: every event is read.
         self._listened = listened
+        self._admissions = admissions
         # Published versions are immutable: kept, parsed, while the container is warm.
         self._versions: dict[tuple[str, int], PublishedVersion | None] = {}
         self._definitions: dict[tuple[str, int], JourneyDefinition] = {}
@@ -373,9 +359,15 @@ class JourneyFlow:
         if not survivor or not merged_away or survivor == merged_away:
             outcome.skipped = "no_merge"
             return outcome
-        moved = {run.run_id for run in self._runs.reassign(merged_away, survivor)}
+        moved_runs = self._runs.reassign(merged_away, survivor)
+        moved = {run.run_id for run in moved_runs}
         self._waits.reassign(merged_away, survivor)
         outcome.moved_runs = len(moved)
+        if self._admissions is not None:
+            # What the merged-away person was admitted to counts for the survivor: a later entry
+            # with the same key is refused, the concurrent-run cap counts the moved runs.
+            for journey_id in sorted({run.journey_id for run in moved_runs}):
+                self._admissions.merge(journey_id, merged_away, survivor)
         by_entry: dict[tuple[str, str], list[Run]] = defaultdict(list)
         for run in self._runs.active_for(survivor):
             by_entry[(run.journey_id, run.entry_key)].append(run)
@@ -434,8 +426,22 @@ class JourneyFlow:
 
     def end_all(self, journey_id: str, reason: str) -> int:
         """cdp.journeys.ports.RunEnder: every active run of the journey ends with `reason`."""
-        at = self._now()
-        return sum(int(self._end(run, reason, at)) for run in self._runs.of_journey(journey_id) if run.status == ACTIVE)
+        return self.end_runs(journey_id, reason)[0]
+
+    def end_runs(self, journey_id: str, reason: str, more_time: Callable[[], bool] = lambda: True) -> tuple[int, bool]:
+        """End the journey's active runs while `more_time()`; (how many ended, whether all did).
+        When time runs out the rest continue in a fresh invocation (runs ended already are skipped)."""
+        at, ended = self._now(), 0
+        for run in self._runs.of_journey(journey_id):
+            if run.status != ACTIVE:
+                continue
+            if not more_time():
+                if self._continuation is None:
+                    raise RuntimeError("ending more runs than one invocation can needs a continuation")
+                self._continuation.continue_ending(journey_id, reason)
+                return ended, False
+            ended += int(self._end(run, reason, at))
+        return ended, True
 
     # Parts ---------------------------------------------------------------------------------
     def _resume(self, profile_id: str, name: str, properties: Mapping[str, Any], event: dict[str, Any]) -> int:

@@ -92,8 +92,9 @@ class JourneyAdminStore(JourneyStore, Protocol):
 
 
 # --- the live listing --------------------------------------------------------------------------
-def live_entry(version: PublishedVersion) -> dict[str, Any]:
-    """One live journey's line in the listing."""
+def live_entry(version: PublishedVersion, *, paused: bool = False) -> dict[str, Any]:
+    """One live journey's line in the listing. A paused journey keeps a line (`paused`): it
+    starts no run, but its running ones still wait for, exit on and convert on their events."""
     definition = version.definition
     entry = definition.entry
     described: dict[str, Any]
@@ -101,12 +102,15 @@ def live_entry(version: PublishedVersion) -> dict[str, Any]:
         described = {"type": "event", "event": entry.event}
     else:
         described = {"type": entry.type, "segment_id": entry.segment_id}
-    return {
+    line = {
         "version": version.version,
         "entry": described,
-        "events": listened_events(definition),
+        "events": listened_events(definition, entries=not paused),
         "segments": listened_segments(definition),
     }
+    if paused:
+        line["paused"] = True
+    return line
 
 
 def live_doc(journeys: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
@@ -293,7 +297,8 @@ class JourneyService:
             revision=journey.revision + 1,
             extra={**journey.extra, "paused_at": now},
         )
-        saved = self._save(paused, journey.revision, live=LiveChange(journey_id, None))
+        live = LiveChange(journey_id, live_entry(self._live_version(journey), paused=True))
+        saved = self._save(paused, journey.revision, live=live)
         if self._live_is_scheduled(journey):
             self._schedule_ports().remove(journey_id)
         return saved

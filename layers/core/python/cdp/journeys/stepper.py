@@ -4,7 +4,9 @@ Payload: `{"op", "node", "entered" ($$.State.EnteredTime), "execution", "run" (E
 "token" (wait), "reason" (exit)}`. Each op first moves the run to the node (`RunStore.reach`
 with the state's entered time); a retried task finds that step and repeats only effects that are
 idempotent by themselves (events stored once by id, the send point's send key, field writes), and
-takes the decision it recorded the first time. A run that has ended answers `{"stop": true}`.
+takes the decision it recorded the first time. A run that has ended (an exit rule or an archive
+won the race, the holdout) raises `RunEnded`, which the state machine catches into its `Stopped`
+end; only the exit op itself answers `{"stop": true}`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any, Protocol
 
 from cdp.clock import iso_from_ms
 from cdp.errors import BadRequest, CdpError, NotFound
+from cdp.events.canonical import CanonicalEvent
+from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import TimelineEntry
 from cdp.journeys.definition import (
     Action,
@@ -62,8 +66,16 @@ class RetryLater(Exception):
     Functions retries the task (Retry on `RetryLater`), with the same send key."""
 
 
+class RunEnded(Exception):
+    """The run has ended: the execution goes to `Stopped` (a Catch on `RunEnded`, never retried)."""
+
+
 class Profiles(ProfileReader, Protocol):
     def timeline(self, profile_id: str) -> list[TimelineEntry]: ...
+
+    def record_timeline(
+        self, *, event: CanonicalEvent, profile: Profile, attached: Sequence[Identifier], applied_at: str
+    ) -> None: ...
 
 
 class Members(Protocol):
@@ -157,6 +169,12 @@ class JourneyStepper:
 
     # entry point ------------------------------------------------------------------------------
     def handle(self, payload: Any) -> dict[str, Any]:
+        answer = self._handle(payload)
+        if answer.get("stop") and payload.get("op") != "exit":
+            raise RunEnded(f"run {payload['run']['run_id']} has ended")
+        return answer
+
+    def _handle(self, payload: Any) -> dict[str, Any]:
         call = StepCall.parse(payload)
         run = self._runs.get(call.run_id)
         if run is None:
@@ -372,11 +390,12 @@ class JourneyStepper:
         self._tell(happening)
 
     def _tell(self, happening: Happening) -> None:
-        """The timeline event (stored once by id) and the bus event (consumers dedup on id)."""
+        """The timeline entry (written once by id) and the bus event (consumers dedup on id)."""
         profile = self._profile(happening.run.profile_id)
         if profile is not None and profile.identifiers:
             try:
-                self._events.store_once([happening.timeline_event(profile)])
+                entry = happening.timeline_entry(profile)
+                self._profiles.record_timeline(event=entry, profile=profile, attached=(), applied_at=entry.timestamp)
             except CdpError:
                 logger.warning("journey step not recorded on a timeline", extra={"run_id": happening.run.run_id})
         if self._publisher is not None:

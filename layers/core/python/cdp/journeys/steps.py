@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cdp.domain_events import JOURNEY_ENTERED, JOURNEY_EXITED, JOURNEY_NODE_COMPLETED, DomainEvent
+from cdp.events.canonical import CanonicalEvent
 from cdp.events.raw import RawEvent
 from cdp.journeys.definition import (
     WEEKDAYS,
@@ -304,6 +305,26 @@ class Happening:
             now_ms=self.at_ms,
             request_key=self.key(),
             purpose="record the journey step",
+        )
+
+    def timeline_entry(self, profile: Profile) -> CanonicalEvent:
+        """The timeline event as the person's timeline keeps it, written there directly: a
+        journey's own progress changes nothing on the profile, so it skips the event pipeline
+        (one write instead of a pass through the processor per node). Same ids as the raw event."""
+        raw = self.timeline_event(profile)
+        payload = raw.payload
+        return CanonicalEvent(
+            event_id=raw.event_id,
+            message_id=str(payload["messageId"]),
+            type="track",
+            event=str(payload["event"]),
+            channel="system",
+            timestamp=str(payload["timestamp"]),
+            received_at=raw.received_at,
+            origin=raw.origin,
+            source=raw.source,
+            properties=dict(payload.get("properties") or {}),
+            context={"channel": "system"},
         )
 
     def domain_event(self, at: str) -> DomainEvent:

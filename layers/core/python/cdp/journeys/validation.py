@@ -361,10 +361,11 @@ def send_templates(definition: JourneyDefinition) -> list[str]:
     return list(dict.fromkeys(node.template_id for node in definition.nodes.values() if isinstance(node, Send)))
 
 
-def listened_events(definition: JourneyDefinition) -> list[str]:
-    """The event names a run of this definition reacts to (entry, waits, exit rules, goal, clicks)."""
+def listened_events(definition: JourneyDefinition, *, entries: bool = True) -> list[str]:
+    """The event names this definition reacts to: its entry event (unless `entries` is False: a
+    paused journey starts no run), and what its runs wait for, exit on, convert on, click."""
     names: set[str] = set()
-    if isinstance(definition.entry, EventEntry):
+    if entries and isinstance(definition.entry, EventEntry):
         names.add(definition.entry.event)
     for node in definition.nodes.values():
         if isinstance(node, WaitForEvent):

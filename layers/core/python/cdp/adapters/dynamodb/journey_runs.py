@@ -41,6 +41,7 @@ from cdp.journeys.admission import (
     EntryRecord,
     decide,
     live_runs,
+    merged,
     record_key,
     remembered,
 )
@@ -658,6 +659,7 @@ def _entry_record(item: dict[str, Any] | None) -> EntryRecord:
         last_entered_at=item["last_entered_at"]["S"] if "last_entered_at" in item else None,
         active={key: value["S"] for key, value in item.get("active", {}).get("M", {}).items()},
         revision=int(item["revision"]["N"]),
+        merged_from=frozenset(item.get("merged_from", {}).get("SS", [])),
     )
 
 
@@ -673,6 +675,8 @@ def _entry_put(table: str, key: dict[str, Any], before: EntryRecord, after: Entr
         item["last_run_id"] = _s(after.last_run_id)
     if after.last_entered_at is not None:
         item["last_entered_at"] = _s(after.last_entered_at)
+    if after.merged_from:
+        item["merged_from"] = {"SS": sorted(after.merged_from)}
     put: dict[str, Any] = {"TableName": table, "Item": item}
     if before.revision:
         put["ConditionExpression"] = "revision = :revision"
@@ -739,6 +743,31 @@ class DynamoAdmissions:
                 return decision
         raise StoreUnavailable(f"admitting {request.profile_id} to journey {request.journey_id} lost {MAX_RACES} races")
 
+    def merge(self, journey_id: str, from_profile: str, to_profile: str) -> int:
+        """A merge: fold the merged-away person's admission records of the journey into the
+        survivor's (compare-and-set, once per merged-away person); returns how many changed."""
+        items = self._table.query(
+            "reading a merged person's admissions",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": _s(f"{ENTRY_PREFIX}{journey_id}#{from_profile}")},
+            ConsistentRead=True,
+        )
+        changed = 0
+        for item in items:
+            record, key = _entry_record(item), entry_key(journey_id, to_profile, item["sk"]["S"])
+            for _attempt in range(MAX_RACES):
+                current = _entry_record(self._table.get(key, "reading a journey admission"))
+                after = merged(current, record, from_profile)
+                if after is None:
+                    break
+                put = {k: v for k, v in _entry_put(self._table.name, key, current, after).items() if k != "TableName"}
+                if self._table.put_request("merging journey admissions", put):
+                    changed += 1
+                    break
+            else:
+                raise StoreUnavailable(f"merging admissions of {from_profile} lost {MAX_RACES} races")
+        return changed
+
 
 class DynamoEventMarks:
     """Bus events the journey consumer handled, by envelope id, kept SEEN_TTL."""
@@ -757,21 +786,3 @@ class DynamoEventMarks:
     @staticmethod
     def _key(event_id: str) -> dict[str, Any]:
         return {"pk": _s(SEEN_PREFIX + event_id), "sk": _s("SEEN")}
-
-
-LIVE_KEY = {"pk": _s("JOURNEYS"), "sk": _s("LIVE")}  # the live journeys' listing (written by the journey service)
-
-
-class DynamoLiveJourneyEvents:
-    """The event names live journeys listen to, from the `JOURNEYS` / `LIVE` item's document
-    (`events`): what the processor publishes as `event.received` whatever the deploy selects."""
-
-    def __init__(self, client: Any, table_name: str) -> None:
-        self._table = _Table(client, table_name)
-
-    def __call__(self) -> frozenset[str]:
-        item = self._table.get(LIVE_KEY, "reading the live journeys")
-        if not item or "doc" not in item:
-            return frozenset()
-        names = json.loads(item["doc"]["S"]).get("events") or []
-        return frozenset(name for name in names if isinstance(name, str))

@@ -13,7 +13,7 @@
                                               "events": ["Link Clicked", "Order Completed", ...],
                                               "segments": ["vip"]}},
                 "events": [the union, sorted], "segments": [the union, sorted]}
-  (cdp.journeys.service.live_entry / live_doc build it). Only published journeys are listed.
+  (cdp.journeys.service.live_entry / live_doc build it). Published journeys are listed, and paused ones with `"paused": true` and no entry event (their runs go on).
 
 A lifecycle write is one transaction: the journey (its revision still the one read), the new
 version when publishing (its number not taken), and the live listing (its revision still the one
@@ -138,11 +138,12 @@ class DynamoJourneyStore:
         return {**document, "revision": revision}
 
     def live(self) -> builtins.list[PublishedVersion]:
-        """The versions the live listing names (BatchGetItem, 100 keys a call)."""
+        """The versions entries start runs on: the listing's lines but paused ones (BatchGetItem, 100 keys a call)."""
         document, _revision = self._live()
         keys = [
             {"pk": _s(journey_pk(journey_id)), "sk": _s(version_sk(int(line["version"])))}
             for journey_id, line in document.get("journeys", {}).items()
+            if not line.get("paused")  # listed for its runs' events; it starts none
         ]
         found: list[PublishedVersion] = []
         for start in range(0, len(keys), BATCH_GET_LIMIT):
