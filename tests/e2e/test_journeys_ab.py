@@ -29,7 +29,8 @@ from tests.e2e.journey_helpers import (
 from tests.e2e.test_campaigns import taipei_at
 from tests.fixtures.line_events import follow, postback, user_id, user_source
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+# Journeys run on a local stack of their own (the other worker's): they are the longest e2e group.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-journeys")]
 
 PEOPLE = int(os.environ.get("CDP_E2E_AB_PEOPLE", "200"))
 BATCH = 100  # follows per webhook delivery

@@ -16,7 +16,8 @@ from tests.e2e.journey_helpers import admin, ended, line_calls, published_journe
 from tests.e2e.test_campaigns import follower, taipei_at
 from tests.fixtures.line_events import text_message, user_source
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+# Journeys run on a local stack of their own (the other worker's): they are the longest e2e group.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-journeys")]
 
 TEXT = "您的訂單已出貨，追蹤號碼請見會員中心"
 

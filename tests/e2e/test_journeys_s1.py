@@ -12,7 +12,8 @@ from tests.e2e.conftest import Stack, unique
 from tests.e2e.journey_helpers import admin, definition, ended, published_journey, runs, tap, template, texts
 from tests.e2e.test_campaigns import cohort_segment, follower, member_on_line, tag, taipei_at
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+# Journeys run on a local stack of their own (the other worker's): they are the longest e2e group.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-journeys")]
 
 COUPON = "首購 8 折優惠券：結帳輸入 FIRST20"
 PREVIEW = "Amy 您好，VIP 新品搶先看：春季新品週五開賣"

@@ -25,7 +25,8 @@ from tests.e2e.journey_helpers import (
 )
 from tests.e2e.test_campaigns import member_on_line, taipei_at
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+# Journeys run on a local stack of their own (the other worker's): they are the longest e2e group.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-journeys")]
 
 REMINDER = "您的購物車還在等您：{% for item in event.items %}{{ item.name }}×{{ item.quantity }}；{% endfor %}"
 

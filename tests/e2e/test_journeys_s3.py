@@ -25,7 +25,8 @@ from tests.e2e.journey_helpers import (
 )
 from tests.e2e.test_campaigns import follower, member_on_line, taipei_at
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+# Journeys run on a local stack of their own (the other worker's): they are the longest e2e group.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-journeys")]
 
 WELCOME = "歡迎加入！新款鞋款看這裡 https://shop.example.com/c/shoes"
 PROMOTION = "鞋款 85 折，只到週日 https://shop.example.com/c/shoes/sale"

@@ -22,7 +22,8 @@ from tests.e2e.journey_helpers import (
 )
 from tests.e2e.test_campaigns import member_on_line, taipei_at
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+# Journeys run on a local stack of their own (the other worker's): they are the longest e2e group.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-journeys")]
 
 TAIPEI, TOKYO = ZoneInfo("Asia/Taipei"), ZoneInfo("Asia/Tokyo")
 DAYS = {1: "第 1 天：歡迎成為會員", 3: "第 3 天：會員好禮", 7: "第 7 天：專屬穿搭建議"}
