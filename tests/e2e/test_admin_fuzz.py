@@ -353,6 +353,14 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     )
     assert [step["node"] for step in dry["path"]] == ["hello", "done"] and dry["dry_run"] is True
     assert tour("DELETE", "/admin/v1/journeys/{journey_id}", at=journey)["deleted"] is True
+    # Another journey through its lifecycle: published (version 1, its state machine), paused,
+    # resumed, archived
+    live = {"journey_id": tour("POST", "/admin/v1/journeys", 201, body={"definition": definition})["journey_id"]}
+    assert tour("POST", "/admin/v1/journeys/{journey_id}/publish", at=live)["published"]["version"] == 1
+    tour("GET", "/admin/v1/journeys/{journey_id}/versions/{version}", at={**live, "version": "1"})
+    assert tour("POST", "/admin/v1/journeys/{journey_id}/pause", at=live)["status"] == "paused"
+    assert tour("POST", "/admin/v1/journeys/{journey_id}/resume", at=live)["status"] == "published"
+    assert tour("POST", "/admin/v1/journeys/{journey_id}/archive", at=live)["status"] == "archived"
     tour("DELETE", "/admin/v1/segments/{segment_id}", at=segment)
     tour("DELETE", "/admin/v1/templates/{template_id}", at=template)
 
