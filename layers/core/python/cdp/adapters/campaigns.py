@@ -12,12 +12,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cdp.adapters.dynamodb.errors import error_code, unavailable
 from cdp.adapters.line_api import LineApiClient
+from cdp.adapters.sqs_batches import send_bodies
 from cdp.campaigns.model import Campaign
 from cdp.campaigns.ports import LineQuota
 from cdp.ingestion.channels import LineChannels
 
 SCHEDULE_PREFIX = "campaign-"  # the campaigns' namespace in the messages schedule group
-SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
 
 
 def schedule_name(campaign_id: str) -> str:
@@ -30,28 +30,9 @@ class SqsSendQueue:
         self._url = queue_url
 
     def enqueue(self, batches: Sequence[list[dict[str, Any]]]) -> None:
-        entries = [
-            {
-                "Id": str(index),
-                "MessageBody": json.dumps({"requests": batch}, ensure_ascii=False, separators=(",", ":")),
-            }
-            for index, batch in enumerate(batches)
-        ]
-        for start in range(0, len(entries), SQS_BATCH):
-            chunk = entries[start : start + SQS_BATCH]
-            for _attempt in range(5):
-                try:
-                    answer = self._client.send_message_batch(QueueUrl=self._url, Entries=chunk)
-                except (ClientError, BotoCoreError) as exc:
-                    raise unavailable(exc, "queueing send requests") from exc
-                failed = {entry["Id"] for entry in answer.get("Failed", [])}
-                chunk = [entry for entry in chunk if entry["Id"] in failed]
-                if not chunk:
-                    break
-            if chunk:  # the fan-out is retried; the sender's ledger drops what was already queued
-                raise unavailable(
-                    ClientError({"Error": {"Code": "BatchFailed"}}, "SendMessageBatch"), "queueing send requests"
-                )
+        # A failure retries the fan-out; the sender's ledger drops what was already queued.
+        bodies = [json.dumps({"requests": batch}, ensure_ascii=False, separators=(",", ":")) for batch in batches]
+        send_bodies(self._client, self._url, bodies, doing="queueing send requests")
 
 
 class SchedulerCampaignSchedules:

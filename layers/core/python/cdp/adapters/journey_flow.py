@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cdp import settings
 from cdp.adapters.aws import client as aws_client
 from cdp.adapters.dynamodb.errors import error_code, unavailable
+from cdp.adapters.sqs_batches import send_bodies
 from cdp.journeys.definition import ScheduledEntry
 from cdp.journeys.model import PublishedVersion
 from cdp.journeys.ports import EntryRequest
@@ -19,7 +20,6 @@ from cdp.journeys.runs import ACTIVE, RunStore
 from cdp.journeys.starter import Started, entry_to_json
 from cdp.settings import JourneyAdminSettings
 
-SQS_BATCH = 10  # SendMessageBatch takes at most 10 entries
 SCHEDULE_PREFIX = "journey-"  # the journeys' namespace in their schedule group
 # SendTaskSuccess on a token whose task is gone: the wait is over, whatever ended it.
 _TOKEN_GONE = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
@@ -37,22 +37,9 @@ class SqsEntryQueue:
         self._url = queue_url
 
     def enqueue(self, requests: Sequence[EntryRequest]) -> None:
-        entries = [{"Id": str(index), "MessageBody": entry_to_json(request)} for index, request in enumerate(requests)]
-        for start in range(0, len(entries), SQS_BATCH):
-            chunk = entries[start : start + SQS_BATCH]
-            for _attempt in range(5):
-                try:
-                    answer = self._client.send_message_batch(QueueUrl=self._url, Entries=chunk)
-                except (ClientError, BotoCoreError) as exc:
-                    raise unavailable(exc, "queueing journey entries") from exc
-                failed = {entry["Id"] for entry in answer.get("Failed", [])}
-                chunk = [entry for entry in chunk if entry["Id"] in failed]
-                if not chunk:
-                    break
-            if chunk:  # the caller is retried; admission makes an entry queued twice start once
-                raise unavailable(
-                    ClientError({"Error": {"Code": "BatchFailed"}}, "SendMessageBatch"), "queueing journey entries"
-                )
+        # A failure is retried by the caller; admission makes an entry queued twice start once.
+        bodies = [entry_to_json(request) for request in requests]
+        send_bodies(self._client, self._url, bodies, doing="queueing journey entries")
 
 
 class StepFunctionsExecutions:
