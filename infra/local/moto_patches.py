@@ -26,6 +26,12 @@ Here instead:
   (CDP_LOCAL_STREAM_KEEP_READ_RECORDS sets that tail; the default keeps 10,000 per stream.)
 - A shard iterator expires 15 minutes after it was last handed out (DynamoDB: 15 minutes), at
   most MAX_ITERATORS are kept, and a read that returns nothing hands back the same iterator.
+- The server finds each request's service under one lock, and that lookup lists moto's package
+  folder (a directory read and a stat per service) and tries every service's URL patterns: most
+  of the server's time under load went to waiting for that lock. Which service a host name
+  belongs to never changes, so it is looked up once per host.
+- Step Functions parses a state machine's definition (ANTLR) at every execution start. The parse
+  tree of a definition is kept (the executions still get components of their own, built from it).
 """
 
 from __future__ import annotations
@@ -55,6 +61,9 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
 STREAM_RETENTION_SECONDS = 24 * 3600
 KEEP_READ_RECORDS = int(os.environ.get("CDP_LOCAL_STREAM_KEEP_READ_RECORDS", "10000"))
@@ -351,6 +360,44 @@ def _locked(function: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+def _backend_for_host(original: Callable[..., Any]) -> Callable[..., Any]:
+    """`DomainDispatcherApplication.get_backend_for_host`, remembered per host (called under the
+    dispatcher's lock)."""
+
+    @functools.wraps(original)
+    def get_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+        known: dict[str | None, Any] = self.__dict__.setdefault("_cdp_backends", {})
+        if host not in known:
+            known[host] = original(self, host)
+        return known[host]
+
+    return get_backend_for_host
+
+
+PARSED_DEFINITIONS = 256  # parse trees kept (state machine definitions; a journey version is one)
+
+
+def _parse_once(original: Callable[[str], tuple[Any, Any]]) -> Any:
+    """`AmazonStateLanguageParser.parse` with the parse tree of each definition kept: a syntax
+    error still raises every time (nothing is kept), a kept tree gets fresh components."""
+    trees: OrderedDict[str, Any] = OrderedDict()
+    lock = threading.Lock()
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        with lock:
+            tree = trees.get(definition)
+        if tree is None:
+            program, tree = original(definition)
+            with lock:
+                trees[definition] = tree
+                while len(trees) > PARSED_DEFINITIONS:
+                    trees.popitem(last=False)
+            return program, tree
+        return Preprocessor().visit(tree), tree
+
+    return staticmethod(parse)
+
+
 def _replace(owner: type, name: str, value: Any) -> None:
     _originals.setdefault((owner, name), owner.__dict__[name])
     setattr(owner, name, value)
@@ -375,6 +422,16 @@ def install() -> Callable[[], None]:
             _replace(StreamShard, "get", stream_get)
             _replace(DynamoDBStreamsBackend, "get_shard_iterator", get_shard_iterator)
             _replace(DynamoDBStreamsBackend, "get_records", get_records)
+            _replace(
+                DomainDispatcherApplication,
+                "get_backend_for_host",
+                _backend_for_host(DomainDispatcherApplication.__dict__["get_backend_for_host"]),
+            )
+            _replace(
+                AmazonStateLanguageParser,
+                "parse",
+                _parse_once(AmazonStateLanguageParser.__dict__["parse"].__func__),
+            )
             for backend in (DynamoDBBackend, DynamoDBStreamsBackend):
                 for name in _backend_operations(backend):
                     _replace(backend, name, _locked(backend.__dict__[name]))

@@ -73,6 +73,8 @@ class LocalStack:
         self._archive_cache: str | None = None
         self._stopping = threading.Event()
         self._targets_lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
         self._targets_in_flight = 0
         self._targets_wake = threading.Condition()  # drain wakes idle rule targets to look at once
         self.resources: LocalResources | None = None
@@ -108,14 +110,20 @@ class LocalStack:
         return f"http://127.0.0.1:{self.http_port}"
 
     def client(self, service: str) -> Any:
-        return boto3.session.Session().client(
-            service,
-            endpoint_url=self.aws_endpoint,
-            region_name=REGION,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
-        )
+        """One client per service, made on first use: clients are thread-safe, and making one
+        reads its service model from disk, which the polling loops must not repeat."""
+        with self._clients_lock:
+            made = self._clients.get(service)
+            if made is None:
+                made = self._clients[service] = boto3.session.Session().client(
+                    service,
+                    endpoint_url=self.aws_endpoint,
+                    region_name=REGION,
+                    aws_access_key_id="local",
+                    aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
+                    config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=32),
+                )
+            return made
 
     # lifecycle -------------------------------------------------------------------------------
     def start(self) -> LocalStack:

@@ -425,3 +425,47 @@ def test_a_cancelled_transaction_never_undoes_a_concurrent_write(patched: None) 
         assert written == {f"W#{n}" for n in range(150)}
     finally:
         server.stop()
+
+
+def test_the_server_finds_a_hosts_service_once_and_the_same_one_as_moto(
+    patched: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    hosts = [
+        "dynamodb",
+        "dynamodbstreams",
+        "s3",
+        "sqs.ap-northeast-1.amazonaws.com",
+        "states.ap-northeast-1.amazonaws.com",
+    ]
+    original = moto_patches._originals[(DomainDispatcherApplication, "get_backend_for_host")]
+    expected = {host: original(DomainDispatcherApplication(lambda _service: None), host) for host in hosts}
+    listings = 0
+    listing = backends.list_of_moto_modules
+
+    def counted() -> Any:
+        nonlocal listings
+        listings += 1
+        return listing()
+
+    monkeypatch.setattr(backends, "list_of_moto_modules", counted)
+    dispatcher = DomainDispatcherApplication(lambda _service: None)
+    for _ in range(3):
+        assert {host: dispatcher.get_backend_for_host(host) for host in hosts} == expected
+    assert listings == len(hosts)  # the first request per host only
+    assert expected["dynamodb"] == "dynamodb" and expected["sqs.ap-northeast-1.amazonaws.com"] == "sqs"
+
+
+def test_a_state_machine_definition_is_parsed_once_and_each_execution_gets_its_own_program(patched: None) -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
+
+    definition = '{"StartAt": "Done", "States": {"Done": {"Type": "Pass", "Result": 1, "End": true}}}'
+    first, tree = AmazonStateLanguageParser.parse(definition)
+    second, same_tree = AmazonStateLanguageParser.parse(definition)
+    assert same_tree is tree and second is not first
+    assert type(second) is type(first)
+    for _ in range(2):  # a bad definition is refused every time, never kept
+        with pytest.raises(ASLParserException):
+            AmazonStateLanguageParser.parse('{"StartAt": "Nowhere", "States": {')
