@@ -4,7 +4,7 @@ waits, the entry queue, handled-event marks)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from cdp.journeys.admission import (
     merged,
     record_key,
     remembered,
+    unmerged,
 )
 from cdp.journeys.definition import Reentry
 from cdp.journeys.ports import EntryRequest, Wait
@@ -88,6 +89,19 @@ class InMemoryAdmissions:
                     changed += 1
             return changed
 
+    def unmerge(self, journey_id: str, survivor: str, restored: str, returned_runs: Collection[str]) -> int:
+        with self._lock:
+            changed = 0
+            for (journey, profile, record), entry in list(self.records.items()):
+                if journey != journey_id or profile != restored:
+                    continue
+                current = self.records.get((journey_id, survivor, record), EntryRecord())
+                after = unmerged(current, entry, restored, returned_runs)
+                if after is not None:
+                    self.records[(journey_id, survivor, record)] = after
+                    changed += 1
+            return changed
+
 
 @dataclass
 class FakeExecutions:
@@ -140,8 +154,12 @@ class InMemoryWaitStore:
         if current is not None and current.task_token == wait.task_token:
             del self.waits[self._key(wait)]
 
-    def reassign(self, from_profile: str, to_profile: str) -> list[Wait]:
-        moved = [replace(w, profile_id=to_profile) for w in self.waits.values() if w.profile_id == from_profile]
+    def reassign(self, from_profile: str, to_profile: str, run_ids: Collection[str] | None = None) -> list[Wait]:
+        moved = [
+            replace(w, profile_id=to_profile)
+            for w in self.waits.values()
+            if w.profile_id == from_profile and (run_ids is None or w.run_id in run_ids)
+        ]
         for wait in moved:
             del self.waits[(from_profile, wait.event, wait.correlation or "*", wait.run_id)]
             self.register(wait)

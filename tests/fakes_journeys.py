@@ -4,6 +4,7 @@ with the lifecycle's writes, cdp.journeys.ports.JourneyMachines / EntrySchedules
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -91,10 +92,12 @@ class InMemoryRunStore:
         ]
         return sorted(runs, key=lambda run: run.entered_at, reverse=True)
 
-    def reassign(self, from_profile: str, to_profile: str) -> list[Run]:
+    def reassign(self, from_profile: str, to_profile: str, run_ids: Collection[str] | None = None) -> list[Run]:
         with self._lock:
             moved = [
-                replace(run, profile_id=to_profile) for run in self.runs.values() if run.profile_id == from_profile
+                replace(run, profile_id=to_profile)
+                for run in self.runs.values()
+                if run.profile_id == from_profile and (run_ids is None or run.run_id in run_ids)
             ]
             for run in moved:
                 self.runs[run.run_id] = run

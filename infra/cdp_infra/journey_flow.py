@@ -4,8 +4,8 @@ and its rule, the scheduled-cohort schedules (docs/journeys.md).
 - `journey-starts` (SQS, dead-letter queue after 5 receives) -> `journey_starter`: at most 2 at once
   (the event source mapping's maximum concurrency), each pacing its StartExecution calls to its
   share of `CDP_JOURNEY_STARTS_PER_SECOND`, partial batch failures.
-- An EventBridge rule sends `event.received`, `segment.entered`, `segment.exited` and
-  `profile.merged` to `journey_events` (asynchronous invoke: retried, then a dead-letter queue);
+- An EventBridge rule sends `event.received`, `segment.entered`, `segment.exited`,
+  `profile.merged` and `profile.unmerged` to `journey_events` (asynchronous invoke: retried, then a dead-letter queue);
   the journeys' schedules (`journey-<id>` in the `<stack>-journeys` group) invoke it with a cohort.
 
 Executions run on the published versions' state machines, `<stack>-journey-*` (created at publish):
@@ -28,7 +28,14 @@ from aws_cdk import aws_sqs as sqs
 from cdp import settings
 from cdp.adapters.dynamodb.journey_runs import ENTRY_PREFIX, PERSON_PREFIX, RUN_PREFIX, SEEN_PREFIX, WAIT_PREFIX
 from cdp.adapters.journey_flow import SCHEDULE_PREFIX
-from cdp.domain_events import EVENT_RECEIVED, PROFILE_MERGED, SEGMENT_ENTERED, SEGMENT_EXITED, SOURCE
+from cdp.domain_events import (
+    EVENT_RECEIVED,
+    PROFILE_MERGED,
+    PROFILE_UNMERGED,
+    SEGMENT_ENTERED,
+    SEGMENT_EXITED,
+    SOURCE,
+)
 from constructs import Construct
 
 from infra.cdp_infra import nag
@@ -165,9 +172,10 @@ class JourneyFlow(Construct):
             self,
             "JourneyEvents",
             event_bus=bus,
-            description="Events, segment moves and merges to the journey event consumer",
+            description="Events, segment moves, merges and unmerges to the journey event consumer",
             event_pattern=events.EventPattern(
-                source=[SOURCE], detail_type=[EVENT_RECEIVED, SEGMENT_ENTERED, SEGMENT_EXITED, PROFILE_MERGED]
+                source=[SOURCE],
+                detail_type=[EVENT_RECEIVED, SEGMENT_ENTERED, SEGMENT_EXITED, PROFILE_MERGED, PROFILE_UNMERGED],
             ),
             targets=[
                 targets.LambdaFunction(

@@ -67,6 +67,7 @@ def test_the_consumer_takes_events_segment_moves_and_merges_from_the_bus(synth: 
     assert sorted(rule["EventPattern"]["detail-type"]) == [
         "event.received",
         "profile.merged",
+        "profile.unmerged",
         "segment.entered",
         "segment.exited",
     ]

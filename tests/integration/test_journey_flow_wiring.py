@@ -104,7 +104,7 @@ def test_a_cart_entry_starts_once_and_the_order_ends_the_run_mid_wait(
     assert not [item for item in stack.raw_items().values() if "Journey Exited" in str(item.get("payload", ""))]
 
 
-def test_a_merge_moves_the_run_and_its_admission_to_the_survivor(
+def test_a_merge_moves_the_run_and_its_admission_to_the_survivor_and_an_unmerge_back(
     stack: Stack, raw_stream: RawStream, bus: BusObserver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(settings.ENV_PUBLISH_EVENT_RECEIVED, "none")
@@ -133,6 +133,21 @@ def test_a_merge_moves_the_run_and_its_admission_to_the_survivor(
         TableName=stack.core_table, Key={"pk": {"S": "JENTRY#cart#p-survivor"}, "sk": {"S": "C1"}}
     )["Item"]
     assert admission["occurrences"]["N"] == "1" and admission["merged_from"]["SS"] == [loser]
+
+    # The merge undone: the run goes back to the person who entered it, the admission with it.
+    unmerged = {
+        "id": "m-1:unmerged",
+        "name": "profile.unmerged",
+        "data": {"profileId": "p-survivor", "restoredProfileId": loser},
+    }
+    answer = stack.invoke("journey_events", {"detail-type": "profile.unmerged", "source": "cdp", "detail": unmerged})
+    assert answer["moved_runs"] == 1
+    runs = DynamoRunStore(stack.client("dynamodb"), stack.core_table)
+    assert runs.active_for("p-survivor") == [] and [r.run_id for r in runs.active_for(loser)] == [run.run_id]
+    admission = stack.client("dynamodb").get_item(
+        TableName=stack.core_table, Key={"pk": {"S": "JENTRY#cart#p-survivor"}, "sk": {"S": "C1"}}
+    )["Item"]
+    assert admission["occurrences"]["N"] == "0" and "merged_from" not in admission
 
 
 def test_archive_ends_the_runs_and_a_cohort_firing_queues_the_segment(

@@ -8,7 +8,14 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from cdp.domain_events import EVENT_RECEIVED, JOURNEY_EXITED, PROFILE_MERGED, SEGMENT_ENTERED, SEGMENT_EXITED
+from cdp.domain_events import (
+    EVENT_RECEIVED,
+    JOURNEY_EXITED,
+    PROFILE_MERGED,
+    PROFILE_UNMERGED,
+    SEGMENT_ENTERED,
+    SEGMENT_EXITED,
+)
 from cdp.identity.identifiers import Identifier
 from cdp.journeys.admission import KEY_SEEN
 from cdp.journeys.definition import PropertyFilter
@@ -95,6 +102,7 @@ class World:
             profile_id=profile_id,
             entry_key=fields.pop("entry_key", "C1"),
             entered_at=fields.pop("entered_at", AT),
+            entered_as=fields.pop("entered_as", profile_id),
             **fields,
         )
         self.runs.put_new(run)
@@ -356,6 +364,29 @@ def test_after_a_merge_the_survivor_cannot_run_the_merged_away_persons_keyed_ent
     other = EntryRequest("cart", 1, "survivor", "C2", "add-3", LATER, {"event": "Product Added"})
     assert starter.start(other) == STARTED
     assert len(world.executions.started) == 2
+
+
+def test_an_unmerge_gives_the_restored_person_back_their_runs_waits_and_admissions(world: World) -> None:
+    starter = Starter(world.journeys, world.admissions, world.runs, world.executions, Pacer(1e9))
+    theirs = EntryRequest("cart", 1, "loser", "C1", "add-1", AT, {"event": "Product Added"})
+    own = EntryRequest("cart", 1, "survivor", "C2", "add-2", AT, {"event": "Product Added"})
+    assert starter.start(theirs) == STARTED and starter.start(own) == STARTED
+    (their_run,) = world.runs.active_for("loser")
+    world.waits.register(replace(cart_wait(their_run.run_id, "tk"), profile_id="loser"))
+    merged = {"id": "m1:merged", "data": {"profileId": "survivor", "mergedProfileId": "loser"}}
+    assert world.flow.on_bus_event(PROFILE_MERGED, merged).moved_runs == 1
+    assert starter.start(replace(theirs, profile_id="survivor", cause_id="add-3")) == KEY_SEEN
+
+    unmerged = {"id": "m1:unmerged", "data": {"profileId": "survivor", "restoredProfileId": "loser"}}
+    assert world.flow.on_bus_event(PROFILE_UNMERGED, unmerged).moved_runs == 1
+    assert [run.run_id for run in world.runs.active_for("loser")] == [their_run.run_id]
+    assert [run.entry_key for run in world.runs.active_for("survivor")] == ["C2"]
+    assert [w.run_id for w in world.waits.waiting_for("loser", "Order Completed")] == [their_run.run_id]
+    assert world.waits.waiting_for("survivor", "Order Completed") == []
+    # Cart C1 was the restored person's: the survivor may now start one of their own.
+    assert starter.start(replace(theirs, profile_id="survivor", cause_id="add-4")) == STARTED
+    assert world.flow.on_bus_event(PROFILE_UNMERGED, unmerged).skipped == "duplicate"
+    assert world.flow.on_unmerged("survivor", "loser").moved_runs == 0  # a second unmerge finds nothing
 
 
 def test_ending_many_runs_goes_on_in_a_fresh_invocation_when_time_runs_out(world: World) -> None:

@@ -13,7 +13,7 @@ with compare-and-set and asks `decide` again after a lost race.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -126,6 +126,30 @@ def merged(survivor: EntryRecord, merged_away: EntryRecord, merged_away_id: str)
         active={**merged_away.active, **survivor.active},
         revision=survivor.revision + 1,
         merged_from=survivor.merged_from | {merged_away_id},
+    )
+
+
+def unmerged(
+    survivor: EntryRecord, restored: EntryRecord, restored_id: str, returned_runs: Collection[str]
+) -> EntryRecord | None:
+    """The survivor's record with an unmerged person's history taken out again (the restored
+    person's own record was never changed by the merge); None when it was not folded in, or was
+    taken out already. Which of the two entered last before the merge is not kept: the survivor
+    keeps the later `last_entered_at`, so a cooldown may hold from the restored person's entry."""
+    if restored_id not in survivor.merged_from:
+        return None
+    return EntryRecord(
+        occurrences=max(survivor.occurrences - restored.occurrences, 0),
+        causes={cause: n for cause, n in survivor.causes.items() if restored.causes.get(cause) != n},
+        last_run_id=survivor.last_run_id,
+        last_entered_at=survivor.last_entered_at,
+        active={
+            run_id: at
+            for run_id, at in survivor.active.items()
+            if run_id not in restored.active and run_id not in returned_runs
+        },
+        revision=survivor.revision + 1,
+        merged_from=survivor.merged_from - {restored_id},
     )
 
 

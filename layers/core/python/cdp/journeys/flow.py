@@ -10,6 +10,8 @@ same entry key when asked), and queue the entries it makes (event entry: name, `
 Per `segment.entered` / `segment.exited`: segment entries, and `left_segment` exit rules.
 Per `profile.merged`: the merged-away person's runs and waits move to the survivor; of two active
 runs of one journey and entry key, the merged-away one ends (reason `merged`).
+Per `profile.unmerged`: the runs the restored person entered (`entered_as`), ended or not, and
+their waits go back to them, and their admissions leave the survivor's records.
 Per cohort firing (`{"cohort": {...}}`, from the journey's schedule): the segment's members,
 a page at a time, into the queue. Per `{"end_runs": {...}}` (archive): every active run ends.
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -33,6 +35,7 @@ from cdp.clock import iso_from_ms, ms_from_datetime
 from cdp.domain_events import (
     EVENT_RECEIVED,
     PROFILE_MERGED,
+    PROFILE_UNMERGED,
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
 )
@@ -90,6 +93,10 @@ class Profiles(Protocol):
 class AdmissionMerges(Protocol):
     def merge(self, journey_id: str, from_profile: str, to_profile: str) -> int:
         """Fold the merged-away person's admission records of the journey into the survivor's."""
+        ...
+
+    def unmerge(self, journey_id: str, survivor: str, restored: str, returned_runs: Collection[str]) -> int:
+        """Take an unmerged person's records out of the survivor's again (cdp.journeys.admission.unmerged)."""
         ...
 
 
@@ -283,6 +290,8 @@ class JourneyFlow:
             outcome = self.on_segment(detail_type, data, envelope_id)
         elif detail_type == PROFILE_MERGED:
             outcome = self.on_merged(str(data.get("profileId") or ""), str(data.get("mergedProfileId") or ""))
+        elif detail_type == PROFILE_UNMERGED:
+            outcome = self.on_unmerged(str(data.get("profileId") or ""), str(data.get("restoredProfileId") or ""))
         else:
             return Outcome(skipped="not_for_journeys")
         self._marks.mark(envelope_id)
@@ -380,6 +389,24 @@ class JourneyFlow:
             for run in same:
                 if run is not kept and run.run_id in moved:
                     outcome.exited += int(self._end(run, MERGED, at))
+        return outcome
+
+    def on_unmerged(self, survivor: str, restored: str) -> Outcome:
+        outcome = Outcome()
+        if not survivor or not restored or survivor == restored:
+            outcome.skipped = "no_unmerge"
+            return outcome
+        theirs = [run for run in self._runs.recent_for(survivor) if run.entered_as == restored]
+        returned = {run.run_id for run in theirs}
+        if returned:
+            self._runs.reassign(survivor, restored, returned)
+            self._waits.reassign(survivor, restored, returned)
+        outcome.moved_runs = len(returned)
+        if self._admissions is not None:
+            # Every admission started a run, so their runs name every journey whose records the
+            # merge folded into the survivor's.
+            for journey_id in sorted({run.journey_id for run in theirs}):
+                self._admissions.unmerge(journey_id, survivor, restored, returned)
         return outcome
 
     # Cohorts and archive -------------------------------------------------------------------

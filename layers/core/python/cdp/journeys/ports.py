@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -80,6 +80,6 @@ class WaitStore(Protocol):
 
     def remove(self, wait: Wait) -> None: ...
 
-    def reassign(self, from_profile: str, to_profile: str) -> list[Wait]:
+    def reassign(self, from_profile: str, to_profile: str, run_ids: Collection[str] | None = None) -> list[Wait]:
         """A merge: the merged-away person's waits now wait on the survivor."""
         ...

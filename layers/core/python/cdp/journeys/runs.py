@@ -11,6 +11,7 @@ The contract between the parts of the journey runtime:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
@@ -74,6 +75,8 @@ class Run:
     exit_reason: str | None = None
     execution_arn: str | None = None
     entry: dict[str, Any] = field(default_factory=dict)  # the entry event's name and properties
+    # The person the run entered as: a merge moves the run to the survivor, an unmerge back here.
+    entered_as: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -154,8 +157,9 @@ class RunStore(Protocol):
         after exit too."""
         ...
 
-    def reassign(self, from_profile: str, to_profile: str) -> list[Run]:
-        """A merge: the merged-away person's runs now belong to the survivor; returns them."""
+    def reassign(self, from_profile: str, to_profile: str, run_ids: Collection[str] | None = None) -> list[Run]:
+        """A merge: the merged-away person's runs now belong to the survivor; an unmerge: the
+        `run_ids` the restored person entered go back to them. Returns the runs moved."""
         ...
 
     def of_journey(self, journey_id: str, *, limit: int | None = None) -> list[Run]:

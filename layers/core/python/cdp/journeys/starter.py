@@ -185,6 +185,7 @@ class Starter:
             entry_key=request.entry_key or NO_KEY,
             entered_at=request.entered_at,
             entry=request.entry,
+            entered_as=request.profile_id,
         )
         created = self._runs.put_new(run)
         if not created and decision.reason == READMITTED:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,7 @@ from cdp.journeys.admission import (
     merged,
     record_key,
     remembered,
+    unmerged,
 )
 from cdp.journeys.definition import Reentry
 from cdp.journeys.ports import EntryRequest, Wait
@@ -138,6 +139,7 @@ def run_item(run: Run) -> dict[str, Any]:
         "exited_at": run.exited_at,
         "exit_reason": run.exit_reason,
         "execution_arn": run.execution_arn,
+        "entered_as": run.entered_as,
     }
     item.update({name: _s(value) for name, value in optional.items() if value is not None})
     if run.waiting is not None:
@@ -183,6 +185,7 @@ def run_from_item(item: dict[str, Any]) -> Run:
         exit_reason=text("exit_reason"),
         execution_arn=text("execution_arn"),
         entry=json.loads(item["entry"]["S"]) if "entry" in item else {},
+        entered_as=text("entered_as"),
     )
 
 
@@ -450,11 +453,13 @@ class DynamoRunStore:
     def recent_for(self, profile_id: str, journey_id: str | None = None) -> list[Run]:
         return self._of_person(profile_id, journey_id, active_only=False)
 
-    def reassign(self, from_profile: str, to_profile: str) -> list[Run]:
+    def reassign(self, from_profile: str, to_profile: str, run_ids: Collection[str] | None = None) -> list[Run]:
         table = self._table.name
         moved: list[Run] = []
         for entry in list(self._person_items(from_profile, None)):
             run_id, journey_id = entry["run_id"]["S"], entry["journey_id"]["S"]
+            if run_ids is not None and run_id not in run_ids:
+                continue
             target = {**entry, **person_key(to_profile, journey_id, run_id)}
             self._table.transact(
                 "moving a journey run to the surviving profile",
@@ -622,7 +627,7 @@ class DynamoWaitStore:
             ExpressionAttributeValues={":token": _s(wait.task_token)},
         )
 
-    def reassign(self, from_profile: str, to_profile: str) -> list[Wait]:
+    def reassign(self, from_profile: str, to_profile: str, run_ids: Collection[str] | None = None) -> list[Wait]:
         items = list(
             self._table.query(
                 "listing a person's journey waits",
@@ -634,6 +639,8 @@ class DynamoWaitStore:
         moved: list[Wait] = []
         for item in items:
             wait = _wait_from_item(item)
+            if run_ids is not None and wait.run_id not in run_ids:
+                continue
             survivor = Wait(**{**_fields(wait), "profile_id": to_profile})
             self._table.put(_wait_item(survivor), "moving a journey wait")
             self.remove(wait)
@@ -766,6 +773,31 @@ class DynamoAdmissions:
                     break
             else:
                 raise StoreUnavailable(f"merging admissions of {from_profile} lost {MAX_RACES} races")
+        return changed
+
+    def unmerge(self, journey_id: str, survivor: str, restored: str, returned_runs: Collection[str]) -> int:
+        """An unmerge: take the restored person's records out of the survivor's (compare-and-set,
+        once: the survivor's record forgets the restored id); returns how many changed."""
+        items = self._table.query(
+            "reading an unmerged person's admissions",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": _s(f"{ENTRY_PREFIX}{journey_id}#{restored}")},
+            ConsistentRead=True,
+        )
+        changed = 0
+        for item in items:
+            record, key = _entry_record(item), entry_key(journey_id, survivor, item["sk"]["S"])
+            for _attempt in range(MAX_RACES):
+                current = _entry_record(self._table.get(key, "reading a journey admission"))
+                after = unmerged(current, record, restored, returned_runs)
+                if after is None:
+                    break
+                put = {k: v for k, v in _entry_put(self._table.name, key, current, after).items() if k != "TableName"}
+                if self._table.put_request("unmerging journey admissions", put):
+                    changed += 1
+                    break
+            else:
+                raise StoreUnavailable(f"unmerging admissions of {restored} lost {MAX_RACES} races")
         return changed
 
 
