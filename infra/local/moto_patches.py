@@ -32,6 +32,10 @@ Here instead:
   belongs to never changes, so it is looked up once per host.
 - Step Functions parses a state machine's definition (ANTLR) at every execution start. The parse
   tree of a definition is kept (the executions still get components of their own, built from it).
+- A DynamoDB Query lists and sorts every item of the table before it picks the partition asked
+  for: each query cost O(n log n) in the table's size, so a long run slowed down quadratically.
+  A query on the table reads its partition only; a query on an index reads every item unsorted
+  (the query sorts what it keeps). Everything after that is moto's own code.
 """
 
 from __future__ import annotations
@@ -374,6 +378,44 @@ def _backend_for_host(original: Callable[..., Any]) -> Callable[..., Any]:
     return get_backend_for_host
 
 
+_query_scope = threading.local()  # (table, partition key or None) while Table.query runs
+
+
+def _scoped_all_items(original: Callable[[Table], list[Item]]) -> Callable[[Table], list[Item]]:
+    @functools.wraps(original)
+    def all_items(self: Table) -> list[Item]:
+        scope = getattr(_query_scope, "table", None)
+        if scope is None or scope[0] is not self:
+            return original(self)
+        if scope[1] is None:  # an index query: every item, unsorted
+            return [item for part in self.items.values() for item in _part_items(self, part)]
+        part = self.items.get(scope[1])
+        return _part_items(self, part) if part is not None else []
+
+    return all_items
+
+
+def _part_items(table: Table, part: Any) -> list[Item]:
+    return list(part.values()) if table.range_key_attr else [part]
+
+
+def _partition_query(original: Callable[..., Any]) -> Callable[..., Any]:
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def query(self: Table, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        partition = None if bound.arguments.get("index_name") else bound.arguments.get("hash_key")
+        previous = getattr(_query_scope, "table", None)
+        _query_scope.table = (self, partition)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _query_scope.table = previous
+
+    return query
+
+
 PARSED_DEFINITIONS = 256  # parse trees kept (state machine definitions; a journey version is one)
 
 
@@ -427,6 +469,8 @@ def install() -> Callable[[], None]:
                 "get_backend_for_host",
                 _backend_for_host(DomainDispatcherApplication.__dict__["get_backend_for_host"]),
             )
+            _replace(Table, "all_items", _scoped_all_items(Table.__dict__["all_items"]))
+            _replace(Table, "query", _partition_query(Table.__dict__["query"]))
             _replace(
                 AmazonStateLanguageParser,
                 "parse",

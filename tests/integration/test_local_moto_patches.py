@@ -469,3 +469,98 @@ def test_a_state_machine_definition_is_parsed_once_and_each_execution_gets_its_o
     for _ in range(2):  # a bad definition is refused every time, never kept
         with pytest.raises(ASLParserException):
             AmazonStateLanguageParser.parse('{"StartAt": "Nowhere", "States": {')
+
+
+INDEXED = "indexed"
+
+
+def query_answers(with_patches: bool) -> list[Any]:
+    """A table with an index, many partitions and pages, asked the same queries."""
+    undo = moto_patches.install() if with_patches else None
+    try:
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name=REGION)
+            client.create_table(
+                TableName=INDEXED,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[
+                    {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
+                ],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": "gsi1",
+                        "KeySchema": [
+                            {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                            {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            create_tables(client)
+            seed(client)
+            for n in range(120):
+                item = {**pair(f"P#{n % 7}", f"E#{n:04d}"), "n": {"N": str(n)}}
+                if n % 3:
+                    item |= {"gsi1pk": {"S": f"G#{n % 4}"}, "gsi1sk": {"S": f"{n % 11:02d}#{n}"}}
+                client.put_item(TableName=INDEXED, Item=item)
+            asked: list[dict[str, Any]] = [
+                {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "P#3"}}},
+                {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "P#404"}}},
+                {
+                    "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+                    "ExpressionAttributeValues": {":p": {"S": "P#2"}, ":s": {"S": "E#00"}},
+                    "ScanIndexForward": False,
+                    "Limit": 4,
+                },
+                {
+                    "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+                    "FilterExpression": "n > :min",
+                    "ExpressionAttributeValues": {
+                        ":p": {"S": "P#5"},
+                        ":a": {"S": "E#0010"},
+                        ":b": {"S": "E#0090"},
+                        ":min": {"N": "40"},
+                    },
+                },
+                {
+                    "IndexName": "gsi1",
+                    "KeyConditionExpression": "gsi1pk = :g",
+                    "ExpressionAttributeValues": {":g": {"S": "G#1"}},
+                    "Limit": 5,
+                },
+                {
+                    "IndexName": "gsi1",
+                    "KeyConditionExpression": "gsi1pk = :g AND gsi1sk > :s",
+                    "ExpressionAttributeValues": {":g": {"S": "G#2"}, ":s": {"S": "05"}},
+                    "ScanIndexForward": False,
+                },
+            ]
+            answers: list[Any] = []
+            for query in asked:
+                pages, start = [], None
+                while True:
+                    page = client.query(TableName=INDEXED, **query, **({"ExclusiveStartKey": start} if start else {}))
+                    pages.append((page["Items"], page["Count"], page["ScannedCount"]))
+                    start = page.get("LastEvaluatedKey")
+                    if not start:
+                        break
+                answers.append(pages)
+            answers.append(
+                client.query(
+                    TableName=SINGLE, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "K#1"}}
+                )["Items"]
+            )
+            return answers
+    finally:
+        if undo is not None:
+            undo()
+
+
+def test_a_query_reads_its_partition_only_and_answers_as_unpatched_moto_does() -> None:
+    unpatched = query_answers(with_patches=False)
+    patched = query_answers(with_patches=True)
+    assert patched == unpatched
+    assert sum(len(items) for items, _count, _scanned in unpatched[0]) == 17  # 120 items over 7 partitions
+    assert len(unpatched[2]) > 1 and len(unpatched[4]) > 1  # the cases page
