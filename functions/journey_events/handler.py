@@ -1,5 +1,5 @@
 """The journey event consumer (cdp.journeys.flow): from the bus, `event.received`,
-`segment.entered`, `segment.exited` and `profile.merged`; from a journey's schedule,
+`segment.entered`, `segment.exited`, `profile.merged` and `profile.unmerged`; from a journey's schedule,
 `{"cohort": {"journey_id", "version", "scheduled_time"}}` (and its own continuations, with
 `after`); from the admin API on archive, `{"end_runs": {"journey_id", "reason"}}`.
 
