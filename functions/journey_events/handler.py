@@ -1,7 +1,8 @@
 """The journey event consumer (cdp.journeys.flow): from the bus, `event.received`,
 `segment.entered`, `segment.exited`, `profile.merged` and `profile.unmerged`; from a journey's schedule,
 `{"cohort": {"journey_id", "version", "scheduled_time"}}` (and its own continuations, with
-`after`); from the admin API on archive, `{"end_runs": {"journey_id", "reason"}}`.
+`after`); from the admin API on archive, `{"end_runs": {"journey_id", "reason"}}`; from its daily
+schedule, `{"retire_versions": {}}` (cdp.journeys.retirement).
 
 A failure raises: the bus (or the asynchronous invoke) retries, then keeps the event on the
 rule's dead-letter queue. Every effect repeats safely, and a handled envelope is skipped.
@@ -10,6 +11,7 @@ rule's dead-letter queue. Every effect repeats safely, and a handled envelope is
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 from typing import Any
 
 from cdp.adapters.aws import client
@@ -79,6 +81,18 @@ def build(function_arn: str) -> JourneyFlow:
     )
 
 
+def retire_versions() -> list[str]:
+    from cdp.adapters.dynamodb.journeys import DynamoJourneyStore
+    from cdp.adapters.journey_machines import StepFunctionsMachineRetirement
+    from cdp.journeys.retirement import retire_superseded
+
+    settings = JourneyEventsSettings.from_env()
+    store = DynamoJourneyStore(client("dynamodb"), settings.core_table)
+    now = datetime.fromtimestamp(SystemClock().now_ms() / 1000, tz=UTC)
+    retired = retire_superseded(store, StepFunctionsMachineRetirement(client("stepfunctions")), now)
+    return [f"{journey_id} v{number}" for journey_id, number in retired]
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     flow = build(context.invoked_function_arn)
@@ -91,6 +105,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             outcome = flow.on_cohort(cohort.journey_id, cohort.version, cohort.scheduled_time, cohort.after)
             logger.info("cohort entries queued", extra={"journey_id": cohort.journey_id, **outcome.as_dict()})
             return outcome.as_dict()
+        if "retire_versions" in event:
+            retired = retire_versions()
+            logger.info("superseded journey versions retired", extra={"retired": retired})
+            return {"retired": len(retired)}
         if "end_runs" in event:
             ending = EndRuns.model_validate(event["end_runs"])
             # Stop with time to spare: the rest goes on in a fresh invocation.

@@ -5,15 +5,18 @@ and its rule, the scheduled-cohort schedules (docs/journeys.md).
   (the event source mapping's maximum concurrency), each pacing its StartExecution calls to its
   share of `CDP_JOURNEY_STARTS_PER_SECOND`, partial batch failures.
 - An EventBridge rule sends `event.received`, `segment.entered`, `segment.exited`,
-  `profile.merged` and `profile.unmerged` to `journey_events` (asynchronous invoke: retried, then a dead-letter queue);
-  the journeys' schedules (`journey-<id>` in the `<stack>-journeys` group) invoke it with a cohort.
+  `profile.merged` and `profile.unmerged` to `journey_events` (asynchronous invoke: retried, then
+  a dead-letter queue); the journeys' schedules (`journey-<id>` in the `<stack>-journeys` group)
+  invoke it with a cohort, and a daily one there with `retire_versions`.
 
 Executions run on the published versions' state machines, `<stack>-journey-*` (created at publish):
-the starter may start them, the consumer may stop them and answer their task tokens, nothing else.
+the starter may start them, the consumer may stop them, answer their task tokens and delete the
+machine of a superseded version nothing runs on; nothing else.
 """
 
 from __future__ import annotations
 
+import json
 from typing import cast
 
 from aws_cdk import Acknowledgment, ArnFormat, Aws, Duration, Stack, Validations
@@ -27,6 +30,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from cdp import settings
 from cdp.adapters.dynamodb.journey_runs import ENTRY_PREFIX, PERSON_PREFIX, RUN_PREFIX, SEEN_PREFIX, WAIT_PREFIX
+from cdp.adapters.dynamodb.journeys import PK_PREFIX as JOURNEY_PK_PREFIX
 from cdp.adapters.journey_flow import SCHEDULE_PREFIX
 from cdp.domain_events import (
     EVENT_RECEIVED,
@@ -43,6 +47,8 @@ from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.queues import dead_letter_queue
 from infra.cdp_infra.routes import JOURNEY_EVENTS, JOURNEY_STARTER
 from infra.cdp_infra.tables import grant_core_reads, grant_core_writes
+
+RETIRE_SCHEDULE = "retire-superseded-versions"  # outside the journeys' own `journey-` names
 
 STARTER_CONCURRENCY = 2  # the starts queue's event source mapping: at most this many starters at once
 STARTER_TIMEOUT = Duration.seconds(60)
@@ -89,6 +95,7 @@ class JourneyFlow(Construct):
         core_gsi1_arn: str,
         bus: events.IEventBus,
         starts_per_second: int,
+        schedule_time_zone: str,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -200,6 +207,32 @@ class JourneyFlow(Construct):
         iam.Grant.add_to_principal(
             grantee=self.scheduler_role, actions=["lambda:InvokeFunction"], resource_arns=[self.consumer.function_arn]
         )
+
+        # Daily: delete the machines of versions superseded for a day that nothing runs on, and
+        # record them on the journey (cdp.journeys.retirement).
+        self.consumer.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:ListExecutions", "states:DeleteStateMachine"], resources=[machines])
+        )
+        grant_core_writes(self.consumer, core_table, ["dynamodb:PutItem"], [JOURNEY_PK_PREFIX])
+        retire = scheduler.CfnSchedule(
+            self,
+            "RetireVersions",
+            name=RETIRE_SCHEDULE,
+            group_name=cast(str, self.schedule_group.name),
+            schedule_expression="cron(30 3 * * ? *)",
+            schedule_expression_timezone=schedule_time_zone,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=self.consumer.function_arn,
+                role_arn=self.scheduler_role.role_arn,
+                input=json.dumps({"retire_versions": {}}),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=2, maximum_event_age_in_seconds=6 * 3600
+                ),
+            ),
+            description="Daily: retire the state machines of superseded journey versions nothing runs on",
+        )
+        retire.add_resource_dependency(self.schedule_group)
 
     def wire_admin_api(self, admin_api: lambda_.Function) -> None:
         """Publishing puts a cohort journey's schedule; archiving hands the run ending to the consumer."""

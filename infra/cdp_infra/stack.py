@@ -229,6 +229,7 @@ class CdpStack(Stack):
             core_gsi1_arn=self.tables.core_gsi1_arn,
             bus=self.event_bus.bus,
             starts_per_second=self.deploy_settings.journey_starts_per_second,
+            schedule_time_zone=self.deploy_settings.schedule_time_zone,
         )
         self.journey_flow.wire_admin_api(http_functions[ADMIN_API])
         self.functions: dict[str, lambda_.Function] = {

@@ -82,15 +82,34 @@ def test_the_consumer_stops_and_resumes_journey_executions_only(synth: Any) -> N
     statements = statements_of(t, JOURNEY_EVENTS)
     (stop,) = [s for s in statements if "states:StopExecution" in _actions(s)]
     assert "execution:LineCdp-journey-*" in _text(stop["Resource"])
-    (tokens,) = [s for s in statements if "states:SendTaskSuccess" in _actions(s)]
-    assert sorted(_actions(tokens)) == ["states:SendTaskFailure", "states:SendTaskSuccess"]
-    assert "stateMachine:LineCdp-journey-*" in _text(tokens["Resource"])
+    # on the machines: answer task tokens; the daily sweep lists and deletes superseded ones
+    (machines,) = [s for s in statements if "states:SendTaskSuccess" in _actions(s)]
+    assert sorted(_actions(machines)) == [
+        "states:DeleteStateMachine",
+        "states:ListExecutions",
+        "states:SendTaskFailure",
+        "states:SendTaskSuccess",
+    ]
+    assert "stateMachine:LineCdp-journey-*" in _text(machines["Resource"])
     assert "states:StartExecution" not in _all_actions(statements)
     assert {"events:PutEvents", "sqs:SendMessage"} <= _all_actions(statements)
     writes = [s for s in statements if "dynamodb:PutItem" in _actions(s)]
     leading = [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in writes if "Condition" in s]
     # its items; the person's timeline (`Journey Exited`, one put, like the exit node's)
-    assert leading == [["JRUN#*", "JPERSON#*", "JWAIT#*", "JSEEN#*", "JENTRY#*"], ["PROFILE#*"]]
+    # the daily sweep records the versions it retired on the journey
+    assert leading == [["JRUN#*", "JPERSON#*", "JWAIT#*", "JSEEN#*", "JENTRY#*"], ["PROFILE#*"], ["JOURNEY#*"]]
+
+
+def test_a_daily_schedule_sweeps_superseded_versions(synth: Any) -> None:
+    t = synth.template
+    (schedule,) = [
+        s["Properties"]
+        for s in _resources(t, "AWS::Scheduler::Schedule").values()
+        if s["Properties"]["Name"] == "retire-superseded-versions"
+    ]
+    assert schedule["GroupName"] == "LineCdp-journeys" and schedule["ScheduleExpression"].startswith("cron(")
+    assert schedule["Target"]["Arn"] == _arn(_function_id(t, JOURNEY_EVENTS))
+    assert json.loads(schedule["Target"]["Input"]) == {"retire_versions": {}}
 
 
 def test_cohort_schedules_invoke_the_consumer_and_the_admin_api_manages_them(synth: Any) -> None:

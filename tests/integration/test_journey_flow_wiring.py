@@ -187,3 +187,49 @@ def test_archive_ends_the_runs_and_a_cohort_firing_queues_the_segment(
     bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]]
     assert sorted(body["profile_id"] for body in bodies) == ["p-1", "p-2", "p-3"]
     assert {body["cause_id"] for body in bodies} == {"cohort:vip:2026-04-01T02:00:00Z"}
+
+
+def test_the_daily_sweep_retires_a_superseded_versions_machine(stack: Stack) -> None:
+    sfn = stack.client("stepfunctions")
+    store = DynamoJourneyStore(stack.client("dynamodb"), stack.core_table)
+    waiting = json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}})
+    machines = {
+        number: sfn.create_state_machine(
+            name=f"LineCdp-journey-sweep-v{number}",
+            definition=waiting,
+            roleArn="arn:aws:iam::123456789012:role/journeys",
+        )["stateMachineArn"]
+        for number in (1, 2)
+    }
+    draft = Journey("sweep", "draft", version("sweep", CART).document, AT, AT)
+    assert store.create(draft)
+    revision = 1
+    for number, published_at in ((1, "2026-03-01T00:00:00.000Z"), (2, "2026-03-02T00:00:00.000Z")):
+        published = type(version("sweep", CART)).from_dict(
+            {
+                **version("sweep", CART, number).as_dict(),
+                "state_machine_arn": machines[number],
+                "published_at": published_at,
+            }
+        )
+        live = Journey(
+            "sweep",
+            PUBLISHED,
+            published.document,
+            AT,
+            AT,
+            live_version=number,
+            versions=tuple(range(1, number + 1)),
+            revision=revision + 1,
+        )
+        assert store.replace(
+            live, expected_revision=revision, version=published, live=LiveChange("sweep", live_entry(published))
+        )
+        revision += 1
+
+    assert stack.invoke("journey_events", {"retire_versions": {}}) == {"retired": 1}
+    remaining = {machine["stateMachineArn"] for machine in sfn.list_state_machines()["stateMachines"]}
+    assert machines[1] not in remaining and machines[2] in remaining
+    journey = store.get("sweep")
+    assert journey is not None and journey.extra["retired_versions"] == [1]
+    assert stack.invoke("journey_events", {"retire_versions": {}}) == {"retired": 0}

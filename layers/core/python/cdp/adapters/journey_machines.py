@@ -1,5 +1,6 @@
 """JourneyMachines on Step Functions: each published version gets a Standard state machine of its
-own (cdp.journeys.compiler), created at publish with the journeys role and deleted when retired.
+own (cdp.journeys.compiler), created at publish with the journeys role and deleted when retired
+(a failed publish, or a superseded version nothing runs on any more: cdp.journeys.retirement).
 
 Deploying is idempotent: a machine of the version's name exists already = deployed (a version is
 immutable, so the machine of that name is its machine)."""
@@ -72,8 +73,35 @@ class StepFunctionsJourneyMachines:
         return arn
 
     def retire(self, state_machine_arn: str) -> None:
+        _delete(self._client, state_machine_arn)
+
+
+class StepFunctionsMachineRetirement:
+    """What the sweep of superseded versions needs (cdp.journeys.retirement): whether a machine
+    has a running execution, and deleting it."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def running(self, state_machine_arn: str) -> bool:
         try:
-            self._client.delete_state_machine(stateMachineArn=state_machine_arn)
+            answer = self._client.list_executions(
+                stateMachineArn=state_machine_arn, statusFilter="RUNNING", maxResults=1
+            )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") not in GONE:
-                raise
+            if error.response.get("Error", {}).get("Code") in GONE:
+                return False
+            raise
+        return bool(answer.get("executions"))
+
+    def retire(self, state_machine_arn: str) -> None:
+        _delete(self._client, state_machine_arn)
+
+
+def _delete(sfn: Any, state_machine_arn: str) -> None:
+    try:
+        sfn.delete_state_machine(stateMachineArn=state_machine_arn)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in GONE:
+            raise
+    logger.info("journey state machine retired", extra={"state_machine": state_machine_arn})

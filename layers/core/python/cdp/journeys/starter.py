@@ -26,6 +26,7 @@ from cdp.journeys.admission import READMITTED, Decision
 from cdp.journeys.definition import JourneyDefinition, Reentry
 from cdp.journeys.model import PUBLISHED, Journey, JourneyStore, PublishedVersion
 from cdp.journeys.ports import EntryRequest
+from cdp.journeys.retirement import RETIRED_VERSIONS
 from cdp.journeys.runs import NO_KEY, ExecutionInput, Run, RunStore, run_id_for
 
 DEFAULT_STARTS_PER_SECOND = 100  # under Step Functions' 150/s StartExecution quota in ap-northeast-1
@@ -167,6 +168,8 @@ class Starter:
         journey, version, definition = self._live(request.journey_id, request.version)
         if journey is None or version is None or definition is None or journey.status != PUBLISHED:
             return NOT_LIVE  # paused or archived since the entry was queued: no new runs
+        if request.version in (journey.extra.get(RETIRED_VERSIONS) or ()):
+            return NOT_LIVE  # superseded long ago, its machine deleted (cdp.journeys.retirement)
         if not version.state_machine_arn:
             raise RuntimeError(f"journey {request.journey_id} v{request.version} has no state machine")
 
