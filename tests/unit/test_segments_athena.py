@@ -317,3 +317,7 @@ def test_computed_windows_complete_at_now(folder: Path) -> None:
     for (field, value), selected in expectations.items():
         rule = {"attribute": {"field": field, "op": "eq", "value": value}}
         assert (_run(glue, rule, now, ()) == {"p1"}) is selected, json.dumps(rule)
+    in_s1 = {"in_segment": {"segment_id": "s1"}}
+    assert _run(glue, in_s1, now, ()) == set()  # no memberships: an empty table, not an error
+    assert _run(glue, in_s1, now, [("s1", "p1")]) == {"p1"}
+    assert _run(glue, {"not": in_s1}, now, [("s2", "p1")]) == {"p1"}

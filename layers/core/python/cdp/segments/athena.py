@@ -180,7 +180,7 @@ def _profiles_ctes(table: str, now: datetime, windows: bool) -> str:
         parts = []
         for days in WINDOWS_DAYS:
             first = (today - timedelta(days=days - 1)).isoformat()
-            inside = f"filter(daily, d -> d.day >= {quote(first)} AND d.day <= {quote(today.isoformat())})"
+            inside = f'filter(daily, d -> d."day" >= {quote(first)} AND d."day" <= {quote(today.isoformat())})'
             parts.append(
                 f"COALESCE(reduce({inside}, CAST(0 AS BIGINT), (s, d) -> s + COALESCE(d.orders, 0), s -> s), 0) "
                 f"AS orders_{days}d"
@@ -191,20 +191,20 @@ def _profiles_ctes(table: str, now: datetime, windows: bool) -> str:
             )
         window_columns = ", " + ", ".join(parts)
     return (
-        f"profile_latest AS (SELECT *, row_number() OVER (PARTITION BY profile_id ORDER BY seq DESC) AS rank "  # noqa: S608
+        f"profile_latest AS (SELECT *, row_number() OVER (PARTITION BY profile_id ORDER BY seq DESC) AS newest "  # noqa: S608
         f"FROM {table}), "
         f"profiles AS (SELECT {columns}{window_columns} FROM profile_latest "
-        f"WHERE rank = 1 AND op <> {quote(REMOVE)} AND merged_into IS NULL)"
+        f"WHERE newest = 1 AND op <> {quote(REMOVE)} AND merged_into IS NULL)"
     )
 
 
 def _events_ctes(table: str) -> str:
     return (
         "event_latest AS (SELECT event_id, profile_id, seq, op, name, ts, properties, "  # noqa: S608
-        f"row_number() OVER (PARTITION BY profile_id, event_id ORDER BY seq DESC) AS rank FROM {table}), "
+        f"row_number() OVER (PARTITION BY profile_id, event_id ORDER BY seq DESC) AS newest FROM {table}), "
         "event_placed AS (SELECT event_id, profile_id, name, ts, properties, "
         "row_number() OVER (PARTITION BY event_id ORDER BY seq DESC) AS placement FROM event_latest "
-        f"WHERE rank = 1 AND op <> {quote(REMOVE)}), "
+        f"WHERE newest = 1 AND op <> {quote(REMOVE)}), "
         "event_live AS (SELECT event_id, profile_id, name, ts, properties FROM event_placed WHERE placement = 1)"
     )
 
@@ -216,8 +216,8 @@ def _memberships_cte(memberships: Sequence[tuple[str, str]] | MembershipTable, s
     pairs = sorted({(segment, profile) for segment, profile in memberships if segment in segment_ids})
     if not pairs:
         return (
-            "segment_members AS (SELECT CAST(NULL AS VARCHAR) AS segment_id, "
-            "CAST(NULL AS VARCHAR) AS profile_id WHERE FALSE)"
+            "segment_members AS (SELECT segment_id, profile_id FROM (VALUES (CAST(NULL AS VARCHAR), "
+            "CAST(NULL AS VARCHAR))) AS v(segment_id, profile_id) WHERE FALSE)"
         )
     rows = ", ".join(f"({quote(segment)}, {quote(profile)})" for segment, profile in pairs)
     return f"segment_members(segment_id, profile_id) AS (VALUES {rows})"
