@@ -24,7 +24,7 @@ import sqlglot
 from cdp.archive.duck import ArchiveFiles, open_archive, write_parquet
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS, event_removal, event_row, profile_row
 from cdp.segments import EventFact, ProfileFacts, evaluate, parse_rule, to_select
-from cdp.segments.athena import MAX_QUERY_BYTES, MembershipTable, quote, to_athena
+from cdp.segments.athena import MAX_QUERY_BYTES, MembershipTable, quote, select_profile_ids, to_athena
 from cdp.segments.facts import event_fact, facts_from_profile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -75,9 +75,22 @@ def _glue_tables(db: duckdb.DuckDBPyConnection, profiles: Path, events: Path) ->
         )
 
 
+class DuckDbWarehouse:
+    """The SqlWarehouse port over DuckDB: the Trino SQL transpiled, its rows as text like Athena's."""
+
+    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
+        self.db = db
+
+    def rows(self, sql: str) -> list[tuple[str | None, ...]]:
+        return [
+            tuple(None if cell is None else str(cell) for cell in row)
+            for row in self.db.execute(to_duckdb(sql)).fetchall()
+        ]
+
+
 def _run(db: duckdb.DuckDBPyConnection, rule: dict[str, Any], now: datetime, memberships: Any) -> set[str]:
     query = to_athena(parse_rule(rule), now, database=DATABASE, memberships=memberships)
-    return {row[0] for row in db.execute(to_duckdb(query.sql)).fetchall()}
+    return select_profile_ids(DuckDbWarehouse(db), query)
 
 
 # (a) parsing ---------------------------------------------------------------------------------------
