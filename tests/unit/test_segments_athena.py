@@ -2,13 +2,11 @@
 
 (a) every generated query parses as Trino (sqlglot) for a corpus covering every rule construct;
 (b) differential: the Trino SQL, transpiled back to DuckDB by sqlglot, runs over the raw change
-    files typed as the Glue tables declare them (JSON as string, event `ts` a zone-less UTC
-    timestamp, lists and the `daily` structs as arrays) and selects exactly what the native DuckDB
-    path (open_archive + cdp.segments.sql) and the Python evaluator select.
+    files typed as the Glue tables declare them (tests/athena_duckdb.py) and selects exactly what
+    the native DuckDB path (open_archive + cdp.segments.sql) and the Python evaluator select.
 
-The one rewrite on the way back: Trino's `reduce(array, initial, step, finish)` has a fourth
-argument DuckDB's `list_reduce` lacks; the emitter's is always the identity, which is dropped.
-Everything else transpiles as sqlglot writes it. Athena itself runs none of this here.
+Everything but `reduce`'s identity finish transpiles as sqlglot writes it. Athena itself runs
+none of this here.
 """
 
 from __future__ import annotations
@@ -30,62 +28,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from infra.cdp_infra.archive import hive_type
+from tests.athena_duckdb import DATABASE, DuckDbWarehouse, glue_tables
 from tests.unit.test_archive_differential import ARCHIVED_AT, NOW, PERSON, _person, archive_rules
 from tests.unit.test_segment_rules_differential import NOW as EDGE_NOW
 from tests.unit.test_segment_rules_differential import RULES, _edge_population, _edge_rules, leaf
 
-DATABASE = "cdp_archive"
-# DuckDB's reading of the Glue (Hive) types the tables declare
-_DUCK_TYPES = {
-    "string": "VARCHAR",
-    "bigint": "BIGINT",
-    "double": "DOUBLE",
-    "timestamp": "TIMESTAMP",
-    "array<string>": "VARCHAR[]",
-    "array<struct<day:string,orders:bigint,revenue:double>>": "STRUCT(day VARCHAR, orders BIGINT, revenue DOUBLE)[]",
-}
 SEGMENTS = ("s1", "s2")
 
 
-def to_duckdb(trino_sql: str) -> str:
-    tree = sqlglot.parse_one(trino_sql, read="trino")
-    for reduce in tree.find_all(exp.Reduce):
-        finish = reduce.args.get("finish")
-        assert finish is not None and finish.sql("trino") == "s -> s", "only the identity finish is dropped"
-        reduce.set("finish", None)
-    return tree.sql("duckdb")
-
-
 def _glue_tables(db: duckdb.DuckDBPyConnection, profiles: Path, events: Path) -> None:
-    """The change files as Athena sees them through the Glue declarations."""
-    db.execute(f"CREATE SCHEMA IF NOT EXISTS {DATABASE}")
-    for table, path, columns in (
-        ("profiles_changes", profiles, PROFILE_COLUMNS),
-        ("events_changes", events, EVENT_COLUMNS),
-    ):
-        typed = []
-        for name, kind in columns.items():
-            target = _DUCK_TYPES[hive_type(kind)]
-            # Parquet's UTC instants read as zone-less timestamps (Athena's Hive `timestamp`)
-            source = f"timezone('UTC', {name})" if kind == "TIMESTAMPTZ" else name
-            typed.append(f"CAST({source} AS {target}) AS {name}")
-        db.execute(
-            f"CREATE OR REPLACE TABLE {DATABASE}.{table} AS SELECT {', '.join(typed)} FROM read_parquet('{path}')"
-        )
-
-
-class DuckDbWarehouse:
-    """The SqlWarehouse port over DuckDB: the Trino SQL transpiled, its rows as text like Athena's."""
-
-    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
-        self.db = db
-
-    def rows(self, sql: str) -> list[tuple[str | None, ...]]:
-        return [
-            tuple(None if cell is None else str(cell) for cell in row)
-            for row in self.db.execute(to_duckdb(sql)).fetchall()
-        ]
+    glue_tables(db, [profiles], [events])
 
 
 def _run(db: duckdb.DuckDBPyConnection, rule: dict[str, Any], now: datetime, memberships: Any) -> set[str]:
