@@ -117,6 +117,7 @@ def test_only_what_the_rule_reads_is_in_the_query() -> None:
     plain = to_athena(parse_rule({"tag": {"name": "vip"}}), NOW, database=DATABASE)
     assert not plain.uses_events and not plain.uses_memberships
     assert "events_changes" not in plain.sql and "daily" not in plain.sql and "segment_members" not in plain.sql
+    assert "traits" not in plain.sql and "computed" not in plain.sql  # Athena bills the columns it scans
     full = to_athena(
         parse_rule(
             {

@@ -67,6 +67,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _SQL_OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _NUMBER_STARTS = "('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9')"
 _WINDOWED = {"orders": ("all_time_orders", "orders"), "revenue": ("ltv", "revenue")}
+_PROFILE_COLUMN = re.compile(r"\bp\.(traits|consent|tags|line_status|identifier_types|computed|all_time_orders|ltv)\b")
 if "'" in TIMESTAMP_PATTERN:
     raise RuntimeError("TIMESTAMP_PATTERN must not contain a quote")
 
@@ -104,7 +105,9 @@ def to_athena(
         raise ValueError("now must be timezone-aware")
     compiler = _Compiler(now.astimezone(UTC))
     where = compiler.rule(rule)
-    ctes = [_profiles_ctes(_table(database, PROFILES_TABLE), compiler.now, compiler.windows_used)]
+    # only the columns the rule reads: Athena bills the Parquet columns a query scans
+    used = sorted(set(_PROFILE_COLUMN.findall(where)))
+    ctes = [_profiles_ctes(_table(database, PROFILES_TABLE), compiler.now, used, compiler.windows_used)]
     joins = ""
     if compiler.aggregates:
         ctes.append(_events_ctes(_table(database, EVENTS_TABLE)))
@@ -171,11 +174,10 @@ def _json_path(path: tuple[str, ...]) -> str:
 
 
 # the archive as tables ---------------------------------------------------------------------------
-def _profiles_ctes(table: str, now: datetime, windows: bool) -> str:
-    columns = "profile_id, traits, consent, tags, line_status, identifier_types, computed"
+def _profiles_ctes(table: str, now: datetime, used: list[str], windows: bool) -> str:
+    columns = ", ".join(["profile_id", *used])
     window_columns = ""
     if windows:
-        columns += ", all_time_orders, ltv"
         today = now.date()
         parts = []
         for days in WINDOWS_DAYS:
@@ -346,8 +348,10 @@ class _Compiler:
             if path[1] == "all_time" or path[1] in windows:
                 if len(path) > 2:  # below a number: nothing
                     return _Value.numeric("CAST(NULL AS DOUBLE)")
+                if path[1] == "all_time":
+                    return _Value.numeric(f"p.{all_time}")
                 self.windows_used = True
-                return _Value.numeric(f"p.{all_time}" if path[1] == "all_time" else windows[path[1]])
+                return _Value.numeric(windows[path[1]])
         return _Value.json("p.computed", path)
 
     def consent(self, channel: str, purpose: str) -> str:
