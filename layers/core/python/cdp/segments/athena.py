@@ -120,7 +120,7 @@ def to_athena(
     if len(sql.encode()) > MAX_QUERY_BYTES:
         raise ValueError(
             f"the query is {len(sql.encode())} bytes, over Athena's {MAX_QUERY_BYTES}: "
-            "pass the memberships as a MembershipTable"
+            "pass the memberships as a MembershipTable, or split the rule"
         )
     return AthenaQuery(sql, bool(compiler.aggregates), bool(compiler.segment_ids), tuple(sorted(compiler.segment_ids)))
 
