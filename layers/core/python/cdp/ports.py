@@ -35,3 +35,9 @@ class EventPublisher(Protocol):
 
 class Clock(Protocol):
     def now_ms(self) -> int: ...
+
+
+class SqlWarehouse(Protocol):
+    """Runs one SQL query elsewhere (Athena) and returns its rows as text (NULL as None)."""
+
+    def rows(self, sql: str) -> list[tuple[str | None, ...]]: ...
