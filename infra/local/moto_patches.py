@@ -36,6 +36,8 @@ Here instead:
   for: each query cost O(n log n) in the table's size, so a long run slowed down quadratically.
   A query on the table reads its partition only; a query on an index reads every item unsorted
   (the query sorts what it keeps). Everything after that is moto's own code.
+- EventBridge builds a JSONPath parser (PLY tables) for every event it hands an SQS target, to
+  read the same few paths: a parsed path is kept.
 """
 
 from __future__ import annotations
@@ -46,11 +48,13 @@ import inspect
 import os
 import threading
 import time
+import types
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonpath_ng.ext
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
@@ -78,7 +82,7 @@ TRIM_INTERVAL_SECONDS = 1.0
 _lock = threading.RLock()  # one DynamoDB request at a time (moto's own code is not thread-safe)
 _install_lock = threading.Lock()
 _installed = 0
-_originals: dict[tuple[type, str], Any] = {}
+_originals: dict[tuple[type | types.ModuleType, str], Any] = {}
 
 
 def now() -> float:
@@ -440,7 +444,7 @@ def _parse_once(original: Callable[[str], tuple[Any, Any]]) -> Any:
     return staticmethod(parse)
 
 
-def _replace(owner: type, name: str, value: Any) -> None:
+def _replace(owner: type | types.ModuleType, name: str, value: Any) -> None:
     _originals.setdefault((owner, name), owner.__dict__[name])
     setattr(owner, name, value)
 
@@ -469,6 +473,7 @@ def install() -> Callable[[], None]:
                 "get_backend_for_host",
                 _backend_for_host(DomainDispatcherApplication.__dict__["get_backend_for_host"]),
             )
+            _replace(jsonpath_ng.ext, "parse", functools.lru_cache(maxsize=256)(jsonpath_ng.ext.__dict__["parse"]))
             _replace(Table, "all_items", _scoped_all_items(Table.__dict__["all_items"]))
             _replace(Table, "query", _partition_query(Table.__dict__["query"]))
             _replace(
