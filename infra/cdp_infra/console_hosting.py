@@ -205,6 +205,7 @@ class ConsoleHosting(NestedStack):
         """The wildcard grants aws-cdk-lib gives BucketDeployment's role, as cdk-nag names them."""
         site = self.get_logical_id(cast(s3.CfnBucket, self.bucket.node.default_child))
         region = "<AWS::Region>" if Token.is_unresolved(self.region) else self.region
+        account = "<AWS::AccountId>" if Token.is_unresolved(self.account) else self.account
         return [
             "Action::s3:GetObject*",
             "Action::s3:GetBucket*",
@@ -212,7 +213,7 @@ class ConsoleHosting(NestedStack):
             "Action::s3:Abort*",
             "Action::s3:DeleteObject*",
             f"Resource::<{site}.Arn>/*",
-            f"Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-{region}/*",
+            f"Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-{account}-{region}/*",
             "Resource::*",
         ]
 
