@@ -48,3 +48,9 @@ def test_schema_is_not_a_segment_id() -> None:
         validate_segment_id("schema")
     assert refused.value.code == "invalid_segment_id"
     assert validate_segment_id("schema-2026") == "schema-2026"
+
+
+def test_the_answer_matches_its_documented_model() -> None:
+    from cdp_api.responses import SegmentRuleSchema
+
+    SegmentRuleSchema.model_validate(rule_schema())  # exactly these fields: the API tour checks it

@@ -393,6 +393,9 @@ class SegmentRuleSchema(Answer):
     schema_: str = Field(alias="$schema")
     id_: str = Field(alias="$id")
     title: str
+    description: str
+    ref: str = Field(alias="$ref")
+    defs: Open = Field(alias="$defs")
 
 
 class SegmentWithCount(Segment):
