@@ -32,9 +32,7 @@ class Archive:
             profiles = Path(folder) / "p.ndjson"
             events = Path(folder) / "e.ndjson"
             profiles.write_text("\n".join(json.dumps(row) for row in self.profiles) + "\n")
-            events.write_text(
-                "\n".join(json.dumps({**row, "ts": row["ts"].isoformat()}) for row in self.events) + "\n"
-            )
+            events.write_text("\n".join(json.dumps({**row, "ts": row["ts"].isoformat()}) for row in self.events) + "\n")
             db.execute(
                 "CREATE TABLE profiles AS SELECT * FROM read_json(?, format = 'newline_delimited', columns = "
                 "{profile_id: 'VARCHAR', version: 'BIGINT', traits: 'JSON', consent: 'JSON', tags: 'VARCHAR[]', "
@@ -121,7 +119,13 @@ def generate(seed: int, people: int = 60) -> Archive:
                 add(profile_id, step, at, channel, properties)
                 at += timedelta(minutes=rng.choice([0, 1, 5, 60, 600, 3000, 9000, 12000]))
         for _ in range(rng.randrange(0, 6)):
-            add(profile_id, rng.choice(["Page Viewed", "Product Viewed", "Link Clicked"]), moment(), rng.choice(CHANNELS), {})
+            add(
+                profile_id,
+                rng.choice(["Page Viewed", "Product Viewed", "Link Clicked"]),
+                moment(),
+                rng.choice(CHANNELS),
+                {},
+            )
         # messages of two campaigns and a journey: outcomes per send key (the latest wins), email
         # deliveries, tracked-link clicks
         for owner in ("campaign_id:c1", "campaign_id:c2", "journey_id:j1"):
@@ -137,7 +141,13 @@ def generate(seed: int, people: int = 60) -> Archive:
             if rng.random() < 0.1:  # failed on a retry after the send: the latest outcome wins
                 add(profile_id, "Message Failed", at + timedelta(seconds=5), "crm", tagged)
             if channel == "email" and rng.random() < 0.8:
-                add(profile_id, "Email Delivered", at + timedelta(minutes=1), "system", {key: value, "message_id": f"m-{send_key}"})
+                add(
+                    profile_id,
+                    "Email Delivered",
+                    at + timedelta(minutes=1),
+                    "system",
+                    {key: value, "message_id": f"m-{send_key}"},
+                )
             if rng.random() < 0.4:
                 add(profile_id, "Link Clicked", at + timedelta(hours=rng.randrange(1, 50)), "web", {key: value})
             if rng.random() < 0.3:

@@ -255,11 +255,7 @@ def naive_funnel(archive: Archive, span: ReportRange, steps: list[str], window_d
             hits = (
                 []
                 if previous is None
-                else [
-                    e["ts"]
-                    for e in events
-                    if e["name"] == step and previous <= e["ts"] <= entry["ts"] + window
-                ]
+                else [e["ts"] for e in events if e["name"] == step and previous <= e["ts"] <= entry["ts"] + window]
             )
             times.append(min(hits) if hits else None)
         seconds = [t.timestamp() if t else None for t in times]
@@ -268,7 +264,15 @@ def naive_funnel(archive: Archive, span: ReportRange, steps: list[str], window_d
     groups = {}
     for group in ("all", "online", "offline", "line", "other"):
         people = reached.get(group, [])
-        rows = [{"name": steps[0], "people": len(people), "conversion": None, "overall": rate(len(people), len(people)), "median_seconds": None}]
+        rows = [
+            {
+                "name": steps[0],
+                "people": len(people),
+                "conversion": None,
+                "overall": rate(len(people), len(people)),
+                "median_seconds": None,
+            }
+        ]
         for n in range(1, len(steps)):
             got = [p for p in people if p[n] is not None]
             gaps = [p[n] - p[n - 1] for p in got]  # type: ignore[operator]
@@ -334,13 +338,19 @@ def naive_retention(archive: Archive, span: ReportRange, period: str, periods: i
                 "repeat_buyers": sum(1 for p in members if len(orders[p]) >= 2),
             }
         )
-    in_range = Counter(e["profile_id"] for e in archive.events if e["name"] == "Order Completed" and inside(e["ts"], span))
+    in_range = Counter(
+        e["profile_id"] for e in archive.events if e["name"] == "Order Completed" and inside(e["ts"], span)
+    )
     repeaters = sum(1 for n in in_range.values() if n >= 2)
     return {
         "period": period,
         "periods": periods,
         "cohorts": rows,
-        "repeat_purchase": {"buyers": len(in_range), "repeat_buyers": repeaters, "rate": rate(repeaters, len(in_range))},
+        "repeat_purchase": {
+            "buyers": len(in_range),
+            "repeat_buyers": repeaters,
+            "rate": rate(repeaters, len(in_range)),
+        },
     }
 
 
@@ -442,7 +452,13 @@ def naive_distribution(
     ],
 )
 def test_distribution_matches_the_reference(
-    data: tuple[Archive, duckdb.DuckDBPyConnection], tz: str, field: str, event: str | None, kind: str, bins: int, top: int
+    data: tuple[Archive, duckdb.DuckDBPyConnection],
+    tz: str,
+    field: str,
+    event: str | None,
+    kind: str,
+    bins: int,
+    top: int,
 ) -> None:
     archive, db = data
     for span in spans(tz):
@@ -495,9 +511,17 @@ def naive_messaging(archive: Archive, span: ReportRange, days: int) -> dict[str,
             first[e["profile_id"]] = min(first.get(e["profile_id"], e["ts"]), e["ts"])
             if e["properties"]["channel"] == "line":
                 first_line[e["profile_id"]] = min(first_line.get(e["profile_id"], e["ts"]), e["ts"])
-        tagged = [e for e in archive.events if owner(e) == (kind, ident) and e["ts"] >= start]
-        delivered = {e["properties"]["message_id"] for e in tagged if e["name"] == "Email Delivered"}
-        clickers = {e["profile_id"] for e in tagged if e["name"] in ("Link Clicked", "LINE Link Clicked")}
+        delivered = {
+            e["properties"]["message_id"] for e in archive.events if e["name"] == "Email Delivered" and e["ts"] >= start
+        }
+        clickers = {
+            e["profile_id"]
+            for e in archive.events
+            if owner(e) == (kind, ident)
+            and e["name"] in ("Link Clicked", "LINE Link Clicked")
+            and e["profile_id"] in first
+            and e["ts"] >= first[e["profile_id"]]
+        }
         orders = [
             e
             for e in archive.events
@@ -517,7 +541,13 @@ def naive_messaging(archive: Archive, span: ReportRange, days: int) -> dict[str,
             {
                 "id": ident,
                 "sent": len(rows),
-                "delivered": len(rows) - emails + len(delivered),
+                "delivered": len(rows)
+                - emails
+                + sum(
+                    1
+                    for e in rows
+                    if e["properties"]["channel"] == "email" and e["properties"]["message_id"] in delivered
+                ),
                 "clicks": len(clickers),
                 "ctr": rate(len(clickers), len(rows)),
                 "conversions": len({e["profile_id"] for e in orders}),
@@ -526,9 +556,13 @@ def naive_messaging(archive: Archive, span: ReportRange, days: int) -> dict[str,
                 "blocked": len(blocked),
                 "block_rate": rate(len(blocked), len(first_line)),
                 "units": {
-                    "line_messages": sum(e["properties"]["cost_units"] for e in rows if e["properties"]["channel"] == "line"),
+                    "line_messages": sum(
+                        e["properties"]["cost_units"] for e in rows if e["properties"]["channel"] == "line"
+                    ),
                     "emails": emails,
-                    "sms_segments": sum(e["properties"]["cost_units"] for e in rows if e["properties"]["channel"] == "sms"),
+                    "sms_segments": sum(
+                        e["properties"]["cost_units"] for e in rows if e["properties"]["channel"] == "sms"
+                    ),
                 },
             }
         )

@@ -56,7 +56,7 @@ def nice_bins(low: float, high: float, most: int) -> tuple[float, float, int]:
 
 
 def bin_index(value: float, lower: float, width: float, count: int) -> int:
-    return max(0, min(int(math.floor((value - lower) / width)), count - 1))
+    return max(0, min(math.floor((value - lower) / width), count - 1))
 
 
 def distribution(
@@ -76,8 +76,7 @@ def distribution(
     params: dict[str, Any] = {"path": path, "event": event, "start": span.start_utc, "end": span.end_utc}
     if source == "properties":
         rows_sql = (
-            "SELECT json_extract(properties, $path) AS v FROM events "
-            "WHERE name = $event AND ts >= $start AND ts < $end"
+            "SELECT json_extract(properties, $path) AS v FROM events WHERE name = $event AND ts >= $start AND ts < $end"
         )
     else:
         rows_sql = f"SELECT json_extract({source}, $path) AS v FROM profiles"
@@ -85,7 +84,7 @@ def distribution(
     total, present, numbers = run(
         db,
         f"SELECT count(*), count(*) FILTER (WHERE t IS NOT NULL AND t <> 'NULL'), "
-        f"count(*) FILTER (WHERE t IN {_NUMBER_TYPES}) FROM ({values})",  # noqa: S608 (constants only)
+        f"count(*) FILTER (WHERE t IN {_NUMBER_TYPES}) FROM ({values})",
         params,
     )[0]
     chosen = kind if kind != "auto" else ("numeric" if present and numbers == present else "categorical")
@@ -105,7 +104,7 @@ def distribution(
         numeric = f"SELECT TRY_CAST(json_extract_string(v, '$') AS DOUBLE) AS x FROM ({values}) WHERE t <> 'NULL'"
         count, low, high, mean, median = run(
             db,
-            f"SELECT count(x), min(x), max(x), avg(x), median(x) FROM ({numeric}) WHERE isfinite(x)",  # noqa: S608
+            f"SELECT count(x), min(x), max(x), avg(x), median(x) FROM ({numeric}) WHERE isfinite(x)",
             params,
         )[0]
         answer.update({"count": count, "missing": total - count})
@@ -116,7 +115,7 @@ def distribution(
                 run(
                     db,
                     f"SELECT greatest(0, least(CAST(floor((x - $lower) / $width) AS BIGINT), $last)) AS b, count(*) "
-                    f"FROM ({numeric}) WHERE isfinite(x) GROUP BY b",  # noqa: S608 (constants only)
+                    f"FROM ({numeric}) WHERE isfinite(x) GROUP BY b",
                     params,
                 )
             )
@@ -138,7 +137,7 @@ def distribution(
     text = f"SELECT json_extract_string(v, '$') AS s FROM ({values}) WHERE t IS NOT NULL AND t <> 'NULL'"
     counts = run(
         db,
-        f"SELECT s, count(*) AS n FROM ({text}) GROUP BY s ORDER BY n DESC, s LIMIT $top",  # noqa: S608
+        f"SELECT s, count(*) AS n FROM ({text}) GROUP BY s ORDER BY n DESC, s LIMIT $top",
         {**params, "top": top},
     )
     shown = sum(n for _, n in counts)

@@ -44,7 +44,7 @@ def daily_changes(db: duckdb.DuckDBPyConnection, span: ReportRange) -> tuple[int
                count(*) FILTER (WHERE kind = 'new'), count(*) FILTER (WHERE kind = 'unblock'),
                count(*) FILTER (WHERE kind = 'block'), coalesce(sum(delta), 0)
         FROM ({CHANGES_SQL}) GROUP BY 1
-        """,  # noqa: S608 (constants only)
+        """,
         {"start": span.start_utc, "end": span.end_utc, "tz": span.tz},
     ).fetchall()
     before = 0

@@ -65,14 +65,14 @@ def funnel(
         ) e ON e.profile_id = f.profile_id AND f.t{n - 1} IS NOT NULL
            AND e.ts >= f.t{n - 1} AND e.ts <= f.t0 + $window
         GROUP BY ALL
-        """  # noqa: S608 (generated from constants)
+        """
     figures = ["count(*)"]
     for n in range(1, len(steps)):
         figures.append(f"count(t{n})")
         figures.append(f"median(epoch(t{n}) - epoch(t{n - 1})) FILTER (WHERE t{n} IS NOT NULL)")
     rows = run(
         db,
-        f"SELECT {_GROUP_SQL} AS grp, {', '.join(figures)} FROM ({sql}) GROUP BY ROLLUP (grp)",  # noqa: S608
+        f"SELECT {_GROUP_SQL} AS grp, {', '.join(figures)} FROM ({sql}) GROUP BY ROLLUP (grp)",
         params,
     )
     groups = {group: _group(steps, None) for group in GROUPS}
@@ -84,7 +84,13 @@ def funnel(
 def _group(steps: Sequence[str], figures: Sequence[Any] | None) -> dict[str, Any]:
     entered = int(figures[0]) if figures else 0
     rows: list[dict[str, Any]] = [
-        {"name": steps[0], "people": entered, "conversion": None, "overall": rate(entered, entered), "median_seconds": None}
+        {
+            "name": steps[0],
+            "people": entered,
+            "conversion": None,
+            "overall": rate(entered, entered),
+            "median_seconds": None,
+        }
     ]
     previous = entered
     for n in range(1, len(steps)):

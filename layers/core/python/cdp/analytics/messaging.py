@@ -4,9 +4,10 @@
 - sends: the send point's latest outcome per send key (`Message Sent` / `Suppressed` / `Failed`
   carry `campaign_id` or `journey_id`); a send counts when its outcome is `Message Sent` inside
   the range;
-- delivered: LINE and SMS sends, plus SES `Email Delivered` of the owner's emails;
-- clicks: people who clicked a tracked link of the owner (`Link Clicked` / `LINE Link Clicked`)
-  from the start of the range; CTR = clicks / sent;
+- delivered: LINE and SMS sends, plus the email sends with an SES `Email Delivered` of their
+  message id;
+- clicks: recipients who clicked a tracked link of the owner (`Link Clicked` / `LINE Link
+  Clicked`) at or after their first send in the range; CTR = clicks / sent;
 - conversions: recipients with an `Order Completed` within `attribution_days` after their first
   send in the range, and the revenue of those orders;
 - block rate: LINE recipients who unfollowed within 48 hours of their first LINE send, over
@@ -52,10 +53,12 @@ def messaging(
         "unfollow": UNFOLLOW_EVENT,
     }
     sends = f"""
-        SELECT kind, id, profile_id, channel, units FROM (
+        SELECT kind, id, profile_id, channel, units, ts, message_id FROM (
             SELECT kind, id, arg_max(name, ts) AS name, arg_max(profile_id, ts) AS profile_id, max(ts) AS ts,
                    arg_max(coalesce(json_extract_string(properties, '$.channel'), ''), ts) AS channel,
-                   arg_max(coalesce(TRY_CAST(json_extract_string(properties, '$.cost_units') AS BIGINT), 0), ts) AS units
+                   arg_max(coalesce(TRY_CAST(json_extract_string(properties, '$.cost_units') AS BIGINT), 0), ts)
+                       AS units,
+                   arg_max(coalesce(json_extract_string(properties, '$.message_id'), ''), ts) AS message_id
             FROM (
                 SELECT {_OWNER}, json_extract_string(properties, '$.send_key') AS send_key, name, profile_id, ts,
                        properties
@@ -63,30 +66,28 @@ def messaging(
             ) WHERE id IS NOT NULL AND send_key IS NOT NULL
             GROUP BY kind, id, send_key
         ) WHERE name = $sent AND ts < $end
-    """  # noqa: S608 (constants only)
+    """
+    delivered_emails = """
+        SELECT DISTINCT json_extract_string(properties, '$.message_id') AS message_id
+        FROM events WHERE name = $delivered AND ts >= $start
+    """
     sent_rows = run(
         db,
         f"""
+        WITH s AS ({sends}), d AS ({delivered_emails})
         SELECT kind, id, count(*), count(*) FILTER (WHERE channel = 'email'),
+               count(*) FILTER (WHERE channel = 'email' AND message_id IN (SELECT message_id FROM d)),
                coalesce(sum(units) FILTER (WHERE channel = 'line'), 0),
                coalesce(sum(units) FILTER (WHERE channel = 'sms'), 0),
                count(DISTINCT profile_id) FILTER (WHERE channel = 'line')
-        FROM ({sends}) GROUP BY kind, id
-        """,  # noqa: S608 (constants only)
+        FROM s GROUP BY kind, id
+        """,
         params,
     )
     firsts = f"""
-        SELECT kind, id, profile_id, min(ts) AS ts, min(ts) FILTER (WHERE channel = 'line') AS line_ts FROM (
-            SELECT kind, id, arg_max(name, ts) AS name, arg_max(profile_id, ts) AS profile_id, max(ts) AS ts,
-                   arg_max(coalesce(json_extract_string(properties, '$.channel'), ''), ts) AS channel
-            FROM (
-                SELECT {_OWNER}, json_extract_string(properties, '$.send_key') AS send_key, name, profile_id, ts,
-                       properties
-                FROM events WHERE list_contains($outcomes, name) AND ts >= $start
-            ) WHERE id IS NOT NULL AND send_key IS NOT NULL
-            GROUP BY kind, id, send_key
-        ) WHERE name = $sent AND ts < $end GROUP BY kind, id, profile_id
-    """  # noqa: S608 (constants only)
+        SELECT kind, id, profile_id, min(ts) AS ts, min(ts) FILTER (WHERE channel = 'line') AS line_ts
+        FROM ({sends}) GROUP BY kind, id, profile_id
+    """
     conversions = run(
         db,
         f"""
@@ -94,7 +95,7 @@ def messaging(
         FROM ({firsts}) f JOIN events e ON e.profile_id = f.profile_id
         WHERE e.name = $order AND e.ts >= f.ts AND e.ts < f.ts + $window
         GROUP BY ALL
-        """,  # noqa: S608 (constants only)
+        """,
         params,
     )
     blocks = run(
@@ -104,39 +105,31 @@ def messaging(
         FROM ({firsts}) f JOIN events e ON e.profile_id = f.profile_id
         WHERE f.line_ts IS NOT NULL AND e.name = $unfollow AND e.ts >= f.line_ts AND e.ts < f.line_ts + $block
         GROUP BY ALL
-        """,  # noqa: S608 (constants only)
-        params,
-    )
-    delivered = run(
-        db,
-        f"""
-        SELECT kind, id, count(DISTINCT json_extract_string(properties, '$.message_id'))
-        FROM (SELECT {_OWNER}, properties FROM events WHERE name = $delivered AND ts >= $start)
-        WHERE id IS NOT NULL GROUP BY ALL
-        """,  # noqa: S608 (constants only)
+        """,
         params,
     )
     clicks = run(
         db,
         f"""
-        SELECT kind, id, count(DISTINCT profile_id)
-        FROM (SELECT {_OWNER}, profile_id FROM events WHERE list_contains($clicks, name) AND ts >= $start)
-        WHERE id IS NOT NULL GROUP BY ALL
-        """,  # noqa: S608 (constants only)
+        SELECT f.kind, f.id, count(DISTINCT c.profile_id)
+        FROM ({firsts}) f JOIN (
+            SELECT {_OWNER}, profile_id, ts FROM events WHERE list_contains($clicks, name) AND ts >= $start
+        ) c ON c.profile_id = f.profile_id AND c.kind = f.kind AND c.id = f.id AND c.ts >= f.ts
+        GROUP BY ALL
+        """,
         params,
     )
     converted = {(kind, key): (people, revenue) for kind, key, people, revenue in conversions}
     blocked = {(kind, key): people for kind, key, people in blocks}
-    emailed = {(kind, key): count for kind, key, count in delivered}
     clicked = {(kind, key): people for kind, key, people in clicks}
     items: dict[str, list[dict[str, Any]]] = {"campaigns": [], "journeys": []}
-    for kind, key, sent, emails, line_units, sms_units, line_people in sorted(sent_rows):
+    for kind, key, sent, emails, emailed, line_units, sms_units, line_people in sorted(sent_rows):
         people, revenue = converted.get((kind, key), (0, 0.0))
         items[f"{kind}s"].append(
             {
                 "id": key,
                 "sent": sent,
-                "delivered": sent - emails + emailed.get((kind, key), 0),
+                "delivered": sent - emails + emailed,
                 "clicks": clicked.get((kind, key), 0),
                 "ctr": rate(clicked.get((kind, key), 0), sent),
                 "conversions": people,

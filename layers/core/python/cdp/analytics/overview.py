@@ -33,9 +33,7 @@ _LINE_OK_SQL = "coalesce(json_extract(consent, '$.\"line:marketing\"') <> 'false
 def overview(db: duckdb.DuckDBPyConnection, span: ReportRange) -> dict[str, Any]:
     params = {"start": span.start_utc, "end": span.end_utc, "tz": span.tz}
     # Friend-count changes by (reachable by contact, LINE consent ok, tagged) of the person now.
-    people = (
-        f"SELECT profile_id, {_CONTACT_SQL} AS contact, {_LINE_OK_SQL} AS line_ok, len(tags) > 0 AS tagged FROM profiles"
-    )
+    people = f"SELECT profile_id, {_CONTACT_SQL} AS contact, {_LINE_OK_SQL} AS line_ok, len(tags) > 0 AS tagged FROM profiles"
     rows = db.execute(
         f"""
         WITH overview_people AS ({people})
@@ -44,22 +42,22 @@ def overview(db: duckdb.DuckDBPyConnection, span: ReportRange) -> dict[str, Any]
                count(*) FILTER (WHERE c.kind = 'block'), coalesce(sum(c.delta), 0)
         FROM ({CHANGES_SQL}) c LEFT JOIN overview_people p USING (profile_id)
         GROUP BY ALL
-        """,  # noqa: S608 (constants only)
+        """,
         params,
     ).fetchall()
-    contact_now = _scalar(db, f"SELECT count(*) FROM profiles WHERE {_CONTACT_SQL}")  # noqa: S608 (a constant)
+    contact_now = _scalar(db, f"SELECT count(*) FROM profiles WHERE {_CONTACT_SQL}")
     orders = db.execute(
         f"""
         SELECT day, count(DISTINCT profile_id), round(sum(revenue), 2) FROM (
             SELECT CAST(timezone($tz, ts) AS DATE) AS day, profile_id, {REVENUE_SQL} AS revenue
             FROM events WHERE name = '{ORDER_COMPLETED}' AND ts >= $start AND ts < $end
         ) GROUP BY day
-        """,  # noqa: S608 (constants only)
+        """,
         params,
     ).fetchall()
     buyers_in_range = _scalar(
         db,
-        f"SELECT count(DISTINCT profile_id) FROM events WHERE name = '{ORDER_COMPLETED}' AND ts >= $start AND ts < $end",  # noqa: S608
+        f"SELECT count(DISTINCT profile_id) FROM events WHERE name = '{ORDER_COMPLETED}' AND ts >= $start AND ts < $end",
         {"start": span.start_utc, "end": span.end_utc},
     )
 

@@ -75,7 +75,7 @@ def retention(
         FROM c JOIN o USING (profile_id)
         WHERE {offset} < $periods
         GROUP BY ALL
-        """,  # noqa: S608 (constants only)
+        """,
         params,
     )
     sizes = run(
@@ -84,7 +84,7 @@ def retention(
         SELECT cohort, count(*), count(*) FILTER (WHERE orders >= 2) FROM (
             SELECT profile_id, min(pstart) AS cohort, count(*) AS orders FROM ({orders}) GROUP BY profile_id
         ) WHERE cohort BETWEEN $first AND $last GROUP BY cohort
-        """,  # noqa: S608 (constants only)
+        """,
         params,
     )
     repeat = run(
@@ -94,16 +94,14 @@ def retention(
             SELECT profile_id, count(*) AS orders FROM events
             WHERE name = '{ORDER_COMPLETED}' AND ts >= $start AND ts < $end GROUP BY profile_id
         )
-        """,  # noqa: S608 (constants only)
+        """,
         params,
     )[0]
     today = now.astimezone(ZoneInfo(span.tz)).date()
     retained: dict[tuple[date, int], int] = {(cohort, int(k)): people for cohort, k, people in rows}
     cohorts = []
     for cohort, size, repeaters in sorted(sizes):
-        kept = [
-            retained.get((cohort, k), 0) if shift(cohort, period, k) <= today else None for k in range(periods)
-        ]
+        kept = [retained.get((cohort, k), 0) if shift(cohort, period, k) <= today else None for k in range(periods)]
         cohorts.append(
             {
                 "cohort": cohort.isoformat(),

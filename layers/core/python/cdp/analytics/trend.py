@@ -47,22 +47,22 @@ def trend(
     bucket = day if interval == "day" else f"CAST(date_trunc('week', {day}) AS DATE)"
     count = "count(*)" if measure == "events" else "count(DISTINCT profile_id)"
     selected = f"SELECT {bucket} AS bucket, {_KEY[by]} AS key, profile_id FROM events WHERE {where}"
-    totals = dict(run(db, f"SELECT key, {count} FROM ({selected}) GROUP BY key", params))  # noqa: S608
+    totals = dict(run(db, f"SELECT key, {count} FROM ({selected}) GROUP BY key", params))
     ranked = sorted(totals, key=lambda key: (-totals[key], key))
     kept = ranked[:limit] if len(ranked) > limit else ranked
     key_sql = "key"
     if len(kept) < len(ranked):
         params["kept"] = kept
         key_sql = f"CASE WHEN list_contains($kept, key) THEN key ELSE '{OTHER}' END"
-        rest = run(db, f"SELECT {count} FROM ({selected}) WHERE NOT list_contains($kept, key)", params)  # noqa: S608
+        rest = run(db, f"SELECT {count} FROM ({selected}) WHERE NOT list_contains($kept, key)", params)
         totals = {key: totals[key] for key in kept} | {OTHER: rest[0][0]}
-    cells = run(db, f"SELECT bucket, {key_sql} AS series, {count} FROM ({selected}) GROUP BY ALL", params)  # noqa: S608
+    cells = run(db, f"SELECT bucket, {key_sql} AS series, {count} FROM ({selected}) GROUP BY ALL", params)
     axis = buckets(span, interval)
     index = {bucket_day: n for n, bucket_day in enumerate(axis)}
     series: dict[str, list[int]] = {key: [0] * len(axis) for key in totals}
     for bucket_day, key, value in cells:
         series[key][index[bucket_day]] = value
-    overall = run(db, f"SELECT {count} FROM ({selected})", params)  # noqa: S608
+    overall = run(db, f"SELECT {count} FROM ({selected})", params)
     order = sorted(series, key=lambda key: (key == OTHER, -totals[key], key))
     return {
         "interval": interval,
