@@ -120,7 +120,10 @@ def _digest(answer: Any) -> dict[str, Any]:
     if "kpis" in answer:
         return {k: v["value"] for k, v in answer["kpis"].items()}
     if "groups" in answer:
-        return {"entered": answer["groups"]["all"]["entered"], "ordered": answer["groups"]["all"]["steps"][-1]["people"]}
+        return {
+            "entered": answer["groups"]["all"]["entered"],
+            "ordered": answer["groups"]["all"]["steps"][-1]["people"],
+        }
     if "cohorts" in answer:
         return {"cohorts": len(answer["cohorts"]), "repeat_purchase": answer["repeat_purchase"]}
     if "totals" in answer and "days" in answer:
