@@ -90,7 +90,15 @@ def cases(now: datetime = NOW) -> dict[str, Report]:
     }
 
 
-def time_reports(db: duckdb.DuckDBPyConnection, runs: int, log: Callable[[str], None], label: str) -> dict[str, Any]:
+def time_reports(
+    db: duckdb.DuckDBPyConnection,
+    runs: int,
+    log: Callable[[str], None],
+    label: str,
+    answers: dict[str, Any],
+    expected: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Each report's timings; its answer goes into `answers`, and is compared with `expected`'s."""
     results: dict[str, Any] = {}
     for name, report in cases().items():
         report(db)  # warm-up: the first run pays for metadata and caches
@@ -111,6 +119,9 @@ def time_reports(db: duckdb.DuckDBPyConnection, runs: int, log: Callable[[str], 
             "load_average": [load_before, load_average()],
             "answer_digest": _digest(answer),
         }
+        answers[name] = answer
+        if expected is not None:
+            results[name]["same_answer_as_open_archive"] = answer == expected.get(name)
         log(f"[analytics] {label} {name}: median {median:.3f} s over {runs} runs")
     return results
 
@@ -166,6 +177,7 @@ def run(
         "query_memory_mb": QUERY_MEMORY_MB,
         "duckdb": duckdb.__version__,
     }
+    answers: dict[str, Any] = {}
     gc.collect()
     db = connect()
     try:
@@ -175,7 +187,7 @@ def run(
         log(f"[analytics] open_archive {opened:.1f} s")
         result["open_archive"] = {
             "open_s": round(opened, 1),
-            "reports": time_reports(db, runs, log, "open_archive"),
+            "reports": time_reports(db, runs, log, "open_archive", answers),
             "peak_rss_mib": peak_rss_mib(),
         }
     finally:
@@ -204,7 +216,7 @@ def run(
         result["snapshot"] = {
             "built_s": built_s if built_s is not None else "reused",
             "open_view_s": round(opened, 3),
-            "reports": time_reports(db, runs, log, "snapshot"),
+            "reports": time_reports(db, runs, log, "snapshot", {}, expected=answers),
             "peak_rss_mib": peak_rss_mib(),
         }
     finally:

@@ -22,3 +22,6 @@ def test_every_report_runs_on_the_generated_archive(tmp_path: Path) -> None:
     assert reports["retention_365d_monthly_12"]["answer_digest"]["cohorts"] > 0
     assert all(figures["median_s"] >= 0 for figures in reports.values())
     assert "\n".join(bench.summary(result)).count("open_archive") == len(bench.cases())
+    snapshot = result["snapshot"]
+    if isinstance(snapshot, dict):  # the snapshot reader is in the tree: same answers as open_archive
+        assert all(figures["same_answer_as_open_archive"] for figures in snapshot["reports"].values())
