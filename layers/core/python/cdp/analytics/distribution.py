@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from cdp.analytics.range import ReportRange, run
+
+if TYPE_CHECKING:
+    import duckdb
 
 KINDS = ("auto", "numeric", "categorical")
 SOURCES = ("traits", "computed", "properties")

@@ -11,11 +11,12 @@ the day, net growth and block rate.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from cdp.analytics.range import ReportRange, rate
+
+if TYPE_CHECKING:
+    import duckdb
 
 FOLLOWED = "LINE Followed"
 UNFOLLOWED = "LINE Unfollowed"

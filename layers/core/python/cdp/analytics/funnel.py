@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from cdp.analytics.range import ReportRange, rate, run
+
+if TYPE_CHECKING:
+    import duckdb
 
 DEFAULT_STEPS = ("Product Viewed", "Product Added", "Checkout Started", "Order Completed")
 DEFAULT_WINDOW_DAYS = 7

@@ -18,13 +18,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from cdp.analytics.range import ReportRange, rate, run
-from cdp.campaigns.report import ATTRIBUTION_DAYS, BLOCK_WINDOW_HOURS, UNFOLLOW_EVENT
 from cdp.events import names
+
+if TYPE_CHECKING:
+    import duckdb
 
 OWNERS = ("campaign", "journey")
 _REVENUE = (
@@ -38,8 +38,12 @@ _OWNER = (
 
 
 def messaging(
-    db: duckdb.DuckDBPyConnection, span: ReportRange, *, attribution_days: int = ATTRIBUTION_DAYS
+    db: duckdb.DuckDBPyConnection, span: ReportRange, *, attribution_days: int | None = None
 ) -> dict[str, Any]:
+    # the campaign report's windows (imported here: that module loads DuckDB)
+    from cdp.campaigns.report import ATTRIBUTION_DAYS, BLOCK_WINDOW_HOURS, UNFOLLOW_EVENT
+
+    attribution_days = ATTRIBUTION_DAYS if attribution_days is None else attribution_days
     params: dict[str, Any] = {
         "start": span.start_utc,
         "end": span.end_utc,

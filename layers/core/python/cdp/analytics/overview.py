@@ -9,12 +9,13 @@ now (the profile keeps no history of them), applied to each day's friends.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from cdp.analytics.friends import CHANGES_SQL
 from cdp.analytics.range import ReportRange, rate
+
+if TYPE_CHECKING:
+    import duckdb
 
 ORDER_COMPLETED = "Order Completed"
 REVENUE_SQL = (

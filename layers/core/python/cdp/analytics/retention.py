@@ -11,12 +11,13 @@ people with at least one.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import duckdb
-
 from cdp.analytics.range import ReportRange, rate, run
+
+if TYPE_CHECKING:
+    import duckdb
 
 PERIODS = ("week", "month")
 DEFAULT_PERIODS, MAX_PERIODS = 12, 52

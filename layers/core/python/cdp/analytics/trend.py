@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from cdp.analytics.range import ReportRange, run
+
+if TYPE_CHECKING:
+    import duckdb
 
 INTERVALS = ("day", "week")
 SPLITS = ("channel", "name", "none")
