@@ -10,6 +10,9 @@ the day, net growth and block rate.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +39,11 @@ FROM events WHERE {_FRIENDSHIP} AND ts < $start GROUP BY profile_id
 """
 
 
-def changes_sql(day: str) -> str:
+def changes_sql(day: str, before: str) -> str:
     """Each follow / unfollow inside the range with its local day number and the change it makes
     to the friend count (+1, 0 or -1): the state after it minus the state before it (the
-    person's previous event in the range, else their state before the range, else not a friend)."""
+    person's previous event in the range, else their state before the range in the table
+    `before` (BEFORE_SQL), else not a friend)."""
     return f"""
     SELECT c.profile_id, c.day, c.kind,
            c.state - coalesce(lag(c.state) OVER (PARTITION BY c.profile_id ORDER BY c.ts, c.event_id), b.state, 0)
@@ -47,23 +51,35 @@ def changes_sql(day: str) -> str:
     FROM (
         SELECT profile_id, ts, event_id, {day} AS day, {_STATE} AS state, {_KIND} AS kind
         FROM events WHERE {_FRIENDSHIP} AND ts >= $start AND ts < $end
-    ) c LEFT JOIN ({BEFORE_SQL}) b USING (profile_id)
+    ) c LEFT JOIN {before} b USING (profile_id)
     """
+
+
+@contextmanager
+def friend_states(db: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> Iterator[str]:
+    """A temporary table of BEFORE_SQL (read twice by a report), dropped afterwards."""
+    table = f"friend_states_{uuid.uuid4().hex}"
+    run(db, f"CREATE TEMP TABLE {table} AS {BEFORE_SQL}", params)
+    try:
+        yield table
+    finally:
+        db.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def daily_changes(db: duckdb.DuckDBPyConnection, span: ReportRange) -> tuple[int, dict[date, dict[str, int]]]:
     """(friends at the start of the range, {local day: {new, unblock, block, delta}})."""
     params = {"start": span.start_utc, "end": span.end_utc}
-    before = run(db, f"SELECT coalesce(sum(state), 0) FROM ({BEFORE_SQL})", params)[0][0]
-    rows = run(
-        db,
-        f"""
-        SELECT day, count(*) FILTER (WHERE kind = 'new'), count(*) FILTER (WHERE kind = 'unblock'),
-               count(*) FILTER (WHERE kind = 'block'), coalesce(sum(delta), 0)
-        FROM ({changes_sql(span.day_sql())}) GROUP BY day
-        """,
-        params,
-    )
+    with friend_states(db, params) as states:
+        before = run(db, f"SELECT coalesce(sum(state), 0) FROM {states}", params)[0][0]
+        rows = run(
+            db,
+            f"""
+            SELECT day, count(*) FILTER (WHERE kind = 'new'), count(*) FILTER (WHERE kind = 'unblock'),
+                   count(*) FILTER (WHERE kind = 'block'), coalesce(sum(delta), 0)
+            FROM ({changes_sql(span.day_sql(), states)}) GROUP BY day
+            """,
+            params,
+        )
     days = {
         day_of(day): {"new": new, "unblock": unblock, "block": block, "delta": int(delta)}
         for day, new, unblock, block, delta in rows

@@ -12,7 +12,7 @@ import uuid
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from cdp.analytics.friends import BEFORE_SQL, changes_sql
+from cdp.analytics.friends import changes_sql, friend_states
 from cdp.analytics.range import ReportRange, day_of, rate, run
 
 if TYPE_CHECKING:
@@ -45,21 +45,22 @@ def overview(db: duckdb.DuckDBPyConnection, span: ReportRange) -> dict[str, Any]
         # Friend-count changes by the person's (contact, LINE consent ok, tagged): before the
         # range per person, inside it per day.
         flags = "coalesce(p.contact, false), coalesce(p.line_ok, false), coalesce(p.tagged, false)"
-        before_rows = run(
-            db,
-            f"SELECT {flags}, coalesce(sum(b.state), 0) FROM ({BEFORE_SQL}) b LEFT JOIN {table} p USING (profile_id) "
-            "GROUP BY ALL",
-            params,
-        )
-        rows = run(
-            db,
-            f"""
-            SELECT c.day, {flags}, count(*) FILTER (WHERE c.kind = 'block'), coalesce(sum(c.delta), 0)
-            FROM ({changes_sql(span.day_sql())}) c LEFT JOIN {table} p USING (profile_id)
-            GROUP BY ALL
-            """,
-            params,
-        )
+        with friend_states(db, params) as states:
+            before_rows = run(
+                db,
+                f"SELECT {flags}, coalesce(sum(b.state), 0) FROM {states} b LEFT JOIN {table} p USING (profile_id) "
+                "GROUP BY ALL",
+                params,
+            )
+            rows = run(
+                db,
+                f"""
+                SELECT c.day, {flags}, count(*) FILTER (WHERE c.kind = 'block'), coalesce(sum(c.delta), 0)
+                FROM ({changes_sql(span.day_sql(), states)}) c LEFT JOIN {table} p USING (profile_id)
+                GROUP BY ALL
+                """,
+                params,
+            )
     finally:
         db.execute(f"DROP TABLE IF EXISTS {table}")
     orders = run(
