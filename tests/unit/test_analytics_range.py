@@ -28,6 +28,8 @@ NOW = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)  # already 2026-12-07 in Taipei, s
         (None, None, "Mars/Olympus", "tz"),
         (None, None, "../../etc/passwd", "tz"),
         (None, None, "/etc/localtime", "tz"),
+        (None, None, "posixrules", "tz"),
+        (None, None, "America", "tz"),
         (None, None, "x" * 65, "tz"),
     ],
 )

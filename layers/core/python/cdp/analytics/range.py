@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cdp.errors import BadRequest
 
@@ -130,10 +131,18 @@ def parse_zone(text: str | None) -> str:
     if len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
         raise invalid("tz", "`tz` is an IANA time zone name, e.g. Asia/Taipei")
     try:
+        if name not in _zone_names():
+            raise ZoneInfoNotFoundError(name)
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise invalid("tz", f"`tz`: unknown time zone {name!r}; use an IANA name, e.g. Asia/Taipei") from None
     return name
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    """The IANA names zoneinfo knows (not its helper files such as `posixrules`)."""
+    return frozenset(available_timezones() - {"posixrules", "Factory", "localtime"})
 
 
 def parse_range(start: str | None, end: str | None, tz: str | None, now: datetime) -> ReportRange:
