@@ -71,7 +71,9 @@ def test_recompute_and_rfm_have_room_and_the_scheduler_may_only_start_them(synth
     props = schedules["rfm-daily"]
     assert props["ScheduleExpression"] == "cron(0 3 * * ? *)" and props["ScheduleExpressionTimezone"] == "Asia/Taipei"
     # The daily jobs have their own group: a segment schedule (named after any segment id) never meets them.
-    assert {s["GroupName"] for s in schedules.values()} == {"LineCdp-jobs"}
+    # (The journeys' own daily sweep lives with the journeys' schedules, apart from any segment's.)
+    assert {s["GroupName"] for name, s in schedules.items() if name != "retire-superseded-versions"} == {"LineCdp-jobs"}
+    assert schedules["retire-superseded-versions"]["GroupName"] == "LineCdp-journeys"
     groups = {g["Properties"]["Name"] for g in _resources(t, "AWS::Scheduler::ScheduleGroup").values()}
     # messages: held-send releases; journeys: scheduled cohorts
     assert groups == {"LineCdp-jobs", "LineCdp-segments", "LineCdp-messages", "LineCdp-journeys"}
