@@ -1,0 +1,212 @@
+"""The query-ready archive: a compacted, deduplicated snapshot plus the change files since it.
+
+Reading the raw archive (`open_archive`) loads every change file and ranks every row on every
+query. The snapshot does that once: per profile its newest row, per (profile, timeline entry)
+pair its newest row, split into what readers need and what a later merge needs:
+
+- `profiles`: the live profiles (newest row not a removal, not merged away), in profile order;
+- `profile_rest`: the profiles whose newest row is a removal or a merge (tombstones: a replayed
+  older change must not bring them back);
+- `events`: per timeline entry the row `open_archive` keeps, sorted by name then time so that a
+  rule's `name = ? AND ts >= ?` skips most row groups;
+- `event_rest`: every other newest-per-pair row: removals, and the copies a merge left under the
+  merged-away profile (the moved entry wins by its newer `seq`; if its new home is removed later,
+  the older copy is what `open_archive` shows again, so the snapshot keeps it).
+
+Every file keeps the archive's own columns (`seq`, `op`, ...), so a snapshot is itself a valid
+set of change rows: the next snapshot is (previous snapshot + changes since) resolved again, and
+a reader resolves only the items that changed since, with the same rules as `open_archive`.
+Keeping the highest `seq` per item is idempotent and order-free, so reading a change file that is
+already in the snapshot (e.g. a compacted copy of included files) changes nothing but the cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cdp.archive.files import ArchiveFiles
+from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS, REMOVE
+
+if TYPE_CHECKING:
+    import duckdb
+
+SNAPSHOT_PARTS = ("profiles", "profile_rest", "events", "event_rest")
+EVENT_ROW_GROUP = 122_880  # DuckDB's default: about 160 row groups per 20,000,000 events
+PROFILE_ROW_GROUP = 122_880
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotFiles:
+    """The four local Parquet files of one snapshot."""
+
+    profiles: Path
+    profile_rest: Path
+    events: Path
+    event_rest: Path
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> SnapshotFiles:
+        return cls(*(folder / f"{part}.parquet" for part in SNAPSHOT_PARTS))
+
+    def parts(self) -> dict[str, Path]:
+        return dict(zip(SNAPSHOT_PARTS, (self.profiles, self.profile_rest, self.events, self.event_rest), strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveView:
+    """What a query reads: a snapshot (None before the first one) and the change files not in it."""
+
+    snapshot: SnapshotFiles | None
+    changes: ArchiveFiles
+    as_of: datetime | None  # the newest change the answer includes (None: the archive is empty)
+
+
+def build_snapshot(previous: SnapshotFiles | None, changes: ArchiveFiles, out: Path) -> dict[str, int]:
+    """Write the snapshot of (previous snapshot + changes) into the folder `out`; rows per part."""
+    from cdp.archive.duck import _load_changes, connect
+
+    out.mkdir(parents=True, exist_ok=True)
+    target = SnapshotFiles.in_folder(out)
+    profile_inputs = [*changes.profiles, *((previous.profiles, previous.profile_rest) if previous else ())]
+    event_inputs = [*changes.events, *((previous.events, previous.event_rest) if previous else ())]
+    db = connect()
+    try:
+        db.execute("SET preserve_insertion_order = false")
+        _load_changes(db, "profile_in", profile_inputs, PROFILE_COLUMNS)
+        db.execute(
+            """
+            CREATE TEMP TABLE profile_newest AS
+            SELECT * FROM profile_in QUALIFY row_number() OVER (PARTITION BY profile_id ORDER BY seq DESC) = 1
+            """
+        )
+        db.execute("DROP TABLE profile_in")
+        live = f"op <> '{REMOVE}' AND merged_into IS NULL"
+        _copy(db, f"SELECT * FROM profile_newest WHERE {live} ORDER BY profile_id", target.profiles, PROFILE_ROW_GROUP)  # noqa: S608
+        _copy(db, f"SELECT * FROM profile_newest WHERE NOT ({live}) ORDER BY profile_id", target.profile_rest, None)  # noqa: S608
+        db.execute("DROP TABLE profile_newest")
+        _load_changes(db, "event_in", event_inputs, EVENT_COLUMNS)
+        db.execute(
+            """
+            CREATE TEMP TABLE event_newest AS
+            SELECT * FROM event_in
+            QUALIFY row_number() OVER (PARTITION BY profile_id, event_id ORDER BY seq DESC) = 1
+            """
+        )
+        db.execute("DROP TABLE event_in")
+        db.execute(
+            f"""
+            CREATE TEMP TABLE event_ranked AS
+            SELECT *, CASE WHEN op = '{REMOVE}' THEN 0
+                ELSE row_number() OVER (PARTITION BY event_id, op = '{REMOVE}' ORDER BY seq DESC) END AS rank
+            FROM event_newest
+            """  # noqa: S608 (constants only)
+        )
+        db.execute("DROP TABLE event_newest")
+        names = ", ".join(f'"{name}"' for name in EVENT_COLUMNS)
+        _copy(db, f"SELECT {names} FROM event_ranked WHERE rank = 1 ORDER BY name, ts", target.events, EVENT_ROW_GROUP)  # noqa: S608
+        _copy(db, f"SELECT {names} FROM event_ranked WHERE rank <> 1 ORDER BY event_id", target.event_rest, None)  # noqa: S608
+        db.execute("DROP TABLE event_ranked")
+        counts = {}
+        for part, path in target.parts().items():
+            counts[part] = int(db.execute(f"SELECT count(*) FROM read_parquet('{_quoted(path)}')").fetchone()[0])  # type: ignore[index]  # noqa: S608
+        return counts
+    finally:
+        db.close()
+
+
+def open_view(
+    view: ArchiveView,
+    now: datetime,
+    *,
+    memberships: Iterable[tuple[str, str]] = (),
+    connection: duckdb.DuckDBPyConnection | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A connection with `profiles`, `events` and `segment_members` as `open_archive` would give
+    for every change file, read from the snapshot (views over its Parquet: a query reads only the
+    columns and row groups it needs) with the items changed since resolved again."""
+    from cdp.archive.duck import _load_changes, _profile_select, connect, open_archive
+
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if view.snapshot is None:  # no snapshot yet: everything is changes
+        return open_archive(view.changes, now, memberships=memberships, connection=connection)
+    snapshot = view.snapshot
+    db = connection or connect()
+    _load_changes(db, "profile_changes", view.changes.profiles, PROFILE_COLUMNS)
+    _load_changes(db, "event_changes", view.changes.events, EVENT_COLUMNS)
+    live_profiles = f"read_parquet('{_quoted(snapshot.profiles)}')"
+    if _count(db, "profile_changes"):
+        db.execute(
+            "CREATE OR REPLACE TEMP TABLE touched_profiles AS "
+            "SELECT DISTINCT profile_id FROM profile_changes WHERE profile_id IS NOT NULL"
+        )
+        names = ", ".join(f'"{name}"' for name in PROFILE_COLUMNS)
+        db.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE profile_delta AS
+            SELECT * FROM (
+                SELECT {names} FROM read_parquet(['{_quoted(snapshot.profiles)}', '{_quoted(snapshot.profile_rest)}'])
+                WHERE profile_id IN (SELECT profile_id FROM touched_profiles)
+                UNION ALL SELECT {names} FROM profile_changes
+            )
+            QUALIFY row_number() OVER (PARTITION BY profile_id ORDER BY seq DESC) = 1
+            """  # noqa: S608 (our own paths and constant column names)
+        )
+        db.execute(f"DELETE FROM profile_delta WHERE op = '{REMOVE}' OR merged_into IS NOT NULL")  # noqa: S608
+        live_profiles = (
+            f"(SELECT * FROM {live_profiles} WHERE profile_id NOT IN (SELECT profile_id FROM touched_profiles) "  # noqa: S608
+            "UNION ALL SELECT * FROM profile_delta)"
+        )
+    db.execute(f"CREATE OR REPLACE TEMP VIEW profiles AS SELECT {_profile_select(now)} FROM {live_profiles}")  # noqa: S608
+    event_columns = "event_id, profile_id, type, name, ts, channel, properties"
+    live_events = f"read_parquet('{_quoted(snapshot.events)}')"
+    if _count(db, "event_changes"):
+        db.execute(
+            "CREATE OR REPLACE TEMP TABLE touched_events AS "
+            "SELECT DISTINCT event_id FROM event_changes WHERE event_id IS NOT NULL"
+        )
+        names = ", ".join(f'"{name}"' for name in EVENT_COLUMNS)
+        db.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE event_delta AS
+            SELECT {event_columns} FROM (
+                SELECT * FROM (
+                    SELECT {names} FROM read_parquet(['{_quoted(snapshot.events)}', '{_quoted(snapshot.event_rest)}'])
+                    WHERE event_id IN (SELECT event_id FROM touched_events)
+                    UNION ALL SELECT {names} FROM event_changes
+                )
+                QUALIFY row_number() OVER (PARTITION BY profile_id, event_id ORDER BY seq DESC) = 1
+            )
+            WHERE op <> '{REMOVE}'
+            QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY seq DESC) = 1
+            """  # noqa: S608 (our own paths and constant column names)
+        )
+        live_events = (
+            f"(SELECT {event_columns} FROM {live_events} WHERE event_id NOT IN (SELECT event_id FROM touched_events) "  # noqa: S608
+            "UNION ALL SELECT * FROM event_delta)"
+        )
+    db.execute(f"CREATE OR REPLACE TEMP VIEW events AS SELECT {event_columns} FROM {live_events}")  # noqa: S608
+    db.execute("CREATE OR REPLACE TEMP TABLE segment_members (segment_id VARCHAR, profile_id VARCHAR)")
+    pairs = list(memberships)
+    if pairs:
+        db.executemany("INSERT INTO segment_members VALUES (?, ?)", pairs)
+    return db
+
+
+def _copy(db: duckdb.DuckDBPyConnection, query: str, path: Path, row_group: int | None) -> None:
+    temporary = path.with_suffix(".tmp")
+    options = "FORMAT parquet, COMPRESSION zstd" + (f", ROW_GROUP_SIZE {row_group}" if row_group else "")
+    db.execute(f"COPY ({query}) TO '{_quoted(temporary)}' ({options})")
+    temporary.replace(path)
+
+
+def _count(db: duckdb.DuckDBPyConnection, table: str) -> int:
+    return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]  # noqa: S608
+
+
+def _quoted(path: Path | str) -> str:
+    return str(path).replace("'", "''")
