@@ -10,6 +10,7 @@ from pathlib import Path
 from cdp.archive.duck import write_parquet
 from cdp.archive.files import ArchiveFiles
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS, padded_seq, profile_row
+from cdp.archive.snapshot import ArchiveView
 from cdp.events.canonical import CanonicalEvent
 from cdp.events.raw import RawEvent
 from cdp.identity.identifiers import Identifier
@@ -38,11 +39,11 @@ class Archive:
     def __init__(self, folder: Path, store: FakeProfileStore) -> None:
         self.folder, self.store = folder, store
 
-    def fetch(self) -> tuple[ArchiveFiles, datetime | None]:
+    def fetch_view(self) -> ArchiveView:
         rows = [profile_row(p, padded_seq(str(n)), NOW) for n, p in enumerate(self.store.profiles.values())]
         write_parquet(rows, PROFILE_COLUMNS, self.folder / "p.parquet")
         write_parquet([], EVENT_COLUMNS, self.folder / "e.parquet")
-        return ArchiveFiles((self.folder / "p.parquet",), (self.folder / "e.parquet",)), NOW
+        return ArchiveView(None, ArchiveFiles((self.folder / "p.parquet",), (self.folder / "e.parquet",)), NOW)
 
 
 def _population(store: FakeProfileStore) -> None:

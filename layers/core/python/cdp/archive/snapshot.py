@@ -22,13 +22,15 @@ already in the snapshot (e.g. a compacted copy of included files) changes nothin
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cdp.archive.files import ArchiveFiles
+from cdp.archive.files import EVENTS, PROFILES, ArchiveFiles
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS, REMOVE
 
 if TYPE_CHECKING:
@@ -63,6 +65,85 @@ class ArchiveView:
     snapshot: SnapshotFiles | None
     changes: ArchiveFiles
     as_of: datetime | None  # the newest change the answer includes (None: the archive is empty)
+
+
+class SnapshotBucket(Protocol):
+    """Where the archive and its snapshot live (cdp.adapters.s3_archive.S3Archive)."""
+
+    def keys(self, kind: str) -> list[tuple[str, datetime, str]]: ...
+
+    def local(self, key: str, etag: str) -> Path: ...
+
+    def read_manifest(self) -> dict[str, Any] | None: ...
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None: ...
+
+    def put_snapshot_part(self, snapshot_id: str, part: str, path: Path) -> str: ...
+
+    def delete_snapshot(self, snapshot_id: str) -> None: ...
+
+
+def refresh(bucket: SnapshotBucket, built_at: datetime, workdir: Path | None = None) -> dict[str, Any]:
+    """Fold the change files the current snapshot does not include into a new snapshot.
+
+    Idempotent: with nothing new it does nothing, and the new snapshot's id is a digest of the
+    previous id and the files folded in, so a retry after a failure rewrites the same objects.
+    Safe with readers: the new objects are written first, then the manifest is replaced; the
+    snapshot before the previous one is deleted last (a reader still on the previous one keeps it).
+    """
+    manifest = bucket.read_manifest()
+    included: dict[str, dict[str, str]] = manifest["changes"] if manifest else {}
+    listed = {kind: bucket.keys(kind) for kind in (PROFILES, EVENTS)}
+    new = {kind: [item for item in listed[kind] if included.get(kind, {}).get(item[0]) != item[2]] for kind in listed}
+    previous_id = manifest["snapshot_id"] if manifest else None
+    if not any(new.values()):
+        return {"refreshed": False, "snapshot_id": previous_id, "as_of": manifest["as_of"] if manifest else None}
+    digest = hashlib.sha256(str(previous_id).encode())
+    for kind in (PROFILES, EVENTS):
+        for key, _modified, etag in new[kind]:
+            digest.update(f"\n{kind} {key} {etag}".encode())
+    snapshot_id = digest.hexdigest()[:32]
+    previous = None
+    if manifest is not None:
+        previous = SnapshotFiles(
+            *(bucket.local(manifest["files"][part], manifest["snapshot_id"]) for part in SNAPSHOT_PARTS)
+        )
+    changes = ArchiveFiles(
+        profiles=tuple(bucket.local(key, etag) for key, _, etag in new[PROFILES]),
+        events=tuple(bucket.local(key, etag) for key, _, etag in new[EVENTS]),
+    )
+    with tempfile.TemporaryDirectory(dir=workdir) as folder:
+        rows = build_snapshot(previous, changes, Path(folder))
+        files = {
+            part: bucket.put_snapshot_part(snapshot_id, part, path)
+            for part, path in SnapshotFiles.in_folder(Path(folder)).parts().items()
+        }
+    moments = [modified for items in listed.values() for _key, modified, _etag in items]
+    if manifest is not None and manifest.get("as_of"):
+        moments.append(datetime.fromisoformat(str(manifest["as_of"]).replace("Z", "+00:00")))
+    as_of = _iso(max(moments)) if moments else None
+    bucket.write_manifest(
+        {
+            "format": 1,
+            "snapshot_id": snapshot_id,
+            "previous_id": previous_id,
+            "as_of": as_of,  # the newest change file folded in: the snapshot's watermark
+            "built_at": _iso(built_at),
+            "files": files,
+            "rows": rows,
+            "changes": {kind: {key: etag for key, _, etag in listed[kind]} for kind in listed},
+        }
+    )
+    retired = manifest.get("previous_id") if manifest else None
+    if retired and retired not in (snapshot_id, previous_id):
+        bucket.delete_snapshot(retired)
+    return {
+        "refreshed": True,
+        "snapshot_id": snapshot_id,
+        "as_of": as_of,
+        "files_folded": {kind: len(new[kind]) for kind in new},
+        "rows": rows,
+    }
 
 
 def build_snapshot(previous: SnapshotFiles | None, changes: ArchiveFiles, out: Path) -> dict[str, int]:
@@ -206,6 +287,10 @@ def _copy(db: duckdb.DuckDBPyConnection, query: str, path: Path, row_group: int 
 
 def _count(db: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]  # noqa: S608
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _quoted(path: Path | str) -> str:
