@@ -79,10 +79,11 @@ def _write(folder: Path, name: str, rows: list[tuple[str, dict[str, Any]]]) -> A
     return ArchiveFiles((folder / f"{name}-p.parquet",), (folder / f"{name}-e.parquet",))
 
 
-def _tables(db: Any) -> tuple[list[Any], list[Any]]:
+def _tables(db: Any) -> tuple[list[Any], ...]:
     profiles = db.execute("SELECT * FROM profiles ORDER BY profile_id").fetchall()
     events = db.execute("SELECT * FROM events ORDER BY event_id").fetchall()
-    return profiles, events
+    live = db.execute("SELECT * FROM live_profiles ORDER BY profile_id").fetchall()  # what RFM reads
+    return profiles, events, live
 
 
 def _join(*files: ArchiveFiles) -> ArchiveFiles:
@@ -97,7 +98,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("snapshot")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     changes=st.lists(CHANGE, min_size=1, max_size=40),
     order=st.randoms(use_true_random=False),

@@ -242,7 +242,9 @@ def open_view(
             f"(SELECT * FROM {live_profiles} WHERE profile_id NOT IN (SELECT profile_id FROM touched_profiles) "  # noqa: S608
             "UNION ALL SELECT * FROM profile_delta)"
         )
-    db.execute(f"CREATE OR REPLACE TEMP VIEW profiles AS SELECT {_profile_select(now)} FROM {live_profiles}")  # noqa: S608
+    # live_profiles: the archive's own columns (RFM reads the daily buckets), as open_archive has it
+    db.execute(f"CREATE OR REPLACE TEMP VIEW live_profiles AS SELECT * FROM {live_profiles}")  # noqa: S608
+    db.execute(f"CREATE OR REPLACE TEMP VIEW profiles AS SELECT {_profile_select(now)} FROM live_profiles")  # noqa: S608
     event_columns = "event_id, profile_id, type, name, ts, channel, properties"
     live_events = f"read_parquet('{_quoted(snapshot.events)}')"
     if _count(db, "event_changes"):
