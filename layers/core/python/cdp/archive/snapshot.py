@@ -219,57 +219,82 @@ def open_view(
     db = connection or connect()
     _load_changes(db, "profile_changes", view.changes.profiles, PROFILE_COLUMNS)
     _load_changes(db, "event_changes", view.changes.events, EVENT_COLUMNS)
-    live_profiles = f"read_parquet('{_quoted(snapshot.profiles)}')"
+    main_profiles, rest_profiles = _quoted(snapshot.profiles), _quoted(snapshot.profile_rest)
+    live_profiles = f"read_parquet('{main_profiles}')"
     if _count(db, "profile_changes"):
+        # Resolve the changed profiles on their keys only (the snapshot's wide rows stay unread):
+        # the winner is the newest row; a snapshot row that still wins stays where it is.
         db.execute(
-            "CREATE OR REPLACE TEMP TABLE touched_profiles AS "
-            "SELECT DISTINCT profile_id FROM profile_changes WHERE profile_id IS NOT NULL"
+            f"""
+            CREATE OR REPLACE TEMP TABLE profile_winners AS
+            WITH touched AS (SELECT DISTINCT profile_id FROM profile_changes WHERE profile_id IS NOT NULL)
+            SELECT profile_id, seq, op, merged_into, src FROM (
+                SELECT profile_id, seq, op, merged_into, 0 AS src FROM read_parquet('{main_profiles}')
+                WHERE profile_id IN (SELECT profile_id FROM touched)
+                UNION ALL SELECT profile_id, seq, op, merged_into, 1 FROM read_parquet('{rest_profiles}')
+                WHERE profile_id IN (SELECT profile_id FROM touched)
+                UNION ALL SELECT profile_id, seq, op, merged_into, 2 FROM profile_changes
+            )
+            QUALIFY row_number() OVER (PARTITION BY profile_id ORDER BY seq DESC, src) = 1
+            """  # noqa: S608 (our own paths)
         )
-        names = ", ".join(f'"{name}"' for name in PROFILE_COLUMNS)
+        names = ", ".join(f'c."{name}"' for name in PROFILE_COLUMNS)
         db.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE profile_delta AS
-            SELECT * FROM (
-                SELECT {names} FROM read_parquet(['{_quoted(snapshot.profiles)}', '{_quoted(snapshot.profile_rest)}'])
-                WHERE profile_id IN (SELECT profile_id FROM touched_profiles)
-                UNION ALL SELECT {names} FROM profile_changes
-            )
-            QUALIFY row_number() OVER (PARTITION BY profile_id ORDER BY seq DESC) = 1
-            """  # noqa: S608 (our own paths and constant column names)
+            SELECT {names} FROM profile_changes c JOIN profile_winners w USING (profile_id, seq)
+            WHERE w.src = 2 AND w.op <> '{REMOVE}' AND w.merged_into IS NULL
+            QUALIFY row_number() OVER (PARTITION BY c.profile_id) = 1
+            """  # noqa: S608 (constant column names)
         )
-        db.execute(f"DELETE FROM profile_delta WHERE op = '{REMOVE}' OR merged_into IS NOT NULL")  # noqa: S608
         live_profiles = (
-            f"(SELECT * FROM {live_profiles} WHERE profile_id NOT IN (SELECT profile_id FROM touched_profiles) "  # noqa: S608
-            "UNION ALL SELECT * FROM profile_delta)"
+            f"(SELECT * FROM {live_profiles} WHERE profile_id NOT IN "  # noqa: S608
+            "(SELECT profile_id FROM profile_winners WHERE src <> 0) UNION ALL SELECT * FROM profile_delta)"
         )
     # live_profiles: the archive's own columns (RFM reads the daily buckets), as open_archive has it
     db.execute(f"CREATE OR REPLACE TEMP VIEW live_profiles AS SELECT * FROM {live_profiles}")  # noqa: S608
     db.execute(f"CREATE OR REPLACE TEMP VIEW profiles AS SELECT {_profile_select(now)} FROM live_profiles")  # noqa: S608
     event_columns = "event_id, profile_id, type, name, ts, channel, properties"
-    live_events = f"read_parquet('{_quoted(snapshot.events)}')"
+    main_events, rest_events = _quoted(snapshot.events), _quoted(snapshot.event_rest)
+    live_events = f"read_parquet('{main_events}')"
     if _count(db, "event_changes"):
+        # open_archive's two steps on keys only: newest row per (profile, entry), then the newest
+        # surviving pair per entry; the snapshot's row wins ties (a replayed batch moves nothing).
         db.execute(
-            "CREATE OR REPLACE TEMP TABLE touched_events AS "
-            "SELECT DISTINCT event_id FROM event_changes WHERE event_id IS NOT NULL"
+            f"""
+            CREATE OR REPLACE TEMP TABLE event_winners AS
+            WITH touched AS (SELECT DISTINCT event_id FROM event_changes WHERE event_id IS NOT NULL)
+            SELECT event_id, profile_id, seq, src FROM (
+                SELECT * FROM (
+                    SELECT event_id, profile_id, seq, op, 0 AS src FROM read_parquet('{main_events}')
+                    WHERE event_id IN (SELECT event_id FROM touched)
+                    UNION ALL SELECT event_id, profile_id, seq, op, 1 FROM read_parquet('{rest_events}')
+                    WHERE event_id IN (SELECT event_id FROM touched)
+                    UNION ALL SELECT event_id, profile_id, seq, op, 2 FROM event_changes
+                )
+                QUALIFY row_number() OVER (PARTITION BY profile_id, event_id ORDER BY seq DESC, src) = 1
+            )
+            WHERE op <> '{REMOVE}'
+            QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY seq DESC, src) = 1
+            """  # noqa: S608 (our own paths)
         )
-        names = ", ".join(f'"{name}"' for name in EVENT_COLUMNS)
         db.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE event_delta AS
-            SELECT {event_columns} FROM (
-                SELECT * FROM (
-                    SELECT {names} FROM read_parquet(['{_quoted(snapshot.events)}', '{_quoted(snapshot.event_rest)}'])
-                    WHERE event_id IN (SELECT event_id FROM touched_events)
-                    UNION ALL SELECT {names} FROM event_changes
-                )
-                QUALIFY row_number() OVER (PARTITION BY profile_id, event_id ORDER BY seq DESC) = 1
-            )
-            WHERE op <> '{REMOVE}'
-            QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY seq DESC) = 1
+            SELECT {", ".join(f"c.{name}" for name in event_columns.split(", "))} FROM (
+                SELECT {event_columns}, seq FROM event_changes
+                UNION ALL SELECT {event_columns}, seq FROM read_parquet('{rest_events}')
+            ) c JOIN event_winners w USING (event_id, profile_id, seq)
+            WHERE w.src <> 0
+            QUALIFY row_number() OVER (PARTITION BY c.event_id) = 1
             """  # noqa: S608 (our own paths and constant column names)
         )
+        db.execute(
+            "CREATE OR REPLACE TEMP TABLE event_dropped AS SELECT DISTINCT event_id FROM event_changes "
+            "WHERE event_id IS NOT NULL AND event_id NOT IN (SELECT event_id FROM event_winners WHERE src = 0)"
+        )
         live_events = (
-            f"(SELECT {event_columns} FROM {live_events} WHERE event_id NOT IN (SELECT event_id FROM touched_events) "  # noqa: S608
+            f"(SELECT {event_columns} FROM {live_events} WHERE event_id NOT IN (SELECT event_id FROM event_dropped) "  # noqa: S608
             "UNION ALL SELECT * FROM event_delta)"
         )
     db.execute(f"CREATE OR REPLACE TEMP VIEW events AS SELECT {event_columns} FROM {live_events}")  # noqa: S608
