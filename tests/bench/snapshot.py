@@ -103,7 +103,7 @@ def child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
 
         started = time.perf_counter()
         base = ArchiveFiles(tuple(map(Path, spec["base_profiles"])), tuple(map(Path, spec["base_events"])))
-        rows = build_snapshot(None, base, Path(spec["snapshot"]))
+        rows = build_snapshot(None, base, Path(spec["snapshot"]), NOW.date())
         seconds = time.perf_counter() - started
         sizes = {p.name: round(p.stat().st_size / 2**20, 1) for p in Path(spec["snapshot"]).glob("*.parquet")}
         return {"build_s": round(seconds, 1), "rows": rows, "file_mib": sizes, "peak_rss_mib": peak_rss_mib()}

@@ -158,7 +158,10 @@ def test_archive_sql_and_python_select_the_same_people(
     write_parquet(profile_rows[split_profiles:], PROFILE_COLUMNS, folder / "p-after.parquet")
     write_parquet(event_rows[split_events:], EVENT_COLUMNS, folder / "e-after.parquet")
     build_snapshot(
-        None, ArchiveFiles((folder / "p-before.parquet",), (folder / "e-before.parquet",)), folder / "snapshot"
+        None,
+        ArchiveFiles((folder / "p-before.parquet",), (folder / "e-before.parquet",)),
+        folder / "snapshot",
+        ARCHIVED_AT.date(),
     )
     changes = ArchiveFiles((folder / "p-after.parquet",), (folder / "e-after.parquet",))
     fast = open_view(ArchiveView(SnapshotFiles.in_folder(folder / "snapshot"), changes, NOW), NOW)

@@ -104,10 +104,12 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     order=st.randoms(use_true_random=False),
     cuts=st.tuples(st.floats(0, 1), st.floats(0, 1)),
     replays=st.integers(0, 5),
+    age=st.sampled_from([0, 1, 3, 29, 31]),  # days the snapshots are older than the query
 )
 def test_snapshot_and_changes_since_equal_the_whole_archive(
-    root: Path, changes: list[Any], order: Any, cuts: tuple[float, float], replays: int
+    root: Path, changes: list[Any], order: Any, cuts: tuple[float, float], replays: int, age: int
 ) -> None:
+    day = (NOW - timedelta(days=age)).date()
     seqs = list(range(1, len(changes) + 1))
     order.shuffle(seqs)  # stream order need not be file order
     rows = [_row(change, seq) for change, seq in zip(changes, seqs, strict=True)]
@@ -121,15 +123,15 @@ def test_snapshot_and_changes_since_equal_the_whole_archive(
     expected = _tables(open_archive(everything, NOW))
 
     assert _tables(open_view(ArchiveView(None, everything, NOW), NOW)) == expected  # no snapshot yet
-    build_snapshot(None, before, folder / "s1")
+    build_snapshot(None, before, folder / "s1", day)
     one = SnapshotFiles.in_folder(folder / "s1")
     assert _tables(open_view(ArchiveView(one, _join(between, after), NOW), NOW)) == expected
-    build_snapshot(one, between, folder / "s2")
+    build_snapshot(one, between, folder / "s2", day)
     two = SnapshotFiles.in_folder(folder / "s2")
     assert _tables(open_view(ArchiveView(two, after, NOW), NOW)) == expected
     # a change file already in the snapshot (e.g. a compacted copy) read again changes nothing
     assert _tables(open_view(ArchiveView(two, _join(before, after), NOW), NOW)) == expected
-    build_snapshot(two, after, folder / "s3")
+    build_snapshot(two, after, folder / "s3", NOW.date())
     assert _tables(open_view(ArchiveView(SnapshotFiles.in_folder(folder / "s3"), ArchiveFiles((), ()), NOW), NOW)) == (
         expected
     )
@@ -145,7 +147,7 @@ def test_merge_after_the_snapshot_moves_events_and_hides_the_merged_profile(tmp_
             _row(("event", "p2", "e1", UPSERT), 3),
         ],
     )
-    build_snapshot(None, before, tmp_path / "s")
+    build_snapshot(None, before, tmp_path / "s", NOW.date())
     # p2 merges into p0: its entry moves (removed there, written under the survivor), p2 is merged away
     after = _write(
         tmp_path,
@@ -165,7 +167,7 @@ def test_merge_after_the_snapshot_moves_events_and_hides_the_merged_profile(tmp_
 
 def test_snapshot_lays_events_out_by_name_then_time(tmp_path: Path) -> None:
     rows = [_row(("event", "p1", f"e{n}", UPSERT), n) for n in range(1, 9)]
-    build_snapshot(None, _write(tmp_path, "a", rows), tmp_path / "s")
+    build_snapshot(None, _write(tmp_path, "a", rows), tmp_path / "s", NOW.date())
     import duckdb
 
     names = duckdb.sql(f"SELECT name, ts FROM read_parquet('{tmp_path / 's' / 'events.parquet'}')").fetchall()

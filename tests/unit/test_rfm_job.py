@@ -47,7 +47,7 @@ class Archive:
         files = ArchiveFiles((self.folder / "p.parquet",), (self.folder / "e.parquet",))
         if not self.snapshot:  # everything is changes: open_archive's path
             return ArchiveView(None, files, NOW)
-        build_snapshot(None, files, self.folder / "snapshot")  # the snapshot path
+        build_snapshot(None, files, self.folder / "snapshot", NOW.date())  # the snapshot path
         return ArchiveView(SnapshotFiles.in_folder(self.folder / "snapshot"), ArchiveFiles((), ()), NOW)
 
 

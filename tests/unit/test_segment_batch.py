@@ -47,7 +47,7 @@ class SnapshotArchive:
         """The snapshot path: what was archived folded into a snapshot, nothing since."""
         self.fetches += 1
         folder = self.folder / f"snapshot-{self.fetches}"
-        build_snapshot(None, self.files, folder)
+        build_snapshot(None, self.files, folder, datetime(2024, 5, 1, tzinfo=UTC).date())
         return ArchiveView(SnapshotFiles.in_folder(folder), ArchiveFiles((), ()), datetime(2024, 5, 1, tzinfo=UTC))
 
 

@@ -1,4 +1,4 @@
-"""Questions asked of the archive (an `open_archive` connection): segment preview, profile search
+"""Questions asked of the archive (an `open_view` or `open_archive` connection): segment preview, profile search
 and the data-health report. Every value from a request is a query parameter."""
 
 from __future__ import annotations
@@ -47,9 +47,11 @@ def preview(db: duckdb.DuckDBPyConnection, rule: Rule, now: Any, *, sample_size:
         params,
     )
     count = _scalar(db, "SELECT count(*) FROM preview_hits")
+    # the sample's ids first: only those rows of `profiles` are read in full
     rows = db.execute(
-        f"SELECT {_SUMMARY} FROM profiles p JOIN preview_hits h USING (profile_id) "  # noqa: S608 (constants)
-        "ORDER BY hash(p.profile_id), p.profile_id LIMIT ?",
+        f"WITH chosen AS (SELECT profile_id FROM preview_hits ORDER BY hash(profile_id), profile_id LIMIT ?) "  # noqa: S608
+        f"SELECT {_SUMMARY} FROM profiles p WHERE p.profile_id IN (SELECT profile_id FROM chosen) "
+        "ORDER BY hash(p.profile_id), p.profile_id",
         [sample_size],
     ).fetchall()
     population = _scalar(db, "SELECT count(*) FROM profiles")

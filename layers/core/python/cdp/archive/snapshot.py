@@ -26,12 +26,13 @@ import hashlib
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cdp.archive.files import EVENTS, PROFILES, ArchiveFiles
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS, REMOVE
+from cdp.profiles.computed import WINDOWS_DAYS
 
 if TYPE_CHECKING:
     import duckdb
@@ -113,7 +114,7 @@ def refresh(bucket: SnapshotBucket, built_at: datetime, workdir: Path | None = N
         events=tuple(bucket.local(key, etag) for key, _, etag in new[EVENTS]),
     )
     with tempfile.TemporaryDirectory(dir=workdir) as folder:
-        rows = build_snapshot(previous, changes, Path(folder))
+        rows = build_snapshot(previous, changes, Path(folder), built_at.astimezone(UTC).date())
         files = {
             part: bucket.put_snapshot_part(snapshot_id, part, path)
             for part, path in SnapshotFiles.in_folder(Path(folder)).parts().items()
@@ -146,8 +147,13 @@ def refresh(bucket: SnapshotBucket, built_at: datetime, workdir: Path | None = N
     }
 
 
-def build_snapshot(previous: SnapshotFiles | None, changes: ArchiveFiles, out: Path) -> dict[str, int]:
-    """Write the snapshot of (previous snapshot + changes) into the folder `out`; rows per part."""
+def build_snapshot(previous: SnapshotFiles | None, changes: ArchiveFiles, out: Path, day: date) -> dict[str, int]:
+    """Write the snapshot of (previous snapshot + changes) into the folder `out`; rows per part.
+
+    Live profiles also carry their computed traits with the order windows completed for `day`
+    (`computed_at`, `evaluated_at` left as "-") and the last day those windows stay the same
+    (`stable_until`: an order bucket leaves a window, or a future-dated one enters), so a reader
+    on a day up to then reuses them instead of recomputing the windows of every profile."""
     from cdp.archive.duck import _load_changes, connect
 
     out.mkdir(parents=True, exist_ok=True)
@@ -166,7 +172,12 @@ def build_snapshot(previous: SnapshotFiles | None, changes: ArchiveFiles, out: P
         )
         db.execute("DROP TABLE profile_in")
         live = f"op <> '{REMOVE}' AND merged_into IS NULL"
-        _copy(db, f"SELECT * FROM profile_newest WHERE {live} ORDER BY profile_id", target.profiles, PROFILE_ROW_GROUP)  # noqa: S608
+        _copy(
+            db,
+            f"SELECT *, {_windows_columns(day)} FROM profile_newest WHERE {live} ORDER BY profile_id",  # noqa: S608
+            target.profiles,
+            PROFILE_ROW_GROUP,
+        )
         _copy(db, f"SELECT * FROM profile_newest WHERE NOT ({live}) ORDER BY profile_id", target.profile_rest, None)  # noqa: S608
         db.execute("DROP TABLE profile_newest")
         _load_changes(db, "event_in", event_inputs, EVENT_COLUMNS)
@@ -209,7 +220,7 @@ def open_view(
     """A connection with `profiles`, `events` and `segment_members` as `open_archive` would give
     for every change file, read from the snapshot (views over its Parquet: a query reads only the
     columns and row groups it needs) with the items changed since resolved again."""
-    from cdp.archive.duck import _load_changes, _profile_select, connect, open_archive
+    from cdp.archive.duck import _load_changes, completed_computed, connect, open_archive
 
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -220,7 +231,8 @@ def open_view(
     _load_changes(db, "profile_changes", view.changes.profiles, PROFILE_COLUMNS)
     _load_changes(db, "event_changes", view.changes.events, EVENT_COLUMNS)
     main_profiles, rest_profiles = _quoted(snapshot.profiles), _quoted(snapshot.profile_rest)
-    live_profiles = f"read_parquet('{main_profiles}')"
+    columns = ", ".join(f'"{name}"' for name in PROFILE_COLUMNS)
+    profile_rows = f"SELECT {columns}, windows_day, computed_at, stable_until FROM read_parquet('{main_profiles}')"  # noqa: S608
     if _count(db, "profile_changes"):
         # Resolve the changed profiles on their keys only (the snapshot's wide rows stay unread):
         # the winner is the newest row; a snapshot row that still wins stays where it is.
@@ -247,13 +259,25 @@ def open_view(
             QUALIFY row_number() OVER (PARTITION BY c.profile_id) = 1
             """  # noqa: S608 (constant column names)
         )
-        live_profiles = (
-            f"(SELECT * FROM {live_profiles} WHERE profile_id NOT IN "  # noqa: S608
-            "(SELECT profile_id FROM profile_winners WHERE src <> 0) UNION ALL SELECT * FROM profile_delta)"
+        profile_rows = (
+            f"{profile_rows} WHERE profile_id NOT IN (SELECT profile_id FROM profile_winners WHERE src <> 0) "  # noqa: S608
+            f"UNION ALL SELECT {columns}, NULL, NULL, NULL FROM profile_delta"
         )
+    db.execute(f"CREATE OR REPLACE TEMP VIEW profile_rows AS {profile_rows}")
     # live_profiles: the archive's own columns (RFM reads the daily buckets), as open_archive has it
-    db.execute(f"CREATE OR REPLACE TEMP VIEW live_profiles AS SELECT * FROM {live_profiles}")  # noqa: S608
-    db.execute(f"CREATE OR REPLACE TEMP VIEW profiles AS SELECT {_profile_select(now)} FROM live_profiles")  # noqa: S608
+    db.execute(f"CREATE OR REPLACE TEMP VIEW live_profiles AS SELECT {columns} FROM profile_rows")  # noqa: S608
+    today = now.astimezone(UTC).date()
+    evaluated_at = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    db.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW profiles AS
+        SELECT profile_id, version, traits, consent, tags, line_status, identifier_types,
+            CASE WHEN windows_day <= DATE '{today.isoformat()}' AND stable_until >= DATE '{today.isoformat()}'
+                 THEN CAST(replace(computed_at, '"evaluated_at":"-"', '"evaluated_at":"{evaluated_at}"') AS JSON)
+                 ELSE {completed_computed(today, evaluated_at)} END AS computed
+        FROM profile_rows
+        """  # noqa: S608 (constants and a formatted time)
+    )
     event_columns = "event_id, profile_id, type, name, ts, channel, properties"
     main_events, rest_events = _quoted(snapshot.events), _quoted(snapshot.event_rest)
     live_events = f"read_parquet('{main_events}')"
@@ -303,6 +327,24 @@ def open_view(
     if pairs:
         db.executemany("INSERT INTO segment_members VALUES (?, ?)", pairs)
     return db
+
+
+def _windows_columns(day: date) -> str:
+    """windows_day, computed_at and stable_until of a live profile row (see build_snapshot)."""
+    from cdp.archive.duck import completed_computed
+
+    def first_inside(days: int) -> str:
+        first = (day - timedelta(days=days - 1)).isoformat()
+        inside = f"list_filter(daily, lambda d: d.day >= '{first}' AND d.day <= '{day.isoformat()}')"
+        return f"list_min(list_transform({inside}, lambda d: CAST(d.day AS DATE))) + {days - 1}"
+
+    future = f"list_min(list_transform(list_filter(daily, lambda d: d.day > '{day.isoformat()}'), lambda d: CAST(d.day AS DATE))) - 1"
+    leaving = ", ".join(first_inside(days) for days in WINDOWS_DAYS)
+    return (
+        f"DATE '{day.isoformat()}' AS windows_day, "
+        f"CAST({completed_computed(day, '-')} AS VARCHAR) AS computed_at, "
+        f"least({leaving}, {future}, DATE '9999-12-31') AS stable_until"
+    )
 
 
 def _copy(db: duckdb.DuckDBPyConnection, query: str, path: Path, row_group: int | None) -> None:
