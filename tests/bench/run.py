@@ -388,6 +388,7 @@ def main() -> None:
         journeys,
         messaging,
         segments_batch,
+        snapshot,
         soak,
         templates,
     )
@@ -403,6 +404,8 @@ def main() -> None:
         "member_import_in_memory": member_import_throughput(),
         "identity": identity.run_all(),
         "segments": segments_batch.run_all(),
+        # the query-ready archive: open_archive vs the snapshot on the same 1M / 20M archive
+        "archive_snapshot": snapshot.run_all(),
         "templates": templates.run_all(),
         "messaging": messaging.run_all(),
         "campaigns": campaigns.run_all(),
@@ -422,6 +425,7 @@ def main() -> None:
     print(f"webhook module import: {webhook_import} ms (budget 300 ms) -> {'OK' if webhook_import < 300 else 'OVER'}")
     print("\n".join(identity.summary(results["identity"])))
     print("\n".join(segments_batch.summary(results["segments"])))
+    print("\n".join(snapshot.summary(results["archive_snapshot"])))
     print("\n".join(templates.summary(results["templates"])))
     print("\n".join(messaging.summary(results["messaging"])))
     print("\n".join(campaigns.summary(results["campaigns"])))

@@ -47,13 +47,21 @@ def preview(db: duckdb.DuckDBPyConnection, rule: Rule, now: Any, *, sample_size:
         params,
     )
     count = _scalar(db, "SELECT count(*) FROM preview_hits")
-    # the sample's ids first: only those rows of `profiles` are read in full
-    rows = db.execute(
-        f"WITH chosen AS (SELECT profile_id FROM preview_hits ORDER BY hash(profile_id), profile_id LIMIT ?) "  # noqa: S608
-        f"SELECT {_SUMMARY} FROM profiles p WHERE p.profile_id IN (SELECT profile_id FROM chosen) "
-        "ORDER BY hash(p.profile_id), p.profile_id",
-        [sample_size],
-    ).fetchall()
+    # the sample's ids first, then only their rows of `profiles` (a constant list prunes the scan)
+    chosen = [
+        row[0]
+        for row in db.execute(
+            "SELECT profile_id FROM preview_hits ORDER BY hash(profile_id), profile_id LIMIT ?", [sample_size]
+        ).fetchall()
+    ]
+    rows = []
+    if chosen:
+        marks = ", ".join("?" for _ in chosen)
+        rows = db.execute(
+            f"SELECT {_SUMMARY} FROM profiles p WHERE p.profile_id IN ({marks}) "  # noqa: S608 (placeholders)
+            "ORDER BY hash(p.profile_id), p.profile_id",
+            chosen,
+        ).fetchall()
     population = _scalar(db, "SELECT count(*) FROM profiles")
     return Preview(count, population, [_summary(row) for row in rows], (time.perf_counter() - started) * 1000)
 

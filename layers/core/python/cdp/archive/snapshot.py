@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 SNAPSHOT_PARTS = ("profiles", "profile_rest", "events", "event_rest")
 EVENT_ROW_GROUP = 122_880  # DuckDB's default: about 160 row groups per 20,000,000 events
-PROFILE_ROW_GROUP = 122_880
+PROFILE_ROW_GROUP = 4_096  # small: a preview sample reads 20 rows in full, not 20 large row groups
 
 
 @dataclass(frozen=True, slots=True)
