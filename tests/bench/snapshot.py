@@ -4,7 +4,8 @@ default 1,000,000 profiles / 20,000,000 events), side by side.
 
 The generated archive's main files (profiles.parquet, events.parquet) go into the snapshot; its
 replayed batch and older / merged-away profile versions (about 1 % of the events and 6 % of the
-profiles) are read as the changes since it, so the snapshot path also resolves changes.
+profiles) are read as the changes since it, so the snapshot path also resolves changes; the
+snapshot path is also measured right after a refresh (no changes since).
 
 Each step runs in a fresh process, so its peak RSS is its own:
 - `build`: the snapshot built from nothing (the worst case of a refresh);
@@ -225,6 +226,8 @@ def run_all(log: Callable[[str], None] = print) -> dict[str, Any]:
         results["build"] = _run_child("build", spec, lambda_env)
         log(f"[snapshot] snapshot path: open + preview x{runs} per rule, recompute, reports ...")
         results["snapshot"] = _run_child("snapshot", spec, lambda_env)
+        log("[snapshot] snapshot path right after a refresh (no changes since) ...")
+        results["snapshot_fresh"] = _run_child("snapshot", {**spec, "profiles": [], "events": []}, lambda_env)
         if _env_int("CDP_BENCH_SNAPSHOT_OPEN_ARCHIVE", 1):
             log("[snapshot] open_archive path: open + preview once per rule, recompute, reports ...")
             results["open_archive"] = _run_child("open_archive", spec, {})
@@ -255,6 +258,13 @@ def summary(results: dict[str, Any]) -> list[str]:
         f"  recompute (archive part, {snap['recompute_rules']} rules) {snap['recompute_s']} s; "
         f"reports {snap['reports_s']}; peak {snap['peak_rss_mib']} MiB",
     ]
+    fresh = results.get("snapshot_fresh")
+    if fresh:
+        lines.append(
+            f"  right after a refresh (no changes since): open {fresh['open_median_s']} s, preview median "
+            f"{fresh['preview_median_s']} s (max {fresh['preview_max_s']} s), recompute {fresh['recompute_s']} s, "
+            f"reports {fresh['reports_s']}, peak {fresh['peak_rss_mib']} MiB"
+        )
     old = results.get("open_archive")
     if old:
         lines.append(
