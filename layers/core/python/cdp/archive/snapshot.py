@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 SNAPSHOT_PARTS = ("profiles", "profile_rest", "events", "event_rest")
 EVENT_ROW_GROUP = 122_880  # DuckDB's default: about 160 row groups per 20,000,000 events
+_EVALUATED_AT = '"evaluated_at":"'
 PROFILE_ROW_GROUP = 4_096  # small: a preview sample reads 20 rows in full, not 20 large row groups
 
 
@@ -151,7 +152,7 @@ def build_snapshot(previous: SnapshotFiles | None, changes: ArchiveFiles, out: P
     """Write the snapshot of (previous snapshot + changes) into the folder `out`; rows per part.
 
     Live profiles also carry their computed traits with the order windows completed for `day`
-    (`computed_at`, `evaluated_at` left as "-") and the last day those windows stay the same
+    (as text split around `evaluated_at`: `computed_head`, `computed_tail`) and the last day those windows stay the same
     (`stable_until`: an order bucket leaves a window, or a future-dated one enters), so a reader
     on a day up to then reuses them instead of recomputing the windows of every profile."""
     from cdp.archive.duck import _load_changes, connect
@@ -174,7 +175,8 @@ def build_snapshot(previous: SnapshotFiles | None, changes: ArchiveFiles, out: P
         live = f"op <> '{REMOVE}' AND merged_into IS NULL"
         _copy(
             db,
-            f"SELECT *, {_windows_columns(day)} FROM profile_newest WHERE {live} ORDER BY profile_id",  # noqa: S608
+            f"SELECT * EXCLUDE (computed_text) FROM (SELECT *, {_windows_columns(day)} FROM "  # noqa: S608
+            f"(SELECT *, {_computed_text(day)} AS computed_text FROM profile_newest WHERE {live})) ORDER BY profile_id",
             target.profiles,
             PROFILE_ROW_GROUP,
         )
@@ -232,7 +234,7 @@ def open_view(
     _load_changes(db, "event_changes", view.changes.events, EVENT_COLUMNS)
     main_profiles, rest_profiles = _quoted(snapshot.profiles), _quoted(snapshot.profile_rest)
     columns = ", ".join(f'"{name}"' for name in PROFILE_COLUMNS)
-    profile_rows = f"SELECT {columns}, windows_day, computed_at, stable_until FROM read_parquet('{main_profiles}')"  # noqa: S608
+    profile_rows = f"SELECT {columns}, windows_day, computed_head, computed_tail, stable_until FROM read_parquet('{main_profiles}')"  # noqa: S608
     if _count(db, "profile_changes"):
         # Resolve the changed profiles on their keys only (the snapshot's wide rows stay unread):
         # the winner is the newest row; a snapshot row that still wins stays where it is.
@@ -261,7 +263,7 @@ def open_view(
         )
         profile_rows = (
             f"{profile_rows} WHERE profile_id NOT IN (SELECT profile_id FROM profile_winners WHERE src <> 0) "  # noqa: S608
-            f"UNION ALL SELECT {columns}, NULL, NULL, NULL FROM profile_delta"
+            f"UNION ALL SELECT {columns}, NULL, NULL, NULL, NULL FROM profile_delta"
         )
     db.execute(f"CREATE OR REPLACE TEMP VIEW profile_rows AS {profile_rows}")
     # live_profiles: the archive's own columns (RFM reads the daily buckets), as open_archive has it
@@ -273,7 +275,7 @@ def open_view(
         CREATE OR REPLACE TEMP VIEW profiles AS
         SELECT profile_id, version, traits, consent, tags, line_status, identifier_types,
             CASE WHEN windows_day <= DATE '{today.isoformat()}' AND stable_until >= DATE '{today.isoformat()}'
-                 THEN CAST(replace(computed_at, '"evaluated_at":"-"', '"evaluated_at":"{evaluated_at}"') AS JSON)
+                 THEN CAST(computed_head || '{evaluated_at}' || computed_tail AS JSON)
                  ELSE {completed_computed(today, evaluated_at)} END AS computed
         FROM profile_rows
         """  # noqa: S608 (constants and a formatted time)
@@ -329,9 +331,15 @@ def open_view(
     return db
 
 
-def _windows_columns(day: date) -> str:
-    """windows_day, computed_at and stable_until of a live profile row (see build_snapshot)."""
+def _computed_text(day: date) -> str:
     from cdp.archive.duck import completed_computed
+
+    return f"CAST({completed_computed(day, '-')} AS VARCHAR)"
+
+
+def _windows_columns(day: date) -> str:
+    """windows_day, computed_head / computed_tail and stable_until of a live profile row (over
+    `computed_text`, its computed traits for `day`; see build_snapshot)."""
 
     def first_inside(days: int) -> str:
         first = (day - timedelta(days=days - 1)).isoformat()
@@ -340,9 +348,13 @@ def _windows_columns(day: date) -> str:
 
     future = f"list_min(list_transform(list_filter(daily, lambda d: d.day > '{day.isoformat()}'), lambda d: CAST(d.day AS DATE))) - 1"
     leaving = ", ".join(first_inside(days) for days in WINDOWS_DAYS)
+    # split around the evaluation time, so a reader only concatenates (no search, no JSON work)
+    text = "computed_text"
+    cut = f"strpos({text}, '{_EVALUATED_AT}-\"') + {len(_EVALUATED_AT)}"
     return (
         f"DATE '{day.isoformat()}' AS windows_day, "
-        f"CAST({completed_computed(day, '-')} AS VARCHAR) AS computed_at, "
+        f"left({text}, {cut} - 1) AS computed_head, "
+        f"substr({text}, {cut} + 1) AS computed_tail, "
         f"least({leaving}, {future}, DATE '9999-12-31') AS stable_until"
     )
 
