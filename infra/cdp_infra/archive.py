@@ -12,6 +12,9 @@
   once. The daily jobs (RFM, compaction) have a group of their own: schedule names are unique per
   group, so a segment with any id can never collide with a job, and the admin API's grant on the
   segments' group cannot touch the jobs.
+- The snapshot (cdp.archive.snapshot): `archive_compactor` refreshes it under archive/snapshot/
+  after each compaction and on its own hourly schedule, so queries read a deduplicated,
+  sorted copy plus at most an hour of changes (no new grant: it already writes under archive/).
 """
 
 from __future__ import annotations
@@ -297,10 +300,10 @@ class ScheduledSegments(Construct):
 
     def add_archive_compaction(self, archive: ProfileArchive) -> None:
         """Once a day (02:30 in the schedules' time zone), before RFM: closed days' files become one
-        per kind."""
+        per kind, then the snapshot is refreshed; every hour at :15 the snapshot alone."""
         self.compactor = self._archive_job(
             ARCHIVE_COMPACTOR,
-            "Compacts the archive: the files of closed days become one file per kind",
+            "Compacts the archive (closed days' files become one per kind) and refreshes its query snapshot",
             concurrency=self._deploy.archive_compactor_concurrency,
             environment={},
         )
@@ -311,6 +314,14 @@ class ScheduledSegments(Construct):
         )
         self._daily(
             self.compactor, "DailyCompaction", "archive-compaction", "cron(30 2 * * ? *)", "Archive compaction, daily"
+        )
+        self._daily(
+            self.compactor,
+            "SnapshotRefresh",
+            "archive-snapshot",
+            constants.SNAPSHOT_REFRESH_SCHEDULE,
+            "Archive query snapshot refresh (the changes since folded in), hourly",
+            payload='{"task":"snapshot"}',
         )
 
     def _archive_job(
@@ -338,7 +349,14 @@ class ScheduledSegments(Construct):
         return function
 
     def _daily(
-        self, function: lambda_.Function, construct_id: str, name: str, expression: str, description: str
+        self,
+        function: lambda_.Function,
+        construct_id: str,
+        name: str,
+        expression: str,
+        description: str,
+        *,
+        payload: str = "{}",
     ) -> None:
         iam.Grant.add_to_principal(
             grantee=self.scheduler_role, actions=["lambda:InvokeFunction"], resource_arns=[function.function_arn]
@@ -355,7 +373,7 @@ class ScheduledSegments(Construct):
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=function.function_arn,
                 role_arn=self.scheduler_role.role_arn,
-                input="{}",
+                input=payload,
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                     maximum_retry_attempts=2, maximum_event_age_in_seconds=6 * 3600
                 ),

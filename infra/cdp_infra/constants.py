@@ -117,6 +117,9 @@ JOURNEY_FLOW_ID = "JourneyFlow"  # journeys' starts queue, starter, event consum
 ARCHIVE_PREFIX = "archive"  # cdp.adapters.s3_archive writes archive/<kind>/dt=<day>/<name>.parquet
 ATHENA_RESULTS_PREFIX = "athena-results"
 ATHENA_RESULTS_RETENTION = Duration.days(7)
+# How often the archive's query snapshot folds in the changes since (cdp.archive.snapshot): queries
+# rank at most this much of fresh changes themselves; each refresh costs one Lambda run.
+SNAPSHOT_REFRESH_SCHEDULE = "cron(15 * * * ? *)"
 ARCHIVE_DATABASE = "cdp_archive"
 ARCHIVE_FIRST_DAY = "2024-01-01"  # partition projection's first day
 ADMIN_API_MEMORY_MB = 512  # admin CRUD: DynamoDB calls and small JSON; exports stream page by page

@@ -389,6 +389,7 @@ def main() -> None:
         journeys,
         messaging,
         segments_batch,
+        snapshot,
         soak,
         templates,
     )
@@ -405,6 +406,8 @@ def main() -> None:
         "identity": identity.run_all(),
         "segments": segments_batch.run_all(),
         "analytics": analytics.run(),
+        # the query-ready archive: open_archive vs the snapshot on the same 1M / 20M archive
+        "archive_snapshot": snapshot.run_all(),
         "templates": templates.run_all(),
         "messaging": messaging.run_all(),
         "campaigns": campaigns.run_all(),
@@ -425,6 +428,7 @@ def main() -> None:
     print("\n".join(identity.summary(results["identity"])))
     print("\n".join(segments_batch.summary(results["segments"])))
     print("\n".join(analytics.summary(results["analytics"])))
+    print("\n".join(snapshot.summary(results["archive_snapshot"])))
     print("\n".join(templates.summary(results["templates"])))
     print("\n".join(messaging.summary(results["messaging"])))
     print("\n".join(campaigns.summary(results["campaigns"])))

@@ -69,11 +69,19 @@ def test_preview_search_health_and_a_scheduled_time_based_segment(stack: Stack) 
         ]
     }
     preview = _wait_for_archive(stack, lapsed_rule, expected=1)
-    assert preview["count"] == 1 and preview["archive_as_of"]
+    assert preview["count"] == 1 and preview["archive_as_of"] and preview["as_of"] == preview["archive_as_of"]
     [sample] = preview["sample"]
     assert sample["name"] == f"{run} 林小姐" and sample["tags"] == ["interest:shoes"]
     lapsed_id = stack.lookup("member_id", lapsed)["profile_id"]
     assert sample["profile_id"] == lapsed_id
+
+    # the hourly snapshot refresh (fired like its schedule): the same answers, now from the snapshot
+    refreshed = stack.http.post(stack.url("/_local/schedules/run"), params={"name": "archive-snapshot"}, timeout=300)
+    [refresh] = refreshed.json()["fired"]
+    assert refresh["error"] is None and refresh["result"]["snapshot"]["snapshot_id"], refresh
+    from_snapshot = _admin(stack, "POST", "/admin/v1/segments/preview", {"rule": lapsed_rule, "sample": 5}).json()
+    assert from_snapshot["count"] == 1 and from_snapshot["sample"] == preview["sample"]
+    assert from_snapshot["as_of"] == from_snapshot["archive_as_of"] >= preview["as_of"]
 
     bad = _admin(stack, "POST", "/admin/v1/segments/preview", {"rule": {"and": [{"tag": {}}]}})
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_segment_rule"

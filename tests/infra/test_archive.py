@@ -68,6 +68,12 @@ def test_recompute_and_rfm_have_room_and_the_scheduler_may_only_start_them(synth
         assert function["EphemeralStorage"] == {"Size": 10240}
     schedules = {s["Properties"]["Name"]: s["Properties"] for s in _resources(t, "AWS::Scheduler::Schedule").values()}
     assert schedules["archive-compaction"]["ScheduleExpression"] == "cron(30 2 * * ? *)"  # before RFM
+    assert schedules["archive-compaction"]["Target"]["Input"] == "{}"  # compaction, then the snapshot
+    # the query snapshot has its own, hourly schedule on the same function (it already writes under archive/)
+    refresh = schedules["archive-snapshot"]
+    assert refresh["ScheduleExpression"] == "cron(15 * * * ? *)"
+    assert refresh["Target"]["Input"] == '{"task":"snapshot"}'
+    assert refresh["Target"]["Arn"] == {"Fn::GetAtt": [_function_id(t, ARCHIVE_COMPACTOR), "Arn"]}
     props = schedules["rfm-daily"]
     assert props["ScheduleExpression"] == "cron(0 3 * * ? *)" and props["ScheduleExpressionTimezone"] == "Asia/Taipei"
     # The daily jobs have their own group: a segment schedule (named after any segment id) never meets them.

@@ -14,6 +14,7 @@ from cdp.adapters.dynamodb.segment_store import DynamoSegmentStore
 from cdp.adapters.s3_archive import S3Archive
 from cdp.adapters.segment_schedules import SchedulerSegmentSchedules
 from cdp.archive.duck import open_archive
+from cdp.archive.snapshot import open_view
 from cdp.segments.store import SizeSample
 from cdp.settings import ENV_ARCHIVE_BUCKET, ENV_SEGMENT_RECOMPUTE_FUNCTION_ARN, ENV_SEGMENT_SCHEDULE_GROUP
 
@@ -75,6 +76,71 @@ def test_stream_batches_become_parquet_that_reads_back_as_the_live_profiles(
     assert again == files
 
 
+def _tables(db: Any) -> tuple[list[Any], list[Any]]:
+    return (
+        db.execute("SELECT * FROM profiles ORDER BY profile_id").fetchall(),
+        db.execute("SELECT * FROM events ORDER BY event_id").fetchall(),
+    )
+
+
+def test_the_snapshot_refresh_folds_the_changes_in_and_readers_see_the_same_tables(
+    stack: Stack, profiles: DynamoProfileStore, tmp_path: Path
+) -> None:
+    bucket = stack.env("archive_writer", ENV_ARCHIVE_BUCKET)
+    archive = S3Archive(stack.client("s3"), bucket, tmp_path / "cache")
+    before = archive.fetch_view()  # an empty archive: no snapshot, no changes
+    assert before.snapshot is None and before.as_of is None and archive.query_bytes() == 0
+    assert stack.invoke("archive_compactor", {"task": "snapshot"})["snapshot"]["refreshed"] is False
+
+    fold(profiles, "amy", "e1", traits={"city": "Taipei"})
+    fold(profiles, "ben", "e2", event="Order Completed", channel="pos")
+    stack.invoke("archive_writer", {"Records": _core_stream_records(stack)})
+    first = stack.invoke("archive_compactor", {"task": "snapshot"})["snapshot"]
+    assert first["refreshed"] is True and first["rows"]["profiles"] == 2 and first["rows"]["events"] == 2
+    manifest = archive.read_manifest()
+    assert manifest is not None and manifest["snapshot_id"] == first["snapshot_id"] and manifest["as_of"]
+    view = archive.fetch_view()
+    assert view.snapshot is not None and view.changes.profiles == view.changes.events == ()
+    assert archive.query_bytes() == 0  # nothing left for a query to rank itself
+    files, as_of = archive.fetch()
+    assert view.as_of == as_of
+    assert _tables(open_view(view, NOW)) == _tables(open_archive(files, NOW))
+    # nothing new: the refresh does nothing (a retry or an overlapping schedule is harmless)
+    assert stack.invoke("archive_compactor", {"task": "snapshot"})["snapshot"] == {
+        "refreshed": False,
+        "snapshot_id": first["snapshot_id"],
+        "as_of": first["as_of"],
+    }
+
+    # changes after the snapshot (a new person, amy's update) are read as changes since
+    fold(profiles, "amy", "e3", event="Order Completed", channel="web")
+    fold(profiles, "cy", "e4", traits={"city": "Tainan"})
+    records = _core_stream_records(stack)
+    stack.invoke("archive_writer", {"Records": records[len(records) // 2 :]})
+    stack.invoke("archive_writer", {"Records": records})
+    view = archive.fetch_view()
+    assert view.changes.profiles and archive.query_bytes() > 0
+    files, _ = archive.fetch()
+    expected = _tables(open_archive(files, NOW))
+    assert _tables(open_view(view, NOW)) == expected
+    assert {row[0] for row in expected[0]} == {"amy", "ben", "cy"}
+    second = stack.invoke("archive_compactor", {"task": "snapshot"})["snapshot"]
+    assert second["refreshed"] is True and second["snapshot_id"] != first["snapshot_id"]
+    view = archive.fetch_view()
+    assert view.changes.profiles == view.changes.events == ()
+    assert _tables(open_view(view, NOW)) == expected
+    # a third refresh retires the first snapshot's folder; the previous one stays for readers on it
+    fold(profiles, "dee", "e5")
+    stack.invoke("archive_writer", {"Records": _core_stream_records(stack)})
+    third = stack.invoke("archive_compactor", {"task": "snapshot"})["snapshot"]
+    folders = {
+        o["Key"].split("/")[2]
+        for o in stack.client("s3").list_objects_v2(Bucket=bucket, Prefix="archive/snapshot/")["Contents"]
+        if o["Key"].endswith(".parquet")
+    }
+    assert folders == {second["snapshot_id"], third["snapshot_id"]}
+
+
 def test_history_per_segment_and_per_person_and_sizes(stack: Stack) -> None:
     segments = DynamoSegmentStore(stack.client("dynamodb"), stack.core_table)
     assert segments.enter("vip", "amy", at="2026-11-01T00:00:00.000Z", rule_version=1)
@@ -112,7 +178,7 @@ def test_one_schedule_per_segment_created_updated_and_deleted(stack: Stack) -> N
     assert scheduler.list_schedules(GroupName=group)["Schedules"] == []
     # The daily jobs live in a group of their own, out of the segments' name space, and stay
     jobs = sorted((s["GroupName"], s["Name"]) for s in scheduler.list_schedules()["Schedules"])
-    assert [name for _, name in jobs] == ["archive-compaction", "rfm-daily"]
+    assert [name for _, name in jobs] == ["archive-compaction", "archive-snapshot", "rfm-daily"]
     assert {job_group for job_group, _ in jobs} != {group}
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cdp.archive.duck import ArchiveFiles, open_archive, write_parquet
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS, event_removal, event_row, profile_row
+from cdp.archive.snapshot import ArchiveView, SnapshotFiles, build_snapshot, open_view
 from cdp.identity.identifiers import Identifier, line_identifier
 from cdp.profiles.model import Profile, Stamped, apply_event
 from cdp.segments import evaluate, parse_rule, to_select
@@ -128,9 +129,13 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(people=st.lists(PERSON, min_size=1, max_size=20), rules=st.lists(archive_rules(), min_size=1, max_size=8))
+@given(
+    people=st.lists(PERSON, min_size=1, max_size=20),
+    rules=st.lists(archive_rules(), min_size=1, max_size=8),
+    cut=st.floats(0, 1),
+)
 def test_archive_sql_and_python_select_the_same_people(
-    folder: Path, people: list[Any], rules: list[dict[str, Any]]
+    folder: Path, people: list[Any], rules: list[dict[str, Any]], cut: float
 ) -> None:
     built = [_person(index, spec) for index, spec in enumerate(people)]
     profile_rows, event_rows = [], []
@@ -146,6 +151,21 @@ def test_archive_sql_and_python_select_the_same_people(
     write_parquet(event_rows, EVENT_COLUMNS, folder / "events.parquet")
     db = open_archive(ArchiveFiles((folder / "profiles.parquet",), (folder / "events.parquet",)), NOW)
     db.execute("SET TimeZone = 'Asia/Taipei'")
+    # the snapshot path: the first changes (by seq) in a snapshot, the others read as changes since
+    split_profiles, split_events = int(len(profile_rows) * cut), int(len(event_rows) * cut)
+    write_parquet(profile_rows[:split_profiles], PROFILE_COLUMNS, folder / "p-before.parquet")
+    write_parquet(event_rows[:split_events], EVENT_COLUMNS, folder / "e-before.parquet")
+    write_parquet(profile_rows[split_profiles:], PROFILE_COLUMNS, folder / "p-after.parquet")
+    write_parquet(event_rows[split_events:], EVENT_COLUMNS, folder / "e-after.parquet")
+    build_snapshot(
+        None,
+        ArchiveFiles((folder / "p-before.parquet",), (folder / "e-before.parquet",)),
+        folder / "snapshot",
+        ARCHIVED_AT.date(),
+    )
+    changes = ArchiveFiles((folder / "p-after.parquet",), (folder / "e-after.parquet",))
+    fast = open_view(ArchiveView(SnapshotFiles.in_folder(folder / "snapshot"), changes, NOW), NOW)
+    fast.execute("SET TimeZone = 'Asia/Taipei'")
     for data in rules:
         rule = parse_rule(data)
         expected = set()
@@ -157,3 +177,4 @@ def test_archive_sql_and_python_select_the_same_people(
         sql, params = to_select(rule, NOW)
         selected = {row[0] for row in db.execute(sql, params).fetchall()}
         assert selected == expected, data
+        assert {row[0] for row in fast.execute(sql, params).fetchall()} == expected, data

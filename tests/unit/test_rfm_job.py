@@ -7,9 +7,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from cdp.archive.duck import write_parquet
 from cdp.archive.files import ArchiveFiles
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS, padded_seq, profile_row
+from cdp.archive.snapshot import ArchiveView, SnapshotFiles, build_snapshot
 from cdp.events.canonical import CanonicalEvent
 from cdp.events.raw import RawEvent
 from cdp.identity.identifiers import Identifier
@@ -35,14 +37,18 @@ class Sink:
 
 
 class Archive:
-    def __init__(self, folder: Path, store: FakeProfileStore) -> None:
-        self.folder, self.store = folder, store
+    def __init__(self, folder: Path, store: FakeProfileStore, *, snapshot: bool = True) -> None:
+        self.folder, self.store, self.snapshot = folder, store, snapshot
 
-    def fetch(self) -> tuple[ArchiveFiles, datetime | None]:
+    def fetch_view(self) -> ArchiveView:
         rows = [profile_row(p, padded_seq(str(n)), NOW) for n, p in enumerate(self.store.profiles.values())]
         write_parquet(rows, PROFILE_COLUMNS, self.folder / "p.parquet")
         write_parquet([], EVENT_COLUMNS, self.folder / "e.parquet")
-        return ArchiveFiles((self.folder / "p.parquet",), (self.folder / "e.parquet",)), NOW
+        files = ArchiveFiles((self.folder / "p.parquet",), (self.folder / "e.parquet",))
+        if not self.snapshot:  # everything is changes: open_archive's path
+            return ArchiveView(None, files, NOW)
+        build_snapshot(None, files, self.folder / "snapshot", NOW.date())  # the snapshot path
+        return ArchiveView(SnapshotFiles.in_folder(self.folder / "snapshot"), ArchiveFiles((), ()), NOW)
 
 
 def _population(store: FakeProfileStore) -> None:
@@ -61,10 +67,11 @@ def _population(store: FakeProfileStore) -> None:
     merged.merged_into = "p38"
 
 
-def test_scores_match_the_reference_and_a_rerun_writes_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("snapshot", [True, False], ids=["snapshot", "changes-only"])
+def test_scores_match_the_reference_and_a_rerun_writes_nothing(tmp_path: Path, snapshot: bool) -> None:
     store, sink = FakeProfileStore(), Sink()
     _population(store)
-    job = RfmJob(Archive(tmp_path, store), store, sink, FixedClock(), window_days=365)
+    job = RfmJob(Archive(tmp_path, store, snapshot=snapshot), store, sink, FixedClock(), window_days=365)
     report = job.run()
 
     now = "2024-05-01T12:00:00.000Z"

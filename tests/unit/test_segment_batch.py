@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from cdp.archive.duck import ArchiveFiles, write_parquet
 from cdp.archive.rows import EVENT_COLUMNS, PROFILE_COLUMNS, event_row, padded_seq, profile_row
+from cdp.archive.snapshot import ArchiveView, SnapshotFiles, build_snapshot
 from cdp.domain_events import SEGMENT_ENTERED, SEGMENT_EXITED
 from cdp.segments.batch import SegmentRecompute
 
@@ -42,9 +43,12 @@ class SnapshotArchive:
         write_parquet(events, EVENT_COLUMNS, self.folder / "e.parquet")
         self.files = ArchiveFiles((self.folder / "p.parquet",), (self.folder / "e.parquet",))
 
-    def fetch(self) -> tuple[ArchiveFiles, datetime | None]:
+    def fetch_view(self) -> ArchiveView:
+        """The snapshot path: what was archived folded into a snapshot, nothing since."""
         self.fetches += 1
-        return self.files, datetime(2024, 5, 1, tzinfo=UTC)
+        folder = self.folder / f"snapshot-{self.fetches}"
+        build_snapshot(None, self.files, folder, datetime(2024, 5, 1, tzinfo=UTC).date())
+        return ArchiveView(SnapshotFiles.in_folder(folder), ArchiveFiles((), ()), datetime(2024, 5, 1, tzinfo=UTC))
 
 
 @pytest.fixture

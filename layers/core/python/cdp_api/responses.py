@@ -697,12 +697,18 @@ class SegmentPreviewResult(Answer):
     query_ms: float
     evaluated_at: str
     archive_as_of: str | None = Field(description="how recent the archive is; null when it is empty")
+    as_of: str | None = Field(
+        description="the newest change the answer includes (ISO-8601 UTC); null when the archive is empty"
+    )
 
 
 class ProfileSearchResult(Answer):
     profiles: list[ProfileSummary]
     next: str | None
     archive_as_of: str | None
+    as_of: str | None = Field(
+        description="the newest change the answer includes (ISO-8601 UTC); null when the archive is empty"
+    )
 
 
 class TagGroupCoverage(Answer):
@@ -728,6 +734,9 @@ class DataHealthReport(Answer):
     tag_coverage: TagCoverage
     identifiers: dict[str, IdentifierCoverage] = Field(description="identifier type -> coverage")
     archive_as_of: str | None
+    as_of: str | None = Field(
+        description="the newest change the answer includes (ISO-8601 UTC); null when the archive is empty"
+    )
 
 
 class GroupFigures(Answer):
@@ -741,6 +750,9 @@ class CustomerGroupsReport(Answer):
     channel_groups: dict[str, GroupFigures]
     rfm_groups: dict[str, GroupFigures]
     archive_as_of: str | None
+    as_of: str | None = Field(
+        description="the newest change the answer includes (ISO-8601 UTC); null when the archive is empty"
+    )
 
 
 class JobError(Answer):

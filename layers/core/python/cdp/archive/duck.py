@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -143,8 +143,16 @@ def _load_changes(db: duckdb.DuckDBPyConnection, table: str, paths: Sequence[Pat
 def _profile_select(now: datetime) -> str:
     """Columns of `profiles`: the archived facts plus the order windows at `now` (whole UTC days
     ending with the day of `now`, as cdp.profiles.computed.window_figures)."""
-    today = now.astimezone(UTC).date()
     evaluated_at = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return (
+        "profile_id, version, traits, consent, tags, line_status, identifier_types, "
+        f"{completed_computed(now.astimezone(UTC).date(), evaluated_at)} AS computed"
+    )
+
+
+def completed_computed(today: date, evaluated_at: str) -> str:
+    """The SQL of `computed` with its order windows for the whole UTC days ending with `today`
+    (over the columns computed, daily, all_time_orders and ltv of an archive profile row)."""
     orders, revenue = [], []
     for days in WINDOWS_DAYS:
         first = (today - timedelta(days=days - 1)).isoformat()
@@ -158,10 +166,7 @@ def _profile_select(now: datetime) -> str:
         f"'orders', json_object('all_time', all_time_orders, {', '.join(orders)}), "
         f"'revenue', json_object('all_time', ltv, {', '.join(revenue)}))"
     )
-    return (
-        "profile_id, version, traits, consent, tags, line_status, identifier_types, "
-        f"json_merge_patch(computed, {windows}) AS computed"
-    )
+    return f"json_merge_patch(computed, {windows})"
 
 
 def _struct_literal(columns: Mapping[str, str]) -> str:

@@ -1,4 +1,4 @@
-"""Questions asked of the archive (an `open_archive` connection): segment preview, profile search
+"""Questions asked of the archive (an `open_view` or `open_archive` connection): segment preview, profile search
 and the data-health report. Every value from a request is a query parameter."""
 
 from __future__ import annotations
@@ -47,11 +47,21 @@ def preview(db: duckdb.DuckDBPyConnection, rule: Rule, now: Any, *, sample_size:
         params,
     )
     count = _scalar(db, "SELECT count(*) FROM preview_hits")
-    rows = db.execute(
-        f"SELECT {_SUMMARY} FROM profiles p JOIN preview_hits h USING (profile_id) "  # noqa: S608 (constants)
-        "ORDER BY hash(p.profile_id), p.profile_id LIMIT ?",
-        [sample_size],
-    ).fetchall()
+    # the sample's ids first, then only their rows of `profiles` (a constant list prunes the scan)
+    chosen = [
+        row[0]
+        for row in db.execute(
+            "SELECT profile_id FROM preview_hits ORDER BY hash(profile_id), profile_id LIMIT ?", [sample_size]
+        ).fetchall()
+    ]
+    rows = []
+    if chosen:
+        marks = ", ".join("?" for _ in chosen)
+        rows = db.execute(
+            f"SELECT {_SUMMARY} FROM profiles p WHERE p.profile_id IN ({marks}) "  # noqa: S608 (placeholders)
+            "ORDER BY hash(p.profile_id), p.profile_id",
+            chosen,
+        ).fetchall()
     population = _scalar(db, "SELECT count(*) FROM profiles")
     return Preview(count, population, [_summary(row) for row in rows], (time.perf_counter() - started) * 1000)
 

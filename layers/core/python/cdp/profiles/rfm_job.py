@@ -112,14 +112,13 @@ class RfmJob:
         self._window = window_days
 
     def run(self) -> RfmReport:
-        from cdp.archive.duck import open_archive
+        from cdp.archive.snapshot import open_view
 
         started = time.perf_counter()
         now_ms = self._clock.now_ms()
         now_iso = iso_from_ms(now_ms)
         report = RfmReport(self._window, now_iso)
-        files, _as_of = self._archive.fetch()
-        db = open_archive(files, datetime.fromtimestamp(now_ms / 1000, tz=UTC))
+        db = open_view(self._archive.fetch_view(), datetime.fromtimestamp(now_ms / 1000, tz=UTC))
         try:
             rows, current = archive_rfm_rows(db, now_iso, self._window)
         finally:

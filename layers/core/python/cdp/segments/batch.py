@@ -26,8 +26,7 @@ from typing import Any, Protocol
 
 import duckdb
 
-from cdp.archive.duck import open_archive
-from cdp.archive.files import ArchiveFiles
+from cdp.archive.snapshot import ArchiveView, open_view
 from cdp.clock import iso_from_ms
 from cdp.observability import logger
 from cdp.ports import Clock
@@ -40,8 +39,9 @@ BATCH_GET = 100
 
 
 class ArchiveSource(Protocol):
-    def fetch(self) -> tuple[ArchiveFiles, datetime | None]:
-        """The archive's files (local paths) and when it was last written (None when empty)."""
+    def fetch_view(self) -> ArchiveView:
+        """The archive's snapshot and the change files since (local paths), and the newest
+        change they include (None when empty)."""
         ...
 
 
@@ -112,11 +112,12 @@ class SegmentRecompute:
         chosen = [segment for segment in active if segment.segment_id in wanted]
         if not chosen:
             return []
-        files, as_of = self._archive.fetch()
+        view = self._archive.fetch_view()
+        as_of = view.as_of
         now = datetime.fromtimestamp(self._clock.now_ms() / 1000, tz=UTC)
         read_segments = sorted({dependency for segment in chosen for dependency in segment.reads.segments})
         pairs = [(sid, pid) for sid in read_segments for pid in member_ids(self._segments, sid)]
-        db = open_archive(files, now, memberships=pairs)
+        db = open_view(view, now, memberships=pairs)
         try:
             versions = dict(db.execute("SELECT profile_id, version FROM profiles").fetchall())
             reports = []

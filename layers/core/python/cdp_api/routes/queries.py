@@ -2,7 +2,8 @@
 DuckDB: segment preview, profile search, the data-health and customer-group reports.
 
 The archive trails the live table by the archiver's batching window (seconds to a minute): every
-answer says `archive_as_of`. In-segment conditions read the live memberships.
+answer says `as_of` (and `archive_as_of`, the same). Queries read the archive's snapshot plus
+the changes since it (cdp.archive.snapshot). In-segment conditions read the live memberships.
 
 API Gateway ends a request at 29 s. While the archive is at most `CDP_QUERY_SYNC_MAX_BYTES` of
 Parquet (256 MiB by default, a few seconds of DuckDB) a query answers at once; above it, or when
@@ -51,16 +52,19 @@ def _now() -> datetime:
 
 
 def _open(rule: Rule | None, now: datetime) -> tuple[duckdb.DuckDBPyConnection, str | None]:
-    from cdp.archive.duck import open_archive  # DuckDB loads only when a query runs
+    """`profiles`, `events` and `segment_members` over the archive's snapshot and the changes
+    since it (cdp.archive.snapshot), and the newest change they include (ISO-8601 UTC)."""
+    from cdp.archive.snapshot import open_view  # DuckDB loads only when a query runs
 
     context = admin_context()
-    files, as_of = context.archive().fetch()
+    view = context.archive().fetch_view()
     pairs: list[tuple[str, str]] = []
     if rule is not None:
         store = context.segments()
         for segment_id in sorted(reads(rule).segments):
             pairs.extend((segment_id, profile_id) for profile_id in member_ids(store, segment_id))
-    db = open_archive(files, now, memberships=pairs)
+    db = open_view(view, now, memberships=pairs)
+    as_of = view.as_of
     return db, as_of.astimezone(UTC).isoformat().replace("+00:00", "Z") if as_of else None
 
 
@@ -75,7 +79,12 @@ def _preview(request: dict[str, Any]) -> dict[str, Any]:
         result = preview(db, rule, now, sample_size=request["sample"])
     finally:
         db.close()
-    return {**result.as_dict(), "evaluated_at": iso_from_ms(int(now.timestamp() * 1000)), "archive_as_of": as_of}
+    return {
+        **result.as_dict(),
+        "evaluated_at": iso_from_ms(int(now.timestamp() * 1000)),
+        "archive_as_of": as_of,
+        "as_of": as_of,
+    }
 
 
 def _search(request: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +97,7 @@ def _search(request: dict[str, Any]) -> dict[str, Any]:
         page, cursor = search(db, rule, now, limit=request["limit"], after=request.get("after"))
     finally:
         db.close()
-    return {"profiles": page, "next": cursor, "archive_as_of": as_of}
+    return {"profiles": page, "next": cursor, "archive_as_of": as_of, "as_of": as_of}
 
 
 def _data_health(_request: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +108,7 @@ def _data_health(_request: dict[str, Any]) -> dict[str, Any]:
         report = data_health(db)
     finally:
         db.close()
-    return {**report, "archive_as_of": as_of}
+    return {**report, "archive_as_of": as_of, "as_of": as_of}
 
 
 def _customer_groups(_request: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +119,7 @@ def _customer_groups(_request: dict[str, Any]) -> dict[str, Any]:
         report = customer_groups(db)
     finally:
         db.close()
-    return {**report, "archive_as_of": as_of}
+    return {**report, "archive_as_of": as_of, "as_of": as_of}
 
 
 QUERIES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -125,7 +134,7 @@ def _answer(kind: str, request: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """At once while the archive is small, else (or when asked) as a job."""
     context = admin_context()
     prefer = (router.current_event.get_header_value("prefer") or "").lower()
-    size = context.archive().total_bytes()
+    size = context.archive().query_bytes()
     if not runs_async(size, sync_max_bytes=context.analytics.query_sync_max_bytes, requested="respond-async" in prefer):
         return QUERIES[kind](request), 200
     job = QueryJob(
@@ -224,7 +233,7 @@ def _search_identifier(raw: str) -> dict[str, Any]:
     try:
         profile_id = owner_of(id_type, value)
     except NotFound:
-        return {"profiles": [], "next": None, "archive_as_of": None}
+        return {"profiles": [], "next": None, "archive_as_of": None, "as_of": None}
     profile = current_profile(admin_context().store, profile_id)
     name = profile.traits.get("name")
     summary = {
@@ -235,7 +244,7 @@ def _search_identifier(raw: str) -> dict[str, Any]:
         "ltv": None,
         "channel_mix": profile.channel_mix(),
     }
-    return {"profiles": [summary], "next": None, "archive_as_of": None}
+    return {"profiles": [summary], "next": None, "archive_as_of": None, "as_of": None}
 
 
 def _trait_condition(name: str, value: str) -> dict[str, Any]:
