@@ -216,7 +216,7 @@ def run(
     built_s = None
     if not (folder / "done.json").exists():
         started = time.perf_counter()
-        counts = snapshot.build_snapshot(None, archive.files, folder)
+        counts = snapshot.build_snapshot(None, archive.files, folder, NOW.date())
         built_s = round(time.perf_counter() - started, 1)
         (folder / "done.json").write_text(json.dumps({"rows": counts, "built_s": built_s}))
     view = snapshot.ArchiveView(files, ArchiveFiles((), ()), NOW)

@@ -222,9 +222,12 @@ def test_the_daily_jobs_live_apart_from_the_segment_schedules_the_admin_api_mana
     with the RFM job nor let the admin API update or delete it."""
     t = synth.template
     groups = {g["Properties"]["Name"]: key for key, g in _resources(t, "AWS::Scheduler::ScheduleGroup").items()}
-    jobs = [s["Properties"] for s in _resources(t, "AWS::Scheduler::Schedule").values()]
-    assert {s["Name"] for s in jobs} == {"rfm-daily", "archive-compaction"}
+    schedules = [s["Properties"] for s in _resources(t, "AWS::Scheduler::Schedule").values()]
+    jobs = [s for s in schedules if s["GroupName"] != "LineCdp-journeys"]
+    assert {s["Name"] for s in jobs} == {"rfm-daily", "archive-compaction", "archive-snapshot"}
     assert {s["GroupName"] for s in jobs} == {"LineCdp-jobs"}
+    # The journeys' daily sweep: in their group, outside the `journey-*` names the admin API manages.
+    assert [s["Name"] for s in schedules if s["GroupName"] == "LineCdp-journeys"] == ["retire-superseded-versions"]
     admin = json.dumps([s for s in _statements(t, ADMIN_API) if any(a.startswith("scheduler:") for a in _actions(s))])
     assert "schedule/LineCdp-segments/*" in admin
     assert "LineCdp-jobs" not in admin
