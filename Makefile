@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo serve test test-unit test-integration test-infra test-e2e bench lint synth layer layer-check deploy replay clean
+.PHONY: install console demo serve test test-unit test-integration test-infra test-e2e bench lint synth layer layer-check deploy replay clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
@@ -23,12 +23,25 @@ install: $(STAMP)
 demo: $(STAMP)
 	@$(BIN)/python -m infra.local.demo
 
-serve: $(STAMP)
+serve: $(STAMP) console
 	@$(BIN)/python -m infra.local.serve
+
+# The marketer's console (console/, Vite): npm ci when the lock file changed, then a build into
+# console/dist when any source changed; up to date, it does nothing.
+CONSOLE_SOURCES := $(shell find console/src console/public -type f 2>/dev/null) console/index.html console/vite.config.js console/package.json
+console/node_modules/.installed: console/package-lock.json
+	@cd console && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+console/dist/index.html: console/node_modules/.installed $(CONSOLE_SOURCES)
+	@cd console && node_modules/.bin/vite build --logLevel warn
+	@touch $@
+
+console: console/dist/index.html
 
 # Lint gates the suite (ruff, mypy strict on cdp and cdp_api). The suite checks every AWS call the
 # functions make against their IAM policies (tests/iam, Node).
-test: $(STAMP) lint node_modules/.bin/cdk
+test: $(STAMP) lint node_modules/.bin/cdk console
 	@$(BIN)/python -m pytest -n 2 --dist loadgroup tests/unit tests/iam tests/integration tests/infra tests/e2e -q
 
 test-unit: $(STAMP)

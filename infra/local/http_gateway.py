@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import base64
 import json
+import mimetypes
 import re
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -129,9 +131,13 @@ class ApiGatewayEmulator:
         local_routes: dict[tuple[str, str], LocalRoute] | None = None,
         config: GatewayConfig | None = None,
         clock: Callable[[], float] = time.time,
+        static_root: Path | None = None,
     ) -> None:
-        """`clock`: epoch seconds of the stack's clock, which stamps `requestTimeEpoch`."""
+        """`clock`: epoch seconds of the stack's clock, which stamps `requestTimeEpoch`.
+        `static_root`: a built single-page app (the console) served at `/` for GETs no route answers,
+        as CloudFront serves it in the cloud; the API stays on the same origin."""
         self._invoke = invoke
+        self._static_root = static_root.resolve() if static_root is not None else None
         self._clock = clock
         # Static paths before templated ones, as API Gateway prefers the most specific resource.
         self._routes = sorted(((route, _compile(route)) for route in ROUTES), key=lambda r: "{" in r[0].path)
@@ -153,6 +159,10 @@ class ApiGatewayEmulator:
         if local is not None:
             status, payload = local(url.path, dict(parse_qsl(url.query)), body)
             return status, {"Content-Type": ["application/json"]}, json.dumps(payload, ensure_ascii=False).encode()
+        if method == "GET" and self._static_root is not None and not any(p.match(url.path) for _, p in self._routes):
+            static = self._static(url.path)
+            if static is not None:
+                return static
         request_id = str(uuid.uuid4())
         status, answer_headers, payload = self._answer(method, url, headers, body, client_ip, request_id)
         answer_headers[REQUEST_ID_HEADER] = [request_id]
@@ -210,6 +220,22 @@ class ApiGatewayEmulator:
             .replace("$context.error.message", message)
         )
         return status, headers, rendered.encode("utf-8")
+
+    def _static(self, path: str) -> tuple[int, dict[str, list[str]], bytes] | None:
+        """A file of the static root (`/` is index.html); None when there is none, so the path
+        falls through to API Gateway's own answer for an unknown route."""
+        assert self._static_root is not None
+        relative = unquote(path).lstrip("/") or "index.html"
+        target = (self._static_root / relative).resolve()
+        if not target.is_relative_to(self._static_root) or not target.is_file():
+            return None
+        content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if content_type.startswith("text/") or content_type in ("application/javascript", "application/json"):
+            content_type += "; charset=utf-8"
+        # Hashed asset names never change; index.html and config.json must be read fresh.
+        cache = "public, max-age=31536000, immutable" if relative.startswith("assets/") else "no-cache"
+        headers = {"Content-Type": [content_type], "Cache-Control": [cache], "X-Content-Type-Options": ["nosniff"]}
+        return 200, headers, target.read_bytes()
 
     def _preflight(self, path: str) -> Preflight | None:
         for route, pattern in self._routes:

@@ -1,15 +1,24 @@
-"""`make serve`: the local stack in the foreground until Ctrl-C."""
+"""`make serve`: the local stack in the foreground until Ctrl-C, the console at `/`."""
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
+from pathlib import Path
 
 from infra.local.stack import LocalStack
 
+CONSOLE_DIST = Path(__file__).resolve().parents[2] / "console" / "dist"
+
 
 def main() -> None:
-    stack = LocalStack().start()
+    # `make serve` builds the console first (`make console`); run directly, it serves the API alone
+    # until console/dist exists.
+    console = CONSOLE_DIST if (CONSOLE_DIST / "index.html").is_file() else None
+    if console is None:
+        print("console/dist is not built (`make console`): serving the API only", file=sys.stderr)
+    stack = LocalStack(console_dir=console).start()
     print("LINE CDP local stack is up:")
     print(stack.describe())
     print("Ctrl-C to stop.", flush=True)

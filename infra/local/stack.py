@@ -59,8 +59,10 @@ def free_port() -> int:
 
 
 class LocalStack:
-    def __init__(self, config: LocalConfig | None = None) -> None:
+    def __init__(self, config: LocalConfig | None = None, console_dir: Path | None = None) -> None:
+        """`console_dir`: the built console (console/dist), served at `/` beside the API."""
         self.config = config or LocalConfig.from_env()
+        self.console_dir = console_dir
         self.aws_port = self.config.aws_port or free_port()
         self.http_port = self.config.http_port or free_port()
         self.faults = Faults()  # none until asked for (`/_local/faults`, CDP_LOCAL_FAULTS)
@@ -177,6 +179,7 @@ class LocalStack:
             },
             config=GatewayConfig.from_template(template),
             clock=self.clock.now,
+            static_root=self.console_dir,
         )
         self._http = serve(emulator, "127.0.0.1", self.http_port)
         threading.Thread(target=self._http.serve_forever, name="http", daemon=True).start()
@@ -614,8 +617,10 @@ class LocalStack:
         }
 
     def describe(self) -> str:
+        console = [f"  console (sign in with the admin token): {self.base_url}/"] if self.console_dir else []
         return "\n".join(
             [
+                *console,
                 f"  API (same routes as API Gateway): {self.base_url}",
                 f"  AWS (moto) endpoint:              {self.aws_endpoint}",
                 (

@@ -1,0 +1,200 @@
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { createApi } from './api.js';
+import { LANGUAGES, makeT, saveLanguage } from './i18n.js';
+import { PAGES, pageLoader, parseRoute, routeHref } from './registry.js';
+import { clearToken, getToken, setToken } from './session.js';
+import { AppContext, ErrorMessage, Loading } from './components/ui.jsx';
+
+const STRINGS = {
+  en: {
+    product: 'LINE CDP',
+    signInTitle: 'Sign in to the console',
+    tokenLabel: 'Admin token',
+    tokenHint: 'Kept only in this browser tab until you close it or sign out.',
+    signIn: 'Sign in',
+    signingIn: 'Signing in…',
+    signOut: 'Sign out',
+    language: 'Language',
+    notAvailable: 'This page is not available yet.',
+    notFound: 'There is no such page.',
+    pageFailed: 'This page could not be loaded. Reload the console and try again.',
+  },
+  'zh-TW': {
+    product: 'LINE CDP',
+    signInTitle: '登入管理主控台',
+    tokenLabel: '管理權杖',
+    tokenHint: '只保存在這個瀏覽器分頁中，關閉分頁或登出即清除。',
+    signIn: '登入',
+    signingIn: '登入中…',
+    signOut: '登出',
+    language: '語言',
+    notAvailable: '此頁面尚未開放。',
+    notFound: '沒有這個頁面。',
+    pageFailed: '頁面載入失敗，請重新整理後再試。',
+  },
+};
+const LANGUAGE_NAMES = { 'zh-TW': '繁體中文', en: 'English' };
+
+function useHashRoute() {
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    const changed = () => setHash(location.hash);
+    addEventListener('hashchange', changed);
+    return () => removeEventListener('hashchange', changed);
+  }, []);
+  return parseRoute(hash);
+}
+
+function SignIn({ lang, onSignedIn, api, reason }) {
+  const t = makeT(STRINGS, lang);
+  const [token, setTokenValue] = useState('');
+  const [error, setError] = useState(reason || null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      // A cheap authenticated read checks the token before it is kept.
+      await api.withToken(token.trim()).get('/admin/v1/identity/rules');
+      onSignedIn(token.trim());
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="signin card" onSubmit={submit} data-testid="signin-form">
+      <h1>{t('signInTitle')}</h1>
+      <label>
+        {t('tokenLabel')}
+        <input type="password" autocomplete="off" required value={token} onInput={(e) => setTokenValue(e.currentTarget.value)} data-testid="signin-token" />
+      </label>
+      <p class="hint">{t('tokenHint')}</p>
+      {error && <ErrorMessage error={error} testid="signin-error" />}
+      <button type="submit" class="primary" disabled={busy || !token.trim()} data-testid="signin-submit">
+        {busy ? t('signingIn') : t('signIn')}
+      </button>
+    </form>
+  );
+}
+
+function PageHost({ route, lang }) {
+  const [loaded, setLoaded] = useState({ id: null, module: null, error: null });
+  const loader = route.page ? pageLoader(route.page) : null;
+  useEffect(() => {
+    if (!loader) return;
+    let live = true;
+    loader().then(
+      (module) => live && setLoaded({ id: route.page, module, error: null }),
+      (error) => live && setLoaded({ id: route.page, module: null, error }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [route.page]);
+  const t = makeT(STRINGS, lang);
+  if (!route.page) return <div class="empty" data-testid="page-not-found">{t('notFound')}</div>;
+  if (!loader) return <div class="empty" data-testid="page-not-available">{t('notAvailable')}</div>;
+  if (loaded.id !== route.page) return <Loading />;
+  if (loaded.error) return <div class="error" data-testid="page-load-error">{t('pageFailed')}</div>;
+  const Page = loaded.module.default;
+  return <Page route={route} t={makeT(loaded.module.strings, lang)} />;
+}
+
+export function App({ config, initialLang }) {
+  const [lang, setLang] = useState(initialLang);
+  const [token, setTokenState] = useState(getToken());
+  const [signOutReason, setSignOutReason] = useState(null);
+  const route = useHashRoute();
+  const t = makeT(STRINGS, lang);
+
+  const signOut = (reason = null) => {
+    clearToken();
+    setTokenState('');
+    setSignOutReason(reason);
+  };
+  const api = useMemo(() => {
+    const make = (readToken) => createApi({ apiBase: config.apiBase, getToken: readToken, onUnauthorized: (error) => readToken === getToken && signOut(error) });
+    const client = make(getToken);
+    client.withToken = (value) => make(() => value);
+    return client;
+  }, [config.apiBase]);
+
+  useEffect(() => {
+    document.documentElement.lang = lang;
+  }, [lang]);
+
+  const changeLanguage = (value) => {
+    setLang(value);
+    saveLanguage(value);
+  };
+  const languagePicker = (
+    <label class="lang">
+      <span class="sr-only">{t('language')}</span>
+      <select value={lang} onChange={(e) => changeLanguage(e.currentTarget.value)} data-testid="language-select">
+        {LANGUAGES.map((code) => (
+          <option value={code} key={code}>
+            {LANGUAGE_NAMES[code]}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+  const navigate = (page, params, query) => {
+    location.hash = routeHref(page, params, query);
+  };
+  const context = { api, lang, navigate, route, signOut };
+
+  if (!token) {
+    return (
+      <AppContext.Provider value={context}>
+        <div class="signin-page">
+          <div class="signin-top">{languagePicker}</div>
+          <SignIn
+            lang={lang}
+            api={api}
+            reason={signOutReason}
+            onSignedIn={(value) => {
+              setToken(value);
+              setTokenState(value);
+              setSignOutReason(null);
+            }}
+          />
+        </div>
+      </AppContext.Provider>
+    );
+  }
+  return (
+    <AppContext.Provider value={context}>
+      <div class="shell">
+        <aside class="nav">
+          <div class="brand">{t('product')}</div>
+          <nav data-testid="nav">
+            {PAGES.map((page) => (
+              <a
+                key={page.id}
+                href={routeHref(page.id)}
+                class={route.page === page.id ? 'active' : ''}
+                data-testid={`nav-${page.id}`}
+                aria-current={route.page === page.id ? 'page' : undefined}
+              >
+                {page.title[lang] || page.title.en}
+              </a>
+            ))}
+          </nav>
+          <div class="nav-foot">
+            {languagePicker}
+            <button type="button" class="link" onClick={() => signOut()} data-testid="signout">
+              {t('signOut')}
+            </button>
+          </div>
+        </aside>
+        <main class="page" data-testid={`page-${route.page || 'unknown'}`} key={route.page}>
+          <PageHost route={route} lang={lang} />
+        </main>
+      </div>
+    </AppContext.Provider>
+  );
+}
