@@ -134,6 +134,7 @@ export default function ImportsPage({ t }) {
       </Card>
       {job && (
         <Card title={`${t('status')}: ${t(job.status)}`} testid="imports-job">
+          <span hidden data-testid="imports-id">{job.import_id}</span>
           <div class="row" style={{ alignItems: 'center' }}>
             <progress
               max="1"
