@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useErrorBoundary, useMemo, useState } from 'preact/hooks';
 import { createApi } from './api.js';
 import { LANGUAGES, makeT, saveLanguage } from './i18n.js';
 import { PAGES, pageLoader, parseRoute, routeHref } from './registry.js';
@@ -80,6 +80,19 @@ function SignIn({ lang, onSignedIn, api, reason }) {
   );
 }
 
+// A page that fails while drawing shows a message instead of a blank screen.
+function Guarded({ children, lang }) {
+  const [error, reset] = useErrorBoundary((e) => console.error(e));
+  if (error) {
+    return (
+      <div class="error" data-testid="page-render-error">
+        {makeT(STRINGS, lang)('pageFailed')}
+      </div>
+    );
+  }
+  return children;
+}
+
 function PageHost({ route, lang }) {
   const [loaded, setLoaded] = useState({ id: null, module: null, error: null });
   const loader = route.page ? pageLoader(route.page) : null;
@@ -100,7 +113,11 @@ function PageHost({ route, lang }) {
   if (loaded.id !== route.page) return <Loading />;
   if (loaded.error) return <div class="error" data-testid="page-load-error">{t('pageFailed')}</div>;
   const Page = loaded.module.default;
-  return <Page route={route} t={makeT(loaded.module.strings, lang)} />;
+  return (
+    <Guarded lang={lang} key={route.path}>
+      <Page route={route} t={makeT(loaded.module.strings, lang)} />
+    </Guarded>
+  );
 }
 
 export function App({ config, initialLang }) {

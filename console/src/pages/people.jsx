@@ -1,0 +1,313 @@
+import { useState } from 'preact/hooks';
+import { Async, Card, Empty, ErrorMessage, Table, useApiData, useApp } from '../components/ui.jsx';
+import { formatDateTime, formatMoney, formatNumber } from '../i18n.js';
+import { routeHref } from '../registry.js';
+
+export const strings = {
+  en: {
+    title: 'People',
+    searchBy: 'Search by',
+    phone: 'Phone', email: 'Email', member_id: 'Member ID', line: 'LINE user ID', name: 'Name starts with', tag: 'Tag', trait: 'Trait (name=value)',
+    search: 'Search', placeholder: 'e.g. 0912 345 678', traitPlaceholder: 'e.g. city=Taipei',
+    results: 'Results', noResults: 'Nobody matches.', traitFormat: 'Write the trait as name=value, e.g. city=Taipei.',
+    colName: 'Name', colLine: 'LINE', colTags: 'Tags', colChannels: 'Channels', colLtv: 'Lifetime value',
+    back: '← Back to search', mergedInto: 'This person was merged into {id}; showing the surviving person.',
+    identifiers: 'Identifiers', traits: 'Traits', computed: 'Computed traits', reach: 'Consent and reachability',
+    tags: 'Tags', segments: 'Segments', merges: 'Merges', timeline: 'Timeline', noTags: 'No tags.', noSegments: 'Not in any segment.',
+    noMerges: 'No merges into this person.', channels: 'Channels', orders: 'Orders', revenue: 'Revenue', firstSeen: 'First seen', lastSeen: 'Last seen',
+    type: 'Type', value: 'Value', added: 'Added', channel: 'Channel', reachable: 'Reachable', consent: 'Consent', yes: 'Yes', no: 'No', unknown: 'Not asked',
+    granted: 'Granted', withdrawn: 'Withdrawn', entered: 'Entered', merge: 'Merge', from: 'Merged person', status: 'Status', when: 'When', moved: 'Events moved',
+    undo: 'Undo merge', undoing: 'Undoing…', confirmUndo: 'Split {loser} out of this person again?', undone: 'The merge is being undone; this page refreshes when it is done.',
+    event: 'Event', time: 'Time', details: 'Details', more: 'Load older events', noEvents: 'No events yet.', lineStatus: 'LINE status',
+    st_friend: 'Friend', st_blocked: 'Blocked', st_unknown: 'Unknown', st_merged: 'Merged', st_unmerged: 'Undone', st_unmerging: 'Undoing', st_rejected: 'Refused', st_planned: 'Planned', st_merging: 'Merging',
+  },
+  'zh-TW': {
+    title: '顧客',
+    searchBy: '搜尋方式',
+    phone: '電話', email: 'Email', member_id: '會員編號', line: 'LINE 使用者 ID', name: '姓名開頭', tag: '標籤', trait: '屬性（名稱=值）',
+    search: '搜尋', placeholder: '例如 0912 345 678', traitPlaceholder: '例如 city=Taipei',
+    results: '搜尋結果', noResults: '沒有符合的顧客。', traitFormat: '屬性請寫成「名稱=值」，例如 city=Taipei。',
+    colName: '姓名', colLine: 'LINE', colTags: '標籤', colChannels: '管道', colLtv: '累積消費',
+    back: '← 回到搜尋', mergedInto: '此顧客已合併到 {id}，以下顯示合併後的顧客。',
+    identifiers: '識別碼', traits: '屬性', computed: '計算屬性', reach: '同意與可觸及狀態',
+    tags: '標籤', segments: '所屬分眾', merges: '合併紀錄', timeline: '行為時間軸', noTags: '沒有標籤。', noSegments: '不在任何分眾中。',
+    noMerges: '沒有合併到此顧客的紀錄。', channels: '管道', orders: '訂單數', revenue: '消費金額', firstSeen: '首次出現', lastSeen: '最近出現',
+    type: '類型', value: '值', added: '加入時間', channel: '管道', reachable: '可觸及', consent: '同意狀態', yes: '是', no: '否', unknown: '未詢問',
+    granted: '已同意', withdrawn: '已撤回', entered: '加入時間', merge: '合併', from: '被合併的顧客', status: '狀態', when: '時間', moved: '移動的事件數',
+    undo: '復原合併', undoing: '復原中…', confirmUndo: '要將 {loser} 從此顧客拆分出來嗎？', undone: '正在復原合併，完成後本頁會自動更新。',
+    event: '事件', time: '時間', details: '內容', more: '載入較早的事件', noEvents: '尚無事件。', lineStatus: 'LINE 狀態',
+    st_friend: '好友', st_blocked: '已封鎖', st_unknown: '未知', st_merged: '已合併', st_unmerged: '已復原', st_unmerging: '復原中', st_rejected: '已拒絕', st_planned: '已排程', st_merging: '合併中',
+  },
+};
+
+const MODES = ['phone', 'email', 'member_id', 'line', 'name', 'tag', 'trait'];
+
+// The search's query parameters for a mode and what was typed; null when it is not well formed.
+export function searchQuery(mode, text) {
+  const value = text.trim();
+  if (!value) return null;
+  if (mode === 'name') return { name_prefix: value };
+  if (mode === 'tag') return { tag: value };
+  if (mode === 'trait') {
+    const at = value.indexOf('=');
+    if (at <= 0) return null;
+    return { [`trait.${value.slice(0, at).trim()}`]: value.slice(at + 1).trim() };
+  }
+  return { identifier: `${mode}:${value}` };
+}
+
+function statusWord(t, status) {
+  return status ? t(`st_${status}`) : '—';
+}
+
+function Search({ t, route }) {
+  const { navigate } = useApp();
+  const [mode, setMode] = useState(route.query.mode || 'phone');
+  const [text, setText] = useState(route.query.q || '');
+  const [problem, setProblem] = useState(null);
+  const query = route.query.q ? searchQuery(route.query.mode || 'phone', route.query.q) : null;
+  const state = useApiData((api) => (query ? api.get('/admin/v1/profiles/search', { ...query, limit: 50 }) : null), [route.query.mode, route.query.q]);
+  const submit = (event) => {
+    event.preventDefault();
+    if (!searchQuery(mode, text)) {
+      setProblem(mode === 'trait' ? t('traitFormat') : null);
+      return;
+    }
+    setProblem(null);
+    navigate('people', [], { mode, q: text.trim() });
+  };
+  return (
+    <div>
+      <h1>{t('title')}</h1>
+      <form class="toolbar" onSubmit={submit} data-testid="people-search-form">
+        <label>
+          {t('searchBy')}
+          <select value={mode} onChange={(e) => setMode(e.currentTarget.value)} data-testid="people-search-mode">
+            {MODES.map((m) => (
+              <option key={m} value={m}>{t(m)}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          &nbsp;
+          <input value={text} onInput={(e) => setText(e.currentTarget.value)} placeholder={mode === 'trait' ? t('traitPlaceholder') : t('placeholder')} data-testid="people-search-input" />
+        </label>
+        <button type="submit" class="primary" data-testid="people-search-submit">{t('search')}</button>
+      </form>
+      {problem && <div class="error" data-testid="people-search-problem">{problem}</div>}
+      {query && (
+        <Async state={state} testid="people-results">
+          {(data) => (
+            <Card title={t('results')}>
+              <Table
+                testid="people-results"
+                empty={t('noResults')}
+                rows={data?.profiles || []}
+                rowKey={(p) => p.profile_id}
+                columns={[
+                  { key: 'name', label: t('colName'), render: (p) => <a href={routeHref('people', [p.profile_id])} data-testid="people-result-link">{p.name || p.profile_id}</a> },
+                  { key: 'line_status', label: t('colLine'), render: (p) => statusWord(t, p.line_status) },
+                  { key: 'tags', label: t('colTags'), render: (p) => p.tags.map((tag) => <span class="pill" key={tag}>{tag}</span>) },
+                  { key: 'channel_mix', label: t('colChannels') },
+                  { key: 'ltv', label: t('colLtv'), numeric: true },
+                ]}
+              />
+            </Card>
+          )}
+        </Async>
+      )}
+    </div>
+  );
+}
+
+function Facts({ entries, testid }) {
+  if (!entries.length) return <Empty testid={testid && `${testid}-empty`} />;
+  return (
+    <dl class="facts" data-testid={testid}>
+      {entries.map(([key, value]) => [
+        <dt key={`k${key}`}>{key}</dt>,
+        <dd key={`v${key}`} data-key={key}>{typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}</dd>,
+      ])}
+    </dl>
+  );
+}
+
+// Computed traits flattened to dotted names (orders.30d.count).
+export function flatten(value, prefix = '') {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [[prefix, value]];
+  const entries = Object.entries(value);
+  if (!entries.length) return prefix ? [[prefix, '{}']] : [];
+  return entries.flatMap(([key, inner]) => flatten(inner, prefix ? `${prefix}.${key}` : key));
+}
+
+function Merges({ t, profileId, onUndone }) {
+  const { api, lang } = useApp();
+  const state = useApiData((a) => a.get(`/admin/v1/profiles/${encodeURIComponent(profileId)}/merges`), [profileId]);
+  const [busy, setBusy] = useState(null);
+  const [error, setError] = useState(null);
+  const [notice, setNotice] = useState(null);
+  const undo = async (merge) => {
+    if (!confirm(t('confirmUndo', { loser: merge.loser }))) return;
+    setBusy(merge.merge_id);
+    setError(null);
+    try {
+      const answer = await api.post(`/admin/v1/profiles/${encodeURIComponent(profileId)}/unmerge`, { mergeId: merge.merge_id });
+      setNotice(t('undone'));
+      // The undo runs as a workflow: follow the ledger until it says unmerged.
+      for (let i = 0; i < 60 && answer.status !== 'unmerged'; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        const ledger = await api.get(answer.statusUrl || `/admin/v1/merges/${merge.merge_id}`);
+        if (ledger.status === 'unmerged') break;
+      }
+      state.reload();
+      onUndone();
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(null);
+    }
+  };
+  return (
+    <Card title={t('merges')} testid="person-merges">
+      {notice && <p class="hint" data-testid="person-unmerge-notice">{notice}</p>}
+      <ErrorMessage error={error} testid="person-unmerge-error" />
+      <Async state={state}>
+        {(data) => (
+          <Table
+            testid="person-merges-table"
+            empty={t('noMerges')}
+            rows={data.merges}
+            rowKey={(m) => m.merge_id}
+            columns={[
+              { key: 'loser', label: t('from') },
+              { key: 'status', label: t('status'), render: (m) => statusWord(t, m.status) },
+              { key: 'finalized_at', label: t('when'), render: (m) => formatDateTime(m.finalized_at || m.planned_at, lang) },
+              { key: 'events_moved', label: t('moved'), numeric: true },
+              {
+                key: 'undo',
+                label: '',
+                render: (m) =>
+                  m.status === 'merged' && m.survivor === profileId ? (
+                    <button type="button" class="danger" disabled={busy !== null} onClick={() => undo(m)} data-testid="person-unmerge">
+                      {busy === m.merge_id ? t('undoing') : t('undo')}
+                    </button>
+                  ) : null,
+              },
+            ]}
+          />
+        )}
+      </Async>
+    </Card>
+  );
+}
+
+function eventName(e) {
+  return e.event || e.name || e.type || '—';
+}
+
+function Timeline({ t, view }) {
+  const { api, lang } = useApp();
+  const [pages, setPages] = useState([]);
+  const [next, setNext] = useState(undefined);
+  const [error, setError] = useState(null);
+  const events = [...view.events, ...pages];
+  const more = async () => {
+    try {
+      const page = await api.get(view.timeline_url, { limit: 50, before: next || undefined });
+      // The first page repeats the 360 view's latest events: keep only what is new.
+      const seen = new Set(events.map((e) => e.event_id || e.messageId));
+      setPages((old) => [...old, ...page.events.filter((e) => !seen.has(e.event_id || e.messageId))]);
+      setNext(page.next);
+    } catch (failure) {
+      setError(failure);
+    }
+  };
+  return (
+    <Card title={t('timeline')} testid="person-timeline">
+      <Table
+        testid="person-timeline-table"
+        empty={t('noEvents')}
+        rows={events}
+        columns={[
+          { key: 'time', label: t('time'), render: (e) => formatDateTime(e.timestamp || e.ts || e.received_at, lang) },
+          { key: 'event', label: t('event'), render: (e) => eventName(e) },
+          { key: 'channel', label: t('channel'), render: (e) => e.context?.channel || e.channel || '—' },
+          { key: 'details', label: t('details'), render: (e) => <code>{JSON.stringify(e.properties || e.traits || {}).slice(0, 160)}</code> },
+        ]}
+      />
+      <ErrorMessage error={error} />
+      {next !== null && events.length > 0 && (
+        <button type="button" onClick={more} data-testid="person-timeline-more">{t('more')}</button>
+      )}
+    </Card>
+  );
+}
+
+function Person({ t, id }) {
+  const { lang } = useApp();
+  const state = useApiData((api) => api.get(`/admin/v1/profiles/${encodeURIComponent(id)}`), [id]);
+  return (
+    <div>
+      <p><a href={routeHref('people')} data-testid="person-back">{t('back')}</a></p>
+      <Async state={state} testid="person">
+        {(view) => {
+          const name = view.traits?.name;
+          const reach = Object.entries(view.reachability || {});
+          return (
+            <div data-testid="person-view" data-profile-id={view.profile_id}>
+              <h1 data-testid="person-name">{name || view.profile_id}</h1>
+              {view.requested_id && <p class="hint" data-testid="person-merged-into">{t('mergedInto', { id: view.profile_id })}</p>}
+              <div class="kpis">
+                <div class="kpi"><div class="kpi-label">{t('lineStatus')}</div><div class="kpi-value" data-testid="person-line-status">{statusWord(t, view.line?.status)}</div></div>
+                <div class="kpi"><div class="kpi-label">{t('channels')}</div><div class="kpi-value" data-testid="person-channels" data-count={Object.keys(view.stats?.channels || {}).length}>
+                  {Object.entries(view.stats?.channels || {}).map(([c, n]) => <span class="pill" key={c} data-testid="person-channel" data-channel={c} title={String(n)}>{c}</span>)}
+                </div></div>
+                <div class="kpi"><div class="kpi-label">{t('orders')}</div><div class="kpi-value">{formatNumber(view.orders?.count, lang)}</div></div>
+                <div class="kpi"><div class="kpi-label">{t('revenue')}</div><div class="kpi-value">{formatMoney(view.computed_traits?.ltv ?? null, lang)}</div></div>
+              </div>
+              <div class="grid">
+                <Card title={t('identifiers')} testid="person-identifiers">
+                  <Table testid="person-identifiers-table" rows={view.identifiers} columns={[
+                    { key: 'type', label: t('type') },
+                    { key: 'value', label: t('value') },
+                    { key: 'added_at', label: t('added'), render: (i) => formatDateTime(i.added_at, lang) },
+                  ]} />
+                </Card>
+                <Card title={t('reach')} testid="person-reachability">
+                  <Table testid="person-reachability-table" rows={reach} rowKey={([c]) => c} columns={[
+                    { key: 'channel', label: t('channel'), value: ([c]) => c },
+                    { key: 'reachable', label: t('reachable'), render: ([, r]) => <span class={`pill ${r.reachable ? 'ok' : 'bad'}`} data-testid="person-reachable">{r.reachable ? t('yes') : t('no')}</span> },
+                    { key: 'consent', label: t('consent'), render: ([, r]) => (r.consent === true ? t('granted') : r.consent === false ? t('withdrawn') : t('unknown')) },
+                  ]} />
+                </Card>
+                <Card title={t('traits')} testid="person-traits">
+                  <Facts testid="person-traits-list" entries={Object.entries(view.traits || {})} />
+                </Card>
+                <Card title={t('computed')} testid="person-computed">
+                  <Facts testid="person-computed-list" entries={flatten(view.computed_traits || {})} />
+                </Card>
+                <Card title={t('tags')} testid="person-tags">
+                  {view.tags?.length ? view.tags.map((tag) => <span class="pill" key={tag} data-testid="person-tag">{tag}</span>) : <Empty>{t('noTags')}</Empty>}
+                </Card>
+                <Card title={t('segments')} testid="person-segments">
+                  {view.segments?.length ? (
+                    <Table testid="person-segments-table" rows={view.segments} rowKey={(s) => s.segment_id} columns={[
+                      { key: 'segment_id', label: t('segments'), render: (s) => <a href={routeHref('segments', [s.segment_id])}>{s.segment_id}</a> },
+                      { key: 'entered_at', label: t('entered'), render: (s) => formatDateTime(s.entered_at, lang) },
+                    ]} />
+                  ) : <Empty>{t('noSegments')}</Empty>}
+                </Card>
+              </div>
+              <Merges t={t} profileId={view.profile_id} onUndone={state.reload} />
+              <Timeline t={t} view={view} key={view.profile_id} />
+            </div>
+          );
+        }}
+      </Async>
+    </div>
+  );
+}
+
+export default function People({ t, route }) {
+  return route.params[0] ? <Person t={t} id={route.params[0]} /> : <Search t={t} route={route} />;
+}
