@@ -113,3 +113,17 @@ def seed_amy(stack: Stack) -> Person:
         email=email,
         line_user=line_user,
     )
+
+
+def tag(stack: Stack, profile_id: str, *tags: str) -> None:
+    """Tags through the admin API (applied asynchronously: drain before reading)."""
+    admin_post(stack, f"/admin/v1/profiles/{profile_id}/tags", {"add": list(tags)})
+
+
+def member(stack: Stack, name: str) -> str:
+    """A store member known by phone only: their profile id."""
+    member_id = unique("M")
+    identify = {"userId": member_id, "traits": {"name": name, "phone": random_mobile()[0]}, "context": STORE}
+    _ok(stack.segment("identify", identify), "POS identify")
+    stack.drain()
+    return str(stack.lookup("member_id", member_id)["profile_id"])
