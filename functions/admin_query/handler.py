@@ -14,6 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from cdp.observability import logger
 from cdp_api.app import AdminFunction
 from cdp_api.context import AdminContext, serving
+from cdp_api.routes import analytics as _analytics  # noqa: F401 (registers the report jobs' kinds)
 from cdp_api.routes.groups import QUERY_ROUTES
 from cdp_api.routes.queries import run_job
 

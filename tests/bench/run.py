@@ -381,6 +381,7 @@ def member_import_throughput() -> dict[str, Any]:
 
 def main() -> None:
     from tests.bench import (
+        analytics,
         campaigns,
         cost,
         identity,
@@ -403,6 +404,7 @@ def main() -> None:
         "member_import_in_memory": member_import_throughput(),
         "identity": identity.run_all(),
         "segments": segments_batch.run_all(),
+        "analytics": analytics.run(),
         "templates": templates.run_all(),
         "messaging": messaging.run_all(),
         "campaigns": campaigns.run_all(),
@@ -422,6 +424,7 @@ def main() -> None:
     print(f"webhook module import: {webhook_import} ms (budget 300 ms) -> {'OK' if webhook_import < 300 else 'OVER'}")
     print("\n".join(identity.summary(results["identity"])))
     print("\n".join(segments_batch.summary(results["segments"])))
+    print("\n".join(analytics.summary(results["analytics"])))
     print("\n".join(templates.summary(results["templates"])))
     print("\n".join(messaging.summary(results["messaging"])))
     print("\n".join(campaigns.summary(results["campaigns"])))

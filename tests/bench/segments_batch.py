@@ -18,7 +18,11 @@ preview latency, and real-time evaluation throughput.
 The archive is generated with DuckDB SQL (hash-based, deterministic) into
 tests/bench/results/cache/<parameters>/ and reused by later runs with the same parameters.
 Per-profile order buckets, order counts, revenue and LINE engagement are aggregated from the
-generated events, so the profile rows agree with the event rows. About 1 % of events are
+generated events, so the profile rows agree with the event rows. Version 2 adds shopping trips
+(Product Viewed -> Product Added -> Checkout Started -> Order Completed, minutes apart, one person,
+stopping after 1-4 steps) and LINE friendship events agreeing with each profile's line_status
+(`LINE Followed`, then block/unblock cycles as `LINE Unfollowed` / `LINE Followed` with
+`isUnblocked` true, ending unfollowed for `blocked` profiles). About 1 % of events are
 archived twice (a replayed stream batch), 5 % of profiles also have an older version and 0.5 %
 extra merged-away profiles exist, so the dedupe in `open_archive` has work to do.
 
@@ -63,7 +67,7 @@ RESULTS = ROOT / "tests" / "bench" / "results"
 NOW = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 SEED = 20261123
 SPAN_DAYS = 400
-GENERATOR_VERSION = 1  # bump when the generated data changes shape
+GENERATOR_VERSION = 2  # bump when the generated data changes shape
 TARGET_SECONDS = 60.0
 NAIVE_PART_PROFILES = 100_000  # the naive scan reads its profiles in hash partitions of about this size
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -202,27 +206,68 @@ def _generate(profiles: int, events: int, names: dict[str, Path]) -> dict[str, i
         now = NOW.strftime("%Y-%m-%d %H:%M:%S+00")
         span = SPAN_DAYS * 86400
         s = SEED
-        # events: profile, kind, age and a spare random number per event, all from hash(i, seed, k)
+        # LINE friendship per profile, agreeing with the profile's line_status (same hash as
+        # _generate_profiles): a first follow, 0-2 block/unblock cycles, and a final block for
+        # `blocked`; none for `never_followed`. Ages shrink step by step, so the order is plausible.
+        db.execute(
+            f"""
+            CREATE TEMP TABLE follows AS
+            WITH who AS (
+                SELECT pn, hash(pn, {s}, 11) % 20 AS st, CAST(CASE WHEN hash(pn, {s}, 40) % 20 < 14 THEN 0 WHEN hash(pn, {s}, 40) % 20 < 19 THEN 1 ELSE 2 END AS BIGINT)
+                    AS cycles,
+                    3600 + CAST(hash(pn, {s}, 41) % {span - 3600} AS BIGINT) AS first_age
+                FROM range({profiles}) t(pn)
+            ), counted AS (
+                SELECT *, 1 + 2 * cycles + CASE WHEN st >= 11 THEN 1 ELSE 0 END AS steps FROM who WHERE st < 15
+            )
+            SELECT pn, k, CASE WHEN k % 2 = 0 THEN 'LINE Followed' ELSE 'LINE Unfollowed' END AS name,
+                k > 0 AND k % 2 = 0 AS unblocked,
+                first_age - k * (first_age // steps) AS age
+            FROM counted, range(steps) r(k)
+            """
+        )
+        follows = db.execute("SELECT count(*) FROM follows").fetchone()[0]
+        base_events = max(events - follows, 0)
+        # events: groups of 4 consecutive ids; 40 % of the groups are one person's shopping trip
+        # (Product Viewed -> Product Added -> Checkout Started -> Order Completed, minutes apart,
+        # stopping after 1-4 steps, online); the other events are independent: views, clicks,
+        # LINE messages and in-store (pos) orders. All from hash(i or group, seed, k).
         db.execute(
             f"""
             COPY (
                 WITH base AS (
-                    SELECT i,
-                        hash(i, {s}, 1) % {profiles} AS pn,
+                    SELECT i, i // 4 AS g, i % 4 AS step,
+                        hash(i // 4, {s}, 6) AS gh,
                         hash(i, {s}, 2) % 100 AS kind,
-                        hash(i, {s}, 3) % {span} AS age,
                         hash(i, {s}, 4) AS r
-                    FROM range({events}) t(i)
-                ), named AS (
+                    FROM range({base_events}) t(i)
+                ), trip AS (
                     SELECT *,
-                        CASE WHEN kind < 45 THEN 'Product Viewed' WHEN kind < 65 THEN 'Link Clicked'
-                             WHEN kind < 85 THEN 'LINE Message Received' ELSE 'Order Completed' END AS name,
-                        CASE WHEN kind < 45 THEN (CASE WHEN r % 10 < 6 THEN 'web' ELSE 'app' END)
-                             WHEN kind < 65 THEN (CASE WHEN r % 10 < 6 THEN 'line' ELSE 'web' END)
-                             WHEN kind < 85 THEN 'line'
-                             ELSE (CASE WHEN r % 10 < 4 THEN 'pos' WHEN r % 10 < 8 THEN 'web' ELSE 'app' END)
-                        END AS channel
+                        gh % 100 < 40 AND step < (CASE WHEN (gh >> 8) % 10 < 3 THEN 1 WHEN (gh >> 8) % 10 < 5 THEN 2
+                                                       WHEN (gh >> 8) % 10 < 6 THEN 3 ELSE 4 END) AS in_trip
                     FROM base
+                ), named AS (
+                    SELECT i, r,
+                        CASE WHEN in_trip THEN hash(g, {s}, 1) % {profiles} ELSE hash(i, {s}, 1) % {profiles} END AS pn,
+                        CASE WHEN in_trip
+                             THEN greatest(3600 + CAST(hash(g, {s}, 3) % {span - 3600} AS BIGINT) - step * 900
+                                           - CAST(r % 300 AS BIGINT), 0)
+                             ELSE CAST(hash(i, {s}, 3) % {span} AS BIGINT) END AS age,
+                        CASE WHEN in_trip THEN ['Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed'][step + 1]
+                             WHEN kind < 40 THEN 'Product Viewed' WHEN kind < 64 THEN 'Link Clicked'
+                             WHEN kind < 88 THEN 'LINE Message Received' ELSE 'Order Completed' END AS name,
+                        CASE WHEN in_trip THEN (CASE WHEN (gh >> 16) % 10 < 6 THEN 'web' ELSE 'app' END)
+                             WHEN kind < 40 THEN (CASE WHEN r % 10 < 6 THEN 'web' ELSE 'app' END)
+                             WHEN kind < 64 THEN (CASE WHEN r % 10 < 6 THEN 'line' ELSE 'web' END)
+                             WHEN kind < 88 THEN 'line'
+                             ELSE 'pos'
+                        END AS channel,
+                        CAST(NULL AS BOOLEAN) AS unblocked
+                    FROM trip
+                    UNION ALL
+                    SELECT {base_events} + row_number() OVER (ORDER BY pn, k) - 1 AS i, hash(pn, {s}, 42, k) AS r,
+                        pn, age, name, 'line' AS channel, unblocked
+                    FROM follows
                 )
                 SELECT
                     'e' || lpad(CAST(i AS VARCHAR), 10, '0') AS event_id,
@@ -231,7 +276,7 @@ def _generate(profiles: int, events: int, names: dict[str, Path]) -> dict[str, i
                     'upsert' AS op,
                     'track' AS type,
                     name,
-                    TIMESTAMPTZ '{now}' - to_seconds(CAST(age AS BIGINT)) AS ts,
+                    TIMESTAMPTZ '{now}' - to_seconds(age) AS ts,
                     channel,
                     CAST(CASE name
                         WHEN 'Order Completed' THEN json_object(
@@ -245,6 +290,11 @@ def _generate(profiles: int, events: int, names: dict[str, Path]) -> dict[str, i
                         WHEN 'LINE Message Received' THEN json_object(
                             'message_type', 'text', 'text', 'hello ' || CAST((r >> 8) % 50 AS VARCHAR),
                             'context', json_object('channel', channel))
+                        WHEN 'LINE Followed' THEN json_object('isUnblocked', unblocked, 'context', json_object('channel', channel))
+                        WHEN 'LINE Unfollowed' THEN json_object('context', json_object('channel', channel))
+                        WHEN 'Checkout Started' THEN json_object(
+                            'cart_id', 'k' || CAST(i // 4 AS VARCHAR), 'value', 100 + CAST((r >> 8) % 5900 AS BIGINT),
+                            'context', json_object('channel', channel))
                         ELSE json_object(
                             'sku', 'SKU-' || CAST((r >> 8) % 5000 AS VARCHAR),
                             'price', 100 + CAST((r >> 24) % 3000 AS BIGINT),
@@ -254,6 +304,7 @@ def _generate(profiles: int, events: int, names: dict[str, Path]) -> dict[str, i
             ) TO '{_q(names["events"])}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)
             """
         )
+        db.execute("DROP TABLE follows")
         # a replayed stream batch: the same rows again
         db.execute(
             f"""

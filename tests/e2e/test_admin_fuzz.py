@@ -257,6 +257,17 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     tour("GET", "/admin/v1/profiles/search", 202, params={"tag": "vip"}, headers={"Prefer": "respond-async"})
     tour("GET", "/admin/v1/reports/data-health")
     tour("GET", "/admin/v1/reports/customer-groups")
+    # The analytics reports (the member's order is today's): each once, one as a job
+    tour("GET", "/admin/v1/reports/overview")
+    tour("GET", "/admin/v1/reports/trend", params={"interval": "week", "by": "name", "event": "Order Completed"})
+    tour("GET", "/admin/v1/reports/funnel", params={"step": ["Page Viewed", "Order Completed"], "window_days": "3"})
+    tour("GET", "/admin/v1/reports/retention", params={"period": "month", "periods": "3"})
+    tour("GET", "/admin/v1/reports/distribution", params={"field": "properties.revenue", "event": "Order Completed"})
+    tour("GET", "/admin/v1/reports/distribution", params={"field": "traits.first_name"})
+    tour("GET", "/admin/v1/reports/friends", params={"tz": "America/New_York"})
+    job = tour("GET", "/admin/v1/reports/friends", 202, headers={"Prefer": "respond-async"})
+    finished = _finished(tour, "/admin/v1/jobs/{job_id}", {"job_id": job["job_id"]}, done=("done", "failed"))
+    assert finished["status"] == "done" and finished["result"]["report"] == "friends", finished
 
     # Links
     link = {"code": unique("tour")}
@@ -328,6 +339,9 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
         time.sleep(1)
         stack.drain()
     assert report["sent"] == {"line": 1}, report
+    results = tour("GET", "/admin/v1/reports/messaging")
+    mine = [item for item in results["campaigns"] if item["id"] == now["campaign_id"]]
+    assert [(item["name"], item["sent"]) for item in mine] == [("Tour", 1)], results
 
     # Journeys: the definition's schema, a draft sending the template, edited with its revision,
     # deleted (never published)

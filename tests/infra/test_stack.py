@@ -542,6 +542,13 @@ def test_the_admin_query_function_is_sized_for_duckdb_and_runs_its_own_jobs(synt
         ("GET", "/admin/v1/profiles/search"),
         ("GET", "/admin/v1/reports/data-health"),
         ("GET", "/admin/v1/reports/customer-groups"),
+        ("GET", "/admin/v1/reports/overview"),
+        ("GET", "/admin/v1/reports/trend"),
+        ("GET", "/admin/v1/reports/funnel"),
+        ("GET", "/admin/v1/reports/retention"),
+        ("GET", "/admin/v1/reports/distribution"),
+        ("GET", "/admin/v1/reports/friends"),
+        ("GET", "/admin/v1/reports/messaging"),
         ("GET", "/admin/v1/jobs/{id}"),
         ("GET", "/admin/v1/campaigns/{id}/report"),
     }

@@ -65,3 +65,81 @@ def test_unknown_segments_and_bad_cursors_are_named(stack: Stack) -> None:
     assert (status, body["error"]) == (404, "segment_not_found")
     status, body = call(stack, "GET", "/admin/v1/profiles/nobody/timeline", resource="/admin/v1/profiles/{id}/timeline")
     assert (status, body["error"]) == (404, "profile_not_found")
+
+
+# --- the analytics reports (cdp_api.routes.analytics) ----------------------------------------
+REPORTS = ("overview", "trend", "funnel", "retention", "distribution", "friends", "messaging")
+NEEDS = {"distribution": {"field": "traits.city"}}
+
+
+@pytest.mark.parametrize("report", ["friends", "distribution"])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"from": "2026-13-01"}, "from"),
+        ({"from": "2026-1-01"}, "from"),
+        ({"to": "yesterday"}, "to"),
+        ({"from": "2026-11-02", "to": "2026-11-01"}, "from"),
+        ({"from": "2025-01-01", "to": "2026-11-01"}, "from"),
+        ({"tz": "../../etc/passwd"}, "tz"),
+    ],
+)
+def test_reports_refuse_malformed_ranges_naming_the_field(
+    stack: Stack, report: str, query: dict[str, str], field: str
+) -> None:
+    status, body = call(stack, "GET", f"/admin/v1/reports/{report}", query={**NEEDS.get(report, {}), **query})
+    assert (status, body["error"], body["details"]["field"]) == (400, "invalid_parameter", field)
+
+
+@pytest.mark.parametrize(
+    ("report", "query", "field"),
+    [
+        ("trend", {"interval": "hour"}, "interval"),
+        ("trend", {"by": "colour"}, "by"),
+        ("trend", {"measure": "money"}, "measure"),
+        ("trend", {"limit": "0"}, "limit"),
+        ("trend", {"limit": "many"}, "limit"),
+        ("funnel", {"window_days": "91"}, "window_days"),
+        ("funnel", {"step": "Order Completed"}, "step"),
+        ("retention", {"period": "year"}, "period"),
+        ("retention", {"periods": "53"}, "periods"),
+        ("distribution", {}, "field"),
+        ("distribution", {"field": "traits"}, "field"),
+        ("distribution", {"field": "traits.a.b"}, "field"),
+        ("distribution", {"field": "profile.city"}, "field"),
+        ("distribution", {"field": "properties.revenue"}, "event"),
+        ("distribution", {"field": "traits.city", "kind": "pie"}, "kind"),
+        ("distribution", {"field": "traits.city", "bins": "51"}, "bins"),
+        ("distribution", {"field": "traits.city", "top": "0"}, "top"),
+        ("messaging", {"attribution_days": "0"}, "attribution_days"),
+        *((report, {"tz": "Mars/Olympus"}, "tz") for report in REPORTS),
+    ],
+)
+def test_reports_refuse_malformed_parameters_naming_the_field(
+    stack: Stack, report: str, query: dict[str, str], field: str
+) -> None:
+    status, body = call(stack, "GET", f"/admin/v1/reports/{report}", query=query)
+    assert (status, body["error"], body["details"]["field"]) == (400, "invalid_parameter", field)
+
+
+@pytest.mark.parametrize("report", REPORTS)
+def test_reports_answer_an_empty_archive_and_unknown_event_names_with_empty_figures(stack: Stack, report: str) -> None:
+    query = {"from": "2026-11-01", "to": "2026-11-07", "tz": "America/New_York", **NEEDS.get(report, {})}
+    if report in ("trend", "funnel"):
+        query["event" if report == "trend" else "window_days"] = "No Such Event" if report == "trend" else "3"
+    status, body = call(stack, "GET", f"/admin/v1/reports/{report}", query=query)
+    assert status == 200, body
+    assert (body["report"], body["from"], body["to"], body["tz"]) == (
+        report,
+        "2026-11-01",
+        "2026-11-07",
+        "America/New_York",
+    )
+    if report == "trend":
+        assert body["total"] == 0 and len(body["buckets"]) == 7
+    if report == "friends":
+        assert len(body["days"]) == 7 and body["days"][0]["date"] == "2026-11-01" and body["totals"]["net_growth"] == 0
+    if report == "funnel":
+        assert body["groups"]["all"]["entered"] == 0 and body["window_days"] == 3
+    if report == "messaging":
+        assert (body["campaigns"], body["journeys"], body["totals"]["sent"]) == ([], [], 0)

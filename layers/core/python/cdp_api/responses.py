@@ -746,13 +746,194 @@ class JobError(Answer):
 
 class QueryJob(Answer):
     job_id: str
-    kind: Literal["segment_preview", "profile_search", "data_health", "customer_groups", "campaign_preflight"]
+    kind: Literal[
+        "segment_preview",
+        "profile_search",
+        "data_health",
+        "customer_groups",
+        "campaign_preflight",
+        "report_overview",
+        "report_trend",
+        "report_funnel",
+        "report_retention",
+        "report_distribution",
+        "report_friends",
+        "report_messaging",
+    ]
     status: Literal["running", "done", "failed"]
     created_at: str
     finished_at: str | None
     result: Open | None = Field(description="when done: the synchronous answer's body")
     error: JobError | None
     status_url: str
+
+
+# --- analytics (cdp.analytics; docs/analytics.md) ------------------------------------------
+Rate = float | None
+
+
+class ReportHeader(Answer):
+    """What every analytics report answers beside its figures."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    report: str = Field(examples=["friends"])
+    from_: str = Field(alias="from", description="first local day, YYYY-MM-DD")
+    to: str = Field(description="last local day (inclusive), YYYY-MM-DD")
+    tz: str = Field(examples=["Asia/Taipei"])
+    as_of: str | None = Field(description="how fresh the data is (ISO-8601 UTC)")
+    archive_as_of: str | None = Field(description="the same as `as_of` (kept for older clients)")
+
+
+class Kpi(Answer):
+    value: float | None
+    trend: list[float | None] = Field(description="one value per day of `days`")
+
+
+class OverviewKpis(Answer):
+    friends: Kpi
+    reachable: Kpi
+    buyers: Kpi
+    revenue: Kpi
+    block_rate: Kpi
+    tag_coverage: Kpi
+
+
+class OverviewReport(ReportHeader):
+    days: list[str]
+    kpis: OverviewKpis
+
+
+class TrendSeries(Answer):
+    key: str = Field(description="a channel, an event name, `all` or `other`")
+    values: list[int] = Field(description="one count per bucket")
+    total: int
+
+
+class TrendReport(ReportHeader):
+    interval: Literal["day", "week"]
+    by: Literal["channel", "name", "none"]
+    measure: Literal["events", "people"]
+    buckets: list[str] = Field(description="local days, or the Mondays of the weeks")
+    series: list[TrendSeries]
+    total: int
+
+
+class FunnelStep(Answer):
+    name: str
+    people: int
+    conversion: Rate = Field(description="people / people of the previous step")
+    overall: Rate = Field(description="people / people who entered")
+    median_seconds: float | None = Field(description="median time from the previous step")
+
+
+class FunnelGroup(Answer):
+    entered: int
+    steps: list[FunnelStep]
+
+
+class FunnelReport(ReportHeader):
+    steps: list[str]
+    window_days: int
+    groups: dict[str, FunnelGroup] = Field(description="all, online, offline, line, other")
+
+
+class RetentionCohort(Answer):
+    cohort: str = Field(description="the first day of the week (Monday) or month")
+    size: int
+    retained: list[int | None] = Field(description="per period offset; null: not begun yet")
+    rates: list[Rate]
+    repeat_buyers: int
+
+
+class RepeatPurchase(Answer):
+    buyers: int
+    repeat_buyers: int
+    rate: Rate
+
+
+class RetentionReport(ReportHeader):
+    period: Literal["week", "month"]
+    periods: int
+    cohorts: list[RetentionCohort]
+    repeat_purchase: RepeatPurchase
+
+
+class HistogramBin(Answer):
+    lower: float
+    upper: float
+    count: int
+
+
+class TopValue(Answer):
+    value: str
+    count: int
+
+
+class DistributionReport(ReportHeader):
+    field: str
+    event: str | None
+    kind: Literal["numeric", "categorical"]
+    count: int
+    missing: int
+    min: float | None
+    max: float | None
+    mean: float | None
+    median: float | None
+    bins: list[HistogramBin] | None
+    top: list[TopValue] | None
+    other: int | None
+
+
+class FriendsTotals(Answer):
+    new_friends: int
+    unblocks: int
+    blocks: int
+    net_growth: int
+    friends_start: int
+    friends_end: int
+    block_rate: Rate
+
+
+class FriendsDay(FriendsTotals):
+    date: str
+
+
+class FriendsReport(ReportHeader):
+    days: list[FriendsDay]
+    totals: FriendsTotals
+
+
+class MessagingUnits(Answer):
+    line_messages: int
+    emails: int
+    sms_segments: int
+
+
+class MessagingTotals(Answer):
+    sent: int
+    delivered: int
+    clicks: int
+    ctr: Rate
+    conversions: int
+    revenue: float
+    line_recipients: int
+    blocked: int
+    block_rate: Rate
+    cost: float
+
+
+class MessagingItem(MessagingTotals):
+    id: str
+    name: str | None
+    units: MessagingUnits
+
+
+class MessagingReport(ReportHeader):
+    attribution_days: int
+    currency: str
+    campaigns: list[MessagingItem]
+    journeys: list[MessagingItem]
+    totals: MessagingTotals
 
 
 # --- campaigns -----------------------------------------------------------------------------

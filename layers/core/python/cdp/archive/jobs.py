@@ -14,7 +14,23 @@ from typing import Any
 STATUS_RUNNING = "running"
 STATUS_DONE = "done"
 STATUS_FAILED = "failed"
-JOB_KINDS = ("segment_preview", "profile_search", "data_health", "customer_groups", "campaign_preflight")
+REPORT_JOB_KINDS = (
+    "report_overview",
+    "report_trend",
+    "report_funnel",
+    "report_retention",
+    "report_distribution",
+    "report_friends",
+    "report_messaging",
+)  # cdp_api.routes.analytics
+JOB_KINDS = (
+    "segment_preview",
+    "profile_search",
+    "data_health",
+    "customer_groups",
+    "campaign_preflight",
+    *REPORT_JOB_KINDS,
+)
 JOB_TTL_SECONDS = 24 * 3600
 
 

@@ -76,11 +76,11 @@ def routers(modules: tuple[str, ...]) -> tuple[Router, ...]:
 CRUD_ROUTES = RouteModules(CRUD_MODULES, CRUD_AREAS)
 
 # The archive queries (the admin_query function), the same way.
-QUERY_MODULES: tuple[str, ...] = ("queries", "campaign_reports")
+QUERY_MODULES: tuple[str, ...] = ("queries", "analytics", "campaign_reports")
 QUERY_AREAS: Mapping[str, tuple[str, ...]] = {
     "segments": ("queries",),
     "profiles": ("queries",),
-    "reports": ("queries",),
+    "reports": ("queries", "analytics"),
     "jobs": ("queries",),
     "campaigns": ("campaign_reports",),
 }
