@@ -125,9 +125,11 @@ function IdentityForm({ rules, doc, t }) {
       const [type, count] = line.split('=').map((x) => x.trim());
       maxPerType[type] = /^\d+$/.test(count || '') ? Number(count) : count;
     }
+    // Blank values (the empty string is blocked by default) cannot be shown as lines: kept as read.
+    const blank = rules.blocked_values.filter((v) => v.trim() === '');
     doc.save({
       version: rules.version,
-      blocked_values: lines(blocked),
+      blocked_values: [...new Set([...blank, ...lines(blocked)])],
       max_per_type: maxPerType,
       priority: priority.split(',').map((x) => x.trim()).filter(Boolean),
     });

@@ -73,12 +73,14 @@ def test_settings_show_the_rules_in_force_and_save_with_the_version_read(console
 
 
 def test_campaigns_list_and_the_pre_send_check_with_quota_and_cost(console: Console, stack: Stack, amy: Person) -> None:
+    # A segment of Amy alone: her cohort's tag, added once the segment exists (members join as
+    # their profiles change)
     cohort = unique("cohort").lower()
-    tag(stack, amy.profile_id, cohort)
-    stack.drain()
     segment_id = unique("seg").lower()
     admin_post(stack, "/admin/v1/segments", {"id": segment_id, "name": segment_id, "rule": {"tag": {"name": cohort}}})
     time.sleep(1.1)  # the stack's evaluators keep definitions for 1 s
+    tag(stack, amy.profile_id, cohort)
+    stack.drain()
     template_id = template(stack, "coupon", "首購 8 折優惠券")
     name = unique("首購 8 折")
     created = admin_post(
