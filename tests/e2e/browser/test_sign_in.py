@@ -59,6 +59,15 @@ def test_sign_in_loads_the_console_and_keeps_the_token_in_the_tab_only(console: 
     expect(other.get_by_test_id("signin-form")).to_be_visible()
     other.close()
 
+    # And the console speaks Traditional Chinese when asked
+    console.page.get_by_test_id("language-select").select_option("zh-TW")
+    expect(console.page.get_by_test_id("nav-reports")).to_have_text("報表")
+    console.open("reports")
+    expect(console.page.get_by_test_id("reports-tab-funnel")).to_have_text("轉換漏斗")
+    console.shot("reports-zh-TW")
+    console.page.get_by_test_id("language-select").select_option("en")
+    expect(console.page.get_by_test_id("nav-reports")).to_have_text("Reports")
+
     # When they sign out, the token is gone
     console.page.get_by_test_id("signout").click()
     expect(console.page.get_by_test_id("signin-form")).to_be_visible()
