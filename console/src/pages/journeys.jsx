@@ -71,39 +71,36 @@ const BOX_H = 78;
 const GAP_X = 70;
 const GAP_Y = 28;
 
-// Every link from a node to another: a field naming a node (next, received, timed_out, yes,
-// no...) or a branch's `next` (labelled with the branch's name).
+// The ways out of a node, as the journey definition has them (cdp.journeys.definition.successors):
+// `received` / `timed_out` of a wait, each branch's `next` (labelled with its name) and `else` of a
+// split, `next` of the others.
 export function edgesOf(node, ids) {
   const edges = [];
-  const walk = (value, label) => {
-    if (typeof value === 'string') {
-      if (ids.has(value)) edges.push({ to: value, label });
-    } else if (Array.isArray(value)) {
-      value.forEach((item) => walk(item, label));
-    } else if (value && typeof value === 'object') {
-      const name = value.name || value.label;
-      for (const [key, inner] of Object.entries(value)) {
-        if (key === 'type' || key === 'name' || key === 'label') continue;
-        walk(inner, key === 'next' && name ? name : key === 'next' ? label : key);
-      }
-    }
-  };
-  walk(node, '');
+  const add = (to, label) => typeof to === 'string' && ids.has(to) && edges.push({ to, label });
+  if (!node || typeof node !== 'object') return edges;
+  add(node.received, 'received');
+  add(node.timed_out, 'timed_out');
+  for (const branch of Array.isArray(node.branches) ? node.branches : []) add(branch?.next, branch?.name || '');
+  add(node.else, 'else');
+  add(node.next, '');
   return edges;
 }
 
-// Columns by distance from the start (breadth first); nodes never reached go last.
+// Columns by the longest path from the start (so a node comes after every node leading to it;
+// a loop stops growing after as many steps as there are nodes); nodes never reached go last.
 export function layout(definition) {
   const ids = new Set(Object.keys(definition.nodes || {}));
   const depth = new Map();
-  const queue = definition.start && ids.has(definition.start) ? [definition.start] : [];
-  if (queue.length) depth.set(definition.start, 0);
-  while (queue.length) {
-    const id = queue.shift();
-    for (const edge of edgesOf(definition.nodes[id], ids)) {
-      if (!depth.has(edge.to)) {
-        depth.set(edge.to, depth.get(id) + 1);
-        queue.push(edge.to);
+  const links = [...ids].flatMap((id) => edgesOf(definition.nodes[id], ids).map((edge) => [id, edge.to]));
+  if (definition.start && ids.has(definition.start)) depth.set(definition.start, 0);
+  for (let round = 0, changed = true; changed && round < ids.size; round++) {
+    changed = false;
+    for (const [from, to] of links) {
+      if (!depth.has(from) || to === definition.start) continue;
+      const next = depth.get(from) + 1;
+      if (next < ids.size && (!depth.has(to) || depth.get(to) < next)) {
+        depth.set(to, next);
+        changed = true;
       }
     }
   }
@@ -115,7 +112,7 @@ export function layout(definition) {
   columns.forEach((column, d) => column.forEach((id, i) => (position[id] = { x: 10 + d * (BOX_W + GAP_X), y: 30 + i * (BOX_H + GAP_Y) })));
   const edges = [...ids].flatMap((id) => edgesOf(definition.nodes[id], ids).map((edge) => ({ from: id, ...edge })));
   const width = 20 + columns.length * (BOX_W + GAP_X);
-  const height = 40 + Math.max(1, ...columns.map((c) => c.length)) * (BOX_H + GAP_Y);
+  const height = 40 + Math.max(1, ...columns.filter(Boolean).map((c) => c.length)) * (BOX_H + GAP_Y);
   return { position, edges, width, height };
 }
 
@@ -163,8 +160,7 @@ function Graph({ definition, report, t }) {
                 {id}
               </text>
               <text x="10" y="37" font-size="11" fill="#57606a">
-                {node.type}
-                {node.template_id ? ` · ${node.template_id}` : ''}
+                {`${node.type}${node.template_id ? ` · ${node.template_id}` : ''}`.slice(0, 30)}
               </text>
               <text x="10" y="58" font-size="12" fill="#1f2328">
                 {t('entered', { n: formatNumber(f.entered, lang) })} · {t('waiting', { n: formatNumber(f.waiting_now, lang) })}
