@@ -109,10 +109,10 @@ export function layout(definition) {
   const columns = [];
   for (const [id, d] of depth) (columns[d] ||= []).push(id);
   const position = {};
-  columns.forEach((column, d) => column.forEach((id, i) => (position[id] = { x: 10 + d * (BOX_W + GAP_X), y: 30 + i * (BOX_H + GAP_Y) })));
+  columns.forEach((column, d) => column.forEach((id, i) => (position[id] = { x: 10 + d * (BOX_W + GAP_X), y: 70 + i * (BOX_H + GAP_Y) })));
   const edges = [...ids].flatMap((id) => edgesOf(definition.nodes[id], ids).map((edge) => ({ from: id, ...edge })));
   const width = 20 + columns.length * (BOX_W + GAP_X);
-  const height = 40 + Math.max(1, ...columns.filter(Boolean).map((c) => c.length)) * (BOX_H + GAP_Y);
+  const height = 80 + Math.max(1, ...columns.filter(Boolean).map((c) => c.length)) * (BOX_H + GAP_Y);
   return { position, edges, width, height };
 }
 
@@ -134,16 +134,20 @@ function Graph({ definition, report, t }) {
         {edges.map((edge, i) => {
           const a = position[edge.from];
           const b = position[edge.to];
-          const x1 = a.x + BOX_W;
-          const y1 = a.y + BOX_H / 2;
-          const x2 = b.x;
-          const y2 = b.y + BOX_H / 2;
+          // A link that skips columns arcs over the boxes between, top to top; the others go side to side.
+          const skips = b.x - a.x > BOX_W + GAP_X;
+          const x1 = skips ? a.x + BOX_W / 2 : a.x + BOX_W;
+          const y1 = skips ? a.y : a.y + BOX_H / 2;
+          const x2 = skips ? b.x + BOX_W / 2 : b.x;
+          const y2 = skips ? b.y : b.y + BOX_H / 2;
           const mid = (x1 + x2) / 2;
+          const d = skips ? `M ${x1} ${y1} C ${x1} ${y1 - 45}, ${x2} ${y2 - 45}, ${x2} ${y2}` : `M ${x1} ${y1} C ${mid} ${y1}, ${mid} ${y2}, ${x2} ${y2}`;
+          const labelY = skips ? Math.min(y1, y2) - 36 : (y1 + y2) / 2 - 4;
           return (
             <g key={i} data-testid="journeys-edge">
-              <path d={`M ${x1} ${y1} C ${mid} ${y1}, ${mid} ${y2}, ${x2} ${y2}`} fill="none" stroke="#868e96" stroke-width="1.5" marker-end="url(#arrow)" />
+              <path d={d} fill="none" stroke="#868e96" stroke-width="1.5" marker-end="url(#arrow)" />
               {edge.label && edge.label !== 'next' && (
-                <text x={mid} y={(y1 + y2) / 2 - 4} font-size="11" text-anchor="middle" fill="#57606a">
+                <text x={mid} y={labelY} font-size="11" text-anchor="middle" fill="#57606a">
                   {edge.label}
                 </text>
               )}
