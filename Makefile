@@ -79,10 +79,10 @@ node_modules/.bin/cdk: package.json
 	@npm install --no-audit --no-fund --silent
 	@touch $@
 
-synth: $(STAMP) node_modules/.bin/cdk
+synth: $(STAMP) node_modules/.bin/cdk console
 	@PATH=$(CURDIR)/$(BIN):$$PATH node_modules/.bin/cdk synth --quiet
 
-deploy: layer node_modules/.bin/cdk
+deploy: layer node_modules/.bin/cdk console
 	@PATH=$(CURDIR)/$(BIN):$$PATH node_modules/.bin/cdk deploy --require-approval never
 
 # The processor's dead letters: `make replay ARGS="replay --dry-run"` (see python -m cdp_ops.replay -h).

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  AGGREGATES, ATTRIBUTE_OPS, CHANNELS, EVENT_OPS, KINDS,
   appendAt, getAt, newCondition, parseValue, problems, removeAt, setAt, setGroupKind, toggleNot, withAggregate, withOperator,
 } from './rules.js';
 
@@ -52,5 +54,25 @@ describe('rule builder <-> JSON', () => {
     expect(problems({ and: [] })).toEqual(['/and']);
     expect(problems({ and: [{ attribute: { field: 'traits.', op: 'eq', value: 1 } }] })).toEqual(['/and/0/attribute/field']);
     expect(problems({ and: [{ attribute: { field: 'line_status', op: 'eq', value: 'friend' } }] })).toEqual([]);
+  });
+});
+
+describe('the builder follows the published rule schema', () => {
+  // GET /admin/v1/segments/schema serves this file.
+  const schema = JSON.parse(readFileSync(new URL('../../layers/core/python/cdp/segments/segment-rule.schema.json', import.meta.url), 'utf8'));
+  const enums = (node) => (node && typeof node === 'object' ? [...(Array.isArray(node.enum) ? [node.enum] : []), ...Object.values(node).flatMap(enums)] : []);
+
+  it('offers exactly the schema operators, aggregates and channels', () => {
+    const conditionOps = enums(schema.$defs.condition).flat();
+    expect(new Set(ATTRIBUTE_OPS)).toEqual(new Set([...conditionOps, 'in']));
+    expect(new Set(EVENT_OPS)).toEqual(new Set(schema.$defs.event.properties.op.enum));
+    expect(AGGREGATES).toEqual(schema.$defs.event.properties.aggregate.enum);
+    expect(CHANNELS).toEqual(schema.$defs.reachable.properties.channel.enum);
+  });
+
+  it('knows every condition node of the schema', () => {
+    for (const kind of KINDS) expect(schema.$defs).toHaveProperty(kind);
+    const nodes = Object.keys(schema.$defs).filter((key) => !['rule', 'name', 'keyword', 'text', 'scalar', 'duration', 'condition', 'property_filter'].includes(key));
+    expect(new Set(nodes)).toEqual(new Set(KINDS));
   });
 });

@@ -33,6 +33,7 @@ LINE_CHANNELS_SECRET_ID = "LineChannels"  # noqa: S105 (construct ids, not secre
 WRITE_KEYS_SECRET_ID = "WriteKeys"  # noqa: S105
 ADMIN_TOKEN_SECRET_ID = "AdminToken"  # noqa: S105
 EVENT_BUS_ID = "DomainEvents"
+CONSOLE_ID = "Console"
 CORE_LAYER_ID = "CoreLayer"
 FUNCTIONS_ID = "Functions"
 API_ID = "IngestionApi"

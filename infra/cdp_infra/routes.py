@@ -78,6 +78,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/profiles/{id}/segments", ADMIN_API),
     Route("POST", "/admin/v1/segments", ADMIN_API),
     Route("GET", "/admin/v1/segments", ADMIN_API),
+    Route("GET", "/admin/v1/segments/schema", ADMIN_API),
     Route("GET", "/admin/v1/segments/{id}", ADMIN_API),
     Route("PUT", "/admin/v1/segments/{id}", ADMIN_API),
     Route("DELETE", "/admin/v1/segments/{id}", ADMIN_API),

@@ -23,6 +23,7 @@ from constructs import Construct
 from infra.cdp_infra import constants
 from infra.cdp_infra.archive import ProfileArchive, ScheduledSegments
 from infra.cdp_infra.campaigns import Campaigns
+from infra.cdp_infra.console_hosting import ConsoleHosting
 from infra.cdp_infra.core_layer import LayerAssets, Layers
 from infra.cdp_infra.dead_letters import ProcessorDeadLetters
 from infra.cdp_infra.deploy_settings import DeploySettings
@@ -97,6 +98,8 @@ class CdpStack(Stack):
         http_functions[LINK_REDIRECT] = self.links.function
         self.links.wire_admin_api(http_functions[ADMIN_API], base_url=self.deploy_settings.link_base_url)
         self.api = IngestionApi(self, constants.API_ID, functions=http_functions, allowed_origins=allowed_origins)
+        # The marketer's console: console/dist behind CloudFront, which forwards /admin/* to this API.
+        self.console = ConsoleHosting(self, constants.CONSOLE_ID, api=self.api.api)
         self.imports_bucket = ImportsBucket(self, constants.IMPORTS_BUCKET_ID)
         self.member_import = MemberImport(
             self, constants.IMPORTS_ID, factory=factory, tables=self.tables, files=self.imports_bucket
@@ -416,6 +419,7 @@ class CdpStack(Stack):
     def _outputs(self) -> None:
         outputs = {
             "ApiUrl": self.api.url,
+            "ConsoleUrl": self.console.url,
             "RawEventsTableName": self.tables.raw_events.table_name,
             "CoreTableName": self.tables.core.table_name,
             "IdempotencyTableName": self.tables.idempotency.table_name,

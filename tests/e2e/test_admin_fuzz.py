@@ -216,6 +216,7 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     assert stack.line(friends).status_code == 200
     stack.drain()
     tour("GET", "/admin/v1/segments")
+    tour("GET", "/admin/v1/segments/schema")  # the rule builder's schema
     tour("GET", "/admin/v1/segments/{segment_id}", at=segment)
     tour("GET", "/admin/v1/segments/{segment_id}/members", at=segment, params={"limit": "2"})
     tour("POST", "/admin/v1/segments/{segment_id}/recompute", 202, at=segment)

@@ -742,9 +742,19 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:{REGION}:<AWS::AccountId>:"
         "schedule/LineCdp-journeys/journey-*]",
     }
+    # The console's hosting (a nested stack): CloudFront findings and aws-cdk-lib's BucketDeployment grants.
+    [console_template] = synth.outdir.glob("*Console*.nested.template.json")
+    [site] = _resources(json.loads(console_template.read_text()), "AWS::S3::Bucket")
+    console = {f"AwsSolutions-CFR{n}" for n in (1, 2, 3, 4)} | {
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        *(f"AwsSolutions-IAM5[Action::s3:{a}*]" for a in ("GetObject", "GetBucket", "List", "Abort", "DeleteObject")),
+        f"AwsSolutions-IAM5[Resource::<{site}.Arn>/*]",
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-{REGION}/*]",
+    }
     assert (
         set(acknowledged)
         == EXPECTED_ACKNOWLEDGEMENTS
+        | console
         | objects
         | invoke_versions
         | executions

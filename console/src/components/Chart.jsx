@@ -61,7 +61,7 @@ export function Chart({ testid, type = 'line', labels = [], series = [], stacked
       scales:
         type === 'doughnut'
           ? {}
-          : { x: { stacked, ticks: { maxRotation: 0, autoSkip: true } }, y: { stacked, beginAtZero: true, ticks } },
+          : { x: { stacked, ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 8 } }, y: { stacked, beginAtZero: true, ticks } },
     };
     if (chart.current) {
       chart.current.data.labels = labels;

@@ -215,8 +215,8 @@ function Timeline({ t, view }) {
     try {
       const page = await api.get(view.timeline_url, { limit: 50, before: next || undefined });
       // The first page repeats the 360 view's latest events: keep only what is new.
-      const seen = new Set(events.map((e) => e.event_id || e.messageId));
-      setPages((old) => [...old, ...page.events.filter((e) => !seen.has(e.event_id || e.messageId))]);
+      const seen = new Set(events.map((e) => e.eventId || e.event_id || e.messageId));
+      setPages((old) => [...old, ...page.events.filter((e) => !seen.has(e.eventId || e.event_id || e.messageId))]);
       setNext(page.next);
     } catch (failure) {
       setError(failure);

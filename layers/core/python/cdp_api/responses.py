@@ -387,6 +387,17 @@ class Segment(Answer):
     refresh_minutes: int
 
 
+class SegmentRuleSchema(Answer):
+    """The published JSON Schema (draft 2020-12) of a segment rule."""
+
+    schema_: str = Field(alias="$schema")
+    id_: str = Field(alias="$id")
+    title: str
+    description: str
+    ref: str = Field(alias="$ref")
+    defs: Open = Field(alias="$defs")
+
+
 class SegmentWithCount(Segment):
     member_count: int
 

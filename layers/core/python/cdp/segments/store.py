@@ -27,6 +27,7 @@ DEFAULT_REFRESH_MINUTES = 60
 MIN_REFRESH_MINUTES = 15
 MAX_REFRESH_MINUTES = 7 * 24 * 60
 MAX_NAME = 200
+RESERVED_SEGMENT_IDS = frozenset({"schema"})  # GET /admin/v1/segments/schema
 STATUS_ACTIVE = "active"
 STATUS_ARCHIVED = "archived"
 ENTERED = "entered"
@@ -36,6 +37,8 @@ EXITED = "exited"
 def validate_segment_id(value: Any) -> str:
     if not isinstance(value, str) or not SEGMENT_ID_PATTERN.fullmatch(value):
         raise BadRequest(f"a segment id is a slug matching {SEGMENT_ID_PATTERN.pattern}", code="invalid_segment_id")
+    if value in RESERVED_SEGMENT_IDS:
+        raise BadRequest(f"`{value}` is reserved; choose another segment id", code="invalid_segment_id")
     return value
 
 

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from cdp.clock import SystemClock, iso_from_ms
 from cdp.errors import BadRequest, Conflict, NotFound, StoreUnavailable
 from cdp.profiles.views import current_profile
+from cdp.segments.rules import rule_schema
 from cdp.segments.store import STATUS_ARCHIVED, SegmentDefinition
 
 from cdp_api.context import ConfigurationMissing, admin_context
@@ -67,6 +68,13 @@ def list_segments(status: Annotated[Status | None, Query(description="active or 
     """Every segment definition, optionally only active or archived ones."""
     definitions = [d for d in admin_context().segments().definitions() if status is None or d.status == status]
     return {"segments": [definition.as_dict() for definition in definitions]}
+
+
+@router.get("/admin/v1/segments/schema", responses=ok(200, "The JSON Schema of a segment rule", "SegmentRuleSchema"))
+def segment_rule_schema() -> dict[str, Any]:
+    """The JSON Schema a rule is checked against (docs/segment-rules.md); the parser adds the
+    limits on top (depth, node count, list and string lengths). The console's rule builder reads it."""
+    return rule_schema()
 
 
 @router.get(
