@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from cdp.analytics.range import ReportRange, run
@@ -81,17 +82,33 @@ def distribution(
         )
     else:
         rows_sql = f"SELECT json_extract({source}, $path) AS v FROM profiles"
-    values = f"SELECT v, json_type(v) AS t FROM ({rows_sql})"
+    # One JSON pass: each value's JSON type and text, kept for the few aggregates below.
+    values = f"distribution_values_{uuid.uuid4().hex}"
+    run(
+        db,
+        f"CREATE TEMP TABLE {values} AS SELECT json_type(v) AS t, json_extract_string(v, '$') AS s FROM ({rows_sql})",
+        params,
+    )
+    try:
+        return _figures(db, values, field, event if source == "properties" else None, kind, bins, top)
+    finally:
+        db.execute(f"DROP TABLE IF EXISTS {values}")
+
+
+def _figures(
+    db: duckdb.DuckDBPyConnection, values: str, field: str, event: str | None, kind: str, bins: int, top: int
+) -> dict[str, Any]:
+    params: dict[str, Any] = {}
     total, present, numbers = run(
         db,
         f"SELECT count(*), count(*) FILTER (WHERE t IS NOT NULL AND t <> 'NULL'), "
-        f"count(*) FILTER (WHERE t IN {_NUMBER_TYPES}) FROM ({values})",
+        f"count(*) FILTER (WHERE t IN {_NUMBER_TYPES}) FROM {values}",
         params,
     )[0]
     chosen = kind if kind != "auto" else ("numeric" if present and numbers == present else "categorical")
     answer: dict[str, Any] = {
         "field": field,
-        "event": event if source == "properties" else None,
+        "event": event,
         "kind": chosen,
         "min": None,
         "max": None,
@@ -102,7 +119,7 @@ def distribution(
         "other": None,
     }
     if chosen == "numeric":
-        numeric = f"SELECT TRY_CAST(json_extract_string(v, '$') AS DOUBLE) AS x FROM ({values}) WHERE t <> 'NULL'"
+        numeric = f"SELECT TRY_CAST(s AS DOUBLE) AS x FROM {values} WHERE t <> 'NULL'"
         count, low, high, mean, median = run(
             db,
             f"SELECT count(x), min(x), max(x), avg(x), median(x) FROM ({numeric}) WHERE isfinite(x)",
@@ -135,7 +152,7 @@ def distribution(
         else:
             answer["bins"] = []
         return answer
-    text = f"SELECT json_extract_string(v, '$') AS s FROM ({values}) WHERE t IS NOT NULL AND t <> 'NULL'"
+    text = f"SELECT s FROM {values} WHERE t IS NOT NULL AND t <> 'NULL'"
     counts = run(
         db,
         f"SELECT s, count(*) AS n FROM ({text}) GROUP BY s ORDER BY n DESC, s LIMIT $top",

@@ -58,14 +58,14 @@ def funnel(
         "FROM events WHERE name = $s0 AND ts >= $start AND ts < $end GROUP BY profile_id"
     )
     for n in range(1, len(steps)):
-        previous = ", ".join(f"f.t{k}" for k in range(n))
+        previous = ", ".join(f"any_value(f.t{k}) AS t{k}" for k in range(n))
         sql = f"""
-        SELECT f.profile_id, f.channel, {previous}, min(e.ts) AS t{n}
+        SELECT f.profile_id, any_value(f.channel) AS channel, {previous}, min(e.ts) AS t{n}
         FROM ({sql}) f LEFT JOIN (
             SELECT profile_id, ts FROM events WHERE name = $s{n} AND ts >= $start AND ts <= $last
         ) e ON e.profile_id = f.profile_id AND f.t{n - 1} IS NOT NULL
            AND e.ts >= f.t{n - 1} AND e.ts <= f.t0 + $window
-        GROUP BY ALL
+        GROUP BY f.profile_id
         """
     figures = ["count(*)"]
     for n in range(1, len(steps)):

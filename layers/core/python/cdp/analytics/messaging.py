@@ -49,10 +49,13 @@ def messaging(
         "end": span.end_utc,
         "window": timedelta(days=attribution_days),
         "block": timedelta(hours=BLOCK_WINDOW_HOURS),
-        "outcomes": [names.MESSAGE_SENT, names.MESSAGE_SUPPRESSED, names.MESSAGE_FAILED],
+        "o1": names.MESSAGE_SENT,
+        "o2": names.MESSAGE_SUPPRESSED,
+        "o3": names.MESSAGE_FAILED,
         "sent": names.MESSAGE_SENT,
         "delivered": names.EMAIL_DELIVERED,
-        "clicks": [names.LINK_CLICKED, names.LINE_LINK_CLICKED],
+        "c1": names.LINK_CLICKED,
+        "c2": names.LINE_LINK_CLICKED,
         "order": names.ORDER_COMPLETED,
         "unfollow": UNFOLLOW_EVENT,
     }
@@ -66,7 +69,7 @@ def messaging(
             FROM (
                 SELECT {_OWNER}, json_extract_string(properties, '$.send_key') AS send_key, name, profile_id, ts,
                        properties
-                FROM events WHERE list_contains($outcomes, name) AND ts >= $start
+                FROM events WHERE name IN ($o1, $o2, $o3) AND ts >= $start
             ) WHERE id IS NOT NULL AND send_key IS NOT NULL
             GROUP BY kind, id, send_key
         ) WHERE name = $sent AND ts < $end
@@ -96,8 +99,10 @@ def messaging(
         db,
         f"""
         SELECT f.kind, f.id, count(DISTINCT e.profile_id), coalesce(sum({_REVENUE}), 0)
-        FROM ({firsts}) f JOIN events e ON e.profile_id = f.profile_id
-        WHERE e.name = $order AND e.ts >= f.ts AND e.ts < f.ts + $window
+        FROM ({firsts}) f JOIN (
+            SELECT profile_id, ts, properties FROM events WHERE name = $order AND ts >= $start
+        ) e ON e.profile_id = f.profile_id
+        WHERE e.ts >= f.ts AND e.ts < f.ts + $window
         GROUP BY ALL
         """,
         params,
@@ -106,8 +111,10 @@ def messaging(
         db,
         f"""
         SELECT f.kind, f.id, count(DISTINCT e.profile_id)
-        FROM ({firsts}) f JOIN events e ON e.profile_id = f.profile_id
-        WHERE f.line_ts IS NOT NULL AND e.name = $unfollow AND e.ts >= f.line_ts AND e.ts < f.line_ts + $block
+        FROM ({firsts}) f JOIN (
+            SELECT profile_id, ts FROM events WHERE name = $unfollow AND ts >= $start
+        ) e ON e.profile_id = f.profile_id
+        WHERE f.line_ts IS NOT NULL AND e.ts >= f.line_ts AND e.ts < f.line_ts + $block
         GROUP BY ALL
         """,
         params,
@@ -117,7 +124,7 @@ def messaging(
         f"""
         SELECT f.kind, f.id, count(DISTINCT c.profile_id)
         FROM ({firsts}) f JOIN (
-            SELECT {_OWNER}, profile_id, ts FROM events WHERE list_contains($clicks, name) AND ts >= $start
+            SELECT {_OWNER}, profile_id, ts FROM events WHERE name IN ($c1, $c2) AND ts >= $start
         ) c ON c.profile_id = f.profile_id AND c.kind = f.kind AND c.id = f.id AND c.ts >= f.ts
         GROUP BY ALL
         """,

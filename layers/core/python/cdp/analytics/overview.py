@@ -8,11 +8,12 @@ now (the profile keeps no history of them), applied to each day's friends.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from cdp.analytics.friends import CHANGES_SQL
-from cdp.analytics.range import ReportRange, rate
+from cdp.analytics.friends import changes_sql, friend_states
+from cdp.analytics.range import ReportRange, day_of, rate, run
 
 if TYPE_CHECKING:
     import duckdb
@@ -22,61 +23,79 @@ REVENUE_SQL = (
     "coalesce(TRY_CAST(json_extract_string(properties, '$.revenue') AS DOUBLE), "
     "TRY_CAST(json_extract_string(properties, '$.total') AS DOUBLE), 0)"
 )
-# Reachable without LINE: a known email / phone whose marketing consent is granted.
-_CONTACT_SQL = (
-    "((list_contains(identifier_types, 'email') AND json_extract(consent, '$.\"email:marketing\"') = 'true'::JSON)"
-    " OR (list_contains(identifier_types, 'phone') AND json_extract(consent, '$.\"sms:marketing\"') = 'true'::JSON))"
-)
-# LINE reachability of a friend: marketing consent not withdrawn.
-_LINE_OK_SQL = "coalesce(json_extract(consent, '$.\"line:marketing\"') <> 'false'::JSON, true)"
+_FLAGS = "json_extract(consent, ['$.\"email:marketing\"', '$.\"sms:marketing\"', '$.\"line:marketing\"'])"
+# Per person now: reachable without LINE (a known email / phone whose marketing consent is
+# granted), LINE marketing consent not withdrawn, at least one tag.
+_PEOPLE_SQL = f"""
+SELECT profile_id,
+       (list_contains(identifier_types, 'email') AND f[1] = 'true'::JSON)
+           OR (list_contains(identifier_types, 'phone') AND f[2] = 'true'::JSON) AS contact,
+       coalesce(f[3] <> 'false'::JSON, true) AS line_ok,
+       len(tags) > 0 AS tagged
+FROM (SELECT profile_id, identifier_types, tags, {_FLAGS} AS f FROM profiles)
+"""
 
 
 def overview(db: duckdb.DuckDBPyConnection, span: ReportRange) -> dict[str, Any]:
-    params = {"start": span.start_utc, "end": span.end_utc, "tz": span.tz}
-    # Friend-count changes by (reachable by contact, LINE consent ok, tagged) of the person now.
-    people = f"SELECT profile_id, {_CONTACT_SQL} AS contact, {_LINE_OK_SQL} AS line_ok, len(tags) > 0 AS tagged FROM profiles"
-    rows = db.execute(
-        f"""
-        WITH overview_people AS ({people})
-        SELECT CASE WHEN c.ts < $start THEN NULL ELSE CAST(timezone($tz, c.ts) AS DATE) END AS day,
-               coalesce(p.contact, false), coalesce(p.line_ok, false), coalesce(p.tagged, false),
-               count(*) FILTER (WHERE c.kind = 'block'), coalesce(sum(c.delta), 0)
-        FROM ({CHANGES_SQL}) c LEFT JOIN overview_people p USING (profile_id)
-        GROUP BY ALL
-        """,
-        params,
-    ).fetchall()
-    contact_now = _scalar(db, f"SELECT count(*) FROM profiles WHERE {_CONTACT_SQL}")
-    orders = db.execute(
+    params = {"start": span.start_utc, "end": span.end_utc}
+    table = f"overview_people_{uuid.uuid4().hex}"
+    db.execute(f"CREATE TEMP TABLE {table} AS {_PEOPLE_SQL}")
+    try:
+        contact_now = run(db, f"SELECT count(*) FILTER (WHERE contact) FROM {table}", params)[0][0]
+        # Friend-count changes by the person's (contact, LINE consent ok, tagged): before the
+        # range per person, inside it per day.
+        flags = "coalesce(p.contact, false), coalesce(p.line_ok, false), coalesce(p.tagged, false)"
+        with friend_states(db, params) as states:
+            before_rows = run(
+                db,
+                f"SELECT {flags}, coalesce(sum(b.state), 0) FROM {states} b LEFT JOIN {table} p USING (profile_id) "
+                "GROUP BY ALL",
+                params,
+            )
+            rows = run(
+                db,
+                f"""
+                SELECT c.day, {flags}, count(*) FILTER (WHERE c.kind = 'block'), coalesce(sum(c.delta), 0)
+                FROM ({changes_sql(span.day_sql(), states)}) c LEFT JOIN {table} p USING (profile_id)
+                GROUP BY ALL
+                """,
+                params,
+            )
+    finally:
+        db.execute(f"DROP TABLE IF EXISTS {table}")
+    orders = run(
+        db,
         f"""
         SELECT day, count(DISTINCT profile_id), round(sum(revenue), 2) FROM (
-            SELECT CAST(timezone($tz, ts) AS DATE) AS day, profile_id, {REVENUE_SQL} AS revenue
+            SELECT {span.day_sql()} AS day, profile_id, {REVENUE_SQL} AS revenue
             FROM events WHERE name = '{ORDER_COMPLETED}' AND ts >= $start AND ts < $end
         ) GROUP BY day
         """,
         params,
-    ).fetchall()
-    buyers_in_range = _scalar(
+    )
+    buyers_in_range = run(
         db,
         f"SELECT count(DISTINCT profile_id) FROM events WHERE name = '{ORDER_COMPLETED}' AND ts >= $start AND ts < $end",
-        {"start": span.start_utc, "end": span.end_utc},
-    )
+        params,
+    )[0][0]
 
     # Running counts: friends, friends reachable by LINE but not by contact, tagged friends.
     friends = reach_line = tagged = 0
+    for contact, line_ok, has_tag, count in before_rows:
+        count = int(count)
+        friends += count
+        reach_line += count if (line_ok and not contact) else 0
+        tagged += count if has_tag else 0
     blocks: dict[date, int] = {}
     moves: dict[date, tuple[int, int, int]] = {}
-    for day, contact, line_ok, has_tag, day_blocks, delta in rows:
-        delta = int(delta)
+    for number, contact, line_ok, has_tag, day_blocks, delta in rows:
+        day, delta = day_of(number), int(delta)
         extra_line = delta if (line_ok and not contact) else 0
         extra_tag = delta if has_tag else 0
-        if day is None:
-            friends, reach_line, tagged = friends + delta, reach_line + extra_line, tagged + extra_tag
-            continue
         blocks[day] = blocks.get(day, 0) + day_blocks
         old = moves.get(day, (0, 0, 0))
         moves[day] = (old[0] + delta, old[1] + extra_line, old[2] + extra_tag)
-    by_day = {day: (people, round(float(revenue or 0), 2)) for day, people, revenue in orders}
+    by_day = {day_of(number): (people, round(float(revenue or 0), 2)) for number, people, revenue in orders}
     start_friends = friends
     trends: dict[str, list[Any]] = {name: [] for name in ("friends", "reachable", "buyers", "revenue")}
     trends.update({"block_rate": [], "tag_coverage": []})
@@ -103,8 +122,3 @@ def overview(db: duckdb.DuckDBPyConnection, span: ReportRange) -> dict[str, Any]
         "days": [day.isoformat() for day in span.days()],
         "kpis": {name: {"value": values[name], "trend": trends[name]} for name in values},
     }
-
-
-def _scalar(db: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> int:
-    row = db.execute(sql, params or {}).fetchone()
-    return int(row[0]) if row else 0

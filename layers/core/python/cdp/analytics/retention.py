@@ -10,11 +10,12 @@ people with at least one.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from cdp.analytics.range import ReportRange, rate, run
+from cdp.analytics.range import ReportRange, local_day_sql, rate, run
 
 if TYPE_CHECKING:
     import duckdb
@@ -47,47 +48,49 @@ def retention(
 ) -> dict[str, Any]:
     if period not in PERIODS or not 1 <= periods <= MAX_PERIODS:
         raise ValueError("period or periods out of range")
-    params: dict[str, Any] = {
-        "tz": span.tz,
-        "first": span.start,
-        "last": span.end,
-        "start": span.start_utc,
-        "end": span.end_utc,
-        "periods": periods,
-    }
-    offset = (
-        "(CAST(o.pstart AS DATE) - c.cohort) // 7"
-        if period == "week"
-        else "date_diff('month', c.cohort, CAST(o.pstart AS DATE))"
-    )
-    orders = (
-        f"SELECT profile_id, CAST(date_trunc('{period}', CAST(timezone($tz, ts) AS DATE)) AS DATE) AS pstart "
-        f"FROM events WHERE name = '{ORDER_COMPLETED}'"
-    )
-    rows = run(
+    # Cohorts whose first day lies in the range: people whose first order falls between the
+    # first period start on or after `from` and the end of the period `to` lies in.
+    first = period_start(span.start, period)
+    first = first if first == span.start else shift(first, period, 1)
+    last = shift(period_start(span.end, period), period, 1)
+    lo, hi = span.local_midnight(first), span.local_midnight(max(first, last))
+    params: dict[str, Any] = {"lo": lo, "hi": hi, "start": span.start_utc, "end": span.end_utc, "periods": periods}
+
+    def local(column: str) -> str:  # the first day of the local period of a time
+        day = local_day_sql(column, span.zone, lo, max(hi, now))
+        return f"CAST(date_trunc('{period}', DATE '1970-01-01' + CAST({day} AS INTEGER)) AS DATE)"
+
+    offset = "(o.at - c.cohort) // 7" if period == "week" else "date_diff('month', c.cohort, o.at)"
+    table = f"retention_cohorts_{uuid.uuid4().hex}"
+    run(
         db,
         f"""
-        WITH o AS ({orders}),
-        c AS (
-            SELECT profile_id, min(pstart) AS cohort, count(*) AS orders FROM o GROUP BY profile_id
-            HAVING min(pstart) BETWEEN $first AND $last
+        CREATE TEMP TABLE {table} AS
+        SELECT profile_id, orders, {local("first_ts")} AS cohort FROM (
+            SELECT profile_id, min(ts) AS first_ts, count(*) AS orders
+            FROM events WHERE name = '{ORDER_COMPLETED}' GROUP BY profile_id
+        ) WHERE first_ts >= $lo AND first_ts < $hi
+        """,
+        params,
+    )
+    try:
+        rows = run(
+            db,
+            f"""
+            SELECT c.cohort, {offset} AS k, count(DISTINCT o.profile_id)
+            FROM {table} c JOIN (
+                SELECT profile_id, {local("ts")} AS at FROM events WHERE name = '{ORDER_COMPLETED}' AND ts >= $lo
+            ) o USING (profile_id)
+            WHERE {offset} < $periods
+            GROUP BY ALL
+            """,
+            params,
         )
-        SELECT c.cohort, {offset} AS k, count(DISTINCT o.profile_id)
-        FROM c JOIN o USING (profile_id)
-        WHERE {offset} < $periods
-        GROUP BY ALL
-        """,
-        params,
-    )
-    sizes = run(
-        db,
-        f"""
-        SELECT cohort, count(*), count(*) FILTER (WHERE orders >= 2) FROM (
-            SELECT profile_id, min(pstart) AS cohort, count(*) AS orders FROM ({orders}) GROUP BY profile_id
-        ) WHERE cohort BETWEEN $first AND $last GROUP BY cohort
-        """,
-        params,
-    )
+        sizes = run(
+            db, f"SELECT cohort, count(*), count(*) FILTER (WHERE orders >= 2) FROM {table} GROUP BY cohort", params
+        )
+    finally:
+        db.execute(f"DROP TABLE IF EXISTS {table}")
     repeat = run(
         db,
         f"""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cdp.analytics.range import ReportRange, run
+from cdp.analytics.range import ReportRange, day_number, run
 
 if TYPE_CHECKING:
     import duckdb
@@ -39,31 +39,40 @@ def trend(
 ) -> dict[str, Any]:
     if interval not in INTERVALS or by not in SPLITS or measure not in MEASURES:
         raise ValueError("interval, by or measure out of range")
-    params: dict[str, Any] = {"start": span.start_utc, "end": span.end_utc, "tz": span.tz}
+    params: dict[str, Any] = {"start": span.start_utc, "end": span.end_utc}
     where = "ts >= $start AND ts < $end"
     if names:
-        params["names"] = list(names)
-        where += " AND list_contains($names, name)"
-    day = "CAST(timezone($tz, ts) AS DATE)"
-    bucket = day if interval == "day" else f"CAST(date_trunc('week', {day}) AS DATE)"
+        params.update({f"n{n}": name for n, name in enumerate(names)})
+        where += " AND name IN (" + ", ".join(f"$n{n}" for n in range(len(names))) + ")"
+    day = span.day_sql()
+    bucket = day if interval == "day" else f"({day} - ({day} + 3) % 7)"  # 1970-01-01 was a Thursday
     count = "count(*)" if measure == "events" else "count(DISTINCT profile_id)"
     selected = f"SELECT {bucket} AS bucket, {_KEY[by]} AS key, profile_id FROM events WHERE {where}"
-    totals = dict(run(db, f"SELECT key, {count} FROM ({selected}) GROUP BY key", params))
+    # One pass: per (bucket, key), per key and overall (distinct people do not add up).
+    sets = "GROUPING SETS ((bucket, key), (key), ())"
+    rows = run(db, f"SELECT grouping(bucket, key), bucket, key, {count} FROM ({selected}) GROUP BY {sets}", params)
+    totals = {key: value for level, _, key, value in rows if level == 2}
+    overall = next((value for level, _, _, value in rows if level == 3), 0)
+    cells = [(number, key, value) for level, number, key, value in rows if level == 0]
     ranked = sorted(totals, key=lambda key: (-totals[key], key))
-    kept = ranked[:limit] if len(ranked) > limit else ranked
-    key_sql = "key"
-    if len(kept) < len(ranked):
-        params["kept"] = kept
-        key_sql = f"CASE WHEN list_contains($kept, key) THEN key ELSE '{OTHER}' END"
-        rest = run(db, f"SELECT {count} FROM ({selected}) WHERE NOT list_contains($kept, key)", params)
-        totals = {key: totals[key] for key in kept} | {OTHER: rest[0][0]}
-    cells = run(db, f"SELECT bucket, {key_sql} AS series, {count} FROM ({selected}) GROUP BY ALL", params)
+    if len(ranked) > limit:
+        kept = ranked[:limit]
+        params.update({f"k{n}": key for n, key in enumerate(kept)})
+        listed = ", ".join(f"$k{n}" for n in range(len(kept)))
+        grouped = f"SELECT bucket, CASE WHEN key IN ({listed}) THEN key ELSE '{OTHER}' END AS series, profile_id FROM ({selected})"
+        rows = run(
+            db,
+            f"SELECT grouping(bucket, series), bucket, series, {count} FROM ({grouped}) "
+            "GROUP BY GROUPING SETS ((bucket, series), (series))",
+            params,
+        )
+        totals = {key: value for level, _, key, value in rows if level == 2}
+        cells = [(number, key, value) for level, number, key, value in rows if level == 0]
     axis = buckets(span, interval)
-    index = {bucket_day: n for n, bucket_day in enumerate(axis)}
+    index = {day_number(bucket_day): n for n, bucket_day in enumerate(axis)}
     series: dict[str, list[int]] = {key: [0] * len(axis) for key in totals}
-    for bucket_day, key, value in cells:
-        series[key][index[bucket_day]] = value
-    overall = run(db, f"SELECT {count} FROM ({selected})", params)
+    for number, key, value in cells:
+        series[key][index[number]] = value
     order = sorted(series, key=lambda key: (key == OTHER, -totals[key], key))
     return {
         "interval": interval,
@@ -71,5 +80,5 @@ def trend(
         "measure": measure,
         "buckets": [bucket_day.isoformat() for bucket_day in axis],
         "series": [{"key": key, "values": series[key], "total": totals[key]} for key in order],
-        "total": overall[0][0],
+        "total": overall,
     }
