@@ -930,6 +930,13 @@ class FakeLinkStore:
     def get(self, code: str, *, consistent: bool = False) -> Link | None:
         return self.links.get(code)
 
+    def recent(self, *, limit: int, before: str | None = None) -> tuple[list[Link], str | None]:
+        ordered = sorted(self.links.values(), key=lambda link: f"{link.created_at}#{link.code}", reverse=True)
+        older = [link for link in ordered if before is None or f"{link.created_at}#{link.code}" < before]
+        page = older[:limit]
+        more = len(older) > limit
+        return page, (f"{page[-1].created_at}#{page[-1].code}" if more else None)
+
     def count_click(self, code: str, *, known: bool) -> None:
         link = self.links.get(code)
         if link is None:

@@ -105,6 +105,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/reports/messaging", ADMIN_QUERY),
     Route("GET", "/admin/v1/jobs/{id}", ADMIN_QUERY),
     Route("POST", "/admin/v1/links", ADMIN_API),
+    Route("GET", "/admin/v1/links", ADMIN_API),
     Route("GET", "/admin/v1/links/{code}", ADMIN_API),
     Route("GET", "/admin/v1/links/{code}/qr.svg", ADMIN_API),
     Route("POST", "/admin/v1/links/{code}/personal", ADMIN_API),

@@ -31,6 +31,7 @@ def test_the_public_redirect_is_the_only_route_of_its_function_and_open_to_all(s
     admin_routes = {(r.method, r.path) for r in ROUTES if r.path.startswith("/admin/v1/links")}
     assert admin_routes == {
         ("POST", "/admin/v1/links"),
+        ("GET", "/admin/v1/links"),
         ("GET", "/admin/v1/links/{code}"),
         ("GET", "/admin/v1/links/{code}/qr.svg"),
         ("POST", "/admin/v1/links/{code}/personal"),

@@ -154,6 +154,22 @@ def test_create_read_and_refuse_links_through_the_admin_api(links_stack: Stack) 
     assert no_token["statusCode"] == 401
 
 
+def test_the_link_list_pages_newest_first_and_refuses_a_bad_cursor_or_limit(links_stack: Stack) -> None:
+    made = [create(links_stack, code=f"list-{n}")["code"] for n in range(3)]
+    first = admin(links_stack, "GET", "/admin/v1/links", limit="2")
+    assert first["statusCode"] == 200, first
+    page = response_json(first)
+    assert [link["code"] for link in page["links"]] == ["list-2", "list-1"]
+    assert page["links"][0]["public_url"] == f"{PUBLIC_BASE}/r/list-2"
+    assert page["links"][0]["clicks"] == {"total": 0, "known": 0, "anonymous": 0}
+    rest = response_json(admin(links_stack, "GET", "/admin/v1/links", before=page["next"]))
+    assert [link["code"] for link in rest["links"]] == ["list-0"] and rest["next"] is None
+    assert set(made) == {"list-0", "list-1", "list-2"}
+    for query, code in [({"before": "garbage"}, "invalid_cursor"), ({"limit": "0"}, "invalid_limit")]:
+        response = admin(links_stack, "GET", "/admin/v1/links", **query)
+        assert (response["statusCode"], response_json(response)["error"]) == (400, code), query
+
+
 def test_qr_codes_encode_the_public_redirect_url(links_stack: Stack) -> None:
     create(links_stack, code="poster-1")
     svg = admin(links_stack, "GET", "/admin/v1/links/poster-1/qr.svg", src="store-taipei-101")

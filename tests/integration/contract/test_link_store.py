@@ -62,3 +62,27 @@ def test_clicks_add_up_by_kind(links: Any) -> None:
 def test_a_click_on_a_missing_link_is_a_store_failure(links: Any) -> None:
     with pytest.raises(StoreUnavailable):
         links.count_click(uuid.uuid4().hex[:8], known=True)
+
+
+def test_recent_lists_links_newest_first_a_page_at_a_time(links: Any) -> None:
+    # Far-future creation times put this test's links ahead of the shared table's others
+    tag = uuid.uuid4().hex[:6]
+    made = [link(code=f"r{tag}{n}", created_at=f"2999-01-0{n}T00:00:00.000Z") for n in range(1, 6)]
+    for each in made:
+        assert links.create(each) is True
+    first, cursor = links.recent(limit=2)
+    assert [each.code for each in first] == [f"r{tag}5", f"r{tag}4"]
+    assert first[0] == made[4]
+    second, cursor = links.recent(limit=2, before=cursor)
+    assert [each.code for each in second] == [f"r{tag}3", f"r{tag}2"]
+    third, _ = links.recent(limit=1, before=cursor)
+    assert [each.code for each in third] == [f"r{tag}1"]
+    everything: list[str] = []
+    cursor = None
+    while True:  # pages to the end: every link once, and a last page without a cursor
+        page, cursor = links.recent(limit=3, before=cursor)
+        everything.extend(each.code for each in page)
+        if cursor is None:
+            break
+    assert len(everything) == len(set(everything))
+    assert {each.code for each in made} <= set(everything)

@@ -530,6 +530,11 @@ class TrackedLink(Answer):
     public_url: str
 
 
+class TrackedLinkList(Answer):
+    links: list[TrackedLink]
+    next: str | None = Field(description="the `before` of the following page; null after the oldest link")
+
+
 class PersonalLinkIssued(Answer):
     code: str
     url: str

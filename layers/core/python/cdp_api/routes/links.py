@@ -3,6 +3,7 @@ personal links whose signed token attributes a click to one person and channel."
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -29,6 +30,8 @@ from cdp_api.models import LinkCreate, PersonalLink
 router = Router()  # type: ignore[no-untyped-call]
 
 GENERATED_CODE_ATTEMPTS = 5
+LIST_CURSOR = re.compile(r"\d{4}-\d{2}-\d{2}T[0-9:.]+Z#[A-Za-z0-9][A-Za-z0-9_-]{2,63}")
+ListLimit = Annotated[int, coded("invalid_limit", "`limit` is a whole number from 1 to 100")]
 QrFormat = Annotated[Literal["svg", "png"], coded("invalid_qr_format", "`format` is one of svg, png")]
 
 
@@ -66,6 +69,19 @@ def create_link(request: Annotated[LinkCreate, Body()]) -> dict[str, Any]:
         if store.create(link):
             return _view(link)
     raise Conflict("no free generated code was found; retry or name a `code`", code="link_code_taken")
+
+
+@router.get("/admin/v1/links", responses={**ok(200, "A page of links, newest first", "TrackedLinkList")})
+def list_links(
+    limit: Annotated[ListLimit, Query(ge=1, le=100, description="page size")] = 50,
+    before: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
+) -> dict[str, Any]:
+    """The links (made here and minted for messages), newest first, with their click counts and
+    public URLs; `next` is the cursor of the following page (null after the oldest)."""
+    if before is not None and LIST_CURSOR.fullmatch(before) is None:
+        raise BadRequest("`before` is the `next` of the previous page", code="invalid_cursor")
+    links, cursor = admin_context().links().recent(limit=limit, before=before)
+    return {"links": [_view(link) for link in links], "next": cursor}
 
 
 @router.get("/admin/v1/links/<code>", responses={**ok(200, "The link and its clicks", "TrackedLink"), **errors(404)})

@@ -2,7 +2,9 @@
 
 Item: pk `LINK#<code>`, sk `LINK`, with code, url, src, campaign (when set), tags (a list),
 created_at, attribution (a map, for links minted for a message), and the counters clicks_total / clicks_known / clicks_anonymous, which only ever
-change through `ADD` (atomic under concurrent clicks, no read-modify-write).
+change through `ADD` (atomic under concurrent clicks, no read-modify-write). gsi1 `LINKS` /
+`<created_at>#<code>` lists them newest first (links stored before the index key have none and
+are not listed).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from cdp.links.model import ClickCounts, Link
 
 PK_PREFIX = "LINK#"
 SK = "LINK"
+INDEX_KEY = "LINKS"
 
 
 def link_key(code: str) -> dict[str, Any]:
@@ -39,6 +42,8 @@ class DynamoLinkStore:
             "clicks_total": {"N": "0"},
             "clicks_known": {"N": "0"},
             "clicks_anonymous": {"N": "0"},
+            "gsi1pk": {"S": INDEX_KEY},
+            "gsi1sk": {"S": list_position(link)},
         }
         if link.campaign is not None:
             item["campaign"] = {"S": link.campaign}
@@ -63,6 +68,32 @@ class DynamoLinkStore:
             raise unavailable(exc, "reading a link") from exc
         return link_from_item(item) if item else None
 
+    def recent(self, *, limit: int, before: str | None = None) -> tuple[list[Link], str | None]:
+        """Up to `limit` links, newest first, older than the cursor `before` (a `next` of an earlier
+        page); the cursor of the following page, or None after the oldest. One link more than asked
+        is read, so `next` is None exactly when nothing older is left."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :pk" + (" AND gsi1sk < :before" if before else ""),
+            "ExpressionAttributeValues": {":pk": {"S": INDEX_KEY}, **({":before": {"S": before}} if before else {})},
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        found: list[Link] = []
+        while len(found) <= limit:
+            try:
+                page = self._client.query(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise unavailable(exc, "listing links") from exc
+            found.extend(link_from_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            request["Limit"] = limit + 1 - len(found)
+        listed = found[:limit]
+        return listed, (list_position(listed[-1]) if len(found) > limit else None)
+
     def count_click(self, code: str, *, known: bool) -> None:
         """ADD 1 to the total and to the known or anonymous count of an existing link."""
         try:
@@ -76,6 +107,11 @@ class DynamoLinkStore:
             )
         except (ClientError, BotoCoreError) as exc:
             raise unavailable(exc, "counting a click") from exc
+
+
+def list_position(link: Link) -> str:
+    """The link's place in the newest-first list, also the cursor after it."""
+    return f"{link.created_at}#{link.code}"
 
 
 def link_from_item(item: dict[str, Any]) -> Link:
