@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 import threading
@@ -12,9 +13,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from infra.cdp_infra.routes import ADMIN_API, ADMIN_QUERY
 from infra.local import aws_calls
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+# The admin functions answer through a resolver that keeps the request being answered on shared
+# objects (powertools' `current_event`): a Lambda container holds one request at a time, so
+# locally they answer one at a time too (a browser sends several requests at once).
+ONE_AT_A_TIME = frozenset({ADMIN_API, ADMIN_QUERY})
 LOCAL_FUNCTION_PREFIX = "cdp-local-"  # the context's function name: cdp-local-<folder>
 
 
@@ -52,6 +58,7 @@ class LambdaRuntime:
         self._dir = functions_dir
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.Lock()
+        self._serial = {name: threading.Lock() for name in ONE_AT_A_TIME}
 
     def module(self, name: str) -> ModuleType:
         with self._lock:
@@ -69,7 +76,8 @@ class LambdaRuntime:
             return self._modules[name]
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
-        with aws_calls.running(name):  # the AWS calls made inside are this function's (its role's)
+        serial = self._serial.get(name)
+        with serial or contextlib.nullcontext(), aws_calls.running(name):  # its calls are its role's
             return self.module(name).lambda_handler(
                 event, LambdaContext(function_name=f"{LOCAL_FUNCTION_PREFIX}{name}")
             )

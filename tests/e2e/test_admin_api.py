@@ -109,7 +109,8 @@ def test_profile_by_id_matches_the_lookup(stack: Stack, member_with_phone: tuple
         ("POST", "/v1/purchase"),
         ("GET", "/line/webhook/default"),
         ("POST", "/line/webhook"),
-        ("GET", "/"),
+        ("GET", "/no-such-page.html"),  # `/` is the console's (a file it does not have is not)
+        ("POST", "/"),
     ],
 )
 def test_unknown_routes_answer_the_gateway_404_in_the_error_shape(stack: Stack, method: str, path: str) -> None:

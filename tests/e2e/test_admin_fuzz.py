@@ -274,6 +274,7 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     link = {"code": unique("tour")}
     tour("POST", "/admin/v1/links", 201, body={"url": "https://shop.example.com/", "src": "line", **link})
     tour("GET", "/admin/v1/links/{code}", at=link)
+    assert link["code"] in {item["code"] for item in tour("GET", "/admin/v1/links")["links"]}  # newest first
     tour("GET", "/admin/v1/links/{code}/qr.svg", at=link)
     tour("POST", "/admin/v1/links/{code}/personal", at=link, body={"profile_id": profile_id, "channel": "email"})
 

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from tests.e2e.browser.conftest import Console, data_pixels
 from tests.e2e.browser.seed import ADMIN, Person, admin_get, admin_post, tag
 from tests.e2e.conftest import HTTP_TIMEOUT_SECONDS, Stack, unique
-from tests.e2e.journey_helpers import definition, published_journey, template
+from tests.e2e.journey_helpers import definition, published_journey, template, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -116,8 +116,15 @@ def test_journeys_draw_the_journey_as_a_graph_with_per_node_counts(console: Cons
         cart = {"cart_id": unique("cart"), "sku": "DRESS-7"}
         added = {"userId": shopper, "event": "Product Added", "properties": cart, "context": {"channel": "web"}}
         assert stack.segment("track", added).status_code == 200
-        stack.drain()
-        report = admin_get(stack, f"/admin/v1/journeys/{journey_id}/report")
+        # Executions run on threads of their own: a drain does not wait for them.
+        report = wait_for(
+            stack,
+            lambda: (
+                (found := admin_get(stack, f"/admin/v1/journeys/{journey_id}/report"))["nodes"]["wait_order"]["entered"]
+                and found
+            ),
+            "the run at its first node",
+        )
         assert report["nodes"]["wait_order"]["entered"] == 1
 
         console.sign_in()
