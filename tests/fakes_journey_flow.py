@@ -77,28 +77,26 @@ class InMemoryAdmissions:
             return decision
 
     def merge(self, journey_id: str, from_profile: str, to_profile: str) -> int:
-        with self._lock:
-            changed = 0
-            for (journey, profile, record), entry in list(self.records.items()):
-                if journey != journey_id or profile != from_profile:
-                    continue
-                current = self.records.get((journey_id, to_profile, record), EntryRecord())
-                after = merged(current, entry, from_profile)
-                if after is not None:
-                    self.records[(journey_id, to_profile, record)] = after
-                    changed += 1
-            return changed
+        return self._fold(journey_id, from_profile, to_profile, lambda c, r: merged(c, r, from_profile))
 
     def unmerge(self, journey_id: str, survivor: str, restored: str, returned_runs: Collection[str]) -> int:
+        return self._fold(journey_id, restored, survivor, lambda c, r: unmerged(c, r, restored, returned_runs))
+
+    def _fold(
+        self,
+        journey_id: str,
+        source: str,
+        target: str,
+        combine: Callable[[EntryRecord, EntryRecord], EntryRecord | None],
+    ) -> int:
         with self._lock:
             changed = 0
             for (journey, profile, record), entry in list(self.records.items()):
-                if journey != journey_id or profile != restored:
+                if journey != journey_id or profile != source:
                     continue
-                current = self.records.get((journey_id, survivor, record), EntryRecord())
-                after = unmerged(current, entry, restored, returned_runs)
+                after = combine(self.records.get((journey_id, target, record), EntryRecord()), entry)
                 if after is not None:
-                    self.records[(journey_id, survivor, record)] = after
+                    self.records[(journey_id, target, record)] = after
                     changed += 1
             return changed
 

@@ -753,51 +753,55 @@ class DynamoAdmissions:
     def merge(self, journey_id: str, from_profile: str, to_profile: str) -> int:
         """A merge: fold the merged-away person's admission records of the journey into the
         survivor's (compare-and-set, once per merged-away person); returns how many changed."""
-        items = self._table.query(
-            "reading a merged person's admissions",
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": _s(f"{ENTRY_PREFIX}{journey_id}#{from_profile}")},
-            ConsistentRead=True,
+        return self._fold(
+            journey_id,
+            from_profile,
+            to_profile,
+            lambda current, record: merged(current, record, from_profile),
+            "merging",
         )
-        changed = 0
-        for item in items:
-            record, key = _entry_record(item), entry_key(journey_id, to_profile, item["sk"]["S"])
-            for _attempt in range(MAX_RACES):
-                current = _entry_record(self._table.get(key, "reading a journey admission"))
-                after = merged(current, record, from_profile)
-                if after is None:
-                    break
-                put = {k: v for k, v in _entry_put(self._table.name, key, current, after).items() if k != "TableName"}
-                if self._table.put_request("merging journey admissions", put):
-                    changed += 1
-                    break
-            else:
-                raise StoreUnavailable(f"merging admissions of {from_profile} lost {MAX_RACES} races")
-        return changed
 
     def unmerge(self, journey_id: str, survivor: str, restored: str, returned_runs: Collection[str]) -> int:
         """An unmerge: take the restored person's records out of the survivor's (compare-and-set,
         once: the survivor's record forgets the restored id); returns how many changed."""
+        return self._fold(
+            journey_id,
+            restored,
+            survivor,
+            lambda current, record: unmerged(current, record, restored, returned_runs),
+            "unmerging",
+        )
+
+    def _fold(
+        self,
+        journey_id: str,
+        source: str,
+        target: str,
+        combine: Callable[[EntryRecord, EntryRecord], EntryRecord | None],
+        doing: str,
+    ) -> int:
+        """Each of `source`'s admission records of the journey combined into `target`'s record
+        of the same key (None from `combine`: done already)."""
         items = self._table.query(
-            "reading an unmerged person's admissions",
+            f"reading admissions for {doing}",
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": _s(f"{ENTRY_PREFIX}{journey_id}#{restored}")},
+            ExpressionAttributeValues={":pk": _s(f"{ENTRY_PREFIX}{journey_id}#{source}")},
             ConsistentRead=True,
         )
         changed = 0
         for item in items:
-            record, key = _entry_record(item), entry_key(journey_id, survivor, item["sk"]["S"])
+            record, key = _entry_record(item), entry_key(journey_id, target, item["sk"]["S"])
             for _attempt in range(MAX_RACES):
                 current = _entry_record(self._table.get(key, "reading a journey admission"))
-                after = unmerged(current, record, restored, returned_runs)
+                after = combine(current, record)
                 if after is None:
                     break
                 put = {k: v for k, v in _entry_put(self._table.name, key, current, after).items() if k != "TableName"}
-                if self._table.put_request("unmerging journey admissions", put):
+                if self._table.put_request(f"{doing} journey admissions", put):
                     changed += 1
                     break
             else:
-                raise StoreUnavailable(f"unmerging admissions of {restored} lost {MAX_RACES} races")
+                raise StoreUnavailable(f"{doing} admissions of {source} lost {MAX_RACES} races")
         return changed
 
 
