@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdp.access.principal import Role
 from cdp.ingestion.calls import SHORT_CALLS
 
 
@@ -16,6 +17,7 @@ class Route:
     method: str
     path: str  # API Gateway resource path, e.g. "/line/webhook/{channel}"
     function: str  # folder under functions/
+    role: Role = "admin"  # the least role an admin route needs (viewer < marketer < admin)
 
 
 # Function folder names (also the logical ids of the Lambda functions).

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from cdp.access.principal import BOOTSTRAP, acting_as
 from cdp.errors import BadRequest, CdpError, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from cdp.json_input import loads as strict_json
 from cdp.observability import logger
@@ -77,15 +78,15 @@ class AdminFunction:
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         with serving(self.build, str(getattr(context, "invoked_function_arn", "") or "")):
-            if event.get("path") not in PUBLIC_PATHS:
-                try:
-                    require_admin_token(_header(event, "authorization"))
-                except (Unauthorized, SettingsError, ConfigurationMissing) as exc:
-                    error = (
-                        ConfigurationMissing(str(exc), setting=exc.setting) if isinstance(exc, SettingsError) else exc
-                    )
-                    return _proxy(error_answer(error, event))
-            return self.resolver(str(event.get("path") or "")).resolve(_json_by_default(event), context)
+            if event.get("path") in PUBLIC_PATHS:
+                return self.resolver(str(event.get("path") or "")).resolve(_json_by_default(event), context)
+            try:
+                require_admin_token(_header(event, "authorization"))
+            except (Unauthorized, SettingsError, ConfigurationMissing) as exc:
+                error = ConfigurationMissing(str(exc), setting=exc.setting) if isinstance(exc, SettingsError) else exc
+                return _proxy(error_answer(error, event))
+            with acting_as(BOOTSTRAP):
+                return self.resolver(str(event.get("path") or "")).resolve(_json_by_default(event), context)
 
 
 def _resolver(routes: tuple[Router, ...]) -> APIGatewayRestResolver:
