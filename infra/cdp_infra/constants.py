@@ -39,6 +39,7 @@ FUNCTIONS_ID = "Functions"
 API_ID = "IngestionApi"
 EVENT_PROCESSING_ID = "EventProcessing"
 MONITORING_ID = "Monitoring"
+OPERATIONS_ID = "Operations"  # the nested stack holding Monitoring and the dashboard
 IDENTITY_WORKFLOWS_ID = "IdentityWorkflows"
 SEGMENTS_ID = "RealtimeSegments"
 

@@ -1,5 +1,9 @@
 """What operators watch: alarms that need a human (one SNS topic) and the operations dashboard.
 
+Both live in a nested stack (`Operations`): sixty-odd alarms would otherwise count against the
+main stack's 500-resource limit, which the API's resources and methods fill. Construct ids inside
+it keep their names (`Monitoring`, `OperationsDashboard`), so alarm logical ids read as before.
+
 Every alarm's description ends with its runbook section (docs/runbook.md), so the notification
 says what to do. The product's own metrics (namespace `LineCdp`, names in cdp.observability) are
 written by the functions in embedded metric format with powertools' `service` dimension.
@@ -10,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from aws_cdk import Duration
+from aws_cdk import Duration, NestedStack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -327,4 +331,15 @@ class OperationsDashboard(Construct):
                 width=12,
             ),
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=12, height=6),
+        )
+
+
+class Operations(NestedStack):
+    """The alarms, their topic and the dashboard, in a stack of their own (see the module doc)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, watched: Watched) -> None:
+        super().__init__(scope, construct_id, description="LINE CDP alarms and the operations dashboard")
+        self.monitoring = Monitoring(self, constants.MONITORING_ID, watched=watched)
+        self.dashboard = OperationsDashboard(
+            self, constants.DASHBOARD_ID, watched=watched, alarms=self.monitoring.alarms
         )

@@ -38,7 +38,7 @@ from infra.cdp_infra.journeys import JourneyExecution
 from infra.cdp_infra.links import TRACKED_LINKS_ID, TrackedLinks
 from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.messaging import MessageSender
-from infra.cdp_infra.monitoring import Monitoring, OperationsDashboard, Watched
+from infra.cdp_infra.monitoring import Operations, Watched
 from infra.cdp_infra.rich_menus import SegmentRichMenus
 from infra.cdp_infra.routes import (
     ADMIN_API,
@@ -277,10 +277,8 @@ class CdpStack(Stack):
                 JOURNEY_EVENTS: self.journey_flow.dead_letter_queue,
             },
         )
-        self.monitoring = Monitoring(self, constants.MONITORING_ID, watched=watched)
-        self.dashboard = OperationsDashboard(
-            self, constants.DASHBOARD_ID, watched=watched, alarms=self.monitoring.alarms
-        )
+        operations = Operations(self, constants.OPERATIONS_ID, watched=watched)
+        self.monitoring, self.dashboard = operations.monitoring, operations.dashboard
 
         for key, value in constants.TAGS.items():
             Tags.of(self).add(key, value)

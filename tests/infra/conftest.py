@@ -22,9 +22,54 @@ class Synth:
     metadata: dict[str, list[dict[str, Any]]]
     error: str | None
 
+    def flattened(self, nested_stack: str) -> dict[str, Any]:
+        """The main template with one nested stack's resources folded in, as if they were one
+        stack: each nested parameter replaced by what the parent passes, each output the parent
+        reads replaced by its value. Tests then compare alarms with functions as before."""
+        resources = dict(self.template["Resources"])
+        nested_outputs: dict[tuple[str, str], Any] = {}
+        for logical_id, resource in self.template["Resources"].items():
+            if resource["Type"] != "AWS::CloudFormation::Stack" or not logical_id.startswith(nested_stack):
+                continue
+            del resources[logical_id]
+            nested = json.loads(_nested_file(self.outdir, resource).read_text())
+            parameters = resource["Properties"].get("Parameters", {})
+            nested = _substitute(nested, lambda ref: parameters.get(ref))
+            resources.update(nested["Resources"])
+            for name, output in nested.get("Outputs", {}).items():
+                nested_outputs[(logical_id, f"Outputs.{name}")] = output["Value"]
+
+        def from_nested(node: Any) -> Any:
+            if isinstance(node, dict):
+                if set(node) == {"Fn::GetAtt"} and tuple(node["Fn::GetAtt"]) in nested_outputs:
+                    return nested_outputs[tuple(node["Fn::GetAtt"])]
+                return {key: from_nested(value) for key, value in node.items()}
+            if isinstance(node, list):
+                return [from_nested(value) for value in node]
+            return node
+
+        return from_nested({**self.template, "Resources": resources})
+
     def validation_report(self) -> dict[str, Any]:
         path = self.outdir / "validation-report.json"
         return json.loads(path.read_text()) if path.exists() else {"pluginReports": []}
+
+
+def _nested_file(outdir: Path, resource: dict[str, Any]) -> Path:
+    """A nested stack's template: `<Stack><Construct><hash>.nested.template.json`."""
+    stack, construct = resource["Metadata"]["aws:cdk:path"].split("/")[:2]
+    (path,) = outdir.glob(f"{stack}{construct.removesuffix('.NestedStack')}*.nested.template.json")
+    return path
+
+
+def _substitute(node: Any, value_of: Any) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and value_of(node["Ref"]) is not None:
+            return value_of(node["Ref"])
+        return {key: _substitute(value, value_of) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_substitute(value, value_of) for value in node]
+    return node
 
 
 def _synthesize(outdir: Path, *, local: bool) -> Synth:

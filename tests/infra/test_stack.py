@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match
+from aws_cdk.assertions import Match, Template
 from cdp import settings
 
 from infra.cdp_infra import constants
@@ -617,7 +617,7 @@ def _alarms(template: dict[str, Any], metric_name: str) -> list[dict[str, Any]]:
 
 def test_dead_letter_alarm_fires_on_the_first_message(synth: Any) -> None:
     # The processor's queue is watched together with its archiver (tests/infra/test_monitoring.py).
-    t = synth.template
+    t = synth.flattened(constants.OPERATIONS_ID)
     dlq_id = _output_ref(t, "SegmentDeadLetterQueueUrl")
     alarms = _alarms(t, "ApproximateNumberOfMessagesVisible")
     assert {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in alarms} == {
@@ -636,7 +636,7 @@ def test_dead_letter_alarm_fires_on_the_first_message(synth: Any) -> None:
 
 
 def test_every_function_has_an_errors_alarm_and_the_stream_and_api_are_watched(synth: Any) -> None:
-    t = synth.template
+    t = synth.flattened(constants.OPERATIONS_ID)
     watched = {alarm["Dimensions"][0]["Value"]["Ref"] for alarm in _alarms(t, "Errors")}
     assert watched == {_function_id(t, name) for name in ALL_FUNCTIONS}
     watched_streams = {alarm["Dimensions"][0]["Value"]["Ref"] for alarm in _alarms(t, "IteratorAge")}
@@ -649,8 +649,8 @@ def test_every_function_has_an_errors_alarm_and_the_stream_and_api_are_watched(s
     )
 
 
-def test_alarm_topic_enforces_ssl(template: Any) -> None:
-    template.has_resource_properties(
+def test_alarm_topic_enforces_ssl(synth: Any) -> None:
+    Template.from_json(synth.flattened(constants.OPERATIONS_ID)).has_resource_properties(
         "AWS::SNS::TopicPolicy",
         {
             "PolicyDocument": {
@@ -826,3 +826,18 @@ def test_the_admin_api_runs_campaign_preflight_jobs_as_itself_and_the_sender_may
         if _actions(s) == ["dynamodb:PutItem"] and "Condition" in s
     ]
     assert ["CAMPAIGN#*"] in sender_puts
+
+
+# CloudFormation refuses a stack of more than 500 resources; the API's methods and resources grow
+# with every route, so the main stack keeps headroom and bulky concerns live in nested stacks.
+MAIN_STACK_RESOURCE_BUDGET = 470
+
+
+def test_the_main_stack_stays_clear_of_cloudformations_resource_limit(synth: Any) -> None:
+    count = len(synth.template["Resources"])
+    assert count <= MAIN_STACK_RESOURCE_BUDGET, f"{count} resources: move a concern into a nested stack"
+    nested = [r for r in synth.template["Resources"].values() if r["Type"] == "AWS::CloudFormation::Stack"]
+    for resource in nested:
+        stack, construct = resource["Metadata"]["aws:cdk:path"].split("/")[:2]
+        (path,) = synth.outdir.glob(f"{stack}{construct.removesuffix('.NestedStack')}*.nested.template.json")
+        assert len(json.loads(path.read_text())["Resources"]) <= MAIN_STACK_RESOURCE_BUDGET, path.name
