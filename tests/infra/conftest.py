@@ -34,7 +34,7 @@ class Synth:
             del resources[logical_id]
             nested = json.loads(_nested_file(self.outdir, resource).read_text())
             parameters = resource["Properties"].get("Parameters", {})
-            nested = _substitute(nested, lambda ref: parameters.get(ref))
+            nested = _substitute(nested, parameters.get)
             resources.update(nested["Resources"])
             for name, output in nested.get("Outputs", {}).items():
                 nested_outputs[(logical_id, f"Outputs.{name}")] = output["Value"]
