@@ -66,13 +66,17 @@ def _runbook_sections() -> set[str]:
 
 def test_every_alarm_names_its_runbook_section_and_the_section_exists(synth: Any) -> None:
     sections = _runbook_sections()
-    alarms = [a["Properties"] for a in _resources(synth.flattened(constants.OPERATIONS_ID), "AWS::CloudWatch::Alarm").values()]
+    alarms = [
+        a["Properties"] for a in _resources(synth.flattened(constants.OPERATIONS_ID), "AWS::CloudWatch::Alarm").values()
+    ]
     assert alarms
     for alarm in alarms:
         match = re.search(r"Runbook: docs/runbook\.md#([a-z0-9-]+)$", alarm["AlarmDescription"])
         assert match, alarm["AlarmDescription"]
         assert match[1] in sections, f"docs/runbook.md has no section {match[1]}"
-        assert alarm["AlarmActions"] == [{"Ref": _output_ref(synth.flattened(constants.OPERATIONS_ID), "AlarmTopicArn")}]
+        assert alarm["AlarmActions"] == [
+            {"Ref": _output_ref(synth.flattened(constants.OPERATIONS_ID), "AlarmTopicArn")}
+        ]
         assert alarm["TreatMissingData"] == "notBreaching"
 
 
