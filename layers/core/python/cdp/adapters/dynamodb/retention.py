@@ -1,0 +1,257 @@
+"""Retention in the core table: the policy, the runs, and the sweeps of timeline, sends and audit.
+
+Items:
+  CONFIG#retention#<workspace> / CONFIG   the policy (days per kind), versioned compare-and-set
+  RETENTION#runs / <run id>               one run (its day), with per-kind counts and the cursors
+
+Sweeps:
+- `CoreTableSweeper` scans the table once per run (pages of up to 1 MB, the cursor is the scan's
+  LastEvaluatedKey) and deletes, with BatchWriteItem, the timeline entries
+  (PROFILE#<id> / EVENT#<time>#<id>, by the event time in the sort key) and the send records and
+  multicast batches (SEND#, SENDBATCH#, by their send time: `expires_at` minus the ledger's keep
+  period) older than their cutoffs. One scan serves both kinds: the table has no index by age.
+- `AuditLogSweeper` reads the audit log's day partitions (AUDIT#<YYYY-MM-DD>, sk `<ISO at>#...`)
+  from the oldest any row can be in (the audit TTL) up to the cutoff day: no scan.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cdp.adapters.dynamodb.config_items import VersionedConfigItem
+from cdp.adapters.dynamodb.errors import unavailable
+from cdp.adapters.dynamodb.send_ledger import BATCH_PREFIX, RECORD_KEEP_SECONDS, SEND_PREFIX
+from cdp.clock import iso_from_ms, ms_from_datetime
+from cdp.errors import StoreUnavailable
+from cdp.privacy.retention import AUDIT_LOG, RULES, SEND_RECORDS, TIMELINE, Kind, RetentionPolicy
+from cdp.privacy.retention_job import Clock, RetentionRun, SweepPage
+
+POLICY_PREFIX = "CONFIG#retention#"
+RUNS_PK = "RETENTION#runs"
+PROFILE_PREFIX = "PROFILE#"
+EVENT_SK_PREFIX = "EVENT#"
+AUDIT_PREFIX = "AUDIT#"  # the audit log's day partitions (cdp.access.audit)
+# Key prefixes this module deletes or writes: infra conditions the job's grants on them.
+DELETED_KEY_PREFIXES = (PROFILE_PREFIX, SEND_PREFIX, BATCH_PREFIX, AUDIT_PREFIX)
+WRITTEN_KEY_PREFIXES = ("RETENTION#",)
+BATCH_WRITE_ITEMS = 25
+BATCH_WRITE_ATTEMPTS = 8
+BACKOFF_SECONDS = 0.05
+
+
+def _ms(iso: str) -> int | None:
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return ms_from_datetime(moment)
+
+
+class DynamoRetentionStore:
+    def __init__(self, client: Any, table_name: str, *, workspace: str = "default") -> None:
+        self._client = client
+        self._table = table_name
+        self._item = VersionedConfigItem(
+            client, table_name, pk_prefix=POLICY_PREFIX, workspace=workspace, what="retention settings"
+        )
+
+    def policy(self, *, raw_event_ttl_days: int) -> RetentionPolicy:
+        stored = self._item.read()
+        if stored is None:
+            return RetentionPolicy(raw_event_ttl_days=raw_event_ttl_days)
+        document, version = stored
+        return RetentionPolicy.from_stored(document, version=version, raw_event_ttl_days=raw_event_ttl_days)
+
+    def save_policy(self, policy: RetentionPolicy, *, expected_version: int) -> RetentionPolicy:
+        self._item.write(policy.stored(), expected_version=expected_version)
+        return policy
+
+    def save_run(self, run: RetentionRun) -> None:
+        item = {"pk": {"S": RUNS_PK}, "sk": {"S": run.run_id}, "doc": {"S": json.dumps(run.stored())}}
+        try:
+            self._client.put_item(TableName=self._table, Item=item)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "saving a retention run") from exc
+
+    def recent_runs(self, limit: int) -> list[RetentionRun]:
+        try:
+            response = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": RUNS_PK}},
+                ScanIndexForward=False,
+                Limit=limit,
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading retention runs") from exc
+        return [RetentionRun.from_stored(json.loads(item["doc"]["S"])) for item in response.get("Items", [])]
+
+
+class BatchDeleter:
+    """BatchWriteItem deletes, 25 keys a request, unprocessed keys retried with jittered backoff."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def delete(self, keys: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(keys), BATCH_WRITE_ITEMS):
+            requests: list[dict[str, Any]] = [
+                {"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE_ITEMS]
+            ]
+            for attempt in range(BATCH_WRITE_ATTEMPTS):
+                if attempt:
+                    time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))
+                try:
+                    response = self._client.batch_write_item(RequestItems={self._table: requests})
+                except (ClientError, BotoCoreError) as exc:
+                    raise unavailable(exc, "deleting items past retention") from exc
+                requests = response.get("UnprocessedItems", {}).get(self._table, [])
+                if not requests:
+                    break
+            else:
+                raise StoreUnavailable(f"{len(requests)} deletes were still unprocessed; the run resumes")
+
+
+class CoreTableSweeper:
+    """Timeline entries and send records, in one scan of the core table."""
+
+    name = "core_table"
+    kinds: tuple[Kind, ...] = (TIMELINE, SEND_RECORDS)
+
+    def __init__(self, client: Any, table_name: str, *, page_items: int | None = None) -> None:
+        self._client = client
+        self._table = table_name
+        self._page_items = page_items  # None: DynamoDB's 1 MB pages
+        self._deleter = BatchDeleter(client, table_name)
+
+    def sweep(self, cutoffs_ms: Mapping[Kind, int], cursor: str | None) -> SweepPage:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            # Keys and the send time only: the bytes returned, not the capacity billed (that is
+            # the items' full size either way).
+            "ProjectionExpression": "pk, sk, expires_at",
+        }
+        if self._page_items:
+            request["Limit"] = self._page_items
+        if cursor:
+            request["ExclusiveStartKey"] = json.loads(cursor)
+        try:
+            response = self._client.scan(**request)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "scanning the core table for retention") from exc
+        removed: dict[Kind, int] = {}
+        oldest: dict[Kind, int] = {}
+        doomed: list[dict[str, Any]] = []
+        for item in response.get("Items", []):
+            aged = _aged(item)
+            if aged is None or aged[0] not in cutoffs_ms:
+                continue
+            kind, at_ms = aged
+            if at_ms < cutoffs_ms[kind]:
+                doomed.append({"pk": item["pk"], "sk": item["sk"]})
+                removed[kind] = removed.get(kind, 0) + 1
+            else:
+                oldest[kind] = min(oldest.get(kind, at_ms), at_ms)
+        self._deleter.delete(doomed)
+        last = response.get("LastEvaluatedKey")
+        return SweepPage(removed, oldest, json.dumps(last) if last else None)
+
+
+def _aged(item: Mapping[str, Any]) -> tuple[Kind, int] | None:
+    """The kind of a core item this sweep governs and its time (epoch ms), or None."""
+    pk, sk = item["pk"]["S"], item["sk"]["S"]
+    if pk.startswith(PROFILE_PREFIX) and sk.startswith(EVENT_SK_PREFIX):
+        at = _ms(sk[len(EVENT_SK_PREFIX) :].split("#", 1)[0])
+        return (TIMELINE, at) if at is not None else None
+    if (pk.startswith(SEND_PREFIX) and sk == "SEND") or (pk.startswith(BATCH_PREFIX) and sk == "BATCH"):
+        expires = item.get("expires_at", {}).get("N")
+        return (SEND_RECORDS, (int(expires) - RECORD_KEEP_SECONDS) * 1000) if expires else None
+    return None
+
+
+class AuditLogSweeper:
+    """Audit rows by day partition: whole days before the cutoff's day, then the cutoff's day up
+    to the cutoff. The cursor is the next day to sweep."""
+
+    name = "audit_log"
+    kinds: tuple[Kind, ...] = (AUDIT_LOG,)
+
+    def __init__(
+        self, client: Any, table_name: str, clock: Clock, *, oldest_days: int = RULES[AUDIT_LOG].max_days + 7
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._clock = clock
+        self._oldest_days = oldest_days  # rows older than this were removed by their TTL
+        self._deleter = BatchDeleter(client, table_name)
+
+    def sweep(self, cutoffs_ms: Mapping[Kind, int], cursor: str | None) -> SweepPage:
+        cutoff_ms = cutoffs_ms[AUDIT_LOG]
+        cutoff = datetime.fromtimestamp(cutoff_ms / 1000, tz=UTC)
+        day = date.fromisoformat(cursor) if cursor else (cutoff - timedelta(days=self._oldest_days)).date()
+        cutoff_iso = iso_from_ms(cutoff_ms)
+        removed = 0
+        # A page: up to 30 days' partitions, or the cutoff's day (the last).
+        for _ in range(30):
+            keys = self._day(day.isoformat(), below=cutoff_iso)
+            self._deleter.delete(keys)
+            removed += len(keys)
+            if day >= cutoff.date():
+                oldest = self._oldest_kept(day, cutoff)
+                return SweepPage({AUDIT_LOG: removed}, {AUDIT_LOG: oldest} if oldest is not None else {}, None)
+            day += timedelta(days=1)
+        return SweepPage({AUDIT_LOG: removed}, {}, day.isoformat())
+
+    def _day(self, day: str, *, below: str) -> list[dict[str, Any]]:
+        """Keys of the day's rows whose sk (which starts with their ISO time) sorts before `below`."""
+        keys: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk < :below",
+            "ExpressionAttributeValues": {":pk": {"S": AUDIT_PREFIX + day}, ":below": {"S": below}},
+            "ProjectionExpression": "pk, sk",
+        }
+        while True:
+            try:
+                response = self._client.query(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise unavailable(exc, "reading the audit log for retention") from exc
+            keys.extend({"pk": item["pk"], "sk": item["sk"]} for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return keys
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _oldest_kept(self, day: date, cutoff: datetime) -> int | None:
+        """The first row at or after the cutoff: one 1-item query per day, up to today."""
+        today = datetime.fromtimestamp(self._clock.now_ms() / 1000, tz=UTC).date()
+        cutoff_iso = iso_from_ms(ms_from_datetime(cutoff))
+        while day <= today:
+            try:
+                response = self._client.query(
+                    TableName=self._table,
+                    KeyConditionExpression="pk = :pk AND sk >= :from",
+                    ExpressionAttributeValues={
+                        ":pk": {"S": AUDIT_PREFIX + day.isoformat()},
+                        ":from": {"S": cutoff_iso},
+                    },
+                    ProjectionExpression="sk",
+                    Limit=1,
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise unavailable(exc, "reading the audit log for retention") from exc
+            items = response.get("Items", [])
+            if items:
+                return _ms(items[0]["sk"]["S"].split("#", 1)[0])
+            day += timedelta(days=1)
+        return None
