@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from cdp.errors import Conflict
 from cdp.privacy.retention import Kind, RetentionPolicy
 from cdp.privacy.retention_job import RetentionRun, SweepPage
+from cdp.privacy.retention_store import RunTaken
 
 
 class FakeRetentionStore:
@@ -30,7 +31,10 @@ class FakeRetentionStore:
         self.stored = policy
         return policy
 
-    def save_run(self, run: RetentionRun) -> None:
+    def save_run(self, run: RetentionRun, *, expected_revision: int) -> None:
+        stored = self.runs.get(run.run_id)
+        if (stored.revision if stored else 0) != expected_revision:
+            raise RunTaken("taken")
         self.saves += 1
         self.runs[run.run_id] = RetentionRun.from_stored(copy.deepcopy(run.stored()))
 

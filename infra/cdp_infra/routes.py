@@ -41,6 +41,7 @@ JOURNEY_STEP = "journey_step"  # each node of a running journey: called by the v
 CAMPAIGN_RUNNER = "campaign_runner"  # campaign fan-out: EventBridge Scheduler / the admin API / itself, no route
 JOURNEY_STARTER = "journey_starter"  # the journey starts queue -> runs and executions, no route
 JOURNEY_EVENTS = "journey_events"  # bus events, cohort schedules and archive -> journey runs, no route
+PRIVACY_RETENTION = "privacy_retention"  # EventBridge Scheduler, daily, and itself (continuations), no route
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, ADMIN_QUERY, LINK_REDIRECT)
 SEGMENT_CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
@@ -146,6 +147,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/journeys/{id}/report", ADMIN_API),
     Route("GET", "/admin/v1/journeys/{id}/runs", ADMIN_API),
     Route("POST", "/admin/v1/journeys/{id}/test", ADMIN_API),
+    # Privacy: retention per data kind and the daily job's runs (cdp.privacy.retention).
+    Route("GET", "/admin/v1/privacy/retention", ADMIN_API, role="admin"),
+    Route("PUT", "/admin/v1/privacy/retention", ADMIN_API, role="admin"),
     # The one public data route: anyone with a link or a QR code follows it (cdp.links.redirect).
     Route("GET", "/r/{code}", LINK_REDIRECT),
     # One-click unsubscribe from marketing email (RFC 8058): public, the token is signed.

@@ -15,6 +15,7 @@ from cdp.adapters.dynamodb.journeys import LIVE_PK as JOURNEY_LIVE_PK
 from cdp.adapters.dynamodb.journeys import PK_PREFIX as JOURNEY_PK_PREFIX
 from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
 from cdp.adapters.dynamodb.query_jobs import PK_PREFIX as QUERY_JOB_PK_PREFIX
+from cdp.adapters.dynamodb.retention import POLICY_PREFIX as RETENTION_POLICY_PK_PREFIX
 from cdp.adapters.dynamodb.send_ledger import POLICY_PREFIX as MESSAGING_POLICY_PK_PREFIX
 from cdp.adapters.dynamodb.tag_rules import PK_PREFIX as TAG_RULES_PK_PREFIX
 from cdp.adapters.dynamodb.templates import PK_PREFIX as TEMPLATE_PK_PREFIX
@@ -39,6 +40,7 @@ from infra.cdp_infra.links import TRACKED_LINKS_ID, TrackedLinks
 from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.messaging import MessageSender
 from infra.cdp_infra.monitoring import Operations, Watched
+from infra.cdp_infra.retention import RETENTION_ID, RetentionJob
 from infra.cdp_infra.rich_menus import SegmentRichMenus
 from infra.cdp_infra.routes import (
     ADMIN_API,
@@ -56,6 +58,7 @@ from infra.cdp_infra.routes import (
     LINE_WEBHOOK,
     LINK_REDIRECT,
     MESSAGE_SENDER,
+    PRIVACY_RETENTION,
     RFM_SCORING,
     RICH_MENU_SYNC,
     SEGMENT_EVALUATOR,
@@ -235,6 +238,17 @@ class CdpStack(Stack):
             schedule_time_zone=self.deploy_settings.schedule_time_zone,
         )
         self.journey_flow.wire_admin_api(http_functions[ADMIN_API])
+        # Retention: the daily job in a nested stack; the admin API edits the policy item.
+        self.retention = RetentionJob(
+            self,
+            RETENTION_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            files=self.imports_bucket.bucket,
+            raw_event_ttl_days=self.deploy_settings.raw_event_ttl_days,
+            schedule_time_zone=self.deploy_settings.schedule_time_zone,
+        )
+        self._grant_core_items(http_functions[ADMIN_API], ["dynamodb:PutItem"], RETENTION_POLICY_PK_PREFIX)
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,
@@ -252,6 +266,7 @@ class CdpStack(Stack):
             JOURNEY_STEP: self.journeys.function,
             JOURNEY_STARTER: self.journey_flow.starter,
             JOURNEY_EVENTS: self.journey_flow.consumer,
+            PRIVACY_RETENTION: self.retention.function,
         }
         watched = Watched(
             functions=self.functions,
@@ -267,6 +282,7 @@ class CdpStack(Stack):
                 cast(str, self.scheduled_segments.jobs_schedule_group.name),
                 cast(str, self.messaging.schedule_group.name),
                 cast(str, self.journey_flow.schedule_group.name),
+                cast(str, self.retention.schedule_group.name),
             ],
             ingest_functions=[http_functions[LINE_WEBHOOK], http_functions[INGEST]],
             event_dead_letter_queues={

@@ -32,6 +32,7 @@ from infra.cdp_infra.routes import (
     JOURNEY_STEP,
     MEMBER_IMPORT,
     MESSAGE_SENDER,
+    PRIVACY_RETENTION,
     RFM_SCORING,
     RICH_MENU_SYNC,
     SEGMENT_EVALUATOR,
@@ -57,6 +58,7 @@ FUNCTION_FOLDERS = (
     JOURNEY_STEP,
     JOURNEY_STARTER,
     JOURNEY_EVENTS,
+    PRIVACY_RETENTION,
 )
 # What the local stack sets beyond the template: rules, tag rules and auto-replies edited through
 # the admin API apply within 2 s instead of the deployed 60 s, so a developer (and the e2e suite)
@@ -137,7 +139,53 @@ def synthesize_template() -> dict[str, Any]:
         app = build_app(layers=LayerAssets.code_only(), local=True, context=context, outdir=outdir)
         assembly = app.synth()
         template: dict[str, Any] = assembly.get_stack_by_name(constants.STACK_NAME).template
-    return template
+        return flatten_nested_stacks(template, Path(outdir))
+
+
+def flatten_nested_stacks(template: dict[str, Any], outdir: Path) -> dict[str, Any]:
+    """The main template with every nested stack's resources folded in, as one stack: each nested
+    parameter replaced by what the parent passes, each nested output the parent (or another nested
+    stack) reads replaced by its value. The local stack then provisions a function that lives in
+    a nested stack (kept there for CloudFormation's 500-resource limit) like any other."""
+    resources = dict(template["Resources"])
+    outputs: dict[tuple[str, str], Any] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::CloudFormation::Stack":
+            continue
+        del resources[logical_id]
+        stack, construct = resource["Metadata"]["aws:cdk:path"].split("/")[:2]
+        (path,) = outdir.glob(f"{stack}{construct.removesuffix('.NestedStack')}*.nested.template.json")
+        nested = json.loads(path.read_text())
+        parameters = resource["Properties"].get("Parameters", {})
+        nested = _substitute_refs(nested, parameters)
+        clashes = set(nested["Resources"]) & set(resources)
+        if clashes:
+            raise TemplateError(f"nested stack {construct} reuses logical ids {sorted(clashes)}")
+        resources.update(nested["Resources"])
+        for name, output in nested.get("Outputs", {}).items():
+            outputs[(logical_id, f"Outputs.{name}")] = output["Value"]
+
+    def from_outputs(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Fn::GetAtt"} and tuple(node["Fn::GetAtt"]) in outputs:
+                return from_outputs(outputs[tuple(node["Fn::GetAtt"])])
+            return {key: from_outputs(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [from_outputs(value) for value in node]
+        return node
+
+    flattened: dict[str, Any] = from_outputs({**template, "Resources": resources})
+    return flattened
+
+
+def _substitute_refs(node: Any, values: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and node["Ref"] in values:
+            return values[node["Ref"]]
+        return {key: _substitute_refs(value, values) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_substitute_refs(value, values) for value in node]
+    return node
 
 
 def load_or_synthesize(cache_dir: Path) -> dict[str, Any]:
@@ -145,6 +193,7 @@ def load_or_synthesize(cache_dir: Path) -> dict[str, Any]:
     sources = [
         *sorted(Path("infra/cdp_infra").glob("*.py")),
         Path("cdk.json"),
+        Path("infra/local/provision.py"),  # the nested stacks' flattening
         Path("layers/core/python/cdp/settings.py"),
         # Domain constants the API construct reads: CORS headers, analytics.js's short paths.
         Path("layers/core/python/cdp/cors.py"),

@@ -149,7 +149,7 @@ def test_a_second_invocation_the_same_day_changes_nothing() -> None:
 
 
 def countdown(pages: int) -> Callable[[], int]:
-    """Time left for `pages` pages, then none (each check before a page costs one)."""
+    """Plenty of time for the first `pages` readings of the time left, then none."""
     left = [pages]
 
     def remaining() -> int:
@@ -207,3 +207,31 @@ def test_sweepers_run_in_turn_and_each_reports_its_kinds() -> None:
     run = RetentionJob(store, [core, exports], clock, raw_event_ttl_days=30, margin_ms=1_000).run(plenty)
     assert run.kinds["exports"].removed == 1 and sorted(exports.items) == ["y"]
     assert set(run.kinds) == {"timeline", "send_records", "exports"}
+
+
+def test_two_invocations_never_both_advance_a_run() -> None:
+    store, clock = FakeRetentionStore(), FixedClock(NOW_MS)
+    sweeper = FakeAgedItems("core", ("timeline", "send_records"), items(), page=1)
+    job_with(store, sweeper, clock).run(countdown(1))
+    before = store.recent_runs(1)[0]
+    original = sweeper.sweep
+
+    def sweep_while_another_invocation_saves(cutoffs: dict[str, int], cursor: str | None) -> object:
+        other = store.recent_runs(1)[0]
+        other.revision += 1
+        store.save_run(other, expected_revision=other.revision - 1)
+        return original(cutoffs, cursor)  # type: ignore[arg-type]
+
+    sweeper.sweep = sweep_while_another_invocation_saves  # type: ignore[method-assign,assignment]
+    answer = job_with(store, sweeper, clock).run(plenty)
+    # This invocation's save was refused: it stopped after one page and recorded nothing itself.
+    assert not answer.finished and answer.revision == before.revision + 1
+    assert store.recent_runs(1)[0].kinds["timeline"].removed == before.kinds["timeline"].removed
+
+
+def test_every_invocation_makes_progress_even_with_no_time_left() -> None:
+    store, clock = FakeRetentionStore(), FixedClock(NOW_MS)
+    sweeper = FakeAgedItems("core", ("timeline", "send_records"), items(), page=1)
+    runs = [job_with(store, sweeper, clock).run(lambda: 0) for _ in range(5)]
+    assert [run.finished for run in runs] == [False, False, False, False, True]
+    assert sorted(sweeper.items) == ["b-kept-event", "d-kept-send"]

@@ -447,3 +447,21 @@ class JourneyStepSettings(Settings):
     raw_event_ttl_days: int = positive(ENV_RAW_EVENT_TTL_DAYS, 30)
     event_bus_name: str = env(ENV_EVENT_BUS, "")
     message_sender_function: str = required(ENV_MESSAGE_SENDER_FUNCTION)
+
+
+# --- retention (cdp.privacy.retention) ---------------------------------------------------------
+# Prefixes of exported files in the imports bucket that the retention job expires (comma-separated).
+ENV_RETENTION_EXPORT_PREFIXES = "CDP_RETENTION_EXPORT_PREFIXES"
+DEFAULT_RETENTION_EXPORT_PREFIXES = "exports/"
+DEFAULT_RETENTION_IMPORT_PREFIX = "imports/"
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings(Settings):
+    """The daily retention job: the core table (policy, runs, timeline, sends, audit rows) and
+    the imports bucket's exported and imported files; unset bucket: no file sweeps."""
+
+    core_table: str = required(ENV_CORE_TABLE)
+    imports_bucket: str = env(ENV_IMPORTS_BUCKET, "")
+    raw_event_ttl_days: int = positive(ENV_RAW_EVENT_TTL_DAYS, 30)
+    export_prefixes: str = env(ENV_RETENTION_EXPORT_PREFIXES, DEFAULT_RETENTION_EXPORT_PREFIXES)

@@ -1333,6 +1333,43 @@ class JourneyDryRun(Answer):
     dry_run: Literal[True]
 
 
+# --- retention (cdp.privacy.retention) -----------------------------------------------------
+class RetentionKind(Answer):
+    days: int = Field(description="days kept: what is older is removed", examples=[730])
+    default_days: int
+    min_days: int
+    max_days: int
+    configurable: bool = Field(description="false: set by a deploy setting, or follows another kind")
+    mechanism: Literal["dynamodb_ttl", "scheduled_job", "follows"]
+    follows: str = absent("the kind this one is removed with")
+    removes: str = Field(description="what is removed")
+    bounds: str = Field(description="why the bounds are what they are")
+
+
+class RetentionKindRun(Answer):
+    cutoff: str = Field(description="what is older than this instant was removed")
+    removed: int
+    oldest_kept: str | None = Field(description="the oldest item kept (null when none was kept)")
+
+
+class RetentionRun(Answer):
+    run_id: str = Field(description="the UTC day the run started", examples=["2026-12-07"])
+    started_at: str
+    updated_at: str
+    finished_at: str | None
+    status: Literal["running", "finished"]
+    policy_version: int
+    invocations: int = Field(description="invocations the run took (it resumes where it stopped)")
+    kinds: dict[str, RetentionKindRun]
+
+
+class RetentionSettings(Answer):
+    version: int
+    updated_at: str | None
+    kinds: dict[str, RetentionKind]
+    runs: list[RetentionRun] = Field(description="the latest runs, newest first")
+
+
 # --- the document itself -------------------------------------------------------------------
 class OpenAPIDocument(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)

@@ -49,3 +49,21 @@ class LambdaSendRequests:
             raise unavailable(exc, "handing send requests to the message sender") from exc
         if response.get("StatusCode") != 202:
             raise StoreUnavailable(f"the message sender answered {response.get('StatusCode')} to an invoke")
+
+
+class LambdaContinuation:
+    """A job continued in a fresh asynchronous invocation of the same function (the retention job)."""
+
+    def __init__(self, client: Any, function_arn: str) -> None:
+        self._client = client
+        self._function = function_arn
+
+    def start(self, payload: dict[str, Any], *, doing: str) -> None:
+        try:
+            response = self._client.invoke(
+                FunctionName=self._function, InvocationType="Event", Payload=json.dumps(payload).encode()
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, doing) from exc
+        if response.get("StatusCode") != 202:
+            raise StoreUnavailable(f"{doing} answered {response.get('StatusCode')}")

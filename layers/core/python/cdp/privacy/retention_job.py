@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from cdp.clock import iso_from_ms, ms_from_datetime
 from cdp.errors import Conflict
 from cdp.privacy.retention import RULES, SWEPT, Kind, RetentionPolicy, parse_changes
-from cdp.privacy.retention_store import RetentionStore
+from cdp.privacy.retention_store import RetentionStore, RunTaken
 
 RUNS_SHOWN = 10
 # Stop starting pages when less than this is left of the invocation: a page must fit in it.
@@ -67,6 +67,7 @@ class RetentionRun:
     updated_at: str = ""
     finished_at: str | None = None
     invocations: int = 0
+    revision: int = 0  # saves so far: each save expects the previous one (two invocations never both advance)
 
     @property
     def finished(self) -> bool:
@@ -102,6 +103,7 @@ class RetentionRun:
         }
         document["cursors"] = dict(self.cursors)
         document["done"] = list(self.done)
+        document["revision"] = self.revision
         return document
 
     @classmethod
@@ -120,6 +122,7 @@ class RetentionRun:
             updated_at=document.get("updated_at", ""),
             finished_at=document.get("finished_at"),
             invocations=int(document.get("invocations", 0)),
+            revision=int(document.get("revision", 0)),
         )
 
 
@@ -155,24 +158,44 @@ class RetentionJob:
         if run.finished:
             return run
         run.invocations += 1
-        for sweeper in self._sweepers:
-            if sweeper.name in run.done:
-                continue
-            cutoffs = run.cutoffs_ms(sweeper.kinds)
-            while True:
-                if remaining_ms() < self._margin_ms:
-                    return self._save(run)
-                page = sweeper.sweep(cutoffs, run.cursors.get(sweeper.name))
-                run.record(page)
-                run.cursors[sweeper.name] = page.cursor
-                if page.cursor is None:
-                    run.done.append(sweeper.name)
-                    run.cursors.pop(sweeper.name, None)
-                    self._save(run)
-                    break
+        # A quarter of the invocation at most (a short local timeout still sweeps), and at least
+        # one page per invocation, so a continuation always makes progress.
+        margin = min(self._margin_ms, remaining_ms() // 4)
+        first_page = [True]
+
+        def time_left() -> bool:
+            if first_page[0]:
+                first_page[0] = False
+                return True
+            return remaining_ms() > margin
+
+        try:
+            for sweeper in self._sweepers:
+                if sweeper.name not in run.done:
+                    self._sweep(run, sweeper, time_left)
+                    if sweeper.name not in run.done:
+                        return run  # out of time: saved, resumed by the next invocation
+            run.finished_at = iso_from_ms(self._clock.now_ms())
+            return self._save(run)
+        except RunTaken:
+            # Another invocation saved the run meanwhile (a continuation and a late retry): it
+            # carries on; what this one deleted is gone either way (counted by at most one).
+            latest = self._store.recent_runs(1)
+            return latest[0] if latest else run
+
+    def _sweep(self, run: RetentionRun, sweeper: Sweeper, time_left: Callable[[], bool]) -> None:
+        cutoffs = run.cutoffs_ms(sweeper.kinds)
+        while time_left():
+            page = sweeper.sweep(cutoffs, run.cursors.get(sweeper.name))
+            run.record(page)
+            run.cursors[sweeper.name] = page.cursor
+            if page.cursor is None:
+                run.done.append(sweeper.name)
+                run.cursors.pop(sweeper.name, None)
                 self._save(run)
-        run.finished_at = iso_from_ms(self._clock.now_ms())
-        return self._save(run)
+                return
+            self._save(run)
+        self._save(run)
 
     def _current(self, now_ms: int) -> RetentionRun:
         latest = self._store.recent_runs(1)
@@ -184,7 +207,8 @@ class RetentionJob:
 
     def _save(self, run: RetentionRun) -> RetentionRun:
         run.updated_at = iso_from_ms(self._clock.now_ms())
-        self._store.save_run(run)
+        run.revision += 1
+        self._store.save_run(run, expected_revision=run.revision - 1)
         return run
 
 

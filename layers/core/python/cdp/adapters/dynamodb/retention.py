@@ -26,12 +26,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cdp.adapters.dynamodb.config_items import VersionedConfigItem
-from cdp.adapters.dynamodb.errors import unavailable
+from cdp.adapters.dynamodb.errors import CONDITIONAL_CHECK_FAILED, error_code, unavailable
 from cdp.adapters.dynamodb.send_ledger import BATCH_PREFIX, RECORD_KEEP_SECONDS, SEND_PREFIX
 from cdp.clock import iso_from_ms, ms_from_datetime
 from cdp.errors import StoreUnavailable
 from cdp.privacy.retention import AUDIT_LOG, RULES, SEND_RECORDS, TIMELINE, Kind, RetentionPolicy
 from cdp.privacy.retention_job import Clock, RetentionRun, SweepPage
+from cdp.privacy.retention_store import RunTaken
 
 POLICY_PREFIX = "CONFIG#retention#"
 RUNS_PK = "RETENTION#runs"
@@ -75,11 +76,26 @@ class DynamoRetentionStore:
         self._item.write(policy.stored(), expected_version=expected_version)
         return policy
 
-    def save_run(self, run: RetentionRun) -> None:
-        item = {"pk": {"S": RUNS_PK}, "sk": {"S": run.run_id}, "doc": {"S": json.dumps(run.stored())}}
+    def save_run(self, run: RetentionRun, *, expected_revision: int) -> None:
+        item = {
+            "pk": {"S": RUNS_PK},
+            "sk": {"S": run.run_id},
+            "revision": {"N": str(run.revision)},
+            "doc": {"S": json.dumps(run.stored())},
+        }
+        request: dict[str, Any] = {"TableName": self._table, "Item": item}
+        if expected_revision:
+            request["ConditionExpression"] = "revision = :expected"
+            request["ExpressionAttributeValues"] = {":expected": {"N": str(expected_revision)}}
+        else:
+            request["ConditionExpression"] = "attribute_not_exists(pk)"
         try:
-            self._client.put_item(TableName=self._table, Item=item)
-        except (ClientError, BotoCoreError) as exc:
+            self._client.put_item(**request)
+        except ClientError as exc:
+            if error_code(exc) == CONDITIONAL_CHECK_FAILED:
+                raise RunTaken(f"retention run {run.run_id} was saved by another invocation") from exc
+            raise unavailable(exc, "saving a retention run") from exc
+        except BotoCoreError as exc:
             raise unavailable(exc, "saving a retention run") from exc
 
     def recent_runs(self, limit: int) -> list[RetentionRun]:
