@@ -1,7 +1,7 @@
 """The retention job (cdp.privacy.retention_job) in a nested stack of its own.
 
 A function, its role and log group, the policy that lets it continue itself, the scheduler's role
-and one daily schedule: a nested stack, since the main stack is close to CloudFormation's
+and one daily schedule (in the daily jobs' schedule group): a nested stack, since the main stack is close to CloudFormation's
 500-resource limit. The function may:
 - scan the core table (the only way to find old timeline entries: no index by age), and delete
   items only under PROFILE#, SEND#, SENDBATCH# and AUDIT# (LeadingKeys cannot tell a timeline
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from aws_cdk import Acknowledgment, Aws, Duration, Names, NestedStack, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, Duration, Names, NestedStack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -49,6 +49,7 @@ class RetentionJob(NestedStack):
         files: s3.IBucket,
         raw_event_ttl_days: int,
         schedule_time_zone: str,
+        jobs_schedule_group: scheduler.CfnScheduleGroup,
     ) -> None:
         super().__init__(
             scope, construct_id, description="LINE CDP retention: the daily job that deletes data past retention"
@@ -88,14 +89,12 @@ class RetentionJob(NestedStack):
         iam.Grant.add_to_principal(
             grantee=self.scheduler_role, actions=["lambda:InvokeFunction"], resource_arns=[self.function.function_arn]
         )
-        self.schedule_group = scheduler.CfnScheduleGroup(
-            self, "Schedules", name=f"{Stack.of(scope).stack_name}-retention"
-        )
+        # In the daily jobs' group (watched by its failed-schedules alarm), beside RFM and compaction.
         self.schedule = scheduler.CfnSchedule(
             self,
             "Daily",
             name="retention-daily",
-            group_name=cast(str, self.schedule_group.name),
+            group_name=cast(str, jobs_schedule_group.name),
             schedule_expression=RETENTION_SCHEDULE,
             schedule_expression_timezone=schedule_time_zone,
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
@@ -109,7 +108,7 @@ class RetentionJob(NestedStack):
             ),
             description="Retention: delete what is past retention per data kind, daily",
         )
-        self.schedule.add_resource_dependency(self.schedule_group)
+        self.node.add_dependency(jobs_schedule_group)
 
     def _grant_core(self, core_table: dynamodb.ITable) -> None:
         # Scan takes no partition key, so LeadingKeys cannot narrow it: the table alone (no index).

@@ -247,6 +247,7 @@ class CdpStack(Stack):
             files=self.imports_bucket.bucket,
             raw_event_ttl_days=self.deploy_settings.raw_event_ttl_days,
             schedule_time_zone=self.deploy_settings.schedule_time_zone,
+            jobs_schedule_group=self.scheduled_segments.jobs_schedule_group,
         )
         self._grant_core_items(http_functions[ADMIN_API], ["dynamodb:PutItem"], RETENTION_POLICY_PK_PREFIX)
         self.functions: dict[str, lambda_.Function] = {
@@ -282,7 +283,6 @@ class CdpStack(Stack):
                 cast(str, self.scheduled_segments.jobs_schedule_group.name),
                 cast(str, self.messaging.schedule_group.name),
                 cast(str, self.journey_flow.schedule_group.name),
-                cast(str, self.retention.schedule_group.name),
             ],
             ingest_functions=[http_functions[LINE_WEBHOOK], http_functions[INGEST]],
             event_dead_letter_queues={

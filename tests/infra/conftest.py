@@ -22,14 +22,14 @@ class Synth:
     metadata: dict[str, list[dict[str, Any]]]
     error: str | None
 
-    def flattened(self, nested_stack: str) -> dict[str, Any]:
-        """The main template with one nested stack's resources folded in, as if they were one
+    def flattened(self, *nested_stacks: str) -> dict[str, Any]:
+        """The main template with these nested stacks' resources folded in, as if they were one
         stack: each nested parameter replaced by what the parent passes, each output the parent
         reads replaced by its value. Tests then compare alarms with functions as before."""
         resources = dict(self.template["Resources"])
         nested_outputs: dict[tuple[str, str], Any] = {}
         for logical_id, resource in self.template["Resources"].items():
-            if resource["Type"] != "AWS::CloudFormation::Stack" or not logical_id.startswith(nested_stack):
+            if resource["Type"] != "AWS::CloudFormation::Stack" or not logical_id.startswith(nested_stacks):
                 continue
             del resources[logical_id]
             nested = json.loads(_nested_file(self.outdir, resource).read_text())

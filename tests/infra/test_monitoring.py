@@ -13,6 +13,7 @@ from cdp import observability
 from cdp.adapters.dead_letters import PK_PREFIX
 
 from infra.cdp_infra import constants
+from infra.cdp_infra.retention import RETENTION_ID
 from infra.cdp_infra.routes import (
     ARCHIVE_WRITER,
     DLQ_ARCHIVER,
@@ -67,7 +68,8 @@ def _runbook_sections() -> set[str]:
 def test_every_alarm_names_its_runbook_section_and_the_section_exists(synth: Any) -> None:
     sections = _runbook_sections()
     alarms = [
-        a["Properties"] for a in _resources(synth.flattened(constants.OPERATIONS_ID), "AWS::CloudWatch::Alarm").values()
+        a["Properties"]
+        for a in _resources(synth.flattened(constants.OPERATIONS_ID, RETENTION_ID), "AWS::CloudWatch::Alarm").values()
     ]
     assert alarms
     for alarm in alarms:
@@ -75,13 +77,13 @@ def test_every_alarm_names_its_runbook_section_and_the_section_exists(synth: Any
         assert match, alarm["AlarmDescription"]
         assert match[1] in sections, f"docs/runbook.md has no section {match[1]}"
         assert alarm["AlarmActions"] == [
-            {"Ref": _output_ref(synth.flattened(constants.OPERATIONS_ID), "AlarmTopicArn")}
+            {"Ref": _output_ref(synth.flattened(constants.OPERATIONS_ID, RETENTION_ID), "AlarmTopicArn")}
         ]
         assert alarm["TreatMissingData"] == "notBreaching"
 
 
 def test_dead_letters_alarm_counts_archived_batches_and_waiting_messages(synth: Any) -> None:
-    t = synth.flattened(constants.OPERATIONS_ID)
+    t = synth.flattened(constants.OPERATIONS_ID, RETENTION_ID)
     alarm = _alarm(t, "DeadLetters")
     metrics = _metrics(alarm)
     assert _expression(alarm) == "archived + waiting"
@@ -100,7 +102,7 @@ def test_dead_letters_alarm_counts_archived_batches_and_waiting_messages(synth: 
     ("construct_id", "output"), [("Merge", "MergeStateMachineArn"), ("Unmerge", "UnmergeStateMachineArn")]
 )
 def test_failed_merge_executions_alarm(synth: Any, construct_id: str, output: str) -> None:
-    alarm = _alarm(synth.flattened(constants.OPERATIONS_ID), f"{construct_id}ExecutionsFailed")
+    alarm = _alarm(synth.flattened(constants.OPERATIONS_ID, RETENTION_ID), f"{construct_id}ExecutionsFailed")
     metrics = _metrics(alarm)
     assert _expression(alarm) == "failed + timedOut + aborted"
     assert {m["MetricName"] for m in metrics.values()} == {
@@ -111,13 +113,16 @@ def test_failed_merge_executions_alarm(synth: Any, construct_id: str, output: st
     for metric in metrics.values():
         assert metric["Namespace"] == "AWS/States"
         assert metric["Dimensions"] == [
-            {"Name": "StateMachineArn", "Value": {"Ref": _output_ref(synth.flattened(constants.OPERATIONS_ID), output)}}
+            {
+                "Name": "StateMachineArn",
+                "Value": {"Ref": _output_ref(synth.flattened(constants.OPERATIONS_ID, RETENTION_ID), output)},
+            }
         ]
     assert alarm["Threshold"] == 0
 
 
 def test_every_function_has_a_throttles_alarm(synth: Any) -> None:
-    t = synth.flattened(constants.OPERATIONS_ID)
+    t = synth.flattened(constants.OPERATIONS_ID, RETENTION_ID)
     functions = {
         alarm["Properties"]["Dimensions"][0]["Value"]["Ref"]
         for alarm in _resources(t, "AWS::CloudWatch::Alarm").values()
@@ -134,7 +139,7 @@ def test_every_function_has_a_throttles_alarm(synth: Any) -> None:
 
 
 def test_archive_writer_lag_alarm(synth: Any) -> None:
-    t = synth.flattened(constants.OPERATIONS_ID)
+    t = synth.flattened(constants.OPERATIONS_ID, RETENTION_ID)
     alarm = _alarm(t, "ArchiveWriterIteratorAge")
     assert alarm["MetricName"] == "IteratorAge" and alarm["Statistic"] == "Maximum"
     assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": _function_id(t, ARCHIVE_WRITER)}}]
@@ -142,7 +147,7 @@ def test_archive_writer_lag_alarm(synth: Any) -> None:
 
 
 def test_failed_schedules_alarms_watch_every_schedule_group(synth: Any) -> None:
-    t = synth.flattened(constants.OPERATIONS_ID)
+    t = synth.flattened(constants.OPERATIONS_ID, RETENTION_ID)
     groups = {group["Properties"]["Name"] for group in _resources(t, "AWS::Scheduler::ScheduleGroup").values()}
     assert len(groups) == 4  # the segments' schedules, the daily jobs, held-message releases, journey cohorts
     watched = set()
@@ -160,7 +165,7 @@ def test_failed_schedules_alarms_watch_every_schedule_group(synth: Any) -> None:
 
 
 def test_failed_audience_syncs_alarm_reads_the_metric_the_recompute_writes(synth: Any) -> None:
-    alarm = _alarm(synth.flattened(constants.OPERATIONS_ID), "AudienceSyncFailed")
+    alarm = _alarm(synth.flattened(constants.OPERATIONS_ID, RETENTION_ID), "AudienceSyncFailed")
     assert alarm["Namespace"] == observability.METRICS_NAMESPACE == constants.METRICS_NAMESPACE
     assert alarm["MetricName"] == observability.AUDIENCE_SYNC_FAILED
     assert alarm["Dimensions"] == [{"Name": "service", "Value": constants.SERVICE_NAME}]
@@ -195,7 +200,7 @@ def _metric_names(widget: dict[str, Any]) -> list[str]:
 
 
 def test_dashboard_shows_ingest_rejections_lag_merges_segments_and_errors(synth: Any) -> None:
-    t = synth.flattened(constants.OPERATIONS_ID)
+    t = synth.flattened(constants.OPERATIONS_ID, RETENTION_ID)
     dashboard = _dashboard(t)
     titles = [w["properties"].get("title") for w in dashboard["widgets"]]
     assert titles == [
@@ -242,7 +247,7 @@ def test_dashboard_shows_ingest_rejections_lag_merges_segments_and_errors(synth:
 
 
 def test_dead_letter_archiver_reads_the_processor_queue_and_the_raw_stream_only(synth: Any) -> None:
-    t = synth.flattened(constants.OPERATIONS_ID)
+    t = synth.flattened(constants.OPERATIONS_ID, RETENTION_ID)
     archiver = _function_id(t, DLQ_ARCHIVER)
     queue = _output_ref(t, "DeadLetterQueueUrl")
     (mapping,) = [

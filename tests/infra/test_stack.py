@@ -11,6 +11,7 @@ from cdp import settings
 
 from infra.cdp_infra import constants
 from infra.cdp_infra.deploy_settings import NEW_ACCOUNT_MAX_MEMORY_MB
+from infra.cdp_infra.retention import RETENTION_ID
 from infra.cdp_infra.routes import (
     ADMIN_API,
     ADMIN_QUERY,
@@ -28,6 +29,7 @@ from infra.cdp_infra.routes import (
     LINK_REDIRECT,
     MEMBER_IMPORT,
     MESSAGE_SENDER,
+    PRIVACY_RETENTION,
     RFM_SCORING,
     RICH_MENU_SYNC,
     ROUTES,
@@ -636,9 +638,9 @@ def test_dead_letter_alarm_fires_on_the_first_message(synth: Any) -> None:
 
 
 def test_every_function_has_an_errors_alarm_and_the_stream_and_api_are_watched(synth: Any) -> None:
-    t = synth.flattened(constants.OPERATIONS_ID)
+    t = synth.flattened(constants.OPERATIONS_ID, RETENTION_ID)
     watched = {alarm["Dimensions"][0]["Value"]["Ref"] for alarm in _alarms(t, "Errors")}
-    assert watched == {_function_id(t, name) for name in ALL_FUNCTIONS}
+    assert watched == {_function_id(t, name) for name in (*ALL_FUNCTIONS, PRIVACY_RETENTION)}
     watched_streams = {alarm["Dimensions"][0]["Value"]["Ref"] for alarm in _alarms(t, "IteratorAge")}
     assert watched_streams == {_function_id(t, EVENT_PROCESSOR), _function_id(t, ARCHIVE_WRITER)}
     assert len(_alarms(t, "5XXError")) == 1
@@ -742,6 +744,14 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:{REGION}:<AWS::AccountId>:"
         "schedule/LineCdp-journeys/journey-*]",
     }
+    # Retention (a nested stack): exported and imported files past retention, by prefix.
+    [retention_template] = synth.outdir.glob("*Retention*.nested.template.json")
+    [bucket_arn] = [
+        name
+        for name in json.loads(retention_template.read_text())["Parameters"]
+        if name.startswith(f"referencetoLineCdp{constants.IMPORTS_BUCKET_ID}Files") and name.endswith("Arn")
+    ]
+    retention_files = {f"AwsSolutions-IAM5[Resource::<{bucket_arn}>/{prefix}/*]" for prefix in ("exports", "imports")}
     # The console's hosting (a nested stack): CloudFront findings and aws-cdk-lib's BucketDeployment grants.
     [console_template] = synth.outdir.glob("*Console*.nested.template.json")
     [site] = _resources(json.loads(console_template.read_text()), "AWS::S3::Bucket")
@@ -762,6 +772,7 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
         | messaging_wildcards
         | journey_machines
         | journey_wildcards
+        | retention_files
     )
     assert all(len(reason) > 30 for reasons in acknowledged.values() for reason in reasons)
 
