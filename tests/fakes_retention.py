@@ -38,6 +38,10 @@ class FakeRetentionStore:
         self.saves += 1
         self.runs[run.run_id] = RetentionRun.from_stored(copy.deepcopy(run.stored()))
 
+    def get_run(self, run_id: str) -> RetentionRun | None:
+        stored = self.runs.get(run_id)
+        return RetentionRun.from_stored(copy.deepcopy(stored.stored())) if stored else None
+
     def recent_runs(self, limit: int) -> list[RetentionRun]:
         return [
             RetentionRun.from_stored(copy.deepcopy(self.runs[run_id].stored()))

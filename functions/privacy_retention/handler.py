@@ -4,8 +4,9 @@ that needs more than one invocation continues in a fresh invocation of this func
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Annotated, Any
 
+from aws_lambda_powertools.utilities.parser import parse
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.retention import AuditLogSweeper, CoreTableSweeper, DynamoRetentionStore
 from cdp.adapters.lambda_invoke import LambdaContinuation
@@ -15,6 +16,7 @@ from cdp.observability import logger
 from cdp.privacy.retention import EXPORTS, IMPORT_FILES
 from cdp.privacy.retention_job import RetentionJob, Sweeper
 from cdp.settings import DEFAULT_RETENTION_IMPORT_PREFIX, RetentionSettings
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 @functools.cache
@@ -37,11 +39,24 @@ def build() -> RetentionJob:
     )
 
 
+class RetentionInvocation(BaseModel):
+    """The schedule's `{"scheduled_time": ...}` (the occurrence: its retries are the same run), a
+    continuation's `{"continue": run id}`, or `{}` (a run for today's UTC day)."""
+
+    model_config = ConfigDict(extra="ignore")
+    scheduled_time: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T[0-9:.]+Z$")] | None = None
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Any input (the schedule sends `{}`, a continuation `{"continue": run id}`): the job resumes
-    an unfinished run or starts today's, and does nothing when today's has finished."""
-    run = build().run(context.get_remaining_time_in_millis)
+    """An unfinished run is resumed first; otherwise the occurrence's run starts, or nothing
+    happens when it has already run."""
+    try:
+        run_id = parse(event=event, model=RetentionInvocation).scheduled_time
+    except ValidationError:
+        logger.warning("scheduled_time must be an ISO-8601 UTC time; running for today")
+        run_id = None
+    run = build().run(context.get_remaining_time_in_millis, run_id=run_id)
     answer = run.as_dict()
     logger.info("retention run", extra={"run_id": run.run_id, "status": answer["status"], "kinds": answer["kinds"]})
     if not run.finished:

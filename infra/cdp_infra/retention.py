@@ -101,7 +101,8 @@ class RetentionJob(NestedStack):
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=self.function.function_arn,
                 role_arn=self.scheduler_role.role_arn,
-                input="{}",
+                # The occurrence names the run: a retried delivery of it is the same run.
+                input='{"scheduled_time":"<aws.scheduler.scheduled-time>"}',
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                     maximum_retry_attempts=2, maximum_event_age_in_seconds=6 * 3600
                 ),

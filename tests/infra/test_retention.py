@@ -72,6 +72,7 @@ def test_a_daily_schedule_in_the_jobs_group_starts_the_function(t: dict[str, Any
     assert schedule["ScheduleExpressionTimezone"] == "Asia/Taipei"
     assert schedule["GroupName"] == "LineCdp-jobs"
     assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert json.loads(schedule["Target"]["Input"]) == {"scheduled_time": "<aws.scheduler.scheduled-time>"}
     assert schedule["Target"]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert schedule["Target"]["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 21600}
     scheduler_role = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]

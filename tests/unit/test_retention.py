@@ -235,3 +235,16 @@ def test_every_invocation_makes_progress_even_with_no_time_left() -> None:
     runs = [job_with(store, sweeper, clock).run(lambda: 0) for _ in range(5)]
     assert [run.finished for run in runs] == [False, False, False, False, True]
     assert sorted(sweeper.items) == ["b-kept-event", "d-kept-send"]
+
+
+def test_each_schedule_occurrence_is_one_run() -> None:
+    store, clock = FakeRetentionStore(), FixedClock(NOW_MS)
+    sweeper = FakeAgedItems("core", ("timeline", "send_records"), items())
+    first = job_with(store, sweeper, clock).run(plenty, run_id="2024-05-01T20:00:00Z")
+    calls = sweeper.calls
+    assert job_with(store, sweeper, clock).run(plenty, run_id="2024-05-01T20:00:00Z").as_dict() == first.as_dict()
+    assert sweeper.calls == calls  # a retried occurrence does nothing
+    sweeper.items["late"] = ("timeline", days_ago(1000))
+    second = job_with(store, sweeper, clock).run(plenty, run_id="2024-05-01T21:00:00Z")
+    assert second.run_id == "2024-05-01T21:00:00Z" and second.kinds["timeline"].removed == 1
+    assert [run.run_id for run in store.recent_runs(5)] == [second.run_id, first.run_id]

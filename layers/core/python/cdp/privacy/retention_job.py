@@ -1,12 +1,13 @@
 """The daily retention job: delete what is past retention, kind by kind, and record each run.
 
-A run is keyed by the day it starts (the clock port's UTC day). Its cutoffs are fixed when it
+A run is keyed by the schedule's occurrence (its scheduled time; the UTC day for a run started
+by hand), so a retried or redelivered occurrence is the same run. Its cutoffs are fixed when it
 starts, so a run resumed by a later invocation deletes exactly what the first one would have.
 Each sweeper works a page at a time and hands back a cursor; the run is saved after every page,
 so a run cut short (Lambda's time limit, a crash) resumes from the last page saved, and a page
 repeated after a crash deletes nothing twice (deleting a deleted item is a no-op). A run that
-has not finished is resumed before a new day's run starts. A finished run for today makes the
-job a no-op, so the schedule's retries and duplicate deliveries change nothing.
+has not finished is resumed before another starts. A finished run makes its occurrence a no-op,
+so the schedule's retries and duplicate deliveries change nothing.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class KindReport:
 
 @dataclass(slots=True)
 class RetentionRun:
-    run_id: str  # the UTC day it started
+    run_id: str  # the schedule's occurrence (its scheduled time), or the UTC day it started
     started_at: str
     policy_version: int
     kinds: dict[Kind, KindReport]
@@ -150,11 +151,12 @@ class RetentionJob:
         self._raw_event_ttl_days = raw_event_ttl_days
         self._margin_ms = margin_ms
 
-    def run(self, remaining_ms: Callable[[], int]) -> RetentionRun:
-        """Start today's run (or resume an unfinished one) and sweep until done or out of time.
-        Answers the run: `finished` tells the caller whether to continue in a new invocation."""
+    def run(self, remaining_ms: Callable[[], int], *, run_id: str | None = None) -> RetentionRun:
+        """Resume an unfinished run, else start run `run_id` (the schedule's occurrence; default:
+        today's UTC day) unless it already ran, and sweep until done or out of time. Answers the
+        run: `finished` tells the caller whether to continue in a new invocation."""
         now_ms = self._clock.now_ms()
-        run = self._current(now_ms)
+        run = self._current(now_ms, run_id or iso_from_ms(now_ms)[:10])
         if run.finished:
             return run
         run.invocations += 1
@@ -197,13 +199,15 @@ class RetentionJob:
             self._save(run)
         self._save(run)
 
-    def _current(self, now_ms: int) -> RetentionRun:
+    def _current(self, now_ms: int, run_id: str) -> RetentionRun:
         latest = self._store.recent_runs(1)
-        today = iso_from_ms(now_ms)[:10]
-        if latest and (not latest[0].finished or latest[0].run_id >= today):
+        if latest and not latest[0].finished:
             return latest[0]
+        done = self._store.get_run(run_id)
+        if done is not None:
+            return done
         policy = self._store.policy(raw_event_ttl_days=self._raw_event_ttl_days)
-        return new_run(policy, now_ms, [kind for sweeper in self._sweepers for kind in sweeper.kinds])
+        return new_run(policy, now_ms, [kind for sweeper in self._sweepers for kind in sweeper.kinds], run_id)
 
     def _save(self, run: RetentionRun) -> RetentionRun:
         run.updated_at = iso_from_ms(self._clock.now_ms())
@@ -212,7 +216,7 @@ class RetentionJob:
         return run
 
 
-def new_run(policy: RetentionPolicy, now_ms: int, kinds: Sequence[Kind]) -> RetentionRun:
+def new_run(policy: RetentionPolicy, now_ms: int, kinds: Sequence[Kind], run_id: str) -> RetentionRun:
     now = datetime.fromisoformat(iso_from_ms(now_ms).replace("Z", "+00:00"))
     started = iso_from_ms(now_ms)
     reports = {
@@ -220,7 +224,7 @@ def new_run(policy: RetentionPolicy, now_ms: int, kinds: Sequence[Kind]) -> Rete
         for kind in SWEPT
         if kind in kinds and RULES[kind].configurable
     }
-    return RetentionRun(run_id=started[:10], started_at=started, policy_version=policy.version, kinds=reports)
+    return RetentionRun(run_id=run_id, started_at=started, policy_version=policy.version, kinds=reports)
 
 
 def report(store: RetentionStore, *, raw_event_ttl_days: int, runs: int = RUNS_SHOWN) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Items:
   CONFIG#retention#<workspace> / CONFIG   the policy (days per kind), versioned compare-and-set
-  RETENTION#runs / <run id>               one run (its day), with per-kind counts and the cursors
+  RETENTION#runs / <run id>               one run (its scheduled time or day), per-kind counts, cursors
 
 Sweeps:
 - `CoreTableSweeper` scans the table once per run (pages of up to 1 MB, the cursor is the scan's
@@ -97,6 +97,15 @@ class DynamoRetentionStore:
             raise unavailable(exc, "saving a retention run") from exc
         except BotoCoreError as exc:
             raise unavailable(exc, "saving a retention run") from exc
+
+    def get_run(self, run_id: str) -> RetentionRun | None:
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key={"pk": {"S": RUNS_PK}, "sk": {"S": run_id}}, ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "reading a retention run") from exc
+        return RetentionRun.from_stored(json.loads(item["doc"]["S"])) if item else None
 
     def recent_runs(self, limit: int) -> list[RetentionRun]:
         try:
