@@ -60,7 +60,7 @@ RULES: Mapping[Kind, KindRule] = {
             RAW_EVENTS,
             30,
             1,
-            365,
+            3650,
             "dynamodb_ttl",
             "raw events (the landing table); `expires_at` = received + the rawEventTtlDays deploy setting",
             "stamped on each event at write time by five write paths: set by the rawEventTtlDays deploy setting",

@@ -20,6 +20,7 @@ import json
 import random
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -44,6 +45,7 @@ DELETED_KEY_PREFIXES = (PROFILE_PREFIX, SEND_PREFIX, BATCH_PREFIX, AUDIT_PREFIX)
 WRITTEN_KEY_PREFIXES = ("RETENTION#",)
 BATCH_WRITE_ITEMS = 25
 BATCH_WRITE_ATTEMPTS = 8
+PARALLEL_BATCHES = 4
 BACKOFF_SECONDS = 0.05
 
 
@@ -123,29 +125,35 @@ class DynamoRetentionStore:
 
 
 class BatchDeleter:
-    """BatchWriteItem deletes, 25 keys a request, unprocessed keys retried with jittered backoff."""
+    """BatchWriteItem deletes, 25 keys a request and a few requests in flight, unprocessed keys
+    retried with jittered backoff (throttling)."""
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
     def delete(self, keys: Sequence[dict[str, Any]]) -> None:
-        for start in range(0, len(keys), BATCH_WRITE_ITEMS):
-            requests: list[dict[str, Any]] = [
-                {"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE_ITEMS]
-            ]
-            for attempt in range(BATCH_WRITE_ATTEMPTS):
-                if attempt:
-                    time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))
-                try:
-                    response = self._client.batch_write_item(RequestItems={self._table: requests})
-                except (ClientError, BotoCoreError) as exc:
-                    raise unavailable(exc, "deleting items past retention") from exc
-                requests = response.get("UnprocessedItems", {}).get(self._table, [])
-                if not requests:
-                    break
-            else:
-                raise StoreUnavailable(f"{len(requests)} deletes were still unprocessed; the run resumes")
+        batches = [keys[start : start + BATCH_WRITE_ITEMS] for start in range(0, len(keys), BATCH_WRITE_ITEMS)]
+        if len(batches) <= 1:
+            for batch in batches:
+                self._delete_batch(batch)
+            return
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_BATCHES, len(batches))) as pool:
+            list(pool.map(self._delete_batch, batches))
+
+    def _delete_batch(self, keys: Sequence[dict[str, Any]]) -> None:
+        requests: list[dict[str, Any]] = [{"DeleteRequest": {"Key": key}} for key in keys]
+        for attempt in range(BATCH_WRITE_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))
+            try:
+                response = self._client.batch_write_item(RequestItems={self._table: requests})
+            except (ClientError, BotoCoreError) as exc:
+                raise unavailable(exc, "deleting items past retention") from exc
+            requests = response.get("UnprocessedItems", {}).get(self._table, [])
+            if not requests:
+                return
+        raise StoreUnavailable(f"{len(requests)} deletes were still unprocessed; the run resumes")
 
 
 class CoreTableSweeper:
