@@ -59,12 +59,18 @@ RULES = (
     "/admin/v1/auto-replies",
     "/admin/v1/messaging/pricing",
 )
+RETENTION = "/admin/v1/privacy/retention"  # its PUT takes `days` per kind, not the GET's answer
 CALLS: Counter[str] = Counter()
 ANSWERED: Counter[str] = Counter()  # successful (2xx/3xx) answers per operation: their schemas were checked
 
 
 def _rules(stack_url: str) -> dict[str, dict[str, Any]]:
     return {path: requests.get(f"{stack_url}{path}", headers=AUTH, timeout=10).json() for path in RULES}
+
+
+def _retention_days(stack_url: str) -> dict[str, int]:
+    kinds = requests.get(f"{stack_url}{RETENTION}", headers=AUTH, timeout=10).json()["kinds"]
+    return {kind: value["days"] for kind, value in kinds.items() if value["configurable"]}
 
 
 def _segment_ids(stack_url: str) -> set[str]:
@@ -80,6 +86,7 @@ def _template_ids(stack_url: str) -> set[str]:
 @pytest.fixture(scope="module")
 def admin_schema(stack_url: str) -> Iterator[Any]:
     rules, segments, templates = _rules(stack_url), _segment_ids(stack_url), _template_ids(stack_url)
+    retention = _retention_days(stack_url)
     schema = schemathesis.openapi.from_url(f"{stack_url}/admin/v1/openapi.json")
     schema.config.update(base_url=stack_url)
     yield schema
@@ -88,6 +95,11 @@ def admin_schema(stack_url: str) -> Iterator[Any]:
         restored = {**document, "version": current.get("version", 0)}
         answer = requests.put(f"{stack_url}{path}", json=restored, headers=AUTH, timeout=10)
         assert answer.status_code == 200, answer.text
+    version = requests.get(f"{stack_url}{RETENTION}", headers=AUTH, timeout=10).json()["version"]
+    answer = requests.put(
+        f"{stack_url}{RETENTION}", json={"version": version, "days": retention}, headers=AUTH, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
     for segment_id in _segment_ids(stack_url) - segments:
         requests.delete(f"{stack_url}/admin/v1/segments/{segment_id}", headers=AUTH, timeout=10)
     for template_id in _template_ids(stack_url) - templates:
@@ -199,6 +211,9 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
         current = tour("GET", path)
         tour("PUT", path, body=current)
     tour("GET", "/admin/v1/ingest/rejections", params={"limit": "5"})
+    retention = tour("GET", RETENTION)
+    days = {kind: value["days"] for kind, value in retention["kinds"].items() if value["configurable"]}
+    tour("PUT", RETENTION, body={"version": retention["version"], "days": days})
 
     # LINE binding
     line_user = user_id(unique("tour"))
