@@ -24,7 +24,7 @@ def build() -> RetentionJob:
     settings = RetentionSettings.from_env()
     dynamodb, clock = client("dynamodb"), SystemClock()
     # Small sweeps first: a long core-table scan resuming over several invocations delays nothing else.
-    sweepers: list[Sweeper] = [AuditLogSweeper(dynamodb, settings.core_table, clock)]
+    sweepers: list[Sweeper] = [AuditLogSweeper(dynamodb, settings.core_table)]
     if settings.imports_bucket:
         s3 = client("s3")
         prefixes = [prefix.strip() for prefix in settings.export_prefixes.split(",") if prefix.strip()]

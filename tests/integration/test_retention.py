@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from cdp.adapters.dynamodb.retention import CoreTableSweeper, DynamoRetentionStore
+from cdp.adapters.dynamodb.retention import AuditLogSweeper, CoreTableSweeper, DynamoRetentionStore
 from cdp.adapters.dynamodb.send_ledger import RECORD_KEEP_SECONDS
 from cdp.adapters.s3_retention import S3PrefixSweeper
 from cdp.clock import SystemClock, install_time_source, iso_from_ms
@@ -107,6 +107,7 @@ def seed(stack: Stack, now_ms: int) -> None:
     for age_days, request in ((400, "r-old"), (10, "r-new")):
         at = iso_from_ms(now_ms - age_days * DAY_MS)
         put(stack, {"pk": f"AUDIT#{at[:10]}", "sk": f"{at}#{request}", "at_ms": now_ms - age_days * DAY_MS})
+        put(stack, {"pk": "AUDIT#DAYS", "sk": at[:10]})  # the audit log's index of days with rows
     bucket = stack.env(PRIVACY_RETENTION, ENV_IMPORTS_BUCKET)
     for key in ("exports/segments/s1/2026.csv", "imports/i1/rejected.csv", "imports/i1/upload.csv"):
         stack.client("s3").put_object(Bucket=bucket, Key=key, Body=b"x")
@@ -137,11 +138,14 @@ def test_the_job_deletes_what_is_past_retention_and_the_report_shows_it(job_stac
     assert ("PROFILE#p1", "PROFILE") in keys  # the profile document stays
     assert ("PROFILE#p1", timeline_sk(ahead - 100 * DAY_MS, "recent")) in keys
     assert ("PROFILE#p1", timeline_sk(ahead - 800 * DAY_MS, "old")) not in keys
-    assert {pk for pk, _ in keys if pk.startswith(("SEND", "AUDIT#"))} == {
-        "SEND#new-send",
-        "SENDBATCH#b1",
-        f"AUDIT#{iso_from_ms(ahead - 10 * DAY_MS)[:10]}",
+    recent_day = iso_from_ms(ahead - 10 * DAY_MS)[:10]
+    assert {key for key in keys if key[0].startswith(("SEND", "AUDIT#"))} == {
+        ("SEND#new-send", "SEND"),
+        ("SENDBATCH#b1", "BATCH"),
+        (f"AUDIT#{recent_day}", f"{iso_from_ms(ahead - 10 * DAY_MS)}#r-new"),
+        ("AUDIT#DAYS", recent_day),  # the old day's index item went with its rows
     }
+    assert kinds["audit_log"]["oldest_kept"] == iso_from_ms(ahead - 10 * DAY_MS)
     bucket = stack.env(PRIVACY_RETENTION, ENV_IMPORTS_BUCKET)
     assert stack.client("s3").list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
@@ -179,3 +183,22 @@ def test_a_run_in_small_pages_resumes_across_invocations(stack: Stack, ahead: in
     assert datetime.fromisoformat(run.kinds["timeline"].cutoff.replace("Z", "+00:00")) == datetime.fromtimestamp(
         (ahead - 730 * DAY_MS) / 1000, tz=UTC
     )
+
+
+def test_the_audit_log_is_swept_a_page_of_days_at_a_time(stack: Stack, ahead: int) -> None:
+    for age_days in (500, 450, 400, 366, 365, 364, 3):
+        at = iso_from_ms(ahead - age_days * DAY_MS)
+        put(stack, {"pk": f"AUDIT#{at[:10]}", "sk": f"{at}#r{age_days}"})
+        put(stack, {"pk": "AUDIT#DAYS", "sk": at[:10]})
+    ddb = stack.client("dynamodb")
+    sweeper = AuditLogSweeper(ddb, stack.core_table, days_per_page=2)
+    store = DynamoRetentionStore(ddb, stack.core_table)
+    runs = 0
+    run = None
+    while run is None or not run.finished:
+        run = RetentionJob(store, [sweeper], SystemClock(), raw_event_ttl_days=30).run(lambda: 0)
+        runs += 1
+    assert runs == 3  # days up to the cutoff's, two a page
+    assert run.kinds["audit_log"].removed == 4 and run.kinds["audit_log"].oldest_kept_ms == ahead - 365 * DAY_MS
+    left = sorted(sk for pk, sk in core_keys(stack) if pk == "AUDIT#DAYS")
+    assert left == sorted(iso_from_ms(ahead - days * DAY_MS)[:10] for days in (365, 364, 3))

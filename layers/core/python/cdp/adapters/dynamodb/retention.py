@@ -10,8 +10,8 @@ Sweeps:
   (PROFILE#<id> / EVENT#<time>#<id>, by the event time in the sort key) and the send records and
   multicast batches (SEND#, SENDBATCH#, by their send time: `expires_at` minus the ledger's keep
   period) older than their cutoffs. One scan serves both kinds: the table has no index by age.
-- `AuditLogSweeper` reads the audit log's day partitions (AUDIT#<YYYY-MM-DD>, sk `<ISO at>#...`)
-  from the oldest any row can be in (the audit TTL) up to the cutoff day: no scan.
+- `AuditLogSweeper` reads the audit log's index of days (AUDIT#DAYS) up to the cutoff's day and
+  each listed day's partition (AUDIT#<YYYY-MM-DD>, sk `<ISO at>#...`): no scan.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -31,8 +31,8 @@ from cdp.adapters.dynamodb.errors import CONDITIONAL_CHECK_FAILED, error_code, u
 from cdp.adapters.dynamodb.send_ledger import BATCH_PREFIX, RECORD_KEEP_SECONDS, SEND_PREFIX
 from cdp.clock import iso_from_ms, ms_from_datetime
 from cdp.errors import StoreUnavailable
-from cdp.privacy.retention import AUDIT_LOG, RULES, SEND_RECORDS, TIMELINE, Kind, RetentionPolicy
-from cdp.privacy.retention_job import Clock, RetentionRun, SweepPage
+from cdp.privacy.retention import AUDIT_LOG, SEND_RECORDS, TIMELINE, Kind, RetentionPolicy
+from cdp.privacy.retention_job import RetentionRun, SweepPage
 from cdp.privacy.retention_store import RunTaken
 
 POLICY_PREFIX = "CONFIG#retention#"
@@ -40,6 +40,7 @@ RUNS_PK = "RETENTION#runs"
 PROFILE_PREFIX = "PROFILE#"
 EVENT_SK_PREFIX = "EVENT#"
 AUDIT_PREFIX = "AUDIT#"  # the audit log's day partitions (cdp.access.audit)
+AUDIT_DAYS_PK = "AUDIT#DAYS"  # the audit log's index of days with rows (cdp.adapters.dynamodb.audit_log)
 # Key prefixes this module deletes or writes: infra conditions the job's grants on them.
 DELETED_KEY_PREFIXES = (PROFILE_PREFIX, SEND_PREFIX, BATCH_PREFIX, AUDIT_PREFIX)
 WRITTEN_KEY_PREFIXES = ("RETENTION#",)
@@ -214,77 +215,101 @@ def _aged(item: Mapping[str, Any]) -> tuple[Kind, int] | None:
 
 
 class AuditLogSweeper:
-    """Audit rows by day partition: whole days before the cutoff's day, then the cutoff's day up
-    to the cutoff. The cursor is the next day to sweep."""
+    """Audit rows by day partition (AUDIT#<YYYY-MM-DD>, sk `<ISO at>#<request id>`), the days
+    listed by the audit log's own index (AUDIT#DAYS / <YYYY-MM-DD>, one item per day with rows):
+    rows before the cutoff go, and the index item of each day before the cutoff's day. The cursor
+    is the last day swept; a page is up to 30 days."""
 
     name = "audit_log"
     kinds: tuple[Kind, ...] = (AUDIT_LOG,)
 
-    def __init__(
-        self, client: Any, table_name: str, clock: Clock, *, oldest_days: int = RULES[AUDIT_LOG].max_days + 7
-    ) -> None:
+    def __init__(self, client: Any, table_name: str, *, days_per_page: int = 30) -> None:
         self._client = client
         self._table = table_name
-        self._clock = clock
-        self._oldest_days = oldest_days  # rows older than this were removed by their TTL
+        self._days_per_page = days_per_page
         self._deleter = BatchDeleter(client, table_name)
 
     def sweep(self, cutoffs_ms: Mapping[Kind, int], cursor: str | None) -> SweepPage:
-        cutoff_ms = cutoffs_ms[AUDIT_LOG]
-        cutoff = datetime.fromtimestamp(cutoff_ms / 1000, tz=UTC)
-        day = date.fromisoformat(cursor) if cursor else (cutoff - timedelta(days=self._oldest_days)).date()
-        cutoff_iso = iso_from_ms(cutoff_ms)
+        cutoff_iso = iso_from_ms(cutoffs_ms[AUDIT_LOG])
+        cutoff_day = cutoff_iso[:10]
+        days, more = self._days(after=cursor, through=cutoff_day)
         removed = 0
-        # A page: up to 30 days' partitions, or the cutoff's day (the last).
-        for _ in range(30):
-            keys = self._day(day.isoformat(), below=cutoff_iso)
+        for day in days:
+            keys = self._rows(day, below=cutoff_iso)
+            if day < cutoff_day:  # the whole day is past retention: its index item goes too
+                keys.append({"pk": {"S": AUDIT_DAYS_PK}, "sk": {"S": day}})
             self._deleter.delete(keys)
-            removed += len(keys)
-            if day >= cutoff.date():
-                oldest = self._oldest_kept(day, cutoff)
-                return SweepPage({AUDIT_LOG: removed}, {AUDIT_LOG: oldest} if oldest is not None else {}, None)
-            day += timedelta(days=1)
-        return SweepPage({AUDIT_LOG: removed}, {}, day.isoformat())
+            removed += len(keys) - (1 if day < cutoff_day else 0)
+        if more:
+            return SweepPage({AUDIT_LOG: removed}, {}, days[-1])
+        oldest = self._oldest_kept(cutoff_day, cutoff_iso)
+        return SweepPage({AUDIT_LOG: removed}, {AUDIT_LOG: oldest} if oldest is not None else {}, None)
 
-    def _day(self, day: str, *, below: str) -> list[dict[str, Any]]:
+    def _days(self, *, after: str | None, through: str) -> tuple[list[str], bool]:
+        """Days with rows, oldest first, after `after` and up to `through` (a page of them)."""
+        if after is not None and after >= through:
+            return [], False
+        condition = "pk = :pk AND sk BETWEEN :from AND :through"
+        values = {
+            ":pk": {"S": AUDIT_DAYS_PK},
+            ":from": {"S": after + "~" if after else "0"},
+            ":through": {"S": through},
+        }
+        items = self._query(condition, values, limit=self._days_per_page, doing="listing audit days")
+        return [item["sk"]["S"] for item in items[0]], items[1]
+
+    def _rows(self, day: str, *, below: str) -> list[dict[str, Any]]:
         """Keys of the day's rows whose sk (which starts with their ISO time) sorts before `below`."""
         keys: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND sk < :below",
-            "ExpressionAttributeValues": {":pk": {"S": AUDIT_PREFIX + day}, ":below": {"S": below}},
-            "ProjectionExpression": "pk, sk",
-        }
+        start: dict[str, Any] | None = None
         while True:
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk AND sk < :below",
+                "ExpressionAttributeValues": {":pk": {"S": AUDIT_PREFIX + day}, ":below": {"S": below}},
+                "ProjectionExpression": "pk, sk",
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
             try:
                 response = self._client.query(**request)
             except (ClientError, BotoCoreError) as exc:
                 raise unavailable(exc, "reading the audit log for retention") from exc
             keys.extend({"pk": item["pk"], "sk": item["sk"]} for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
+            start = response.get("LastEvaluatedKey")
+            if not start:
                 return keys
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def _oldest_kept(self, day: date, cutoff: datetime) -> int | None:
-        """The first row at or after the cutoff: one 1-item query per day, up to today."""
-        today = datetime.fromtimestamp(self._clock.now_ms() / 1000, tz=UTC).date()
-        cutoff_iso = iso_from_ms(ms_from_datetime(cutoff))
-        while day <= today:
-            try:
-                response = self._client.query(
-                    TableName=self._table,
-                    KeyConditionExpression="pk = :pk AND sk >= :from",
-                    ExpressionAttributeValues={
-                        ":pk": {"S": AUDIT_PREFIX + day.isoformat()},
-                        ":from": {"S": cutoff_iso},
-                    },
-                    ProjectionExpression="sk",
-                    Limit=1,
-                )
-            except (ClientError, BotoCoreError) as exc:
-                raise unavailable(exc, "reading the audit log for retention") from exc
-            items = response.get("Items", [])
-            if items:
-                return _ms(items[0]["sk"]["S"].split("#", 1)[0])
-            day += timedelta(days=1)
+    def _oldest_kept(self, cutoff_day: str, cutoff_iso: str) -> int | None:
+        """The first row at or after the cutoff: the index's days from the cutoff's, one 1-row query each."""
+        days, _ = self._query(
+            "pk = :pk AND sk >= :from",
+            {":pk": {"S": AUDIT_DAYS_PK}, ":from": {"S": cutoff_day}},
+            limit=self._days_per_page,
+            doing="listing audit days",
+        )
+        for item in days:
+            rows, _ = self._query(
+                "pk = :pk AND sk >= :from",
+                {":pk": {"S": AUDIT_PREFIX + item["sk"]["S"]}, ":from": {"S": cutoff_iso}},
+                limit=1,
+                doing="reading the audit log for retention",
+            )
+            if rows:
+                return _ms(rows[0]["sk"]["S"].split("#", 1)[0])
         return None
+
+    def _query(
+        self, condition: str, values: dict[str, Any], *, limit: int, doing: str
+    ) -> tuple[list[dict[str, Any]], bool]:
+        try:
+            response = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ProjectionExpression="pk, sk",
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, doing) from exc
+        return response.get("Items", []), "LastEvaluatedKey" in response
