@@ -3,6 +3,8 @@ emails wherever an answer carries them) and leaves alone (ids, consent keys, tim
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from cdp.access.masking import can_reveal, decide, mask, mask_email, mask_phone
 from cdp.access.principal import BOOTSTRAP, Principal
@@ -116,3 +118,36 @@ def test_the_masking_pass_over_a_360_view_a_timeline_and_a_merge_ledger() -> Non
 def test_a_phone_key_holding_something_else_is_hidden_whole() -> None:
     assert mask({"phone": "call me maybe"}) == {"phone": "***"}
     assert mask({"email": "not an address"}) == {"email": "***"}
+
+
+def test_log_lines_lose_phones_emails_and_credentials_but_keep_ids_and_times() -> None:
+    from cdp.access.masking import scrub_log_text
+
+    line = (
+        '{"message":"refused +886912345678 / 0912-345-678 / 0912345678 / Amy.Lin@Example.com",'
+        '"auth":"Bearer local-dev-admin-token","basic":"Basic bG9jYWw6","arn":"arn:aws:lambda:ap-northeast-1:'
+        '000000000000:function:x","timestamp":"2026-12-07 11:36:47,927+0000","ms":1733509123456,"id":"p-0912345678a"}'
+    )
+    assert scrub_log_text(line) == (
+        '{"message":"refused +*********678 / ****-***-678 / *******678 / A***@Example.com",'
+        '"auth":"Bearer ***","basic":"Basic ***","arn":"arn:aws:lambda:ap-northeast-1:'
+        '000000000000:function:x","timestamp":"2026-12-07 11:36:47,927+0000","ms":1733509123456,"id":"p-0912345678a"}'
+    )
+
+
+def test_the_functions_logger_scrubs_every_field_and_the_exception(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from cdp.observability import ScrubbingFormatter
+
+    formatter = ScrubbingFormatter()
+    import logging
+
+    try:
+        raise ValueError("no profile holds phone:+886912345678")
+    except ValueError:
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "for %s", ("amy@example.com",), sys.exc_info())
+    record.__dict__["traits"] = {"email": "amy@example.com"}
+    line = json.loads(formatter.format(record))
+    assert line["message"] == "for a***@example.com"
+    assert "886912345678" not in line["exception"] and "amy@example.com" not in json.dumps(line)
