@@ -200,6 +200,13 @@ def delete_segment(segment_id: str) -> dict[str, Any]:
     raise NotFound(f"no segment {segment_id}", code="segment_not_found")
 
 
+@router.get("/admin/v1/profiles/<profile_id>/export/<job_id>")
+def export_job(profile_id: str, job_id: str) -> dict[str, Any]:
+    if job_id == "running":
+        return {"job_id": job_id, "status": "running"}
+    return {"job_id": job_id, "status": "done", "files": {"document": {"url": "https://s3.example/x?sig=1"}}}
+
+
 @router.get("/admin/v1/profiles/<profile_id>")
 def get_profile(profile_id: str) -> dict[str, Any]:
     return {**PROFILE, "profile_id": profile_id}
@@ -304,3 +311,20 @@ def test_a_pii_download_needs_the_marketer_role(log: FakeAuditLog) -> None:
     assert answer["statusCode"] == 403
     (record,) = log.records.values()
     assert (record.action, record.status) == ("download", 403)
+
+
+def test_an_export_is_recorded_when_it_hands_out_its_link_not_while_it_runs(log: FakeAuditLog) -> None:
+    def poll(job: str) -> dict[str, Any]:
+        event = _event(
+            "GET",
+            f"/admin/v1/profiles/p-1/export/{job}",
+            "/admin/v1/profiles/{id}/export/{job}",
+            path_parameters={"id": "p-1", "job": job},
+        )
+        event["requestContext"]["requestId"] = f"req-{job}"
+        return _call(log, event, ADMIN_USER)
+
+    assert poll("running")["statusCode"] == 200 and log.records == {}
+    assert poll("done")["statusCode"] == 200
+    (record,) = log.records.values()
+    assert (record.action, record.targets) == ("download", {"id": "p-1", "job": "done"})

@@ -61,6 +61,8 @@ def audited(event: dict[str, Any], serve: Serve) -> dict[str, Any]:
     method = str(event.get("httpMethod") or "").upper()
     # A reveal is recorded whether it was granted or refused (the status tells which).
     action = action_of(method, route, revealed=decision.revealed or _asks_reveal(event, route))
+    if action == "download" and 200 <= status < 300 and not _hands_out_link(response):
+        action = None  # a poll of a job that has no file yet
     if action is not None and principal is not None:
         store(record_of(event, principal=principal, status=status, action=action, at_ms=SystemClock().now_ms()))
     return response
@@ -80,6 +82,27 @@ def _decision(event: Mapping[str, Any], route: str, principal: Principal | None)
     if reveal and not can_reveal(principal):
         raise PiiForbidden("`reveal` shows phones and emails unmasked; it needs the marketer role")
     return decide(principal, reveal=reveal)
+
+
+def _hands_out_link(response: Mapping[str, Any]) -> bool:
+    """Whether a 2xx answer gives a download link (an http(s) URL under a key ending in `url`)."""
+    try:
+        document = json.loads(str(response.get("body") or ""))
+    except ValueError:
+        return False
+    return _has_link(document)
+
+
+def _has_link(node: Any) -> bool:
+    if isinstance(node, dict):
+        return any(
+            (str(key).lower().endswith("url") and isinstance(value, str) and value.startswith(("https://", "http://")))
+            or _has_link(value)
+            for key, value in node.items()
+        )
+    if isinstance(node, list):
+        return any(_has_link(item) for item in node)
+    return False
 
 
 def _asks_reveal(event: Mapping[str, Any], route: str) -> bool:

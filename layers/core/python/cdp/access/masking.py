@@ -34,7 +34,6 @@ PII_ROUTES = frozenset(
         "/admin/v1/jobs/{id}",
         "/admin/v1/journeys/{id}/runs",
         "/admin/v1/journeys/{id}/test",
-        "/admin/v1/profiles/{id}/export/{job}",
     }
 )
 
