@@ -95,6 +95,28 @@ def test_a_reveal_is_recorded_with_the_profile_it_showed(stack: Stack) -> None:
     assert audit(stack, target=profile_id, action="write") == []
 
 
+def test_a_download_of_rejected_rows_is_recorded(stack: Stack) -> None:
+    csv_file = f"member_id,phone\r\n{unique('csv')},0912-000-222\r\n,not-a-phone\r\n"
+    headers = {**ADMIN, "Content-Type": "text/csv"}
+    imported = stack.http.post(
+        stack.url("/admin/v1/imports/members"), data=csv_file.encode(), headers=headers, timeout=HTTP_TIMEOUT_SECONDS
+    )
+    assert imported.status_code == 202, imported.text
+    import_id = imported.json()["import_id"]
+    stack.drain()
+    rejected = stack.http.get(
+        stack.url(f"/admin/v1/imports/{import_id}/rejected"),
+        headers=ADMIN,
+        allow_redirects=False,
+        timeout=HTTP_TIMEOUT_SECONDS,
+    )
+    assert rejected.status_code == 303, rejected.text
+    records = audit(stack, target=import_id)
+    assert [(r["action"], r["method"], r["route"], r["status"]) for r in records][:1] == [
+        ("download", "GET", "/admin/v1/imports/{id}/rejected", 303)
+    ]
+
+
 @pytest.mark.parametrize(
     ("params", "code"),
     [
