@@ -328,3 +328,18 @@ def test_an_export_is_recorded_when_it_hands_out_its_link_not_while_it_runs(log:
     assert poll("done")["statusCode"] == 200
     (record,) = log.records.values()
     assert (record.action, record.targets) == ("download", {"id": "p-1", "job": "done"})
+
+
+def test_a_deployment_without_its_settings_still_answers_and_logs_the_record(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cdp.settings import ENV_CORE_TABLE, SettingsError
+
+    def unconfigured() -> Any:
+        raise SettingsError(f"missing required environment variable {ENV_CORE_TABLE}", setting=ENV_CORE_TABLE)
+
+    monkeypatch.setattr(app_module, "require_admin_token", lambda _authorization: None)
+    event = _event("POST", "/admin/v1/segments", "/admin/v1/segments", body="{}")
+    answer = AdminFunction((router,), unconfigured)(event, None)
+    assert answer["statusCode"] == 201
+    assert [r.getMessage() for r in caplog.records].count("audit record not stored") == 1

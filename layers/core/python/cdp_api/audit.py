@@ -133,11 +133,10 @@ def masked(response: dict[str, Any]) -> dict[str, Any]:
 
 def store(record: AuditRecord) -> None:
     """Store the record; on failure retry once, then log it (without the actor's name) and count it."""
-    log = admin_context().audit_log()
     problem: Exception | None = None
     for _attempt in range(2):
         try:
-            log.record(record)
+            admin_context().audit_log().record(record)  # inside: a missing setting is a failure too
             return
         except Exception as exc:
             problem = exc
