@@ -76,7 +76,11 @@ def test_the_masking_pass_over_a_360_view_a_timeline_and_a_merge_ledger() -> Non
             {
                 "event": "Order Completed",
                 "context": {"traits": {"email": "amy.lin@example.com"}, "ip": "203.0.113.9"},
-                "properties": {"contact": "+886912345678", "note": "ship to amy.lin@example.com", "revenue": 5000},
+                "properties": {
+                    "contact": "+886912345678",
+                    "note": "ship to amy.lin@example.com, call +886912345678",
+                    "revenue": 5000,
+                },
                 "timestamp": "2024-05-01T09:05:00Z",
             }
         ],
@@ -102,7 +106,11 @@ def test_the_masking_pass_over_a_360_view_a_timeline_and_a_merge_ledger() -> Non
             {
                 "event": "Order Completed",
                 "context": {"traits": {"email": "a***@example.com"}, "ip": "203.0.113.9"},
-                "properties": {"contact": "+*********678", "note": "ship to a***@example.com", "revenue": 5000},
+                "properties": {
+                    "contact": "+*********678",
+                    "note": "ship to a***@example.com, call +*********678",
+                    "revenue": 5000,
+                },
                 "timestamp": "2024-05-01T09:05:00Z",
             }
         ],

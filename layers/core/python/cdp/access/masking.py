@@ -7,8 +7,8 @@ integrations need the values.
 
 What is masked, in the answers of the routes in `PII_ROUTES` (never configuration documents,
 which a client reads and writes back): identifier objects of type email or phone, values under
-keys that name a phone or an email, `email:`/`phone:` identifier keys, strings that are an E.164
-number, and any email address inside a string. A masked email keeps its first character and its
+keys that name a phone or an email, `email:`/`phone:` identifier keys, and any E.164 number or
+email address inside a string. A masked email keeps its first character and its
 domain (`a***@example.com`); a masked phone keeps its last three digits (`+*********678`).
 """
 
@@ -44,6 +44,7 @@ EMAIL_KEYS = frozenset({"email", "email_address", "emailaddress", "mail"})
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
 _E164 = re.compile(r"\+[1-9]\d{7,14}")
+_E164_IN_TEXT = re.compile(r"(?<![\w+])\+[1-9]\d{7,14}(?!\d)")
 _PHONE_LIKE = re.compile(r"\+?[\d\s\-().]{6,24}")
 _DIGIT = re.compile(r"\d")
 
@@ -105,8 +106,10 @@ def mask_text(value: str) -> str:
         return _mask_identifier_text(value)
     if _E164.fullmatch(value):
         return mask_phone(value)
+    if "+" in value:
+        value = _E164_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), value)
     if "@" in value:
-        return mask_email(value)
+        value = mask_email(value)
     return value
 
 
@@ -146,7 +149,6 @@ def mask(value: Any) -> Any:
 # --- log lines --------------------------------------------------------------------------------
 # A log line is text of unknown shape: phones and emails are found by their form. LINE message
 # texts have no form to find; they are kept out of log lines where they are handled.
-_LOG_E164 = re.compile(r"(?<![\w+])\+[1-9]\d{7,14}(?!\d)")
 _LOG_LOCAL_PHONE = re.compile(r"(?<![\w:./\-])(?:0\d{8,10}|0\d{1,3}-\d{3,4}-\d{3,4})(?![\w\-])")
 _LOG_CREDENTIAL = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9+/=._~\-]+")
 
@@ -155,6 +157,6 @@ def scrub_log_text(line: str) -> str:
     """A log line with emails, phones and Authorization credentials masked."""
     if "@" in line:
         line = mask_email(line)
-    line = _LOG_E164.sub(lambda m: mask_phone(m.group(0)), line)
+    line = _E164_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), line)
     line = _LOG_LOCAL_PHONE.sub(lambda m: mask_phone(m.group(0)), line)
     return _LOG_CREDENTIAL.sub(lambda m: f"{m.group(1)} ***", line)
