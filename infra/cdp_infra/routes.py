@@ -146,6 +146,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/journeys/{id}/report", ADMIN_API),
     Route("GET", "/admin/v1/journeys/{id}/runs", ADMIN_API),
     Route("POST", "/admin/v1/journeys/{id}/test", ADMIN_API),
+    # The audit log (who changed what, downloads and PII reveals): admins only.
+    Route("GET", "/admin/v1/audit", ADMIN_API, role="admin"),
     # The one public data route: anyone with a link or a QR code follows it (cdp.links.redirect).
     Route("GET", "/r/{code}", LINK_REDIRECT),
     # One-click unsubscribe from marketing email (RFC 8058): public, the token is signed.

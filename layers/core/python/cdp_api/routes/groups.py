@@ -30,6 +30,7 @@ CRUD_MODULES: tuple[str, ...] = (
     "campaigns",
     "journeys",
     "journey_reports",
+    "audit",
 )
 
 # The modules whose routes live under each /admin/v1/<area>, in CRUD_MODULES order.
@@ -51,6 +52,7 @@ CRUD_AREAS: Mapping[str, tuple[str, ...]] = {
     "messaging": ("messaging", "campaigns"),
     "campaigns": ("campaigns",),
     "journeys": ("journeys", "journey_reports"),
+    "audit": ("audit",),
 }
 ADMIN_PREFIX = "/admin/v1/"
 
