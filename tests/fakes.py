@@ -1072,3 +1072,31 @@ class FakeRichMenuLinks:
         self.requests.append(("unlink", len(user_ids)))
         for user in user_ids:
             self.users.pop(user, None)
+
+
+class FakeAuditLog:
+    """cdp.access.audit.AuditLog in memory, with the adapter's order (newest first by time, then
+    request id) and cursor; `fail` makes record raise like the adapter, `failures` counts calls."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[int, str], Any] = {}
+        self.fail = False
+        self.failures = 0
+
+    def record(self, record: Any) -> None:
+        if self.fail:
+            self.failures += 1
+            raise StoreUnavailable("recording an audit record failed: ProvisionedThroughputExceededException")
+        self.records[(record.at_ms, record.request_id)] = record
+
+    def page(self, query: Any, cursor: Any) -> Any:
+        from cdp.access.audit import AuditPage, Cursor, day_of
+
+        ordered = sorted(self.records.values(), key=lambda r: (r.at, r.request_id), reverse=True)
+        if cursor is not None and cursor.after_sk is not None:
+            ordered = [r for r in ordered if f"{r.at}#{r.request_id}" < cursor.after_sk]
+        found = [r for r in ordered if query.matches(r)]
+        if len(found) > query.limit:
+            last = found[query.limit - 1]
+            return AuditPage(found[: query.limit], Cursor(day_of(last.at_ms), f"{last.at}#{last.request_id}"))
+        return AuditPage(found, None)

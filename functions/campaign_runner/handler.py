@@ -67,7 +67,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             step = Continue.model_validate(event["campaign_continue"])
             return runner.fan_out(step.campaign_id, step.run_id)
     except ValidationError as exc:
-        logger.warning("campaign runner input refused", extra={"problems": exc.errors(include_url=False)})
+        logger.warning(
+            "campaign runner input refused", extra={"problems": exc.errors(include_url=False, include_input=False)}
+        )
         return {"error": "invalid_input"}
     logger.warning("campaign runner input not understood")
     return {"error": "invalid_input"}

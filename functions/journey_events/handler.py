@@ -118,7 +118,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.info("journey runs ended", extra={"journey_id": ending.journey_id, "ended": ended, "done": done})
             return {"ended": ended} if done else {"ended": ended, "continued": True}
     except ValidationError as exc:
-        logger.warning("journey event consumer input refused", extra={"problems": exc.errors(include_url=False)})
+        logger.warning(
+            "journey event consumer input refused",
+            extra={"problems": exc.errors(include_url=False, include_input=False)},
+        )
         return {"error": "invalid_input"}
     detail = event.get("detail")
     detail_type = str(event.get("detail-type") or "")

@@ -44,7 +44,9 @@ def _start(starter: Starter, record: dict[str, Any]) -> tuple[str, str | None]:
     try:
         request = entry_from_json(record.get("body") or "")
     except ValidationError as exc:  # not an entry: retrying cannot help; logged, dropped
-        logger.warning("journey entry refused", extra={"problems": exc.errors(include_url=False)[:5]})
+        logger.warning(
+            "journey entry refused", extra={"problems": exc.errors(include_url=False, include_input=False)[:5]}
+        )
         return "invalid", None
     try:
         return starter.start(request), None

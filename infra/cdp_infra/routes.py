@@ -150,6 +150,8 @@ ROUTES: tuple[Route, ...] = (
     # Privacy: retention per data kind and the daily job's runs (cdp.privacy.retention).
     Route("GET", "/admin/v1/privacy/retention", ADMIN_API, role="admin"),
     Route("PUT", "/admin/v1/privacy/retention", ADMIN_API, role="admin"),
+    # The audit log (who changed what, downloads and PII reveals): admins only.
+    Route("GET", "/admin/v1/audit", ADMIN_API, role="admin"),
     # The one public data route: anyone with a link or a QR code follows it (cdp.links.redirect).
     Route("GET", "/r/{code}", LINK_REDIRECT),
     # One-click unsubscribe from marketing email (RFC 8058): public, the token is signed.

@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from cdp import settings
+from cdp.access.audit import AUDIT_PK_PREFIX
 from cdp.adapters.dynamodb.auto_replies import PK_PREFIX as AUTO_REPLIES_PK_PREFIX
 from cdp.adapters.dynamodb.identity_rules import PK_PREFIX as RULES_PK_PREFIX
 from cdp.adapters.dynamodb.ingest_rejections import PK_PREFIX as INGEST_REJECTIONS_PK_PREFIX
@@ -364,6 +365,9 @@ class CdpStack(Stack):
         )
         admin_query = self._admin_query(factory, scope, admin_env)
         grant_core_reads(admin_api, tables.core, tables.core_gsi1_arn)
+        # Both admin functions record their writes, downloads and reveals (cdp.access.audit).
+        for audited in (admin_api, admin_query):
+            self._grant_core_items(audited, ["dynamodb:PutItem"], AUDIT_PK_PREFIX)
         secrets.admin_token.grant_read(admin_api)
         # LINE binding: link tokens need the channel token, nonces live in the core table, and a
         # LINE Login binding is stored as a raw event so it takes the same path as every other event.

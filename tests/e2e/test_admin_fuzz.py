@@ -407,5 +407,9 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     assert put.status_code == 200, put.text
     tour("POST", "/admin/v1/imports/{import_id}/start", 202, at={"import_id": presigned["import_id"]})
 
+    # The audit log holds the tour's writes and downloads (route templates as routes.py names them)
+    started = tour("GET", "/admin/v1/audit", params={"action": "POST /admin/v1/imports/{id}/start", "limit": "1"})
+    assert started["records"][0]["targets"] == {"id": presigned["import_id"]}
+
     documented = {f"{m.upper()} {p}" for p, ops in admin_schema.raw_schema["paths"].items() for m in ops}
     assert documented - {"GET /admin/v1/openapi.json"} - set(tour.checked) == set()

@@ -502,6 +502,7 @@ def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_even
     assert core_puts and all(s["Resource"] == _arn(core) for s in core_puts)
     prefixes = [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in core_puts]
     assert ["LINKNONCE#*"] in prefixes
+    assert ["AUDIT#*"] in prefixes  # the audit log (cdp.access.audit): puts only
     assert ["TEMPLATE#*"] in prefixes  # message templates: the record and its versions (puts only)
     assert ["JOURNEY#*"] in prefixes and ["JOURNEYS"] in prefixes  # journeys, versions; the live listing
     assert all(all(p.endswith("#*") or "*" not in p for p in allowed) for allowed in prefixes)
@@ -532,9 +533,12 @@ def test_the_admin_query_function_is_sized_for_duckdb_and_runs_its_own_jobs(synt
     assert settings.ENV_ARCHIVE_BUCKET in query["Environment"]["Variables"]
     statements = _statements(t, ADMIN_QUERY)
     writes = [s for s in statements if {"dynamodb:PutItem", "dynamodb:UpdateItem"} & set(_actions(s))]
-    assert writes and all(
-        s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["QUERYJOB#*"] for s in writes
-    )
+    # its jobs, and the audit records of its writes (a preview is a POST) and reveals
+    assert sorted(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in writes) == [
+        ["AUDIT#*"],
+        ["QUERYJOB#*"],
+    ]
+    assert [_actions(s) for s in writes if "AUDIT#*" in json.dumps(s["Condition"])] == [["dynamodb:PutItem"]]
     invokes = [s for s in statements if "lambda:InvokeFunction" in _actions(s)]
     function_id = _function_id(t, ADMIN_QUERY)
     assert [s["Resource"] for s in invokes] == [{"Fn::GetAtt": [function_id, "Arn"]}]

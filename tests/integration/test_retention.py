@@ -138,13 +138,12 @@ def test_the_job_deletes_what_is_past_retention_and_the_report_shows_it(job_stac
     assert ("PROFILE#p1", "PROFILE") in keys  # the profile document stays
     assert ("PROFILE#p1", timeline_sk(ahead - 100 * DAY_MS, "recent")) in keys
     assert ("PROFILE#p1", timeline_sk(ahead - 800 * DAY_MS, "old")) not in keys
-    recent_day = iso_from_ms(ahead - 10 * DAY_MS)[:10]
-    assert {key for key in keys if key[0].startswith(("SEND", "AUDIT#"))} == {
-        ("SEND#new-send", "SEND"),
-        ("SENDBATCH#b1", "BATCH"),
-        (f"AUDIT#{recent_day}", f"{iso_from_ms(ahead - 10 * DAY_MS)}#r-new"),
-        ("AUDIT#DAYS", recent_day),  # the old day's index item went with its rows
-    }
+    recent_day, old_day = iso_from_ms(ahead - 10 * DAY_MS)[:10], iso_from_ms(ahead - 400 * DAY_MS)[:10]
+    assert {key for key in keys if key[0].startswith("SEND")} == {("SEND#new-send", "SEND"), ("SENDBATCH#b1", "BATCH")}
+    # (The admin writes of this test are audited too: today's rows are not the seeded ones.)
+    assert (f"AUDIT#{recent_day}", f"{iso_from_ms(ahead - 10 * DAY_MS)}#r-new") in keys
+    assert ("AUDIT#DAYS", recent_day) in keys
+    assert not {key for key in keys if old_day in key[0] or key == ("AUDIT#DAYS", old_day)}
     assert kinds["audit_log"]["oldest_kept"] == iso_from_ms(ahead - 10 * DAY_MS)
     bucket = stack.env(PRIVACY_RETENTION, ENV_IMPORTS_BUCKET)
     assert stack.client("s3").list_objects_v2(Bucket=bucket).get("KeyCount") == 0

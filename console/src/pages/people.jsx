@@ -19,6 +19,8 @@ export const strings = {
     granted: 'Granted', withdrawn: 'Withdrawn', entered: 'Entered', merge: 'Merge', from: 'Merged person', status: 'Status', when: 'When', moved: 'Events moved',
     undo: 'Undo merge', undoing: 'Undoing…', confirmUndo: 'Split {loser} out of this person again?', undone: 'The merge is being undone; this page refreshes when it is done.',
     event: 'Event', time: 'Time', details: 'Details', more: 'Load older events', noEvents: 'No events yet.', lineStatus: 'LINE status',
+    maskedNote: 'Phones and emails are masked.', reveal: 'Show them (recorded in the audit log)',
+    revealedNote: 'Phones and emails are shown; this view is recorded in the audit log.', hide: 'Mask them again',
     st_friend: 'Friend', st_blocked: 'Blocked', st_unknown: 'Unknown', st_merged: 'Merged', st_unmerged: 'Undone', st_unmerging: 'Undoing', st_rejected: 'Refused', st_planned: 'Planned', st_merging: 'Merging',
   },
   'zh-TW': {
@@ -36,6 +38,8 @@ export const strings = {
     granted: '已同意', withdrawn: '已撤回', entered: '加入時間', merge: '合併', from: '被合併的顧客', status: '狀態', when: '時間', moved: '移動的事件數',
     undo: '復原合併', undoing: '復原中…', confirmUndo: '要將 {loser} 從此顧客拆分出來嗎？', undone: '正在復原合併，完成後本頁會自動更新。',
     event: '事件', time: '時間', details: '內容', more: '載入較早的事件', noEvents: '尚無事件。', lineStatus: 'LINE 狀態',
+    maskedNote: '電話與 Email 已遮蔽。', reveal: '顯示（會記錄於稽核紀錄）',
+    revealedNote: '正在顯示電話與 Email；此次檢視已記錄於稽核紀錄。', hide: '重新遮蔽',
     st_friend: '好友', st_blocked: '已封鎖', st_unknown: '未知', st_merged: '已合併', st_unmerged: '已復原', st_unmerging: '復原中', st_rejected: '已拒絕', st_planned: '已排程', st_merging: '合併中',
   },
 };
@@ -205,7 +209,13 @@ function eventName(e) {
   return e.event || e.name || e.type || '—';
 }
 
-function Timeline({ t, view }) {
+// The API masks phones and emails for viewers, and for users until they ask to see them
+// (`reveal=true`, recorded in the audit log): docs/access.md, "Audit log and masking".
+export function isMasked(view) {
+  return (view?.identifiers || []).some((i) => (i.type === 'phone' || i.type === 'email') && String(i.value).includes('***'));
+}
+
+function Timeline({ t, view, reveal }) {
   const { api, lang } = useApp();
   const [pages, setPages] = useState([]);
   const [next, setNext] = useState(undefined);
@@ -213,7 +223,7 @@ function Timeline({ t, view }) {
   const events = [...view.events, ...pages];
   const more = async () => {
     try {
-      const page = await api.get(view.timeline_url, { limit: 50, before: next || undefined });
+      const page = await api.get(view.timeline_url, { limit: 50, before: next || undefined, reveal: reveal ? 'true' : undefined });
       // The first page repeats the 360 view's latest events: keep only what is new.
       const seen = new Set(events.map((e) => e.eventId || e.event_id || e.messageId));
       setPages((old) => [...old, ...page.events.filter((e) => !seen.has(e.eventId || e.event_id || e.messageId))]);
@@ -245,10 +255,20 @@ function Timeline({ t, view }) {
 
 function Person({ t, id }) {
   const { lang } = useApp();
-  const state = useApiData((api) => api.get(`/admin/v1/profiles/${encodeURIComponent(id)}`), [id]);
+  const [reveal, setReveal] = useState(false);
+  const state = useApiData(
+    (api) => api.get(`/admin/v1/profiles/${encodeURIComponent(id)}`, reveal ? { reveal: 'true' } : undefined),
+    [id, reveal],
+  );
   return (
     <div>
       <p><a href={routeHref('people')} data-testid="person-back">{t('back')}</a></p>
+      {(reveal || isMasked(state.data)) && (
+        <p class="hint" data-testid="person-masking" data-revealed={String(reveal)}>
+          {t(reveal ? 'revealedNote' : 'maskedNote')}{' '}
+          <button type="button" data-testid="person-reveal" onClick={() => setReveal(!reveal)}>{t(reveal ? 'hide' : 'reveal')}</button>
+        </p>
+      )}
       <Async state={state} testid="person">
         {(view) => {
           const name = view.traits?.name;
@@ -299,7 +319,7 @@ function Person({ t, id }) {
                 </Card>
               </div>
               <Merges t={t} profileId={view.profile_id} onUndone={state.reload} />
-              <Timeline t={t} view={view} key={view.profile_id} />
+              <Timeline t={t} view={view} reveal={reveal} key={`${view.profile_id}:${reveal}`} />
             </div>
           );
         }}

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
+from cdp.access.masking import scrub_log_text
+
+
+class ScrubbingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON lines with phones, emails and credentials masked in the whole line (the
+    message, every extra key, an exception's text): a last guard behind not logging them at all."""
+
+    def serialize(self, log: Any) -> str:
+        return scrub_log_text(super().serialize(log))
+
+
+logger = Logger(logger_formatter=ScrubbingFormatter())  # service name from POWERTOOLS_SERVICE_NAME
 
 # CloudWatch namespace of the product's own metrics (embedded metric format in the logs, so no
 # PutMetricData call or grant). The stack sets the same on every function; infra's dashboard and

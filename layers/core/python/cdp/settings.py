@@ -31,6 +31,7 @@ ENV_RAW_EVENT_TTL_DAYS = "CDP_RAW_EVENT_TTL_DAYS"
 ENV_SECRETS_CACHE_SECONDS = "CDP_SECRETS_CACHE_SECONDS"
 ENV_DEFAULT_PHONE_REGION = "CDP_DEFAULT_PHONE_REGION"
 ENV_TIMELINE_LIMIT = "CDP_PROFILE_TIMELINE_LIMIT"
+ENV_AUDIT_RETENTION_DAYS = "CDP_AUDIT_RETENTION_DAYS"  # audit records expire this long after (TTL)
 ENV_DEFAULT_LINE_PROVIDER = "CDP_DEFAULT_LINE_PROVIDER"
 ENV_MERGE_STATE_MACHINE = "CDP_MERGE_STATE_MACHINE_ARN"
 ENV_UNMERGE_STATE_MACHINE = "CDP_UNMERGE_STATE_MACHINE_ARN"
@@ -251,6 +252,8 @@ class AdminApiSettings(Settings):
     campaign_runner_function: str = env(ENV_CAMPAIGN_RUNNER_FUNCTION, "")
     campaign_schedule_group: str = env(ENV_MESSAGE_SCHEDULE_GROUP, "")
     campaign_scheduler_role_arn: str = env(ENV_CAMPAIGN_SCHEDULER_ROLE_ARN, "")
+    # The audit log: how long a record is kept before the table's TTL removes it.
+    audit_retention_days: int = positive(ENV_AUDIT_RETENTION_DAYS, 365)
 
 
 @dataclass(frozen=True, slots=True)

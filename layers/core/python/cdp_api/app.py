@@ -19,6 +19,7 @@ from cdp.json_input import loads as strict_json
 from cdp.observability import logger
 from cdp.settings import SettingsError
 
+from cdp_api.audit import audited
 from cdp_api.auth import require_admin_token
 from cdp_api.context import AdminContext, ConfigurationMissing, serving
 from cdp_api.errors import validation_error
@@ -86,7 +87,12 @@ class AdminFunction:
                 error = ConfigurationMissing(str(exc), setting=exc.setting) if isinstance(exc, SettingsError) else exc
                 return _proxy(error_answer(error, event))
             with acting_as(BOOTSTRAP):
-                return self.resolver(str(event.get("path") or "")).resolve(_json_by_default(event), context)
+                return self._serve(event, context)
+
+    def _serve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """A signed-in request, once its principal is set: masking and the audit log (cdp_api.audit)."""
+        resolver = self.resolver(str(event.get("path") or ""))
+        return audited(_json_by_default(event), lambda request: resolver.resolve(request, context))
 
 
 def _resolver(routes: tuple[Router, ...]) -> APIGatewayRestResolver:

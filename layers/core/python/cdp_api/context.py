@@ -22,6 +22,7 @@ from cdp.settings import AdminApiSettings, SegmentAnalyticsSettings
 
 if TYPE_CHECKING:
     from cdp.adapters.campaigns import LambdaCampaignInvoker, SchedulerCampaignSchedules
+    from cdp.adapters.dynamodb.audit_log import DynamoAuditLog
     from cdp.adapters.dynamodb.auto_replies import DynamoAutoReplies
     from cdp.adapters.dynamodb.campaign_store import DynamoCampaignStore, DynamoPricing
     from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
@@ -112,6 +113,13 @@ class AdminContext:
             profiles=self.store,
             links=LineRichMenuApi(self.line_api(), attempts=2),
             channels=self.line_channels(),
+        )
+
+    def audit_log(self) -> DynamoAuditLog:
+        from cdp.adapters.dynamodb.audit_log import DynamoAuditLog
+
+        return DynamoAuditLog(
+            client("dynamodb"), self.settings.core_table, retention_days=self.settings.audit_retention_days
         )
 
     def auto_replies(self) -> DynamoAutoReplies:

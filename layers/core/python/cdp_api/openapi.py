@@ -3,9 +3,11 @@ describe them (never to serve), then finished with the shared error answers."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from cdp.access.masking import PII_ROUTES
 
 from cdp_api import docs
 from cdp_api.app import PUBLIC_PATHS
@@ -35,6 +37,30 @@ def admin_openapi() -> dict[str, Any]:
             body = operation.pop("x-cdp-request-body", None)
             if body is not None:
                 operation["requestBody"] = body
+    _document_reveal(document)
     from cdp_api.responses import schemas as answers  # the success answers: only the document needs them
 
     return docs.finish(document, public_paths=PUBLIC_PATHS, answers=answers())
+
+
+_PARAMETER = re.compile(r"\{[^}]*\}")
+REVEAL_PARAMETER = {
+    "name": "reveal",
+    "in": "query",
+    "required": False,
+    "description": (
+        "true: phones and emails unmasked (marketer or admin role; recorded in the audit log). "
+        "Viewers always get them masked, and users of the other roles unless they ask."
+    ),
+    "schema": {"type": "boolean"},
+}
+
+
+def _document_reveal(document: dict[str, Any]) -> None:
+    """The answers that carry phones and emails take `reveal` (cdp.access.masking, cdp_api.audit)."""
+    masked = {_PARAMETER.sub("{}", route) for route in PII_ROUTES}
+    for path, operations in document.get("paths", {}).items():
+        if _PARAMETER.sub("{}", path) not in masked:
+            continue
+        for operation in operations.values():
+            operation.setdefault("parameters", []).append(dict(REVEAL_PARAMETER))

@@ -359,6 +359,33 @@ class IngestRejections(Answer):
     retention_days: int
 
 
+# --- audit log -----------------------------------------------------------------------------
+class AuditActor(Answer):
+    subject: str = Field(description="a user's id, a service token's id, or bootstrap")
+    kind: Literal["user", "service", "bootstrap"]
+    role: Literal["viewer", "marketer", "admin"]
+    name: str = Field(description="a user's email or a token's label")
+
+
+class AuditRecord(Answer):
+    at: str
+    request_id: str
+    action: Literal["write", "download", "pii.reveal"]
+    method: str
+    route: str = Field(description="the route template, e.g. /admin/v1/segments/{id}")
+    status: int = Field(description="the status code the request was answered with")
+    actor: AuditActor
+    targets: dict[str, str] = Field(description="path parameter -> id")
+    source_ip: str
+    user_agent: str
+
+
+class AuditLogPage(Answer):
+    records: list[AuditRecord]
+    next: str | None = Field(description="the `cursor` of the next page; null on the last")
+    retention_days: int
+
+
 # --- segments ------------------------------------------------------------------------------
 class RuleReads(Answer):
     """What the rule reads (absent keys only on definitions stored before this was recorded)."""

@@ -31,6 +31,7 @@ CRUD_MODULES: tuple[str, ...] = (
     "journeys",
     "journey_reports",
     "retention",
+    "audit",
 )
 
 # The modules whose routes live under each /admin/v1/<area>, in CRUD_MODULES order.
@@ -53,6 +54,7 @@ CRUD_AREAS: Mapping[str, tuple[str, ...]] = {
     "campaigns": ("campaigns",),
     "journeys": ("journeys", "journey_reports"),
     "privacy": ("retention",),
+    "audit": ("audit",),
 }
 ADMIN_PREFIX = "/admin/v1/"
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cdp.access.audit import AUDIT_PK_PREFIX
+from cdp.adapters.dynamodb.audit_log import DAYS_PK
 from cdp.adapters.dynamodb.config_items import VersionedConfigItem
 from cdp.adapters.dynamodb.errors import CONDITIONAL_CHECK_FAILED, error_code, unavailable
 from cdp.adapters.dynamodb.send_ledger import BATCH_PREFIX, RECORD_KEEP_SECONDS, SEND_PREFIX
@@ -39,8 +41,8 @@ POLICY_PREFIX = "CONFIG#retention#"
 RUNS_PK = "RETENTION#runs"
 PROFILE_PREFIX = "PROFILE#"
 EVENT_SK_PREFIX = "EVENT#"
-AUDIT_PREFIX = "AUDIT#"  # the audit log's day partitions (cdp.access.audit)
-AUDIT_DAYS_PK = "AUDIT#DAYS"  # the audit log's index of days with rows (cdp.adapters.dynamodb.audit_log)
+AUDIT_PREFIX = AUDIT_PK_PREFIX  # the audit log's day partitions
+AUDIT_DAYS_PK = DAYS_PK  # the audit log's index of days with rows
 # Key prefixes this module deletes or writes: infra conditions the job's grants on them.
 DELETED_KEY_PREFIXES = (PROFILE_PREFIX, SEND_PREFIX, BATCH_PREFIX, AUDIT_PREFIX)
 WRITTEN_KEY_PREFIXES = ("RETENTION#",)
