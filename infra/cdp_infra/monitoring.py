@@ -205,6 +205,13 @@ class Monitoring(Construct):
             "A synced LINE audience was not brought up to date (the next scheduled run retries).",
             "audience-sync-failed",
         )
+        self._alarm(
+            "AuditWriteFailed",
+            _custom(observability.AUDIT_WRITE_FAILED, period),
+            0,
+            "An admin action was not written to the audit log (its record is in the function's log).",
+            "audit-write-failed",
+        )
 
     def _alarm(
         self, construct_id: str, metric: cloudwatch.IMetric, threshold: float, description: str, runbook: str

@@ -32,4 +32,5 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 INGEST_REJECTED = "IngestRejected"  # events refused at the edge (ingest)
 SEGMENT_ENTERED = "SegmentEntered"  # people who entered a segment (real time and scheduled)
 SEGMENT_EXITED = "SegmentExited"
+AUDIT_WRITE_FAILED = "AuditWriteFailed"  # an admin action whose audit record could not be stored
 AUDIENCE_SYNC_FAILED = "AudienceSyncFailed"  # a synced LINE audience not brought up to date

@@ -5,7 +5,7 @@ Recording never fails the request: the request's effect has already happened whe
 is known, so a 5xx would tell the client to retry something that was done. Instead a record
 that cannot be stored (after one retry) is written to the function's log without personal data
 (the record holds none but the actor's name, which is left out there) and counted in the
-`AuditWriteFailed` metric, which operators alarm on; the log line can be replayed into the table.
+`AuditWriteFailed` metric (alarm `AuditWriteFailed`, docs/runbook.md); the log line can be replayed into the table.
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ from cdp.access.masking import PII_ROUTES, MaskingDecision, can_reveal, decide, 
 from cdp.access.principal import Principal, current_principal
 from cdp.clock import SystemClock
 from cdp.errors import CdpError
-from cdp.observability import METRICS_NAMESPACE, logger
+from cdp.observability import AUDIT_WRITE_FAILED, METRICS_NAMESPACE, logger
 
 from cdp_api.context import admin_context
 
-AUDIT_WRITE_FAILED = "AuditWriteFailed"
 Serve = Callable[[dict[str, Any]], dict[str, Any]]
 _UNMASKED = MaskingDecision(mask=False, revealed=False)
 
