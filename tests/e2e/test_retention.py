@@ -1,9 +1,11 @@
 """Retention on the local stack: an order older than the timeline's retention leaves the
-timeline when the clock passes the cutoff and the daily job runs, the profile keeps what it
-folded in (orders, LTV), and the settings' answer reports the run."""
+timeline and the archive when the clock passes the cutoff and the daily job runs, the profile
+keeps what it folded in (orders, LTV), and the settings' answer reports the run."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +28,19 @@ def _admin(stack: Stack, method: str, path: str, body: Any = None) -> requests.R
     return stack.http.request(method, stack.url(path), json=body, headers=ADMIN, timeout=60)
 
 
+def _preview_count(stack: Stack, rule: dict[str, Any], *, until: Callable[[int], bool]) -> int:
+    """The archive trails the table by the archiver's batching window: poll the preview."""
+    deadline = time.monotonic() + 60
+    while True:
+        stack.drain()
+        preview = _admin(stack, "POST", "/admin/v1/segments/preview", {"rule": rule, "sample": 1})
+        assert preview.status_code == 200, preview.text
+        count: int = preview.json()["count"]
+        if until(count) or time.monotonic() > deadline:
+            return count
+        time.sleep(0.5)
+
+
 def test_an_order_past_the_timeline_retention_is_removed_and_reported(clock: Stack) -> None:
     stack = clock
     settings = _admin(stack, "GET", PATH)
@@ -43,7 +58,7 @@ def test_an_order_past_the_timeline_retention_is_removed_and_reported(clock: Sta
                 "event": "Order Completed",
                 "messageId": message_id,
                 "timestamp": _iso(at),
-                "properties": {"revenue": revenue, "currency": "TWD"},
+                "properties": {"revenue": revenue, "currency": "TWD", "store_id": message_id},
             },
         )
         assert sent.status_code == 200, sent.text
@@ -53,6 +68,10 @@ def test_an_order_past_the_timeline_retention_is_removed_and_reported(clock: Sta
     profile_id = before["profile_id"]
     timeline = _admin(stack, "GET", f"/admin/v1/profiles/{profile_id}/timeline?limit=50").json()["events"]
     assert {entry["messageId"] for entry in timeline} >= {old, recent}
+
+    # The archive (what previews and scheduled segments read) has the old order too.
+    old_order = {"event": {"name": "Order Completed", "where": [{"property": "store_id", "op": "eq", "value": old}]}}
+    assert _preview_count(stack, old_order, until=lambda count: count == 1) == 1
 
     stack.move_clock(advance="PT3H")
     fired = stack.http.post(stack.url("/_local/schedules/run"), params={"name": "retention-daily"}, timeout=300)
@@ -71,6 +90,9 @@ def test_an_order_past_the_timeline_retention_is_removed_and_reported(clock: Sta
         after["computed_traits"]["ltv"] == 1500
         and after["computed_traits"]["orders"] == before["computed_traits"]["orders"]
     )
+
+    # The timeline's removal reached the archive through the core table's stream.
+    assert _preview_count(stack, old_order, until=lambda count: count == 0) == 0
 
     report = _admin(stack, "GET", PATH).json()
     [shown] = [entry for entry in report["runs"] if entry["run_id"] == result["run_id"]]
