@@ -59,7 +59,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run = build().run(context.get_remaining_time_in_millis, run_id=run_id)
     answer = run.as_dict()
     logger.info("retention run", extra={"run_id": run.run_id, "status": answer["status"], "kinds": answer["kinds"]})
-    if not run.finished:
+    if not run.finished and not run.yielded:  # a run another invocation carries on needs no continuation
         continuation = LambdaContinuation(client("lambda"), context.invoked_function_arn)
         continuation.start({"continue": run.run_id}, doing="continuing the retention run")
     return answer

@@ -224,8 +224,9 @@ def test_two_invocations_never_both_advance_a_run() -> None:
 
     sweeper.sweep = sweep_while_another_invocation_saves  # type: ignore[method-assign,assignment]
     answer = job_with(store, sweeper, clock).run(plenty)
-    # This invocation's save was refused: it stopped after one page and recorded nothing itself.
-    assert not answer.finished and answer.revision == before.revision + 1
+    # This invocation's save was refused: it stopped after one page, recorded nothing itself, and
+    # leaves the run to the other invocation (no continuation of its own).
+    assert not answer.finished and answer.yielded and answer.revision == before.revision + 1
     assert store.recent_runs(1)[0].kinds["timeline"].removed == before.kinds["timeline"].removed
 
 

@@ -69,6 +69,8 @@ class RetentionRun:
     finished_at: str | None = None
     invocations: int = 0
     revision: int = 0  # saves so far: each save expects the previous one (two invocations never both advance)
+    # Not stored: this invocation found the run advanced by another one, which carries it on.
+    yielded: bool = field(default=False, compare=False)
 
     @property
     def finished(self) -> bool:
@@ -183,7 +185,9 @@ class RetentionJob:
             # Another invocation saved the run meanwhile (a continuation and a late retry): it
             # carries on; what this one deleted is gone either way (counted by at most one).
             latest = self._store.recent_runs(1)
-            return latest[0] if latest else run
+            current = latest[0] if latest else run
+            current.yielded = True
+            return current
 
     def _sweep(self, run: RetentionRun, sweeper: Sweeper, time_left: Callable[[], bool]) -> None:
         cutoffs = run.cutoffs_ms(sweeper.kinds)

@@ -43,9 +43,8 @@ PROFILE_PREFIX = "PROFILE#"
 EVENT_SK_PREFIX = "EVENT#"
 AUDIT_PREFIX = AUDIT_PK_PREFIX  # the audit log's day partitions
 AUDIT_DAYS_PK = DAYS_PK  # the audit log's index of days with rows
-# Key prefixes this module deletes or writes: infra conditions the job's grants on them.
+# Key prefixes this module deletes under: infra conditions the job's delete grant on them.
 DELETED_KEY_PREFIXES = (PROFILE_PREFIX, SEND_PREFIX, BATCH_PREFIX, AUDIT_PREFIX)
-WRITTEN_KEY_PREFIXES = ("RETENTION#",)
 BATCH_WRITE_ITEMS = 25
 BATCH_WRITE_ATTEMPTS = 8
 PARALLEL_BATCHES = 4
