@@ -20,6 +20,7 @@ export const strings = {
     undo: 'Undo merge', undoing: 'Undoing…', confirmUndo: 'Split {loser} out of this person again?', undone: 'The merge is being undone; this page refreshes when it is done.',
     event: 'Event', time: 'Time', details: 'Details', more: 'Load older events', noEvents: 'No events yet.', lineStatus: 'LINE status',
     st_friend: 'Friend', st_blocked: 'Blocked', st_unknown: 'Unknown', st_merged: 'Merged', st_unmerged: 'Undone', st_unmerging: 'Undoing', st_rejected: 'Refused', st_planned: 'Planned', st_merging: 'Merging',
+    consentHistory: 'Consent history', noConsent: 'No consent recorded.', purpose: 'Purpose', source: 'Source', textVersion: 'Text version', confirmed: 'Confirmed again',
   },
   'zh-TW': {
     title: '顧客',
@@ -37,6 +38,7 @@ export const strings = {
     undo: '復原合併', undoing: '復原中…', confirmUndo: '要將 {loser} 從此顧客拆分出來嗎？', undone: '正在復原合併，完成後本頁會自動更新。',
     event: '事件', time: '時間', details: '內容', more: '載入較早的事件', noEvents: '尚無事件。', lineStatus: 'LINE 狀態',
     st_friend: '好友', st_blocked: '已封鎖', st_unknown: '未知', st_merged: '已合併', st_unmerged: '已復原', st_unmerging: '復原中', st_rejected: '已拒絕', st_planned: '已排程', st_merging: '合併中',
+    consentHistory: '同意紀錄', noConsent: '尚無同意紀錄。', purpose: '目的', source: '來源', textVersion: '條款版本', confirmed: '再次確認',
   },
 };
 
@@ -201,6 +203,42 @@ function Merges({ t, profileId, onUndone }) {
   );
 }
 
+// Every consent change, newest first (the API lists them oldest first, as they were applied).
+function ConsentHistory({ t, profileId }) {
+  const { lang } = useApp();
+  const state = useApiData((a) => a.get(`/admin/v1/profiles/${encodeURIComponent(profileId)}/consent`), [profileId]);
+  return (
+    <Card title={t('consentHistory')} testid="person-consent-history">
+      <Async state={state}>
+        {(data) => (
+          <Table
+            testid="person-consent-history-table"
+            empty={t('noConsent')}
+            rows={[...data.history].reverse()}
+            rowKey={(h) => `${h.event_id}:${h.key}`}
+            columns={[
+              { key: 'at', label: t('when'), render: (h) => formatDateTime(h.at, lang) },
+              { key: 'channel', label: t('channel') },
+              { key: 'purpose', label: t('purpose'), render: (h) => h.purpose || '—' },
+              {
+                key: 'granted',
+                label: t('consent'),
+                render: (h) => (
+                  <span class={`pill ${h.granted ? 'ok' : 'bad'}`} data-testid="person-consent-value" title={h.changed ? '' : t('confirmed')}>
+                    {h.granted ? t('granted') : t('withdrawn')}{h.changed ? '' : ' ↻'}
+                  </span>
+                ),
+              },
+              { key: 'source', label: t('source') },
+              { key: 'text_version', label: t('textVersion'), render: (h) => h.text_version || '—' },
+            ]}
+          />
+        )}
+      </Async>
+    </Card>
+  );
+}
+
 function eventName(e) {
   return e.event || e.name || e.type || '—';
 }
@@ -298,6 +336,7 @@ function Person({ t, id }) {
                   ) : <Empty>{t('noSegments')}</Empty>}
                 </Card>
               </div>
+              <ConsentHistory t={t} profileId={view.profile_id} key={`consent-${view.profile_id}`} />
               <Merges t={t} profileId={view.profile_id} onUndone={state.reload} />
               <Timeline t={t} view={view} key={view.profile_id} />
             </div>

@@ -49,3 +49,19 @@ class LambdaSendRequests:
             raise unavailable(exc, "handing send requests to the message sender") from exc
         if response.get("StatusCode") != 202:
             raise StoreUnavailable(f"the message sender answered {response.get('StatusCode')} to an invoke")
+
+
+class LambdaExportStarter:
+    """A person export's run: an asynchronous invoke of the admin function that serves it
+    (`{"profile_export": <job id>}`, cdp.privacy.export_jobs)."""
+
+    def __init__(self, client: Any, function_name: str) -> None:
+        self._client = client
+        self._function = function_name
+
+    def start_export(self, job_id: str) -> None:
+        payload = json.dumps({"profile_export": job_id}).encode()
+        try:
+            self._client.invoke(FunctionName=self._function, InvocationType="Event", Payload=payload)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "starting the export job") from exc
