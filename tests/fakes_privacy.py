@@ -8,6 +8,7 @@ from typing import Any
 
 from cdp.errors import StoreUnavailable
 from cdp.identity.merge import MergeLedger, TimelineEntry
+from cdp.journeys.runs import Run
 from cdp.privacy.export_jobs import STATUS_RUNNING, ExportJob
 from cdp.profiles.model import Profile
 from cdp.segments.store import Membership, MembershipChange, SegmentDefinition
@@ -105,3 +106,11 @@ class FakeExportStarter:
         if self.failing:
             raise StoreUnavailable("the function could not be invoked")
         self.started.append(job_id)
+
+
+class FakeJourneyRuns:
+    def __init__(self, runs: Sequence[Run] = ()) -> None:
+        self.runs = list(runs)
+
+    def recent_for(self, profile_id: str, journey_id: str | None = None) -> list[Run]:
+        return [run for run in self.runs if run.profile_id == profile_id]

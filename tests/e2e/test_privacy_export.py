@@ -72,6 +72,17 @@ def test_amy_exported_lists_her_store_web_and_line_data_and_both_merges(stack: S
     amy = _amy(stack)
     profile_id = amy["profile"]["profile_id"]
 
+    # she agrees to email under the text of December, through the admin API
+    consent = {"channel": "email", "granted": True, "textVersion": "2026-12"}
+    recorded = stack.http.post(stack.url(f"/admin/v1/profiles/{profile_id}/consent"), json=consent, headers=ADMIN)
+    assert recorded.status_code == 202, recorded.text
+    stack.drain()
+    history = stack.http.get(stack.url(f"/admin/v1/profiles/{amy['friend']}/consent"), headers=ADMIN).json()
+    assert history["profile_id"] == profile_id
+    assert [(h["key"], h["granted"], h["text_version"], h["source"]) for h in history["history"]] == [
+        ("email:marketing", True, "2026-12", "partner:admin-consent")
+    ]
+
     # an export asked for by the LINE friend's old id is Amy's whole person
     view, seconds = _export(stack, amy["friend"], unique("export"))
 
@@ -90,6 +101,7 @@ def test_amy_exported_lists_her_store_web_and_line_data_and_both_merges(stack: S
     assert {m["status"] for m in document["merges"]} == {"merged"} and len(document["merges"]) == 2
     assert amy["friend"] in {m["loser"] for m in document["merges"]}
     assert len(document["raw_events"]) == len(timeline)  # all within their TTL
+    assert document["consent"]["history"] == history["history"]
     assert document["profile"]["line"]["status"] == "friend"
     table = requests.get(view["files"]["csv"]["url"], timeout=10)
     assert table.status_code == 200 and table.headers["Content-Type"].startswith("text/csv")

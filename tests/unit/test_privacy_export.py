@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from cdp.errors import NotFound, StoreUnavailable
 from cdp.identity.merge import MergeLedger, TimelineEntry
+from cdp.journeys.runs import Run
 from cdp.privacy.export import STAGES, ExportSources, assemble
 from cdp.privacy.export_jobs import LINK_SECONDS, STALE_MS, PersonExports
 from cdp.profiles.model import Profile, Stamped
@@ -21,6 +22,7 @@ from tests.fakes_privacy import (
     FakeExportJobs,
     FakeExportReads,
     FakeExportStarter,
+    FakeJourneyRuns,
     FakePeople,
     FakeSegments,
 )
@@ -153,7 +155,13 @@ def sources() -> ExportSources:
         MembershipChange("web", "p_web", "exited", "2024-04-06T00:00:00.000Z", 1),
         MembershipChange("web", "p_bob", "entered", "2024-04-01T03:00:00.000Z", 1),
     ]
-    return ExportSources(people=people, segments=segments, reads=reads)
+    journeys = FakeJourneyRuns(
+        [
+            Run("r1", "welcome", 1, "p_amy", "-", "2024-04-02T00:00:00.000Z", status="exited"),
+            Run("r2", "welcome", 1, "p_bob", "-", "2024-04-02T00:00:00.000Z"),
+        ]
+    )
+    return ExportSources(people=people, segments=segments, reads=reads, journeys=journeys)
 
 
 def test_the_document_holds_the_whole_person_and_nobody_else(sources: ExportSources) -> None:
@@ -192,6 +200,7 @@ def test_the_document_holds_the_whole_person_and_nobody_else(sources: ExportSour
         ("vip", "p_amy", "entered"),
         ("web", "p_web", "exited"),
     ]
+    assert [(r["run_id"], r["status"]) for r in document["journeys"]] == [("r1", "exited")]
     (message,) = document["messages"]
     assert (message["send_key"], message["outcome"], message["record"]["to"]) == (
         "sk1",
@@ -212,6 +221,7 @@ def test_the_document_holds_the_whole_person_and_nobody_else(sources: ExportSour
         "consent_changes": 2,
         "segment_memberships": 1,
         "segment_changes": 3,
+        "journey_runs": 1,
         "messages": 1,
         "link_clicks": 1,
         "merges": 3,

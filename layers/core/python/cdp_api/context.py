@@ -246,6 +246,7 @@ class AdminContext:
     def person_exports(self) -> PersonExports:
         """Exports of everything held about one person (cdp.privacy.export_jobs), run as jobs of
         the admin function serving the request."""
+        from cdp.adapters.dynamodb.journey_runs import DynamoRunStore
         from cdp.adapters.dynamodb.privacy_export import DynamoExportJobs, DynamoExportReads
         from cdp.adapters.lambda_invoke import LambdaExportStarter
         from cdp.privacy.export import ExportSources
@@ -262,6 +263,7 @@ class AdminContext:
                 people=self.store,
                 segments=self.segments(),
                 reads=DynamoExportReads(dynamodb, self.settings.core_table, self.settings.raw_events_table),
+                journeys=DynamoRunStore(dynamodb, self.settings.core_table),
             ),
             clock=SystemClock(),
         )

@@ -8,7 +8,7 @@ it, since their segment memberships and history stay under their own ids. What i
   computed traits, tags, counters), as the 360 view shows it;
 - the timeline (every event folded into the person), the consent history derived from it, and
   the raw events behind it that are still within their TTL (the payloads as received);
-- segment memberships now and every entry and exit;
+- segment memberships now and every entry and exit, and journey runs (the path taken);
 - messages: each send record named by an outcome event on the timeline (channel, address,
   content, state) with the outcome and delivery events of the same message;
 - link clicks (tracked links and email clicks);
@@ -30,6 +30,7 @@ from cdp.clock import iso_from_ms
 from cdp.events import names
 from cdp.identity.identifiers import Identifier
 from cdp.identity.merge import STATUS_MERGED, STATUS_MERGING, MergeLedger, TimelineEntry
+from cdp.journeys.runs import Run
 from cdp.profiles.consent import consent_history
 from cdp.profiles.model import Profile
 from cdp.profiles.views import current_profile, profile_view
@@ -100,11 +101,18 @@ class ExportReads(Protocol):
         ...
 
 
+class JourneyRunReads(Protocol):
+    """A person's journey runs (DynamoRunStore)."""
+
+    def recent_for(self, profile_id: str, journey_id: str | None = None) -> list[Run]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ExportSources:
     people: PersonStore
     segments: SegmentReads
     reads: ExportReads
+    journeys: JourneyRunReads | None = None  # a deployment without journeys has no runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +185,7 @@ def assemble(
     report("segments")
 
     segments = _segments(sources, profile_ids)
+    journeys = _journeys(sources.journeys, profile_ids)
     report("messages")
 
     messages = _messages(sources.reads, events)
@@ -204,6 +213,7 @@ def assemble(
         "timeline": [{**entry.document, "appliedAt": entry.applied_at} for entry in entries],
         "raw_events": raw,
         "segments": segments,
+        "journeys": journeys,
         "messages": messages,
         "link_clicks": clicks,
         "merges": merges,
@@ -216,6 +226,7 @@ def assemble(
         "consent_changes": len(consent),
         "segment_memberships": len(segments["memberships"]),
         "segment_changes": len(segments["history"]),
+        "journey_runs": len(journeys),
         "messages": len(messages),
         "link_clicks": len(clicks),
         "merges": len(merges),
@@ -261,6 +272,13 @@ def _segments(sources: ExportSources, profile_ids: Iterable[str]) -> dict[str, A
     memberships.sort(key=lambda m: (m["segment_id"], m["profile_id"]))
     history.sort(key=lambda c: (c["at"], c["segment_id"], c["action"]))
     return {"memberships": memberships, "history": history}
+
+
+def _journeys(runs: JourneyRunReads | None, profile_ids: Iterable[str]) -> list[dict[str, Any]]:
+    if runs is None:
+        return []
+    found = {run.run_id: run for profile_id in sorted(profile_ids) for run in runs.recent_for(profile_id)}
+    return [run.as_dict() for run in sorted(found.values(), key=lambda run: (run.entered_at, run.run_id))]
 
 
 def _messages(reads: ExportReads, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
