@@ -152,7 +152,7 @@ def test_an_export_job_writes_the_person_and_their_timeline_and_links_them(
     bucket = stack.env("admin_api", "CDP_IMPORTS_BUCKET")
     s3 = stack.client("s3")
     document = json.loads(
-        s3.get_object(Bucket=bucket, Key=f"exports/people/{job['job_id']}/person.json")["Body"].read()
+        s3.get_object(Bucket=bucket, Key=f"exports/people/{amy}/{job['job_id']}/person.json")["Body"].read()
     )
     assert document["profile_id"] == amy
     assert {(i["type"], i["value"]) for i in document["identifiers"]} >= {
@@ -162,7 +162,7 @@ def test_an_export_job_writes_the_person_and_their_timeline_and_links_them(
     }
     assert [h["text_version"] for h in document["consent"]["history"]] == ["2024-03"]
     assert {e["payload"]["messageId"] for e in document["raw_events"]} == {"exp-identify-1", "exp-order-1"}
-    table = s3.get_object(Bucket=bucket, Key=f"exports/people/{job['job_id']}/timeline.csv")["Body"].read()
+    table = s3.get_object(Bucket=bucket, Key=f"exports/people/{amy}/{job['job_id']}/timeline.csv")["Body"].read()
     rows = list(csv.DictReader(io.StringIO(table.decode("utf-8-sig"))))
     assert [row["event"] or row["type"] for row in rows] == ["identify", "Order Completed"]
 

@@ -281,7 +281,7 @@ def test_a_job_runs_once_and_links_its_two_files(sources: ExportSources) -> None
     assert view == exports.view("p_amy", started["job_id"])  # by the requested or the resolved id
     assert (view["status"], view["profile_id"], view["progress"]["done"]) == ("done", "p_amy", len(STAGES))
     assert view["counts"]["timeline_events"] == 7
-    json_key, csv_key = (f"exports/people/{started['job_id']}/{name}" for name in ("person.json", "timeline.csv"))
+    json_key, csv_key = (f"exports/people/p_amy/{started['job_id']}/{name}" for name in ("person.json", "timeline.csv"))
     assert set(files.objects) == {json_key, csv_key}
     assert json.loads(files.objects[json_key][0])["profile_id"] == "p_amy"
     assert files.objects[csv_key][1].startswith("text/csv")

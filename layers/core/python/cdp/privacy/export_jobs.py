@@ -4,8 +4,8 @@ A person with years of events takes longer to read than an API request may last,
 runs as a job of the admin function itself, invoked asynchronously (as campaign preflights do).
 The job record lives in the core table (`QUERYJOB#<id>` / `EXPORT`, expiring with the files);
 it holds ids, stages and counts only, never the person's data. The files (one JSON document, one
-CSV of the timeline) go to the imports bucket under `exports/people/<job id>/`, which a lifecycle
-rule empties after a week; a GET of a finished job signs links to them that last 15 minutes.
+CSV of the timeline) go to the imports bucket under `exports/people/<profile id>/<job id>/`, which
+a lifecycle rule empties after a week; a GET of a finished job signs links to them that last 15 minutes.
 
 Idempotent: with an `Idempotency-Key` the job id is derived from the requested id and the key,
 so a retried POST finds the job the first one created. A redelivered invocation of a finished
@@ -91,6 +91,12 @@ class ExportStarter(Protocol):
         ...
 
 
+def export_folder(profile_id: str, job_id: str) -> str:
+    """Where a job's files go: under the exported person's (surviving) profile id, so erasing a
+    person can list and delete their exports (`exports/people/<profile id>/`)."""
+    return f"{EXPORT_PREFIX}/{profile_id}/{job_id}"
+
+
 def export_url(profile_id: str, job_id: str) -> str:
     return f"/admin/v1/profiles/{profile_id}/export/{job_id}"
 
@@ -155,7 +161,8 @@ class PersonExports:
             export = assemble(self._sources, job.requested_id, now_ms=self._clock.now_ms(), progress=progress)
             progress("files")
             document, table = export.json_bytes(), export.csv_bytes()
-            json_key, csv_key = f"{EXPORT_PREFIX}/{job_id}/person.json", f"{EXPORT_PREFIX}/{job_id}/timeline.csv"
+            folder = export_folder(export.document["profile_id"], job_id)
+            json_key, csv_key = f"{folder}/person.json", f"{folder}/timeline.csv"
             self._files.put(json_key, document, "application/json")
             self._files.put(csv_key, table, "text/csv; charset=utf-8")
         except CdpError as error:
