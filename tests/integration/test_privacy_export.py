@@ -161,6 +161,7 @@ def test_an_export_job_writes_the_person_and_their_timeline_and_links_them(
         ("email", "amy.export@example.com"),
     }
     assert [h["text_version"] for h in document["consent"]["history"]] == ["2024-03"]
+    assert document["consent"]["in_force"]["email:marketing"]["text_version"] == "2024-03"
     assert {e["payload"]["messageId"] for e in document["raw_events"]} == {"exp-identify-1", "exp-order-1"}
     table = s3.get_object(Bucket=bucket, Key=f"exports/people/{amy}/{job['job_id']}/timeline.csv")["Body"].read()
     rows = list(csv.DictReader(io.StringIO(table.decode("utf-8-sig"))))

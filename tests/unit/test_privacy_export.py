@@ -185,7 +185,12 @@ def test_the_document_holds_the_whole_person_and_nobody_else(sources: ExportSour
         (True, "v3", "partner:web-shop"),
         (False, None, "partner:admin-consent"),
     ]
-    assert document["consent"]["in_force"]["email:marketing"]["granted"] is False
+    assert document["consent"]["in_force"]["email:marketing"] == {
+        "granted": False,
+        "source": "partner:admin-consent",
+        "updated_at": "2024-04-05T00:00:00.000Z",
+        "text_version": None,
+    }
     assert document["segments"]["memberships"] == [
         {
             "segment_id": "vip",

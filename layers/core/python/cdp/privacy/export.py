@@ -209,7 +209,7 @@ def assemble(
             "current": view["tags"],
             "changes": {tag: stamped.as_dict() for tag, stamped in sorted(survivor.tag_state.items())},
         },
-        "consent": {"in_force": view["consent"], "history": consent},
+        "consent": {"in_force": _in_force(view["consent"], survivor, consent), "history": consent},
         "timeline": [{**entry.document, "appliedAt": entry.applied_at} for entry in entries],
         "raw_events": raw,
         "segments": segments,
@@ -232,6 +232,15 @@ def assemble(
         "merges": len(merges),
     }
     return PersonExport(document=document, timeline=rows)
+
+
+def _in_force(current: Mapping[str, Any], profile: Profile, history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The consent in force, each with the text version of the change that set it."""
+    versions = {(entry["key"], entry["event_id"]): entry["text_version"] for entry in history}
+    return {
+        key: {**value, "text_version": versions.get((key, profile.consent[key].event_id))}
+        for key, value in current.items()
+    }
 
 
 def _person(people: PersonStore, survivor_id: str) -> tuple[set[str], dict[str, MergeLedger]]:
