@@ -21,6 +21,9 @@ export const strings = {
     event: 'Event', time: 'Time', details: 'Details', more: 'Load older events', noEvents: 'No events yet.', lineStatus: 'LINE status',
     st_friend: 'Friend', st_blocked: 'Blocked', st_unknown: 'Unknown', st_merged: 'Merged', st_unmerged: 'Undone', st_unmerging: 'Undoing', st_rejected: 'Refused', st_planned: 'Planned', st_merging: 'Merging',
     consentHistory: 'Consent history', noConsent: 'No consent recorded.', purpose: 'Purpose', source: 'Source', textVersion: 'Text version', confirmed: 'Confirmed again',
+    exportTitle: 'Data export', exportHint: 'Everything held about this person, for a request to see their data: one JSON document and the timeline as CSV.',
+    exportStart: 'Export this person\'s data', exportRunning: 'Exporting… {stage} ({done} of {total})', exportJson: 'Download JSON ({size})', exportCsv: 'Timeline CSV ({size})',
+    exportLinks: 'The links work for 15 minutes; export again for new ones while the files are kept (7 days).',
   },
   'zh-TW': {
     title: '顧客',
@@ -39,6 +42,9 @@ export const strings = {
     event: '事件', time: '時間', details: '內容', more: '載入較早的事件', noEvents: '尚無事件。', lineStatus: 'LINE 狀態',
     st_friend: '好友', st_blocked: '已封鎖', st_unknown: '未知', st_merged: '已合併', st_unmerged: '已復原', st_unmerging: '復原中', st_rejected: '已拒絕', st_planned: '已排程', st_merging: '合併中',
     consentHistory: '同意紀錄', noConsent: '尚無同意紀錄。', purpose: '目的', source: '來源', textVersion: '條款版本', confirmed: '再次確認',
+    exportTitle: '個人資料匯出', exportHint: '此顧客的所有資料，供當事人查閱請求使用：一份 JSON 文件與 CSV 格式的行為時間軸。',
+    exportStart: '匯出此顧客的資料', exportRunning: '匯出中… {stage}（{done}／{total}）', exportJson: '下載 JSON（{size}）', exportCsv: '時間軸 CSV（{size}）',
+    exportLinks: '連結 15 分鐘內有效；檔案保留 7 天，期間可再次匯出取得新連結。',
   },
 };
 
@@ -239,6 +245,54 @@ function ConsentHistory({ t, profileId }) {
   );
 }
 
+function fileSize(bytes) {
+  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`;
+}
+
+// The export (right of access) runs as a job: start it, follow its stages, then offer the two files.
+function DataExport({ t, profileId }) {
+  const { api } = useApp();
+  const [job, setJob] = useState(null);
+  const [error, setError] = useState(null);
+  const start = async () => {
+    setError(null);
+    try {
+      let current = await api.post(`/admin/v1/profiles/${encodeURIComponent(profileId)}/export`, undefined, { noWait: true });
+      setJob(current);
+      for (let i = 0; i < 600 && current.status === 'running'; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        current = await api.get(current.status_url);
+        setJob(current);
+      }
+      if (current.status === 'failed') setError({ code: current.error?.error, status: current.error?.status, message: current.error?.message });
+    } catch (failure) {
+      setError(failure);
+    }
+  };
+  const running = job?.status === 'running';
+  return (
+    <Card title={t('exportTitle')} testid="person-export">
+      <p class="hint">{t('exportHint')}</p>
+      <button type="button" disabled={running} onClick={start} data-testid="person-export-start">{t('exportStart')}</button>
+      {running && (
+        <p class="hint" data-testid="person-export-status">
+          {t('exportRunning', { stage: job.progress.stage, done: job.progress.done, total: job.progress.stages.length })}
+        </p>
+      )}
+      {job?.status === 'done' && (
+        <p data-testid="person-export-files">
+          <a href={job.files.json.url} data-testid="person-export-json">{t('exportJson', { size: fileSize(job.files.json.bytes) })}</a>
+          {' · '}
+          <a href={job.files.csv.url} data-testid="person-export-csv">{t('exportCsv', { size: fileSize(job.files.csv.bytes) })}</a>
+          <br />
+          <span class="hint">{t('exportLinks')}</span>
+        </p>
+      )}
+      <ErrorMessage error={error} testid="person-export-error" />
+    </Card>
+  );
+}
+
 function eventName(e) {
   return e.event || e.name || e.type || '—';
 }
@@ -337,6 +391,7 @@ function Person({ t, id }) {
                 </Card>
               </div>
               <ConsentHistory t={t} profileId={view.profile_id} key={`consent-${view.profile_id}`} />
+              <DataExport t={t} profileId={view.profile_id} key={`export-${view.profile_id}`} />
               <Merges t={t} profileId={view.profile_id} onUndone={state.reload} />
               <Timeline t={t} view={view} key={view.profile_id} />
             </div>

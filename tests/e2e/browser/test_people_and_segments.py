@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
 from tests.e2e.browser.conftest import Console
@@ -52,6 +53,16 @@ def test_find_amy_by_phone_and_see_her_360_with_three_channels(console: Console,
     expect(rows.first.locator("[data-col=text_version]")).to_have_text("2026-12")
     expect(rows.first.locator("[data-col=source]")).to_have_text("partner:admin-consent")
     console.shot("people-360-amy")
+
+    # Her data exported from the page: the link gives the document of her whole person
+    main.get_by_test_id("person-export-start").click()
+    link = main.get_by_test_id("person-export-json")
+    expect(link).to_be_visible(timeout=30_000)
+    expect(main.get_by_test_id("person-export-csv")).to_be_visible()
+    document = requests.get(str(link.get_attribute("href")), timeout=10).json()
+    assert document["profile_id"] == amy.profile_id
+    assert {"pos", "web", "line"} <= {event["channel"] for event in document["timeline"]}
+    console.shot("people-360-export")
 
 
 def test_a_segment_s_live_count_changes_while_the_rule_is_edited(console: Console, stack: Stack, amy: Person) -> None:
