@@ -69,7 +69,7 @@ class FakeExportJobs:
         self.stages: list[str] = []
 
     def create(self, job: ExportJob, *, expires_at: int) -> bool:
-        if job.job_id in self.jobs:
+        if job.job_id in self.jobs and not self.jobs[job.job_id].restartable:
             return False
         self.jobs[job.job_id] = job
         return True

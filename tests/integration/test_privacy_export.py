@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from cdp.adapters.lambda_invoke import LambdaExportStarter
+from cdp.errors import StoreUnavailable
 
 from tests.fixtures import line_events
 from tests.fixtures.line_events import BASE_TIMESTAMP_MS, CHANNEL_SECRET, signed_delivery
@@ -180,3 +181,22 @@ def test_an_export_job_writes_the_person_and_their_timeline_and_links_them(
     for other_path, other_resource, params, method, code in others:
         status, refused = call(stack, method, other_path, other_resource, params)
         assert (status, refused["error"]) == (404, code)
+
+
+def test_an_export_that_could_not_start_is_503_and_a_retry_with_the_same_key_starts_it(
+    stack: Stack, amy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unavailable(_self: LambdaExportStarter, _job_id: str) -> None:
+        raise StoreUnavailable("the function could not be invoked")
+
+    monkeypatch.setattr(LambdaExportStarter, "start_export", unavailable)
+    path, resource = f"/admin/v1/profiles/{amy}/export", "/admin/v1/profiles/{id}/export"
+    status, refused = call(stack, "POST", path, resource, {"id": amy}, **{"Idempotency-Key": "req-2"})
+    assert (status, refused["error"]) == (503, "job_not_started")
+
+    started: list[str] = []
+    monkeypatch.setattr(LambdaExportStarter, "start_export", lambda _self, job_id: started.append(job_id))
+    status, job = call(stack, "POST", path, resource, {"id": amy}, **{"Idempotency-Key": "req-2"})
+    assert (status, job["status"], started) == (202, "running", [job["job_id"]])
+    status, again = call(stack, "POST", path, resource, {"id": amy}, **{"Idempotency-Key": "req-2"})
+    assert (status, again["job_id"], started) == (200, job["job_id"], [job["job_id"]])

@@ -331,6 +331,11 @@ def test_a_job_that_cannot_start_or_breaks_is_failed_with_a_code(sources: Export
         exports.start("p_amy", request_key="k")
     (job,) = jobs.jobs.values()
     assert (job.status, job.error and job.error["error"]) == ("failed", "job_not_started")
+    # the POST answered 503: a retry with the same key starts the job afresh
+    exports._starter = FakeExportStarter()  # type: ignore[attr-defined]
+    retried, created = exports.start("p_amy", request_key="k")
+    assert (retried["job_id"], retried["status"], created) == (job.job_id, "running", True)
+    assert exports.start("p_amy", request_key="k")[1] is False
 
     broken, _broken_jobs, files, _starter, _clock = _exports(sources)
     started, _ = broken.start("p_amy")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from cdp.clock import epoch_seconds, iso_from_ms
-from cdp.errors import CdpError, NotFound
+from cdp.errors import CdpError, NotFound, StoreUnavailable
 from cdp.observability import logger
 from cdp.ports import Clock
 from cdp.privacy.export import STAGES, ExportSources, assemble, resolve
@@ -47,6 +47,8 @@ class ExportJob:
     counts: dict[str, int] = field(default_factory=dict)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # json/csv -> {key, bytes}
     error: dict[str, Any] | None = None
+    # Never started (the POST answered 503): a retry with the same key may start it afresh.
+    restartable: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +62,7 @@ class ExportJob:
             "counts": self.counts,
             "files": self.files,
             "error": self.error,
+            "restartable": self.restartable,
         }
 
     @classmethod
@@ -69,7 +72,8 @@ class ExportJob:
 
 class ExportJobStore(Protocol):
     def create(self, job: ExportJob, *, expires_at: int) -> bool:
-        """Store a new job; False if a job with this id exists (a retried request)."""
+        """Store a new job; False if a job with this id exists (a retried request), unless that
+        one is `restartable` (it never started): then this one replaces it."""
         ...
 
     def get(self, job_id: str) -> ExportJob | None: ...
@@ -140,9 +144,10 @@ class PersonExports:
         try:
             self._starter.start_export(job_id)
         except CdpError as error:
-            self._jobs.update(self._failed(job, "job_not_started", "the export could not be started; try again"))
+            unstarted = self._failed(job, "job_not_started", "the export could not be started; try again")
+            self._jobs.update(replace(unstarted, restartable=True))
             logger.warning("export not started", extra={"job_id": job_id, "error": error.code})
-            raise
+            raise StoreUnavailable("the export could not be started; try again", code="job_not_started") from error
         return self._view(job), True
 
     def run(self, job_id: str) -> str:

@@ -3,7 +3,8 @@ adapter offers (a profile's whole segment history, raw events and send records b
 
 Job item: `QUERYJOB#<job id>` / `EXPORT` (the query jobs' key space, so the same grants and TTL
 cover it; the sort key keeps it out of `GET /admin/v1/jobs/{id}`), the job as JSON in `doc`, its
-status in `job_status` for conditional writes, `expires_at` for TTL. It holds no personal data.
+status in `job_status` for conditional writes, `restartable` (a job that never started, which a
+retry may replace), `expires_at` for TTL. It holds no personal data.
 """
 
 from __future__ import annotations
@@ -45,7 +46,12 @@ class DynamoExportJobs:
     def create(self, job: ExportJob, *, expires_at: int) -> bool:
         item = {**self._item(job), "expires_at": {"N": str(expires_at)}}
         try:
-            self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR restartable = :yes",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )
         except ClientError as exc:
             if error_code(exc) == CONDITIONAL_CHECK_FAILED:
                 return False
@@ -66,12 +72,13 @@ class DynamoExportJobs:
             self._client.update_item(
                 TableName=self._table,
                 Key=_key(job.job_id),
-                UpdateExpression="SET job_status = :status, doc = :doc",
+                UpdateExpression="SET job_status = :status, doc = :doc, restartable = :restartable",
                 ConditionExpression="job_status = :running",
                 ExpressionAttributeValues={
                     ":status": _s(job.status),
                     ":doc": _s(json.dumps(job.as_dict(), separators=(",", ":"))),
                     ":running": _s(STATUS_RUNNING),
+                    ":restartable": {"BOOL": job.restartable},
                 },
             )
         except ClientError as exc:
