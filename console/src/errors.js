@@ -41,6 +41,7 @@ const MESSAGES = {
   invalid_consent_channel: ['That channel cannot hold a consent.', '這個管道不能設定同意狀態。'],
   invalid_consent_purpose: ['That consent purpose is not known.', '不認得這個同意用途。'],
   invalid_consent_value: ['The consent value is not valid.', '同意狀態的值不正確。'],
+  invalid_consent_text_version: ['The consent text version must be a short label such as 2026-03.', '條款版本須為簡短標籤，例如 2026-03。'],
   merge_not_found: ['That merge could not be found.', '找不到這次合併紀錄。'],
   merge_not_of_profile: ['That merge does not belong to this person.', '這次合併不屬於這位顧客。'],
   merge_not_finished: ['That merge is still in progress. Try again in a moment.', '合併仍在進行中，請稍後再試。'],
