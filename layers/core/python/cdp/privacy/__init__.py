@@ -1,1 +1,1 @@
-"""Privacy: what a person can ask of the brand about their own data (access, erasure, consent)."""
+"""Privacy: what is kept about people, for how long, and how it is exported and erased."""
