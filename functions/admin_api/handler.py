@@ -1,7 +1,8 @@
 """Admin API, CRUD side (Bearer token): profiles, identity, segments, exports, links, LINE
 binding, imports, campaigns, and the OpenAPI document. Archive queries are the admin_query
 function's. Besides API Gateway requests it takes `{"campaign_preflight": ...}`, a preflight job's
-step, from itself (cdp.campaigns.preflight_jobs).
+step, and `{"profile_export": <job id>}`, a person export's run, from itself
+(cdp.campaigns.preflight_jobs, cdp.privacy.export_jobs).
 
 The composition root: the adapters are built here once per warm container."""
 
@@ -33,5 +34,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None
         with serving(build, str(getattr(context, "invoked_function_arn", "") or "")):
             outcome = run_preflight_step(event["campaign_preflight"])
         logger.info("campaign preflight step", extra={"outcome": outcome})
+        return None
+    if isinstance(event, dict) and "profile_export" in event:  # a person export's run, from itself
+        logger.append_keys(job_id=str(event["profile_export"]))
+        with serving(build, str(getattr(context, "invoked_function_arn", "") or "")):
+            outcome = build().person_exports().run(str(event["profile_export"]))
+        logger.info("person export run", extra={"outcome": outcome})
         return None
     return admin(event, context)

@@ -157,4 +157,9 @@ ROUTES: tuple[Route, ...] = (
     # One-click unsubscribe from marketing email (RFC 8058): public, the token is signed.
     Route("GET", "/u/{token}", LINK_REDIRECT),
     Route("POST", "/u/{token}", LINK_REDIRECT),
+    # Privacy: a person's consent history (no contact details in it), and the export of everything
+    # held about them (right of access; the files hold all their personal data, so admins only).
+    Route("GET", "/admin/v1/profiles/{id}/consent", ADMIN_API, role="viewer"),
+    Route("POST", "/admin/v1/profiles/{id}/export", ADMIN_API, role="admin"),
+    Route("GET", "/admin/v1/profiles/{id}/export/{job}", ADMIN_API, role="admin"),
 )

@@ -372,7 +372,8 @@ class CdpStack(Stack):
         # LINE binding: link tokens need the channel token, nonces live in the core table, and a
         # LINE Login binding is stored as a raw event so it takes the same path as every other event.
         self._grant_core_items(admin_api, list(_LINK_NONCE_WRITE_ACTIONS), LINK_NONCE_PK_PREFIX)
-        tables.raw_events.grant(admin_api, "dynamodb:PutItem")
+        # ... and a person export reads the raw events behind their timeline by id (cdp.privacy.export).
+        tables.raw_events.grant(admin_api, "dynamodb:PutItem", "dynamodb:BatchGetItem")
         secrets.line_channels.grant_read(admin_api)
         # A campaign preflight too big for one request runs as a job of this same function, step by
         # step (cdp.campaigns.preflight_jobs): its job record, and a policy of its own to invoke

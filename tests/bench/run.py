@@ -388,6 +388,7 @@ def main() -> None:
         journey_starts,
         journeys,
         messaging,
+        privacy_export,
         segments_batch,
         snapshot,
         soak,
@@ -412,6 +413,7 @@ def main() -> None:
         "messaging": messaging.run_all(),
         "campaigns": campaigns.run_all(),
         "journey_starts": journey_starts.run_all(),
+        "privacy_export": privacy_export.run_all(),
         "cost": cost.run(),
         # Journeys on the local stack in process (compiled state machines on moto, virtual clock).
         "journeys": journeys.run(),
@@ -433,6 +435,7 @@ def main() -> None:
     print("\n".join(messaging.summary(results["messaging"])))
     print("\n".join(campaigns.summary(results["campaigns"])))
     print("\n".join(journey_starts.summary(results["journey_starts"])))
+    print("\n".join(privacy_export.summary(results["privacy_export"])))
     print("\n".join(cost.summary(results["cost"])))
     print("\n".join(journeys.summary(results["journeys"])))
     print("\n".join(soak.summary(results["local_stack_soak"])))

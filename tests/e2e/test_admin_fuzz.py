@@ -198,6 +198,10 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     stack.drain()
     tour("GET", "/admin/v1/profiles/{profile_id}", at=ids)
     tour("GET", "/admin/v1/profiles/{profile_id}/timeline", at=ids, params={"limit": "2"})
+    assert tour("GET", "/admin/v1/profiles/{profile_id}/consent", at=ids)["history"][-1]["granted"] is True
+    exported = tour("POST", "/admin/v1/profiles/{profile_id}/export", 202, at=ids)
+    job = {**ids, "job_id": exported["job_id"]}
+    assert _finished(tour, "/admin/v1/profiles/{profile_id}/export/{job_id}", job, done=("done", "failed"))["files"]
     merges = tour("GET", "/admin/v1/profiles/{profile_id}/merges", at=ids)["merges"]
     assert merges, "the visitor was merged into the member"
     merge = {"merge_id": merges[0]["merge_id"]}

@@ -494,9 +494,11 @@ def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_even
         ["CONFIG#identity-rules#*", "CONFIG#tag-rules#*", "CONFIG#messaging-policy#*", "CONFIG#auto-replies#*"]
     ]
     puts = [s for s in statements if "dynamodb:PutItem" in _actions(s)]
-    # LINE Login bindings: plain puts on the raw events table, nothing else there
+    # LINE Login bindings: plain puts on the raw events table; person exports: reads by key
     raw_statements = [s for s in statements if raw in json.dumps(s["Resource"])]
-    assert raw_statements == [{"Action": "dynamodb:PutItem", "Effect": "Allow", "Resource": _arn(raw)}]
+    assert raw_statements == [
+        {"Action": ["dynamodb:BatchGetItem", "dynamodb:PutItem"], "Effect": "Allow", "Resource": _arn(raw)}
+    ]
     # core table writes are held to key prefixes; account-link nonces are one of them
     core_puts = [s for s in puts if s not in raw_statements]
     assert core_puts and all(s["Resource"] == _arn(core) for s in core_puts)

@@ -6,7 +6,14 @@ import pytest
 from cdp.errors import BadRequest, Conflict
 from cdp.events.canonical import EventNormalizer
 from cdp.identity.identifiers import Identifier, line_identifier
-from cdp.profiles.consent import consent_change_event, parse_consent_change, reachability
+from cdp.profiles.consent import (
+    TEXT_VERSION_CONTEXT,
+    consent_change_event,
+    consent_history,
+    parse_consent_change,
+    parse_text_version,
+    reachability,
+)
 from cdp.profiles.model import Profile, Stamped, apply_event
 
 from tests.unit.builders import NOW_ISO, NOW_MS
@@ -84,3 +91,86 @@ def test_reachability_needs_a_friend_on_line_and_a_known_consented_contact_elsew
     profile.line_accounts[LINE.value] = Stamped("blocked", "2099-01-01T00:00:00.000Z", "line:default", "e-4")
     profile.consent["line:marketing"] = Stamped(False, NOW_ISO, "admin", "e-5")
     assert reachability(profile)["line"]["reachable"] is False
+
+
+@pytest.mark.parametrize("version", ["", " v1", "v" * 65, 3, "tos v4", "v1\n"])
+def test_a_bad_text_version_is_a_400(version: object) -> None:
+    with pytest.raises(BadRequest) as refused:
+        parse_text_version({"channel": "email", "granted": True, "textVersion": version})
+    assert refused.value.code == "invalid_consent_text_version"
+
+
+def test_the_text_version_rides_on_the_event_and_is_optional(event_normalizer: EventNormalizer) -> None:
+    profile = _profile(Identifier("member_id", "M1"))
+    assert parse_text_version({"channel": "email", "granted": True}) is None
+    version = parse_text_version({"textVersion": "tos-2026.03"})
+
+    raw = consent_change_event(
+        profile, channel="email", purpose="marketing", granted=True, now_ms=NOW_MS, text_version=version
+    )
+    plain = consent_change_event(profile, channel="email", purpose="marketing", granted=True, now_ms=NOW_MS)
+
+    assert event_normalizer.normalize(raw).context[TEXT_VERSION_CONTEXT] == "tos-2026.03"
+    assert TEXT_VERSION_CONTEXT not in event_normalizer.normalize(plain).context
+
+
+def _doc(event_id: str, at: str, context: dict[str, object], source: str = "web-shop") -> dict[str, object]:
+    return {
+        "eventId": event_id,
+        "timestamp": at,
+        "origin": "partner",
+        "source": source,
+        "channel": "web",
+        "type": "identify",
+        "context": context,
+    }
+
+
+def test_the_history_lists_every_change_in_fold_order_with_source_purpose_and_text_version() -> None:
+    events = [
+        _doc("e-3", "2026-03-01T00:00:00.000Z", {"consent": {"email:marketing": False}}, source="admin-consent"),
+        _doc("e-1", "2026-01-01T00:00:00.000Z", {"consent": {"email:marketing": True, "sms:marketing": True}}),
+        _doc("e-0", "2025-12-01T00:00:00.000Z", {"channel": "web"}),  # no consent: not listed
+        _doc(
+            "e-2",
+            "2026-02-01T00:00:00.000Z",
+            {"consent": {"email:marketing": True, "line:news": "yes", 7: True}, TEXT_VERSION_CONTEXT: "v2"},
+        ),
+        _doc("e-4", "2026-04-01T00:00:00.000Z", {"consent": {"sms:marketing": True}, TEXT_VERSION_CONTEXT: "bad v"}),
+    ]
+
+    history = consent_history(events)
+
+    assert [(h["event_id"], h["key"], h["granted"], h["changed"], h["text_version"]) for h in history] == [
+        ("e-1", "email:marketing", True, True, None),
+        ("e-1", "sms:marketing", True, True, None),
+        ("e-2", "email:marketing", True, False, "v2"),  # confirmed again under the new text
+        ("e-3", "email:marketing", False, True, None),
+        ("e-4", "sms:marketing", True, False, None),  # a malformed version is not reported as one
+    ]
+    assert history[3]["source"] == "partner:admin-consent"
+    assert (history[0]["channel"], history[0]["purpose"], history[0]["at"]) == (
+        "email",
+        "marketing",
+        "2026-01-01T00:00:00.000Z",
+    )
+
+
+def test_the_last_history_entry_per_key_is_the_consent_the_fold_keeps(event_normalizer: EventNormalizer) -> None:
+    profile = _profile(Identifier("member_id", "M1"))
+    changes = [(False, NOW_MS + 2000, "v3"), (True, NOW_MS, "v1"), (True, NOW_MS + 1000, None)]
+    documents = []
+    for granted, at_ms, version in changes:
+        raw = consent_change_event(
+            profile, channel="sms", purpose="marketing", granted=granted, now_ms=at_ms, text_version=version
+        )
+        event = event_normalizer.normalize(raw)
+        apply_event(profile, event, [], NOW_ISO)  # out of order, as streams deliver
+        documents.append(event.as_dict())
+
+    history = consent_history(documents)
+
+    assert [h["granted"] for h in history] == [True, True, False]
+    assert [h["text_version"] for h in history] == ["v1", None, "v3"]
+    assert history[-1]["granted"] is profile.consent["sms:marketing"].value
+    assert history[-1]["event_id"] == profile.consent["sms:marketing"].event_id

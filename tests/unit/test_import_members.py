@@ -358,3 +358,19 @@ def test_no_consent_key_when_no_flag_is_known() -> None:
     payload = member_event(member, import_id="imp_1", created_at="2026-11-23T03:00:00.000Z").payload
     assert "consent" not in payload["context"]
     assert payload["traits"] == {}
+
+
+def test_the_consent_text_version_rides_with_the_row_s_consents(normalizer: IdentifierNormalizer) -> None:
+    header = ["會員編號", "同意簡訊", "同意條款版本"]
+    signed = validator(normalizer, header).validate(row("M1", "是", "2026-03"))
+    assert isinstance(signed, MemberRow) and signed.consent_text_version == "2026-03"
+    payload = member_event(signed, import_id="imp_1", created_at="2026-11-23T03:00:00.000Z").payload
+    assert payload["context"]["consent"] == {"sms:marketing": True}
+    assert payload["context"]["consentTextVersion"] == "2026-03"
+    # no consent on the row: a version alone records nothing
+    unsigned = validator(normalizer, header).validate(row("M2", "", "2026-03"))
+    assert isinstance(unsigned, MemberRow) and unsigned.consent_text_version is None
+    # a version that is not a label is a warning; the consent itself is kept
+    odd = validator(normalizer, header).validate(row("M3", "否", "v 2"))
+    assert isinstance(odd, MemberRow) and reasons(odd) == ["invalid_consent_text_version"]
+    assert odd.consent == {"sms:marketing": False} and odd.consent_text_version is None

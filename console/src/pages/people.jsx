@@ -22,6 +22,10 @@ export const strings = {
     maskedNote: 'Phones and emails are masked.', reveal: 'Show them (recorded in the audit log)',
     revealedNote: 'Phones and emails are shown; this view is recorded in the audit log.', hide: 'Mask them again',
     st_friend: 'Friend', st_blocked: 'Blocked', st_unknown: 'Unknown', st_merged: 'Merged', st_unmerged: 'Undone', st_unmerging: 'Undoing', st_rejected: 'Refused', st_planned: 'Planned', st_merging: 'Merging',
+    consentHistory: 'Consent history', noConsent: 'No consent recorded.', purpose: 'Purpose', source: 'Source', textVersion: 'Text version', confirmed: 'Confirmed again',
+    exportTitle: 'Data export', exportHint: 'Everything held about this person, for a request to see their data: one JSON document and the timeline as CSV.',
+    exportStart: 'Export this person\'s data', exportRunning: 'Exporting… {stage} ({done} of {total})', exportJson: 'Download JSON ({size})', exportCsv: 'Timeline CSV ({size})',
+    exportLinks: 'The links work for 15 minutes; export again for new ones while the files are kept (7 days).',
   },
   'zh-TW': {
     title: '顧客',
@@ -41,6 +45,10 @@ export const strings = {
     maskedNote: '電話與 Email 已遮蔽。', reveal: '顯示（會記錄於稽核紀錄）',
     revealedNote: '正在顯示電話與 Email；此次檢視已記錄於稽核紀錄。', hide: '重新遮蔽',
     st_friend: '好友', st_blocked: '已封鎖', st_unknown: '未知', st_merged: '已合併', st_unmerged: '已復原', st_unmerging: '復原中', st_rejected: '已拒絕', st_planned: '已排程', st_merging: '合併中',
+    consentHistory: '同意紀錄', noConsent: '尚無同意紀錄。', purpose: '目的', source: '來源', textVersion: '條款版本', confirmed: '再次確認',
+    exportTitle: '個人資料匯出', exportHint: '此顧客的所有資料，供當事人查閱請求使用：一份 JSON 文件與 CSV 格式的行為時間軸。',
+    exportStart: '匯出此顧客的資料', exportRunning: '匯出中… {stage}（{done}／{total}）', exportJson: '下載 JSON（{size}）', exportCsv: '時間軸 CSV（{size}）',
+    exportLinks: '連結 15 分鐘內有效；檔案保留 7 天，期間可再次匯出取得新連結。',
   },
 };
 
@@ -205,6 +213,90 @@ function Merges({ t, profileId, onUndone }) {
   );
 }
 
+// Every consent change, newest first (the API lists them oldest first, as they were applied).
+function ConsentHistory({ t, profileId }) {
+  const { lang } = useApp();
+  const state = useApiData((a) => a.get(`/admin/v1/profiles/${encodeURIComponent(profileId)}/consent`), [profileId]);
+  return (
+    <Card title={t('consentHistory')} testid="person-consent-history">
+      <Async state={state}>
+        {(data) => (
+          <Table
+            testid="person-consent-history-table"
+            empty={t('noConsent')}
+            rows={[...data.history].reverse()}
+            rowKey={(h) => `${h.event_id}:${h.key}`}
+            columns={[
+              { key: 'at', label: t('when'), render: (h) => formatDateTime(h.at, lang) },
+              { key: 'channel', label: t('channel') },
+              { key: 'purpose', label: t('purpose'), render: (h) => h.purpose || '—' },
+              {
+                key: 'granted',
+                label: t('consent'),
+                render: (h) => (
+                  <span class={`pill ${h.granted ? 'ok' : 'bad'}`} data-testid="person-consent-value" title={h.changed ? '' : t('confirmed')}>
+                    {h.granted ? t('granted') : t('withdrawn')}{h.changed ? '' : ' ↻'}
+                  </span>
+                ),
+              },
+              { key: 'source', label: t('source') },
+              { key: 'text_version', label: t('textVersion'), render: (h) => h.text_version || '—' },
+            ]}
+          />
+        )}
+      </Async>
+    </Card>
+  );
+}
+
+function fileSize(bytes) {
+  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`;
+}
+
+// The export (right of access) runs as a job: start it, follow its stages, then offer the two files.
+function DataExport({ t, profileId }) {
+  const { api } = useApp();
+  const [job, setJob] = useState(null);
+  const [error, setError] = useState(null);
+  const start = async () => {
+    setError(null);
+    try {
+      let current = await api.post(`/admin/v1/profiles/${encodeURIComponent(profileId)}/export`, undefined, { noWait: true });
+      setJob(current);
+      for (let i = 0; i < 600 && current.status === 'running'; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        current = await api.get(current.status_url);
+        setJob(current);
+      }
+      if (current.status === 'failed') setError({ code: current.error?.error, status: current.error?.status, message: current.error?.message });
+    } catch (failure) {
+      setError(failure);
+    }
+  };
+  const running = job?.status === 'running';
+  return (
+    <Card title={t('exportTitle')} testid="person-export">
+      <p class="hint">{t('exportHint')}</p>
+      <button type="button" disabled={running} onClick={start} data-testid="person-export-start">{t('exportStart')}</button>
+      {running && (
+        <p class="hint" data-testid="person-export-status">
+          {t('exportRunning', { stage: job.progress.stage, done: job.progress.done, total: job.progress.stages.length })}
+        </p>
+      )}
+      {job?.status === 'done' && (
+        <p data-testid="person-export-files">
+          <a href={job.files.json.url} data-testid="person-export-json">{t('exportJson', { size: fileSize(job.files.json.bytes) })}</a>
+          {' · '}
+          <a href={job.files.csv.url} data-testid="person-export-csv">{t('exportCsv', { size: fileSize(job.files.csv.bytes) })}</a>
+          <br />
+          <span class="hint">{t('exportLinks')}</span>
+        </p>
+      )}
+      <ErrorMessage error={error} testid="person-export-error" />
+    </Card>
+  );
+}
+
 function eventName(e) {
   return e.event || e.name || e.type || '—';
 }
@@ -318,6 +410,8 @@ function Person({ t, id }) {
                   ) : <Empty>{t('noSegments')}</Empty>}
                 </Card>
               </div>
+              <ConsentHistory t={t} profileId={view.profile_id} key={`consent-${view.profile_id}`} />
+              <DataExport t={t} profileId={view.profile_id} key={`export-${view.profile_id}`} />
               <Merges t={t} profileId={view.profile_id} onUndone={state.reload} />
               <Timeline t={t} view={view} reveal={reveal} key={`${view.profile_id}:${reveal}`} />
             </div>

@@ -7,16 +7,21 @@ import json
 import re
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
 from tests.e2e.browser.conftest import Console
-from tests.e2e.browser.seed import Person, admin_post, member, tag
+from tests.e2e.browser.seed import Person, admin_get, admin_post, member, tag
 from tests.e2e.conftest import Stack, unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 
 def test_find_amy_by_phone_and_see_her_360_with_three_channels(console: Console, stack: Stack, amy: Person) -> None:
+    # She agreed to email under the text of December (recorded through the admin API)
+    consent = {"channel": "email", "granted": True, "textVersion": "2026-12"}
+    admin_post(stack, f"/admin/v1/profiles/{amy.profile_id}/consent", consent)
+    stack.drain()
     console.sign_in()
     main = console.open("people")
     main.get_by_test_id("people-search-mode").select_option("phone")
@@ -41,7 +46,23 @@ def test_find_amy_by_phone_and_see_her_360_with_three_channels(console: Console,
     for value in (amy.phone_e164, amy.email, amy.member_id):
         expect(identifiers).to_contain_text(value)
     expect(main.get_by_test_id("person-line-status")).to_have_text(re.compile("friend", re.IGNORECASE))
+    # Her consent history, newest first: the rows are the API's, the newest carries the text version
+    history = admin_get(stack, f"/admin/v1/profiles/{amy.profile_id}/consent")["history"]
+    rows = main.get_by_test_id("person-consent-history-table-row")
+    expect(rows).to_have_count(len(history))
+    expect(rows.first.locator("[data-col=text_version]")).to_have_text("2026-12")
+    expect(rows.first.locator("[data-col=source]")).to_have_text("partner:admin-consent")
     console.shot("people-360-amy")
+
+    # Her data exported from the page: the link gives the document of her whole person
+    main.get_by_test_id("person-export-start").click()
+    link = main.get_by_test_id("person-export-json")
+    expect(link).to_be_visible(timeout=30_000)
+    expect(main.get_by_test_id("person-export-csv")).to_be_visible()
+    document = requests.get(str(link.get_attribute("href")), timeout=10).json()
+    assert document["profile_id"] == amy.profile_id
+    assert {"pos", "web", "line"} <= {event["channel"] for event in document["timeline"]}
+    console.shot("people-360-export")
 
 
 def test_a_segment_s_live_count_changes_while_the_rule_is_edited(console: Console, stack: Stack, amy: Person) -> None:

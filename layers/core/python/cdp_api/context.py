@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from cdp.imports.uploads import ImportUploads
     from cdp.journeys.ports import EntrySchedules, JourneyMachines, RunEnder
     from cdp.journeys.service import JourneyService
+    from cdp.privacy.export_jobs import PersonExports
     from cdp.segments.rich_menus import RichMenuSync
 
 
@@ -249,6 +250,31 @@ class AdminContext:
 
     def lambda_client(self) -> Any:
         return client("lambda")
+
+    def person_exports(self) -> PersonExports:
+        """Exports of everything held about one person (cdp.privacy.export_jobs), run as jobs of
+        the admin function serving the request."""
+        from cdp.adapters.dynamodb.journey_runs import DynamoRunStore
+        from cdp.adapters.dynamodb.privacy_export import DynamoExportJobs, DynamoExportReads
+        from cdp.adapters.lambda_invoke import LambdaExportStarter
+        from cdp.privacy.export import ExportSources
+        from cdp.privacy.export_jobs import PersonExports
+
+        if not self.settings.raw_events_table:
+            raise ConfigurationMissing("no raw events table is configured", setting="CDP_RAW_EVENTS_TABLE")
+        dynamodb = client("dynamodb")
+        return PersonExports(
+            jobs=DynamoExportJobs(dynamodb, self.settings.core_table),
+            files=self.import_files(),
+            starter=LambdaExportStarter(self.lambda_client(), serving_function()),
+            sources=ExportSources(
+                people=self.store,
+                segments=self.segments(),
+                reads=DynamoExportReads(dynamodb, self.settings.core_table, self.settings.raw_events_table),
+                journeys=DynamoRunStore(dynamodb, self.settings.core_table),
+            ),
+            clock=SystemClock(),
+        )
 
     # --- campaigns ----------------------------------------------------------------------------
     def campaigns(self) -> DynamoCampaignStore:

@@ -58,6 +58,11 @@ class ConsentChange(Body):
         StrictStr, coded("invalid_consent_purpose", "`purpose` is a lower-case word such as marketing")
     ] = "marketing"
     granted: Annotated[StrictBool, coded("invalid_consent_value", "`granted` must be true or false")]
+    text_version: Annotated[
+        StrictStr | None,
+        Field(alias="textVersion", description="the version of the consent text the person agreed to"),
+        coded("invalid_consent_text_version", "`textVersion` is a label such as 2026-03"),
+    ] = None
 
 
 TagList = Annotated[list[StrictStr], coded("invalid_tag_list", "a list of tags")]

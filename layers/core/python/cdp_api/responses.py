@@ -188,7 +188,53 @@ class ConsentRecorded(Answer):
     profileId: str
     eventId: str
     consent: dict[str, bool] = Field(description='"channel:purpose" -> granted')
+    textVersion: str | None = Field(description="the version of the consent text agreed to, if given")
     duplicate: bool = Field(description="the same request (Idempotency-Key) was already recorded")
+
+
+class ConsentHistoryEntry(Answer):
+    key: str = Field(examples=["email:marketing"])
+    channel: str
+    purpose: str | None
+    granted: bool
+    changed: bool = Field(description="false when the value in force was only confirmed again")
+    at: str = Field(description="when the change happened (event time)")
+    source: str = Field(description="where it came from (origin:source), e.g. partner:admin-consent")
+    event_channel: str | None = Field(description="the channel of the event that carried it (crm, web, pos, ...)")
+    text_version: str | None = Field(description="the version of the consent text the person agreed to")
+    event_id: str
+
+
+class ConsentHistory(Answer):
+    profile_id: str
+    requested_id: str | None
+    history: list[ConsentHistoryEntry] = Field(description="oldest first; the last entry per key is in force")
+
+
+class ExportProgress(Answer):
+    stage: str = Field(description="queued, then each of `stages`, then done")
+    stages: list[str]
+    done: int = Field(description="how many of `stages` are finished")
+
+
+class ExportFile(Answer):
+    url: str = Field(description="a presigned GET of the file")
+    bytes: int
+    expires_at: str = Field(description="when the link stops working; GET the job again for a fresh one")
+
+
+class PersonExportJob(Answer):
+    job_id: str
+    profile_id: str = Field(description="the person exported (a merged-away id resolves to the survivor)")
+    requested_id: str
+    status: Literal["running", "done", "failed"]
+    progress: ExportProgress
+    created_at: str
+    finished_at: str | None
+    counts: dict[str, int] | None = Field(description="what the document holds, per section, once done")
+    files: dict[str, ExportFile] | None = Field(description="`json` (everything) and `csv` (the timeline), once done")
+    error: Open | None = Field(description="{error, message, status} when failed")
+    status_url: str
 
 
 class TagsRecorded(Answer):

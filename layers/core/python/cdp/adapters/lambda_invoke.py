@@ -67,3 +67,19 @@ class LambdaContinuation:
             raise unavailable(exc, doing) from exc
         if response.get("StatusCode") != 202:
             raise StoreUnavailable(f"{doing} answered {response.get('StatusCode')}")
+
+
+class LambdaExportStarter:
+    """A person export's run: an asynchronous invoke of the admin function that serves it
+    (`{"profile_export": <job id>}`, cdp.privacy.export_jobs)."""
+
+    def __init__(self, client: Any, function_name: str) -> None:
+        self._client = client
+        self._function = function_name
+
+    def start_export(self, job_id: str) -> None:
+        payload = json.dumps({"profile_export": job_id}).encode()
+        try:
+            self._client.invoke(FunctionName=self._function, InvocationType="Event", Payload=payload)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "starting the export job") from exc

@@ -93,13 +93,15 @@ class S3ImportFiles:
         except BotoCoreError as exc:
             raise unavailable(exc, f"reading {key}") from exc
 
-    def presigned_get(self, key: str, *, expires_seconds: int, filename: str) -> str:
+    def presigned_get(
+        self, key: str, *, expires_seconds: int, filename: str, content_type: str = "text/csv; charset=utf-8"
+    ) -> str:
         url: str = self._client.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self._bucket,
                 "Key": key,
-                "ResponseContentType": "text/csv; charset=utf-8",
+                "ResponseContentType": content_type,
                 "ResponseContentDisposition": f'attachment; filename="{filename}"',
             },
             ExpiresIn=expires_seconds,

@@ -31,6 +31,7 @@ from cdp.events.raw import RawEvent, partner_event_id
 from cdp.identity.identifiers import Identifier, IdentifierNormalizer
 from cdp.imports.errors import ImportFileError
 from cdp.imports.records import Record, read_records
+from cdp.profiles.consent import TEXT_VERSION, TEXT_VERSION_CONTEXT
 
 IMPORT_SOURCE = "member-import"  # the partner source of the raw events an import writes
 MAX_ROWS = 100_000  # data rows per file; a bigger file is refused before anything is imported
@@ -94,6 +95,8 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
         "email行銷同意",
     ),
     "consent_sms": ("consent_sms", "sms_consent", "sms_opt_in", "sms_optin", "同意簡訊", "簡訊行銷同意"),
+    # the version of the consent text the member signed (cdp.profiles.consent)
+    "consent_text_version": ("consent_text_version", "consent_version", "terms_version", "同意條款版本", "條款版本"),
 }
 # Consent column -> the consent key of the profile model (`<channel>:<purpose>`).
 CONSENT_KEYS = {"consent_line": "line:marketing", "consent_email": "email:marketing", "consent_sms": "sms:marketing"}
@@ -115,6 +118,7 @@ INVALID_EMAIL = "invalid_email"
 BLOCKED_EMAIL = "blocked_email"
 INVALID_BIRTHDAY = "invalid_birthday"
 INVALID_CONSENT_VALUE = "invalid_consent_value"
+INVALID_CONSENT_TEXT_VERSION = "invalid_consent_text_version"
 VALUE_TOO_LONG = "value_too_long"
 
 
@@ -196,6 +200,7 @@ class MemberRow:
     traits: dict[str, str]
     consent: dict[str, bool]
     warnings: tuple[Issue, ...] = ()
+    consent_text_version: str | None = None  # applies to the row's consents
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +286,12 @@ class RowValidator:
                 )
             else:
                 consent[key_name] = flag
-        return MemberRow(record.number, key, traits, consent, tuple(warnings))
+        version = self.header.cell(cells, "consent_text_version") or None
+        if version is not None and not TEXT_VERSION.fullmatch(version):
+            message = f"consent_text_version {version[:32]!r} is not a label such as 2026-03"
+            warnings.append(Issue(INVALID_CONSENT_TEXT_VERSION, "consent_text_version", message))
+            version = None
+        return MemberRow(record.number, key, traits, consent, tuple(warnings), version if consent else None)
 
     def _identifier(self, column: str, raw: str, warnings: list[Issue]) -> str | None:
         result = self.normalizer.normalize(column, raw)
@@ -419,6 +429,8 @@ def identify_payload(row: MemberRow, *, import_id: str, created_at: str) -> dict
     context: dict[str, Any] = {"channel": "crm", "import": {"id": import_id, "row": row.row}}
     if row.consent:
         context["consent"] = dict(row.consent)
+    if row.consent and row.consent_text_version:
+        context[TEXT_VERSION_CONTEXT] = row.consent_text_version
     return {
         "type": "identify",
         "userId": row.member_id,

@@ -32,6 +32,7 @@ CRUD_MODULES: tuple[str, ...] = (
     "journey_reports",
     "retention",
     "audit",
+    "privacy",
 )
 
 # The modules whose routes live under each /admin/v1/<area>, in CRUD_MODULES order.
@@ -39,7 +40,7 @@ CRUD_MODULES: tuple[str, ...] = (
 CRUD_AREAS: Mapping[str, tuple[str, ...]] = {
     "openapi.json": ("docs",),
     "docs": ("docs",),
-    "profiles": ("profiles", "identity", "segments"),
+    "profiles": ("profiles", "identity", "segments", "privacy"),
     "imports": ("imports",),
     "identity": ("identity",),
     "merges": ("identity",),

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from cdp.clock import SystemClock
-from cdp.profiles.consent import consent_change_event, parse_consent_change
+from cdp.profiles.consent import consent_change_event, consent_history, parse_consent_change, parse_text_version
 from cdp.profiles.tag_changes import tag_change_events
 from cdp.profiles.tags import parse_tag_change
 from cdp.profiles.views import current_profile, find_profile_id, lookup_identifier, profile_view
@@ -49,11 +49,14 @@ def owner_of(id_type: str | None, value: str | None) -> str:
     responses={**ok(202, "Recorded as an event", "ConsentRecorded"), **errors(404)},
 )
 def change_consent(profile_id: str, change: Annotated[ConsentChange, Body()]) -> dict[str, Any]:
-    """Opt in or out: recorded as an event on the person's timeline, applied by the processor.
+    """Opt in or out: recorded as an event on the person's timeline, applied by the processor;
+    `textVersion` names the version of the consent text the person agreed to.
     An `Idempotency-Key` header makes a retried request the same event."""
     context = admin_context()
     raw_events = context.raw_events()
-    channel, purpose, granted = parse_consent_change(change.fields())
+    fields = change.fields()
+    channel, purpose, granted = parse_consent_change(fields)
+    text_version = parse_text_version(fields)
     profile = current_profile(context.store, profile_id)
     event = consent_change_event(
         profile,
@@ -62,13 +65,33 @@ def change_consent(profile_id: str, change: Annotated[ConsentChange, Body()]) ->
         granted=granted,
         now_ms=SystemClock().now_ms(),
         request_key=router.current_event.get_header_value("idempotency-key"),
+        text_version=text_version,
     )
     (stored,) = raw_events.store_once([event])
     return {
         "profileId": profile.profile_id,
         "eventId": event.event_id,
         "consent": {f"{channel}:{purpose}": granted},
+        "textVersion": text_version,
         "duplicate": not stored,
+    }
+
+
+@router.get(
+    "/admin/v1/profiles/<profile_id>/consent",
+    responses={**ok(200, "Every consent change, oldest first", "ConsentHistory"), **errors(404)},
+)
+def get_consent_history(profile_id: str) -> dict[str, Any]:
+    """The person's consent history, read from their whole timeline: each change with its time,
+    source, channel and purpose, and the version of the text agreed to; the last entry per key
+    is the consent in force. A merged-away id answers for the person it was merged into."""
+    context = admin_context()
+    profile = current_profile(context.store, profile_id)
+    entries = context.store.timeline(profile.profile_id)
+    return {
+        "profile_id": profile.profile_id,
+        "requested_id": profile_id if profile_id != profile.profile_id else None,
+        "history": consent_history(entry.document for entry in entries),
     }
 
 
