@@ -16,6 +16,7 @@ from cdp.adapters.dynamodb.journeys import PK_PREFIX as JOURNEY_PK_PREFIX
 from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
 from cdp.adapters.dynamodb.query_jobs import PK_PREFIX as QUERY_JOB_PK_PREFIX
 from cdp.adapters.dynamodb.send_ledger import POLICY_PREFIX as MESSAGING_POLICY_PK_PREFIX
+from cdp.adapters.dynamodb.service_tokens import PK as SERVICE_TOKENS_PK
 from cdp.adapters.dynamodb.tag_rules import PK_PREFIX as TAG_RULES_PK_PREFIX
 from cdp.adapters.dynamodb.templates import PK_PREFIX as TEMPLATE_PK_PREFIX
 from constructs import Construct
@@ -154,6 +155,13 @@ class CdpStack(Stack):
             actions=["dynamodb:PutItem"],
             resource_arns=[self.tables.core.table_arn],
             conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [JOURNEY_LIVE_PK]}},
+        )
+        # Service tokens (docs/access.md): created and revoked by the admin API, their one partition exactly.
+        iam.Grant.add_to_principal(
+            grantee=http_functions[ADMIN_API],
+            actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
+            resource_arns=[self.tables.core.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [SERVICE_TOKENS_PK]}},
         )
         self.archive = ProfileArchive(
             self,

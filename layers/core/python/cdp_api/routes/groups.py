@@ -30,6 +30,7 @@ CRUD_MODULES: tuple[str, ...] = (
     "campaigns",
     "journeys",
     "journey_reports",
+    "access",
 )
 
 # The modules whose routes live under each /admin/v1/<area>, in CRUD_MODULES order.
@@ -51,6 +52,9 @@ CRUD_AREAS: Mapping[str, tuple[str, ...]] = {
     "messaging": ("messaging", "campaigns"),
     "campaigns": ("campaigns",),
     "journeys": ("journeys", "journey_reports"),
+    # access: the caller and service tokens
+    "me": ("access",),
+    "tokens": ("access",),
 }
 ADMIN_PREFIX = "/admin/v1/"
 
