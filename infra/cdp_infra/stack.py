@@ -101,6 +101,8 @@ class CdpStack(Stack):
         self.api = IngestionApi(self, constants.API_ID, functions=http_functions, allowed_origins=allowed_origins)
         # The marketer's console: console/dist behind CloudFront, which forwards /admin/* to this API.
         self.console = ConsoleHosting(self, constants.CONSOLE_ID, api=self.api.api)
+        # Console users and their roles (docs/access.md): the user pool is in the console's nested stack.
+        self.console.users.wire_admin_functions(http_functions[ADMIN_API], http_functions[ADMIN_QUERY])
         self.imports_bucket = ImportsBucket(self, constants.IMPORTS_BUCKET_ID)
         self.member_import = MemberImport(
             self, constants.IMPORTS_ID, factory=factory, tables=self.tables, files=self.imports_bucket

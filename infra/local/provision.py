@@ -19,6 +19,7 @@ from typing import Any
 
 from cdp import settings as env_names
 
+from infra.cdp_infra.access import OUTPUT_ISSUER
 from infra.cdp_infra.routes import (
     ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
@@ -38,6 +39,7 @@ from infra.cdp_infra.routes import (
     SEGMENT_RECOMPUTE,
 )
 from infra.local.config import REGION, LocalConfig
+from infra.local.users import LocalUserPool, provision_user_pool
 
 LOCAL_ACCOUNT = "123456789012"  # moto's default account
 FUNCTION_FOLDERS = (
@@ -116,6 +118,8 @@ class LocalResources:
     function_arns: dict[str, str] = field(default_factory=dict)  # ARN -> functions/<folder>
     state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
     event_targets: list[EventTarget] = field(default_factory=list)  # bus rules -> functions
+    stack_outputs: dict[str, str] = field(default_factory=dict)  # nested stacks' outputs by name
+    user_pool: LocalUserPool | None = None  # the console users' pool (infra/local/users.py)
 
 
 def synthesize_template() -> dict[str, Any]:
@@ -225,10 +229,16 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
     for resource in resources.values():
         if resource["Type"] == "AWS::Scheduler::Schedule":
             _create_schedule(aws("scheduler"), resource["Properties"], out)
+    if f'"Outputs.{OUTPUT_ISSUER}"' in json.dumps(resources):  # the template has the console users' pool
+        out.user_pool = provision_user_pool(aws("cognito-idp"), f"{prefix}-users")
+        out.stack_outputs.update(out.user_pool.outputs(sign_in_url=""))
     for logical_id, folder in functions.items():
         variables = resources[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
         out.function_env[folder] = {key: _resolve(value, out) for key, value in variables.items()}
         out.function_env[folder].update(LOCAL_ENVIRONMENT)
+        if out.user_pool is not None and env_names.ENV_USER_POOL_ISSUER in out.function_env[folder]:
+            # moto publishes the pool's keys on its own endpoint, not under the issuer's host.
+            out.function_env[folder][env_names.ENV_USER_POOL_JWKS_URL] = out.user_pool.jwks_url
     _local_email(aws, out)
     _fill_secrets(aws("secretsmanager"), out, config)
     for resource in resources.values():
@@ -371,6 +381,8 @@ def _resolve(value: Any, out: LocalResources) -> str:
             return out.arns[logical_id]
         if attribute == "Name" and logical_id in out.names:
             return out.names[logical_id]
+        if attribute.startswith("Outputs.") and attribute.removeprefix("Outputs.") in out.stack_outputs:
+            return out.stack_outputs[attribute.removeprefix("Outputs.")]
     raise TemplateError(f"cannot resolve {value!r} locally")
 
 
