@@ -83,7 +83,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/admin/v1/imports/members", ADMIN_API, ADMIN),
     Route("GET", "/admin/v1/imports/{id}", ADMIN_API, VIEWER),
     Route("POST", "/admin/v1/imports/{id}/start", ADMIN_API, ADMIN),
-    Route("GET", "/admin/v1/imports/{id}/rejected", ADMIN_API, VIEWER),
+    # The rejected rows are a raw CSV download (phones, emails): masking cannot apply, so admins only.
+    Route("GET", "/admin/v1/imports/{id}/rejected", ADMIN_API, ADMIN),
     Route("POST", "/admin/v1/line/link-token", ADMIN_API, MARKETER),
     Route("POST", "/admin/v1/line/login", ADMIN_API, MARKETER),
     Route("GET", "/admin/v1/profiles/{id}/segments", ADMIN_API, VIEWER),

@@ -26,7 +26,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role] = {
     ("POST", "/admin/v1/imports/members"): "admin",
     ("GET", "/admin/v1/imports/{id}"): "viewer",
     ("POST", "/admin/v1/imports/{id}/start"): "admin",
-    ("GET", "/admin/v1/imports/{id}/rejected"): "viewer",
+    ("GET", "/admin/v1/imports/{id}/rejected"): "admin",
     ("POST", "/admin/v1/line/link-token"): "marketer",
     ("POST", "/admin/v1/line/login"): "marketer",
     ("GET", "/admin/v1/profiles/{id}/segments"): "viewer",
