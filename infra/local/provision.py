@@ -229,9 +229,7 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
     for resource in resources.values():
         if resource["Type"] == "AWS::Scheduler::Schedule":
             _create_schedule(aws("scheduler"), resource["Properties"], out)
-    if f'"Outputs.{OUTPUT_ISSUER}"' in json.dumps(resources):  # the template has the console users' pool
-        out.user_pool = provision_user_pool(aws("cognito-idp"), f"{prefix}-users")
-        out.stack_outputs.update(out.user_pool.outputs(sign_in_url=""))
+    provision_users(aws, resources, out, f"{prefix}-users")
     for logical_id, folder in functions.items():
         variables = resources[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
         out.function_env[folder] = {key: _resolve(value, out) for key, value in variables.items()}
@@ -252,6 +250,30 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
     if missing:
         raise TemplateError(f"functions missing from the template: {sorted(missing)}")
     return out
+
+
+def provision_users(aws: Any, resources: dict[str, Any], out: LocalResources, name: str) -> None:
+    """The console users' pool (infra/cdp_infra/access.py) on moto, with one user per role.
+
+    Either the pool's resources are in `resources` (nested stacks folded in): each is given its
+    local id, and the functions' issuer (a join over the region, URL suffix and pool id) resolves
+    like any value; or only the nested stack's outputs are referenced: they are answered by name.
+    """
+    pools = [key for key, resource in resources.items() if resource["Type"] == "AWS::Cognito::UserPool"]
+    referenced = f'"Outputs.{OUTPUT_ISSUER}"' in json.dumps(resources)
+    if len(pools) > 1:
+        raise TemplateError(f"the local stack makes one user pool, the template has {len(pools)}")
+    if not pools and not referenced:
+        return
+    out.user_pool = provision_user_pool(aws("cognito-idp"), name)
+    out.stack_outputs.update(out.user_pool.outputs(sign_in_url=""))
+    out.names.update({"AWS::Region": REGION, "AWS::URLSuffix": "amazonaws.com", "AWS::AccountId": LOCAL_ACCOUNT})
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Cognito::UserPool":
+            out.names[logical_id] = out.user_pool.pool_id
+            out.arns[logical_id] = f"arn:aws:cognito-idp:{REGION}:{LOCAL_ACCOUNT}:userpool/{out.user_pool.pool_id}"
+        elif resource["Type"] == "AWS::Cognito::UserPoolClient":
+            out.names[logical_id] = out.user_pool.client_id
 
 
 def _create_table(client: Any, name: str, props: dict[str, Any], out: LocalResources, logical_id: str) -> None:
