@@ -17,7 +17,12 @@ export async function loadConfig(fetchImpl = fetch) {
     const response = await fetchImpl('config.json', { cache: 'no-store' });
     if (!response.ok) return { apiBase: '' };
     const config = await response.json();
-    return { apiBase: String(config.apiBase || '').replace(/\/+$/, '') };
+    const signIn = config.signIn && config.signIn.url && config.signIn.clientId ? config.signIn : null;
+    return {
+      apiBase: String(config.apiBase || '').replace(/\/+$/, ''),
+      // The user pool's hosted sign-in (Cognito; the local stack's stand-in), when there is one.
+      signIn: signIn && { url: String(signIn.url).replace(/\/+$/, ''), clientId: String(signIn.clientId) },
+    };
   } catch {
     return { apiBase: '' }; // no config: the API is on the same origin
   }

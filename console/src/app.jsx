@@ -2,16 +2,19 @@ import { useEffect, useErrorBoundary, useMemo, useState } from 'preact/hooks';
 import { createApi } from './api.js';
 import { LANGUAGES, makeT, saveLanguage } from './i18n.js';
 import { PAGES, pageLoader, parseRoute, routeHref } from './registry.js';
-import { clearToken, getToken, setToken } from './session.js';
+import { clearToken, getToken, hostedSignInUrl, setToken } from './session.js';
 import { AppContext, ErrorMessage, Loading } from './components/ui.jsx';
 
 const STRINGS = {
   en: {
     product: 'LINE CDP',
     signInTitle: 'Sign in to the console',
-    tokenLabel: 'Admin token',
+    tokenLabel: 'Admin or service token',
     tokenHint: 'Kept only in this browser tab until you close it or sign out.',
     signIn: 'Sign in',
+    signInUser: 'Sign in with your account',
+    orToken: 'or with a token',
+    roles: { viewer: 'Viewer', marketer: 'Marketer', admin: 'Administrator' },
     signingIn: 'Signing in…',
     signOut: 'Sign out',
     language: 'Language',
@@ -22,9 +25,12 @@ const STRINGS = {
   'zh-TW': {
     product: 'LINE CDP',
     signInTitle: '登入管理主控台',
-    tokenLabel: '管理權杖',
+    tokenLabel: '管理或服務權杖',
     tokenHint: '只保存在這個瀏覽器分頁中，關閉分頁或登出即清除。',
     signIn: '登入',
+    signInUser: '以帳號登入',
+    orToken: '或使用權杖',
+    roles: { viewer: '檢視者', marketer: '行銷人員', admin: '管理員' },
     signingIn: '登入中…',
     signOut: '登出',
     language: '語言',
@@ -45,7 +51,7 @@ function useHashRoute() {
   return parseRoute(hash);
 }
 
-function SignIn({ lang, onSignedIn, api, reason }) {
+function SignIn({ lang, onSignedIn, api, reason, signInWith }) {
   const t = makeT(STRINGS, lang);
   const [token, setTokenValue] = useState('');
   const [error, setError] = useState(reason || null);
@@ -55,8 +61,8 @@ function SignIn({ lang, onSignedIn, api, reason }) {
     setBusy(true);
     setError(null);
     try {
-      // A cheap authenticated read checks the token before it is kept.
-      await api.withToken(token.trim()).get('/admin/v1/identity/rules');
+      // Who the token belongs to (any role may ask) checks it before it is kept.
+      await api.withToken(token.trim()).get('/admin/v1/me');
       onSignedIn(token.trim());
     } catch (failure) {
       setError(failure);
@@ -67,6 +73,14 @@ function SignIn({ lang, onSignedIn, api, reason }) {
   return (
     <form class="signin card" onSubmit={submit} data-testid="signin-form">
       <h1>{t('signInTitle')}</h1>
+      {signInWith && (
+        <>
+          <button type="button" class="primary" onClick={() => location.assign(hostedSignInUrl(signInWith, location.origin + location.pathname))} data-testid="signin-user">
+            {t('signInUser')}
+          </button>
+          <p class="hint">{t('orToken')}</p>
+        </>
+      )}
       <label>
         {t('tokenLabel')}
         <input type="password" autocomplete="off" required value={token} onInput={(e) => setTokenValue(e.currentTarget.value)} data-testid="signin-token" />
@@ -124,6 +138,7 @@ export function App({ config, initialLang }) {
   const [lang, setLang] = useState(initialLang);
   const [token, setTokenState] = useState(getToken());
   const [signOutReason, setSignOutReason] = useState(null);
+  const [me, setMe] = useState(null);
   const route = useHashRoute();
   const t = makeT(STRINGS, lang);
 
@@ -142,6 +157,19 @@ export function App({ config, initialLang }) {
   useEffect(() => {
     document.documentElement.lang = lang;
   }, [lang]);
+  // Who is signed in and their role (shown in the nav; pages may hide what the role cannot do).
+  useEffect(() => {
+    setMe(null);
+    if (!token) return;
+    let live = true;
+    api.get('/admin/v1/me').then(
+      (answer) => live && setMe(answer),
+      () => {},
+    );
+    return () => {
+      live = false;
+    };
+  }, [token]);
 
   const changeLanguage = (value) => {
     setLang(value);
@@ -162,7 +190,9 @@ export function App({ config, initialLang }) {
   const navigate = (page, params, query) => {
     location.hash = routeHref(page, params, query);
   };
-  const context = { api, lang, navigate, route, signOut };
+  const ROLE_ORDER = ['viewer', 'marketer', 'admin'];
+  const can = (needed) => !me || ROLE_ORDER.indexOf(me.role) >= ROLE_ORDER.indexOf(needed);
+  const context = { api, lang, navigate, route, signOut, me, can };
 
   if (!token) {
     return (
@@ -173,6 +203,7 @@ export function App({ config, initialLang }) {
             lang={lang}
             api={api}
             reason={signOutReason}
+            signInWith={config.signIn}
             onSignedIn={(value) => {
               setToken(value);
               setTokenState(value);
@@ -202,6 +233,11 @@ export function App({ config, initialLang }) {
             ))}
           </nav>
           <div class="nav-foot">
+            {me && (
+              <div class="signed-in" data-testid="signed-in-as" title={me.subject}>
+                {me.name || me.subject} · <span data-testid="signed-in-role">{t('roles')[me.role] || me.role}</span>
+              </div>
+            )}
             {languagePicker}
             <button type="button" class="link" onClick={() => signOut()} data-testid="signout">
               {t('signOut')}

@@ -6,6 +6,10 @@
 const MESSAGES = {
   // sign-in and connection
   invalid_admin_token: ['Your sign-in has expired or the token is wrong. Please sign in again.', '登入已失效或權杖不正確，請重新登入。'],
+  invalid_service_token: ['This service token is wrong or was revoked. Please sign in again.', '服務權杖不正確或已撤銷，請重新登入。'],
+  invalid_user_token: ['Your sign-in has expired. Please sign in again.', '登入已失效，請重新登入。'],
+  no_role: ['Your account has no role yet. Ask an administrator to give you one.', '您的帳號尚未指派角色，請洽管理員。'],
+  forbidden: ['Your role ({role}) cannot do this; it needs the {required_role} role.', '您的角色（{role}）無法執行此操作，需要「{required_role}」角色。'],
   network_error: ['The console cannot reach the server. Check your connection and try again.', '無法連線到伺服器，請檢查網路後再試一次。'],
   route_not_found: ['This feature is not available on this server yet.', '這個伺服器尚未提供此功能。'],
   internal_error: ['Something went wrong on the server. Please try again in a moment.', '伺服器發生錯誤，請稍後再試。'],
@@ -148,6 +152,11 @@ export function describeError(error, lang) {
   const pair = (code && MESSAGES[code]) || BY_STATUS[error?.status] || (error?.status >= 500 ? BY_STATUS[500] : BY_STATUS[400]);
   const details = error?.details;
   const field = (details && (details.field || details.path)) || (Array.isArray(details) && details[0]?.field) || '';
-  const params = { field: field || '—', detail: error?.message || '' };
+  const params = {
+    field: field || '—',
+    detail: error?.message || '',
+    role: details?.role || '',
+    required_role: details?.required_role || '',
+  };
   return pick(pair, lang).replace(/\{(\w+)\}/g, (_, name) => params[name] ?? '');
 }

@@ -18,7 +18,6 @@ console was not built, and the synth warns. `make synth` and `make deploy` build
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import cast
 
@@ -31,6 +30,7 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from infra.cdp_infra import constants
+from infra.cdp_infra.access import USERS_ID, UserDirectory
 
 CONSOLE_DIST = constants.REPO_ROOT / "console" / "dist"
 API_PATH_PATTERN = "/admin/*"
@@ -159,11 +159,15 @@ class ConsoleHosting(NestedStack):
             },
         )
         self.url = f"https://{self.distribution.distribution_domain_name}"
+        # The people who sign in to the console, and their roles (infra/cdp_infra/access.py).
+        self.users = UserDirectory(self, USERS_ID, console_url=self.url)
         self._deploy(dist_dir)
         self._acknowledge()
 
     def _deploy(self, dist_dir: Path) -> None:
-        config = s3deploy.Source.data("config.json", json.dumps(CONFIG))
+        # The hosted sign-in the console sends people to, and its app client.
+        sign_in = {"url": self.users.hosted_ui_url, "clientId": self.users.client_id}
+        config = s3deploy.Source.json_data("config.json", {**CONFIG, "signIn": sign_in})
         built = (dist_dir / "index.html").is_file()
         if not built:
             Annotations.of(self).add_warning_v2(

@@ -12,6 +12,7 @@ from cdp import cors
 from constructs import Construct
 
 from infra.cdp_infra import constants
+from infra.cdp_infra.access import method_throttling
 from infra.cdp_infra.api_responses import GATEWAY_ERRORS
 from infra.cdp_infra.routes import INGEST, ROUTES, Route
 
@@ -70,6 +71,8 @@ class IngestionApi(Construct):
                 tracing_enabled=True,
                 throttling_rate_limit=constants.API_THROTTLE_RATE,
                 throttling_burst_limit=constants.API_THROTTLE_BURST,
+                # Each public route's method has its own, lower limit (infra/cdp_infra/access.py).
+                method_options=method_throttling(routes),
             ),
         )
 
@@ -105,12 +108,15 @@ class IngestionApi(Construct):
                 reason=(
                     "LINE and Segment/RudderStack SDKs cannot send IAM or Cognito credentials. Webhooks "
                     "are authenticated by the x-line-signature HMAC, ingestion by the write key (Basic "
-                    "auth), the admin API by a bearer token kept in Secrets Manager."
+                    "auth), the admin API by a user's ID token, a service token or the bootstrap token."
                 ),
             ),
             Acknowledgment(
                 id="AwsSolutions-COG4",
-                reason="No Cognito user pool: callers are LINE, partner SDKs and an admin token holder.",
+                reason=(
+                    "The admin routes also take service tokens, which a Cognito authorizer would refuse: "
+                    "the admin functions verify the user pool's ID tokens themselves (JWKS, docs/access.md)."
+                ),
             ),
             Acknowledgment(
                 id=(

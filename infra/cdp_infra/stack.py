@@ -18,6 +18,7 @@ from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as LINK_NONCE_PK_PREFIX
 from cdp.adapters.dynamodb.query_jobs import PK_PREFIX as QUERY_JOB_PK_PREFIX
 from cdp.adapters.dynamodb.retention import POLICY_PREFIX as RETENTION_POLICY_PK_PREFIX
 from cdp.adapters.dynamodb.send_ledger import POLICY_PREFIX as MESSAGING_POLICY_PK_PREFIX
+from cdp.adapters.dynamodb.service_tokens import PK as SERVICE_TOKENS_PK
 from cdp.adapters.dynamodb.tag_rules import PK_PREFIX as TAG_RULES_PK_PREFIX
 from cdp.adapters.dynamodb.templates import PK_PREFIX as TEMPLATE_PK_PREFIX
 from constructs import Construct
@@ -104,6 +105,8 @@ class CdpStack(Stack):
         self.api = IngestionApi(self, constants.API_ID, functions=http_functions, allowed_origins=allowed_origins)
         # The marketer's console: console/dist behind CloudFront, which forwards /admin/* to this API.
         self.console = ConsoleHosting(self, constants.CONSOLE_ID, api=self.api.api)
+        # Console users and their roles (docs/access.md): the user pool is in the console's nested stack.
+        self.console.users.wire_admin_functions(http_functions[ADMIN_API], http_functions[ADMIN_QUERY])
         self.imports_bucket = ImportsBucket(self, constants.IMPORTS_BUCKET_ID)
         self.member_import = MemberImport(
             self, constants.IMPORTS_ID, factory=factory, tables=self.tables, files=self.imports_bucket
@@ -158,6 +161,13 @@ class CdpStack(Stack):
             actions=["dynamodb:PutItem"],
             resource_arns=[self.tables.core.table_arn],
             conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [JOURNEY_LIVE_PK]}},
+        )
+        # Service tokens (docs/access.md): created and revoked by the admin API, their one partition exactly.
+        iam.Grant.add_to_principal(
+            grantee=http_functions[ADMIN_API],
+            actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
+            resource_arns=[self.tables.core.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [SERVICE_TOKENS_PK]}},
         )
         self.archive = ProfileArchive(
             self,

@@ -42,6 +42,14 @@ Invoke = Callable[[str, dict[str, Any]], Any]
 LocalRoute = Callable[[str, dict[str, str], bytes], tuple[int, Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class LocalPage:
+    """A local route's answer that is not JSON (a page, a redirect): sent as is."""
+
+    body: bytes = b""
+    headers: dict[str, list[str]] = field(default_factory=dict)
+
+
 def _compile(route: Route) -> re.Pattern[str]:
     pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
     return re.compile(f"^{pattern}$")
@@ -158,6 +166,8 @@ class ApiGatewayEmulator:
         local = self._local_routes.get((method, url.path))
         if local is not None:
             status, payload = local(url.path, dict(parse_qsl(url.query)), body)
+            if isinstance(payload, LocalPage):  # a page or a redirect (the local sign-in)
+                return status, payload.headers, payload.body
             return status, {"Content-Type": ["application/json"]}, json.dumps(payload, ensure_ascii=False).encode()
         if method == "GET" and self._static_root is not None and not any(p.match(url.path) for _, p in self._routes):
             static = self._static(url.path)

@@ -19,6 +19,7 @@ from typing import Any
 
 from cdp import settings as env_names
 
+from infra.cdp_infra.access import OUTPUT_ISSUER
 from infra.cdp_infra.routes import (
     ARCHIVE_COMPACTOR,
     ARCHIVE_WRITER,
@@ -39,6 +40,7 @@ from infra.cdp_infra.routes import (
     SEGMENT_RECOMPUTE,
 )
 from infra.local.config import REGION, LocalConfig
+from infra.local.users import LocalUserPool, provision_user_pool
 
 LOCAL_ACCOUNT = "123456789012"  # moto's default account
 FUNCTION_FOLDERS = (
@@ -118,6 +120,8 @@ class LocalResources:
     function_arns: dict[str, str] = field(default_factory=dict)  # ARN -> functions/<folder>
     state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
     event_targets: list[EventTarget] = field(default_factory=list)  # bus rules -> functions
+    stack_outputs: dict[str, str] = field(default_factory=dict)  # nested stacks' outputs by name
+    user_pool: LocalUserPool | None = None  # the console users' pool (infra/local/users.py)
 
 
 def synthesize_template() -> dict[str, Any]:
@@ -274,10 +278,14 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
     for resource in resources.values():
         if resource["Type"] == "AWS::Scheduler::Schedule":
             _create_schedule(aws("scheduler"), resource["Properties"], out)
+    provision_users(aws, resources, out, f"{prefix}-users")
     for logical_id, folder in functions.items():
         variables = resources[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
         out.function_env[folder] = {key: _resolve(value, out) for key, value in variables.items()}
         out.function_env[folder].update(LOCAL_ENVIRONMENT)
+        if out.user_pool is not None and env_names.ENV_USER_POOL_ISSUER in out.function_env[folder]:
+            # moto publishes the pool's keys on its own endpoint, not under the issuer's host.
+            out.function_env[folder][env_names.ENV_USER_POOL_JWKS_URL] = out.user_pool.jwks_url
     _local_email(aws, out)
     _fill_secrets(aws("secretsmanager"), out, config)
     for resource in resources.values():
@@ -291,6 +299,30 @@ def provision(template: dict[str, Any], aws: Any, config: LocalConfig) -> LocalR
     if missing:
         raise TemplateError(f"functions missing from the template: {sorted(missing)}")
     return out
+
+
+def provision_users(aws: Any, resources: dict[str, Any], out: LocalResources, name: str) -> None:
+    """The console users' pool (infra/cdp_infra/access.py) on moto, with one user per role.
+
+    Either the pool's resources are in `resources` (nested stacks folded in): each is given its
+    local id, and the functions' issuer (a join over the region, URL suffix and pool id) resolves
+    like any value; or only the nested stack's outputs are referenced: they are answered by name.
+    """
+    pools = [key for key, resource in resources.items() if resource["Type"] == "AWS::Cognito::UserPool"]
+    referenced = f'"Outputs.{OUTPUT_ISSUER}"' in json.dumps(resources)
+    if len(pools) > 1:
+        raise TemplateError(f"the local stack makes one user pool, the template has {len(pools)}")
+    if not pools and not referenced:
+        return
+    out.user_pool = provision_user_pool(aws("cognito-idp"), name)
+    out.stack_outputs.update(out.user_pool.outputs(sign_in_url=""))
+    out.names.update({"AWS::Region": REGION, "AWS::URLSuffix": "amazonaws.com", "AWS::AccountId": LOCAL_ACCOUNT})
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Cognito::UserPool":
+            out.names[logical_id] = out.user_pool.pool_id
+            out.arns[logical_id] = f"arn:aws:cognito-idp:{REGION}:{LOCAL_ACCOUNT}:userpool/{out.user_pool.pool_id}"
+        elif resource["Type"] == "AWS::Cognito::UserPoolClient":
+            out.names[logical_id] = out.user_pool.client_id
 
 
 def _create_table(client: Any, name: str, props: dict[str, Any], out: LocalResources, logical_id: str) -> None:
@@ -420,6 +452,8 @@ def _resolve(value: Any, out: LocalResources) -> str:
             return out.arns[logical_id]
         if attribute == "Name" and logical_id in out.names:
             return out.names[logical_id]
+        if attribute.startswith("Outputs.") and attribute.removeprefix("Outputs.") in out.stack_outputs:
+            return out.stack_outputs[attribute.removeprefix("Outputs.")]
     raise TemplateError(f"cannot resolve {value!r} locally")
 
 

@@ -45,6 +45,8 @@ from infra.local.line_routes import LineFakeRoutes
 from infra.local.provision import EventTarget, LocalResources, QueueMapping, load_or_synthesize, provision
 from infra.local.scheduler import LocalScheduler
 from infra.local.stream_dispatcher import StreamDispatcher
+from infra.local.users import PREFIX as USERS_PREFIX
+from infra.local.users import LocalUserRoutes
 
 # Where to write the functions' AWS calls when the stack stops (the IAM check of the e2e suite).
 ENV_AWS_CALLS_FILE = "CDP_AWS_CALLS_FILE"
@@ -167,6 +169,7 @@ class LocalStack:
         self.scheduler.sync()  # the template's schedules count from the start
         self.scheduler.start()
         line_routes = LineFakeRoutes(self.line_fake, self.line_api_url, after_reset=self._register_line_channel)
+        user_routes = LocalUserRoutes(self.resources.user_pool).routes() if self.resources.user_pool else {}
         emulator = ApiGatewayEmulator(
             self.runtime.invoke,
             local_routes={
@@ -179,6 +182,8 @@ class LocalStack:
                 ("GET", "/_local/clock"): lambda *_: (200, self.clock.snapshot()),
                 ("POST", "/_local/clock"): self._clock_route,
                 **line_routes.routes(),
+                **user_routes,
+                ("GET", "/config.json"): self._console_config_route,
                 ("GET", "/_local/email/sent"): self._email_route,
                 ("GET", "/_local/sms/sent"): self._sms_route,
                 ("GET", "/_local/faults"): lambda *_: (200, self.faults.snapshot()),
@@ -192,6 +197,12 @@ class LocalStack:
         self._http = serve(emulator, "127.0.0.1", self.http_port)
         threading.Thread(target=self._http.serve_forever, name="http", daemon=True).start()
         return self
+
+    def _console_config_route(self, *_: Any) -> tuple[int, Any]:
+        """The console's config.json as the cloud writes it, with the local sign-in page."""
+        pool = self.resources.user_pool if self.resources else None
+        sign_in = {"url": f"{self.base_url}{USERS_PREFIX}", "clientId": pool.client_id} if pool else None
+        return 200, {"apiBase": "", **({"signIn": sign_in} if sign_in else {})}
 
     def stop(self) -> None:
         self._stopping.set()

@@ -414,6 +414,12 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     # The audit log holds the tour's writes and downloads (route templates as routes.py names them)
     started = tour("GET", "/admin/v1/audit", params={"action": "POST /admin/v1/imports/{id}/start", "limit": "1"})
     assert started["records"][0]["targets"] == {"id": presigned["import_id"]}
+    # Access: who is calling, and a service token created, listed and revoked
+    assert tour("GET", "/admin/v1/me")["role"] == "admin"
+    created = tour("POST", "/admin/v1/tokens", 201, body={"name": unique("tour"), "role": "viewer"})
+    assert created["token"]["id"] in {t["id"] for t in tour("GET", "/admin/v1/tokens")["tokens"]}
+    revoked = tour("DELETE", "/admin/v1/tokens/{token_id}", at={"token_id": created["token"]["id"]})
+    assert revoked["active"] is False
 
     documented = {f"{m.upper()} {p}" for p, ops in admin_schema.raw_schema["paths"].items() for m in ops}
     assert documented - {"GET /admin/v1/openapi.json"} - set(tour.checked) == set()

@@ -110,7 +110,10 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG2",
     "AwsSolutions-APIG3",
     "AwsSolutions-APIG4",
+    "AwsSolutions-COG2",  # console users: MFA optional (TOTP), docs/access.md
+    "AwsSolutions-COG3",  # threat protection is a paid option
     "AwsSolutions-COG4",
+    "AwsSolutions-COG8",  # the Essentials feature plan
     "AwsSolutions-DDB3",
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
     "AwsSolutions-IAM5[Resource::*]",
@@ -387,18 +390,20 @@ def test_api_passes_raw_bytes_and_is_observable_and_throttled(template: Any) -> 
             "StageName": constants.API_STAGE,
             "TracingEnabled": True,
             "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.any_value()},
-            "MethodSettings": [
-                Match.object_like(
-                    {
-                        "HttpMethod": "*",
-                        "ResourcePath": "/*",
-                        "LoggingLevel": "ERROR",
-                        "DataTraceEnabled": False,
-                        "ThrottlingRateLimit": constants.API_THROTTLE_RATE,
-                        "ThrottlingBurstLimit": constants.API_THROTTLE_BURST,
-                    }
-                )
-            ],
+            "MethodSettings": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "HttpMethod": "*",
+                            "ResourcePath": "/*",
+                            "LoggingLevel": "ERROR",
+                            "DataTraceEnabled": False,
+                            "ThrottlingRateLimit": constants.API_THROTTLE_RATE,
+                            "ThrottlingBurstLimit": constants.API_THROTTLE_BURST,
+                        }
+                    )
+                ]
+            ),
         },
     )
 

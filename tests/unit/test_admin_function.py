@@ -9,6 +9,7 @@ from typing import Any
 import cdp_api.app as app_module
 import pytest
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from cdp.access.principal import BOOTSTRAP
 from cdp.settings import ENV_CORE_TABLE, SettingsError
 from cdp_api.app import AdminFunction
 from cdp_api.context import AdminContext
@@ -58,7 +59,7 @@ def test_an_unexpected_failure_answers_500_internal_error_with_the_request_id(
     def broken() -> dict[str, Any]:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(app_module, "require_admin_token", lambda _authorization: None)
+    monkeypatch.setattr(app_module, "authenticate", lambda _authorization: BOOTSTRAP)
     answer = AdminFunction((router,), _unconfigured)(_event("/admin/v1/broken"), None)
     body = json.loads(answer["body"])
     assert (answer["statusCode"], body["error"], body["request_id"]) == (500, "internal_error", "req-123")

@@ -215,21 +215,19 @@ def get_profile(profile_id: str) -> dict[str, Any]:
 @pytest.fixture
 def log(monkeypatch: pytest.MonkeyPatch) -> FakeAuditLog:
     fake = FakeAuditLog()
-    monkeypatch.setattr(app_module, "require_admin_token", lambda _authorization: None)
+    monkeypatch.setattr(app_module, "authenticate", lambda _authorization: BOOTSTRAP)
     previous = install_time_source(lambda: NOW_MS)
     yield fake
     install_time_source(previous)
 
 
 def _call(log: FakeAuditLog, event: dict[str, Any], principal: Principal = BOOTSTRAP) -> dict[str, Any]:
-    import cdp_api.app
-
-    original = cdp_api.app.BOOTSTRAP
-    cdp_api.app.BOOTSTRAP = principal  # the principal the access check would set
+    original = app_module.authenticate
+    app_module.authenticate = lambda _authorization: principal  # the principal sign-in would set
     try:
         return AdminFunction((router,), lambda: _Context(log))(event, None)  # type: ignore[arg-type,return-value]
     finally:
-        cdp_api.app.BOOTSTRAP = original
+        app_module.authenticate = original
 
 
 def _profile_event(query: dict[str, str] | None = None) -> dict[str, Any]:
@@ -338,7 +336,7 @@ def test_a_deployment_without_its_settings_still_answers_and_logs_the_record(
     def unconfigured() -> Any:
         raise SettingsError(f"missing required environment variable {ENV_CORE_TABLE}", setting=ENV_CORE_TABLE)
 
-    monkeypatch.setattr(app_module, "require_admin_token", lambda _authorization: None)
+    monkeypatch.setattr(app_module, "authenticate", lambda _authorization: BOOTSTRAP)
     event = _event("POST", "/admin/v1/segments", "/admin/v1/segments", body="{}")
     answer = AdminFunction((router,), unconfigured)(event, None)
     assert answer["statusCode"] == 201

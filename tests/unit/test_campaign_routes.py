@@ -10,6 +10,7 @@ from typing import Any
 
 import cdp_api.app as app_module
 import pytest
+from cdp.access.principal import BOOTSTRAP
 from cdp.campaigns.audience import Audience
 from cdp.campaigns.model import CANCELLED, DRAFT, SENDING
 from cdp.campaigns.preflight import Preflight
@@ -98,7 +99,7 @@ class Context:
 
 @pytest.fixture
 def call(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(app_module, "require_admin_token", lambda _authorization: None)
+    monkeypatch.setattr(app_module, "authenticate", lambda _authorization: BOOTSTRAP)
     monkeypatch.setattr(routes, "_now_ms", lambda: MONDAY_11)
 
     def request(

@@ -10,6 +10,7 @@ from typing import Any
 
 import cdp_api.app as app_module
 import pytest
+from cdp.access.principal import BOOTSTRAP
 from cdp.journeys.definition import parse_definition
 from cdp.journeys.model import PublishedVersion
 from cdp.journeys.runs import ACTIVE, COMPLETED, EXITED, Run, Step
@@ -81,7 +82,7 @@ def _run(run_id: str, profile_id: str, **fields: Any) -> Run:
 
 @pytest.fixture
 def call(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(app_module, "require_admin_token", lambda _authorization: None)
+    monkeypatch.setattr(app_module, "authenticate", lambda _authorization: BOOTSTRAP)
 
     def request(
         context: Context, method: str, path: str, query: dict[str, str] | None = None, body: Any = None

@@ -8,6 +8,7 @@ from typing import Any
 
 import cdp_api.app as app_module
 import pytest
+from cdp.access.principal import BOOTSTRAP
 from cdp.journeys.service import JourneyService, Runtime
 from cdp_api.app import AdminFunction
 from cdp_api.routes import journeys as routes
@@ -34,7 +35,7 @@ class Context:
 
 @pytest.fixture
 def call(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(app_module, "require_admin_token", lambda _authorization: None)
+    monkeypatch.setattr(app_module, "authenticate", lambda _authorization: BOOTSTRAP)
 
     def request(context: Context, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
         function = AdminFunction((routes.router,), lambda: context)  # type: ignore[arg-type, return-value]

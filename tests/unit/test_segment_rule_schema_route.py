@@ -7,6 +7,7 @@ from typing import Any
 
 import cdp_api.app as app_module
 import pytest
+from cdp.access.principal import BOOTSTRAP
 from cdp.errors import BadRequest
 from cdp.segments.rules import parse_rule, rule_schema
 from cdp.segments.store import validate_segment_id
@@ -31,7 +32,7 @@ def _get(path: str) -> tuple[int, Any]:
 
 
 def test_the_rule_schema_is_published(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app_module, "require_admin_token", lambda _authorization: None)
+    monkeypatch.setattr(app_module, "authenticate", lambda _authorization: BOOTSTRAP)
     status, schema = _get("/admin/v1/segments/schema")
     assert status == 200
     assert schema == rule_schema()

@@ -60,7 +60,7 @@ const POLL_MS = 500;
 const DONE = new Set(['completed', 'failed']);
 
 export default function ImportsPage({ t }) {
-  const { api, lang } = useApp();
+  const { api, lang, can = () => true } = useApp();
   const [file, setFile] = useState(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
@@ -125,7 +125,7 @@ export default function ImportsPage({ t }) {
             {t('file')}
             <input type="file" accept=".csv,text/csv" data-testid="imports-file" onChange={(e) => setFile(e.currentTarget.files[0] || null)} />
           </label>
-          <button type="submit" class="primary" disabled={!file || busy} data-testid="imports-submit">
+          <button type="submit" class="primary" disabled={!file || busy || !can('admin')} data-testid="imports-submit">
             {busy ? t('uploading') : t('upload')}
           </button>
         </form>

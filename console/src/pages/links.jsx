@@ -75,7 +75,7 @@ function QrPreview({ code, t }) {
 }
 
 export default function LinksPage({ t }) {
-  const { api, lang } = useApp();
+  const { api, lang, can = () => true } = useApp();
   const [form, setForm] = useState({ url: '', src: 'qr-poster', code: '', campaign: '', tags: '' });
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
@@ -153,7 +153,7 @@ export default function LinksPage({ t }) {
               <input value={form.tags} onInput={set('tags')} data-testid="links-tags" />
             </label>
             <ErrorMessage error={error} testid="links-error" />
-            <button type="submit" class="primary" disabled={busy} data-testid="links-submit">
+            <button type="submit" class="primary" disabled={busy || !can('marketer')} data-testid="links-submit">
               {busy ? t('saving') : t('save')}
             </button>
           </form>

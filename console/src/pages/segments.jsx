@@ -32,13 +32,15 @@ export const strings = {
 };
 
 function List({ t }) {
-  const { lang } = useApp();
+  const { lang, can = () => true } = useApp();
   const state = useApiData((api) => api.get('/admin/v1/segments'), []);
   return (
     <div>
       <div class="card-head">
         <h1>{t('title')}</h1>
-        <a href={routeHref('segments', ['new'])} data-testid="segments-new"><button type="button" class="primary">{t('create')}</button></a>
+        {can('marketer') && (
+          <a href={routeHref('segments', ['new'])} data-testid="segments-new"><button type="button" class="primary">{t('create')}</button></a>
+        )}
       </div>
       <Async state={state} testid="segments-list">
         {(data) => (

@@ -98,6 +98,8 @@ function useDocument(path) {
 }
 
 function SaveBar({ doc, t, testid }) {
+  const { can = () => true } = useApp();
+  if (!can('admin')) return null; // settings are changed by admins only (docs/access.md)
   return (
     <div class="row" style={{ marginTop: '0.75rem', alignItems: 'center' }}>
       <button type="submit" class="primary" disabled={doc.busy} data-testid={`${testid}-save`}>

@@ -27,6 +27,10 @@ ENV_WRITE_KEYS_SECRET = "CDP_WRITE_KEYS_SECRET_ID"
 ENV_PUBLISH_EVENT_RECEIVED = "CDP_PUBLISH_EVENT_RECEIVED"  # cdp.domain_events: all, none or names
 ENV_INGEST_ALLOWED_ORIGINS = "CDP_INGEST_ALLOWED_ORIGINS"  # cdp.cors: `*` or origins
 ENV_ADMIN_TOKEN_SECRET = "CDP_ADMIN_TOKEN_SECRET_ID"
+# Access: the user pool whose ID tokens the admin functions accept (unset: users cannot sign in).
+ENV_USER_POOL_ISSUER = "CDP_USER_POOL_ISSUER"
+ENV_USER_POOL_CLIENT_ID = "CDP_USER_POOL_CLIENT_ID"
+ENV_USER_POOL_JWKS_URL = "CDP_USER_POOL_JWKS_URL"  # default: <issuer>/.well-known/jwks.json
 ENV_RAW_EVENT_TTL_DAYS = "CDP_RAW_EVENT_TTL_DAYS"
 ENV_SECRETS_CACHE_SECONDS = "CDP_SECRETS_CACHE_SECONDS"
 ENV_DEFAULT_PHONE_REGION = "CDP_DEFAULT_PHONE_REGION"
@@ -254,6 +258,10 @@ class AdminApiSettings(Settings):
     campaign_scheduler_role_arn: str = env(ENV_CAMPAIGN_SCHEDULER_ROLE_ARN, "")
     # The audit log: how long a record is kept before the table's TTL removes it.
     audit_retention_days: int = positive(ENV_AUDIT_RETENTION_DAYS, 365)
+    # Access: users of this user pool app client sign in with its ID tokens; unset: tokens only.
+    user_pool_issuer: str = env(ENV_USER_POOL_ISSUER, "")
+    user_pool_client_id: str = env(ENV_USER_POOL_CLIENT_ID, "")
+    user_pool_jwks_url: str = env(ENV_USER_POOL_JWKS_URL, "")
 
 
 @dataclass(frozen=True, slots=True)

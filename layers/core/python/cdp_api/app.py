@@ -1,5 +1,5 @@
-"""An admin function: powertools' REST resolver with request validation, the bearer-token check,
-and every error answered in one shape with the request id."""
+"""An admin function: powertools' REST resolver with request validation, the caller's sign-in and
+role check, and every error answered in one shape with the request id."""
 
 from __future__ import annotations
 
@@ -13,21 +13,24 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from cdp.access.principal import BOOTSTRAP, acting_as
-from cdp.errors import BadRequest, CdpError, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from cdp.access.principal import Principal, acting_as
+from cdp.access.roles import Forbidden, RouteRoles
+from cdp.errors import BadRequest, CdpError, NotFound, PayloadTooLarge, UnsupportedMediaType
 from cdp.json_input import loads as strict_json
 from cdp.observability import logger
 from cdp.settings import SettingsError
 
 from cdp_api.audit import audited
-from cdp_api.auth import require_admin_token
+from cdp_api.auth import authenticate
 from cdp_api.context import AdminContext, ConfigurationMissing, serving
 from cdp_api.errors import validation_error
+from cdp_api.route_roles import ROUTE_ROLES
 from cdp_api.routes.groups import RouteModules, routers
 
 # Served without the token: the document describes the API, it holds no data.
 PUBLIC_PATHS = frozenset({"/admin/v1/openapi.json", "/admin/v1/docs"})
 MAX_JSON_BYTES = 1024 * 1024  # rules and requests are a few KB; CSV imports are read separately
+ROLES_BY_ROUTE = RouteRoles(ROUTE_ROLES)  # the least role of each route (infra/cdp_infra/routes.py)
 
 
 def _load_json(text: str) -> Any:
@@ -82,17 +85,42 @@ class AdminFunction:
             if event.get("path") in PUBLIC_PATHS:
                 return self.resolver(str(event.get("path") or "")).resolve(_json_by_default(event), context)
             try:
-                require_admin_token(_header(event, "authorization"))
-            except (Unauthorized, SettingsError, ConfigurationMissing) as exc:
+                principal = sign_in(event)
+            except (CdpError, SettingsError) as exc:
                 error = ConfigurationMissing(str(exc), setting=exc.setting) if isinstance(exc, SettingsError) else exc
                 return _proxy(error_answer(error, event))
-            with acting_as(BOOTSTRAP):
-                return self._serve(event, context)
+            with acting_as(principal):
+                return self.serve(event, context, principal)
 
-    def _serve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        """A signed-in request, once its principal is set: masking and the audit log (cdp_api.audit)."""
+    def serve(self, event: dict[str, Any], context: Any, principal: Principal) -> dict[str, Any]:
+        """A signed-in request, once its principal is set: refused with 403 below the route's role,
+        else resolved; either way through masking and the audit log (cdp_api.audit), so refusals
+        are recorded too."""
         resolver = self.resolver(str(event.get("path") or ""))
-        return audited(_json_by_default(event), lambda request: resolver.resolve(request, context))
+
+        def authorized(request: dict[str, Any]) -> dict[str, Any]:
+            try:
+                authorize(request, principal)
+            except Forbidden as refusal:
+                return _proxy(error_answer(refusal, request))
+            return resolver.resolve(request, context)
+
+        return audited(_json_by_default(event), authorized)
+
+
+def sign_in(event: Mapping[str, Any]) -> Principal:
+    """The caller of an admin request, from its Bearer credential (cdp_api.auth)."""
+    return authenticate(_header(event, "authorization"))
+
+
+def authorize(event: Mapping[str, Any], principal: Principal) -> None:
+    """`Forbidden` unless the principal's role reaches the least role of the route called: the
+    gateway's resource path names the route (the request path when invoked without one)."""
+    method = str(event.get("httpMethod") or "GET")
+    resource = event.get("resource")
+    ROLES_BY_ROUTE.check(
+        principal, method, str(event.get("path") or ""), str(resource) if isinstance(resource, str) else None
+    )
 
 
 def _resolver(routes: tuple[Router, ...]) -> APIGatewayRestResolver:

@@ -4,6 +4,7 @@ document (the answers' schemas, the errors every admin route can answer, 400 ins
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -18,7 +19,8 @@ _HEADERS = {
 _DESCRIPTIONS = {
     303: "See Other: the download is at `Location`",
     400: "Bad request: `error` names the problem, `details` the field and its location",
-    401: "No valid admin Bearer token (`invalid_admin_token`)",
+    401: "No valid Bearer credential (`invalid_admin_token`, `invalid_service_token`, `invalid_user_token`)",
+    403: "The caller's role is below the route's (`forbidden`, `details.required_role`)",
     404: "Not found",
     409: "Conflict with the stored state",
     413: "Payload too large",
@@ -56,20 +58,32 @@ def ok(
     return {status: cast(OpenAPIResponse, response)}
 
 
-def finish(document: dict[str, Any], *, public_paths: frozenset[str], answers: dict[str, Any]) -> dict[str, Any]:
+def finish(
+    document: dict[str, Any],
+    *,
+    public_paths: frozenset[str],
+    answers: dict[str, Any],
+    roles: Callable[[str, str], str] | None = None,
+) -> dict[str, Any]:
     """The success answers' schemas (`answers`, by model name), the error answers every route
-    shares, and 400 in place of powertools' 422."""
+    shares, 400 in place of powertools' 422, and the least role of each route (`roles(method,
+    path)`: `x-required-role`, a line of the description and the 403 answer)."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template=SCHEMA_REF + "{model}")
     schemas.update(answers)
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     document["components"]["securitySchemes"] = {
-        "adminToken": {"type": "http", "scheme": "bearer", "description": "the admin token (Secrets Manager)"}
+        "adminToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "a service token (`cdp_st_...`), a signed-in user's ID token (JWT), or the "
+            "bootstrap admin token (Secrets Manager); docs/access.md",
+        }
     }
     error_content = {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}
     for path, operations in document.get("paths", {}).items():
-        for operation in operations.values():
+        for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             validated = responses.pop("422", None) is not None or bool(operation.get("parameters"))
             shared = [500, 503]
@@ -80,6 +94,14 @@ def finish(document: dict[str, Any], *, public_paths: frozenset[str], answers: d
             if path not in public_paths:
                 shared.append(401)
                 operation["security"] = [{"adminToken": []}]
+                if roles is not None:
+                    role = roles(method.upper(), path)
+                    operation["x-required-role"] = role
+                    note = f"Role: **{role}** or above."
+                    operation["description"] = (
+                        f"{operation['description']}\n\n{note}" if operation.get("description") else note
+                    )
+                    shared.append(403)
             for status in shared:
                 responses.setdefault(str(status), {"description": _DESCRIPTIONS[status], "content": error_content})
     unknown = sorted(_refs(document["paths"]) - {SCHEMA_REF + name for name in schemas})

@@ -420,3 +420,15 @@ class JourneyUpdate(Body):
     missing_codes = {"definition": "invalid_journey", "revision": "invalid_revision"}
     definition: JourneyDocument
     revision: Annotated[StrictInt, Field(ge=1), coded("invalid_revision", "`revision` must be the revision you read")]
+
+
+# --- access: service tokens ------------------------------------------------------------------
+class ServiceTokenCreate(Body):
+    unknown_field_code = "unknown_token_field"
+    missing_codes = {"name": "invalid_token_name", "role": "invalid_role"}
+    name: Annotated[StrictStr, coded("invalid_token_name", "`name` is 1 to 100 characters")] = Field(
+        examples=["web shop backend"]
+    )
+    role: Annotated[
+        Literal["viewer", "marketer", "admin"], coded("invalid_role", "`role` is one of viewer, marketer, admin")
+    ] = Field(examples=["marketer"])

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from cdp.access.masking import PII_ROUTES
 
 from cdp_api import docs
-from cdp_api.app import PUBLIC_PATHS
+from cdp_api.app import PUBLIC_PATHS, ROLES_BY_ROUTE
 from cdp_api.models import PresignedImport
 from cdp_api.routes.groups import crud_routers, query_routers
 
@@ -18,8 +18,10 @@ TITLE = "CDP admin API"
 VERSION = "1"
 DESCRIPTION = (
     "Profiles, identity, segments, exports, links, LINE binding, imports (the admin_api function) and "
-    "archive queries (the admin_query function). Every route but this document needs the admin "
-    "Bearer token. Errors answer `{error, message, request_id, details?}`."
+    "archive queries (the admin_query function). Every route but this document needs a Bearer "
+    "credential (a service token, a user's ID token or the bootstrap admin token) whose role reaches "
+    "the route's `x-required-role` (viewer < marketer < admin; 403 `forbidden` otherwise). Errors "
+    "answer `{error, message, request_id, details?}`."
 )
 
 
@@ -40,7 +42,12 @@ def admin_openapi() -> dict[str, Any]:
     _document_reveal(document)
     from cdp_api.responses import schemas as answers  # the success answers: only the document needs them
 
-    return docs.finish(document, public_paths=PUBLIC_PATHS, answers=answers())
+    return docs.finish(
+        document,
+        public_paths=PUBLIC_PATHS,
+        answers=answers(),
+        roles=lambda method, path: ROLES_BY_ROUTE.required(method, path, path),
+    )
 
 
 _PARAMETER = re.compile(r"\{[^}]*\}")

@@ -1443,6 +1443,34 @@ class RetentionSettings(Answer):
     runs: list[RetentionRun] = Field(description="the latest runs, newest first")
 
 
+# --- access -------------------------------------------------------------------------------
+class Caller(Answer):
+    subject: str = Field(examples=["service:3f9a0c1d2e4b5a69"], description="who: a user, a service token, bootstrap")
+    role: Literal["viewer", "marketer", "admin"]
+    kind: Literal["user", "service", "bootstrap"]
+    name: str = Field(description="a user's email, a token's name")
+
+
+class ServiceTokenView(Answer):
+    id: str = Field(examples=["3f9a0c1d2e4b5a69"])
+    name: str
+    role: Literal["viewer", "marketer", "admin"]
+    createdAt: str
+    createdBy: str
+    revokedAt: str | None
+    revokedBy: str | None
+    active: bool
+
+
+class ServiceTokenCreated(Answer):
+    token: ServiceTokenView
+    secret: str = Field(description="the Bearer credential: shown once, only its SHA-256 is kept")
+
+
+class ServiceTokenList(Answer):
+    tokens: list[ServiceTokenView]
+
+
 # --- the document itself -------------------------------------------------------------------
 class OpenAPIDocument(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)

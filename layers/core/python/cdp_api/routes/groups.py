@@ -33,6 +33,7 @@ CRUD_MODULES: tuple[str, ...] = (
     "retention",
     "audit",
     "privacy",
+    "access",
 )
 
 # The modules whose routes live under each /admin/v1/<area>, in CRUD_MODULES order.
@@ -56,6 +57,9 @@ CRUD_AREAS: Mapping[str, tuple[str, ...]] = {
     "journeys": ("journeys", "journey_reports"),
     "privacy": ("retention",),
     "audit": ("audit",),
+    # access: the caller and service tokens
+    "me": ("access",),
+    "tokens": ("access",),
 }
 ADMIN_PREFIX = "/admin/v1/"
 
