@@ -22,7 +22,7 @@ AMY_PII = ("0912-345-678", "0912345678", "+886912345678", "912345678", "amy.lin@
 @pytest.fixture
 def signed_in_as(monkeypatch: pytest.MonkeyPatch) -> Callable[[Principal], None]:
     def sign_in(principal: Principal) -> None:
-        monkeypatch.setattr(app_module, "BOOTSTRAP", principal)  # the principal the access check sets
+        monkeypatch.setattr(app_module, "authenticate", lambda _authorization: principal)  # sign-in
 
     return sign_in
 

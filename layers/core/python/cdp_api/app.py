@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from cdp.access.principal import Principal, acting_as
-from cdp.access.roles import Forbidden, RouteRoles
+from cdp.access.roles import RouteRoles
 from cdp.errors import BadRequest, CdpError, NotFound, PayloadTooLarge, UnsupportedMediaType
 from cdp.json_input import loads as strict_json
 from cdp.observability import logger
@@ -97,15 +97,11 @@ class AdminFunction:
         else resolved; either way through masking and the audit log (cdp_api.audit), so refusals
         are recorded too."""
         resolver = self.resolver(str(event.get("path") or ""))
-
-        def authorized(request: dict[str, Any]) -> dict[str, Any]:
-            try:
-                authorize(request, principal)
-            except Forbidden as refusal:
-                return _proxy(error_answer(refusal, request))
-            return resolver.resolve(request, context)
-
-        return audited(_json_by_default(event), authorized)
+        return audited(
+            _json_by_default(event),
+            lambda request: resolver.resolve(request, context),
+            authorize=lambda request: authorize(request, principal),
+        )
 
 
 def sign_in(event: Mapping[str, Any]) -> Principal:

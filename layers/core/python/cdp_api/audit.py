@@ -19,6 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from cdp.access.audit import DOWNLOAD_ROUTES, AuditRecord, action_of, record_of
 from cdp.access.masking import PII_ROUTES, MaskingDecision, can_reveal, decide, mask
 from cdp.access.principal import Principal, current_principal
+from cdp.access.roles import Forbidden
 from cdp.clock import SystemClock
 from cdp.errors import CdpError
 from cdp.observability import AUDIT_WRITE_FAILED, METRICS_NAMESPACE, logger
@@ -39,9 +40,12 @@ class PiiForbidden(CdpError):
         super().__init__(message, details={"required_role": "marketer"})
 
 
-def audited(event: dict[str, Any], serve: Serve) -> dict[str, Any]:
+def audited(
+    event: dict[str, Any], serve: Serve, authorize: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
     """`serve(event)` for the current principal, the answer masked when it must be, and the
-    request recorded when it is a write, a download or a reveal."""
+    request recorded when it is a write, a download or a reveal. `authorize` (the route's role
+    check) runs first: its refusal is answered and recorded like any other outcome."""
     from cdp_api.app import _proxy as proxy
     from cdp_api.app import error_answer
 
@@ -49,8 +53,10 @@ def audited(event: dict[str, Any], serve: Serve) -> dict[str, Any]:
     route = route_of(event)
     decision = _UNMASKED
     try:
+        if authorize is not None:
+            authorize(event)
         decision = _decision(event, route, principal)
-    except PiiForbidden as refused:
+    except (PiiForbidden, Forbidden) as refused:
         response = proxy(error_answer(refused, event))
     else:
         response = serve(event)
