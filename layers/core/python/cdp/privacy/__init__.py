@@ -1,0 +1,1 @@
+"""Privacy: a person's data erased (and suppressed) or exported on request."""
