@@ -1123,6 +1123,7 @@ class FakeSuppressions:
     def __init__(self, ledger: FakeEraseLedger | None = None) -> None:
         self.digests: dict[str, str] = {}  # digest -> erase id
         self.reads = 0
+        self.dropped_events: set[str] = set()
         self._ledger = ledger
 
     def add(self, digests: Sequence[str], erase_id: str, at: str) -> None:
@@ -1139,9 +1140,13 @@ class FakeSuppressions:
             del self.digests[digest]
         return len(lifted)
 
-    def count_dropped(self, erase_id: str, events: int) -> None:
+    def drop(self, erase_id: str, event_id: str) -> bool:
+        if event_id in self.dropped_events:
+            return False
+        self.dropped_events.add(event_id)
         if self._ledger is not None:
-            self._ledger.dropped[erase_id] = self._ledger.dropped.get(erase_id, 0) + events
+            self._ledger.dropped[erase_id] = self._ledger.dropped.get(erase_id, 0) + 1
+        return True
 
 
 class FakeErasureStore:

@@ -210,6 +210,8 @@ class ProcessorSettings(Settings):
     message_sender_function: str = env(ENV_MESSAGE_SENDER_FUNCTION, "")
     # How long a warm processor keeps the events live journeys listen to (published on the bus).
     journey_cache_seconds: int = positive(ENV_JOURNEY_CACHE_SECONDS, 5)
+    # Erase suppression drops an erased person's later raw events here; unset: not checked.
+    raw_events_table: str = env(ENV_RAW_EVENTS_TABLE, "")
 
 
 @dataclass(frozen=True, slots=True)

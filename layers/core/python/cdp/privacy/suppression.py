@@ -40,8 +40,9 @@ class Suppressions(Protocol):
         """Stop suppressing what this erase suppressed; how many digests were lifted."""
         ...
 
-    def count_dropped(self, erase_id: str, events: int) -> None:
-        """Add to the number of events an erase's suppression dropped."""
+    def drop(self, erase_id: str, event_id: str) -> bool:
+        """Delete the suppressed raw event and count it on the erase, at once; False (nothing
+        counted) when it was dropped before: a redelivered stream record counts once."""
         ...
 
 
@@ -59,5 +60,5 @@ class SuppressionCheck:
         found = self._suppressions.matching(digests)
         return found[min(found)] if found else None
 
-    def dropped(self, erase_id: str) -> None:
-        self._suppressions.count_dropped(erase_id, 1)
+    def drop(self, erase_id: str, event_id: str) -> bool:
+        return self._suppressions.drop(erase_id, event_id)
