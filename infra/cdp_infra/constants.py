@@ -40,6 +40,7 @@ API_ID = "IngestionApi"
 EVENT_PROCESSING_ID = "EventProcessing"
 MONITORING_ID = "Monitoring"
 IDENTITY_WORKFLOWS_ID = "IdentityWorkflows"
+PRIVACY_ERASE_ID = "PrivacyErase"
 SEGMENTS_ID = "RealtimeSegments"
 
 # Table layout: the contract with the DynamoDB adapters in cdp.adapters.

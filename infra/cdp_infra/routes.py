@@ -41,6 +41,7 @@ JOURNEY_STEP = "journey_step"  # each node of a running journey: called by the v
 CAMPAIGN_RUNNER = "campaign_runner"  # campaign fan-out: EventBridge Scheduler / the admin API / itself, no route
 JOURNEY_STARTER = "journey_starter"  # the journey starts queue -> runs and executions, no route
 JOURNEY_EVENTS = "journey_events"  # bus events, cohort schedules and archive -> journey runs, no route
+PRIVACY_ERASE = "privacy_erase"  # the erase workflow's steps: called by its state machine, no route
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, ADMIN_QUERY, LINK_REDIRECT)
 SEGMENT_CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
@@ -151,4 +152,8 @@ ROUTES: tuple[Route, ...] = (
     # One-click unsubscribe from marketing email (RFC 8058): public, the token is signed.
     Route("GET", "/u/{token}", LINK_REDIRECT),
     Route("POST", "/u/{token}", LINK_REDIRECT),
+    # Erase (docs/privacy.md): start, read the record, lift the suppression; admins only.
+    Route("POST", "/admin/v1/profiles/{id}/erase", ADMIN_API, role="admin"),
+    Route("GET", "/admin/v1/profiles/{id}/erase", ADMIN_API, role="admin"),
+    Route("DELETE", "/admin/v1/profiles/{id}/erase/suppression", ADMIN_API, role="admin"),
 )

@@ -39,6 +39,7 @@ from infra.cdp_infra.links import TRACKED_LINKS_ID, TrackedLinks
 from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.messaging import MessageSender
 from infra.cdp_infra.monitoring import Monitoring, OperationsDashboard, Watched
+from infra.cdp_infra.privacy_erase import PrivacyErase
 from infra.cdp_infra.rich_menus import SegmentRichMenus
 from infra.cdp_infra.routes import (
     ADMIN_API,
@@ -179,6 +180,17 @@ class CdpStack(Stack):
             raw_events=self.tables.raw_events, core_table=self.tables.core, archive=self.archive
         )
         self.scheduled_segments.add_archive_compaction(self.archive)
+        # Erase (docs/privacy.md): its workflow in a nested stack; the admin API requests and starts it.
+        self.erase = PrivacyErase(
+            self,
+            constants.PRIVACY_ERASE_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            core_gsi1_arn=self.tables.core_gsi1_arn,
+            raw_events=self.tables.raw_events,
+            archive_bucket=self.archive.bucket,
+        )
+        self.erase.grant_start(http_functions[ADMIN_API], self.tables.core)
         self.messaging = MessageSender(
             self,
             constants.MESSAGING_ID,

@@ -32,6 +32,7 @@ from infra.cdp_infra.routes import (
     JOURNEY_STEP,
     MEMBER_IMPORT,
     MESSAGE_SENDER,
+    PRIVACY_ERASE,
     RFM_SCORING,
     RICH_MENU_SYNC,
     SEGMENT_EVALUATOR,
@@ -57,11 +58,17 @@ FUNCTION_FOLDERS = (
     JOURNEY_STEP,
     JOURNEY_STARTER,
     JOURNEY_EVENTS,
+    PRIVACY_ERASE,
 )
 # What the local stack sets beyond the template: rules, tag rules and auto-replies edited through
 # the admin API apply within 2 s instead of the deployed 60 s, so a developer (and the e2e suite)
 # sees an edit at once.
-LOCAL_ENVIRONMENT = {env_names.ENV_RULES_CACHE_SECONDS: "2", env_names.ENV_JOURNEY_CACHE_SECONDS: "1"}
+LOCAL_ENVIRONMENT = {
+    env_names.ENV_RULES_CACHE_SECONDS: "2",
+    env_names.ENV_JOURNEY_CACHE_SECONDS: "1",
+    # the local stream dispatcher hands core changes to the archive writer at once
+    env_names.ENV_ERASE_SETTLE_SECONDS: "1",
+}
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 
 
@@ -120,6 +127,7 @@ class LocalResources:
 
 def synthesize_template() -> dict[str, Any]:
     """Synthesize the stack in-process (offline) and return its CloudFormation template."""
+    from aws_cdk import NestedStack, Stack
     from cdp.domain_events import RECEIVED_ALL
 
     from infra.cdp_infra import constants
@@ -137,7 +145,53 @@ def synthesize_template() -> dict[str, Any]:
         app = build_app(layers=LayerAssets.code_only(), local=True, context=context, outdir=outdir)
         assembly = app.synth()
         template: dict[str, Any] = assembly.get_stack_by_name(constants.STACK_NAME).template
-    return template
+        stack = app.node.find_child(constants.STACK_NAME)
+        nested = {
+            Stack.of(stack).get_logical_id(child.nested_stack_resource): Path(assembly.directory) / child.template_file
+            for child in stack.node.find_all()
+            if isinstance(child, NestedStack) and child.nested_stack_resource is not None
+        }
+        return flatten_nested_stacks(template, nested)
+
+
+def flatten_nested_stacks(template: dict[str, Any], nested_templates: dict[str, Path]) -> dict[str, Any]:
+    """The nested stacks' resources in the main template, as if they were declared there: each
+    nested parameter replaced by what the parent passes it, each `Outputs.<name>` the parent reads
+    replaced by the nested output's value. The local runtime provisions one flat template."""
+    resources: dict[str, Any] = template.get("Resources", {})
+    outputs: dict[tuple[str, str], Any] = {}
+    flat: dict[str, Any] = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::CloudFormation::Stack":
+            flat[logical_id] = resource
+            continue
+        if logical_id not in nested_templates:
+            raise TemplateError(f"nested stack {logical_id} has no template file")
+        nested = json.loads(nested_templates[logical_id].read_text())
+        parameters = resource.get("Properties", {}).get("Parameters", {})
+        nested = _substitute(nested, parameters)
+        for name, output in nested.get("Outputs", {}).items():
+            outputs[(logical_id, f"Outputs.{name}")] = output["Value"]
+        for inner_id, inner in nested.get("Resources", {}).items():
+            if inner_id in resources or inner_id in flat:
+                raise TemplateError(f"nested resource {inner_id} collides with one of the main stack")
+            flat[inner_id] = inner
+    flattened = {**template, "Resources": flat}
+    return _substitute(flattened, {}, outputs)
+
+
+def _substitute(value: Any, refs: dict[str, Any], outputs: dict[tuple[str, str], Any] | None = None) -> Any:
+    if isinstance(value, list):
+        return [_substitute(item, refs, outputs) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1 and "Ref" in value and value["Ref"] in refs:
+        return refs[value["Ref"]]
+    if outputs and len(value) == 1 and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        if isinstance(target, list) and (target[0], target[1]) in outputs:
+            return outputs[(target[0], target[1])]
+    return {key: _substitute(item, refs, outputs) for key, item in value.items()}
 
 
 def load_or_synthesize(cache_dir: Path) -> dict[str, Any]:

@@ -87,6 +87,10 @@ ENV_JOURNEY_EVENTS_FUNCTION = "CDP_JOURNEY_EVENTS_FUNCTION"
 ENV_JOURNEY_SCHEDULE_GROUP = "CDP_JOURNEY_SCHEDULE_GROUP"
 ENV_JOURNEY_SCHEDULER_ROLE_ARN = "CDP_JOURNEY_SCHEDULER_ROLE_ARN"
 ENV_JOURNEY_CACHE_SECONDS = "CDP_JOURNEY_CACHE_SECONDS"
+# Erase (cdp.privacy.erase): the workflow the admin API starts, and how long its steps let the
+# core table's stream settle (the archive writer's removal rows) before the archive is rewritten.
+ENV_ERASE_STATE_MACHINE = "CDP_ERASE_STATE_MACHINE_ARN"
+ENV_ERASE_SETTLE_SECONDS = "CDP_ERASE_SETTLE_SECONDS"
 
 DEFAULT_QUERY_SYNC_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_ARCHIVE_CACHE_DIR = "/tmp/cdp-archive"  # noqa: S108 (Lambda's only writable disk)
@@ -243,6 +247,7 @@ class AdminApiSettings(Settings):
     line_data_api_base_url: str = env(ENV_LINE_DATA_API_BASE_URL, DEFAULT_LINE_DATA_API_BASE_URL)
     link_nonce_ttl_seconds: int = positive(ENV_LINK_NONCE_TTL_SECONDS, 600)
     unmerge_state_machine_arn: str = env(ENV_UNMERGE_STATE_MACHINE, "")
+    erase_state_machine_arn: str = env(ENV_ERASE_STATE_MACHINE, "")
     # Rich menus per segment: the sync function started after a link is made; unset: not wired.
     rich_menu_sync_function: str = env(ENV_RICH_MENU_SYNC_FUNCTION, "")
     # Tracked links: unset signing key leaves personal links unconfigured; unset base URL means
@@ -449,3 +454,14 @@ class JourneyStepSettings(Settings):
     raw_event_ttl_days: int = positive(ENV_RAW_EVENT_TTL_DAYS, 30)
     event_bus_name: str = env(ENV_EVENT_BUS, "")
     message_sender_function: str = required(ENV_MESSAGE_SENDER_FUNCTION)
+
+
+@dataclass(frozen=True, slots=True)
+class EraseSettings(Settings):
+    """The erase workflow's steps: every store that keeps people, and the archive."""
+
+    core_table: str = required(ENV_CORE_TABLE)
+    raw_events_table: str = required(ENV_RAW_EVENTS_TABLE)
+    archive_bucket: str = required(ENV_ARCHIVE_BUCKET)
+    archive_cache_dir: str = env(ENV_ARCHIVE_CACHE_DIR, DEFAULT_ARCHIVE_CACHE_DIR)
+    settle_seconds: int = positive(ENV_ERASE_SETTLE_SECONDS, 60)

@@ -30,6 +30,7 @@ CRUD_MODULES: tuple[str, ...] = (
     "campaigns",
     "journeys",
     "journey_reports",
+    "erase",
 )
 
 # The modules whose routes live under each /admin/v1/<area>, in CRUD_MODULES order.
@@ -37,7 +38,7 @@ CRUD_MODULES: tuple[str, ...] = (
 CRUD_AREAS: Mapping[str, tuple[str, ...]] = {
     "openapi.json": ("docs",),
     "docs": ("docs",),
-    "profiles": ("profiles", "identity", "segments"),
+    "profiles": ("profiles", "identity", "segments", "erase"),
     "imports": ("imports",),
     "identity": ("identity",),
     "merges": ("identity",),
