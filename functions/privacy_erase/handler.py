@@ -11,6 +11,7 @@ from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.erasure import DynamoEraseLedger, DynamoSuppressions, core_stores
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.s3_archive import S3Archive
+from cdp.adapters.s3_erasure import file_stores
 from cdp.clock import SystemClock
 from cdp.identity.merge import deadline_after
 from cdp.observability import logger
@@ -40,7 +41,12 @@ def build() -> tuple[EraseWorkflow, EraseSettings]:
         people=DynamoProfileStore(dynamodb, settings.core_table),
         ledger=DynamoEraseLedger(dynamodb, settings.core_table),
         suppressions=DynamoSuppressions(dynamodb, settings.core_table, settings.raw_events_table),
-        stores=core_stores(dynamodb, settings.core_table, settings.raw_events_table),
+        # Files first: the export files are found by the profile ids, the import rows by the
+        # identifiers, both kept by the workflow; then the tables, the profile last.
+        stores=[
+            *file_stores(client("s3"), settings.imports_bucket, dynamodb, settings.core_table),
+            *core_stores(dynamodb, settings.core_table, settings.raw_events_table),
+        ],
         archive=[ArchiveErasure(archive)],
         clock=SystemClock(),
     )

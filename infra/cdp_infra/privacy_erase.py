@@ -42,6 +42,7 @@ ERASE_KEY_PREFIXES = (
     "MERGE#",
     "SEPARATION#",
     "ERASE#",
+    "QUERYJOB#",  # a person's export job records
 )
 # What the admin API writes when a person's erase is requested or its suppression lifted.
 REQUEST_KEY_PREFIXES = ("ERASE#", "ERASED#", "SUPPRESSED#")
@@ -61,6 +62,7 @@ class PrivacyErase(NestedStack):
         core_gsi1_arn: str,
         raw_events: dynamodb.ITable,
         archive_bucket: s3.IBucket,
+        imports_bucket: s3.IBucket,
         archive_prefix: str = constants.ARCHIVE_PREFIX,
     ) -> None:
         super().__init__(scope, construct_id, description="LINE CDP erase workflow (Step Functions + its steps)")
@@ -79,6 +81,7 @@ class PrivacyErase(NestedStack):
                 settings.ENV_ARCHIVE_BUCKET: archive_bucket.bucket_name,
                 settings.ENV_ARCHIVE_CACHE_DIR: settings.DEFAULT_ARCHIVE_CACHE_DIR,
                 settings.ENV_ERASE_SETTLE_SECONDS: str(DEFAULT_SETTLE_SECONDS),
+                settings.ENV_IMPORTS_BUCKET: imports_bucket.bucket_name,
             },
         )
         grant_core_reads(self.function, core_table, core_gsi1_arn)
@@ -105,7 +108,27 @@ class PrivacyErase(NestedStack):
             resource_arns=[archive_bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{archive_prefix}/*"]}},
         )
+        # Member-import files (the person's rows rewritten away) and the person's exports (deleted).
+        iam.Grant.add_to_principal(
+            grantee=self.function,
+            actions=["s3:GetObject", "s3:PutObject"],
+            resource_arns=[imports_bucket.arn_for_objects(f"{constants.IMPORTS_PREFIX}/*")],
+        )
+        iam.Grant.add_to_principal(
+            grantee=self.function,
+            actions=["s3:DeleteObject"],
+            resource_arns=[imports_bucket.arn_for_objects(f"{constants.EXPORTS_PREFIX}/people/*")],
+        )
+        iam.Grant.add_to_principal(
+            grantee=self.function,
+            actions=["s3:ListBucket"],
+            resource_arns=[imports_bucket.bucket_arn],
+            conditions={
+                "StringLike": {"s3:prefix": [f"{constants.IMPORTS_PREFIX}/*", f"{constants.EXPORTS_PREFIX}/people/*"]}
+            },
+        )
         self._acknowledge_function(archive_bucket, archive_prefix)
+        self._acknowledge_imports(imports_bucket)
         self.state_machine = self._state_machine()
 
     def grant_start(self, grantee: lambda_.Function, core_table: dynamodb.ITable) -> None:
@@ -215,5 +238,18 @@ class PrivacyErase(NestedStack):
             Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::<{reference}>/{prefix}/*]",
                 reason="The erase rewrites or deletes any archive file that holds the person (keys name days and batches).",
+            ),
+        )
+
+    def _acknowledge_imports(self, bucket: s3.IBucket) -> None:
+        reference = f"referenceto{Names.unique_id(cast(Construct, bucket.node.default_child))}Arn"
+        Validations.of(cast(iam.IRole, self.function.role)).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{reference}>/{constants.IMPORTS_PREFIX}/*]",
+                reason="The erase rewrites the person's rows in any member-import file (keys name the import).",
+            ),
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{reference}>/{constants.EXPORTS_PREFIX}/people/*]",
+                reason="The erase deletes the person's exports (keys name the profile and the export job).",
             ),
         )

@@ -189,6 +189,7 @@ class CdpStack(Stack):
             core_gsi1_arn=self.tables.core_gsi1_arn,
             raw_events=self.tables.raw_events,
             archive_bucket=self.archive.bucket,
+            imports_bucket=self.imports_bucket.bucket,
         )
         self.erase.grant_start(http_functions[ADMIN_API], self.tables.core)
         self.messaging = MessageSender(

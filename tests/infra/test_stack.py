@@ -766,7 +766,14 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
         for name in json.loads(erase_template.read_text())["Parameters"]
         if name.endswith("ArchiveFilesF953EBDFArn")
     ]
+    [imports_parameter] = [
+        name
+        for name in json.loads(erase_template.read_text())["Parameters"]
+        if name.endswith("ImportsFiles83805A7EArn")
+    ]
     erase = {
+        f"AwsSolutions-IAM5[Resource::<{imports_parameter}>/imports/*]",
+        f"AwsSolutions-IAM5[Resource::<{imports_parameter}>/exports/people/*]",
         f"AwsSolutions-IAM5[Resource::<{archive_parameter}>/archive/*]",
         f"AwsSolutions-IAM5[Resource::<{erase_function}.Arn>:*]",
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{REGION}:<AWS::AccountId>:execution:LineCdp-erase:*]",

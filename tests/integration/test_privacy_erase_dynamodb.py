@@ -123,3 +123,38 @@ def test_erase_leaves_no_trace_and_suppresses_later_events(stack: Stack) -> None
     assert workflow.request(amy, requested_by="other")[0].erase_id == record.erase_id
     assert workflow.lift_suppression(amy)[1] == 3
     assert deliver(person_event("pos-back", phones=[PHONE], event="Order Completed")).outcome == "applied"
+
+
+def test_exports_and_import_rows_of_the_person_are_erased(stack: Stack) -> None:
+    from cdp.adapters.s3_erasure import ExportErasure, ImportRowsErasure
+    from cdp.privacy.erase import Person
+    from cdp.settings import ENV_IMPORTS_BUCKET
+
+    s3, dynamodb = stack.client("s3"), stack.client("dynamodb")
+    bucket = stack.env("admin_api", ENV_IMPORTS_BUCKET)
+    amy = Person("p-amy", ("p-amy", "p-amy-web"), ("phone#+886912345678", "email#amy@example.com"))
+    for key in ("exports/people/p-amy/job-1/person.json", "exports/people/p-amy-web/job-0/timeline.csv",
+                "exports/people/p-bob/job-2/person.json", "exports/segments/seg-1.csv"):  # fmt: skip
+        s3.put_object(Bucket=bucket, Key=key, Body=b"{}")
+    dynamodb.put_item(TableName=stack.core_table, Item={"pk": {"S": "QUERYJOB#job-1"}, "sk": {"S": "EXPORT"}})
+    upload = "name,phone,email\nAmy,0912345678,\nBen,0922222222,ben@example.com\n"
+    s3.put_object(Bucket=bucket, Key="imports/imp-1/upload.csv", Body=upload.encode())
+    s3.put_object(Bucket=bucket, Key="imports/imp-1/rejected.csv", Body=b"row,email,reason\n3,AMY@example.com,dup\n")
+
+    exports, rows = ExportErasure(s3, bucket, dynamodb, stack.core_table), ImportRowsErasure(s3, bucket)
+    assert exports.remaining(amy) == 2 and rows.remaining(amy) == 2
+    assert exports.erase(amy, limit=100) == (2, False) and exports.erase(amy, limit=100) == (0, True)
+    assert rows.erase(amy, limit=100) == (2, True)
+    assert exports.remaining(amy) == rows.remaining(amy) == 0
+    left = {item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert left == {
+        "exports/people/p-bob/job-2/person.json",
+        "exports/segments/seg-1.csv",
+        "imports/imp-1/upload.csv",
+        "imports/imp-1/rejected.csv",
+    }
+    body = s3.get_object(Bucket=bucket, Key="imports/imp-1/upload.csv")["Body"].read().decode()
+    assert body == "name,phone,email\nBen,0922222222,ben@example.com\n"
+    assert "Item" not in dynamodb.get_item(
+        TableName=stack.core_table, Key={"pk": {"S": "QUERYJOB#job-1"}, "sk": {"S": "EXPORT"}}
+    )

@@ -465,3 +465,4 @@ class EraseSettings(Settings):
     archive_bucket: str = required(ENV_ARCHIVE_BUCKET)
     archive_cache_dir: str = env(ENV_ARCHIVE_CACHE_DIR, DEFAULT_ARCHIVE_CACHE_DIR)
     settle_seconds: int = positive(ENV_ERASE_SETTLE_SECONDS, 60)
+    imports_bucket: str = required(ENV_IMPORTS_BUCKET)  # member-import files and person exports
