@@ -9,6 +9,7 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.parser import parse
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.erasure import DynamoEraseLedger, DynamoSuppressions, core_stores
+from cdp.adapters.dynamodb.erasure_journeys import JourneyRunsErasure, LambdaEndPerson
 from cdp.adapters.dynamodb.profile_store import DynamoProfileStore
 from cdp.adapters.s3_archive import S3Archive
 from cdp.adapters.s3_erasure import file_stores
@@ -45,6 +46,9 @@ def build() -> tuple[EraseWorkflow, EraseSettings]:
         # identifiers, both kept by the workflow; then the tables, the profile last.
         stores=[
             *file_stores(client("s3"), settings.imports_bucket, dynamodb, settings.core_table),
+            JourneyRunsErasure(
+                dynamodb, settings.core_table, LambdaEndPerson(client("lambda"), settings.journey_events_function)
+            ),
             *core_stores(dynamodb, settings.core_table, settings.raw_events_table),
         ],
         archive=[ArchiveErasure(archive)],

@@ -43,6 +43,10 @@ ERASE_KEY_PREFIXES = (
     "SEPARATION#",
     "ERASE#",
     "QUERYJOB#",  # a person's export job records
+    "JRUN#",  # journey runs: kept for reports without the person
+    "JPERSON#",
+    "JWAIT#",
+    "JENTRY#",
 )
 # What the admin API writes when a person's erase is requested or its suppression lifted.
 REQUEST_KEY_PREFIXES = ("ERASE#", "ERASED#", "SUPPRESSED#")
@@ -63,6 +67,7 @@ class PrivacyErase(NestedStack):
         raw_events: dynamodb.ITable,
         archive_bucket: s3.IBucket,
         imports_bucket: s3.IBucket,
+        journey_events: lambda_.IFunction,
         archive_prefix: str = constants.ARCHIVE_PREFIX,
     ) -> None:
         super().__init__(scope, construct_id, description="LINE CDP erase workflow (Step Functions + its steps)")
@@ -82,6 +87,7 @@ class PrivacyErase(NestedStack):
                 settings.ENV_ARCHIVE_CACHE_DIR: settings.DEFAULT_ARCHIVE_CACHE_DIR,
                 settings.ENV_ERASE_SETTLE_SECONDS: str(DEFAULT_SETTLE_SECONDS),
                 settings.ENV_IMPORTS_BUCKET: imports_bucket.bucket_name,
+                settings.ENV_JOURNEY_EVENTS_FUNCTION: journey_events.function_name,
             },
         )
         grant_core_reads(self.function, core_table, core_gsi1_arn)
@@ -107,6 +113,10 @@ class PrivacyErase(NestedStack):
             actions=["s3:ListBucket"],
             resource_arns=[archive_bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{archive_prefix}/*"]}},
+        )
+        # The journey event consumer ends the person's runs (the unqualified function only).
+        iam.Grant.add_to_principal(
+            grantee=self.function, actions=["lambda:InvokeFunction"], resource_arns=[journey_events.function_arn]
         )
         # Member-import files (the person's rows rewritten away) and the person's exports (deleted).
         iam.Grant.add_to_principal(

@@ -180,18 +180,6 @@ class CdpStack(Stack):
             raw_events=self.tables.raw_events, core_table=self.tables.core, archive=self.archive
         )
         self.scheduled_segments.add_archive_compaction(self.archive)
-        # Erase (docs/privacy.md): its workflow in a nested stack; the admin API requests and starts it.
-        self.erase = PrivacyErase(
-            self,
-            constants.PRIVACY_ERASE_ID,
-            factory=factory,
-            core_table=self.tables.core,
-            core_gsi1_arn=self.tables.core_gsi1_arn,
-            raw_events=self.tables.raw_events,
-            archive_bucket=self.archive.bucket,
-            imports_bucket=self.imports_bucket.bucket,
-        )
-        self.erase.grant_start(http_functions[ADMIN_API], self.tables.core)
         self.messaging = MessageSender(
             self,
             constants.MESSAGING_ID,
@@ -248,6 +236,19 @@ class CdpStack(Stack):
             schedule_time_zone=self.deploy_settings.schedule_time_zone,
         )
         self.journey_flow.wire_admin_api(http_functions[ADMIN_API])
+        # Erase (docs/privacy.md): its workflow in a nested stack; the admin API requests and starts it.
+        self.erase = PrivacyErase(
+            self,
+            constants.PRIVACY_ERASE_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            core_gsi1_arn=self.tables.core_gsi1_arn,
+            raw_events=self.tables.raw_events,
+            archive_bucket=self.archive.bucket,
+            imports_bucket=self.imports_bucket.bucket,
+            journey_events=self.journey_flow.consumer,
+        )
+        self.erase.grant_start(http_functions[ADMIN_API], self.tables.core)
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,

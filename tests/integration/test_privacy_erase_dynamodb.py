@@ -158,3 +158,35 @@ def test_exports_and_import_rows_of_the_person_are_erased(stack: Stack) -> None:
     assert "Item" not in dynamodb.get_item(
         TableName=stack.core_table, Key={"pk": {"S": "QUERYJOB#job-1"}, "sk": {"S": "EXPORT"}}
     )
+
+
+def test_journey_runs_end_as_erased_and_keep_no_trace_of_the_person(stack: Stack) -> None:
+    from cdp.adapters.dynamodb.erasure_journeys import JourneyRunsErasure
+    from cdp.adapters.dynamodb.journey_runs import DynamoRunStore, DynamoWaitStore
+    from cdp.journeys.ports import Wait
+    from cdp.journeys.runs import ACTIVE, ERASED, EXITED, Run
+    from cdp.privacy.erase import Person
+
+    dynamodb = stack.client("dynamodb")
+    runs, waits = DynamoRunStore(dynamodb, stack.core_table), DynamoWaitStore(dynamodb, stack.core_table, FixedClock())
+    at = "2026-12-01T00:00:00.000Z"
+    for run_id, profile_id in (("r-amy", "p-amy"), ("r-bob", "p-bob")):
+        runs.put_new(Run(run_id, "j-cart", 1, profile_id, "C1", at, entry={"event": "Cart", "properties": {"c": 1}}))
+        waits.register(Wait(run_id, "j-cart", "wait", profile_id, "Order Completed", None, [], "tok", "2027-01-01T00:00:00.000Z"))  # fmt: skip
+    ended: list[str] = []
+
+    def end_person(profile_id: str) -> int:  # what the journey event consumer does, minus the execution
+        ended.append(profile_id)
+        return sum(runs.finish(run.run_id, ERASED, at) for run in runs.active_for(profile_id))
+
+    store = JourneyRunsErasure(dynamodb, stack.core_table, end_person)
+    amy = Person("p-amy", ("p-amy",), ())
+    assert store.remaining(amy) == 2  # the lookup and the wait
+    removed, done = store.erase(amy, limit=100)
+    assert done and removed == 2 and ended == ["p-amy"] and store.remaining(amy) == 0
+    kept = runs.get("r-amy")
+    assert kept is not None and kept.status == EXITED and kept.exit_reason == ERASED
+    assert kept.profile_id == ERASED_MARK and kept.entry == {}
+    assert runs.get("r-bob").status == ACTIVE and waits.waiting_for("p-bob", "Order Completed")  # type: ignore[union-attr]
+    assert not any("p-amy" in json.dumps(item) for item in stack.scan(stack.core_table))
+    assert store.erase(amy, limit=100) == (0, True) and ended == ["p-amy"]  # nothing active: no second ending

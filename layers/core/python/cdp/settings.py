@@ -466,3 +466,5 @@ class EraseSettings(Settings):
     archive_cache_dir: str = env(ENV_ARCHIVE_CACHE_DIR, DEFAULT_ARCHIVE_CACHE_DIR)
     settle_seconds: int = positive(ENV_ERASE_SETTLE_SECONDS, 60)
     imports_bucket: str = required(ENV_IMPORTS_BUCKET)  # member-import files and person exports
+    # The journey event consumer ends a person's runs (stops executions, tells the exits).
+    journey_events_function: str = required(ENV_JOURNEY_EVENTS_FUNCTION)

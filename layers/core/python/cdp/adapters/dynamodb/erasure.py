@@ -50,7 +50,7 @@ def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
 
-class _Table:
+class ItemTable:
     """The few DynamoDB calls the stores share, each failure as StoreUnavailable."""
 
     def __init__(self, client: Any, table: str) -> None:
@@ -130,7 +130,7 @@ class _Table:
 # --- records, pointers, suppressions -----------------------------------------------------------
 class DynamoEraseLedger:
     def __init__(self, client: Any, table_name: str) -> None:
-        self._t = _Table(client, table_name)
+        self._t = ItemTable(client, table_name)
 
     def erase_for(self, profile_digests: Sequence[str]) -> str | None:
         keys = [{"pk": _s(POINTER_PREFIX + digest), "sk": _s("ERASED")} for digest in profile_digests]
@@ -218,7 +218,7 @@ class DynamoEraseLedger:
 
 class DynamoSuppressions:
     def __init__(self, client: Any, table_name: str, raw_table: str | None = None) -> None:
-        self._t = _Table(client, table_name)
+        self._t = ItemTable(client, table_name)
         self._raw_table = raw_table
 
     def add(self, digests: Sequence[str], erase_id: str, at: str) -> None:
@@ -303,8 +303,8 @@ class TimelineReferencesErasure:
     name = "timeline_refs"
 
     def __init__(self, client: Any, core_table: str, raw_client: Any, raw_table: str) -> None:
-        self._core = _Table(client, core_table)
-        self._raw = _Table(raw_client, raw_table)
+        self._core = ItemTable(client, core_table)
+        self._raw = ItemTable(raw_client, raw_table)
         self._after: dict[str, str] = {}  # profile id -> last sort key done (within one invocation)
 
     def _refs(self, profile_id: str, after: str | None, limit: int | None) -> list[tuple[str, str | None, str]]:
@@ -372,7 +372,7 @@ class _IndexedErasure:
     name = ""
 
     def __init__(self, client: Any, core_table: str) -> None:
-        self._t = _Table(client, core_table)
+        self._t = ItemTable(client, core_table)
 
     def _queries(self, person: Person) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -438,7 +438,7 @@ class ClaimErasure:
     name = "identifier_claims"
 
     def __init__(self, client: Any, core_table: str) -> None:
-        self._t = _Table(client, core_table)
+        self._t = ItemTable(client, core_table)
 
     def _owned(self, person: Person) -> list[dict[str, Any]]:
         keys = [{"pk": _s(f"ID#{key}"), "sk": _s("ID")} for key in person.identifiers]
@@ -477,7 +477,7 @@ class MergeLedgerErasure:
     name = "merge_ledgers"
 
     def __init__(self, client: Any, core_table: str) -> None:
-        self._t = _Table(client, core_table)
+        self._t = ItemTable(client, core_table)
 
     def _ledgers(self, person: Person, limit: int | None = None) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
