@@ -43,6 +43,7 @@ ERASE_KEY_PREFIXES = (
     "SEPARATION#",
     "ERASE#",
     "QUERYJOB#",  # a person's export job records
+    "LINKNONCE#",  # a consumed account-link nonce (names the LINE user and the member)
     "JRUN#",  # journey runs: kept for reports without the person
     "JPERSON#",
     "JWAIT#",

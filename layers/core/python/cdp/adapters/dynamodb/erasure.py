@@ -8,8 +8,9 @@ Item layout in the core table (pk / sk):
   SUPPRESSED#<digest> / SUPPRESSED    a suppressed identifier digest; gsi1: SUPPRESSIONS#<erase id>
 
 What each store finds of a person, by key (no scans):
-  timeline_refs     for each timeline entry: its raw event (raw table), its APPLIED marker and, for
-                    a message outcome, the send record it names; runs before `profile`
+  timeline_refs     for each timeline entry: its raw event (raw table), its APPLIED marker, for a
+                    message outcome the send record it names, for an account link its consumed
+                    nonce (which names the LINE user and the member); runs before `profile`
   memberships       segment memberships and their history (gsi1 MEMBERSHIPS# / SEGMENT-HISTORY#)
   frequency_caps    MSGCAP#<profile id>
   merge_ledgers     the ledgers into the person's profiles (gsi1 MERGES#): kept with the person's ids
@@ -27,10 +28,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cdp.adapters.dynamodb.errors import CONDITIONAL_CHECK_FAILED, error_code, unavailable
+from cdp.adapters.dynamodb.link_nonces import PK_PREFIX as NONCE_PREFIX
+from cdp.adapters.dynamodb.link_nonces import SK as NONCE_SK
 from cdp.adapters.dynamodb.profile_store import profile_pk, read_document
 from cdp.adapters.dynamodb.segment_store import history_key, memberships_key
 from cdp.adapters.dynamodb.send_ledger import CAP_PREFIX, SEND_PREFIX
 from cdp.errors import StoreUnavailable
+from cdp.events.names import ACCOUNT_LINKED
 from cdp.identity.resolver import separation_key
 from cdp.privacy.erase import EraseRecord, Person
 
@@ -321,9 +325,12 @@ class TimelineReferencesErasure:
         for item in self._core.query("reading a timeline to erase", **request):
             document = read_document(item)
             send_key = None
+            properties = document.get("properties") or {}
             if document.get("event") in MESSAGE_OUTCOMES:
-                value = (document.get("properties") or {}).get("send_key")
-                send_key = value if isinstance(value, str) else None
+                value = properties.get("send_key")
+                send_key = SEND_PREFIX + value if isinstance(value, str) else None
+            elif document.get("event") == ACCOUNT_LINKED and isinstance(properties.get("nonce"), str):
+                send_key = NONCE_PREFIX + properties["nonce"]  # the nonce names the LINE user and member
             refs.append((str(document.get("eventId") or ""), send_key, item["sk"]["S"]))
         return refs
 
@@ -345,7 +352,7 @@ class TimelineReferencesErasure:
     def _delete(self, refs: list[tuple[str, str | None, str]]) -> int:
         raw_keys = [{"pk": _s(event_id)} for event_id, _, _ in refs if event_id]
         core_keys = [{"pk": _s(f"APPLIED#{event_id}"), "sk": _s("APPLIED")} for event_id, _, _ in refs if event_id]
-        core_keys += [{"pk": _s(SEND_PREFIX + key), "sk": _s("SEND")} for _, key, _ in refs if key]
+        core_keys += [_ref_key(key) for _, key, _ in refs if key]
         present = len(self._raw.existing(raw_keys, "counting raw events to erase")) if raw_keys else 0
         present += len(self._core.existing(core_keys, "counting markers to erase")) if core_keys else 0
         if raw_keys:
@@ -360,7 +367,7 @@ class TimelineReferencesErasure:
             refs = self._refs(profile_id, None, None)
             raw_keys = [{"pk": _s(event_id)} for event_id, _, _ in refs if event_id]
             core_keys = [{"pk": _s(f"APPLIED#{e}"), "sk": _s("APPLIED")} for e, _, _ in refs if e]
-            core_keys += [{"pk": _s(SEND_PREFIX + key), "sk": _s("SEND")} for _, key, _ in refs if key]
+            core_keys += [_ref_key(key) for _, key, _ in refs if key]
             left += len(self._raw.existing(raw_keys, "verifying raw events")) if raw_keys else 0
             left += len(self._core.existing(core_keys, "verifying markers")) if core_keys else 0
         return left
@@ -537,6 +544,11 @@ def core_stores(client: Any, core_table: str, raw_table: str) -> list[Any]:
         ClaimErasure(client, core_table),
         ProfileErasure(client, core_table),
     ]
+
+
+def _ref_key(pk: str) -> dict[str, Any]:
+    """A send record (`SEND#...` / SEND) or a consumed account-link nonce (`LINKNONCE#...` / NONCE)."""
+    return {"pk": _s(pk), "sk": _s("SEND" if pk.startswith(SEND_PREFIX) else NONCE_SK)}
 
 
 def _dumps(value: Any) -> str:
