@@ -89,9 +89,14 @@ def person_benchmark(events: int) -> dict[str, Any]:
                 day = 1 + (i // 3600) % 28
                 name = "Order Completed" if i % 10 == 0 else "Product Viewed"
                 batch.append(
-                    person_event(f"amy-{i}", phones=["0912345678"], member="M-AMY", event=name,
-                                 properties={"total": 10, "sku": f"S{i % 50}"},
-                                 timestamp=f"2026-11-{day:02d}T09:{minute:02d}:{second:02d}.000Z")  # fmt: skip
+                    person_event(
+                        f"amy-{i}",
+                        phones=["0912345678"],
+                        member="M-AMY",
+                        event=name,
+                        properties={"total": 10, "sku": f"S{i % 50}"},
+                        timestamp=f"2026-11-{day:02d}T09:{minute:02d}:{second:02d}.000Z",
+                    )
                 )
             for n in range(200):  # other people beside her
                 batch.append(person_event(f"other-{n}", member=f"M-{n}", event="Product Viewed"))
@@ -201,7 +206,7 @@ def archive_1m_benchmark(profiles: int, events: int) -> dict[str, Any]:
     main_profiles, older = archive.files.profiles
     db = duckdb.connect()
     person, person_events = db.execute(
-        f"SELECT profile_id, count(*) FROM read_parquet('{main_events}') GROUP BY 1 ORDER BY 2 DESC LIMIT 1"  # noqa: S608
+        f"SELECT profile_id, count(*) FROM read_parquet('{main_events}') GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
     ).fetchone()  # type: ignore[misc]
     db.close()
     with tempfile.TemporaryDirectory(dir=ROOT / "tests" / "bench" / "results") as folder:
