@@ -82,3 +82,35 @@ def test_erase_through_the_api_and_the_state_machine(running: Stack) -> None:
     assert call(stack, "DELETE", amy, lift)[1]["lifted"] == 1
     assert call(stack, "DELETE", amy, lift)[1]["lifted"] == 0
     assert json.dumps(record).find("0912345678") == -1
+
+
+def test_a_running_merge_is_refused_with_409_and_nothing_starts(stack: Stack) -> None:
+    from cdp.identity.merge import STATUS_MERGING, MergeLedger
+
+    dynamodb = stack.client("dynamodb")
+    store = DynamoProfileStore(dynamodb, stack.core_table)
+    processor = EventProcessor(normalizer_for, store, FakePublisher(), FixedClock())
+    processor.process(person_event("m-1", member="M-409", event="Product Viewed"))
+    amy = store.owner(Identifier("member_id", "M-409"))
+    assert amy
+    ledger = MergeLedger("merge-409", amy, "p-other", STATUS_MERGING, "e-1", "2026-12-01T00:00:00.000Z")
+    assert store.put_ledger(ledger, expected_status=None)
+    status, error = call(stack, "POST", amy)
+    assert (status, error["error"]) == (409, "merge_in_progress")
+    assert call(stack, "GET", amy)[0] == 404  # no record, no suppression, no run
+    machine = stack.resources.function_env["admin_api"]["CDP_ERASE_STATE_MACHINE_ARN"]
+    assert stack.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
+
+
+def test_runs_are_named_by_the_erase_and_a_failed_one_is_started_again(stack: Stack) -> None:
+    from cdp.adapters.erase_workflow import StepFunctionsEraseWorkflow
+
+    sfn = stack.client("stepfunctions")
+    machine = stack.resources.function_env["admin_api"]["CDP_ERASE_STATE_MACHINE_ARN"]
+    runs = StepFunctionsEraseWorkflow(sfn, machine)
+    assert runs.start("erase-abc") == "erase-abc"
+    assert runs.start("erase-abc") == "erase-abc"  # running: a repeated start is a no-op
+    arn = machine.replace(":stateMachine:", ":execution:") + ":erase-abc"
+    sfn.stop_execution(executionArn=arn, error="Test", cause="a failed run")
+    assert runs.start("erase-abc") == "erase-abc-2"
+    assert runs.start("erase-abc", round_number=2) == "erase-abc-round-2"
