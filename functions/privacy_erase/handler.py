@@ -49,7 +49,7 @@ def build() -> tuple[EraseWorkflow, EraseSettings]:
             JourneyRunsErasure(
                 dynamodb, settings.core_table, LambdaEndPerson(client("lambda"), settings.journey_events_function)
             ),
-            *core_stores(dynamodb, settings.core_table, settings.raw_events_table),
+            *core_stores(dynamodb, settings.core_table, settings.raw_events_table, SystemClock().now_ms),
         ],
         archive=[ArchiveErasure(archive)],
         clock=SystemClock(),

@@ -110,6 +110,9 @@ def test_erase_leaves_no_trace_and_suppresses_later_events(stack: Stack) -> None
     kept = [item for item in core_items if item["pk"]["S"] == f"MERGE#{merge_id}" and item["sk"]["S"] == "MERGE"]
     assert len(kept) == 1 and kept[0]["status"]["S"] == "merged" and kept[0]["survivor"]["S"] == ERASED_MARK
     assert segments.count_members("seg-1") == 1
+    # her leaving is an anonymous exit in the segment's history: a synced LINE audience is replaced
+    [exit_change] = [c for c in segments.changes("seg-1", limit=10) if c.profile_id.startswith(ERASED_MARK)]
+    assert exit_change.action == "exited" and exit_change.profile_id not in (amy, web)
 
     # a later POS event with her phone: dropped, counted once, nothing rebuilt
     late = person_event("pos-late", phones=[PHONE], event="Order Completed", properties={"total": 99})

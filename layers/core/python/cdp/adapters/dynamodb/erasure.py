@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,10 +35,12 @@ from cdp.adapters.dynamodb.link_nonces import SK as NONCE_SK
 from cdp.adapters.dynamodb.profile_store import profile_pk, read_document
 from cdp.adapters.dynamodb.segment_store import history_key, memberships_key
 from cdp.adapters.dynamodb.send_ledger import CAP_PREFIX, SEND_PREFIX
+from cdp.clock import iso_from_ms
 from cdp.errors import StoreUnavailable
 from cdp.events.names import ACCOUNT_LINKED
 from cdp.identity.resolver import separation_key
 from cdp.privacy.erase import EraseRecord, Person
+from cdp.segments.store import EXITED
 
 ERASE_PREFIX = "ERASE#"
 POINTER_PREFIX = "ERASED#"
@@ -389,13 +392,18 @@ class _IndexedErasure:
     def _queries(self, person: Person) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def _before_delete(self, items: list[dict[str, Any]]) -> None:
+        """What a store records about items it is about to delete (nothing, by default)."""
+
     def erase(self, person: Person, *, limit: int) -> tuple[int, bool]:
         for request in self._queries(person):
             items = list(self._t.query(f"finding {self.name} to erase", Limit=limit, **request))
             if items:
                 keys = [{"pk": item["pk"], "sk": item["sk"]} for item in items]
+                fresh = [item for item, key in zip(items, keys, strict=True) if _key_text(key) not in self._deleted]
+                self._before_delete(fresh)
                 self._t.delete_keys(keys, f"erasing {self.name}")
-                new = {json.dumps(key, sort_keys=True) for key in keys} - self._deleted
+                new = {_key_text(key) for key in keys} - self._deleted
                 self._deleted |= new
                 if not new:
                     time.sleep(STALE_INDEX_PAUSE_SECONDS)  # the index still lists what is gone
@@ -424,7 +432,38 @@ class ProfileErasure(_IndexedErasure):
 
 
 class MembershipErasure(_IndexedErasure):
+    """Memberships and their history. Leaving a segment is recorded as an exit of an anonymous
+    member (`erased-<random>`, no index back to the person): a LINE audience kept in sync with
+    the segment sees an exit and is replaced from the current members on its next sync (LINE
+    cannot remove an id from an audience), and the segment's history shows the exit."""
+
     name = "segment_memberships"
+
+    def __init__(self, client: Any, core_table: str, now_ms: Callable[[], int] | None = None) -> None:
+        super().__init__(client, core_table)
+        self._now_ms = now_ms or (lambda: int(time.time() * 1000))
+
+    def _before_delete(self, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            if item.get("sk", {}).get("S", "").startswith("MEMBER#"):
+                self._record_exit(item)
+
+    def _record_exit(self, member: dict[str, Any]) -> None:
+        at = iso_from_ms(self._now_ms())
+        anonymous = f"{ERASED_MARK}-{uuid.uuid4().hex[:12]}"
+        item = {
+            "pk": member["pk"],
+            "sk": _s(f"HIST#{at}#{anonymous}#{EXITED}"),
+            "segment_id": member.get("segment_id", _s(member["pk"]["S"].removeprefix("SEGMENT#"))),
+            "profile_id": _s(anonymous),
+            "action": _s(EXITED),
+            "at": _s(at),
+            "rule_version": member.get("rule_version", {"N": "0"}),
+        }
+        try:
+            self._t.client.put_item(TableName=self._t.table, Item=item)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "recording an erased member's exit") from exc
 
     def _queries(self, person: Person) -> list[dict[str, Any]]:
         return [
@@ -545,16 +584,20 @@ class MergeLedgerErasure:
         return len(self._ledgers(person))
 
 
-def core_stores(client: Any, core_table: str, raw_table: str) -> list[Any]:
+def core_stores(client: Any, core_table: str, raw_table: str, now_ms: Callable[[], int] | None = None) -> list[Any]:
     """The core and raw tables' stores, in the order an erase runs them."""
     return [
         TimelineReferencesErasure(client, core_table, client, raw_table),
-        MembershipErasure(client, core_table),
+        MembershipErasure(client, core_table, now_ms),
         FrequencyCapErasure(client, core_table),
         MergeLedgerErasure(client, core_table),
         ClaimErasure(client, core_table),
         ProfileErasure(client, core_table),
     ]
+
+
+def _key_text(key: dict[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True)
 
 
 def _ref_key(pk: str) -> dict[str, Any]:
