@@ -1100,3 +1100,115 @@ class FakeAuditLog:
             last = found[query.limit - 1]
             return AuditPage(found[: query.limit], Cursor(day_of(last.at_ms), f"{last.at}#{last.request_id}"))
         return AuditPage(found, None)
+
+
+# --- privacy: erase and suppression (cdp.privacy) ---------------------------------------------
+class FakeEraseLedger:
+    """EraseLedger in memory: records, the person while erased, pointers from hashed profile ids."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+        self.people: dict[str, dict[str, Any]] = {}
+        self.pointers: dict[str, str] = {}  # profile digest -> erase id
+        self.dropped: dict[str, int] = {}  # erase id -> events its suppression dropped (a counter)
+
+    def erase_for(self, profile_digests: Sequence[str]) -> str | None:
+        return next((self.pointers[d] for d in profile_digests if d in self.pointers), None)
+
+    def create(self, record: Any, person: Any, pointers: Sequence[str]) -> bool:
+        if record.erase_id in self.records:
+            return False
+        self.records[record.erase_id] = copy.deepcopy(record.as_dict())
+        self.people[record.erase_id] = person.as_dict()
+        for digest in pointers:
+            self.pointers[digest] = record.erase_id
+        return True
+
+    def get(self, erase_id: str) -> Any:
+        from cdp.privacy.erase import EraseRecord
+
+        data = self.records.get(erase_id)
+        if data is None:
+            return None
+        record = EraseRecord.from_dict(copy.deepcopy(data))
+        record.suppressed_events = self.dropped.get(erase_id, 0)
+        return record
+
+    def save(self, record: Any) -> None:
+        self.records[record.erase_id] = copy.deepcopy(record.as_dict())
+
+    def person(self, erase_id: str) -> Any:
+        from cdp.privacy.erase import Person
+
+        data = self.people.get(erase_id)
+        return Person.from_dict(data) if data is not None else None
+
+    def forget_person(self, erase_id: str) -> None:
+        self.people.pop(erase_id, None)
+
+
+class FakeSuppressions:
+    def __init__(self, ledger: FakeEraseLedger | None = None) -> None:
+        self.digests: dict[str, str] = {}  # digest -> erase id
+        self.reads = 0
+        self.dropped_events: set[str] = set()
+        self._ledger = ledger
+
+    def add(self, digests: Sequence[str], erase_id: str, at: str) -> None:
+        for digest in digests:
+            self.digests[digest] = erase_id
+
+    def matching(self, digests: Sequence[str]) -> dict[str, str]:
+        self.reads += 1
+        return {d: self.digests[d] for d in digests if d in self.digests}
+
+    def lift(self, erase_id: str) -> int:
+        lifted = [d for d, owner in self.digests.items() if owner == erase_id]
+        for digest in lifted:
+            del self.digests[digest]
+        return len(lifted)
+
+    def drop(self, erase_id: str, event_id: str) -> bool:
+        if event_id in self.dropped_events:
+            return False
+        self.dropped_events.add(event_id)
+        if self._ledger is not None:
+            self._ledger.dropped[erase_id] = self._ledger.dropped.get(erase_id, 0) + 1
+        return True
+
+
+class FakeErasureStore:
+    """An ErasureStore over items that each mention some profile ids and identifier keys: the
+    person's items are those mentioning any of theirs. `fail_after` removes that many items in
+    all, then raises (a crash mid-erase); `late` items appear after the first full pass (a
+    stream that had not settled)."""
+
+    def __init__(self, name: str, items: dict[str, set[str]] | None = None) -> None:
+        self.name = name
+        self.items: dict[str, set[str]] = dict(items or {})
+        self.fail_after: int | None = None
+        self.late: dict[str, set[str]] = {}
+        self.calls = 0
+
+    def _theirs(self, person: Any) -> list[str]:
+        mentions = set(person.profile_ids) | set(person.identifiers)
+        return sorted(key for key, tokens in self.items.items() if tokens & mentions)
+
+    def erase(self, person: Any, *, limit: int) -> tuple[int, bool]:
+        self.calls += 1
+        removed = 0
+        for key in self._theirs(person)[:limit]:
+            if self.fail_after is not None and self.fail_after <= 0:
+                raise StoreUnavailable("injected crash mid-erase")
+            del self.items[key]
+            removed += 1
+            if self.fail_after is not None:
+                self.fail_after -= 1
+        done = not self._theirs(person)
+        if done and self.late:
+            self.items.update(self.late)
+            self.late = {}
+        return removed, done
+
+    def remaining(self, person: Any) -> int:
+        return len(self._theirs(person))

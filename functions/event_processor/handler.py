@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from cdp.adapters.aws import client
 from cdp.adapters.dynamodb.auto_replies import DynamoAutoReplies
 from cdp.adapters.dynamodb.config_items import CachedConfig
+from cdp.adapters.dynamodb.erasure import DynamoSuppressions
 from cdp.adapters.dynamodb.identity_rules import DynamoIdentityRules
 from cdp.adapters.dynamodb.journey_live import DynamoLiveJourneyEvents
 from cdp.adapters.dynamodb.link_nonces import DynamoLinkNonceStore
@@ -27,6 +28,7 @@ from cdp.identity.account_link import AccountLinks
 from cdp.identity.identifiers import IdentifierNormalizer
 from cdp.messaging.auto_reply import AutoReplier
 from cdp.observability import logger
+from cdp.privacy.suppression import SuppressionCheck
 from cdp.profiles.processor import EventProcessor
 from cdp.settings import ProcessorSettings
 
@@ -69,6 +71,11 @@ def build() -> EventProcessor:
         # pause applies within the cache's delay.
         journey_events=CachedConfig(
             DynamoLiveJourneyEvents(dynamodb, settings.core_table), settings.journey_cache_seconds
+        ),
+        suppression=(
+            SuppressionCheck(DynamoSuppressions(dynamodb, settings.core_table, settings.raw_events_table))
+            if settings.raw_events_table
+            else None
         ),
     )
 

@@ -1,7 +1,8 @@
 """The journey event consumer (cdp.journeys.flow): from the bus, `event.received`,
 `segment.entered`, `segment.exited`, `profile.merged` and `profile.unmerged`; from a journey's schedule,
 `{"cohort": {"journey_id", "version", "scheduled_time"}}` (and its own continuations, with
-`after`); from the admin API on archive, `{"end_runs": {"journey_id", "reason"}}`; from its daily
+`after`); from the admin API on archive, `{"end_runs": {"journey_id", "reason"}}`; from the erase
+workflow, `{"end_person": {"profile_id", "reason"}}`; from its daily
 schedule, `{"retire_versions": {}}` (cdp.journeys.retirement).
 
 A failure raises: the bus (or the asynchronous invoke) retries, then keeps the event on the
@@ -29,7 +30,7 @@ from cdp.adapters.eventbridge import EventBridgePublisher
 from cdp.adapters.journey_flow import LambdaCohortContinuation, SqsEntryQueue, StepFunctionsExecutions
 from cdp.clock import SystemClock
 from cdp.journeys.flow import ExitRecorder, JourneyFlow
-from cdp.journeys.runs import ARCHIVED
+from cdp.journeys.runs import ARCHIVED, ERASED
 from cdp.observability import logger
 from cdp.settings import JourneyEventsSettings
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
@@ -49,6 +50,12 @@ class EndRuns(BaseModel):
     model_config = ConfigDict(extra="ignore")
     journey_id: StrictStr = Field(min_length=1)
     reason: StrictStr = ARCHIVED
+
+
+class EndPerson(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    profile_id: StrictStr = Field(min_length=1)
+    reason: StrictStr = ERASED
 
 
 @functools.cache
@@ -109,6 +116,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             retired = retire_versions()
             logger.info("superseded journey versions retired", extra={"retired": retired})
             return {"retired": len(retired)}
+        if "end_person" in event:
+            person = EndPerson.model_validate(event["end_person"])
+            ended = flow.end_person(person.profile_id, person.reason)
+            logger.info("a person's journey runs ended", extra={"ended": ended, "reason": person.reason})
+            return {"ended": ended}
         if "end_runs" in event:
             ending = EndRuns.model_validate(event["end_runs"])
             # Stop with time to spare: the rest goes on in a fresh invocation.

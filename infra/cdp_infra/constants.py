@@ -41,6 +41,7 @@ EVENT_PROCESSING_ID = "EventProcessing"
 MONITORING_ID = "Monitoring"
 OPERATIONS_ID = "Operations"  # the nested stack holding Monitoring and the dashboard
 IDENTITY_WORKFLOWS_ID = "IdentityWorkflows"
+PRIVACY_ERASE_ID = "PrivacyErase"
 SEGMENTS_ID = "RealtimeSegments"
 
 # Table layout: the contract with the DynamoDB adapters in cdp.adapters.

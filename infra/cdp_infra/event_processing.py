@@ -17,7 +17,7 @@ from infra.cdp_infra.deploy_settings import DeploySettings
 from infra.cdp_infra.function_factory import FunctionFactory
 from infra.cdp_infra.queues import dead_letter_queue
 from infra.cdp_infra.routes import EVENT_PROCESSOR
-from infra.cdp_infra.tables import CdpTables, grant_core_reads
+from infra.cdp_infra.tables import CdpTables, grant_core_reads, grant_core_writes
 
 
 class EventProcessing(Construct):
@@ -56,6 +56,7 @@ class EventProcessing(Construct):
                 settings.ENV_EVENT_BUS: bus.event_bus_name,
                 settings.ENV_DEFAULT_PHONE_REGION: DeploySettings.of(self).default_phone_region,
                 settings.ENV_PUBLISH_EVENT_RECEIVED: DeploySettings.of(self).publish_event_received,
+                settings.ENV_RAW_EVENTS_TABLE: tables.raw_events.table_name,
             },
         )
         # Profiles, identifiers and timeline: read through the table and gsi1, write items
@@ -68,6 +69,12 @@ class EventProcessing(Construct):
             resource_arns=[tables.core.table_arn],  # Table.grant would add `index/*`
         )
         bus.grant_put_events_to(self.function)
+        # Erase suppression (cdp.privacy.suppression): an erased person's later event is dropped
+        # from the raw table and counted on the erase record, in one transaction.
+        iam.Grant.add_to_principal(
+            grantee=self.function, actions=["dynamodb:DeleteItem"], resource_arns=[tables.raw_events.table_arn]
+        )
+        grant_core_writes(self.function, tables.core, ["dynamodb:UpdateItem"], ["ERASE#"])
 
         self._stream_source(tables)
 

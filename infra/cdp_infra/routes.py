@@ -51,6 +51,7 @@ CAMPAIGN_RUNNER = "campaign_runner"  # campaign fan-out: EventBridge Scheduler /
 JOURNEY_STARTER = "journey_starter"  # the journey starts queue -> runs and executions, no route
 JOURNEY_EVENTS = "journey_events"  # bus events, cohort schedules and archive -> journey runs, no route
 PRIVACY_RETENTION = "privacy_retention"  # EventBridge Scheduler, daily, and itself (continuations), no route
+PRIVACY_ERASE = "privacy_erase"  # the erase workflow's steps: called by its state machine, no route
 
 HTTP_FUNCTIONS = (LINE_WEBHOOK, INGEST, ADMIN_API, ADMIN_QUERY, LINK_REDIRECT)
 SEGMENT_CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
@@ -177,4 +178,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/v1/profiles/{id}/consent", ADMIN_API, VIEWER),
     Route("POST", "/admin/v1/profiles/{id}/export", ADMIN_API, ADMIN),
     Route("GET", "/admin/v1/profiles/{id}/export/{job}", ADMIN_API, ADMIN),
+    # Erase (docs/privacy.md): start, read the record, lift the suppression; admins only.
+    Route("POST", "/admin/v1/profiles/{id}/erase", ADMIN_API, ADMIN),
+    Route("GET", "/admin/v1/profiles/{id}/erase", ADMIN_API, ADMIN),
+    Route("DELETE", "/admin/v1/profiles/{id}/erase/suppression", ADMIN_API, ADMIN),
 )

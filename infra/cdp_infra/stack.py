@@ -42,6 +42,7 @@ from infra.cdp_infra.links import TRACKED_LINKS_ID, TrackedLinks
 from infra.cdp_infra.member_import import MemberImport
 from infra.cdp_infra.messaging import MessageSender
 from infra.cdp_infra.monitoring import Operations, Watched
+from infra.cdp_infra.privacy_erase import PrivacyErase
 from infra.cdp_infra.retention import RETENTION_ID, RetentionJob
 from infra.cdp_infra.rich_menus import SegmentRichMenus
 from infra.cdp_infra.routes import (
@@ -261,6 +262,19 @@ class CdpStack(Stack):
             jobs_schedule_group=self.scheduled_segments.jobs_schedule_group,
         )
         self._grant_core_items(http_functions[ADMIN_API], ["dynamodb:PutItem"], RETENTION_POLICY_PK_PREFIX)
+        # Erase (docs/privacy.md): its workflow in a nested stack; the admin API requests and starts it.
+        self.erase = PrivacyErase(
+            self,
+            constants.PRIVACY_ERASE_ID,
+            factory=factory,
+            core_table=self.tables.core,
+            core_gsi1_arn=self.tables.core_gsi1_arn,
+            raw_events=self.tables.raw_events,
+            archive_bucket=self.archive.bucket,
+            imports_bucket=self.imports_bucket.bucket,
+            journey_events=self.journey_flow.consumer,
+        )
+        self.erase.grant_start(http_functions[ADMIN_API], self.tables.core)
         self.functions: dict[str, lambda_.Function] = {
             **http_functions,
             EVENT_PROCESSOR: self.processing.function,

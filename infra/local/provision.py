@@ -33,6 +33,7 @@ from infra.cdp_infra.routes import (
     JOURNEY_STEP,
     MEMBER_IMPORT,
     MESSAGE_SENDER,
+    PRIVACY_ERASE,
     PRIVACY_RETENTION,
     RFM_SCORING,
     RICH_MENU_SYNC,
@@ -61,11 +62,17 @@ FUNCTION_FOLDERS = (
     JOURNEY_STARTER,
     JOURNEY_EVENTS,
     PRIVACY_RETENTION,
+    PRIVACY_ERASE,
 )
 # What the local stack sets beyond the template: rules, tag rules and auto-replies edited through
 # the admin API apply within 2 s instead of the deployed 60 s, so a developer (and the e2e suite)
 # sees an edit at once.
-LOCAL_ENVIRONMENT = {env_names.ENV_RULES_CACHE_SECONDS: "2", env_names.ENV_JOURNEY_CACHE_SECONDS: "1"}
+LOCAL_ENVIRONMENT = {
+    env_names.ENV_RULES_CACHE_SECONDS: "2",
+    env_names.ENV_JOURNEY_CACHE_SECONDS: "1",
+    # the local stream dispatcher hands core changes to the archive writer at once
+    env_names.ENV_ERASE_SETTLE_SECONDS: "1",
+}
 _PATH_FUNCTION = re.compile(r"/(?P<name>[a-z_]+)/Function/Resource$")
 
 

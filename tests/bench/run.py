@@ -384,6 +384,7 @@ def main() -> None:
         analytics,
         campaigns,
         cost,
+        erase,
         identity,
         journey_starts,
         journeys,
@@ -409,6 +410,8 @@ def main() -> None:
         "analytics": analytics.run(),
         # the query-ready archive: open_archive vs the snapshot on the same 1M / 20M archive
         "archive_snapshot": snapshot.run_all(),
+        # erasing one person: on the local stack, and the archive pass at 1M profiles
+        "erase": erase.run_all(),
         "templates": templates.run_all(),
         "messaging": messaging.run_all(),
         "campaigns": campaigns.run_all(),
@@ -431,6 +434,7 @@ def main() -> None:
     print("\n".join(segments_batch.summary(results["segments"])))
     print("\n".join(analytics.summary(results["analytics"])))
     print("\n".join(snapshot.summary(results["archive_snapshot"])))
+    print("\n".join(erase.summary(results["erase"])))
     print("\n".join(templates.summary(results["templates"])))
     print("\n".join(messaging.summary(results["messaging"])))
     print("\n".join(campaigns.summary(results["campaigns"])))

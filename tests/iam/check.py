@@ -106,12 +106,16 @@ class PolicyResolver:
         return f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:unresolved/{what}"
 
 
+POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+
+
 def function_policies(template: Mapping[str, Any], resolver: PolicyResolver) -> dict[str, list[Statement]]:
     """functions/<folder> -> the resolved statements of every policy attached to its role."""
     resources = template.get("Resources", {})
     by_role: dict[str, list[Statement]] = {}
     for resource in resources.values():
-        if resource["Type"] != "AWS::IAM::Policy":
+        # A role whose inline policy outgrows IAM's size limit gets CDK's overflow managed policies.
+        if resource["Type"] not in POLICY_TYPES:
             continue
         statements = resolver.resolve(resource["Properties"]["PolicyDocument"]["Statement"])
         for role in resource["Properties"].get("Roles", []):

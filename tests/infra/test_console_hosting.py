@@ -151,7 +151,7 @@ def test_the_stack_hosts_the_console_in_a_nested_stack(synth: Any) -> None:
         for logical_id, resource in synth.template["Resources"].items()
         if resource["Type"] == "AWS::CloudFormation::Stack" and logical_id.startswith(constants.CONSOLE_ID)
     ]
-    assert len(nested) == 1
+    assert len(nested) == 1  # the console's own (other concerns have nested stacks of their own)
     assert "ConsoleUrl" in synth.template["Outputs"]
     [path] = list(synth.outdir.glob("*Console*.nested.template.json"))
     template = json.loads(path.read_text())

@@ -203,6 +203,8 @@ def test_admin_api_can_store_uploads_read_rejected_rows_and_start_only_the_worke
         {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["QUERYJOB#*"]}},  # campaign preflight jobs
         {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["IMPORT#*"]}},
         {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ACCESS#service-tokens"]}},  # revoking a token
+        # an erase's record (restarted, suppression lifted): docs/privacy.md
+        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ERASE#*", "ERASED#*", "SUPPRESSED#*"]}},
     ]
     assert "s3:DeleteObject" not in _all_actions(statements)
     variables = _function(t, ADMIN_API)["Environment"]["Variables"]

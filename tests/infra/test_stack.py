@@ -151,10 +151,12 @@ def _role_id(template: dict[str, Any], name: str) -> str:
 
 def _statements(template: dict[str, Any], name: str) -> list[dict[str, Any]]:
     role = {"Ref": _role_id(template, name)}
+    # A role whose inline policy outgrows IAM's size limit gets CDK's overflow managed policies.
+    policies = {**_resources(template, "AWS::IAM::Policy"), **_resources(template, "AWS::IAM::ManagedPolicy")}
     return [
         statement
-        for policy in _resources(template, "AWS::IAM::Policy").values()
-        if role in policy["Properties"]["Roles"]
+        for policy in policies.values()
+        if role in policy["Properties"].get("Roles", [])
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
 
@@ -483,10 +485,11 @@ def test_admin_api_reads_the_core_table_and_writes_only_link_nonces_and_raw_even
     }
     raw, core = _output_ref(t, "RawEventsTableName"), _output_ref(t, "CoreTableName")
     deletes = [s for s in statements if "dynamodb:DeleteItem" in _actions(s)]
-    assert [s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in deletes] == [
-        ["SEGMENT#*"],
-        ["JOURNEY#*"],  # a journey draft never published
+    assert sorted(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in deletes) == [
         ["CAMPAIGN#*"],
+        ["ERASE#*", "ERASED#*", "SUPPRESSED#*"],  # an erase's suppressions, lifted (docs/privacy.md)
+        ["JOURNEY#*"],  # a journey draft never published
+        ["SEGMENT#*"],
     ]
     assert all(s["Resource"] == _arn(core) for s in deletes)
     config_puts = [
@@ -590,6 +593,10 @@ def test_event_processor_reads_the_stream_but_never_writes_raw_events(synth: Any
     raw = _output_ref(t, "RawEventsTableName")
     for statement in _statements(t, EVENT_PROCESSOR):
         if raw in json.dumps(statement["Resource"]):
+            if statement["Resource"] == {"Fn::GetAtt": [raw, "Arn"]}:
+                # an erased person's later event is dropped (cdp.privacy.suppression): delete only
+                assert set(_actions(statement)) == {"dynamodb:DeleteItem"}
+                continue
             assert statement["Resource"] == {"Fn::GetAtt": [raw, "StreamArn"]}
             assert set(_actions(statement)) == {
                 "dynamodb:DescribeStream",
@@ -599,17 +606,27 @@ def test_event_processor_reads_the_stream_but_never_writes_raw_events(synth: Any
     statements = _statements(t, EVENT_PROCESSOR)
     actions = _all_actions(statements)
     assert {"events:PutEvents", "dynamodb:PutItem", "dynamodb:Query", "states:StartExecution"} <= actions
-    # writes through transactions of Puts; the only update is consuming an account-link nonce
-    assert not actions & {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    # writes through transactions of Puts; the only updates are consuming an account-link nonce
+    # and counting a suppressed event on its erase record; the only delete is that raw event
+    assert "dynamodb:BatchWriteItem" not in actions
+    core_deletes = [
+        s for s in statements if "dynamodb:DeleteItem" in _actions(s) and s["Resource"] != {"Fn::GetAtt": [raw, "Arn"]}
+    ]
+    assert core_deletes == []
     updates = [st for st in statements if "dynamodb:UpdateItem" in _actions(st)]
     assert [st["Condition"] for st in updates] == [
-        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LINKNONCE#*"]}}
+        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ERASE#*"]}},  # a suppressed event's count
+        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LINKNONCE#*"]}},
     ]
     assert _output_ref(t, "IdempotencyTableName") not in json.dumps(_statements(t, EVENT_PROCESSOR))
 
 
 def test_no_wildcard_actions_and_wildcard_resources_only_where_unavoidable(synth: Any) -> None:
-    for logical_id, policy in _resources(synth.template, "AWS::IAM::Policy").items():
+    policies = {
+        **_resources(synth.template, "AWS::IAM::Policy"),
+        **_resources(synth.template, "AWS::IAM::ManagedPolicy"),
+    }
+    for logical_id, policy in policies.items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = _actions(statement)
             assert all("*" not in action for action in actions), (logical_id, actions)
@@ -763,6 +780,31 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
         if name.startswith(f"referencetoLineCdp{constants.IMPORTS_BUCKET_ID}Files") and name.endswith("Arn")
     ]
     retention_files = {f"AwsSolutions-IAM5[Resource::<{bucket_arn}>/{prefix}/*]" for prefix in ("exports", "imports")}
+    # The erase workflow (a nested stack): the archive's files it rewrites (the bucket's ARN is a
+    # parameter there), its function's versions, the executions the admin API restarts.
+    [erase_template] = synth.outdir.glob("*PrivacyErase*.nested.template.json")
+    [erase_function] = [
+        logical_id
+        for logical_id, resource in json.loads(erase_template.read_text())["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    ]
+    [archive_parameter] = [
+        name
+        for name in json.loads(erase_template.read_text())["Parameters"]
+        if name.endswith("ArchiveFilesF953EBDFArn")
+    ]
+    [imports_parameter] = [
+        name
+        for name in json.loads(erase_template.read_text())["Parameters"]
+        if name.endswith("ImportsFiles83805A7EArn")
+    ]
+    erase = {
+        f"AwsSolutions-IAM5[Resource::<{imports_parameter}>/imports/*]",
+        f"AwsSolutions-IAM5[Resource::<{imports_parameter}>/exports/people/*]",
+        f"AwsSolutions-IAM5[Resource::<{archive_parameter}>/archive/*]",
+        f"AwsSolutions-IAM5[Resource::<{erase_function}.Arn>:*]",
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{REGION}:<AWS::AccountId>:execution:LineCdp-erase:*]",
+    }
     # The console's hosting (a nested stack): CloudFront findings and aws-cdk-lib's BucketDeployment grants.
     [console_template] = synth.outdir.glob("*Console*.nested.template.json")
     [site] = _resources(json.loads(console_template.read_text()), "AWS::S3::Bucket")
@@ -784,6 +826,7 @@ def test_every_acknowledgement_is_expected_and_has_a_reason(synth: Any) -> None:
         | journey_machines
         | journey_wildcards
         | retention_files
+        | erase
     )
     assert all(len(reason) > 30 for reasons in acknowledged.values() for reason in reasons)
 

@@ -22,7 +22,7 @@ from cdp.journeys.definition import PropertyFilter
 from cdp.journeys.flow import ExitRecorder, JourneyFlow, matches
 from cdp.journeys.model import PAUSED
 from cdp.journeys.ports import EntryRequest, Wait
-from cdp.journeys.runs import ACTIVE, ARCHIVED, EXITED, Run
+from cdp.journeys.runs import ACTIVE, ARCHIVED, ERASED, EXITED, Run
 from cdp.journeys.starter import STARTED, Pacer, Starter
 from cdp.journeys.steps import JOURNEY_EXITED_EVENT
 from cdp.profiles.model import Profile
@@ -330,6 +330,17 @@ def test_archive_ends_every_active_run(world: World) -> None:
     assert {e.detail["run_id"] for e in world.publisher.named(JOURNEY_EXITED)} == {"jr-1", "jr-2"}
     expected = MACHINE.format(journey="cart", version=1).replace(":stateMachine:", ":execution:") + ":jr-1"
     assert (expected, "JourneyExited", ARCHIVED) in world.executions.stopped
+
+
+def test_an_erased_person_s_active_runs_end_and_no_one_else_s(world: World) -> None:
+    world.run("jr-1")
+    world.run("jr-2", profile_id="p2")
+    assert world.flow.end_person("p1", ERASED) == 1
+    assert world.flow.end_person("p1", ERASED) == 0  # a retry ends nothing twice
+    (exited,) = world.publisher.named(JOURNEY_EXITED)
+    assert exited.detail["run_id"] == "jr-1" and exited.detail["reason"] == ERASED
+    expected = MACHINE.format(journey="cart", version=1).replace(":stateMachine:", ":execution:") + ":jr-1"
+    assert (expected, "JourneyExited", ERASED) in world.executions.stopped
 
 
 def test_property_filters() -> None:

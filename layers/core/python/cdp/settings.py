@@ -92,6 +92,10 @@ ENV_JOURNEY_EVENTS_FUNCTION = "CDP_JOURNEY_EVENTS_FUNCTION"
 ENV_JOURNEY_SCHEDULE_GROUP = "CDP_JOURNEY_SCHEDULE_GROUP"
 ENV_JOURNEY_SCHEDULER_ROLE_ARN = "CDP_JOURNEY_SCHEDULER_ROLE_ARN"
 ENV_JOURNEY_CACHE_SECONDS = "CDP_JOURNEY_CACHE_SECONDS"
+# Erase (cdp.privacy.erase): the workflow the admin API starts, and how long its steps let the
+# core table's stream settle (the archive writer's removal rows) before the archive is rewritten.
+ENV_ERASE_STATE_MACHINE = "CDP_ERASE_STATE_MACHINE_ARN"
+ENV_ERASE_SETTLE_SECONDS = "CDP_ERASE_SETTLE_SECONDS"
 
 DEFAULT_QUERY_SYNC_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_ARCHIVE_CACHE_DIR = "/tmp/cdp-archive"  # noqa: S108 (Lambda's only writable disk)
@@ -215,6 +219,8 @@ class ProcessorSettings(Settings):
     message_sender_function: str = env(ENV_MESSAGE_SENDER_FUNCTION, "")
     # How long a warm processor keeps the events live journeys listen to (published on the bus).
     journey_cache_seconds: int = positive(ENV_JOURNEY_CACHE_SECONDS, 5)
+    # Erase suppression drops an erased person's later raw events here; unset: not checked.
+    raw_events_table: str = env(ENV_RAW_EVENTS_TABLE, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +252,7 @@ class AdminApiSettings(Settings):
     line_data_api_base_url: str = env(ENV_LINE_DATA_API_BASE_URL, DEFAULT_LINE_DATA_API_BASE_URL)
     link_nonce_ttl_seconds: int = positive(ENV_LINK_NONCE_TTL_SECONDS, 600)
     unmerge_state_machine_arn: str = env(ENV_UNMERGE_STATE_MACHINE, "")
+    erase_state_machine_arn: str = env(ENV_ERASE_STATE_MACHINE, "")
     # Rich menus per segment: the sync function started after a link is made; unset: not wired.
     rich_menu_sync_function: str = env(ENV_RICH_MENU_SYNC_FUNCTION, "")
     # Tracked links: unset signing key leaves personal links unconfigured; unset base URL means
@@ -476,3 +483,17 @@ class RetentionSettings(Settings):
     imports_bucket: str = env(ENV_IMPORTS_BUCKET, "")
     raw_event_ttl_days: int = positive(ENV_RAW_EVENT_TTL_DAYS, 30)
     export_prefixes: str = env(ENV_RETENTION_EXPORT_PREFIXES, DEFAULT_RETENTION_EXPORT_PREFIXES)
+
+
+@dataclass(frozen=True, slots=True)
+class EraseSettings(Settings):
+    """The erase workflow's steps: every store that keeps people, and the archive."""
+
+    core_table: str = required(ENV_CORE_TABLE)
+    raw_events_table: str = required(ENV_RAW_EVENTS_TABLE)
+    archive_bucket: str = required(ENV_ARCHIVE_BUCKET)
+    archive_cache_dir: str = env(ENV_ARCHIVE_CACHE_DIR, DEFAULT_ARCHIVE_CACHE_DIR)
+    settle_seconds: int = positive(ENV_ERASE_SETTLE_SECONDS, 60)
+    imports_bucket: str = required(ENV_IMPORTS_BUCKET)  # member-import files and person exports
+    # The journey event consumer ends a person's runs (stops executions, tells the exits).
+    journey_events_function: str = required(ENV_JOURNEY_EVENTS_FUNCTION)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from cdp.adapters.dynamodb.send_ledger import DynamoMessagingPolicy
     from cdp.adapters.dynamodb.tag_rules import DynamoTagRules
     from cdp.adapters.dynamodb.templates import DynamoTemplateStore
+    from cdp.adapters.erase_workflow import StepFunctionsEraseWorkflow
     from cdp.adapters.line_api import LineApiClient
     from cdp.adapters.s3 import S3ImportFiles
     from cdp.adapters.s3_archive import S3Archive
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from cdp.imports.uploads import ImportUploads
     from cdp.journeys.ports import EntrySchedules, JourneyMachines, RunEnder
     from cdp.journeys.service import JourneyService
+    from cdp.privacy.erase import EraseWorkflow
     from cdp.privacy.export_jobs import PersonExports
     from cdp.segments.rich_menus import RichMenuSync
 
@@ -176,6 +178,29 @@ class AdminContext:
         return StepFunctionsIdentityWorkflows(
             client("stepfunctions"), unmerge_arn=self.settings.unmerge_state_machine_arn
         )
+
+    def erase_workflow(self) -> EraseWorkflow:
+        """The erase's request side: resolve the person, suppress, record (no store is erased here)."""
+        from cdp.adapters.dynamodb.erasure import DynamoEraseLedger, DynamoSuppressions
+        from cdp.privacy.erase import EraseWorkflow
+
+        dynamodb = client("dynamodb")
+        return EraseWorkflow(
+            people=self.store,
+            ledger=DynamoEraseLedger(dynamodb, self.settings.core_table),
+            suppressions=DynamoSuppressions(dynamodb, self.settings.core_table),
+            stores=(),
+            clock=SystemClock(),
+        )
+
+    def erase_runs(self) -> StepFunctionsEraseWorkflow:
+        from cdp.adapters.erase_workflow import StepFunctionsEraseWorkflow
+
+        if not self.settings.erase_state_machine_arn:
+            raise ConfigurationMissing(
+                "erase is not configured on this deployment", setting="CDP_ERASE_STATE_MACHINE_ARN"
+            )
+        return StepFunctionsEraseWorkflow(client("stepfunctions"), self.settings.erase_state_machine_arn)
 
     def import_files(self) -> S3ImportFiles:
         from cdp.adapters.s3 import S3ImportFiles

@@ -1472,6 +1472,32 @@ class ServiceTokenList(Answer):
 
 
 # --- the document itself -------------------------------------------------------------------
+# --- privacy: erase ----------------------------------------------------------------------
+class EraseRecord(Answer):
+    """The proof of an erase: counts per store and the verification, no personal data."""
+
+    erase_id: str = Field(examples=["erase-3f1c0d9a8b7e6f5a4b3c2d1e"])
+    status: Literal["running", "erased", "incomplete"]
+    requested_at: str
+    requested_by: str = Field(description="Who asked (the principal's subject)")
+    profiles: int = Field(description="Profile ids of the person: the root and the ones merged into it")
+    identifiers: int = Field(description="Identifiers suppressed (stored hashed)")
+    removed: dict[str, int] = Field(description="Items removed per store")
+    done_stores: list[str] = Field(description="Stores finished in the current round")
+    rounds: int = Field(description="Erase -> archive -> verify rounds run")
+    remaining: dict[str, int] | None = Field(description="The verification pass: items still found per store")
+    verified_at: str | None
+    finished_at: str | None
+    suppression_lifted_at: str | None
+    suppressed_events: int = Field(description="Later events about the person dropped by the suppression")
+
+
+class SuppressionLifted(Answer):
+    erase_id: str
+    lifted: int = Field(description="Suppressed identifiers lifted by this call (0 when lifted before)")
+    suppression_lifted_at: str | None
+
+
 class OpenAPIDocument(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
     openapi: str = Field(examples=["3.1.0"])

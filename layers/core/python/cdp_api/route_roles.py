@@ -108,4 +108,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role] = {
     ("GET", "/admin/v1/profiles/{id}/consent"): "viewer",
     ("POST", "/admin/v1/profiles/{id}/export"): "admin",
     ("GET", "/admin/v1/profiles/{id}/export/{job}"): "admin",
+    ("POST", "/admin/v1/profiles/{id}/erase"): "admin",
+    ("GET", "/admin/v1/profiles/{id}/erase"): "admin",
+    ("DELETE", "/admin/v1/profiles/{id}/erase/suppression"): "admin",
 }

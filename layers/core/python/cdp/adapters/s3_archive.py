@@ -53,6 +53,16 @@ class S3Archive:
             raise unavailable(exc, f"writing {key}") from exc
         return key
 
+    def replace(self, key: str, path: Path) -> str:
+        """Upload `path` over an existing change file (an erase rewrote it); its new ETag."""
+        try:
+            with transfer(self._client) as files:
+                files.upload_file(str(path), self._bucket, key)
+            head = self._client.head_object(Bucket=self._bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, f"rewriting {key}") from exc
+        return str(head.get("ETag", "")).strip('"')
+
     def quarantine(self, kind: str, day: str, name: str, data: bytes) -> str:
         """Rows of a batch the archive could not encode, kept with their reasons for an operator."""
         key = f"{QUARANTINE_PREFIX}{kind}/dt={day}/{name}.ndjson"

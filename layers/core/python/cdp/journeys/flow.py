@@ -455,6 +455,11 @@ class JourneyFlow:
         """cdp.journeys.ports.RunEnder: every active run of the journey ends with `reason`."""
         return self.end_runs(journey_id, reason)[0]
 
+    def end_person(self, profile_id: str, reason: str) -> int:
+        """Every active run of the person ends with `reason` (an erase: `erased`); how many did."""
+        at = self._now()
+        return sum(int(self._end(run, reason, at)) for run in self._runs.active_for(profile_id))
+
     def end_runs(self, journey_id: str, reason: str, more_time: Callable[[], bool] = lambda: True) -> tuple[int, bool]:
         """End the journey's active runs while `more_time()`; (how many ended, whether all did).
         When time runs out the rest continue in a fresh invocation (runs ended already are skipped)."""

@@ -35,6 +35,7 @@ from cdp.identity.resolver import Conflict, Resolution, owner_of, resolve
 from cdp.identity.roots import BrokenPointer, follow_roots
 from cdp.identity.rules import DEFAULT_RULES, IdentityRules
 from cdp.ports import Clock, EventPublisher
+from cdp.privacy.suppression import SuppressionCheck
 from cdp.profiles.model import Profile, apply_event
 from cdp.profiles.tag_rules import NO_TAG_RULES, TagRules, is_tracked_link_click, link_click_tags
 
@@ -165,6 +166,7 @@ class EventProcessor:
         received: frozenset[str] | None = None,
         auto_replies: AutoReplier | None = None,
         journey_events: Callable[[], frozenset[str]] = frozenset,
+        suppression: SuppressionCheck | None = None,
     ) -> None:
         self._normalizers: dict[int, EventNormalizer] = {}
         self._normalizer_for = (
@@ -182,6 +184,7 @@ class EventProcessor:
         # ... and, whatever the selection, the events live journeys listen to (cached by the caller)
         self._journey_events = journey_events
         self._auto_replies = auto_replies
+        self._suppression = suppression
 
     def _normalizer(self, rules: IdentityRules) -> EventNormalizer:
         if self._fixed_normalizer is not None:
@@ -197,6 +200,12 @@ class EventProcessor:
         if event.event == ACCOUNT_LINKED:
             self._bind_account_link(event)
         self._derive(event)
+        if self._suppression is not None and event.identifiers:
+            # An erased person's identifiers: dropped before resolution, which would rebuild them.
+            erase_id = self._suppression.erase_of(i.key for i in event.identifiers)
+            if erase_id is not None:
+                self._suppression.drop(erase_id, event.event_id)
+                return ProcessResult(event=event, profile_id=None, outcome="suppressed")
         now = iso_from_ms(self._clock.now_ms())
         if not event.identifiers:
             # Group joins, bot lifecycle: no person to attach to.

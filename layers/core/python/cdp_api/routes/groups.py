@@ -34,6 +34,7 @@ CRUD_MODULES: tuple[str, ...] = (
     "audit",
     "privacy",
     "access",
+    "erase",
 )
 
 # The modules whose routes live under each /admin/v1/<area>, in CRUD_MODULES order.
@@ -41,7 +42,7 @@ CRUD_MODULES: tuple[str, ...] = (
 CRUD_AREAS: Mapping[str, tuple[str, ...]] = {
     "openapi.json": ("docs",),
     "docs": ("docs",),
-    "profiles": ("profiles", "identity", "segments", "privacy"),
+    "profiles": ("profiles", "identity", "segments", "privacy", "erase"),
     "imports": ("imports",),
     "identity": ("identity",),
     "merges": ("identity",),

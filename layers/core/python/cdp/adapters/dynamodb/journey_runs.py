@@ -17,6 +17,7 @@ Read only: `JOURNEYS` / `LIVE`, the live journeys' listing (its `events`, for th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -821,4 +822,8 @@ class DynamoEventMarks:
 
     @staticmethod
     def _key(event_id: str) -> dict[str, Any]:
+        # A segment change's id names the person (`<segment>:<profile>:<action>:...`): kept as a
+        # digest, so an erased person's id is not left behind in a mark (others are event ids).
+        if ":" in event_id:
+            event_id = "h-" + hashlib.sha256(event_id.encode()).hexdigest()
         return {"pk": _s(SEEN_PREFIX + event_id), "sk": _s("SEEN")}
