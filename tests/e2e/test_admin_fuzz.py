@@ -420,6 +420,23 @@ def test_every_operation_answers_success_as_documented(admin_schema: Any, stack:
     assert created["token"]["id"] in {t["id"] for t in tour("GET", "/admin/v1/tokens")["tokens"]}
     revoked = tour("DELETE", "/admin/v1/tokens/{token_id}", at={"token_id": created["token"]["id"]})
     assert revoked["active"] is False
+    # Erase: a person of the tour's own, erased, the record read until done, the suppression lifted
+    leaving = unique("erase-me")
+    assert stack.segment("identify", {"userId": leaving, "traits": {"name": "Leaving"}}).status_code == 200
+    stack.drain()
+    gone = {
+        "profile_id": tour("GET", "/admin/v1/profiles/lookup", params={"type": "member_id", "value": leaving})[
+            "profile_id"
+        ]
+    }
+    erasing = tour("POST", "/admin/v1/profiles/{profile_id}/erase", 202, at=gone)
+    deadline = time.monotonic() + 180
+    while erasing["status"] == "running" and time.monotonic() < deadline:
+        stack.drain()  # the workflow waits for the streams to settle
+        erasing = tour("GET", "/admin/v1/profiles/{profile_id}/erase", at=gone)
+    assert erasing["status"] == "erased", erasing
+    lifted = tour("DELETE", "/admin/v1/profiles/{profile_id}/erase/suppression", at=gone)
+    assert lifted["lifted"] >= 1
 
     documented = {f"{m.upper()} {p}" for p, ops in admin_schema.raw_schema["paths"].items() for m in ops}
     assert documented - {"GET /admin/v1/openapi.json"} - set(tour.checked) == set()

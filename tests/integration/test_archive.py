@@ -182,7 +182,7 @@ def test_one_schedule_per_segment_created_updated_and_deleted(stack: Stack) -> N
         for s in scheduler.list_schedules()["Schedules"]
         if not s["GroupName"].endswith("-journeys")  # the journeys' own daily sweep
     )
-    assert [name for _, name in jobs] == ["archive-compaction", "archive-snapshot", "rfm-daily"]
+    assert [name for _, name in jobs] == ["archive-compaction", "archive-snapshot", "retention-daily", "rfm-daily"]
     assert {job_group for job_group, _ in jobs} != {group}
 
 
