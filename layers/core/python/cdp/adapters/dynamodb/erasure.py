@@ -21,6 +21,7 @@ What each store finds of a person, by key (no scans):
 
 from __future__ import annotations
 
+import abc
 import json
 import time
 import uuid
@@ -378,7 +379,7 @@ class TimelineReferencesErasure:
         return left
 
 
-class _IndexedErasure:
+class _IndexedErasure(abc.ABC):
     """Items found through a key of the person (partition or gsi1), deleted by their own keys."""
 
     name = ""
@@ -389,11 +390,13 @@ class _IndexedErasure:
         # again just after its delete; it is deleted again (a no-op) but counted once.
         self._deleted: set[str] = set()
 
+    @abc.abstractmethod
     def _queries(self, person: Person) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """The queries that find this store's items of the person."""
 
     def _before_delete(self, items: list[dict[str, Any]]) -> None:
         """What a store records about items it is about to delete (nothing, by default)."""
+        return None
 
     def erase(self, person: Person, *, limit: int) -> tuple[int, bool]:
         for request in self._queries(person):
