@@ -114,3 +114,25 @@ def test_runs_are_named_by_the_erase_and_a_failed_one_is_started_again(stack: St
     sfn.stop_execution(executionArn=arn, error="Test", cause="a failed run")
     assert runs.start("erase-abc") == "erase-abc-2"
     assert runs.start("erase-abc", round_number=2) == "erase-abc-round-2"
+
+
+def test_a_merge_of_a_person_being_erased_is_not_undone(stack: Stack) -> None:
+    from cdp.identity.merge import STATUS_MERGED, MergeLedger
+
+    dynamodb = stack.client("dynamodb")
+    store = DynamoProfileStore(dynamodb, stack.core_table)
+    processor = EventProcessor(normalizer_for, store, FakePublisher(), FixedClock())
+    processor.process(person_event("u-1", member="M-UNMERGE", event="Product Viewed"))
+    amy = store.owner(Identifier("member_id", "M-UNMERGE"))
+    assert amy
+    status, record = call(stack, "POST", amy)
+    assert status == 202 and record["status"] == "running", record
+    ledger = MergeLedger("merge-erasing", amy, "p-gone", STATUS_MERGED, "e-2", "2026-12-01T00:00:00.000Z")
+    assert store.put_ledger(ledger, expected_status=None)
+    body = json.dumps({"mergeId": "merge-erasing"})
+    event = api_event("POST", f"/admin/v1/profiles/{amy}/unmerge", resource="/admin/v1/profiles/{id}/unmerge",
+                      headers=BEARER, path_parameters={"id": amy}, body=body)  # fmt: skip
+    response = stack.invoke("admin_api", event)
+    error = response_json(response)
+    assert (response["statusCode"], error["error"]) == (409, "person_erased"), error
+    assert record["erase_id"] in error["message"]

@@ -73,6 +73,13 @@ def unmerge(profile_id: str, request: Annotated[Unmerge, Body()]) -> tuple[dict[
             f"merge {merge_id} is {ledger.status}; only a finished merge can be undone", code="merge_not_finished"
         )
     context = admin_context()
+    # An erase holds the whole person as it found them: undoing one of their merges meanwhile
+    # would bring back a profile the erase no longer looks for.
+    for side in (ledger.survivor, ledger.loser):
+        erase = context.erase_workflow().find(side)
+        if erase is not None:
+            state = "being erased" if erase.status == "running" else "erased"
+            raise Conflict(f"the person of merge {merge_id} is {state} ({erase.erase_id})", code="person_erased")
     survivor = context.store.get(ledger.survivor)
     if ledger.status == STATUS_MERGED and survivor is not None:
         if survivor.merged_into or survivor.merging_into:
