@@ -136,7 +136,8 @@ export default function AuditPage({ t, route }) {
           {t('clear')}
         </button>
       </form>
-      <Card>
+      <Card testid="audit-results">
+        <div aria-busy={first.loading ? 'true' : 'false'} data-testid="audit-results-state" />
         {first.error ? (
           <ErrorMessage error={first.error} onRetry={first.reload} testid="audit-error" />
         ) : first.loading && !first.data ? (
