@@ -93,17 +93,21 @@ export default function AuditPage({ t, route }) {
   const { api, navigate, lang } = useApp();
   const applied = Object.fromEntries(FILTERS.map((k) => [k, route.query[k] || '']));
   const [draft, setDraft] = useState(applied);
-  const [extra, setExtra] = useState({ records: [], next: undefined, busy: false, error: null });
+  const key = JSON.stringify(applied);
+  // Pages after the first, for the filters they were read with (a page answered after the filters
+  // changed is dropped).
+  const [extra, setExtra] = useState({ key, records: [], next: undefined, busy: false, error: null });
   const first = useApiData(
     (client) => {
-      setExtra({ records: [], next: undefined, busy: false, error: null });
+      setExtra({ key, records: [], next: undefined, busy: false, error: null });
       return client.get('/admin/v1/audit', auditQuery(applied));
     },
     FILTERS.map((k) => applied[k]),
   );
   const submit = (event) => {
     event.preventDefault();
-    navigate('audit', [], draft);
+    if (JSON.stringify(draft) === key) first.reload(); // the same filters: read the newest again
+    else navigate('audit', [], draft);
   };
   const next = extra.next === undefined ? first.data?.next : extra.next;
   const records = [...(first.data?.records || []), ...extra.records];
@@ -111,9 +115,9 @@ export default function AuditPage({ t, route }) {
     setExtra((e) => ({ ...e, busy: true, error: null }));
     try {
       const page = await api.get('/admin/v1/audit', { ...auditQuery(applied), cursor: next });
-      setExtra((e) => ({ records: [...e.records, ...page.records], next: page.next, busy: false, error: null }));
+      setExtra((e) => (e.key === key ? { key, records: [...e.records, ...page.records], next: page.next, busy: false, error: null } : e));
     } catch (error) {
-      setExtra((e) => ({ ...e, busy: false, error }));
+      setExtra((e) => (e.key === key ? { ...e, busy: false, error } : e));
     }
   };
   const field = (name, type = 'text') => (
