@@ -1,7 +1,7 @@
 import { useEffect, useErrorBoundary, useMemo, useState } from 'preact/hooks';
 import { createApi } from './api.js';
 import { LANGUAGES, makeT, saveLanguage } from './i18n.js';
-import { PAGES, pageLoader, parseRoute, routeHref } from './registry.js';
+import { pageLoader, parseRoute, roleAllows, routeHref, visiblePages } from './registry.js';
 import { clearToken, getToken, hostedSignInUrl, setToken } from './session.js';
 import { AppContext, ErrorMessage, Loading } from './components/ui.jsx';
 
@@ -190,8 +190,7 @@ export function App({ config, initialLang }) {
   const navigate = (page, params, query) => {
     location.hash = routeHref(page, params, query);
   };
-  const ROLE_ORDER = ['viewer', 'marketer', 'admin'];
-  const can = (needed) => !me || ROLE_ORDER.indexOf(me.role) >= ROLE_ORDER.indexOf(needed);
+  const can = (needed) => roleAllows(me?.role, needed);
   const context = { api, lang, navigate, route, signOut, me, can };
 
   if (!token) {
@@ -220,7 +219,7 @@ export function App({ config, initialLang }) {
         <aside class="nav">
           <div class="brand">{t('product')}</div>
           <nav data-testid="nav">
-            {PAGES.map((page) => (
+            {visiblePages(me?.role).map((page) => (
               <a
                 key={page.id}
                 href={routeHref(page.id)}

@@ -123,6 +123,19 @@ const MESSAGES = {
   journey_changed: ['Someone else saved this journey meanwhile. Reload and try again.', '有人同時儲存了這個旅程，請重新整理後再試。'],
   journeys_not_configured: ['Journeys are not set up on this installation.', '此環境尚未設定顧客旅程。'],
   template_not_found: ['This message template could not be found.', '找不到這個訊息範本。'],
+  // privacy: audit log, retention, erase
+  invalid_time: ['A date in the filters is not valid.', '篩選條件中的日期不正確。'],
+  invalid_time_range: ['The "from" date must be before the "to" date.', '開始日期必須早於結束日期。'],
+  invalid_action: ['That kind of action is not known.', '不認得這種操作類型。'],
+  retention_version_conflict: ['Someone else changed the retention settings meanwhile. Reload and try again.', '有人同時修改了保存期限，請重新整理後再試。'],
+  retention_out_of_bounds: ['{kind} can be kept from {min_days} to {max_days} days.', '{kind}的保存天數須介於 {min_days} 到 {max_days} 天。'],
+  invalid_retention_days: ['Each retention period must be a whole number of days.', '保存期限須為整數天數。'],
+  unknown_data_kind: ['That kind of data is not known.', '不認得這種資料類型。'],
+  retention_not_configurable: ['This kind of data is not set here: it follows another setting.', '這類資料的保存期限不在此設定，而是依其他設定。'],
+  unknown_retention_field: ['The retention settings could not be read.', '無法讀取保存期限設定。'],
+  erase_not_found: ['This person has not been erased.', '這位顧客尚未被刪除。'],
+  erase_running: ['This person is still being erased. Try again when it has finished.', '這位顧客仍在刪除中，完成後再試。'],
+  merge_in_progress: ['This person is being merged or split right now. Try again in a minute.', '這位顧客正在合併或拆分中，請一分鐘後再試。'],
 };
 
 const BY_STATUS = {
@@ -146,6 +159,21 @@ function pick(pair, lang) {
   return lang === 'en' ? pair[0] : pair[1];
 }
 
+// Data kinds of the retention settings, as a marketer calls them.
+export const DATA_KINDS = {
+  raw_events: ['Raw events', '原始事件'],
+  timeline: ['Timeline events', '行為時間軸事件'],
+  archive: ['Archive (reports)', '報表封存資料'],
+  send_records: ['Message send records', '訊息發送紀錄'],
+  exports: ['Exported files', '匯出檔案'],
+  audit_log: ['Audit log', '稽核紀錄'],
+  import_files: ['Member import files', '會員匯入檔案'],
+};
+
+export function kindName(kind, lang) {
+  return DATA_KINDS[kind] ? pick(DATA_KINDS[kind], lang) : kind;
+}
+
 // The sentence for an ApiError-like {status, code, message, details}, in `lang`.
 export function describeError(error, lang) {
   const code = error?.code;
@@ -157,6 +185,10 @@ export function describeError(error, lang) {
     detail: error?.message || '',
     role: details?.role || '',
     required_role: details?.required_role || '',
+    min_days: details?.min_days ?? '',
+    max_days: details?.max_days ?? '',
+    // `days.timeline` -> the kind's name in the page's words, when the page gave them
+    kind: kindName(String(field || '').replace(/^days\./, ''), lang),
   };
   return pick(pair, lang).replace(/\{(\w+)\}/g, (_, name) => params[name] ?? '');
 }

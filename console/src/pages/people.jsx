@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { Async, Card, Empty, ErrorMessage, Table, useApiData, useApp } from '../components/ui.jsx';
 import { formatDateTime, formatMoney, formatNumber } from '../i18n.js';
 import { routeHref } from '../registry.js';
@@ -21,11 +21,20 @@ export const strings = {
     event: 'Event', time: 'Time', details: 'Details', more: 'Load older events', noEvents: 'No events yet.', lineStatus: 'LINE status',
     maskedNote: 'Phones and emails are masked.', reveal: 'Show them (recorded in the audit log)',
     revealedNote: 'Phones and emails are shown; this view is recorded in the audit log.', hide: 'Mask them again',
-    st_friend: 'Friend', st_blocked: 'Blocked', st_unknown: 'Unknown', st_merged: 'Merged', st_unmerged: 'Undone', st_unmerging: 'Undoing', st_rejected: 'Refused', st_planned: 'Planned', st_merging: 'Merging',
+    st_friend: 'Friend', st_blocked: 'Blocked', st_never_followed: 'Never a friend', st_unknown: 'Unknown', st_merged: 'Merged', st_unmerged: 'Undone', st_unmerging: 'Undoing', st_rejected: 'Refused', st_planned: 'Planned', st_merging: 'Merging',
     consentHistory: 'Consent history', noConsent: 'No consent recorded.', purpose: 'Purpose', source: 'Source', textVersion: 'Text version', confirmed: 'Confirmed again',
     exportTitle: 'Data export', exportHint: 'Everything held about this person, for a request to see their data: one JSON document and the timeline as CSV.',
     exportStart: 'Export this person\'s data', exportRunning: 'Exporting… {stage} ({done} of {total})', exportJson: 'Download JSON ({size})', exportCsv: 'Timeline CSV ({size})',
     exportLinks: 'The links work for 15 minutes; export again for new ones while the files are kept (7 days).',
+    eraseTitle: 'Erase this person',
+    eraseHint: 'Removes everything held about this person, everywhere, for a request to be forgotten. Their phone, email and LINE account are blocked so that later events do not bring them back. This cannot be undone; the audit log keeps who asked.',
+    eraseStart: 'Erase this person…', eraseConfirmLabel: 'To confirm, type the profile id {id}', eraseConfirm: 'Erase permanently', eraseCancel: 'Cancel',
+    erasing: 'Erasing…', eraseStatus: 'Status', eraseRequested: 'Requested {at} by {by}', eraseProfiles: 'Profiles', eraseIdentifiers: 'Identifiers blocked',
+    eraseRounds: 'Rounds', eraseRemoved: 'Removed', eraseRemaining: 'Left', eraseStore: 'Where', eraseFinished: 'Finished {at}',
+    er_running: 'Erasing', er_erased: 'Erased', er_incomplete: 'Incomplete: some data was still found; erase again to go round once more',
+    erase_exports: 'Exported files', erase_import_rows: 'Member import rows', erase_journey_runs: 'Journey runs', erase_timeline_refs: 'Raw events and send records',
+    erase_segment_memberships: 'Segment memberships', erase_frequency_caps: 'Message limits', erase_merge_ledgers: 'Merge records', erase_identifier_claims: 'Identifiers',
+    erase_profile: 'Profile and timeline', erase_archive: 'Report archive rows',
   },
   'zh-TW': {
     title: '顧客',
@@ -44,11 +53,20 @@ export const strings = {
     event: '事件', time: '時間', details: '內容', more: '載入較早的事件', noEvents: '尚無事件。', lineStatus: 'LINE 狀態',
     maskedNote: '電話與 Email 已遮蔽。', reveal: '顯示（會記錄於稽核紀錄）',
     revealedNote: '正在顯示電話與 Email；此次檢視已記錄於稽核紀錄。', hide: '重新遮蔽',
-    st_friend: '好友', st_blocked: '已封鎖', st_unknown: '未知', st_merged: '已合併', st_unmerged: '已復原', st_unmerging: '復原中', st_rejected: '已拒絕', st_planned: '已排程', st_merging: '合併中',
+    st_friend: '好友', st_blocked: '已封鎖', st_never_followed: '未曾加入好友', st_unknown: '未知', st_merged: '已合併', st_unmerged: '已復原', st_unmerging: '復原中', st_rejected: '已拒絕', st_planned: '已排程', st_merging: '合併中',
     consentHistory: '同意紀錄', noConsent: '尚無同意紀錄。', purpose: '目的', source: '來源', textVersion: '條款版本', confirmed: '再次確認',
     exportTitle: '個人資料匯出', exportHint: '此顧客的所有資料，供當事人查閱請求使用：一份 JSON 文件與 CSV 格式的行為時間軸。',
     exportStart: '匯出此顧客的資料', exportRunning: '匯出中… {stage}（{done}／{total}）', exportJson: '下載 JSON（{size}）', exportCsv: '時間軸 CSV（{size}）',
     exportLinks: '連結 15 分鐘內有效；檔案保留 7 天，期間可再次匯出取得新連結。',
+    eraseTitle: '刪除此顧客',
+    eraseHint: '應當事人要求，刪除此顧客在所有地方的資料。其電話、Email 與 LINE 帳號會被封鎖，之後的事件不會再建立此顧客。此操作無法復原；稽核紀錄會保留提出者。',
+    eraseStart: '刪除此顧客…', eraseConfirmLabel: '請輸入顧客代碼 {id} 以確認', eraseConfirm: '永久刪除', eraseCancel: '取消',
+    erasing: '刪除中…', eraseStatus: '狀態', eraseRequested: '{by} 於 {at} 提出', eraseProfiles: '顧客檔案數', eraseIdentifiers: '封鎖的識別碼',
+    eraseRounds: '執行輪數', eraseRemoved: '已刪除', eraseRemaining: '剩餘', eraseStore: '位置', eraseFinished: '完成於 {at}',
+    er_running: '刪除中', er_erased: '已刪除', er_incomplete: '未完成：仍找到部分資料，請再次刪除以重跑一輪',
+    erase_exports: '匯出檔案', erase_import_rows: '會員匯入資料列', erase_journey_runs: '旅程執行紀錄', erase_timeline_refs: '原始事件與發送紀錄',
+    erase_segment_memberships: '分眾成員資格', erase_frequency_caps: '訊息頻率上限', erase_merge_ledgers: '合併紀錄', erase_identifier_claims: '識別碼',
+    erase_profile: '顧客檔案與時間軸', erase_archive: '報表封存資料列',
   },
 };
 
@@ -297,6 +315,89 @@ function DataExport({ t, profileId }) {
   );
 }
 
+// The right to erasure (admin): typing the profile id confirms; the erase runs as a workflow, so
+// its record (counts only) is read again until it is no longer running (docs/privacy.md "Erase").
+function Erase({ t, profileId }) {
+  const { api, lang } = useApp();
+  const [asking, setAsking] = useState(false);
+  const [typed, setTyped] = useState('');
+  const [record, setRecord] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const live = useRef(true);
+  useEffect(() => () => {
+    live.current = false;
+  }, []);
+  const path = `/admin/v1/profiles/${encodeURIComponent(profileId)}/erase`;
+  const erase = async (event) => {
+    event.preventDefault();
+    if (typed.trim() !== profileId) return;
+    setBusy(true);
+    setError(null);
+    try {
+      let current = await api.post(path, undefined, { noWait: true });
+      setRecord(current);
+      setAsking(false);
+      for (let i = 0; i < 600 && live.current && current.status === 'running'; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        current = await api.get(path);
+        if (live.current) setRecord(current);
+      }
+    } catch (failure) {
+      if (live.current) setError(failure);
+    } finally {
+      if (live.current) setBusy(false);
+    }
+  };
+  const stores = record ? [...new Set([...Object.keys(record.removed || {}), ...Object.keys(record.remaining || {})])] : [];
+  return (
+    <Card title={t('eraseTitle')} testid="person-erase">
+      <p class="hint">{t('eraseHint')}</p>
+      {!record && !asking && (
+        <button type="button" class="danger" onClick={() => setAsking(true)} data-testid="person-erase-start">{t('eraseStart')}</button>
+      )}
+      {!record && asking && (
+        <form class="row" onSubmit={erase} style={{ alignItems: 'flex-end' }} data-testid="person-erase-form">
+          <label>
+            {t('eraseConfirmLabel', { id: profileId })}
+            <input value={typed} autocomplete="off" onInput={(e) => setTyped(e.currentTarget.value)} data-testid="person-erase-confirm-id" />
+          </label>
+          <button type="submit" class="danger" disabled={busy || typed.trim() !== profileId} data-testid="person-erase-confirm">
+            {busy ? t('erasing') : t('eraseConfirm')}
+          </button>
+          <button type="button" onClick={() => { setAsking(false); setTyped(''); }} data-testid="person-erase-cancel">{t('eraseCancel')}</button>
+        </form>
+      )}
+      <ErrorMessage error={error} testid="person-erase-error" />
+      {record && (
+        <div data-testid="person-erase-record" data-status={record.status}>
+          <p>
+            {t('eraseStatus')}:{' '}
+            <span class={`pill ${record.status === 'erased' ? 'ok' : record.status === 'incomplete' ? 'bad' : ''}`} data-testid="person-erase-status">
+              {t(`er_${record.status}`)}
+            </span>{' '}
+            <span class="hint">{t('eraseRequested', { at: formatDateTime(record.requested_at, lang), by: record.requested_by })}</span>
+            {record.finished_at && <span class="hint"> · {t('eraseFinished', { at: formatDateTime(record.finished_at, lang) })}</span>}
+          </p>
+          <p class="hint">
+            {t('eraseProfiles')}: {formatNumber(record.profiles, lang)} · {t('eraseIdentifiers')}: {formatNumber(record.identifiers, lang)} · {t('eraseRounds')}: {formatNumber(record.rounds, lang)}
+          </p>
+          <Table
+            testid="person-erase-counts"
+            rows={stores}
+            rowKey={(s) => s}
+            columns={[
+              { key: 'store', label: t('eraseStore'), value: (s) => t(`erase_${s}`) },
+              { key: 'removed', label: t('eraseRemoved'), numeric: true, value: (s) => record.removed?.[s] ?? 0 },
+              { key: 'remaining', label: t('eraseRemaining'), numeric: true, value: (s) => (record.remaining ? record.remaining[s] ?? 0 : null) },
+            ]}
+          />
+        </div>
+      )}
+    </Card>
+  );
+}
+
 function eventName(e) {
   return e.event || e.name || e.type || '—';
 }
@@ -346,7 +447,7 @@ function Timeline({ t, view, reveal }) {
 }
 
 function Person({ t, id }) {
-  const { lang } = useApp();
+  const { lang, can = () => true } = useApp();
   const [reveal, setReveal] = useState(false);
   const state = useApiData(
     (api) => api.get(`/admin/v1/profiles/${encodeURIComponent(id)}`, reveal ? { reveal: 'true' } : undefined),
@@ -414,6 +515,7 @@ function Person({ t, id }) {
               <DataExport t={t} profileId={view.profile_id} key={`export-${view.profile_id}`} />
               <Merges t={t} profileId={view.profile_id} onUndone={state.reload} />
               <Timeline t={t} view={view} reveal={reveal} key={`${view.profile_id}:${reveal}`} />
+              {can('admin') && <Erase t={t} profileId={view.profile_id} key={`erase-${view.profile_id}`} />}
             </div>
           );
         }}
